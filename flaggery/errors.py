@@ -1,0 +1,176 @@
+"""The flaggery exception tree.
+
+Leaf names are flaggery 0.2.1's, because REST clients read them from the error envelope
+``{"exception": {"name": ..., "message": ...}}``. The branches let callers catch by kind::
+
+    FlaggeryError
+    ├── NotFound            SubjectNotFound, FeatureNotFound, VariantNotFound, GroupNotFound,
+    │                       AbTestNotFound, RolloutNotFound, BucketNotFound, OverrideNotFound
+    ├── AlreadyExists       SubjectExists, FeatureExists, VariantExists, GroupExists,
+    │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup
+    ├── InvalidInput        ValidationError, InvalidRolloutProportion
+    ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed
+    ├── NotAdmin            the server is read-only
+    ├── Unauthorized        missing or wrong admin token
+    └── DatabaseUnavailable the database could not be reached for a write
+
+HTTP status codes are assigned in one table, ``flaggery.http.errors``; nowhere else.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AbTestExists",
+    "AbTestNotFound",
+    "AlreadyExists",
+    "BucketNotFound",
+    "Conflict",
+    "DatabaseUnavailable",
+    "FeatureExists",
+    "FeatureHasChildren",
+    "FeatureNotFound",
+    "FlaggeryError",
+    "GroupExists",
+    "GroupNotFound",
+    "InvalidInput",
+    "InvalidRolloutProportion",
+    "NoBuckets",
+    "NotAdmin",
+    "NotFound",
+    "OverrideNotFound",
+    "RolloutExists",
+    "RolloutNotFound",
+    "SubjectAlreadyInGroup",
+    "SubjectExists",
+    "SubjectNotFound",
+    "SubjectNotInGroup",
+    "Unauthorized",
+    "ValidationError",
+    "VariantExists",
+    "VariantIsUsed",
+    "VariantNotFound",
+]
+
+
+class FlaggeryError(Exception):
+    """Base of every error flaggery raises on purpose. ``str(error)`` is the user-facing message."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.name
+
+
+class NotFound(FlaggeryError):
+    """The named entity does not exist."""
+
+
+class AlreadyExists(FlaggeryError):
+    """The entity to create exists already."""
+
+
+class InvalidInput(FlaggeryError):
+    """The arguments are malformed or out of range."""
+
+
+class Conflict(FlaggeryError):
+    """The request is well-formed but the current state forbids it."""
+
+
+class SubjectNotFound(NotFound):
+    pass
+
+
+class FeatureNotFound(NotFound):
+    pass
+
+
+class VariantNotFound(NotFound):
+    pass
+
+
+class GroupNotFound(NotFound):
+    pass
+
+
+class AbTestNotFound(NotFound):
+    pass
+
+
+class RolloutNotFound(NotFound):
+    pass
+
+
+class BucketNotFound(NotFound):
+    pass
+
+
+class OverrideNotFound(NotFound):
+    """New in 0.3: removing a group override that does not exist."""
+
+
+class SubjectExists(AlreadyExists):
+    pass
+
+
+class FeatureExists(AlreadyExists):
+    pass
+
+
+class VariantExists(AlreadyExists):
+    pass
+
+
+class GroupExists(AlreadyExists):
+    pass
+
+
+class AbTestExists(AlreadyExists):
+    pass
+
+
+class RolloutExists(AlreadyExists):
+    pass
+
+
+class SubjectAlreadyInGroup(AlreadyExists):
+    pass
+
+
+class ValidationError(InvalidInput):
+    pass
+
+
+class InvalidRolloutProportion(InvalidInput):
+    pass
+
+
+class NoBuckets(Conflict):
+    pass
+
+
+class SubjectNotInGroup(Conflict):
+    pass
+
+
+class FeatureHasChildren(Conflict):
+    pass
+
+
+class VariantIsUsed(Conflict):
+    pass
+
+
+class NotAdmin(FlaggeryError):
+    """An admin route was called on a read-only server."""
+
+
+class Unauthorized(FlaggeryError):
+    """An admin route was called without the right bearer token."""
+
+
+class DatabaseUnavailable(FlaggeryError):
+    """The database could not be reached; the write was not applied."""

@@ -1,0 +1,1 @@
+"""The database side: tables, migrations, the admin repository and the state loader."""

@@ -1,0 +1,214 @@
+"""Table definitions: the single source of truth for the schema (Alembic migrations match it).
+
+Names are the primary keys of features, variants, groups and A/B tests, as they are in the
+REST API; there are no renames, so surrogate ids would only add joins. Bucket weights are
+stored, and updated in the same transaction as the subjects they sum, so placing a subject
+never needs a SUM over all subjects.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "abtest_group_buckets",
+    "abtest_group_variants",
+    "abtest_groups",
+    "abtests",
+    "buckets",
+    "change_log",
+    "features",
+    "group_members",
+    "group_overrides",
+    "groups",
+    "metadata",
+    "rollout_buckets",
+    "rollouts",
+    "state",
+    "subjects",
+    "variants",
+]
+
+NAME_LENGTH = 200
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the database keeps.
+
+    SQLite has no time zones, so values are stored as naive UTC there and tagged on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _name(column: str, *args: Any, **kwargs: Any) -> Column[str]:
+    return Column(column, String(NAME_LENGTH), *args, nullable=False, **kwargs)
+
+
+state = Table(
+    "flaggery_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger, nullable=False),
+    comment="One row. Every write increments revision first, which also serializes writers.",
+)
+
+change_log = Table(
+    "change_log",
+    metadata,
+    Column("revision", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("payload", Text, nullable=False, comment="JSON list of facts (flaggery.engine.model)"),
+)
+
+buckets = Table(
+    "buckets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("weight", BigInteger, nullable=False, default=0),
+    Index(None, "weight", "id"),
+)
+
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("weight", BigInteger, nullable=False),
+    Column("bucket_id", Integer, ForeignKey("buckets.id"), nullable=False, index=True),
+)
+
+features = Table(
+    "features",
+    metadata,
+    _name("name", primary_key=True),
+    Column("default_variant", String(NAME_LENGTH), nullable=True),
+)
+
+variants = Table(
+    "variants",
+    metadata,
+    _name("feature", ForeignKey("features.name"), primary_key=True),
+    _name("name", primary_key=True),
+    Column("disabling", Boolean, nullable=False, default=False),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    _name("feature", primary_key=True),
+    _name("variant"),
+    Column("proportion", Float, nullable=False),
+    ForeignKeyConstraint(["feature", "variant"], ["variants.feature", "variants.name"]),
+)
+
+rollout_buckets = Table(
+    "rollout_buckets",
+    metadata,
+    _name("feature", ForeignKey("rollouts.feature"), primary_key=True),
+    Column("bucket_id", Integer, ForeignKey("buckets.id"), primary_key=True),
+)
+
+abtests = Table(
+    "abtests",
+    metadata,
+    _name("name", primary_key=True),
+    Column("start", UTCDateTime, nullable=False),
+    Column("end", UTCDateTime, nullable=False),
+)
+
+abtest_groups = Table(
+    "abtest_groups",
+    metadata,
+    _name("test", ForeignKey("abtests.name"), primary_key=True),
+    _name("name", primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("proportion", Float, nullable=False),
+)
+
+abtest_group_variants = Table(
+    "abtest_group_variants",
+    metadata,
+    _name("test", primary_key=True),
+    _name("group", primary_key=True),
+    _name("feature", primary_key=True),
+    _name("variant"),
+    ForeignKeyConstraint(["test", "group"], ["abtest_groups.test", "abtest_groups.name"]),
+    ForeignKeyConstraint(["feature", "variant"], ["variants.feature", "variants.name"]),
+)
+
+abtest_group_buckets = Table(
+    "abtest_group_buckets",
+    metadata,
+    _name("test", primary_key=True),
+    Column("bucket_id", Integer, ForeignKey("buckets.id"), primary_key=True),
+    _name("group"),
+    ForeignKeyConstraint(["test", "group"], ["abtest_groups.test", "abtest_groups.name"]),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    _name("name", primary_key=True),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    _name("group", ForeignKey("groups.name"), primary_key=True),
+    Column("subject_id", BigInteger, ForeignKey("subjects.id"), primary_key=True),
+    Column("joined", BigInteger, nullable=False, comment="revision of the join: orders overrides"),
+    Index(None, "subject_id", "joined"),
+)
+
+group_overrides = Table(
+    "group_overrides",
+    metadata,
+    _name("group", ForeignKey("groups.name"), primary_key=True),
+    _name("feature", primary_key=True),
+    _name("variant"),
+    ForeignKeyConstraint(["feature", "variant"], ["variants.feature", "variants.name"]),
+)

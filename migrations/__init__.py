@@ -1,0 +1,1 @@
+"""Alembic revision history, shipped inside the wheel as ``flaggery.migrations``."""
