@@ -1,0 +1,166 @@
+"""The resolution state as plain data, and the change-log facts that patch it.
+
+The store writes these types (a change-log row's payload is a JSON list of facts) and the
+engine reads them, so one definition serves both sides. Each fact carries the *new* state of
+one entity, or ``None`` when the entity was deleted: applying a fact is a replacement, never
+arithmetic, so replaying a fact twice is harmless.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Mapping
+from datetime import datetime
+from typing import ClassVar
+
+import msgspec
+
+__all__ = [
+    "AbTest",
+    "AbTestFact",
+    "BucketFact",
+    "Change",
+    "Fact",
+    "Feature",
+    "FeatureFact",
+    "Group",
+    "GroupFact",
+    "Rollout",
+    "RolloutFact",
+    "State",
+    "Subject",
+    "SubjectColumns",
+    "SubjectFact",
+    "TestGroup",
+    "decode_facts",
+    "encode_facts",
+]
+
+DISABLE = "__DISABLE__"
+
+
+class Subject(msgspec.Struct, frozen=True):
+    weight: int
+    bucket: int
+    groups: tuple[str, ...] = ()
+    """Names of the groups the subject belongs to, in the order it joined them."""
+
+
+class Feature(msgspec.Struct, frozen=True):
+    name: str
+    variants: tuple[str, ...]
+    default: str | None = None
+
+
+class Rollout(msgspec.Struct, frozen=True):
+    feature: str
+    variant: str
+    proportion: float
+    buckets: frozenset[int]
+
+
+class TestGroup(msgspec.Struct, frozen=True):
+    __test__: ClassVar[bool] = False  # a test group of an A/B test, not a pytest test class
+
+    name: str
+    proportion: float
+    variants: dict[str, str]
+    """feature -> variant; never mutated after construction."""
+    buckets: frozenset[int]
+
+
+class AbTest(msgspec.Struct, frozen=True):
+    name: str
+    start: datetime
+    end: datetime
+    groups: tuple[TestGroup, ...]
+
+    def is_live(self, now: datetime) -> bool:
+        return self.start <= now <= self.end
+
+
+class Group(msgspec.Struct, frozen=True):
+    name: str
+    overrides: dict[str, str]
+    """feature -> variant; never mutated after construction."""
+
+
+class SubjectFact(msgspec.Struct, frozen=True, tag="subject"):
+    id: int
+    subject: Subject | None
+
+
+class BucketFact(msgspec.Struct, frozen=True, tag="bucket"):
+    """A bucket was created (buckets are never deleted)."""
+
+    id: int
+
+
+class FeatureFact(msgspec.Struct, frozen=True, tag="feature"):
+    name: str
+    feature: Feature | None
+
+
+class RolloutFact(msgspec.Struct, frozen=True, tag="rollout"):
+    feature: str
+    rollout: Rollout | None
+
+
+class AbTestFact(msgspec.Struct, frozen=True, tag="abtest"):
+    name: str
+    test: AbTest | None
+
+
+class GroupFact(msgspec.Struct, frozen=True, tag="group"):
+    name: str
+    group: Group | None
+
+
+Fact = SubjectFact | BucketFact | FeatureFact | RolloutFact | AbTestFact | GroupFact
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One change-log row: everything one write transaction changed."""
+
+    revision: int
+    operation: str
+    facts: tuple[Fact, ...]
+
+
+class SubjectColumns(msgspec.Struct, frozen=True):
+    """Every subject as three parallel typed arrays, sorted by id.
+
+    A million subjects as Python objects would cost hundreds of megabytes; as columns they
+    cost 24 bytes each, and the loader can fill them while it streams rows.
+    """
+
+    ids: array[int]  # typecode "q"
+    weights: array[int]  # typecode "q"
+    buckets: array[int]  # typecode "q"
+
+
+class State(msgspec.Struct, frozen=True):
+    """Everything resolution needs, as of one revision."""
+
+    revision: int
+    buckets: tuple[int, ...]
+    subjects: SubjectColumns
+    memberships: Mapping[int, tuple[str, ...]]
+    """subject id -> its groups in join order; only subjects in at least one group."""
+    features: Mapping[str, Feature]
+    rollouts: Mapping[str, Rollout]
+    """feature name -> its rollout."""
+    abtests: Mapping[str, AbTest]
+    groups: Mapping[str, Group]
+
+
+_facts_encoder = msgspec.json.Encoder()
+_facts_decoder = msgspec.json.Decoder(tuple[Fact, ...])
+
+
+def encode_facts(facts: tuple[Fact, ...] | list[Fact]) -> bytes:
+    return _facts_encoder.encode(facts)
+
+
+def decode_facts(payload: bytes | str) -> tuple[Fact, ...]:
+    return _facts_decoder.decode(payload)

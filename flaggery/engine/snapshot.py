@@ -1,0 +1,207 @@
+"""The immutable snapshot every resolution reads: built once, evaluated many times.
+
+A snapshot is a `SubjectIndex` (subject id -> slot and weight) over a tuple of resolved views
+(slot -> flags). Resolving a subject is an array lookup and a tuple lookup; everything else was
+done by `build_snapshot`, `Snapshot.apply` or `Snapshot.at`.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from itertools import chain
+
+import msgspec
+
+from flaggery.engine.changes import facts_after, latest_subjects
+from flaggery.engine.config import RESOLUTION_FACTS, Config
+from flaggery.engine.model import Change, State, Subject
+from flaggery.engine.subject_index import Entry, SubjectIndex
+from flaggery.engine.views import ViewKey, ViewKeys, Views, next_boundary, resolve_views
+
+__all__ = ["Snapshot", "SubjectView", "build_snapshot"]
+
+
+class SubjectView(msgspec.Struct, frozen=True):
+    """One subject as ``GET /subjects/{id}`` shows it."""
+
+    id: int
+    weight: int
+    bucket: int
+    groups: list[str]
+    """Group names in join order."""
+
+
+class Snapshot:
+    """Everything needed to resolve any subject's flags at one revision, for one time range.
+
+    Immutable: derive new snapshots with `apply` (changes) and `at` (time). Only
+    `build_snapshot` makes one from scratch.
+    """
+
+    __slots__ = (
+        "_base",
+        "_built_at",
+        "_config",
+        "_dense",
+        "_flags",
+        "_index",
+        "_json",
+        "_next_boundary",
+        "_revision",
+        "_views",
+    )
+
+    _revision: int
+    _built_at: datetime
+    _next_boundary: datetime | None
+    _config: Config
+    _index: SubjectIndex
+    _views: Views
+    _base: int
+    _dense: array[int]
+    _flags: tuple[Mapping[str, str], ...]
+    _json: tuple[bytes, ...]
+
+    def __init__(self) -> None:
+        raise TypeError("A Snapshot is made by build_snapshot(state, now), not constructed.")
+
+    @classmethod
+    def _assemble(
+        cls, revision: int, built_at: datetime, config: Config, index: SubjectIndex, views: Views
+    ) -> Snapshot:
+        snapshot = object.__new__(cls)
+        snapshot._revision = revision
+        snapshot._built_at = built_at
+        snapshot._next_boundary = next_boundary(config.abtests, built_at)
+        snapshot._config = config
+        snapshot._index = index
+        snapshot._views = views
+        # The hot path reads these directly rather than through the index and the views.
+        snapshot._base = index.base
+        snapshot._dense = index.dense_slots
+        snapshot._flags = views.flags
+        snapshot._json = views.json
+        return snapshot
+
+    @property
+    def revision(self) -> int:
+        """The change-log revision this snapshot reflects."""
+        return self._revision
+
+    @property
+    def built_at(self) -> datetime:
+        """The time the views were resolved for."""
+        return self._built_at
+
+    @property
+    def next_boundary(self) -> datetime | None:
+        """When an A/B test next starts or stops being live: call `at` then. None if never."""
+        return self._next_boundary
+
+    @property
+    def subject_count(self) -> int:
+        """The number of subjects."""
+        return len(self._index)
+
+    @property
+    def config(self) -> Config:
+        """Buckets, features, rollouts, A/B tests and groups (read-only)."""
+        return self._config
+
+    def variants(self, subject_id: int) -> Mapping[str, str]:
+        """The subject's feature -> variant map (read-only); `SubjectNotFound` if unknown."""
+        offset = subject_id - self._base
+        if offset >= 0:
+            try:
+                return self._flags[self._dense[offset]]
+            except IndexError:  # beyond the dense window, or ABSENT (which no view has)
+                pass
+        return self._flags[self._index.slot(subject_id)]
+
+    def flags_json(self, subject_id: int) -> bytes:
+        """``{"flags": {...}}`` for the subject, pre-encoded; `SubjectNotFound` if unknown."""
+        offset = subject_id - self._base
+        if offset >= 0:
+            try:
+                return self._json[self._dense[offset]]
+            except IndexError:  # beyond the dense window, or ABSENT (which no view has)
+                pass
+        return self._json[self._index.slot(subject_id)]
+
+    def variant(self, subject_id: int, feature: str) -> str | None:
+        """The subject's variant of one feature, or None if it gets none."""
+        return self.variants(subject_id).get(feature)
+
+    def subject(self, subject_id: int) -> SubjectView:
+        """The subject's id, weight, bucket and groups; `SubjectNotFound` if unknown."""
+        slot, weight = self._index.entry(subject_id)
+        key = self._views.keys[slot]
+        return SubjectView(id=subject_id, weight=weight, bucket=key.bucket, groups=list(key.groups))
+
+    def apply(self, changes: Sequence[Change], now: datetime) -> Snapshot:
+        """The snapshot after `changes`, resolved at `now`.
+
+        Changes at or below `revision` are skipped; the rest must continue it without a gap,
+        or `ChangeGap` is raised and the caller should build from a full state. Subject and
+        bucket facts only patch the subject index; any other fact re-resolves the views.
+        """
+        revision, facts = facts_after(self._revision, changes)
+        if revision == self._revision:
+            return self.at(now)
+        config = self._config.with_facts(facts)
+        subjects = latest_subjects(facts)
+        new_buckets = config.buckets[len(self._config.buckets) :]
+        kept = [subject for subject in subjects.values() if subject is not None]
+        keys = self._views.keys.with_keys(chain(map(ViewKey, new_buckets), map(_key_of, kept)))
+        index = self._index.patched(
+            {subject_id: _entry_of(subject, keys) for subject_id, subject in subjects.items()}
+        )
+        resolves_alike = not any(isinstance(fact, RESOLUTION_FACTS) for fact in facts)
+        views = resolve_views(config, keys, now, self._views if resolves_alike else None)
+        return Snapshot._assemble(revision, now, config, index, views)
+
+    def at(self, now: datetime) -> Snapshot:
+        """This snapshot resolved at `now`; self if that changes nothing."""
+        views = resolve_views(self._config, self._views.keys, now, self._views)
+        if views is self._views and next_boundary(self._config.abtests, now) == self._next_boundary:
+            return self
+        return Snapshot._assemble(self._revision, now, self._config, self._index, views)
+
+
+def build_snapshot(state: State, now: datetime) -> Snapshot:
+    """Build the snapshot of `state` resolved at `now` (a timezone-aware UTC datetime).
+
+    Every subject's bucket must be one of ``state.buckets``.
+    """
+    config = Config.of(state)
+    keys, index = _index_subjects(state, ViewKeys(ViewKey(bucket) for bucket in state.buckets))
+    return Snapshot._assemble(state.revision, now, config, index, resolve_views(config, keys, now))
+
+
+def _index_subjects(state: State, plain_keys: ViewKeys) -> tuple[ViewKeys, SubjectIndex]:
+    """Give every subject the slot of its view key, numbering the keys of group members."""
+    columns = state.subjects
+    bucket_slots = {key.bucket: slot for slot, key in enumerate(plain_keys)}
+    # map() runs in C: no Python-level loop over a million subjects.
+    slots = array("I", map(bucket_slots.__getitem__, columns.buckets))
+    member_keys = {}
+    for subject_id, groups in state.memberships.items():
+        position = bisect_left(columns.ids, subject_id)
+        if groups and position < len(columns.ids) and columns.ids[position] == subject_id:
+            member_keys[position] = ViewKey(columns.buckets[position], groups)
+    keys = plain_keys.with_keys(member_keys.values())
+    for position, key in member_keys.items():
+        slots[position] = keys.slot(key)
+    return keys, SubjectIndex.build(columns.ids, slots, columns.weights)
+
+
+def _key_of(subject: Subject) -> ViewKey:
+    return ViewKey(subject.bucket, subject.groups)
+
+
+def _entry_of(subject: Subject | None, keys: ViewKeys) -> Entry | None:
+    """A subject's index entry (None for a deleted subject)."""
+    return None if subject is None else (keys.slot(_key_of(subject)), subject.weight)

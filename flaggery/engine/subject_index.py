@@ -1,0 +1,215 @@
+"""A compact, immutable map from subject id to (slot, weight).
+
+Subjects dominate memory, so the index never holds a Python object per subject. It picks one
+of two layouts from the ids it holds:
+
+- dense, when the ids span a range not much wider than their count: an ``array('I')`` of
+  slots and an ``array('q')`` of weights indexed by ``id - base`` (12 bytes per id in the
+  range; `ABSENT` marks holes);
+- sparse, otherwise: sorted ``array('q')`` ids with parallel slots and weights, searched by
+  bisection (20 bytes per subject).
+
+A slot is an index into the snapshot's tuple of resolved views.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from array import array
+from bisect import bisect_left
+from collections.abc import Mapping
+from itertools import compress
+from typing import Literal
+
+from flaggery.engine.columns import patch_sorted_columns
+from flaggery.errors import SubjectNotFound
+
+__all__ = ["ABSENT", "Entry", "SubjectIndex"]
+
+ABSENT = 0xFFFFFFFF
+"""The slot of an id the dense layout does not hold."""
+
+# Beyond every signed 64-bit id: a sparse index's empty dense window starts here, so
+# `id - base` is always negative and the fast path falls through to `slot()`.
+_BEYOND_EVERY_ID = 1 << 64
+
+# A dense layout may be at most this much wider than its count (plus a fixed allowance for
+# small indexes): at twice the count it costs 24 bytes per subject, a little more than sparse,
+# and it buys a lookup without bisection.
+_DENSE_SPREAD = 2
+_DENSE_ALLOWANCE = 1024
+
+Entry = tuple[int, int]
+"""(slot, weight) of one subject."""
+
+Columns = tuple["array[int]", "array[int]", "array[int]"]
+
+
+class SubjectIndex(ABC):
+    """Subject id -> (slot, weight), immutable.
+
+    ``base`` and ``dense_slots`` are the dense window, public for the snapshot's hot path:
+    ``dense_slots[id - base]`` is the slot when ``id - base`` is a valid non-negative index
+    holding anything but `ABSENT`; in every other case ask `slot`, the authority, which also
+    raises `SubjectNotFound`.
+    """
+
+    __slots__ = ("base", "dense_slots")
+
+    base: int
+    dense_slots: array[int]
+
+    @staticmethod
+    def build(ids: array[int], slots: array[int], weights: array[int]) -> SubjectIndex:
+        """Index parallel columns sorted by id (typecodes "q", "I", "q").
+
+        The index takes ownership: the arrays may be kept as they are, so do not mutate them.
+        """
+        if ids and _fits_dense(ids[-1] - ids[0] + 1, len(ids)):
+            return _DenseIndex.from_columns(ids, slots, weights)
+        return _SparseIndex(ids, slots, weights)
+
+    @property
+    @abstractmethod
+    def layout(self) -> Literal["dense", "sparse"]:
+        """Which layout this index uses."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """The number of subjects."""
+
+    @abstractmethod
+    def entry(self, subject_id: int) -> Entry:
+        """(slot, weight) of a subject; `SubjectNotFound` if it is not indexed."""
+
+    @abstractmethod
+    def columns(self) -> Columns:
+        """Every subject as sorted ids with parallel slots and weights."""
+
+    def slot(self, subject_id: int) -> int:
+        """The slot of a subject; `SubjectNotFound` if it is not indexed."""
+        return self.entry(subject_id)[0]
+
+    def patched(self, updates: Mapping[int, Entry | None]) -> SubjectIndex:
+        """A new index with `updates` applied: id -> new entry, or None to delete it."""
+        return self._patched(updates) if updates else self
+
+    def _patched(self, updates: Mapping[int, Entry | None]) -> SubjectIndex:
+        """Patch the sorted columns and choose the layout afresh from the resulting ids."""
+        ids, slots, weights = self.columns()
+        new_ids, (new_slots, new_weights) = patch_sorted_columns(ids, (slots, weights), updates)
+        return SubjectIndex.build(new_ids, new_slots, new_weights)
+
+
+class _DenseIndex(SubjectIndex):
+    __slots__ = ("_count", "_weights")
+
+    def __init__(self, base: int, slots: array[int], weights: array[int], count: int) -> None:
+        self.base = base
+        self.dense_slots = slots
+        self._weights = weights
+        self._count = count
+
+    @classmethod
+    def from_columns(cls, ids: array[int], slots: array[int], weights: array[int]) -> _DenseIndex:
+        base = ids[0]
+        if ids[-1] - base + 1 == len(ids):
+            return cls(base, slots, weights, len(ids))  # contiguous: the columns are the layout
+        dense_slots = array("I", [ABSENT]) * (ids[-1] - base + 1)
+        dense_weights = array("q", [0]) * len(dense_slots)
+        for subject_id, slot, weight in zip(ids, slots, weights, strict=True):
+            dense_slots[subject_id - base] = slot
+            dense_weights[subject_id - base] = weight
+        return cls(base, dense_slots, dense_weights, len(ids))
+
+    @property
+    def layout(self) -> Literal["dense", "sparse"]:
+        return "dense"
+
+    def __len__(self) -> int:
+        return self._count
+
+    def entry(self, subject_id: int) -> Entry:
+        offset = subject_id - self.base
+        if 0 <= offset < len(self.dense_slots):
+            slot = self.dense_slots[offset]
+            if slot != ABSENT:
+                return slot, self._weights[offset]
+        raise _not_found(subject_id)
+
+    def columns(self) -> Columns:
+        # compress/filter/map iterate in C: no Python-level loop over the whole range.
+        slots = self.dense_slots
+        ids = range(self.base, self.base + len(slots))
+        return (
+            array("q", compress(ids, map(ABSENT.__ne__, slots))),
+            array("I", filter(ABSENT.__ne__, slots)),
+            array("q", compress(self._weights, map(ABSENT.__ne__, slots))),
+        )
+
+    def _patched(self, updates: Mapping[int, Entry | None]) -> SubjectIndex:
+        """Copy the window (a C-level copy), widen it for new ids, and write the updates.
+
+        Falls back to the generic path when the result would be too sparse for this layout.
+        """
+        held = {subject_id for subject_id in updates if self._holds(subject_id)}
+        inserted = [sid for sid, entry in updates.items() if entry is not None and sid not in held]
+        deleted = sum(1 for subject_id in held if updates[subject_id] is None)
+        count = self._count + len(inserted) - deleted
+        low = min([self.base, *inserted])
+        high = max([self.base + len(self.dense_slots) - 1, *inserted])
+        if not _fits_dense(high - low + 1, count):
+            return super()._patched(updates)
+        slots = _widened(self.dense_slots, self.base - low, high - low + 1, ABSENT)
+        weights = _widened(self._weights, self.base - low, high - low + 1, 0)
+        for subject_id, entry in updates.items():
+            if entry is not None or subject_id in held:
+                slots[subject_id - low], weights[subject_id - low] = entry or (ABSENT, 0)
+        return _DenseIndex(low, slots, weights, count)
+
+    def _holds(self, subject_id: int) -> bool:
+        offset = subject_id - self.base
+        return 0 <= offset < len(self.dense_slots) and self.dense_slots[offset] != ABSENT
+
+
+class _SparseIndex(SubjectIndex):
+    __slots__ = ("_ids", "_slots", "_weights")
+
+    def __init__(self, ids: array[int], slots: array[int], weights: array[int]) -> None:
+        self.base = _BEYOND_EVERY_ID
+        self.dense_slots = array("I")
+        self._ids = ids
+        self._slots = slots
+        self._weights = weights
+
+    @property
+    def layout(self) -> Literal["dense", "sparse"]:
+        return "sparse"
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def entry(self, subject_id: int) -> Entry:
+        position = bisect_left(self._ids, subject_id)
+        if position < len(self._ids) and self._ids[position] == subject_id:
+            return self._slots[position], self._weights[position]
+        raise _not_found(subject_id)
+
+    def columns(self) -> Columns:
+        return self._ids, self._slots, self._weights
+
+
+def _fits_dense(span: int, count: int) -> bool:
+    return span <= _DENSE_SPREAD * count + _DENSE_ALLOWANCE
+
+
+def _widened(column: array[int], before: int, length: int, filler: int) -> array[int]:
+    """A copy of `column` shifted right by `before` and padded with `filler` to `length`."""
+    widened = array(column.typecode, [filler]) * before
+    widened += column  # in place: one copy of the column, not two
+    widened += array(column.typecode, [filler]) * (length - len(widened))
+    return widened
+
+
+def _not_found(subject_id: int) -> SubjectNotFound:
+    return SubjectNotFound(f"Subject {subject_id} does not exist.")

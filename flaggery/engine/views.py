@@ -1,0 +1,163 @@
+"""Per-bucket resolution: the resolved flags of every (bucket, groups) combination.
+
+A subject's flags depend only on its bucket and its groups (given configuration and time), so
+they are resolved once per distinct `ViewKey` when a snapshot is built, never per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import NamedTuple
+
+import msgspec
+
+from flaggery.engine.config import Config
+from flaggery.engine.model import AbTest, Group, Rollout
+
+__all__ = ["ViewKey", "ViewKeys", "Views", "live_tests", "next_boundary", "resolve_views"]
+
+# Liveness is inclusive (start <= now <= end): a test is still live at `end` and stops being
+# live at the next representable instant.
+_AFTER_END = timedelta(microseconds=1)
+
+_encoder = msgspec.json.Encoder()
+
+
+class ViewKey(NamedTuple):
+    """What a subject's flags depend on besides configuration and time."""
+
+    bucket: int
+    groups: tuple[str, ...] = ()
+    """Group names in join order; () for a subject in no group."""
+
+
+class ViewKeys:
+    """An append-only numbering of view keys: once assigned, a key keeps its slot."""
+
+    __slots__ = ("_keys", "_slots")
+
+    def __init__(self, keys: Iterable[ViewKey] = ()) -> None:
+        self._keys: tuple[ViewKey, ...] = tuple(dict.fromkeys(keys))
+        self._slots = {key: slot for slot, key in enumerate(self._keys)}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, slot: int) -> ViewKey:
+        return self._keys[slot]
+
+    def __iter__(self) -> Iterator[ViewKey]:
+        return iter(self._keys)
+
+    def slot(self, key: ViewKey) -> int:
+        """The slot of a numbered key (KeyError if it has none)."""
+        return self._slots[key]
+
+    def with_keys(self, wanted: Iterable[ViewKey]) -> ViewKeys:
+        """These keys plus any missing wanted ones, appended in order; self if none is new."""
+        new = [key for key in dict.fromkeys(wanted) if key not in self._slots]
+        return ViewKeys(self._keys + tuple(new)) if new else self
+
+    def since(self, slot: int) -> tuple[ViewKey, ...]:
+        """The keys numbered `slot` and later."""
+        return self._keys[slot:]
+
+
+class Views(msgspec.Struct, frozen=True):
+    """The resolved flags of each numbered key, indexed by slot."""
+
+    keys: ViewKeys
+    flags: tuple[Mapping[str, str], ...]
+    """Read-only feature -> variant maps, keys sorted by feature name."""
+    json: tuple[bytes, ...]
+    """``{"flags": {...}}`` encoded: byte for byte what the REST API sends."""
+    live_tests: tuple[str, ...]
+    """Names of the A/B tests that were live when these views were resolved."""
+
+
+def resolve_views(
+    config: Config, keys: ViewKeys, now: datetime, previous: Views | None = None
+) -> Views:
+    """Resolve every key at `now`.
+
+    `previous` views are kept for the keys they cover when the same tests are live; pass them
+    only if they were resolved from a configuration that resolves alike (one that differs at
+    most in its bucket list).
+    """
+    live = live_tests(config.abtests, now)
+    live_names = tuple(test.name for test in live)
+    if previous is None or previous.live_tests != live_names:
+        previous = Views(keys=ViewKeys(), flags=(), json=(), live_tests=live_names)
+    if len(previous.flags) == len(keys):
+        return previous if previous.keys is keys else msgspec.structs.replace(previous, keys=keys)
+    resolver = _Resolver(config, live)
+    resolved = [resolver.resolve(key) for key in keys.since(len(previous.flags))]
+    return Views(
+        keys=keys,
+        flags=previous.flags + tuple(flags for flags, _ in resolved),
+        json=previous.json + tuple(body for _, body in resolved),
+        live_tests=live_names,
+    )
+
+
+def live_tests(abtests: Mapping[str, AbTest], now: datetime) -> list[AbTest]:
+    """The tests live at `now`, in mapping order."""
+    return [test for test in abtests.values() if test.is_live(now)]
+
+
+def next_boundary(abtests: Mapping[str, AbTest], now: datetime) -> datetime | None:
+    """The first instant after `now` at which some test starts or stops being live."""
+    instants = (
+        instant
+        for test in abtests.values()
+        for instant in (test.start, test.end + _AFTER_END)
+        if instant > now
+    )
+    return min(instants, default=None)
+
+
+class _Resolver:
+    """Resolution steps 1-4 of SEMANTICS.md, with the per-bucket steps precomputed."""
+
+    def __init__(self, config: Config, live: Iterable[AbTest]) -> None:
+        self._defaults = {
+            feature.name: feature.default
+            for feature in config.features.values()
+            if feature.default is not None
+        }
+        self._by_bucket = _bucket_assignments(config.rollouts.values(), live)
+        self._groups: Mapping[str, Group] = config.groups
+        # Many keys resolve alike (most buckets of a rollout, say): share one map and one body.
+        self._interned: dict[bytes, tuple[Mapping[str, str], bytes]] = {}
+
+    def resolve(self, key: ViewKey) -> tuple[Mapping[str, str], bytes]:
+        flags = dict(self._defaults)
+        flags.update(self._by_bucket.get(key.bucket, {}))
+        for name in key.groups:
+            group = self._groups.get(name)
+            if group is not None:  # a deleted group no longer overrides anything
+                flags.update(group.overrides)
+        ordered = dict(sorted(flags.items()))
+        body = _encoder.encode({"flags": ordered})
+        return self._interned.setdefault(body, (MappingProxyType(ordered), body))
+
+
+def _bucket_assignments(
+    rollouts: Iterable[Rollout], live: Iterable[AbTest]
+) -> dict[int, dict[str, str]]:
+    """bucket -> the variants rollouts (step 2) then live test groups (step 3) assign to it.
+
+    Each step overwrites the previous per feature, so layering them into one dict in step
+    order gives the same result as applying the steps one after another.
+    """
+    by_bucket: dict[int, dict[str, str]] = {}
+    for rollout in rollouts:
+        for bucket in rollout.buckets:
+            by_bucket.setdefault(bucket, {})[rollout.feature] = rollout.variant
+    for test in live:
+        for group in test.groups:
+            for bucket in group.buckets:
+                by_bucket.setdefault(bucket, {}).update(group.variants)
+    return by_bucket

@@ -1,0 +1,85 @@
+"""flaggery.engine stays pure: standard library (no I/O, no clock), msgspec and itself only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import flaggery.engine
+
+ENGINE_DIR = Path(flaggery.engine.__file__).parent
+MODULES = sorted(ENGINE_DIR.glob("*.py"))
+
+# Pure standard-library modules; add one here deliberately, never anything with I/O, threads,
+# an event loop (asyncio) or a clock (time).
+PURE_STDLIB = {
+    "__future__",
+    "abc",
+    "array",
+    "bisect",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "enum",
+    "functools",
+    "heapq",
+    "itertools",
+    "math",
+    "operator",
+    "types",
+    "typing",
+}
+ALLOWED_PACKAGES = {"msgspec"}
+ALLOWED_FLAGGERY = {"flaggery.errors", "flaggery.engine"}
+CLOCK_READS = {"now", "utcnow", "today"}
+
+
+def imported_modules(tree: ast.Module) -> list[str]:
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            # A relative import stays inside flaggery.engine.
+            names.append("flaggery.engine" if node.level else node.module or "")
+    return names
+
+
+def is_allowed(module: str) -> bool:
+    top = module.partition(".")[0]
+    if top == "flaggery":
+        return any(module == p or module.startswith(p + ".") for p in ALLOWED_FLAGGERY)
+    return top in PURE_STDLIB | ALLOWED_PACKAGES
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
+def test_engine_module_imports_only_pure_modules(path: Path) -> None:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    forbidden = [module for module in imported_modules(tree) if not is_allowed(module)]
+    assert not forbidden, f"{path.name} imports {forbidden}: the engine must stay pure"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
+def test_engine_module_never_reads_the_clock(path: Path) -> None:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    reads = [
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in CLOCK_READS
+    ]
+    assert not reads, f"{path.name} reads the clock ({reads}): take `now` as a parameter"
+
+
+def test_the_checks_catch_what_they_should() -> None:
+    tree = ast.parse("import asyncio\nfrom time import monotonic\nfrom sqlalchemy import select")
+    assert [m for m in imported_modules(tree) if not is_allowed(m)] == [
+        "asyncio",
+        "time",
+        "sqlalchemy",
+    ]
+    assert not is_allowed("flaggery.store")
+    assert is_allowed("flaggery.engine.model")

@@ -1,0 +1,121 @@
+"""Incremental application of changes equals a full build of the resulting state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flaggery.engine import ChangeGap, Snapshot, apply_changes, build_snapshot
+from flaggery.engine.model import (
+    BucketFact,
+    Change,
+    Fact,
+    Feature,
+    FeatureFact,
+    Group,
+    GroupFact,
+    State,
+    Subject,
+    SubjectFact,
+)
+from flaggery.errors import SubjectNotFound
+from tests.engine.reference import assert_resolves_like_naive
+from tests.engine.strategies import changes, make_state, minute, states, times
+
+
+def assert_same_snapshot(incremental: Snapshot, state: State, now: datetime) -> None:
+    full = build_snapshot(state, now)
+    assert incremental.revision == full.revision == state.revision
+    assert incremental.next_boundary == full.next_boundary
+    assert incremental.config == full.config
+    assert_resolves_like_naive(incremental, state, now)
+    for subject_id in state.subjects.ids:
+        assert incremental.flags_json(subject_id) == full.flags_json(subject_id)
+
+
+@given(st.data(), states(), times, times)
+def test_applying_changes_equals_building_the_resulting_state(
+    data: st.DataObject, state: State, built: datetime, now: datetime
+) -> None:
+    log = data.draw(changes(state))
+    snapshot = build_snapshot(state, built).apply(log, now)
+    final = apply_changes(state, log)
+    assert_same_snapshot(snapshot, final, now)
+    for deleted in set(state.subjects.ids) - set(final.subjects.ids):
+        with pytest.raises(SubjectNotFound):
+            snapshot.variants(deleted)
+
+
+@given(st.data(), states(), times)
+def test_applying_changes_one_at_a_time_equals_all_at_once(
+    data: st.DataObject, state: State, now: datetime
+) -> None:
+    log = data.draw(changes(state))
+    snapshot = build_snapshot(state, now)
+    for change in log:
+        snapshot = snapshot.apply([change], now)
+        state = apply_changes(state, [change])
+        assert_same_snapshot(snapshot, state, now)
+
+
+BASE = make_state(
+    revision=5,
+    buckets=[1, 2],
+    subjects={1: Subject(weight=1, bucket=1), 2: Subject(weight=1, bucket=2, groups=("beta",))},
+    features=[Feature("checkout", ("A", "B"), default="A")],
+    groups=[Group("beta", {"checkout": "B"})],
+)
+
+
+def change(revision: int, *facts: Fact) -> Change:
+    return Change(revision=revision, operation="test", facts=facts)
+
+
+def test_a_gap_in_revisions_asks_for_a_full_reload() -> None:
+    snapshot = build_snapshot(BASE, minute(0))
+    with pytest.raises(ChangeGap, match="Expected the change of revision 6, got 7"):
+        snapshot.apply([change(7)], minute(0))
+    with pytest.raises(ChangeGap):
+        snapshot.apply([change(6), change(8)], minute(0))
+
+
+def test_changes_already_applied_are_skipped() -> None:
+    snapshot = build_snapshot(BASE, minute(0))
+    assert snapshot.apply([change(4), change(5)], minute(0)) is snapshot
+    moved = snapshot.apply([change(5, SubjectFact(1, None)), change(6)], minute(0))
+    assert moved.revision == 6
+    assert moved.variant(1, "checkout") == "A"
+
+
+def test_subject_changes_reuse_every_resolved_view() -> None:
+    snapshot = build_snapshot(BASE, minute(0))
+    added = snapshot.apply(
+        [change(6, SubjectFact(3, Subject(weight=2, bucket=2)), BucketFact(3))], minute(0)
+    )
+    assert added.variants(1) is snapshot.variants(1)
+    assert added.variants(2) is snapshot.variants(2)
+    assert added.subject(3).bucket == 2
+    newcomer = added.apply([change(7, SubjectFact(4, Subject(weight=1, bucket=3)))], minute(0))
+    assert newcomer.variants(4) == {"checkout": "A"}
+
+
+def test_configuration_changes_keep_the_subject_index() -> None:
+    snapshot = build_snapshot(BASE, minute(0))
+    changed = snapshot.apply(
+        [change(6, FeatureFact("checkout", Feature("checkout", ("A", "B"), default="B")))],
+        minute(0),
+    )
+    assert changed._index is snapshot._index
+    assert changed.variants(1) == {"checkout": "B"}
+
+
+def test_deleting_a_group_with_its_memberships() -> None:
+    snapshot = build_snapshot(BASE, minute(0)).apply(
+        [change(6, GroupFact("beta", None), SubjectFact(2, Subject(weight=1, bucket=2)))],
+        minute(0),
+    )
+    assert snapshot.variants(2) == {"checkout": "A"}
+    assert snapshot.subject(2).groups == []

@@ -1,0 +1,86 @@
+"""The JSON spec cases, run against the engine (and checked to be reachable through the API)."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from flaggery.engine import (
+    build_snapshot,
+    naive_variants,
+    partition_buckets,
+    place_subjects,
+    rollout_buckets,
+)
+from flaggery.errors import SubjectNotFound
+from tests.engine.spec_cases import CaseCheck, SpecCase, load_cases, state_of
+
+CASES = load_cases()
+CHECKS = [
+    pytest.param(case, check, id=f"{name}@{check.at.isoformat()}")
+    for name, case in CASES.items()
+    for check in case.checks
+]
+by_case = pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+
+
+def test_there_are_cases() -> None:
+    assert len(CASES) >= 3
+
+
+@pytest.mark.parametrize(("case", "check"), CHECKS)
+def test_snapshot_resolves_as_the_case_expects(case: SpecCase, check: CaseCheck) -> None:
+    state = state_of(case)
+    snapshot = build_snapshot(state, check.at)
+    assert sorted(check.flags) == sorted(state.subjects.ids), "a check lists every subject"
+    for subject_id, expected in check.flags.items():
+        assert dict(snapshot.variants(subject_id)) == expected
+        assert msgspec.json.decode(snapshot.flags_json(subject_id)) == {"flags": expected}
+        assert naive_variants(state, subject_id, check.at) == expected
+    for subject_id in check.not_found:
+        with pytest.raises(SubjectNotFound):
+            snapshot.variants(subject_id)
+
+
+@by_case
+def test_moving_a_snapshot_through_the_checks_in_time(case: SpecCase) -> None:
+    checks = sorted(case.checks, key=lambda check: check.at)
+    snapshot = build_snapshot(state_of(case), checks[0].at)
+    for check in checks:
+        snapshot = snapshot.at(check.at)
+        assert {i: dict(snapshot.variants(i)) for i in check.flags} == check.flags
+
+
+@by_case
+def test_case_state_is_what_the_admin_api_would_allocate(case: SpecCase) -> None:
+    """Replaying the case through the admin API (see cases/README.md) gives the same buckets."""
+    spec = case.state
+    weights = dict.fromkeys(spec.buckets, 0)
+    placed = place_subjects(weights, [subject.weight for subject in spec.subjects])
+    assert placed == [subject.bucket for subject in spec.subjects]
+    for subject in spec.subjects:
+        weights[subject.bucket] += subject.weight
+    for rollout in spec.rollouts:
+        assert rollout_buckets(weights, frozenset(), rollout.proportion) == set(rollout.buckets)
+    for test in spec.abtests:
+        partition = partition_buckets(weights, [group.proportion for group in test.groups])
+        assert partition == [set(group.buckets) for group in test.groups]
+
+
+@by_case
+def test_case_state_obeys_the_admin_rules(case: SpecCase) -> None:
+    spec = case.state
+    variants = {feature.name: set(feature.variants) for feature in spec.features}
+    assignments = [(r.feature, r.variant) for r in spec.rollouts]
+    assignments += [pair for group in spec.groups for pair in group.overrides.items()]
+    for test in spec.abtests:
+        assert test.start < test.end
+        assert sum(group.proportion for group in test.groups) == pytest.approx(1)
+        assert len({frozenset(group.variants) for group in test.groups}) == 1
+        assignments += [pair for group in test.groups for pair in group.variants.items()]
+    assert all(variant in variants[feature] for feature, variant in assignments)
+    for first in spec.abtests:
+        for second in spec.abtests:
+            overlap = first.start <= second.end and second.start <= first.end
+            shared = set(first.groups[0].variants) & set(second.groups[0].variants)
+            assert first is second or not (overlap and shared)

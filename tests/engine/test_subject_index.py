@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from array import array
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flaggery.engine.columns import patch_sorted_columns
+from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
+from flaggery.errors import SubjectNotFound
+
+ids_strategy = st.one_of(st.integers(-50, 3000), st.integers(-(2**63), 2**63 - 1))
+entries = st.tuples(st.integers(0, 100), st.integers(1, 10**12))
+contents = st.dictionaries(ids_strategy, entries, max_size=40)
+updates_strategy = st.dictionaries(ids_strategy, st.none() | entries, max_size=20)
+
+
+def index_of(content: dict[int, Entry]) -> SubjectIndex:
+    ids = sorted(content)
+    return SubjectIndex.build(
+        array("q", ids),
+        array("I", [content[i][0] for i in ids]),
+        array("q", [content[i][1] for i in ids]),
+    )
+
+
+def assert_holds_exactly(index: SubjectIndex, content: dict[int, Entry]) -> None:
+    assert len(index) == len(content)
+    for subject_id, entry in content.items():
+        assert index.entry(subject_id) == entry
+        assert index.slot(subject_id) == entry[0]
+    ids, slots, weights = index.columns()
+    assert list(ids) == sorted(content)
+    assert list(zip(slots, weights, strict=True)) == [content[i] for i in sorted(content)]
+
+
+def test_contiguous_ids_use_the_dense_layout_without_copying() -> None:
+    weights = array("q", [5, 6, 7])
+    index = SubjectIndex.build(array("q", [10, 11, 12]), array("I", [0, 1, 0]), weights)
+    assert index.layout == "dense"
+    assert index.entry(11) == (1, 6)
+    assert index.dense_slots[1] == 1
+    assert index.base == 10
+
+
+def test_scattered_ids_use_the_sparse_layout() -> None:
+    index = index_of({0: (0, 1), 10**12: (1, 2)})
+    assert index.layout == "sparse"
+    assert index.entry(10**12) == (1, 2)
+    assert len(index.dense_slots) == 0
+    assert index.base > 2**63  # the hot path's offset is always negative
+
+
+def test_holes_in_the_dense_layout_are_absent() -> None:
+    index = index_of({0: (0, 1), 5: (1, 2)})
+    assert index.layout == "dense"
+    assert index.dense_slots[3] == ABSENT
+    with pytest.raises(SubjectNotFound, match=r"^Subject 3 does not exist\.$"):
+        index.slot(3)
+
+
+@pytest.mark.parametrize("missing", [-1, -(2**63), 2**63 - 1, 2**64, 100, 3])
+@pytest.mark.parametrize("content", [{0: (0, 1), 1: (1, 1), 2: (0, 1)}, {0: (0, 1), 2**40: (1, 1)}])
+def test_unknown_ids_raise_subject_not_found_never_wrap(
+    content: dict[int, Entry], missing: int
+) -> None:
+    index = index_of(content)
+    with pytest.raises(SubjectNotFound, match=f"Subject {missing} does not exist"):
+        index.entry(missing)
+
+
+def test_an_empty_index_finds_nothing() -> None:
+    index = index_of({})
+    assert len(index) == 0
+    with pytest.raises(SubjectNotFound):
+        index.slot(0)
+
+
+@given(contents)
+def test_build_holds_exactly_its_content(content: dict[int, Entry]) -> None:
+    assert_holds_exactly(index_of(content), content)
+
+
+@given(contents, st.lists(updates_strategy, max_size=4))
+def test_patching_equals_building_from_the_patched_content(
+    content: dict[int, Entry], patches: list[dict[int, Entry | None]]
+) -> None:
+    index = index_of(content)
+    for updates in patches:
+        index = index.patched(updates)
+        for subject_id, entry in updates.items():
+            if entry is None:
+                content.pop(subject_id, None)
+            else:
+                content[subject_id] = entry
+        assert_holds_exactly(index, content)
+        if content:  # patching keeps the layout a fresh build would choose
+            assert index.layout == index_of(content).layout
+
+
+def test_patching_leaves_the_original_untouched() -> None:
+    index = index_of({1: (0, 1), 2: (0, 1)})
+    patched = index.patched({1: None, 3: (1, 5), 0: (1, 4)})
+    assert index.entry(1) == (0, 1)
+    assert len(index) == 2
+    assert patched.entry(0) == (1, 4)
+    with pytest.raises(SubjectNotFound):
+        patched.slot(1)
+
+
+def test_patching_nothing_returns_the_same_index() -> None:
+    index = index_of({1: (0, 1)})
+    assert index.patched({}) is index
+
+
+def test_patching_switches_layout_both_ways() -> None:
+    dense = index_of({i: (0, 1) for i in range(100)})
+    sparse = dense.patched({10**12: (1, 1)})
+    assert sparse.layout == "sparse"
+    assert sparse.patched({10**12: None}).layout == "dense"
+
+
+def test_dense_layout_costs_twelve_bytes_per_subject() -> None:
+    count = 100_000
+    index = index_of({i: (i % 7, 3) for i in range(count)})
+    assert index.layout == "dense"
+    weights = index.columns()[2]
+    assert index.dense_slots.itemsize + weights.itemsize == 12
+    assert len(index.dense_slots) == count
+
+
+def test_patch_sorted_columns_inserts_replaces_and_deletes() -> None:
+    ids, (values,) = patch_sorted_columns(
+        array("q", [1, 3, 5]), [array("q", [10, 30, 50])], {0: (0,), 3: None, 4: (40,), 5: (55,)}
+    )
+    assert list(ids) == [0, 1, 4, 5]
+    assert list(values) == [0, 10, 40, 55]
