@@ -1,0 +1,209 @@
+"""``from flaggery.core import Flaggery``: the synchronous API of flaggery 0.2.1, kept.
+
+Each method runs the same-named AsyncFlaggery coroutine on a private event loop in a daemon
+thread and waits for it. Because that loop is private, the facade works from plain scripts,
+from worker threads, and from a running loop's thread pool (``run_in_executor``) alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import URL
+
+from flaggery.store.database import Clock, utc_now
+from flaggery.store.records import (
+    AbTestRecord,
+    BucketsRecord,
+    FeatureRecord,
+    GroupRecord,
+    RolloutRecord,
+    SubjectRecord,
+)
+from flaggery.store.repository import AsyncFlaggery
+
+__all__ = ["Flaggery"]
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="flaggery-sync-facade", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("Flaggery (sync) cannot be called from its own event loop.")
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        return future.result()
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class Flaggery:
+    """The synchronous admin API. ``Flaggery.from_db_url(url)``; ``close()`` when done (or use
+    it as a context manager)."""
+
+    def __init__(self, store: AsyncFlaggery, loop_thread: _LoopThread) -> None:
+        self._store = store
+        self._loop_thread = loop_thread
+        self._finalizer = weakref.finalize(self, _shutdown, store, loop_thread)
+
+    @classmethod
+    def from_db_url(cls, url: str | URL, *, clock: Clock = utc_now) -> Flaggery:
+        loop_thread = _LoopThread()
+
+        async def create() -> AsyncFlaggery:
+            # Created on the private loop: the engine's connections belong to that loop.
+            return AsyncFlaggery.from_db_url(url, clock=clock)
+
+        return cls(loop_thread.run(create()), loop_thread)
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self._loop_thread.run(coroutine)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> Flaggery:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def upgrade_db(self) -> None:
+        self._run(self._store.upgrade_db())
+
+    def revision(self) -> int:
+        return self._run(self._store.revision())
+
+    def increase_buckets(self, amount: int) -> list[int]:
+        return self._run(self._store.increase_buckets(amount))
+
+    def get_buckets(self) -> BucketsRecord:
+        return self._run(self._store.get_buckets())
+
+    def add_subject(self, sub_id: int, weight: int = 1) -> int:
+        return self._run(self._store.add_subject(sub_id, weight))
+
+    def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
+        return self._run(self._store.add_subjects(list(subjects)))
+
+    def rm_subject(self, sub_id: int) -> None:
+        self._run(self._store.rm_subject(sub_id))
+
+    def set_subject_weight(self, sub_id: int, weight: int) -> None:
+        self._run(self._store.set_subject_weight(sub_id, weight))
+
+    def get_subject(self, sub_id: int) -> SubjectRecord:
+        """The subject; also usable as ``with flaggery.get_subject(42) as subject:``."""
+        return self._run(self._store.get_subject(sub_id))
+
+    def get_subject_variants(self, sub_id: int) -> dict[str, str]:
+        return self._run(self._store.get_subject_variants(sub_id))
+
+    def add_feature(self, feature_name: str) -> None:
+        self._run(self._store.add_feature(feature_name))
+
+    def rm_feature(self, feature_name: str) -> None:
+        self._run(self._store.rm_feature(feature_name))
+
+    def list_features(self) -> list[str]:
+        return self._run(self._store.list_features())
+
+    def get_feature(self, feature_name: str) -> FeatureRecord:
+        return self._run(self._store.get_feature(feature_name))
+
+    def add_variant(self, variant_name: str, feature_name: str, make_default: bool = False) -> None:
+        self._run(self._store.add_variant(variant_name, feature_name, make_default))
+
+    def add_disabling_variant(self, feature_name: str, make_default: bool = False) -> None:
+        self._run(self._store.add_disabling_variant(feature_name, make_default))
+
+    def rm_variant(self, variant_name: str, feature_name: str) -> None:
+        self._run(self._store.rm_variant(variant_name, feature_name))
+
+    def set_default_feature_variant(self, feature_name: str, variant_name: str) -> None:
+        self._run(self._store.set_default_feature_variant(feature_name, variant_name))
+
+    def add_rollout(self, variant_name: str, feature_name: str) -> None:
+        self._run(self._store.add_rollout(variant_name, feature_name))
+
+    def get_rollout(self, feature_name: str) -> RolloutRecord:
+        return self._run(self._store.get_rollout(feature_name))
+
+    def set_rollout_variant(self, variant_name: str, feature_name: str) -> None:
+        self._run(self._store.set_rollout_variant(variant_name, feature_name))
+
+    def set_rollout_proportion(self, feature_name: str, proportion: float) -> None:
+        self._run(self._store.set_rollout_proportion(feature_name, proportion))
+
+    def add_group(self, group_name: str) -> None:
+        self._run(self._store.add_group(group_name))
+
+    def list_groups(self) -> list[str]:
+        return self._run(self._store.list_groups())
+
+    def get_group(self, group_name: str) -> GroupRecord:
+        return self._run(self._store.get_group(group_name))
+
+    def rm_group(self, group_name: str) -> None:
+        self._run(self._store.rm_group(group_name))
+
+    def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
+        self._run(self._store.add_subject_to_group(sub_id, group_name))
+
+    def rm_subject_from_group(self, sub_id: int, group_name: str) -> None:
+        self._run(self._store.rm_subject_from_group(sub_id, group_name))
+
+    def add_group_override(self, group_name: str, feature_name: str, variant_name: str) -> None:
+        self._run(self._store.add_group_override(group_name, feature_name, variant_name))
+
+    def rm_group_override(self, group_name: str, feature_name: str) -> None:
+        self._run(self._store.rm_group_override(group_name, feature_name))
+
+    def add_abtest(
+        self,
+        test_name: str,
+        start: datetime,
+        end: datetime,
+        groups: Mapping[str, Mapping[str, str]],
+        proportions: Sequence[float] | None = None,
+    ) -> None:
+        self._run(self._store.add_abtest(test_name, start, end, groups, proportions))
+
+    def get_abtest(self, test_name: str) -> AbTestRecord:
+        return self._run(self._store.get_abtest(test_name))
+
+    def list_abtests(self) -> list[str]:
+        return self._run(self._store.list_abtests())
+
+
+def _shutdown(store: AsyncFlaggery, loop_thread: _LoopThread) -> None:
+    if not loop_thread.loop.is_closed():
+        loop_thread.run(store.close())
+        loop_thread.stop()

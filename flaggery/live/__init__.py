@@ -1,0 +1,1 @@
+"""Keeping a snapshot current: change feeds, the replica, and the public Evaluator."""

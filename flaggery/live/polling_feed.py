@@ -1,0 +1,45 @@
+"""The polling feed, for SQLite: compare the revision every ``interval`` seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from flaggery.live.replica import Replica
+from flaggery.store.database import Database
+
+__all__ = ["PollingFeed"]
+
+log = logging.getLogger("flaggery.live")
+
+
+class PollingFeed:
+    def __init__(self, db: Database, replica: Replica, interval: float = 0.25) -> None:
+        self._db = db
+        self._replica = replica
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._replica.reload()
+        self._task = asyncio.create_task(self._poll(), name="flaggery-polling-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                revision = await self._db.revision()
+            except Exception:
+                self._replica.counts.failed += 1
+                log.warning("Revision check failed", exc_info=True)
+                continue
+            if revision != self._replica.revision:
+                await self._replica.refresh()

@@ -1,0 +1,118 @@
+"""The PostgreSQL feed: LISTEN on a dedicated connection, refresh on NOTIFY.
+
+The connection is never taken from a pool (returning it would run UNLISTEN). We LISTEN before
+the full load, so a write that commits during the load is announced rather than lost. The
+payload (the revision) is only a wake-up: notifications arriving while a refresh runs are
+coalesced into one more refresh, which reads the change log. After a lost connection,
+notifications sent meanwhile are gone, so every reconnect ends in a full reload. A periodic
+check is the backstop for a connection that is silently half-open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+
+from flaggery.live.replica import Replica
+from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, NOTIFY_CHANNEL
+
+__all__ = ["PostgresFeed"]
+
+log = logging.getLogger("flaggery.live")
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class PostgresFeed:
+    def __init__(self, dsn: str, replica: Replica, check_interval: float = 15.0) -> None:
+        self._dsn = dsn
+        self._replica = replica
+        self._check_interval = check_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        connection = await self._listen()
+        try:
+            await self._replica.reload()
+        except BaseException:
+            await _close(connection)
+            raise
+        self._task = asyncio.create_task(self._run(connection), name="flaggery-postgres-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _listen(self) -> asyncpg.Connection:
+        connection = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+        connection.add_termination_listener(self._on_terminated)
+        await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        return connection
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    def _on_terminated(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _run(self, connection: asyncpg.Connection) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._follow(connection)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("Lost the LISTEN connection", exc_info=True)
+            finally:
+                await _close(connection)
+            connection = await self._reconnect(backoff)
+            backoff = 0.1
+
+    async def _follow(self, connection: asyncpg.Connection) -> None:
+        """Refresh on every wake-up until the connection is lost."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._check_interval)
+                woken = True
+            except TimeoutError:
+                woken = False
+            self._wake.clear()
+            if connection.is_closed():
+                return
+            if not woken:
+                # Raises on a half-open connection, which then gets replaced.
+                await connection.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
+            await self._replica.refresh()
+
+    async def _reconnect(self, backoff: float) -> asyncpg.Connection:
+        """LISTEN again and reload everything; retry with exponential backoff until it works."""
+        while True:
+            await asyncio.sleep(backoff)
+            self._replica.counts.reconnects += 1
+            try:
+                connection = await self._listen()
+            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+                log.warning("Reconnecting the LISTEN connection failed: %s", error)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            try:
+                await self._replica.reload()
+            except Exception as error:
+                log.warning("Full reload after reconnect failed: %s", error)
+                await _close(connection)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            log.info("LISTEN connection restored at revision %s", self._replica.revision)
+            return connection
+
+
+async def _close(connection: asyncpg.Connection) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(connection.close(), timeout=1.0)

@@ -1,0 +1,148 @@
+"""Admin operations on A/B tests: time-bound partitions of the buckets into test groups."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flaggery.engine.allocation import partition_buckets
+from flaggery.engine.model import AbTestFact
+from flaggery.errors import AbTestExists, AbTestNotFound, ValidationError
+from flaggery.store import tables as t
+from flaggery.store.database import Database
+from flaggery.store.features import require_variant
+from flaggery.store.queries import read_abtests, read_bucket_weights
+from flaggery.store.records import AbTestGroupRecord, AbTestRecord
+from flaggery.store.validation import check_name, to_utc
+
+__all__ = ["AbTestsAdmin"]
+
+MAX_TEST_GROUPS = 100
+MAX_TEST_FEATURES = 100
+PROPORTION_TOLERANCE = 1e-9
+
+
+class AbTestsAdmin:
+    _db: Database
+
+    async def add_abtest(
+        self,
+        test_name: str,
+        start: datetime,
+        end: datetime,
+        groups: Mapping[str, Mapping[str, str]],
+        proportions: Sequence[float] | None = None,
+    ) -> None:
+        """Create an A/B test. ``groups`` maps each test group's name to {feature: variant};
+        ``proportions`` (default: equal shares) gives each group's share of the weight, in
+        the order of ``groups``. Naive datetimes are local time."""
+        check_name("A/B test", test_name)
+        start, end = to_utc(start, "start"), to_utc(end, "end")
+        if start >= end:
+            raise ValidationError(f"start ({start}) must be before end ({end}).")
+        shares = _check_groups(groups, proportions)
+        async with self._db.write("add_abtest") as tx:
+            if start <= tx.now:
+                raise ValidationError(f"The test must start in the future; start is {start}.")
+            if (await read_abtests(tx.conn, test_name)).get(test_name):
+                raise AbTestExists(f"A/B test {test_name!r} exists already.")
+            for variants in groups.values():
+                for feature, variant in variants.items():
+                    await require_variant(tx.conn, feature, variant)
+            features = set(next(iter(groups.values())))
+            await _refuse_overlap(tx.conn, test_name, start, end, features)
+            weights = await read_bucket_weights(tx.conn)
+            partition = partition_buckets(weights, shares)
+            await _insert_test(tx.conn, test_name, start, end, groups, shares, partition)
+            tx.record(AbTestFact(test_name, (await read_abtests(tx.conn, test_name))[test_name]))
+
+    async def get_abtest(self, test_name: str) -> AbTestRecord:
+        async with self._db.read() as conn:
+            test = (await read_abtests(conn, test_name)).get(test_name)
+            if test is None:
+                raise AbTestNotFound(f"A/B test {test_name!r} does not exist.")
+            weights = await read_bucket_weights(conn)
+        groups = [
+            AbTestGroupRecord(
+                group.name,
+                group.proportion,
+                dict(group.variants),
+                sorted(group.buckets),
+                sum(weights[b] for b in group.buckets),
+            )
+            for group in test.groups
+        ]
+        return AbTestRecord(test.name, test.start, test.end, groups)
+
+    async def list_abtests(self) -> list[str]:
+        async with self._db.read() as conn:
+            return list((await conn.execute(select(t.abtests.c.name).order_by("name"))).scalars())
+
+
+def _check_groups(
+    groups: Mapping[str, Mapping[str, str]], proportions: Sequence[float] | None
+) -> list[float]:
+    if not isinstance(groups, Mapping) or not 2 <= len(groups) <= MAX_TEST_GROUPS:
+        raise ValidationError(f"An A/B test needs 2 to {MAX_TEST_GROUPS} groups.")
+    for name in groups:
+        check_name("test group", name)
+    feature_sets = {frozenset(variants) for variants in groups.values()}
+    if len(feature_sets) != 1:
+        raise ValidationError("Every test group must set the same features.")
+    features = next(iter(feature_sets))
+    if not 1 <= len(features) <= MAX_TEST_FEATURES:
+        raise ValidationError(f"A test must set 1 to {MAX_TEST_FEATURES} features.")
+    if proportions is None:
+        return [1 / len(groups)] * len(groups)
+    shares = list(proportions)
+    if len(shares) != len(groups):
+        raise ValidationError(
+            f"{len(groups)} groups need {len(groups)} proportions, got {len(shares)}."
+        )
+    if any(
+        isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1 for p in shares
+    ) or not math.isclose(sum(shares), 1.0, abs_tol=PROPORTION_TOLERANCE):
+        raise ValidationError(
+            f"Proportions must be numbers from 0 to 1 summing to 1, got {shares}."
+        )
+    return [float(p) for p in shares]
+
+
+async def _refuse_overlap(
+    conn: AsyncConnection, name: str, start: datetime, end: datetime, features: set[str]
+) -> None:
+    for other in (await read_abtests(conn)).values():
+        shared = features & set(other.groups[0].variants)
+        if shared and other.start <= end and start <= other.end:
+            raise ValidationError(
+                f"A/B test {name!r} overlaps test {other.name!r} ({other.start} to {other.end}) "
+                f"on features {sorted(shared)}: concurrent tests of a feature are forbidden."
+            )
+
+
+async def _insert_test(
+    conn: AsyncConnection,
+    name: str,
+    start: datetime,
+    end: datetime,
+    groups: Mapping[str, Mapping[str, str]],
+    shares: Sequence[float],
+    partition: Sequence[frozenset[int]],
+) -> None:
+    await conn.execute(insert(t.abtests).values(name=name, start=start, end=end))
+    group_rows, variant_rows, bucket_rows = [], [], []
+    for position, (group, share, buckets) in enumerate(zip(groups, shares, partition, strict=True)):
+        group_rows.append({"test": name, "name": group, "position": position, "proportion": share})
+        variant_rows += [
+            {"test": name, "group": group, "feature": f, "variant": v}
+            for f, v in groups[group].items()
+        ]
+        bucket_rows += [{"test": name, "group": group, "bucket_id": b} for b in sorted(buckets)]
+    await conn.execute(insert(t.abtest_groups), group_rows)
+    await conn.execute(insert(t.abtest_group_variants), variant_rows)
+    if bucket_rows:
+        await conn.execute(insert(t.abtest_group_buckets), bucket_rows)

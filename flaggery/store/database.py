@@ -1,0 +1,160 @@
+"""The database handle: engine creation, read and write transactions, outage translation.
+
+Every write is one transaction that first increments the global revision. That UPDATE takes
+the row lock on PostgreSQL (and the write lock on SQLite) before anything is read, so writers
+from any number of processes are serialized by the database, and validation always sees the
+state the write will change. The transaction ends by appending one change-log row and, on
+PostgreSQL, ``pg_notify('flaggery', revision)``, delivered only if it commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy.exc
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from flaggery.engine.model import Fact, encode_facts
+from flaggery.errors import DatabaseUnavailable
+from flaggery.store import tables as t
+from flaggery.store.urls import async_url, is_postgres, is_sqlite
+
+__all__ = ["Clock", "Database", "WriteTransaction", "utc_now"]
+
+Clock = Callable[[], datetime]
+NOTIFY_CHANNEL = "flaggery"
+CONNECT_TIMEOUT_SECONDS = 5.0
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WriteTransaction:
+    """An open write: its connection, its revision, and the facts it has recorded so far."""
+
+    def __init__(self, conn: AsyncConnection, revision: int, now: datetime) -> None:
+        self.conn = conn
+        self.revision = revision
+        self.now = now
+        self.facts: list[Fact] = []
+
+    def record(self, *facts: Fact) -> None:
+        self.facts.extend(facts)
+
+
+class Database:
+    """An async engine for one database URL, with flaggery's transaction discipline."""
+
+    def __init__(self, url: str | URL, *, clock: Clock = utc_now) -> None:
+        self.url = async_url(url)
+        self.clock = clock
+        self.engine = _create_engine(self.url)
+
+    @property
+    def is_postgres(self) -> bool:
+        return is_postgres(self.url)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        with translate_outage():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def write(self, operation: str) -> AsyncIterator[WriteTransaction]:
+        """One serialized write. It commits only if it recorded facts; otherwise rolls back,
+        so a no-op neither bumps the revision nor adds a change-log row."""
+        with translate_outage():
+            async with self.engine.connect() as conn, conn.begin() as transaction:
+                revision = await _next_revision(conn)
+                tx = WriteTransaction(conn, revision, self.clock())
+                yield tx
+                if not tx.facts:
+                    await transaction.rollback()
+                    return
+                await _append_change(tx, operation, notify=self.is_postgres)
+
+    async def revision(self) -> int:
+        async with self.read() as conn:
+            return int((await conn.execute(select(t.state.c.revision))).scalar_one())
+
+
+async def _next_revision(conn: AsyncConnection) -> int:
+    statement = (
+        update(t.state)
+        .where(t.state.c.id == 1)
+        .values(revision=t.state.c.revision + 1)
+        .returning(t.state.c.revision)
+    )
+    return int((await conn.execute(statement)).scalar_one())
+
+
+async def _append_change(tx: WriteTransaction, operation: str, *, notify: bool) -> None:
+    await tx.conn.execute(
+        insert(t.change_log).values(
+            revision=tx.revision,
+            at=tx.now,
+            operation=operation,
+            payload=encode_facts(tx.facts).decode(),
+        )
+    )
+    if notify:
+        await tx.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(tx.revision))))
+
+
+@contextlib.contextmanager
+def translate_outage() -> Any:
+    """Connection failures become DatabaseUnavailable; the write was not applied."""
+    try:
+        yield
+    except (TimeoutError, OSError) as error:
+        raise DatabaseUnavailable(f"The database is unreachable ({error}). Retry later.") from error
+    except sqlalchemy.exc.DBAPIError as error:
+        if error.connection_invalidated or isinstance(
+            error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+        ):
+            raise DatabaseUnavailable(
+                f"The database is unreachable ({error.orig}). Retry later."
+            ) from error
+        raise
+
+
+def _create_engine(url: URL) -> AsyncEngine:
+    if is_sqlite(url):
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            # A pool of SQLite connections buys nothing and holds file locks across tests.
+            poolclass=NullPool,
+        )
+        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        return engine
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=CONNECT_TIMEOUT_SECONDS,
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "command_timeout": 60},
+    )
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the polling reader run while an admin write is open; foreign keys are off by
+    # default in SQLite and we rely on them.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

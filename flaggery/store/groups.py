@@ -1,0 +1,163 @@
+"""Admin operations on groups: members, and the overrides they impose."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flaggery.engine.model import Group, GroupFact, Subject, SubjectFact
+from flaggery.errors import (
+    GroupExists,
+    GroupNotFound,
+    OverrideNotFound,
+    SubjectAlreadyInGroup,
+    SubjectNotFound,
+    SubjectNotInGroup,
+)
+from flaggery.store import tables as t
+from flaggery.store.database import Database, WriteTransaction
+from flaggery.store.features import require_variant
+from flaggery.store.queries import read_groups, read_subject
+from flaggery.store.records import GroupRecord
+from flaggery.store.validation import check_name, check_subject_id
+
+__all__ = ["GroupsAdmin"]
+
+
+class GroupsAdmin:
+    _db: Database
+
+    async def add_group(self, group_name: str) -> None:
+        check_name("group", group_name)
+        async with self._db.write("add_group") as tx:
+            if (await read_groups(tx.conn, group_name)).get(group_name):
+                raise GroupExists(f"Group {group_name!r} exists already.")
+            await tx.conn.execute(insert(t.groups).values(name=group_name))
+            tx.record(GroupFact(group_name, Group(group_name, {})))
+
+    async def list_groups(self) -> list[str]:
+        async with self._db.read() as conn:
+            return list((await conn.execute(select(t.groups.c.name).order_by("name"))).scalars())
+
+    async def get_group(self, group_name: str) -> GroupRecord:
+        async with self._db.read() as conn:
+            group = await _require_group(conn, group_name)
+            members = await _members(conn, group_name)
+        return GroupRecord(group_name, members, dict(group.overrides))
+
+    async def rm_group(self, group_name: str) -> None:
+        """Delete the group, its overrides and its memberships (not the subjects)."""
+        async with self._db.write("rm_group") as tx:
+            await _require_group(tx.conn, group_name)
+            members = await _members(tx.conn, group_name)
+            members_of = t.group_members.c.group == group_name
+            await tx.conn.execute(delete(t.group_members).where(members_of))
+            await tx.conn.execute(
+                delete(t.group_overrides).where(t.group_overrides.c.group == group_name)
+            )
+            await tx.conn.execute(delete(t.groups).where(t.groups.c.name == group_name))
+            tx.record(GroupFact(group_name, None))
+            for subject_id in members:
+                await _record_subject(tx, subject_id)
+
+    async def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
+        check_subject_id(sub_id)
+        async with self._db.write("add_subject_to_group") as tx:
+            subject = await _require_subject(tx.conn, sub_id)
+            await _require_group(tx.conn, group_name)
+            if group_name in subject.groups:
+                raise SubjectAlreadyInGroup(f"Subject {sub_id} is in group {group_name!r} already.")
+            await tx.conn.execute(
+                insert(t.group_members).values(
+                    group=group_name, subject_id=sub_id, joined=tx.revision
+                )
+            )
+            await _record_subject(tx, sub_id)
+
+    async def rm_subject_from_group(self, sub_id: int, group_name: str) -> None:
+        check_subject_id(sub_id)
+        async with self._db.write("rm_subject_from_group") as tx:
+            subject = await _require_subject(tx.conn, sub_id)
+            await _require_group(tx.conn, group_name)
+            if group_name not in subject.groups:
+                raise SubjectNotInGroup(f"Subject {sub_id} is not in group {group_name!r}.")
+            await tx.conn.execute(
+                delete(t.group_members).where(
+                    t.group_members.c.group == group_name, t.group_members.c.subject_id == sub_id
+                )
+            )
+            await _record_subject(tx, sub_id)
+
+    async def add_group_override(
+        self, group_name: str, feature_name: str, variant_name: str
+    ) -> None:
+        """Members of the group get ``variant_name`` of the feature, whatever else applies.
+        An existing override of the same feature is replaced."""
+        async with self._db.write("add_group_override") as tx:
+            group = await _require_group(tx.conn, group_name)
+            await require_variant(tx.conn, feature_name, variant_name)
+            current = group.overrides.get(feature_name)
+            if current == variant_name:
+                return
+            if current is None:
+                await tx.conn.execute(
+                    insert(t.group_overrides).values(
+                        group=group_name, feature=feature_name, variant=variant_name
+                    )
+                )
+            else:
+                await tx.conn.execute(
+                    update(t.group_overrides)
+                    .where(
+                        t.group_overrides.c.group == group_name,
+                        t.group_overrides.c.feature == feature_name,
+                    )
+                    .values(variant=variant_name)
+                )
+            await _record_group(tx, group_name)
+
+    async def rm_group_override(self, group_name: str, feature_name: str) -> None:
+        async with self._db.write("rm_group_override") as tx:
+            group = await _require_group(tx.conn, group_name)
+            if feature_name not in group.overrides:
+                raise OverrideNotFound(
+                    f"Group {group_name!r} has no override for feature {feature_name!r}."
+                )
+            await tx.conn.execute(
+                delete(t.group_overrides).where(
+                    t.group_overrides.c.group == group_name,
+                    t.group_overrides.c.feature == feature_name,
+                )
+            )
+            await _record_group(tx, group_name)
+
+
+async def _require_group(conn: AsyncConnection, name: str) -> Group:
+    group = (await read_groups(conn, name)).get(name)
+    if group is None:
+        raise GroupNotFound(f"Group {name!r} does not exist.")
+    return group
+
+
+async def _require_subject(conn: AsyncConnection, sub_id: int) -> Subject:
+    subject = await read_subject(conn, sub_id)
+    if subject is None:
+        raise SubjectNotFound(f"Subject {sub_id} does not exist.")
+    return subject
+
+
+async def _members(conn: AsyncConnection, group_name: str) -> list[int]:
+    query = (
+        select(t.group_members.c.subject_id)
+        .where(t.group_members.c.group == group_name)
+        .order_by(t.group_members.c.subject_id)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def _record_group(tx: WriteTransaction, group_name: str) -> None:
+    tx.record(GroupFact(group_name, await _require_group(tx.conn, group_name)))
+
+
+async def _record_subject(tx: WriteTransaction, sub_id: int) -> None:
+    tx.record(SubjectFact(sub_id, await _require_subject(tx.conn, sub_id)))

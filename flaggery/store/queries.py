@@ -1,0 +1,126 @@
+"""Read the configuration entities as engine model objects.
+
+Used twice: inside a write transaction, to record the new state of what it changed as a
+change-log fact; and by the loader, to build a full State. Configuration (features, rollouts,
+tests, groups) is small, so these read whole tables or one entity without cleverness.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flaggery.engine.model import AbTest, Feature, Group, Rollout, Subject, TestGroup
+from flaggery.store import tables as t
+
+__all__ = [
+    "read_abtests",
+    "read_bucket_weights",
+    "read_features",
+    "read_groups",
+    "read_rollouts",
+    "read_subject",
+    "read_subject_groups",
+]
+
+
+async def read_bucket_weights(conn: AsyncConnection) -> dict[int, int]:
+    """bucket id -> weight, for the allocation algorithms."""
+    return dict((await conn.execute(select(t.buckets.c.id, t.buckets.c.weight))).all())
+
+
+async def read_features(conn: AsyncConnection, name: str | None = None) -> dict[str, Feature]:
+    query = select(t.features.c.name, t.features.c.default_variant).order_by(t.features.c.name)
+    variant_query = select(t.variants.c.feature, t.variants.c.name).order_by(
+        t.variants.c.feature, t.variants.c.name
+    )
+    if name is not None:
+        query = query.where(t.features.c.name == name)
+        variant_query = variant_query.where(t.variants.c.feature == name)
+    variants: dict[str, list[str]] = defaultdict(list)
+    for feature, variant in await conn.execute(variant_query):
+        variants[feature].append(variant)
+    return {
+        feature: Feature(feature, tuple(variants[feature]), default)
+        for feature, default in await conn.execute(query)
+    }
+
+
+async def read_rollouts(conn: AsyncConnection, feature: str | None = None) -> dict[str, Rollout]:
+    query = select(t.rollouts)
+    bucket_query = select(t.rollout_buckets)
+    if feature is not None:
+        query = query.where(t.rollouts.c.feature == feature)
+        bucket_query = bucket_query.where(t.rollout_buckets.c.feature == feature)
+    buckets: dict[str, set[int]] = defaultdict(set)
+    for name, bucket_id in await conn.execute(bucket_query):
+        buckets[name].add(bucket_id)
+    return {
+        row.feature: Rollout(
+            row.feature, row.variant, row.proportion, frozenset(buckets[row.feature])
+        )
+        for row in await conn.execute(query)
+    }
+
+
+async def read_abtests(conn: AsyncConnection, name: str | None = None) -> dict[str, AbTest]:
+    tests_query = select(t.abtests).order_by(t.abtests.c.name)
+    groups_query = select(t.abtest_groups).order_by(t.abtest_groups.c.position)
+    variants_query = select(t.abtest_group_variants)
+    buckets_query = select(t.abtest_group_buckets)
+    if name is not None:
+        tests_query = tests_query.where(t.abtests.c.name == name)
+        groups_query = groups_query.where(t.abtest_groups.c.test == name)
+        variants_query = variants_query.where(t.abtest_group_variants.c.test == name)
+        buckets_query = buckets_query.where(t.abtest_group_buckets.c.test == name)
+    variants: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for row in await conn.execute(variants_query):
+        variants[row.test, row.group][row.feature] = row.variant
+    buckets: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for row in await conn.execute(buckets_query):
+        buckets[row.test, row.group].add(row.bucket_id)
+    groups: dict[str, list[TestGroup]] = defaultdict(list)
+    for row in await conn.execute(groups_query):
+        key = (row.test, row.name)
+        groups[row.test].append(
+            TestGroup(row.name, row.proportion, variants[key], frozenset(buckets[key]))
+        )
+    return {
+        row.name: AbTest(row.name, row.start, row.end, tuple(groups[row.name]))
+        for row in await conn.execute(tests_query)
+    }
+
+
+async def read_groups(conn: AsyncConnection, name: str | None = None) -> dict[str, Group]:
+    groups_query = select(t.groups.c.name).order_by(t.groups.c.name)
+    overrides_query = select(t.group_overrides)
+    if name is not None:
+        groups_query = groups_query.where(t.groups.c.name == name)
+        overrides_query = overrides_query.where(t.group_overrides.c.group == name)
+    overrides: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in await conn.execute(overrides_query):
+        overrides[row.group][row.feature] = row.variant
+    return {group: Group(group, overrides[group]) for (group,) in await conn.execute(groups_query)}
+
+
+async def read_subject_groups(conn: AsyncConnection, subject_id: int) -> tuple[str, ...]:
+    """The subject's groups in the order it joined them."""
+    rows = await conn.execute(
+        select(t.group_members.c.group)
+        .where(t.group_members.c.subject_id == subject_id)
+        .order_by(t.group_members.c.joined, t.group_members.c.group)
+    )
+    return tuple(rows.scalars())
+
+
+async def read_subject(conn: AsyncConnection, subject_id: int) -> Subject | None:
+    row = (
+        await conn.execute(
+            select(t.subjects.c.weight, t.subjects.c.bucket_id).where(t.subjects.c.id == subject_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Subject(row.weight, row.bucket_id, await read_subject_groups(conn, subject_id))

@@ -1,0 +1,100 @@
+"""What the admin API's read methods return: plain, immutable, JSON-ready records.
+
+Field names follow the attribute names 0.2.1 users read (``subject.id``, ``subject.weight``,
+``subject.bucket_id``, ``subject.groups``); the REST layer maps them to 0.2.1's response shapes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+
+import msgspec
+
+__all__ = [
+    "AbTestGroupRecord",
+    "AbTestRecord",
+    "BucketRecord",
+    "BucketsRecord",
+    "FeatureRecord",
+    "GroupRecord",
+    "RolloutRecord",
+    "SubjectRecord",
+]
+
+
+class SubjectRecord(msgspec.Struct, frozen=True):
+    """A subject. Also a (sync and async) context manager, as 0.2.1's ``get_subject`` was."""
+
+    id: int
+    weight: int
+    bucket_id: int
+    groups: list[str]
+
+    def __enter__(self) -> SubjectRecord:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def __aenter__(self) -> SubjectRecord:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class FeatureRecord(msgspec.Struct, frozen=True):
+    name: str
+    variants: list[str]
+    default_variant: str | None
+
+
+class RolloutRecord(msgspec.Struct, frozen=True):
+    feature: str
+    variant: str
+    proportion: float
+    effective_weight: int
+    buckets: list[int]
+
+
+class GroupRecord(msgspec.Struct, frozen=True):
+    name: str
+    subjects: list[int]
+    overrides: dict[str, str]
+
+
+class AbTestGroupRecord(msgspec.Struct, frozen=True):
+    name: str
+    proportion: float
+    variants: dict[str, str]
+    buckets: list[int]
+    effective_weight: int
+
+
+class AbTestRecord(msgspec.Struct, frozen=True):
+    name: str
+    start: datetime
+    end: datetime
+    groups: list[AbTestGroupRecord]
+
+
+class BucketRecord(msgspec.Struct, frozen=True):
+    id: int
+    weight: int
+
+
+class BucketsRecord(msgspec.Struct, frozen=True):
+    total_buckets: int
+    total_weight: int
+    buckets: list[BucketRecord]

@@ -1,0 +1,71 @@
+"""AsyncFlaggery: the async admin API of flaggery, over SQLAlchemy asyncio.
+
+Method names and argument order are flaggery 0.2.1's. Each write is one transaction
+(flaggery.store.database); the operations live in one module per entity and are combined here.
+``get_subject_variants`` resolves through the same snapshot engine as the HTTP server, caught
+up to the database's current revision first, so a read right after a write sees it.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.engine import URL
+
+from flaggery.live.replica import Replica
+from flaggery.store.abtests import AbTestsAdmin
+from flaggery.store.database import Clock, Database, utc_now
+from flaggery.store.features import FeaturesAdmin
+from flaggery.store.groups import GroupsAdmin
+from flaggery.store.migrations import upgrade
+from flaggery.store.rollouts import RolloutsAdmin
+from flaggery.store.subjects import SubjectsAdmin
+from flaggery.store.validation import check_subject_id
+
+__all__ = ["AsyncFlaggery"]
+
+
+class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin):
+    """Create with ``AsyncFlaggery.from_db_url(url)``; close with ``await close()`` or
+    ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,
+    ``postgresql+psycopg2://``, ``sqlite:///path``) are mapped to the async drivers."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._replica = Replica(db, db.clock)
+
+    @classmethod
+    def from_db_url(cls, url: str | URL, *, clock: Clock = utc_now) -> AsyncFlaggery:
+        return cls(Database(url, clock=clock))
+
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    async def upgrade_db(self) -> None:
+        """Migrate the database to the latest schema."""
+        await upgrade(self._db.engine)
+
+    async def revision(self) -> int:
+        """The revision of the last committed write (0 for an empty database)."""
+        return await self._db.revision()
+
+    async def get_subject_variants(self, sub_id: int) -> dict[str, str]:
+        """{feature: variant} for the subject, as of the latest committed write."""
+        check_subject_id(sub_id)
+        snapshot = await self._replica.catch_up(await self._db.revision())
+        return dict(snapshot.variants(sub_id))
+
+    async def close(self) -> None:
+        await self._db.dispose()
+
+    async def __aenter__(self) -> AsyncFlaggery:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,179 @@
+"""Admin operations on buckets and subjects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flaggery.engine.allocation import (
+    lightest_bucket,
+    place_subjects,
+    rollout_share_of_new_buckets,
+    split_new_buckets,
+)
+from flaggery.engine.model import AbTestFact, BucketFact, RolloutFact, Subject, SubjectFact
+from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
+from flaggery.store import tables as t
+from flaggery.store.database import Database, WriteTransaction
+from flaggery.store.queries import (
+    read_abtests,
+    read_bucket_weights,
+    read_rollouts,
+    read_subject,
+)
+from flaggery.store.records import BucketRecord, BucketsRecord, SubjectRecord
+from flaggery.store.validation import check_subject_id, check_weight
+
+__all__ = ["SubjectsAdmin"]
+
+MAX_NEW_BUCKETS = 10_000
+MAX_BULK_SUBJECTS = 1_000_000
+# Keeps every statement below SQLite's bound-parameter limit and asyncpg's message size.
+BATCH = 5_000
+
+
+class SubjectsAdmin:
+    _db: Database
+
+    async def increase_buckets(self, amount: int) -> list[int]:
+        """Add ``amount`` empty buckets; they join rollouts and A/B tests pro rata."""
+        if (
+            isinstance(amount, bool)
+            or not isinstance(amount, int)
+            or not 0 < amount <= MAX_NEW_BUCKETS
+        ):
+            raise ValidationError(
+                f"amount must be an integer from 1 to {MAX_NEW_BUCKETS}, got {amount!r}."
+            )
+        async with self._db.write("increase_buckets") as tx:
+            last = (await tx.conn.execute(select(func.max(t.buckets.c.id)))).scalar_one() or 0
+            new_ids = list(range(last + 1, last + 1 + amount))
+            await tx.conn.execute(insert(t.buckets), [{"id": i, "weight": 0} for i in new_ids])
+            tx.record(*(BucketFact(i) for i in new_ids))
+            await _extend_rollouts(tx, new_ids)
+            await _extend_abtests(tx, new_ids)
+        return new_ids
+
+    async def get_buckets(self) -> BucketsRecord:
+        async with self._db.read() as conn:
+            rows = (await conn.execute(select(t.buckets).order_by(t.buckets.c.id))).all()
+        records = [BucketRecord(row.id, row.weight) for row in rows]
+        return BucketsRecord(len(records), sum(r.weight for r in records), records)
+
+    async def add_subject(self, sub_id: int, weight: int = 1) -> int:
+        """Add a subject to the lightest bucket and return that bucket's id."""
+        sub_id, weight = check_subject_id(sub_id), check_weight(weight)
+        async with self._db.write("add_subject") as tx:
+            if await read_subject(tx.conn, sub_id) is not None:
+                raise SubjectExists(f"Subject {sub_id} exists already.")
+            bucket = lightest_bucket(await read_bucket_weights(tx.conn))
+            await _insert_subjects(tx, [(sub_id, weight)], [bucket])
+        return bucket
+
+    async def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
+        """Add many subjects in one transaction, placed exactly as one-by-one insertion would
+        place them. Returns their bucket ids, in input order. All or nothing."""
+        pairs = [(check_subject_id(i), check_weight(w)) for i, w in subjects]
+        if len(pairs) > MAX_BULK_SUBJECTS:
+            raise ValidationError(f"At most {MAX_BULK_SUBJECTS} subjects per call.")
+        ids = [i for i, _ in pairs]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("The same subject id appears more than once.")
+        async with self._db.write("add_subjects") as tx:
+            await _refuse_existing(tx.conn, ids)
+            placements = place_subjects(await read_bucket_weights(tx.conn), [w for _, w in pairs])
+            await _insert_subjects(tx, pairs, placements)
+        return placements
+
+    async def rm_subject(self, sub_id: int) -> None:
+        async with self._db.write("rm_subject") as tx:
+            subject = await _require_subject(tx.conn, sub_id)
+            await tx.conn.execute(
+                delete(t.group_members).where(t.group_members.c.subject_id == sub_id)
+            )
+            await tx.conn.execute(delete(t.subjects).where(t.subjects.c.id == sub_id))
+            await _add_bucket_weight(tx.conn, subject.bucket, -subject.weight)
+            tx.record(SubjectFact(sub_id, None))
+
+    async def set_subject_weight(self, sub_id: int, weight: int) -> None:
+        """Change a subject's weight. The subject stays in its bucket."""
+        weight = check_weight(weight)
+        async with self._db.write("set_subject_weight") as tx:
+            subject = await _require_subject(tx.conn, sub_id)
+            if subject.weight == weight:
+                return
+            await tx.conn.execute(
+                update(t.subjects).where(t.subjects.c.id == sub_id).values(weight=weight)
+            )
+            await _add_bucket_weight(tx.conn, subject.bucket, weight - subject.weight)
+            tx.record(SubjectFact(sub_id, Subject(weight, subject.bucket, subject.groups)))
+
+    async def get_subject(self, sub_id: int) -> SubjectRecord:
+        async with self._db.read() as conn:
+            subject = await _require_subject(conn, sub_id)
+        return SubjectRecord(sub_id, subject.weight, subject.bucket, list(subject.groups))
+
+
+async def _require_subject(conn: AsyncConnection, sub_id: int) -> Subject:
+    subject = await read_subject(conn, check_subject_id(sub_id))
+    if subject is None:
+        raise SubjectNotFound(f"Subject {sub_id} does not exist.")
+    return subject
+
+
+async def _add_bucket_weight(conn: AsyncConnection, bucket: int, delta: int) -> None:
+    await conn.execute(
+        update(t.buckets).where(t.buckets.c.id == bucket).values(weight=t.buckets.c.weight + delta)
+    )
+
+
+async def _refuse_existing(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        found = (
+            await conn.execute(select(t.subjects.c.id).where(t.subjects.c.id.in_(chunk)))
+        ).scalars()
+        existing = sorted(found)
+        if existing:
+            shown = ", ".join(map(str, existing[:10]))
+            raise SubjectExists(f"{len(existing)}+ subjects exist already: {shown}.")
+
+
+async def _insert_subjects(
+    tx: WriteTransaction, pairs: Sequence[tuple[int, int]], placements: Sequence[int]
+) -> None:
+    rows = [
+        {"id": i, "weight": w, "bucket_id": b} for (i, w), b in zip(pairs, placements, strict=True)
+    ]
+    for start in range(0, len(rows), BATCH):
+        await tx.conn.execute(insert(t.subjects), rows[start : start + BATCH])
+    added: dict[int, int] = {}
+    for (_, weight), bucket in zip(pairs, placements, strict=True):
+        added[bucket] = added.get(bucket, 0) + weight
+    for bucket, delta in sorted(added.items()):
+        await _add_bucket_weight(tx.conn, bucket, delta)
+    tx.record(*(SubjectFact(i, Subject(w, b)) for (i, w), b in zip(pairs, placements, strict=True)))
+
+
+async def _extend_rollouts(tx: WriteTransaction, new_ids: list[int]) -> None:
+    for feature, rollout in (await read_rollouts(tx.conn)).items():
+        joining = rollout_share_of_new_buckets(new_ids, rollout.proportion)
+        if joining:
+            await tx.conn.execute(
+                insert(t.rollout_buckets), [{"feature": feature, "bucket_id": b} for b in joining]
+            )
+            tx.record(RolloutFact(feature, (await read_rollouts(tx.conn, feature))[feature]))
+
+
+async def _extend_abtests(tx: WriteTransaction, new_ids: list[int]) -> None:
+    for name, test in (await read_abtests(tx.conn)).items():
+        shares = split_new_buckets(new_ids, [group.proportion for group in test.groups])
+        rows = [
+            {"test": name, "group": group.name, "bucket_id": bucket}
+            for group, share in zip(test.groups, shares, strict=True)
+            for bucket in share
+        ]
+        await tx.conn.execute(insert(t.abtest_group_buckets), rows)
+        tx.record(AbTestFact(name, (await read_abtests(tx.conn, name))[name]))

@@ -1,0 +1,142 @@
+"""The Evaluator follows the database: writes from anywhere, reconnects, and the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from collections.abc import Callable
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from flaggery import errors
+from flaggery.live.evaluator import Evaluator
+from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.urls import libpq_dsn
+from tests.dbcheck import naive_variants_all
+from tests.fakes import FakeClock
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def seed(store: AsyncFlaggery) -> None:
+    await store.increase_buckets(4)
+    await store.add_subjects([(i, i % 5 + 1) for i in range(50)])
+    await store.add_feature("checkout")
+    await store.add_variant("old", "checkout", make_default=True)
+    await store.add_variant("new", "checkout")
+    await store.add_rollout("new", "checkout")
+
+
+async def assert_matches_database(ev: Evaluator, store: AsyncFlaggery, clock: FakeClock) -> None:
+    async with store.database.read() as conn:
+        expected = await naive_variants_all(conn, clock.now)
+    assert {subject: dict(ev.variants(subject)) for subject in expected} == expected
+
+
+async def test_follows_every_write(db_url: str, clock: FakeClock) -> None:
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await seed(store)
+        async with Evaluator.from_db_url(db_url, clock=clock) as ev:
+            assert ev.revision == await store.revision()
+            await store.set_rollout_proportion("checkout", 0.5)
+            await store.add_group("staff")
+            await store.add_subject_to_group(7, "staff")
+            await store.add_group_override("staff", "checkout", "new")
+            await store.add_subject(1000, 3)
+            await ev.wait_for_revision(await store.revision(), timeout=5)
+            await assert_matches_database(ev, store, clock)
+            assert ev.variant(7, "checkout") == "new"
+            assert ev.flags_json(7) == b'{"flags":{"checkout":"new"}}'
+            assert ev.subject(1000).weight == 3
+            await store.rm_subject(1000)
+            await ev.wait_for_revision(await store.revision(), timeout=5)
+            with pytest.raises(errors.SubjectNotFound):
+                ev.variants(1000)
+            assert ev.counts.full == 1, "subject and rollout writes apply incrementally"
+
+
+async def test_abtest_starts_and_ends_on_time_without_a_write(
+    db_url: str, clock: FakeClock
+) -> None:
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await seed(store)
+        start = clock.now + timedelta(hours=1)
+        groups = {"a": {"checkout": "new"}, "b": {"checkout": "new"}}
+        await store.add_abtest("t", start, start + timedelta(hours=1), groups)
+        async with Evaluator.from_db_url(db_url, clock=clock) as ev:
+            assert ev.variant(3, "checkout") == "old"
+            revision = ev.revision
+            clock.advance(hours=1)
+            await eventually(lambda: ev.variant(3, "checkout") == "new")
+            clock.advance(hours=1, seconds=1)
+            await eventually(lambda: ev.variant(3, "checkout") == "old")
+            assert ev.revision == revision
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from flaggery.core import Flaggery
+    with Flaggery.from_db_url(sys.argv[1]) as flaggery:
+        flaggery.add_subject(5000, 2)
+        flaggery.set_rollout_proportion("checkout", 1)
+    """
+)
+
+
+async def test_writes_in_another_process_reach_the_evaluator(db_url: str, clock: FakeClock) -> None:
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await seed(store)
+        async with Evaluator.from_db_url(db_url, clock=clock) as ev:
+            process = await asyncio.create_subprocess_exec(sys.executable, "-c", WRITER, db_url)
+            assert await process.wait() == 0
+            await eventually(lambda: _has(ev, 5000), timeout=10)
+            await ev.wait_for_revision(await store.revision(), timeout=5)
+            assert ev.variant(5000, "checkout") == "new"
+            await assert_matches_database(ev, store, clock)
+
+
+def _has(ev: Evaluator, subject_id: int) -> bool:
+    try:
+        ev.variants(subject_id)
+    except errors.SubjectNotFound:
+        return False
+    return True
+
+
+async def test_listener_reconnects_and_resyncs_after_termination(
+    db_url: str, is_postgres: bool, clock: FakeClock
+) -> None:
+    if not is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    dsn = libpq_dsn(make_url(db_url))
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await seed(store)
+        async with Evaluator.from_db_url(db_url, clock=clock) as ev:
+            admin = await asyncpg.connect(dsn)
+            try:
+                terminated = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            finally:
+                await admin.close()
+            assert terminated == 1
+            # Written while the listener is down: its NOTIFY is lost, the resync finds it.
+            await store.add_subject(6000, 1)
+            await ev.wait_for_revision(await store.revision(), timeout=10)
+            assert _has(ev, 6000)
+            assert ev.counts.reconnects >= 1 and ev.counts.full >= 2
+            await store.set_rollout_proportion("checkout", 0.3)
+            await ev.wait_for_revision(await store.revision(), timeout=5)
+            await assert_matches_database(ev, store, clock)
