@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from alembic import command
@@ -9,14 +10,15 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import flaggery.migrations
-
 __all__ = ["alembic_config", "upgrade"]
 
 
 def alembic_config() -> Config:
     config = Config()
-    config.set_main_option("script_location", str(Path(flaggery.migrations.__file__).parent))
+    # Top-level migrations/ in a checkout, flaggery/migrations/ in an installed wheel.
+    spec = find_spec("flaggery.migrations")
+    assert spec is not None and spec.origin is not None, "flaggery.migrations is not installed"
+    config.set_main_option("script_location", str(Path(spec.origin).parent))
     return config
 
 
