@@ -79,7 +79,11 @@ def main() -> None:
     print(f"{'measure':<28}{'value':>14}")
     for key, value in result.items():
         print(f"{key:<28}{value:>14}")
-    print(json.dumps({"benchmark": "store", "database": make_url(args.url).get_backend_name(), **result}))
+    print(
+        json.dumps(
+            {"benchmark": "store", "database": make_url(args.url).get_backend_name(), **result}
+        )
+    )
 
 
 if __name__ == "__main__":
