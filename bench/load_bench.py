@@ -19,7 +19,7 @@ import sys
 import textwrap
 import time
 
-from scratch import DEFAULT_URL, scratch_database, seed
+from seed import SERVER_URL, scratch_database, seed
 
 LOADER = textwrap.dedent(
     """
@@ -52,7 +52,7 @@ LOADER = textwrap.dedent(
 async def run(args: argparse.Namespace) -> dict[str, float]:
     async with scratch_database(args.url) as url:
         started = time.perf_counter()
-        await seed(url, subjects=args.subjects)
+        await seed(url, args.subjects)
         seed_seconds = time.perf_counter() - started
         results = []
         for _ in range(args.repeat):
@@ -66,7 +66,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--url", default=SERVER_URL)
     parser.add_argument("--subjects", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="loads; the fastest is reported")
     args = parser.parse_args()

@@ -18,7 +18,7 @@ import sys
 import textwrap
 import time
 
-from scratch import DEFAULT_URL, scratch_database, seed
+from seed import SERVER_URL, scratch_database, seed
 
 from flaggery import Evaluator
 
@@ -34,7 +34,7 @@ WRITER = textwrap.dedent(
                 if kind == "subject":
                     await store.add_subject(first_id + n, 1 + n % 9)
                 else:
-                    await store.set_rollout_proportion("feature-3", (n % 20) / 20 + 0.025)
+                    await store.set_rollout_proportion("feature_02", (n % 20) / 20 + 0.025)
                 committed = time.time()
                 print(kind, await store.revision(), committed, flush=True)
                 await asyncio.sleep(0.02)  # one write at a time, as an admin would
@@ -87,8 +87,8 @@ async def measure(url: str, writes: int, first_id: int) -> tuple[dict[str, list[
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     async with scratch_database(args.url) as url:
-        await seed(url, subjects=args.subjects)
-        latencies, full_reloads = await measure(url, 2 * args.writes, args.subjects)
+        await seed(url, args.subjects)
+        latencies, full_reloads = await measure(url, 2 * args.writes, args.subjects + 1)
     result: dict[str, object] = {"subjects": args.subjects, "full_reloads": full_reloads}
     for kind, values in latencies.items():
         result[f"{kind}_writes"] = len(values)
@@ -100,7 +100,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--url", default=SERVER_URL)
     parser.add_argument("--subjects", type=int, default=100_000)
     parser.add_argument("--writes", type=int, default=100, help="of each kind")
     args = parser.parse_args()

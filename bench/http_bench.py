@@ -1,0 +1,216 @@
+"""HTTP serving throughput: flaggery's flags route against a raw ASGI app sending constant bytes.
+
+    python bench/http_bench.py [--duration 10] [--rounds 2] [--connections 16]
+
+Seeds the benchmark dataset (bench/seed.py) into a fresh PostgreSQL database, starts, each
+with 2 uvicorn workers (httptools, uvloop, no access log):
+  - raw:        a bare ASGI app answering every request with a constant body of the same size
+                as a typical flags response (the ceiling for this server stack),
+  - flaggery:   ``flaggery`` in read-only mode,
+  - flaggery+m: the same with Prometheus metrics on (multiprocess mode),
+then drives them alternately with wrk (random subject ids 1..10,000 from a Lua script), for
+``--rounds`` rounds of ``--duration`` seconds each. Prints a table and one JSON line.
+Target (issue 4): flaggery >= 0.8 x raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+BODY_SIZE_VARIABLE = "FLAGGERY_BENCH_BODY_SIZE"
+WRK_SCRIPT = """
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/v1/subjects/" .. math.random(1, %d) .. "/flags")
+end
+"""
+
+
+def _constant_body() -> bytes:
+    size = int(os.environ.get(BODY_SIZE_VARIABLE, "400"))
+    prefix = b'{"flags":{"padding":"'
+    return prefix + b"x" * max(size - len(prefix) - 3, 0) + b'"}}'
+
+
+_BODY = _constant_body()
+_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(_BODY))],
+}
+_MESSAGE = {"type": "http.response.body", "body": _BODY}
+
+
+async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The ceiling: no routing, no lookup, prebuilt messages."""
+    await send(_START)
+    await send(_MESSAGE)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up in {timeout} s") from None
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def server(command: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
+    process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
+    try:
+        wait_until_up(probe)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def flaggery_command(port: int, workers: int) -> list[str]:
+    cli = [sys.executable, "-c", "import sys; from flaggery.cli import main; sys.exit(main())"]
+    return [*cli, "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+
+
+def raw_command(port: int, workers: int) -> list[str]:
+    return [
+        *(sys.executable, "-m", "uvicorn", "http_bench:raw_app", "--app-dir", str(BENCH_DIR)),
+        *("--port", str(port), "--workers", str(workers), "--http", "httptools"),
+        *("--loop", "uvloop", "--no-access-log", "--lifespan", "off", "--log-level", "warning"),
+    ]
+
+
+def typical_body_size(base: str, samples: int = 200) -> int:
+    sizes = []
+    for subject_id in range(1, samples + 1):
+        with urllib.request.urlopen(f"{base}/v1/subjects/{subject_id}/flags") as response:
+            sizes.append(len(response.read()))
+    return round(statistics.mean(sizes))
+
+
+def wrk(base: str, script: Path, args: argparse.Namespace) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            *("wrk", "-t", str(args.threads), "-c", str(args.connections)),
+            *("-d", f"{args.duration}s", "--latency", "-s", str(script), base),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"wrk saw errors against {base}:\n{output}")
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
+    for percentile in ("50", "99"):
+        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if match:
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+            result[f"p{percentile}_ms"] = round(float(match.group(1)) * scale, 3)
+    return result
+
+
+async def seed_database(server_url: str) -> str:
+    sys.path.insert(0, str(BENCH_DIR))
+    from seed import create_database, seed
+
+    url = await create_database(server_url)
+    await seed(url)
+    return url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+
+    db_url = asyncio.run(seed_database(args.postgres_url))
+    test_live_at = time.monotonic() + 2.5  # the seeded A/B test goes live 2 s after seeding
+    ports = {name: free_port() for name in ("raw", "flaggery", "flaggery+m")}
+    env = {"FLAGGERY_DB_URL": db_url, "FLAGGERY_ADMIN_MODE": "false"}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in ports}
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        script = workdir / "random_subjects.lua"
+        from seed import SUBJECTS
+
+        script.write_text(WRK_SCRIPT % SUBJECTS)
+        base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        for name, metrics in (("flaggery", "false"), ("flaggery+m", "true")):
+            command = flaggery_command(ports[name], args.workers)
+            flags_env = {**env, "FLAGGERY_ENABLE_PROMETHEUS": metrics}
+            stack.enter_context(server(command, flags_env, base[name] + "/readyz"))
+        time.sleep(max(0.0, test_live_at - time.monotonic()))
+        size = typical_body_size(base["flaggery"])
+        raw_env = {BODY_SIZE_VARIABLE: str(size)}
+        stack.enter_context(server(raw_command(ports["raw"], args.workers), raw_env, base["raw"]))
+        for round_number in range(1, args.rounds + 1):
+            for name in ports:
+                outcome = wrk(base[name], script, args)
+                results[name].append(outcome)
+                print(f"round {round_number} {name:<11} {outcome['rps']:>10,.0f} req/s", flush=True)
+    report(results, size, args)
+
+
+def report(results: dict[str, list[dict[str, float]]], size: int, args: argparse.Namespace) -> None:
+    best = {name: max(runs, key=lambda r: r["rps"]) for name, runs in results.items()}
+    raw = best["raw"]["rps"]
+    print()
+    print(f"{'server':<12}{'req/s (best)':>14}{'p50 ms':>9}{'p99 ms':>9}{'x raw':>8}")
+    for name, run in best.items():
+        print(
+            f"{name:<12}{run['rps']:>14,.0f}{run.get('p50_ms', 0):>9.3f}"
+            f"{run.get('p99_ms', 0):>9.3f}{run['rps'] / raw:>8.2f}"
+        )
+    summary = {
+        "benchmark": "http_flags",
+        "body_bytes": size,
+        "workers": args.workers,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "runs": results,
+        "ratio": round(best["flaggery"]["rps"] / raw, 3),
+        "ratio_with_metrics": round(best["flaggery+m"]["rps"] / raw, 3),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The ``flaggery`` command.
+
+    flaggery [--host H] [--port P] [--workers N] [--admin] [--db-url URL] ...   serve
+    flaggery db upgrade [--db-url URL]                                         migrate
+
+Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvicorn (httptools,
+uvloop, no access log unless asked). This parent process validates the settings, migrates the
+database once if asked, prepares the Prometheus multiprocess directory, then hands the final
+settings to the workers through their environment; each worker builds its own app from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flaggery.settings import LOG_LEVELS, Settings, SettingsError
+
+__all__ = ["main"]
+
+APP_FACTORY = "flaggery.http.app:app_from_env"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:1] == ["db"]:
+            return _db(args[1:])
+        return _serve(args)
+    except SettingsError as error:
+        print(f"flaggery: {error}", file=sys.stderr)
+        return 2
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flaggery",
+        description="Serve the flaggery REST API. Subcommand: 'flaggery db upgrade'.",
+        epilog="Every option falls back to its FLAGGERY_* environment variable.",
+    )
+    flag = argparse.BooleanOptionalAction
+    parser.add_argument("--host", help="bind address (FLAGGERY_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (FLAGGERY_PORT, default 8000)")
+    parser.add_argument("--workers", type=int, help="worker processes (FLAGGERY_WORKERS, 1)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="FLAGGERY_LOG_LEVEL (info)")
+    parser.add_argument("--access-log", action=flag, help="FLAGGERY_ACCESS_LOG (off)")
+    parser.add_argument(
+        "--admin", dest="admin_mode", action=flag, help="serve the admin API (FLAGGERY_ADMIN_MODE)"
+    )
+    parser.add_argument(
+        "--admin-token",
+        help="bearer token for admin routes (FLAGGERY_ADMIN_TOKEN; prefer the variable: "
+        "command lines are visible to other users)",
+    )
+    _add_db_url(parser)
+    parser.add_argument(
+        "--db-auto-upgrade", action=flag, help="migrate on start (FLAGGERY_DB_AUTO_UPGRADE)"
+    )
+    parser.add_argument(
+        "--prometheus", dest="enable_prometheus", action=flag, help="FLAGGERY_ENABLE_PROMETHEUS"
+    )
+    parser.add_argument("--docs", dest="enable_docs", action=flag, help="FLAGGERY_ENABLE_DOCS")
+    return parser
+
+
+def _add_db_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db-url", help="database URL (FLAGGERY_DB_URL, default sqlite:///flaggery.db)"
+    )
+
+
+def _serve(argv: Sequence[str]) -> int:
+    import uvicorn
+
+    settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
+    settings.check_exposure()
+    if settings.db_auto_upgrade:
+        _upgrade(settings.db_url)
+    # Workers must not migrate again: they inherit these settings with auto-upgrade off.
+    os.environ.update(settings.to_env())
+    os.environ["FLAGGERY_DB_AUTO_UPGRADE"] = "false"
+    metrics_dir = _prepare_metrics_dir(settings)
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            http="httptools",
+            loop="uvloop",
+            access_log=settings.access_log,
+            log_level=settings.log_level,
+            log_config=_log_config(settings.log_level),
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _db(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="flaggery db", description="Database commands.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_db_url(commands.add_parser("upgrade", help="migrate the database to the latest schema"))
+    args = parser.parse_args(argv)
+    settings = Settings.from_env(db_url=args.db_url)
+    _upgrade(settings.db_url)
+    print(f"flaggery: database at {_safe_url(settings.db_url)} is up to date.")
+    return 0
+
+
+def _upgrade(db_url: str) -> None:
+    from flaggery.store.repository import AsyncFlaggery
+
+    async def run() -> None:
+        async with AsyncFlaggery.from_db_url(db_url) as store:
+            await store.upgrade_db()
+
+    asyncio.run(run())
+
+
+def _prepare_metrics_dir(settings: Settings) -> Path | None:
+    """With several workers, Prometheus needs a directory they all write their samples to.
+    Created here, before any worker starts, and removed at exit; an existing
+    PROMETHEUS_MULTIPROC_DIR is used (emptied of stale samples) and kept."""
+    if not settings.enable_prometheus or settings.workers == 1:
+        return None
+    existing = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if existing:
+        for stale in Path(existing).glob("*.db"):
+            stale.unlink()
+        return None
+    path = Path(tempfile.mkdtemp(prefix="flaggery-prometheus-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with flaggery's own loggers on the same handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    python_level = "DEBUG" if level == "trace" else level.upper()
+    config["loggers"]["flaggery"] = {
+        "handlers": ["default"],
+        "level": python_level,
+        "propagate": False,
+    }
+    return config
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""The admin REST API: every route of flaggery 0.2.1 (paths, parameters, shapes and status
+codes unchanged) plus bulk subject creation and the lists 0.2.1 lacked.
+
+Each handler is a thin translation between the wire types (``flaggery.http.codec``) and one
+``AsyncFlaggery`` call; validation beyond decoding is the store's, so the REST and Python APIs
+refuse the same things with the same messages.
+"""
+
+from __future__ import annotations
+
+from flaggery import errors as e
+from flaggery.http.codec import (
+    AbTestBody,
+    AbTestEnvelope,
+    AbTestGroupOut,
+    AbTestNames,
+    AbTestOut,
+    AmountQuery,
+    Bucket,
+    BucketIds,
+    Buckets,
+    FeatureNames,
+    FeatureOut,
+    GroupNames,
+    GroupOut,
+    MakeDefaultQuery,
+    NewSubject,
+    Revision,
+    RolloutOut,
+    RolloutUpdateQuery,
+    SubjectAdded,
+    SubjectsAdded,
+    Success,
+    VariantQuery,
+    WeightQuery,
+    parse_moment,
+)
+from flaggery.http.endpoint import Call, Operation
+from flaggery.http.errors import RequestValidationError
+from flaggery.store.validation import check_proportion
+
+__all__ = ["OPERATIONS"]
+
+OK = Success()
+
+
+async def add_subject(call: Call[WeightQuery, None]) -> SubjectAdded:
+    subject_id = call.subject_id()
+    bucket = await call.store.add_subject(subject_id, call.query.weight)
+    return SubjectAdded(subject_id, call.query.weight, bucket)
+
+
+async def add_subjects(call: Call[None, list[NewSubject]]) -> SubjectsAdded:
+    buckets = await call.store.add_subjects((s.id, s.weight) for s in call.body)
+    return SubjectsAdded(len(buckets), buckets)
+
+
+async def set_subject_weight(call: Call[WeightQuery, None]) -> Success:
+    await call.store.set_subject_weight(call.subject_id(), call.query.weight)
+    return OK
+
+
+async def rm_subject(call: Call[None, None]) -> Success:
+    await call.store.rm_subject(call.subject_id())
+    return OK
+
+
+async def get_buckets(call: Call[None, None]) -> Buckets:
+    record = await call.store.get_buckets()
+    buckets = [Bucket(b.id, b.weight) for b in record.buckets]
+    return Buckets(record.total_buckets, record.total_weight, buckets)
+
+
+async def increase_buckets(call: Call[AmountQuery, None]) -> BucketIds:
+    return BucketIds(await call.store.increase_buckets(call.query.amount))
+
+
+async def list_features(call: Call[None, None]) -> FeatureNames:
+    return FeatureNames(await call.store.list_features())
+
+
+async def get_feature(call: Call[None, None]) -> FeatureOut:
+    feature = await call.store.get_feature(call.path["feature"])
+    return FeatureOut(feature.name, feature.variants, feature.default_variant)
+
+
+async def add_feature(call: Call[None, None]) -> Success:
+    await call.store.add_feature(call.path["feature"])
+    return OK
+
+
+async def rm_feature(call: Call[None, None]) -> Success:
+    await call.store.rm_feature(call.path["feature"])
+    return OK
+
+
+async def set_default_variant(call: Call[None, None]) -> Success:
+    await call.store.set_default_feature_variant(call.path["feature"], call.path["variant"])
+    return OK
+
+
+async def add_variant(call: Call[MakeDefaultQuery, None]) -> Success:
+    variant, feature = call.path["variant"], call.path["feature"]
+    await call.store.add_variant(variant, feature, call.query.make_default)
+    return OK
+
+
+async def add_disabling_variant(call: Call[MakeDefaultQuery, None]) -> Success:
+    await call.store.add_disabling_variant(call.path["feature"], call.query.make_default)
+    return OK
+
+
+async def rm_variant(call: Call[None, None]) -> Success:
+    await call.store.rm_variant(call.path["variant"], call.path["feature"])
+    return OK
+
+
+async def get_rollout(call: Call[None, None]) -> RolloutOut:
+    r = await call.store.get_rollout(call.path["feature"])
+    return RolloutOut(r.feature, r.variant, r.proportion, r.effective_weight, r.buckets)
+
+
+async def add_rollout(call: Call[VariantQuery, None]) -> Success:
+    await call.store.add_rollout(call.query.variant, call.path["feature"])
+    return OK
+
+
+async def update_rollout(call: Call[RolloutUpdateQuery, None]) -> Success:
+    feature, proportion, variant = call.path["feature"], call.query.proportion, call.query.variant
+    if proportion is None and variant is None:
+        raise RequestValidationError("Give proportion, variant, or both.")
+    if proportion is not None:
+        check_proportion(proportion)  # refuse before changing the variant: all or nothing
+    if variant is not None:
+        await call.store.set_rollout_variant(variant, feature)
+    if proportion is not None:
+        await call.store.set_rollout_proportion(feature, proportion)
+    return OK
+
+
+async def list_groups(call: Call[None, None]) -> GroupNames:
+    return GroupNames(await call.store.list_groups())
+
+
+async def get_group(call: Call[None, None]) -> GroupOut:
+    group = await call.store.get_group(call.path["group"])
+    return GroupOut(group.name, group.subjects, group.overrides)
+
+
+async def add_group(call: Call[None, None]) -> Success:
+    await call.store.add_group(call.path["group"])
+    return OK
+
+
+async def rm_group(call: Call[None, None]) -> Success:
+    await call.store.rm_group(call.path["group"])
+    return OK
+
+
+async def add_subject_to_group(call: Call[None, None]) -> Success:
+    await call.store.add_subject_to_group(call.subject_id(), call.path["group"])
+    return OK
+
+
+async def rm_subject_from_group(call: Call[None, None]) -> Success:
+    await call.store.rm_subject_from_group(call.subject_id(), call.path["group"])
+    return OK
+
+
+async def add_group_override(call: Call[VariantQuery, None]) -> Success:
+    group, feature = call.path["group"], call.path["feature"]
+    await call.store.add_group_override(group, feature, call.query.variant)
+    return OK
+
+
+async def rm_group_override(call: Call[None, None]) -> Success:
+    await call.store.rm_group_override(call.path["group"], call.path["feature"])
+    return OK
+
+
+async def list_abtests(call: Call[None, None]) -> AbTestNames:
+    return AbTestNames(await call.store.list_abtests())
+
+
+async def get_abtest(call: Call[None, None]) -> AbTestEnvelope:
+    test = await call.store.get_abtest(call.path["test_name"])
+    groups = [
+        AbTestGroupOut(g.name, g.proportion, g.variants, g.buckets, g.effective_weight)
+        for g in test.groups
+    ]
+    return AbTestEnvelope(AbTestOut(test.name, test.start, test.end, groups))
+
+
+async def add_abtest(call: Call[None, AbTestBody]) -> Success:
+    test = call.body.test
+    given = [g.proportion for g in test.groups if g.proportion is not None]
+    if given and len(given) != len(test.groups):
+        raise RequestValidationError("Give a proportion for every test group, or for none.")
+    groups = {g.name: g.variants for g in test.groups}
+    if len(groups) != len(test.groups):
+        raise RequestValidationError("Test group names must be unique.")
+    await call.store.add_abtest(
+        test.name,
+        parse_moment(test.start, "start"),
+        parse_moment(test.end, "end"),
+        groups,
+        given or None,
+    )
+    return OK
+
+
+async def revision(call: Call[None, None]) -> Revision:
+    return Revision(await call.store.revision(), call.evaluator.revision)
+
+
+SUBJECT = "/v1/subjects/{subject_id}"
+FEATURE = "/v1/features/{feature}"
+GROUP = "/v1/groups/{group}"
+NO_BUCKETS_ERRORS = (e.NoBuckets, e.ValidationError)
+
+OPERATIONS = (
+    # Subjects and buckets
+    Operation("POST", SUBJECT, add_subject, SubjectAdded, "Add a subject to the lightest bucket",
+              "subjects", 201, WeightQuery, errors=(e.SubjectExists, *NO_BUCKETS_ERRORS)),
+    Operation("PUT", SUBJECT, set_subject_weight, Success, "Change a subject's weight",
+              "subjects", query=WeightQuery, errors=(e.SubjectNotFound, e.ValidationError)),
+    Operation("DELETE", SUBJECT, rm_subject, Success, "Remove a subject", "subjects",
+              errors=(e.SubjectNotFound,)),
+    Operation("POST", "/v1/subjects", add_subjects, SubjectsAdded,
+              "Add many subjects in one transaction", "subjects", 201, body=list[NewSubject],
+              errors=(e.SubjectExists, *NO_BUCKETS_ERRORS),
+              description="Placed exactly as one-by-one insertion would place them; all or "
+              "nothing. Weight defaults to 1."),
+    Operation("GET", "/v1/buckets", get_buckets, Buckets, "List buckets", "buckets"),
+    Operation("PUT", "/v1/buckets", increase_buckets, BucketIds, "Add empty buckets", "buckets",
+              query=AmountQuery, errors=(e.ValidationError,),
+              description="New buckets join existing rollouts and A/B tests pro rata."),
+    # Features, variants, rollouts
+    Operation("GET", "/v1/features", list_features, FeatureNames, "List features", "features"),
+    Operation("GET", FEATURE, get_feature, FeatureOut, "Get a feature", "features",
+              errors=(e.FeatureNotFound,)),
+    Operation("POST", FEATURE, add_feature, Success, "Create a feature", "features", 201,
+              errors=(e.FeatureExists, e.ValidationError)),
+    Operation("DELETE", FEATURE, rm_feature, Success, "Remove a feature without variants",
+              "features", errors=(e.FeatureNotFound, e.FeatureHasChildren)),
+    Operation("PUT", FEATURE + "/default_variant/{variant}", set_default_variant, Success,
+              "Set the default variant", "features",
+              errors=(e.FeatureNotFound, e.VariantNotFound)),
+    Operation("POST", FEATURE + "/variants/{variant}", add_variant, Success, "Add a variant",
+              "features", 201, MakeDefaultQuery,
+              errors=(e.FeatureNotFound, e.VariantExists, e.ValidationError)),
+    Operation("POST", FEATURE + "/disabling_variant", add_disabling_variant, Success,
+              "Add the disabling variant __DISABLE__", "features", 201, MakeDefaultQuery,
+              errors=(e.FeatureNotFound, e.VariantExists)),
+    Operation("DELETE", FEATURE + "/variants/{variant}", rm_variant, Success,
+              "Remove an unused variant", "features",
+              errors=(e.FeatureNotFound, e.VariantNotFound, e.VariantIsUsed)),
+    Operation("GET", FEATURE + "/rollout", get_rollout, RolloutOut, "Get a feature's rollout",
+              "rollouts", errors=(e.FeatureNotFound, e.RolloutNotFound)),
+    Operation("POST", FEATURE + "/rollout", add_rollout, Success, "Create a rollout at 0%",
+              "rollouts", 201, VariantQuery,
+              errors=(e.FeatureNotFound, e.VariantNotFound, e.RolloutExists)),
+    Operation("PUT", FEATURE + "/rollout", update_rollout, Success,
+              "Change a rollout's proportion and/or variant", "rollouts",
+              query=RolloutUpdateQuery,
+              errors=(e.FeatureNotFound, e.VariantNotFound, e.RolloutNotFound,
+                      e.InvalidRolloutProportion),
+              description="The proportion is checked before anything changes; 0 is a valid "
+              "proportion (0.2.1 ignored it)."),
+    # Groups
+    Operation("GET", "/v1/groups", list_groups, GroupNames, "List groups", "groups"),
+    Operation("GET", GROUP, get_group, GroupOut, "Get a group", "groups",
+              errors=(e.GroupNotFound,)),
+    Operation("POST", GROUP, add_group, Success, "Create a group", "groups", 201,
+              errors=(e.GroupExists, e.ValidationError)),
+    Operation("DELETE", GROUP, rm_group, Success, "Remove a group", "groups",
+              errors=(e.GroupNotFound,)),
+    Operation("POST", GROUP + "/subjects/{subject_id}", add_subject_to_group, Success,
+              "Add a subject to a group", "groups",
+              errors=(e.GroupNotFound, e.SubjectNotFound, e.SubjectAlreadyInGroup)),
+    Operation("DELETE", GROUP + "/subjects/{subject_id}", rm_subject_from_group, Success,
+              "Remove a subject from a group", "groups",
+              errors=(e.GroupNotFound, e.SubjectNotFound, e.SubjectNotInGroup)),
+    Operation("POST", GROUP + "/overrides/{feature}", add_group_override, Success,
+              "Override a feature for the group's members", "groups", query=VariantQuery,
+              errors=(e.GroupNotFound, e.FeatureNotFound, e.VariantNotFound),
+              description="Replaces the group's existing override of the feature, if any."),
+    Operation("DELETE", GROUP + "/overrides/{feature}", rm_group_override, Success,
+              "Remove a group override", "groups",
+              errors=(e.GroupNotFound, e.OverrideNotFound)),
+    # A/B tests
+    Operation("GET", "/v1/abtests", list_abtests, AbTestNames, "List A/B tests", "abtests"),
+    Operation("GET", "/v1/abtests/{test_name}", get_abtest, AbTestEnvelope, "Get an A/B test",
+              "abtests", errors=(e.AbTestNotFound,)),
+    Operation("POST", "/v1/abtests", add_abtest, Success, "Create an A/B test", "abtests", 201,
+              body=AbTestBody,
+              errors=(e.AbTestExists, e.ValidationError, e.FeatureNotFound, e.VariantNotFound),
+              description="start and end: YYYY-MM-DD (midnight UTC, as in 0.2.1) or ISO 8601 "
+              "datetimes (no offset = UTC). Proportions: for every group or none (equal)."),
+    # Revision
+    Operation("GET", "/v1/revision", revision, Revision,
+              "The database's revision and this process's snapshot revision", "ops"),
+)  # fmt: skip

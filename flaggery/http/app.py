@@ -1,0 +1,150 @@
+"""The app factory. Nothing happens at import: ``create_app(settings)`` builds the routes, and
+the lifespan opens the store, migrates if asked, and loads and follows the snapshot.
+
+    uvicorn --factory flaggery.http.app:app_from_env     # what each `flaggery` worker runs
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
+
+from flaggery.http import admin, ops, serving
+from flaggery.http.endpoint import Operation, Services, build_routes
+from flaggery.http.errors import exception_handlers
+from flaggery.http.metrics import Metrics, RequestMetrics
+from flaggery.http.openapi import openapi_document
+from flaggery.http.serving import FlagsFastPath
+from flaggery.live.evaluator import Evaluator
+from flaggery.settings import Settings
+from flaggery.store.database import Clock, utc_now
+from flaggery.store.repository import AsyncFlaggery
+
+__all__ = ["FlaggeryApp", "app_from_env", "create_app"]
+
+log = logging.getLogger("flaggery.http")
+
+OPERATIONS: tuple[Operation, ...] = (*serving.OPERATIONS, *admin.OPERATIONS, *ops.OPERATIONS)
+RETRY_START_MAX_SECONDS = 10.0
+METRICS_SAMPLE_SECONDS = 1.0
+
+
+class FlaggeryApp(Starlette):
+    """Starlette, with the flags fast path in front of its middleware and router."""
+
+    fast_path: FlagsFastPath
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and await self.fast_path.serve(scope, send)
+        ):
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
+    """The ASGI app for ``settings``. ``clock`` is for tests that move time."""
+    settings.check_exposure()
+    metrics = Metrics() if settings.enable_prometheus else None
+    fast_path = FlagsFastPath(metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = AsyncFlaggery.from_db_url(settings.db_url, clock=clock)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(store.close)
+            if settings.db_auto_upgrade:
+                await store.upgrade_db()
+            evaluator = Evaluator(store.database)
+            services = Services(settings, store, evaluator, metrics)
+            app.state.services = services
+            stack.push_async_callback(evaluator.stop)
+            await _start(evaluator, stack)
+            fast_path.flags_json = evaluator.flags_json
+            if metrics is not None:
+                stack.callback(metrics.close)
+                await stack.enter_async_context(_background(_sample_forever(services)))
+            yield
+            fast_path.flags_json = None
+
+    app = FlaggeryApp(
+        routes=_routes(settings),
+        middleware=[Middleware(RequestMetrics, metrics=metrics)] if metrics else [],
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )
+    app.fast_path = fast_path
+    return app
+
+
+def app_from_env() -> FlaggeryApp:
+    """The app for the settings in this process's environment (a uvicorn factory)."""
+    return create_app(Settings.from_env())
+
+
+def _routes(settings: Settings) -> list[BaseRoute]:
+    openapi = None
+    if settings.enable_docs:
+        openapi = openapi_document(
+            OPERATIONS,
+            metrics=settings.enable_prometheus,
+            token=settings.admin_token is not None,
+        )
+    routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings)]
+    routes += ops.routes(
+        enable_prometheus=settings.enable_prometheus,
+        enable_docs=settings.enable_docs,
+        openapi=openapi,
+    )
+    return routes
+
+
+async def _start(evaluator: Evaluator, stack: contextlib.AsyncExitStack) -> None:
+    """Load the first snapshot. If the database is unreachable, start anyway (readyz says 503,
+    serving answers DatabaseUnavailable) and keep trying in the background."""
+    try:
+        await evaluator.start()
+    except Exception:
+        log.warning("Could not load the first snapshot; retrying in the background", exc_info=True)
+        await stack.enter_async_context(_background(_keep_starting(evaluator)))
+
+
+async def _keep_starting(evaluator: Evaluator) -> None:
+    delay = 0.5
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await evaluator.start()
+        except Exception as error:
+            delay = min(delay * 2, RETRY_START_MAX_SECONDS)
+            log.warning("Still no snapshot (%s); next try in %.1f s", error, delay)
+        else:
+            log.info("First snapshot loaded at revision %s", evaluator.revision)
+            return
+
+
+async def _sample_forever(services: Services) -> None:
+    while True:
+        ops.sample_metrics(services)
+        await asyncio.sleep(METRICS_SAMPLE_SECONDS)
+
+
+@contextlib.asynccontextmanager
+async def _background(coroutine: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    task = asyncio.create_task(coroutine)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,291 @@
+"""The wire format: one msgspec Struct per query string, body and response, and the decoders
+and encoder, built once.
+
+Shapes and field names are flaggery 0.2.1's (see the README's REST table); the OpenAPI document
+is generated from these same types. Query strings decode leniently ("5" is an int, "true" a
+bool) but never accept unknown parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+import msgspec
+from msgspec import Meta
+
+from flaggery.http.errors import RequestValidationError
+from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID
+
+__all__ = [
+    "AbTestBody",
+    "AbTestEnvelope",
+    "AbTestGroupIn",
+    "AbTestGroupOut",
+    "AbTestIn",
+    "AbTestNames",
+    "AbTestOut",
+    "AmountQuery",
+    "Bucket",
+    "BucketIds",
+    "Buckets",
+    "FeatureNames",
+    "FeatureOut",
+    "Flags",
+    "GroupNames",
+    "GroupOut",
+    "Health",
+    "IgnoredQuery",
+    "MakeDefaultQuery",
+    "Moment",
+    "NewSubject",
+    "NoQuery",
+    "Readiness",
+    "Revision",
+    "RolloutOut",
+    "RolloutUpdateQuery",
+    "SubjectAdded",
+    "SubjectOut",
+    "SubjectsAdded",
+    "Success",
+    "VariantQuery",
+    "WeightQuery",
+    "decode_body",
+    "decode_query",
+    "encode",
+    "parse_moment",
+    "parse_subject_id",
+]
+
+T = TypeVar("T")
+
+SubjectId = Annotated[int, Meta(ge=MIN_SUBJECT_ID, le=MAX_SUBJECT_ID, description="Subject id.")]
+Moment = Annotated[
+    str,
+    Meta(
+        description=(
+            "A date (YYYY-MM-DD, midnight UTC, as in 0.2.1) or an ISO 8601 datetime; "
+            "a datetime without a UTC offset is taken as UTC."
+        ),
+        examples=["2030-04-01", "2030-04-01T09:30:00+02:00"],
+    ),
+]
+
+
+class _Query(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class NoQuery(_Query, frozen=True):
+    pass
+
+
+class IgnoredQuery(msgspec.Struct, frozen=True):
+    """The serving routes ignore query strings, as 0.2.1 did (cache busters keep working)."""
+
+
+class WeightQuery(_Query, frozen=True):
+    weight: Annotated[int, Meta(description="Subject weight, at least 1.")]
+
+
+class AmountQuery(_Query, frozen=True):
+    amount: Annotated[int, Meta(description="How many buckets to add.")]
+
+
+class MakeDefaultQuery(_Query, frozen=True):
+    make_default: Annotated[bool, Meta(description="Also make it the default variant.")] = False
+
+
+class VariantQuery(_Query, frozen=True):
+    variant: str
+
+
+class RolloutUpdateQuery(_Query, frozen=True):
+    proportion: Annotated[float | None, Meta(description="0 to 1 (0.25 for 25%).")] = None
+    variant: str | None = None
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class NewSubject(_Body, frozen=True):
+    id: SubjectId
+    weight: int = 1
+
+
+class AbTestGroupIn(_Body, frozen=True):
+    name: str
+    variants: dict[str, str]
+    proportion: Annotated[
+        float | None, Meta(description="Share of the weight; all groups or none (equal).")
+    ] = None
+
+
+class AbTestIn(_Body, frozen=True):
+    name: str
+    start: Moment
+    end: Moment
+    groups: list[AbTestGroupIn]
+
+
+class AbTestBody(_Body, frozen=True):
+    test: AbTestIn
+
+
+class Success(msgspec.Struct, frozen=True):
+    success: bool = True
+
+
+class SubjectOut(msgspec.Struct, frozen=True):
+    id: int
+    weight: int
+    bucket: int
+    groups: list[str]
+
+
+class SubjectAdded(msgspec.Struct, frozen=True):
+    subject_id: int
+    weight: int
+    bucket_id: int
+
+
+class SubjectsAdded(msgspec.Struct, frozen=True):
+    added: int
+    bucket_ids: Annotated[list[int], Meta(description="Each subject's bucket, in input order.")]
+
+
+class Flags(msgspec.Struct, frozen=True):
+    flags: Annotated[dict[str, str], Meta(description="feature -> variant")]
+
+
+class Bucket(msgspec.Struct, frozen=True):
+    id: int
+    weight: int
+
+
+class Buckets(msgspec.Struct, frozen=True):
+    total_buckets: int
+    total_weight: int
+    buckets: list[Bucket]
+
+
+class BucketIds(msgspec.Struct, frozen=True):
+    bucket_ids: list[int]
+
+
+class FeatureNames(msgspec.Struct, frozen=True):
+    features: list[str]
+
+
+class FeatureOut(msgspec.Struct, frozen=True):
+    feature_name: str
+    variants: list[str]
+    default_variant: str | None
+
+
+class RolloutOut(msgspec.Struct, frozen=True):
+    feature: str
+    variant: str
+    proportion: float
+    effective_weight: int
+    buckets: list[int]
+
+
+class GroupNames(msgspec.Struct, frozen=True):
+    groups: list[str]
+
+
+class GroupOut(msgspec.Struct, frozen=True):
+    group_name: str
+    subjects: list[int]
+    overrides: Annotated[dict[str, str], Meta(description="feature -> variant")]
+
+
+class AbTestGroupOut(msgspec.Struct, frozen=True):
+    name: str
+    proportion: float
+    variants: dict[str, str]
+    buckets: list[int]
+    effective_weight: int
+
+
+class AbTestOut(msgspec.Struct, frozen=True):
+    name: str
+    start: Annotated[datetime, Meta(description="UTC, RFC 3339.")]
+    end: Annotated[datetime, Meta(description="UTC, RFC 3339.")]
+    groups: list[AbTestGroupOut]
+
+
+class AbTestEnvelope(msgspec.Struct, frozen=True):
+    test: AbTestOut
+
+
+class AbTestNames(msgspec.Struct, frozen=True):
+    abtests: list[str]
+
+
+class Revision(msgspec.Struct, frozen=True):
+    revision: Annotated[int, Meta(description="The database's latest committed write.")]
+    snapshot_revision: Annotated[int, Meta(description="The revision this process serves.")]
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str = "ok"
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    ready: bool
+    revision: int
+    age_seconds: Annotated[float, Meta(description="Since last confirmed current.")]
+    subjects: int
+    stale: Annotated[bool, Meta(description="The database is unreachable: answers may lag.")]
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    return _encoder.encode(value)
+
+
+def decode_query(params: Mapping[str, str], kind: type[T]) -> T:
+    try:
+        return msgspec.convert(dict(params), kind, strict=False)
+    except msgspec.ValidationError as error:
+        raise RequestValidationError(f"Invalid query parameters: {error}") from None
+
+
+def decode_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    if not body:
+        raise RequestValidationError("The request needs a JSON body.")
+    try:
+        return decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise RequestValidationError(f"Invalid JSON body: {error}") from None
+
+
+def parse_subject_id(text: str) -> int:
+    """A path segment as a signed 64-bit subject id: optional '-', ASCII digits only."""
+    digits = text[1:] if text[:1] == "-" else text
+    if digits.isascii() and digits.isdigit():
+        subject_id = int(text)
+        if MIN_SUBJECT_ID <= subject_id <= MAX_SUBJECT_ID:
+            return subject_id
+        raise RequestValidationError(f"Subject id {text} does not fit in a signed 64-bit integer.")
+    raise RequestValidationError(f"A subject id must be an integer, got {text!r}.")
+
+
+def parse_moment(text: str, what: str) -> datetime:
+    """YYYY-MM-DD (midnight UTC) or an ISO 8601 datetime; no offset means UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise RequestValidationError(
+            f"{what} must be a date (2030-04-01) or an ISO 8601 datetime "
+            f"(2030-04-01T09:30:00Z), got {text!r}."
+        ) from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

@@ -1,0 +1,177 @@
+"""Operations: one declaration per REST route, from which both the Starlette route and its
+OpenAPI entry are built, so the two cannot drift apart.
+
+A handler receives a ``Call`` (the app's services, the raw path parameters, the decoded query
+and body) and returns a response Struct, or its JSON already encoded. The generic endpoint
+decodes, calls, encodes, and after a successful write catches this process's snapshot up
+before answering (read-your-writes within one process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from flaggery.errors import DatabaseUnavailable, FlaggeryError
+from flaggery.http.auth import AdminGuard
+from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
+from flaggery.http.errors import ContentTooLarge
+from flaggery.http.metrics import Metrics
+from flaggery.live.evaluator import Evaluator
+from flaggery.settings import Settings
+from flaggery.store.repository import AsyncFlaggery
+
+__all__ = ["Call", "Operation", "Services", "build_routes"]
+
+log = logging.getLogger("flaggery.http")
+
+Q = TypeVar("Q")
+B = TypeVar("B")
+
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a bulk add of about a million subjects
+# Read-your-writes: a write answers once this process's snapshot includes it, or after this
+# long (the write is committed either way; the change feed then catches up on its own).
+CATCH_UP_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass
+class Services:
+    """What the lifespan owns, for the handlers."""
+
+    settings: Settings
+    store: AsyncFlaggery
+    evaluator: Evaluator
+    metrics: Metrics | None
+
+    def require_snapshot(self) -> None:
+        # revision is -1 until the first load; before it nothing can be served.
+        if self.evaluator.revision < 0:
+            raise DatabaseUnavailable(
+                "No snapshot loaded yet: the database has not been reached since start."
+            )
+
+    async def catch_up(self) -> None:
+        """Refresh the snapshot now (one change-log read) rather than wait for the feed: on
+        PostgreSQL a NOTIFY round trip, on SQLite up to a polling interval."""
+        try:
+            refreshed = await asyncio.wait_for(self.evaluator.refresh(), CATCH_UP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            refreshed = False
+        if not refreshed:
+            log.warning("The snapshot could not catch up after a write; the feed will retry.")
+
+
+@dataclass(frozen=True)
+class Call(Generic[Q, B]):
+    services: Services
+    path: Mapping[str, str]
+    query: Q
+    body: B
+
+    @property
+    def store(self) -> AsyncFlaggery:
+        return self.services.store
+
+    @property
+    def evaluator(self) -> Evaluator:
+        return self.services.evaluator
+
+    def subject_id(self) -> int:
+        return parse_subject_id(self.path["subject_id"])
+
+
+Handler = Callable[[Call[Any, Any]], Awaitable[msgspec.Struct | bytes]]
+"""Returns the response Struct, or its JSON already encoded."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route: how to call it, what it returns, and which errors it can answer."""
+
+    method: str
+    path: str
+    handler: Handler
+    response: type[msgspec.Struct]
+    summary: str
+    tag: str
+    status: int = 200
+    query: type[msgspec.Struct] = NoQuery
+    body: Any = None
+    """A type msgspec decodes the JSON body into; None for no body."""
+    errors: tuple[type[FlaggeryError], ...] = ()
+    public: bool = False
+    """Served in read-only mode and without the admin token."""
+    description: str = ""
+    decoder: msgspec.json.Decoder[Any] | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        decoder = None if self.body is None else msgspec.json.Decoder(self.body)
+        object.__setattr__(self, "decoder", decoder)
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "GET"
+
+
+def build_routes(operations: Iterable[Operation], settings: Settings) -> list[Route]:
+    """One route per path, so a wrong method gets 405 with every allowed method listed; the
+    admin guard covers the path's admin methods only (GET a subject is public, POST is not)."""
+    by_path: dict[str, dict[str, Operation]] = {}
+    for operation in operations:
+        by_path.setdefault(operation.path, {})[operation.method] = operation
+    return [_route(path, by_method, settings) for path, by_method in by_path.items()]
+
+
+def _route(path: str, by_method: Mapping[str, Operation], settings: Settings) -> Route:
+    endpoints = {method: _endpoint(operation) for method, operation in by_method.items()}
+    if "GET" in endpoints:
+        endpoints["HEAD"] = endpoints["GET"]
+
+    async def dispatch(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    admin_methods = {m for m, op in by_method.items() if not op.public}
+    if "GET" in admin_methods:
+        admin_methods.add("HEAD")
+    guard = [Middleware(AdminGuard, settings=settings, methods=admin_methods)]
+    name = "_".join(op.handler.__name__ for op in by_method.values())
+    return Route(path, dispatch, methods=list(by_method), name=name, middleware=guard)
+
+
+def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        services: Services = request.app.state.services
+        query = decode_query(request.query_params, operation.query)
+        body = None
+        if operation.decoder is not None:
+            body = decode_body(await _read_body(request), operation.decoder)
+        result = await operation.handler(Call(services, request.path_params, query, body))
+        if operation.writes:
+            await services.catch_up()
+        content = result if isinstance(result, bytes) else encode(result)
+        return Response(content, operation.status, media_type="application/json")
+
+    endpoint.__name__ = operation.handler.__name__
+    return endpoint
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ContentTooLarge(f"The body may have at most {MAX_BODY_BYTES} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ContentTooLarge(f"The body may have at most {MAX_BODY_BYTES} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,98 @@
+"""Settings from FLAGGERY_* variables, explicit values, validation, and secret hiding."""
+
+from __future__ import annotations
+
+import pytest
+
+from flaggery.settings import DEFAULT_DB_URL, Settings, SettingsError, parse_bool
+
+
+@pytest.mark.parametrize("text", ["1", "true", "TRUE", "Yes", "on", " true "])
+def test_true_values(text: str) -> None:
+    assert parse_bool("X", text) is True
+
+
+@pytest.mark.parametrize("text", ["0", "false", "False", "NO", "off"])
+def test_false_values(text: str) -> None:
+    assert parse_bool("X", text) is False
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.db_url == DEFAULT_DB_URL
+    assert settings.db_auto_upgrade is True  # the embedded SQLite file is migrated
+    assert settings.admin_mode is False
+    assert settings.enable_prometheus is False
+    assert settings.enable_docs is True
+    assert settings.admin_token is None
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
+
+
+def test_from_env() -> None:
+    settings = Settings.from_env(
+        {
+            "FLAGGERY_DB_URL": "postgresql://u@db/flags",
+            "FLAGGERY_ADMIN_MODE": "yes",
+            "FLAGGERY_ENABLE_PROMETHEUS": "1",
+            "FLAGGERY_ENABLE_DOCS": "off",
+            "FLAGGERY_ADMIN_TOKEN": "tok",
+            "FLAGGERY_WORKERS": "4",
+            "FLAGGERY_LOG_LEVEL": "DEBUG",
+            "FLAGGERY_UNRELATED": "ignored",
+        }
+    )
+    assert settings.db_url == "postgresql://u@db/flags"
+    assert settings.db_auto_upgrade is False  # PostgreSQL: migrations are an explicit step
+    assert settings.admin_mode and settings.enable_prometheus and not settings.enable_docs
+    assert settings.admin_token == "tok"
+    assert settings.workers == 4 and settings.log_level == "debug"
+
+
+def test_explicit_values_win_and_none_means_not_given() -> None:
+    env = {"FLAGGERY_ADMIN_MODE": "true", "FLAGGERY_PORT": "9000"}
+    settings = Settings.from_env(env, admin_mode=False, port=None)
+    assert settings.admin_mode is False and settings.port == 9000
+    with pytest.raises(TypeError, match="colour"):
+        Settings.from_env({}, colour="red")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("FLAGGERY_ADMIN_MODE", "maybe", "FLAGGERY_ADMIN_MODE must be a boolean"),
+        ("FLAGGERY_DB_AUTO_UPGRADE", "2", "FLAGGERY_DB_AUTO_UPGRADE must be a boolean"),
+        ("FLAGGERY_PORT", "eighty", "FLAGGERY_PORT must be an integer"),
+        ("FLAGGERY_PORT", "70000", "FLAGGERY_PORT must be from 0 to 65535"),
+        ("FLAGGERY_WORKERS", "0", "FLAGGERY_WORKERS must be at least 1"),
+        ("FLAGGERY_LOG_LEVEL", "loud", "FLAGGERY_LOG_LEVEL must be one of"),
+        ("FLAGGERY_DB_URL", "not a url", "FLAGGERY_DB_URL is not a database URL"),
+        ("FLAGGERY_DB_URL", "mysql://db/x", "use postgresql://user@host/db or sqlite:///"),
+    ],
+)
+def test_bad_values_are_named(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({variable: value})
+
+
+def test_the_token_never_shows() -> None:
+    settings = Settings.from_env({"FLAGGERY_ADMIN_TOKEN": "hunter2-secret"})
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
+    assert "admin_token='***'" in repr(settings)
+    assert "admin_token=None" in repr(Settings())
+
+
+def test_admin_exposure() -> None:
+    Settings(admin_mode=True, host="127.0.0.1").check_exposure()
+    Settings(admin_mode=True, host="localhost").check_exposure()
+    Settings(admin_mode=True, host="::1").check_exposure()
+    Settings(admin_mode=False, host="0.0.0.0").check_exposure()
+    Settings(admin_mode=True, host="0.0.0.0", admin_token="t").check_exposure()
+    with pytest.raises(SettingsError, match="FLAGGERY_ADMIN_TOKEN"):
+        Settings(admin_mode=True, host="0.0.0.0").check_exposure()
+
+
+def test_round_trip_through_the_environment() -> None:
+    settings = Settings.from_env(
+        {"FLAGGERY_ADMIN_TOKEN": "t", "FLAGGERY_ADMIN_MODE": "1", "FLAGGERY_PORT": "81"}
+    )
+    assert Settings.from_env(settings.to_env()) == settings
