@@ -62,6 +62,9 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     _add_db_url(parser)
     parser.add_argument(
+        "--snapshot-path", help="file for the last good snapshot (FLAGGERY_SNAPSHOT_PATH)"
+    )
+    parser.add_argument(
         "--db-auto-upgrade", action=flag, help="migrate on start (FLAGGERY_DB_AUTO_UPGRADE)"
     )
     parser.add_argument(

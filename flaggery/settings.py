@@ -43,6 +43,9 @@ class Settings:
     """False: read-only server, admin routes answer 423 NotAdmin."""
     admin_token: str | None = dataclasses.field(default=None, repr=False)
     """If set, admin routes need ``Authorization: Bearer <token>``."""
+    snapshot_path: str | None = None
+    """If set, the last good snapshot is saved there, and served from there when the process
+    starts while the database is unreachable."""
     enable_prometheus: bool = False
     enable_docs: bool = True
     host: str = "127.0.0.1"

@@ -74,6 +74,19 @@ async def check_invariants(conn: AsyncConnection) -> None:
         assert weight == total, f"bucket {bucket} stores weight {weight}, its subjects sum {total}"
 
     bucket_ids = {b for (b,) in await _rows(conn, "SELECT id FROM buckets")}
+    placed = await _rows(conn, "SELECT id, bucket_id FROM subjects")
+    assert all(bucket in bucket_ids for _, bucket in placed), "every subject in a known bucket"
+
+    rollout_buckets: dict[str, set[int]] = defaultdict(set)
+    for feature, bucket in await _rows(conn, "SELECT feature, bucket_id FROM rollout_buckets"):
+        rollout_buckets[feature].add(bucket)
+    for feature, proportion in await _rows(conn, "SELECT feature, proportion FROM rollouts"):
+        held = rollout_buckets[feature]
+        assert held <= bucket_ids, f"rollout {feature} holds unknown buckets"
+        if proportion == 0:
+            assert not held, f"rollout {feature} at 0 holds buckets {held}"
+        if proportion == 1:
+            assert held == bucket_ids, f"rollout {feature} at 1 misses {bucket_ids - held}"
     for test, covered, distinct in await _rows(
         conn,
         "SELECT t.name, COUNT(b.bucket_id), COUNT(DISTINCT b.bucket_id) FROM abtests t "

@@ -16,6 +16,7 @@ from flaggery.engine.changes import ChangeGap, apply_changes, apply_facts
 from flaggery.engine.config import Config
 from flaggery.engine.naive import naive_variants
 from flaggery.engine.snapshot import Snapshot, SubjectView, build_snapshot
+from flaggery.engine.state_codec import decode_state, encode_state
 
 __all__ = [
     "ChangeGap",
@@ -25,6 +26,8 @@ __all__ = [
     "apply_changes",
     "apply_facts",
     "build_snapshot",
+    "decode_state",
+    "encode_state",
     "lightest_bucket",
     "naive_variants",
     "partition_buckets",

@@ -11,13 +11,13 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from itertools import chain
+from itertools import chain, compress
 
 import msgspec
 
 from flaggery.engine.changes import facts_after, latest_subjects
 from flaggery.engine.config import RESOLUTION_FACTS, Config
-from flaggery.engine.model import Change, State, Subject
+from flaggery.engine.model import Change, State, Subject, SubjectColumns
 from flaggery.engine.subject_index import Entry, SubjectIndex
 from flaggery.engine.views import ViewKey, ViewKeys, Views, next_boundary, resolve_views
 
@@ -162,6 +162,29 @@ class Snapshot:
         resolves_alike = not any(isinstance(fact, RESOLUTION_FACTS) for fact in facts)
         views = resolve_views(config, keys, now, self._views if resolves_alike else None)
         return Snapshot._assemble(revision, now, config, index, views)
+
+    def to_state(self) -> State:
+        """The State this snapshot resolves, as of `revision`: what a saved copy needs."""
+        ids, slots, weights = self._index.columns()
+        keys = self._views.keys
+        bucket_of_slot = [key.bucket for key in keys]
+        member_slots = {slot for slot, key in enumerate(keys) if key.groups}
+        # map() and compress() run in C: no Python-level loop over a million subjects.
+        members = compress(ids, map(member_slots.__contains__, slots))
+        member_keys = map(keys.__getitem__, compress(slots, map(member_slots.__contains__, slots)))
+        buckets = array("q", map(bucket_of_slot.__getitem__, slots))
+        return State(
+            revision=self._revision,
+            buckets=self._config.buckets,
+            subjects=SubjectColumns(ids, weights, buckets),
+            memberships={
+                subject_id: key.groups for subject_id, key in zip(members, member_keys, strict=True)
+            },
+            features=self._config.features,
+            rollouts=self._config.rollouts,
+            abtests=self._config.abtests,
+            groups=self._config.groups,
+        )
 
     def at(self, now: datetime) -> Snapshot:
         """This snapshot resolved at `now`; self if that changes nothing."""

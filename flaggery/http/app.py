@@ -65,7 +65,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
             stack.push_async_callback(store.close)
             if settings.db_auto_upgrade:
                 await store.upgrade_db()
-            evaluator = Evaluator(store.database)
+            evaluator = Evaluator(store.database, snapshot_path=settings.snapshot_path)
             services = Services(settings, store, evaluator, metrics)
             app.state.services = services
             stack.push_async_callback(evaluator.stop)

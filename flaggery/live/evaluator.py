@@ -6,26 +6,37 @@
 Reads are plain method calls on the current immutable snapshot; a background feed swaps in a
 new snapshot after every committed write, and a timer rebuilds the views when an A/B test
 starts or ends, so a test goes live on time without any write.
+
+With a ``snapshot_path``, the last good snapshot is also kept in that file, and an evaluator
+that starts while the database is unreachable serves the file's snapshot (``stale``, with its
+``age_seconds``) and connects in the background, fully reloading once it can.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+import logging
+import os
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.engine import URL
 
 from flaggery.engine import Snapshot, SubjectView
-from flaggery.live.feed import ChangeFeed
+from flaggery.live.feed import ChangeFeed, retry_delays
 from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
 from flaggery.live.replica import RefreshCounts, Replica
-from flaggery.store.database import Clock, Database, utc_now
+from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_snapshot_file
+from flaggery.store.database import OUTAGES, Clock, Database, utc_now
 from flaggery.store.urls import libpq_dsn
 
 __all__ = ["Evaluator"]
+
+log = logging.getLogger("flaggery.live")
 
 # With an injected clock the timer cannot know when "now" jumps, so it never sleeps longer
 # than this before looking at the clock again.
@@ -39,8 +50,12 @@ class Evaluator:
         *,
         poll_interval: float = 0.25,
         check_interval: float = 15.0,
+        snapshot_path: str | os.PathLike[str] | None = None,
+        snapshot_interval: float = 5.0,
         owns_db: bool = False,
     ) -> None:
+        """``snapshot_path``: keep the last good snapshot in this file, written at most every
+        ``snapshot_interval`` seconds, and start from it when the database is unreachable."""
         self._db = db
         self._owns_db = owns_db
         self._replica = Replica(db, db.clock)
@@ -49,22 +64,59 @@ class Evaluator:
             self._feed = PostgresFeed(libpq_dsn(db.url), self._replica, check_interval)
         else:
             self._feed = PollingFeed(db, self._replica, poll_interval)
-        self._timer: asyncio.Task[None] | None = None
+        self._snapshot_path = None if snapshot_path is None else Path(snapshot_path)
+        self._snapshot_writer = (
+            None
+            if self._snapshot_path is None
+            else SnapshotFileWriter(self._snapshot_path, self._replica, snapshot_interval)
+        )
+        self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    def from_db_url(cls, url: str | URL, *, clock: Clock = utc_now, **options: float) -> Evaluator:
-        return cls(Database(url, clock=clock), owns_db=True, **options)
+    def from_db_url(
+        cls,
+        url: str | URL,
+        *,
+        clock: Clock = utc_now,
+        snapshot_path: str | os.PathLike[str] | None = None,
+        **options: float,
+    ) -> Evaluator:
+        return cls(Database(url, clock=clock), snapshot_path=snapshot_path, owns_db=True, **options)
 
     async def start(self) -> None:
-        await self._feed.start()
-        self._timer = asyncio.create_task(self._follow_time(), name="flaggery-abtest-timer")
+        """Load the first snapshot and follow the database from then on.
+
+        If the database is unreachable, serve the snapshot file instead and connect in the
+        background; without a readable file, raise what the database raised.
+        """
+        try:
+            await self._feed.start()
+        except OUTAGES as error:
+            saved = await self._read_snapshot_file()
+            if saved is None:
+                raise
+            log.warning(
+                "The database is unreachable (%s): serving revision %s from %s, %.1f s old",
+                error,
+                saved.state.revision,
+                self._snapshot_path,
+                saved.age_seconds,
+            )
+            await self._replica.restore(saved.state, saved.age_seconds)
+            self._spawn(self._start_feed_when_reachable(), "flaggery-connect")
+        if self._snapshot_writer is not None:
+            self._snapshot_writer.start()
+        self._spawn(self._follow_time(), "flaggery-abtest-timer")
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
-            self._timer = None
+                await task
+        self._tasks.clear()
+        if self._snapshot_writer is not None:
+            await self._snapshot_writer.stop()
         await self._feed.stop()
         if self._owns_db:
             await self._db.dispose()
@@ -106,6 +158,21 @@ class Evaluator:
     def counts(self) -> RefreshCounts:
         return self._replica.counts
 
+    @property
+    def connected(self) -> bool:
+        """Whether the last attempt to reach the database succeeded."""
+        return self._replica.connected
+
+    @property
+    def stale(self) -> bool:
+        """Whether answers may lag the database (it is unreachable, or was not reached yet)."""
+        return self._replica.stale
+
+    @property
+    def age_seconds(self) -> float | None:
+        """Seconds since the snapshot was last confirmed current; None before the first."""
+        return self._replica.age_seconds
+
     async def wait_for_revision(self, revision: int, timeout: float | None = None) -> None:
         """Wait until the snapshot includes ``revision`` (read-your-writes)."""
         await asyncio.wait_for(self._replica.wait_for_revision(revision), timeout)
@@ -113,6 +180,31 @@ class Evaluator:
     async def refresh(self) -> bool:
         """Catch up now instead of waiting for the feed. False if the database failed."""
         return await self._replica.refresh()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def _read_snapshot_file(self) -> SavedSnapshot | None:
+        if self._snapshot_path is None:
+            return None
+        try:
+            return await asyncio.to_thread(read_snapshot_file, self._snapshot_path)
+        except (OSError, ValueError) as error:
+            log.warning("Ignoring the snapshot file %s: %s", self._snapshot_path, error)
+            return None
+
+    async def _start_feed_when_reachable(self) -> None:
+        delays = retry_delays()
+        while True:
+            await asyncio.sleep(next(delays))
+            self._replica.counts.reconnects += 1
+            try:
+                await self._feed.start()
+            except Exception as error:
+                log.warning("The database is still unreachable: %s", error)
+                continue
+            log.info("Connected to the database at revision %s", self._replica.revision)
+            return
 
     async def _follow_time(self) -> None:
         while True:

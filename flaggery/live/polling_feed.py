@@ -38,8 +38,10 @@ class PollingFeed:
             try:
                 revision = await self._db.revision()
             except Exception:
-                self._replica.counts.failed += 1
+                self._replica.count_failure()
                 log.warning("Revision check failed", exc_info=True)
                 continue
-            if revision != self._replica.revision:
+            if revision == self._replica.revision:
+                self._replica.mark_current()
+            else:
                 await self._replica.refresh()

@@ -17,14 +17,13 @@ from typing import Any
 
 import asyncpg
 
+from flaggery.live.feed import retry_delays
 from flaggery.live.replica import Replica
 from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, NOTIFY_CHANNEL
 
 __all__ = ["PostgresFeed"]
 
 log = logging.getLogger("flaggery.live")
-
-MAX_BACKOFF_SECONDS = 5.0
 
 
 class PostgresFeed:
@@ -64,16 +63,16 @@ class PostgresFeed:
         self._wake.set()
 
     async def _run(self, connection: asyncpg.Connection) -> None:
-        backoff = 0.1
         while True:
             try:
                 await self._follow(connection)
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except Exception:
+                # Whatever broke, this task must live on: it is the only way back to current.
                 log.warning("Lost the LISTEN connection", exc_info=True)
             finally:
                 await _close(connection)
-            connection = await self._reconnect(backoff)
-            backoff = 0.1
+            self._replica.mark_disconnected()
+            connection = await self._reconnect()
 
     async def _follow(self, connection: asyncpg.Connection) -> None:
         """Refresh on every wake-up until the connection is lost."""
@@ -91,23 +90,22 @@ class PostgresFeed:
                 await connection.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
             await self._replica.refresh()
 
-    async def _reconnect(self, backoff: float) -> asyncpg.Connection:
+    async def _reconnect(self) -> asyncpg.Connection:
         """LISTEN again and reload everything; retry with exponential backoff until it works."""
+        delays = retry_delays()
         while True:
-            await asyncio.sleep(backoff)
+            await asyncio.sleep(next(delays))
             self._replica.counts.reconnects += 1
             try:
                 connection = await self._listen()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+            except Exception as error:
                 log.warning("Reconnecting the LISTEN connection failed: %s", error)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             try:
                 await self._replica.reload()
             except Exception as error:
                 log.warning("Full reload after reconnect failed: %s", error)
                 await _close(connection)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             log.info("LISTEN connection restored at revision %s", self._replica.revision)
             return connection

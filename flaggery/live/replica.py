@@ -3,6 +3,11 @@
 ``refresh()`` reads the change log after the snapshot's revision and applies it; a gap it
 cannot explain means a full reload. Any failure keeps the last good snapshot and is counted,
 so a database outage degrades to stale answers, never to no answers.
+
+Readiness reads three things here: ``connected`` (the last attempt to reach the database
+worked), ``stale`` (answers may lag the database) and ``age_seconds`` (since the snapshot was
+last confirmed current). A snapshot restored from a file is stale, aged as the file is, until
+the first full load from the database.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from flaggery.engine import ChangeGap, Snapshot, build_snapshot
+from flaggery.engine.model import State
 from flaggery.store.database import Clock, Database
 from flaggery.store.loader import load_changes, load_state
 
@@ -30,7 +36,8 @@ class RefreshCounts:
     failed: int = 0
     reconnects: int = 0
     last_success: float | None = None
-    """time.monotonic() of the last successful load or refresh."""
+    """time.monotonic() when the snapshot was last confirmed current: loaded, refreshed, or
+    found up to date by a feed."""
 
 
 class Replica:
@@ -40,6 +47,7 @@ class Replica:
         self._snapshot: Snapshot | None = None
         self._lock = asyncio.Lock()
         self._swapped = asyncio.Condition()
+        self._connected = False
         self.counts = RefreshCounts()
 
     @property
@@ -52,6 +60,45 @@ class Replica:
     def loaded(self) -> bool:
         return self._snapshot is not None
 
+    @property
+    def connected(self) -> bool:
+        """Whether the last attempt to reach the database succeeded."""
+        return self._connected
+
+    @property
+    def stale(self) -> bool:
+        """Whether answers may lag the database: it cannot be reached, or was not yet."""
+        return not self._connected
+
+    @property
+    def age_seconds(self) -> float | None:
+        """Seconds since the snapshot was last confirmed current; None before the first."""
+        last = self.counts.last_success
+        return None if last is None else time.monotonic() - last
+
+    def mark_current(self) -> None:
+        """A feed saw that the database has not moved on from this snapshot."""
+        self._connected = True
+        self.counts.last_success = time.monotonic()
+
+    def mark_disconnected(self) -> None:
+        """A feed lost the database: answers are stale until the next successful load."""
+        self._connected = False
+
+    def count_failure(self) -> None:
+        """An attempt to read the database failed."""
+        self.counts.failed += 1
+        self._connected = False
+
+    async def restore(self, state: State, age_seconds: float) -> None:
+        """Serve `state`, confirmed current `age_seconds` ago, until the database is back."""
+        snapshot = build_snapshot(state, self._clock())
+        async with self._lock:
+            self._snapshot = snapshot
+            self._connected = False
+            self.counts.last_success = time.monotonic() - age_seconds
+            await self._announce_swap()
+
     async def reload(self) -> None:
         """Load everything from scratch. Raises on failure (after counting it)."""
         async with self._lock:
@@ -59,7 +106,7 @@ class Replica:
                 state = await load_state(self._db)
                 snapshot = build_snapshot(state, self._clock())
             except Exception:
-                self.counts.failed += 1
+                self.count_failure()
                 raise
             self.counts.full += 1
             await self._swap(snapshot)
@@ -106,13 +153,13 @@ class Replica:
             try:
                 changes = await load_changes(self._db, current.revision)
                 if not changes:
-                    self.counts.last_success = time.monotonic()  # confirmed current
+                    self.mark_current()
                     return
                 snapshot = current.apply(changes, self._clock())
             except ChangeGap:
                 log.info("Change log gap after revision %s: full reload", current.revision)
             except Exception:
-                self.counts.failed += 1
+                self.count_failure()
                 raise
             else:
                 self.counts.incremental += 1
@@ -122,6 +169,9 @@ class Replica:
 
     async def _swap(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        self.counts.last_success = time.monotonic()
+        self.mark_current()
+        await self._announce_swap()
+
+    async def _announce_swap(self) -> None:
         async with self._swapped:
             self._swapped.notify_all()

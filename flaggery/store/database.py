@@ -9,11 +9,13 @@ PostgreSQL, ``pg_notify('flaggery', revision)``, delivered only if it commits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy.exc
 from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.engine import URL
@@ -25,12 +27,28 @@ from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
-__all__ = ["Clock", "Database", "WriteTransaction", "utc_now"]
+__all__ = ["OUTAGES", "Clock", "Database", "WriteTransaction", "translate_outage", "utc_now"]
 
 Clock = Callable[[], datetime]
 NOTIFY_CHANNEL = "flaggery"
-CONNECT_TIMEOUT_SECONDS = 5.0
+# Connecting, or checking a pooled connection out, takes milliseconds on a healthy network; a
+# server that has not answered in this time is treated as down, so an admin write during an
+# outage fails in seconds rather than waiting for a statement timeout.
+CONNECT_TIMEOUT_SECONDS = 3.0
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+# What asyncpg raises when the server is down, starting up, shutting down, or went away
+# mid-statement: each means "try again later", never "this request is wrong".
+POSTGRES_OUTAGES: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,
+)
+_RAW_OUTAGES: tuple[type[Exception], ...] = (TimeoutError, OSError, *POSTGRES_OUTAGES)
+OUTAGES: tuple[type[Exception], ...] = (DatabaseUnavailable, *_RAW_OUTAGES)
+"""Every error that means the database could not be reached, raw or translated."""
 
 
 def utc_now() -> datetime:
@@ -68,7 +86,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         with translate_outage():
-            async with self.engine.connect() as conn:
+            async with self._connect() as conn:
                 yield conn
 
     @contextlib.asynccontextmanager
@@ -76,7 +94,7 @@ class Database:
         """One serialized write. It commits only if it recorded facts; otherwise rolls back,
         so a no-op neither bumps the revision nor adds a change-log row."""
         with translate_outage():
-            async with self.engine.connect() as conn, conn.begin() as transaction:
+            async with self._connect() as conn, conn.begin() as transaction:
                 revision = await _next_revision(conn)
                 tx = WriteTransaction(conn, revision, self.clock())
                 yield tx
@@ -88,6 +106,18 @@ class Database:
     async def revision(self) -> int:
         async with self.read() as conn:
             return int((await conn.execute(select(t.state.c.revision))).scalar_one())
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, checked out within CONNECT_TIMEOUT_SECONDS.
+
+        Checking out connects or pings (pool_pre_ping), and a frozen server would leave the
+        ping waiting for the 60 s statement timeout: bounded, an outage fails in seconds.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                conn = await stack.enter_async_context(self.engine.connect())
+            yield conn
 
 
 async def _next_revision(conn: AsyncConnection) -> int:
@@ -118,16 +148,22 @@ def translate_outage() -> Any:
     """Connection failures become DatabaseUnavailable; the write was not applied."""
     try:
         yield
-    except (TimeoutError, OSError) as error:
-        raise DatabaseUnavailable(f"The database is unreachable ({error}). Retry later.") from error
+    except _RAW_OUTAGES as error:
+        raise _unavailable(str(error) or type(error).__name__) from error
     except sqlalchemy.exc.DBAPIError as error:
-        if error.connection_invalidated or isinstance(
-            error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+        if (
+            error.connection_invalidated
+            or isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError)
+            # The asyncpg adapter wraps server errors it has no DB-API class for, such as
+            # "the database system is shutting down", in a plain DBAPIError.
+            or (error.orig is not None and isinstance(error.orig.__cause__, POSTGRES_OUTAGES))
         ):
-            raise DatabaseUnavailable(
-                f"The database is unreachable ({error.orig}). Retry later."
-            ) from error
+            raise _unavailable(error.orig) from error
         raise
+
+
+def _unavailable(reason: object) -> DatabaseUnavailable:
+    return DatabaseUnavailable(f"The database is unreachable ({reason}). Retry later.")
 
 
 def _create_engine(url: URL) -> AsyncEngine:

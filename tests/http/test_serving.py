@@ -3,11 +3,15 @@ router, id parsing, and a server that starts before its database is reachable.""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import httpx
 import msgspec
 import pytest
 
 from flaggery.http import create_app
+from flaggery.live.snapshot_file import read_snapshot_file
 from flaggery.settings import Settings
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok, seed_basics
@@ -111,3 +115,20 @@ async def test_read_only_replica_serves(make_client: MakeClient) -> None:
     replica = await make_client(admin_mode=False)
     assert ok(await replica.get("/v1/subjects/1/flags")) == {"flags": {"f": "A"}}
     assert ok(await replica.get("/v1/subjects/1"))["id"] == 1
+
+
+async def test_snapshot_path_setting_saves_the_served_snapshot(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "snapshot.bin"
+    client = await make_client(snapshot_path=str(path))
+    await seed_basics(client)
+    revision = ok(await client.get("/v1/revision"))["revision"]
+    saved = None
+    for _ in range(200):  # the writer saves in the background, throttled
+        if path.exists():
+            saved = read_snapshot_file(path)
+            if saved.state.revision == revision:
+                break
+        await asyncio.sleep(0.05)
+    assert saved is not None and saved.state.revision == revision

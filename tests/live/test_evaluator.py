@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import textwrap
-from collections.abc import Callable
 from datetime import timedelta
 
 import asyncpg
@@ -16,31 +15,8 @@ from flaggery import errors
 from flaggery.live.evaluator import Evaluator
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.urls import libpq_dsn
-from tests.dbcheck import naive_variants_all
 from tests.fakes import FakeClock
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-async def seed(store: AsyncFlaggery) -> None:
-    await store.increase_buckets(4)
-    await store.add_subjects([(i, i % 5 + 1) for i in range(50)])
-    await store.add_feature("checkout")
-    await store.add_variant("old", "checkout", make_default=True)
-    await store.add_variant("new", "checkout")
-    await store.add_rollout("new", "checkout")
-
-
-async def assert_matches_database(ev: Evaluator, store: AsyncFlaggery, clock: FakeClock) -> None:
-    async with store.database.read() as conn:
-        expected = await naive_variants_all(conn, clock.now)
-    assert {subject: dict(ev.variants(subject)) for subject in expected} == expected
+from tests.live.helpers import assert_matches_database, eventually, has_subject, seed
 
 
 async def test_follows_every_write(db_url: str, clock: FakeClock) -> None:
@@ -54,7 +30,7 @@ async def test_follows_every_write(db_url: str, clock: FakeClock) -> None:
             await store.add_group_override("staff", "checkout", "new")
             await store.add_subject(1000, 3)
             await ev.wait_for_revision(await store.revision(), timeout=5)
-            await assert_matches_database(ev, store, clock)
+            await assert_matches_database(ev, store, clock.now)
             assert ev.variant(7, "checkout") == "new"
             assert ev.flags_json(7) == b'{"flags":{"checkout":"new"}}'
             assert ev.subject(1000).weight == 3
@@ -100,18 +76,10 @@ async def test_writes_in_another_process_reach_the_evaluator(db_url: str, clock:
         async with Evaluator.from_db_url(db_url, clock=clock) as ev:
             process = await asyncio.create_subprocess_exec(sys.executable, "-c", WRITER, db_url)
             assert await process.wait() == 0
-            await eventually(lambda: _has(ev, 5000), timeout=10)
+            await eventually(lambda: has_subject(ev, 5000), timeout=10)
             await ev.wait_for_revision(await store.revision(), timeout=5)
             assert ev.variant(5000, "checkout") == "new"
-            await assert_matches_database(ev, store, clock)
-
-
-def _has(ev: Evaluator, subject_id: int) -> bool:
-    try:
-        ev.variants(subject_id)
-    except errors.SubjectNotFound:
-        return False
-    return True
+            await assert_matches_database(ev, store, clock.now)
 
 
 async def test_listener_reconnects_and_resyncs_after_termination(
@@ -135,8 +103,8 @@ async def test_listener_reconnects_and_resyncs_after_termination(
             # Written while the listener is down: its NOTIFY is lost, the resync finds it.
             await store.add_subject(6000, 1)
             await ev.wait_for_revision(await store.revision(), timeout=10)
-            assert _has(ev, 6000)
+            assert has_subject(ev, 6000)
             assert ev.counts.reconnects >= 1 and ev.counts.full >= 2
             await store.set_rollout_proportion("checkout", 0.3)
             await ev.wait_for_revision(await store.revision(), timeout=5)
-            await assert_matches_database(ev, store, clock)
+            await assert_matches_database(ev, store, clock.now)
