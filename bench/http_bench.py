@@ -83,11 +83,13 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def server(command: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
+def server(
+    command: list[str], env: dict[str, str], probe: str
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
     try:
         wait_until_up(probe)
-        yield
+        yield process
     finally:
         process.terminate()
         try:

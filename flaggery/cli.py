@@ -7,6 +7,10 @@ Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvic
 uvloop, no access log unless asked). This parent process validates the settings, migrates the
 database once if asked, prepares the Prometheus multiprocess directory, then hands the final
 settings to the workers through their environment; each worker builds its own app from it.
+
+SIGTERM stops accepting connections, drains the requests in flight for at most
+``DRAIN_SECONDS`` (then cancels the rest: a cancelled write rolls back), runs the lifespan
+shutdown (the LISTEN connection and the pool are closed) and exits 0.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import copy
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -27,6 +32,10 @@ from flaggery.settings import LOG_LEVELS, Settings, SettingsError
 __all__ = ["main"]
 
 APP_FACTORY = "flaggery.http.app:app_from_env"
+# uvicorn's own default waits for every connection to finish, so one client that stalls
+# mid-upload holds the shutdown forever. Five seconds is ample for flag reads and admin writes,
+# and with the lifespan shutdown still fits in `docker stop`'s 10 s before its SIGKILL.
+DRAIN_SECONDS = 5
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,6 +100,7 @@ def _serve(argv: Sequence[str]) -> int:
     os.environ.update(settings.to_env())
     os.environ["FLAGGERY_DB_AUTO_UPGRADE"] = "false"
     metrics_dir = _prepare_metrics_dir(settings)
+    signal.signal(signal.SIGTERM, _exit_after_drain)
     try:
         uvicorn.run(
             APP_FACTORY,
@@ -103,11 +113,19 @@ def _serve(argv: Sequence[str]) -> int:
             access_log=settings.access_log,
             log_level=settings.log_level,
             log_config=_log_config(settings.log_level),
+            timeout_graceful_shutdown=DRAIN_SECONDS,
         )
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _exit_after_drain(signum: int, frame: object) -> None:
+    """After its graceful shutdown, uvicorn raises the SIGTERM it caught again (for embedders):
+    under the default disposition that would kill a single-worker server with -15 after a clean
+    drain. Reaching this handler means the stop was asked for, so it is a clean exit."""
+    raise SystemExit(0)
 
 
 def _db(argv: Sequence[str]) -> int:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -29,12 +30,25 @@ def flaggery_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "flaggery.cli"]
 
 
+@dataclass
+class ServerProcess:
+    """A running ``flaggery``: the process, a client for it, and the file its output goes to."""
+
+    process: subprocess.Popen[bytes]
+    client: httpx.Client
+    log_path: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.client.base_url.port or 80)
+
+
 @contextlib.contextmanager
-def flaggery_server(
+def flaggery_process(
     args: list[str], cwd: Path, env: dict[str, str] | None = None
-) -> Iterator[httpx.Client]:
-    """A ``flaggery`` process on a free port, ready; yields a client for it. Its output goes
-    to ``cwd/server-<port>.log`` and is shown if it fails to start."""
+) -> Iterator[ServerProcess]:
+    """A ``flaggery`` process on a free port, ready. Its output goes to ``cwd/server-<port>.log``
+    and is shown if it fails to start. Terminated at the end if it still runs."""
     port = free_port()
     log_path = cwd / f"server-{port}.log"
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("FLAGGERY_")}
@@ -50,7 +64,7 @@ def flaggery_server(
     try:
         with httpx.Client(base_url=base_url, timeout=10) as client:
             _wait_ready(client, process, log_path)
-            yield client
+            yield ServerProcess(process, client, log_path)
     finally:
         process.terminate()
         try:
@@ -58,6 +72,15 @@ def flaggery_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def flaggery_server(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> Iterator[httpx.Client]:
+    """``flaggery_process``, for tests that only need its client."""
+    with flaggery_process(args, cwd, env) as server:
+        yield server.client
 
 
 def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:

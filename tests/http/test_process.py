@@ -111,7 +111,10 @@ def test_docs_page_renders_every_operation(
 
 def test_schemathesis_finds_no_failure(sqlite_server: tuple[httpx.Client, Path]) -> None:
     """Fuzz every operation from the OpenAPI document: no 500, every response conforms.
-    (positive_data_acceptance is off: 0.2.1 answers state conflicts with 400.)"""
+
+    Two checks are off. positive_data_acceptance: 0.2.1 answers state conflicts with 400.
+    ensure_resource_availability (ST302): its stateful phase infers that creating a feature
+    creates the feature's rollout, which is a separate resource (POST .../rollout)."""
     client, directory = sqlite_server
     st = shutil.which("st") or shutil.which("schemathesis")
     if st is None:
@@ -120,7 +123,8 @@ def test_schemathesis_finds_no_failure(sqlite_server: tuple[httpx.Client, Path])
     result = subprocess.run(
         [
             *(st, "run", f"{client.base_url}/openapi.json", "--checks", "all"),
-            *("--exclude-checks", "positive_data_acceptance", "--max-examples", "8"),
+            *("--exclude-checks", "positive_data_acceptance,ensure_resource_availability"),
+            *("--max-examples", "8"),
             *("--seed", "4", "--no-color"),
         ],
         capture_output=True,
