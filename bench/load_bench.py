@@ -36,7 +36,7 @@ LOADER = textwrap.dedent(
         started = time.perf_counter()
         async with Evaluator.from_db_url(url) as ev:
             seconds = time.perf_counter() - started
-            ev.variants(0)
+            ev.variants(1)
             print(json.dumps({
                 "load_seconds": round(seconds, 3),
                 "subjects_loaded": ev.snapshot.subject_count,
