@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.http.helpers import fails, ok
-from tests.http.processes import flaggery_server, wait_for
+from tests.http.processes import flaggery_process, flaggery_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -159,3 +159,24 @@ def test_refuses_an_open_admin_server(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "FLAGGERY_ADMIN_TOKEN" in result.stderr
     assert not (tmp_path / "flaggery.db").exists()
+
+
+def test_the_admin_token_never_reaches_the_log(tmp_path: Path) -> None:
+    """Even at debug level with the access log on, the token and the Authorization header
+    stay out of the server's output: on start, on success, on a wrong token, on a bug path."""
+    args = ["--admin", "--log-level", "debug", "--access-log"]
+    with flaggery_process(args, tmp_path, {"FLAGGERY_ADMIN_TOKEN": TOKEN}) as server:
+        client = server.client
+        fails(client.put("/v1/buckets", params={"amount": 1}, headers=_bearer("wrong")), 401,
+              "Unauthorized")  # fmt: skip
+        ok(client.put("/v1/buckets", params={"amount": 1}, headers=_bearer(TOKEN)))
+        fails(client.get("/v1/features/nope", headers=_bearer(TOKEN)), 404, "FeatureNotFound")
+        server.process.terminate()
+        server.process.wait(15)
+        log = server.log_path.read_text()
+    assert "PUT /v1/buckets" in log  # the access log did record the requests
+    assert TOKEN not in log and "wrong" not in log and "Bearer" not in log
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
