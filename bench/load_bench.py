@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 
+from report import print_measures
 from seed import SERVER_URL, scratch_database, seed
 
 LOADER = textwrap.dedent(
@@ -71,10 +72,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="loads; the fastest is reported")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    print(f"{'measure':<20}{'value':>14}")
-    for key, value in result.items():
-        print(f"{key:<20}{value:>14}")
-    print(json.dumps({"benchmark": "load", **result}))
+    print_measures("load", result)
 
 
 if __name__ == "__main__":

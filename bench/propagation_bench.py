@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import textwrap
 import time
 
+from report import print_measures
 from seed import SERVER_URL, scratch_database, seed
 
 from flaggery import Evaluator
@@ -105,10 +105,7 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=100, help="of each kind")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    print(f"{'measure':<20}{'value':>12}")
-    for key, value in result.items():
-        print(f"{key:<20}{value!s:>12}")
-    print(json.dumps({"benchmark": "propagation", **result}))
+    print_measures("propagation", result)
 
 
 if __name__ == "__main__":

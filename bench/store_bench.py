@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
 import time
-import uuid
 from pathlib import Path
 
-import asyncpg
+from report import print_measures
+from seed import SERVER_URL, scratch_database
 from sqlalchemy.engine import make_url
 
 from flaggery.store.repository import AsyncFlaggery
-from flaggery.store.urls import is_postgres, libpq_dsn
-
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+from flaggery.store.urls import is_postgres
 
 
 async def run(url: str, subjects: int, singles: int, buckets: int) -> dict[str, float]:
@@ -57,33 +54,19 @@ async def with_scratch_database(url: str, args: argparse.Namespace) -> dict[str,
     if not is_postgres(parsed):
         Path(parsed.database or "").unlink(missing_ok=True)
         return await run(url, args.subjects, args.singles, args.buckets)
-    admin = await asyncpg.connect(libpq_dsn(parsed))
-    name = f"flaggery_bench_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        scratch = parsed.set(database=name).render_as_string(hide_password=False)
+    async with scratch_database(url) as scratch:
         return await run(scratch, args.subjects, args.singles, args.buckets)
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--url", default=SERVER_URL)
     parser.add_argument("--subjects", type=int, default=100_000)
     parser.add_argument("--singles", type=int, default=300)
     parser.add_argument("--buckets", type=int, default=100)
     args = parser.parse_args()
     result = asyncio.run(with_scratch_database(args.url, args))
-    print(f"{'measure':<28}{'value':>14}")
-    for key, value in result.items():
-        print(f"{key:<28}{value:>14}")
-    print(
-        json.dumps(
-            {"benchmark": "store", "database": make_url(args.url).get_backend_name(), **result}
-        )
-    )
+    print_measures("store", {"database": make_url(args.url).get_backend_name(), **result})
 
 
 if __name__ == "__main__":
