@@ -24,6 +24,7 @@ from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
 from flaggery.live.evaluator import Evaluator
+from flaggery.live.tasks import cancel_and_wait
 from flaggery.settings import Settings
 from flaggery.store.database import Clock, utc_now
 from flaggery.store.repository import AsyncFlaggery
@@ -145,6 +146,4 @@ async def _background(coroutine: Coroutine[Any, Any, None]) -> AsyncIterator[Non
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)

@@ -15,7 +15,6 @@ that starts while the database is unreachable serves the file's snapshot (``stal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Coroutine, Mapping
@@ -31,6 +30,7 @@ from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
 from flaggery.live.replica import RefreshCounts, Replica
 from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_snapshot_file
+from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import OUTAGES, Clock, Database, utc_now
 from flaggery.store.urls import libpq_dsn
 
@@ -109,11 +109,7 @@ class Evaluator:
         self._spawn(self._follow_time(), "flaggery-abtest-timer")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
         if self._snapshot_writer is not None:
             await self._snapshot_writer.stop()

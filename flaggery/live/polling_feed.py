@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from flaggery.live.replica import Replica
+from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import Database
 
 __all__ = ["PollingFeed"]
@@ -26,11 +26,8 @@ class PollingFeed:
         self._task = asyncio.create_task(self._poll(), name="flaggery-polling-feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _poll(self) -> None:
         while True:

@@ -19,6 +19,7 @@ import asyncpg
 
 from flaggery.live.feed import retry_delays
 from flaggery.live.replica import Replica
+from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, NOTIFY_CHANNEL
 
 __all__ = ["PostgresFeed"]
@@ -44,22 +45,17 @@ class PostgresFeed:
         self._task = asyncio.create_task(self._run(connection), name="flaggery-postgres-feed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _listen(self) -> asyncpg.Connection:
         connection = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
-        connection.add_termination_listener(self._on_terminated)
-        await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        # A notification and a lost connection both mean the same: go and look.
+        connection.add_termination_listener(self._wake_up)
+        await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
         return connection
 
-    def _on_notify(self, *_: Any) -> None:
-        self._wake.set()
-
-    def _on_terminated(self, *_: Any) -> None:
+    def _wake_up(self, *_: Any) -> None:
         self._wake.set()
 
     async def _run(self, connection: asyncpg.Connection) -> None:
