@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL
 
-from flaggery.store.database import Clock, utc_now
+from flaggery.clock import Clock, utc_now
 from flaggery.store.records import (
     AbTestRecord,
     BucketsRecord,

@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
+from flaggery.clock import Clock, utc_now
 from flaggery.http import admin, ops, serving
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers
@@ -26,7 +27,6 @@ from flaggery.http.serving import FlagsFastPath
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.settings import Settings
-from flaggery.store.database import Clock, utc_now
 from flaggery.store.repository import AsyncFlaggery
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]

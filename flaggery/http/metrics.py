@@ -23,7 +23,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flaggery.live.replica import RefreshCounts
+from flaggery.store.replica import RefreshCounts
 
 __all__ = ["CONTENT_TYPE", "Metrics", "RequestMetrics", "Tally"]
 

@@ -24,14 +24,15 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
+from flaggery.clock import Clock, utc_now
 from flaggery.engine import Snapshot, SubjectView
 from flaggery.live.feed import ChangeFeed, retry_delays
 from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
-from flaggery.live.replica import RefreshCounts, Replica
 from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_snapshot_file
 from flaggery.live.tasks import cancel_and_wait
-from flaggery.store.database import OUTAGES, Clock, Database, utc_now
+from flaggery.store.database import OUTAGES, Database
+from flaggery.store.replica import RefreshCounts, Replica
 from flaggery.store.urls import libpq_dsn
 
 __all__ = ["Evaluator"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from flaggery.live.replica import Replica
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import Database
+from flaggery.store.replica import Replica
 
 __all__ = ["PollingFeed"]
 

@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 
 from flaggery.live.feed import retry_delays
-from flaggery.live.replica import Replica
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, NOTIFY_CHANNEL
+from flaggery.store.replica import Replica
 
 __all__ = ["PostgresFeed"]
 

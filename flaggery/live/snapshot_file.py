@@ -21,7 +21,7 @@ import msgspec
 
 from flaggery.engine import Snapshot, decode_state, encode_state
 from flaggery.engine.model import State
-from flaggery.live.replica import Replica
+from flaggery.store.replica import Replica
 
 __all__ = ["SavedSnapshot", "SnapshotFileWriter", "read_snapshot_file", "write_snapshot_file"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,14 +22,14 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from flaggery.clock import Clock, utc_now
 from flaggery.engine.model import Fact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
-__all__ = ["OUTAGES", "Clock", "Database", "WriteTransaction", "translate_outage", "utc_now"]
+__all__ = ["OUTAGES", "Database", "WriteTransaction", "translate_outage"]
 
-Clock = Callable[[], datetime]
 NOTIFY_CHANNEL = "flaggery"
 # Connecting, or checking a pooled connection out, takes milliseconds on a healthy network; a
 # server that has not answered in this time is treated as down, so an admin write during an
@@ -49,10 +49,6 @@ POSTGRES_OUTAGES: tuple[type[Exception], ...] = (
 _RAW_OUTAGES: tuple[type[Exception], ...] = (TimeoutError, OSError, *POSTGRES_OUTAGES)
 OUTAGES: tuple[type[Exception], ...] = (DatabaseUnavailable, *_RAW_OUTAGES)
 """Every error that means the database could not be reached, raw or translated."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class WriteTransaction:

@@ -12,12 +12,13 @@ from types import TracebackType
 
 from sqlalchemy.engine import URL
 
-from flaggery.live.replica import Replica
+from flaggery.clock import Clock, utc_now
 from flaggery.store.abtests import AbTestsAdmin
-from flaggery.store.database import Clock, Database, utc_now
+from flaggery.store.database import Database
 from flaggery.store.features import FeaturesAdmin
 from flaggery.store.groups import GroupsAdmin
 from flaggery.store.migrations import upgrade
+from flaggery.store.replica import Replica
 from flaggery.store.rollouts import RolloutsAdmin
 from flaggery.store.subjects import SubjectsAdmin
 from flaggery.store.validation import check_subject_id

@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from flaggery.clock import utc_now
 from flaggery.engine import build_snapshot
 from flaggery.live.evaluator import Evaluator
-from flaggery.store.database import utc_now
 from flaggery.store.loader import load_state
 from flaggery.store.repository import AsyncFlaggery
 from tests.dbcheck import check_invariants, naive_variants_all

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from flaggery import errors
+from flaggery.clock import utc_now
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.snapshot_file import read_snapshot_file
-from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, OUTAGES, utc_now
+from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from tests.live.helpers import assert_matches_database, eventually, has_subject, seed
 from tests.pgcluster import PrivateCluster

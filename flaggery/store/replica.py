@@ -17,9 +17,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from flaggery.clock import Clock
 from flaggery.engine import ChangeGap, Snapshot, build_snapshot
 from flaggery.engine.model import State
-from flaggery.store.database import Clock, Database
+from flaggery.store.database import Database
 from flaggery.store.loader import load_changes, load_state
 
 __all__ = ["RefreshCounts", "Replica"]
