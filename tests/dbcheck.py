@@ -1,7 +1,7 @@
 """Independent checks straight from the database rows, shared by store, live and http tests.
 
 Nothing here uses the engine or the loader: ``naive_variants`` re-implements the resolution
-order of SEMANTICS.md over plain SELECTs, so comparing it with a snapshot tests the whole
+order of docs/semantics.md over plain SELECTs, so comparing it with a snapshot tests the whole
 path (store -> change log / loader -> engine).
 """
 

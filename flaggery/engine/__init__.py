@@ -1,7 +1,8 @@
 """The pure core of flaggery: state model, allocation, snapshot and resolution.
 
 Plain data in, plain data out: only the standard library and msgspec, no I/O and no clock
-(time is always a parameter). ``tests/engine/test_engine_purity.py`` enforces it.
+(time is always a parameter). ``tests/engine/test_purity.py`` and the import-linter contracts in
+``pyproject.toml`` enforce it. The behaviour it implements is written down in ``docs/semantics.md``.
 """
 
 from flaggery.engine.allocation import (
@@ -12,9 +13,8 @@ from flaggery.engine.allocation import (
     rollout_share_of_new_buckets,
     split_new_buckets,
 )
-from flaggery.engine.changes import ChangeGap, apply_changes, apply_facts
+from flaggery.engine.changes import ChangeGap
 from flaggery.engine.config import Config
-from flaggery.engine.naive import naive_variants
 from flaggery.engine.snapshot import Snapshot, SubjectView, build_snapshot
 from flaggery.engine.state_codec import decode_state, encode_state
 
@@ -23,13 +23,10 @@ __all__ = [
     "Config",
     "Snapshot",
     "SubjectView",
-    "apply_changes",
-    "apply_facts",
     "build_snapshot",
     "decode_state",
     "encode_state",
     "lightest_bucket",
-    "naive_variants",
     "partition_buckets",
     "place_subjects",
     "rollout_buckets",

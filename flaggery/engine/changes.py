@@ -1,16 +1,12 @@
-"""Applying change-log rows: revision bookkeeping and the plain-State version of a patch."""
+"""Applying change-log rows: which facts move a snapshot on from its revision, and to what."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import msgspec
+from flaggery.engine.model import Change, Fact, Subject, SubjectFact
 
-from flaggery.engine.columns import patch_sorted_columns
-from flaggery.engine.config import Config
-from flaggery.engine.model import Change, Fact, State, Subject, SubjectColumns, SubjectFact
-
-__all__ = ["ChangeGap", "apply_changes", "apply_facts", "facts_after", "latest_subjects"]
+__all__ = ["ChangeGap", "facts_after", "latest_subjects"]
 
 
 class ChangeGap(Exception):
@@ -43,39 +39,3 @@ def facts_after(revision: int, changes: Sequence[Change]) -> tuple[int, list[Fac
 def latest_subjects(facts: Iterable[Fact]) -> dict[int, Subject | None]:
     """Subject id -> its last reported state (None: deleted), for every subject fact."""
     return {fact.id: fact.subject for fact in facts if isinstance(fact, SubjectFact)}
-
-
-def apply_facts(state: State, facts: Sequence[Fact]) -> State:
-    """A new State with `facts` applied in order; the revision is left as it is."""
-    config = Config.of(state).with_facts(facts)
-    subjects = latest_subjects(facts)
-    rows = {
-        subject_id: None if subject is None else (subject.weight, subject.bucket)
-        for subject_id, subject in subjects.items()
-    }
-    columns = state.subjects
-    ids, (weights, buckets) = patch_sorted_columns(
-        columns.ids, (columns.weights, columns.buckets), rows
-    )
-    memberships = dict(state.memberships)
-    for subject_id, subject in subjects.items():
-        if subject is not None and subject.groups:
-            memberships[subject_id] = subject.groups
-        else:
-            memberships.pop(subject_id, None)
-    return State(
-        revision=state.revision,
-        buckets=config.buckets,
-        subjects=SubjectColumns(ids=ids, weights=weights, buckets=buckets),
-        memberships=memberships,
-        features=config.features,
-        rollouts=config.rollouts,
-        abtests=config.abtests,
-        groups=config.groups,
-    )
-
-
-def apply_changes(state: State, changes: Sequence[Change]) -> State:
-    """A new State at the revision the changes lead to (see `facts_after` for the rules)."""
-    revision, facts = facts_after(state.revision, changes)
-    return msgspec.structs.replace(apply_facts(state, facts), revision=revision)

@@ -119,7 +119,7 @@ def next_boundary(abtests: Mapping[str, AbTest], now: datetime) -> datetime | No
 
 
 class _Resolver:
-    """Resolution steps 1-4 of SEMANTICS.md, with the per-bucket steps precomputed."""
+    """Resolution steps 1-4 of docs/semantics.md, with the per-bucket steps precomputed."""
 
     def __init__(self, config: Config, live: Iterable[AbTest]) -> None:
         self._defaults = {

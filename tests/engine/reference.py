@@ -6,8 +6,9 @@ from datetime import datetime
 
 import msgspec
 
-from flaggery.engine import Snapshot, SubjectView, naive_variants
+from flaggery.engine import Snapshot, SubjectView
 from flaggery.engine.model import State
+from tests.engine.naive import naive_variants
 
 
 def assert_resolves_like_naive(snapshot: Snapshot, state: State, now: datetime) -> None:

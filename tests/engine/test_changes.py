@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flaggery.engine import ChangeGap, apply_changes, apply_facts
+from flaggery.engine import ChangeGap
 from flaggery.engine.changes import facts_after
 from flaggery.engine.model import (
     BucketFact,
@@ -19,6 +19,7 @@ from flaggery.engine.model import (
     decode_facts,
     encode_facts,
 )
+from tests.engine.state_patch import apply_changes, apply_facts
 from tests.engine.strategies import changes, make_state, states
 
 

@@ -1,4 +1,4 @@
-"""SEMANTICS.md's resolution order, by example, for the snapshot and the naive reference."""
+"""docs/semantics.md's resolution order, by example, for the snapshot and the naive reference."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from flaggery.engine import build_snapshot, naive_variants
+from flaggery.engine import build_snapshot
 from flaggery.engine.model import AbTest, Feature, Group, Rollout, State, Subject
 from flaggery.engine.model import TestGroup as AbTestGroup  # not collected as a test class
 from flaggery.errors import SubjectNotFound
+from tests.engine.naive import naive_variants
 from tests.engine.strategies import make_state, minute
 
 Resolve = Callable[[State, int, datetime], Mapping[str, str]]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flaggery.engine import ChangeGap, Snapshot, apply_changes, build_snapshot
+from flaggery.engine import ChangeGap, Snapshot, build_snapshot
 from flaggery.engine.model import (
     BucketFact,
     Change,
@@ -23,6 +23,7 @@ from flaggery.engine.model import (
 )
 from flaggery.errors import SubjectNotFound
 from tests.engine.reference import assert_resolves_like_naive
+from tests.engine.state_patch import apply_changes
 from tests.engine.strategies import changes, make_state, minute, states, times
 
 

@@ -7,12 +7,12 @@ import pytest
 
 from flaggery.engine import (
     build_snapshot,
-    naive_variants,
     partition_buckets,
     place_subjects,
     rollout_buckets,
 )
 from flaggery.errors import SubjectNotFound
+from tests.engine.naive import naive_variants
 from tests.engine.spec_cases import CaseCheck, SpecCase, load_cases, state_of
 
 CASES = load_cases()

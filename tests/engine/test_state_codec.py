@@ -10,10 +10,11 @@ import msgspec
 import pytest
 from hypothesis import given
 
-from flaggery.engine import apply_changes, build_snapshot
+from flaggery.engine import build_snapshot
 from flaggery.engine.model import Change, Feature, State, Subject, SubjectColumns
 from flaggery.engine.state_codec import decode_state, encode_state
 from tests.engine.reference import assert_resolves_like_naive
+from tests.engine.state_patch import apply_changes
 from tests.engine.strategies import changes, make_state, states, times
 
 

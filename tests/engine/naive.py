@@ -1,7 +1,8 @@
 """Resolution the obvious way, straight from a State: the reference the snapshot is tested against.
 
 Deliberately simple and slow (linear scans, nothing precomputed): it should be possible to
-check it against SEMANTICS.md line by line.
+check it against docs/semantics.md ("Resolution") line by line. It lives with the tests because
+it is an oracle, not a second implementation for users.
 """
 
 from __future__ import annotations
