@@ -6,10 +6,13 @@
 - ``flaggery.errors``: the exception tree.
 """
 
+from importlib.metadata import version
+
 from flaggery import errors
 from flaggery.core import Flaggery
 from flaggery.live.evaluator import Evaluator
 from flaggery.store.repository import AsyncFlaggery
 
 __all__ = ["AsyncFlaggery", "Evaluator", "Flaggery", "errors"]
-__version__ = "0.3.0"
+# One source of truth: the version in pyproject.toml, as installed.
+__version__ = version("flaggery")
