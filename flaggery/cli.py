@@ -2,6 +2,10 @@
 
     flaggery [--host H] [--port P] [--workers N] [--admin] [--db-url URL] ...   serve
     flaggery db upgrade [--db-url URL]                                         migrate
+    flaggery --version
+
+A database that cannot be reached or refuses the connection is reported in one line that says
+what to check, with exit status 1; bad settings exit with 2.
 
 Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvicorn (httptools,
 uvloop, no access log unless asked). This parent process validates the settings, migrates the
@@ -23,10 +27,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from flaggery import __version__
 from flaggery.settings import LOG_LEVELS, Settings, SettingsError
 
 __all__ = ["main"]
@@ -38,7 +44,12 @@ APP_FACTORY = "flaggery.http.app:app_from_env"
 DRAIN_SECONDS = 5
 
 
+class CommandFailed(Exception):
+    """A failure the operator can fix; its message says what to check. Exit status 1."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args[:1] == ["db"]:
@@ -47,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"flaggery: {error}", file=sys.stderr)
         return 2
+    except CommandFailed as error:
+        print(f"flaggery: {error}", file=sys.stderr)
+        return 1
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -56,6 +70,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         epilog="Every option falls back to its FLAGGERY_* environment variable.",
     )
     flag = argparse.BooleanOptionalAction
+    parser.add_argument("--version", action="version", version=f"flaggery {__version__}")
     parser.add_argument("--host", help="bind address (FLAGGERY_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (FLAGGERY_PORT, default 8000)")
     parser.add_argument("--workers", type=int, help="worker processes (FLAGGERY_WORKERS, 1)")
@@ -140,13 +155,57 @@ def _db(argv: Sequence[str]) -> int:
 
 
 def _upgrade(db_url: str) -> None:
+    """Migrate, or raise `CommandFailed` naming the database and what to check."""
+    from sqlalchemy.exc import DBAPIError
+
+    from flaggery.errors import DatabaseUnavailable
     from flaggery.store.repository import AsyncFlaggery
 
     async def run() -> None:
-        async with AsyncFlaggery.from_db_url(db_url) as store:
-            await store.upgrade_db()
+        try:
+            async with AsyncFlaggery.from_db_url(db_url) as store:
+                await store.upgrade_db()
+        finally:
+            await _let_sqlite_threads_finish()
 
-    asyncio.run(run())
+    where = f"cannot migrate the database at {_safe_url(db_url)}"
+    try:
+        asyncio.run(run())
+    except DatabaseUnavailable as error:
+        raise CommandFailed(
+            f"{where}: unreachable ({_reason(error)}). {_reach_hint(db_url)}"
+        ) from None
+    except DBAPIError as error:
+        raise CommandFailed(
+            f"{where}: {_reason(error)}. Check the user, password and database name in "
+            "--db-url (FLAGGERY_DB_URL)."
+        ) from None
+
+
+async def _let_sqlite_threads_finish() -> None:
+    """aiosqlite stops the worker thread of a connection that failed to open without waiting
+    for it; if `asyncio.run` closes the loop first, the thread dies with a traceback on stderr
+    after our one-line message. Give such threads a moment (at most 1 s) to finish."""
+    workers = [t for t in threading.enumerate() if t.name.endswith("_connection_worker_thread)")]
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 1.0)
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own words, one line: SQLAlchemy's wrappers add a type and a help link."""
+    cause = error.__cause__ or error
+    return str(getattr(cause, "orig", None) or cause).splitlines()[0]
+
+
+def _reach_hint(db_url: str) -> str:
+    from flaggery.store.urls import async_url, is_sqlite
+
+    if is_sqlite(async_url(db_url)):
+        return "Check that the file's directory exists and is writable."
+    return (
+        "Check that the server is running and that --db-url (FLAGGERY_DB_URL) names the "
+        "right host and port."
+    )
 
 
 def _prepare_metrics_dir(settings: Settings) -> Path | None:

@@ -10,6 +10,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flaggery.store.database import translate_outage
+
 __all__ = ["alembic_config", "upgrade"]
 
 
@@ -23,12 +25,17 @@ def alembic_config() -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Migrate the database behind ``engine`` to ``revision`` in one transaction."""
+    """Migrate the database behind ``engine`` to ``revision`` in one transaction.
+
+    Raises `DatabaseUnavailable` if the database cannot be reached (nothing is migrated);
+    other database errors (a wrong role or database name) propagate as SQLAlchemy's.
+    """
 
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    with translate_outage():
+        async with engine.begin() as connection:
+            await connection.run_sync(run)
