@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -32,6 +31,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from report import parse_wrk
 
 BENCH_DIR = Path(__file__).resolve().parent
 BODY_SIZE_VARIABLE = "FLAGGERY_BENCH_BODY_SIZE"
@@ -130,14 +131,9 @@ def wrk(base: str, script: Path, args: argparse.Namespace) -> dict[str, float]:
         capture_output=True,
         text=True,
     ).stdout
-    if "Non-2xx" in output or "Socket errors" in output:
+    result = parse_wrk(output)
+    if result["non_2xx"] or result["socket_errors"]:
         raise RuntimeError(f"wrk saw errors against {base}:\n{output}")
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
-    for percentile in ("50", "99"):
-        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-        if match:
-            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
-            result[f"p{percentile}_ms"] = round(float(match.group(1)) * scale, 3)
     return result
 
 

@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import sys
@@ -41,6 +40,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from http_bench import WRK_SCRIPT, flaggery_command, free_port, server
+from report import parse_wrk
 from seed import FEATURES, SUBJECTS, feature_name, scratch_database, seed
 
 from flaggery.store.urls import libpq_dsn
@@ -131,27 +131,6 @@ async def run_wrk(base: str, script: Path, args: argparse.Namespace) -> str:
     if process.returncode != 0:
         raise RuntimeError(f"wrk failed:\n{output.decode()}")
     return output.decode()
-
-
-def parse_wrk(output: str) -> dict[str, float]:
-    total = re.search(r"(\d+) requests in ([\d.]+)(\w+)", output)
-    if total is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    result = {
-        "requests": int(total.group(1)),
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": sum(map(int, sockets.groups())) if sockets else 0,
-    }
-    for percentile in ("50", "99"):
-        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-        if match:
-            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
-            result[f"p{percentile}_ms"] = round(float(match.group(1)) * scale, 3)
-    return result
 
 
 class AdminWriter:

@@ -70,4 +70,6 @@ def test_the_sdist_holds_the_license(built: tuple[str, Path]) -> None:
         names = {name.partition("/")[2] for name in archive.getnames()}
     assert {"LICENSE", "pyproject.toml", "README.md"} <= names
     license_text = (ROOT / "LICENSE").read_text()
-    assert license_text.startswith("COMMON DEVELOPMENT AND DISTRIBUTION LICENSE (CDDL)\nVersion 1.1")
+    assert license_text.startswith(
+        "COMMON DEVELOPMENT AND DISTRIBUTION LICENSE (CDDL)\nVersion 1.1"
+    )

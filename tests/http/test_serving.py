@@ -128,7 +128,7 @@ async def test_snapshot_path_setting_saves_the_served_snapshot(
     for _ in range(200):  # the writer saves in the background, throttled
         if path.exists():
             saved = read_snapshot_file(path)
-            if saved.state.revision == revision:
+            if saved is not None and saved.state.revision == revision:
                 break
         await asyncio.sleep(0.05)
     assert saved is not None and saved.state.revision == revision

@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from flaggery.cli import DRAIN_SECONDS
@@ -153,9 +154,11 @@ async def batch_sizes(url: str) -> dict[int, int]:
     try:
         async with db.engine.connect() as conn:
             await check_invariants(conn)
-            rows = await conn.exec_driver_sql(
-                f"SELECT (id - {FIRST_BATCH_ID}) / {BATCH}, COUNT(*) FROM subjects "
-                f"WHERE id >= {FIRST_BATCH_ID} GROUP BY 1"
+            rows = await conn.execute(
+                text(
+                    f"SELECT (id - {FIRST_BATCH_ID}) / {BATCH}, COUNT(*) FROM subjects "
+                    f"WHERE id >= {FIRST_BATCH_ID} GROUP BY 1"
+                )
             )
             return {int(batch): int(count) for batch, count in rows}
     finally:

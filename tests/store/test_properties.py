@@ -10,6 +10,7 @@ one revision, and rollouts only grow when raised and only shrink when lowered.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,7 +62,7 @@ async def _empty(store: AsyncFlaggery) -> None:
         await conn.execute(insert(tables.state).values(id=1, revision=0))
 
 
-Operation = tuple  # type: ignore[type-arg]
+Operation = tuple[Any, ...]
 
 
 async def _apply(store: AsyncFlaggery, clock: FakeClock, operation: Operation) -> None:
