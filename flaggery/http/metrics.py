@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flaggery.store.replica import RefreshCounts
 
-__all__ = ["CONTENT_TYPE", "Metrics", "RequestMetrics", "Tally"]
+__all__ = ["CONTENT_TYPE", "Metrics", "ObservingTally", "RequestMetrics", "Tally"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NAMESPACE = "flaggery"
@@ -93,7 +93,7 @@ class Metrics:
             registry=None,
         )
         self._bound: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._tallies: list[Tally] = []
+        self._tallies: list[Tally | ObservingTally] = []
         self._seen = RefreshCounts()
 
     def bind(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
@@ -108,9 +108,12 @@ class Metrics:
             self._bound[key] = children
         return children
 
-    def tally(self, route: str, method: str, status: int) -> Tally:
-        """A hot-path recorder for one label combination, flushed by ``sample``."""
-        tally = Tally(*self.bind(route, method, status))
+    def tally(self, route: str, method: str, status: int) -> Tally | ObservingTally:
+        """A hot-path recorder for one label combination, flushed by ``sample``: a bulk
+        `Tally` where prometheus-client has the fields it adds to, else an `ObservingTally`."""
+        requests, latency = self.bind(route, method, status)
+        kind = Tally if Tally.supports(latency) else ObservingTally
+        tally = kind(requests, latency)
         self._tallies.append(tally)
         return tally
 
@@ -170,8 +173,10 @@ class Tally:
     ``Counter.inc`` and ``Histogram.observe`` cost about 2 us per request in multiprocess mode
     (each writes to a memory-mapped file), a tenth of what serving a flags request costs. The
     bulk add uses the histogram child's bucket and sum values, which prometheus-client keeps
-    as ``_buckets`` (non-cumulative, one per upper bound) and ``_sum``; test_metrics checks
-    the result against ``observe`` so an upgrade that changes them fails a test.
+    as ``_buckets`` (non-cumulative, one per upper bound) and ``_sum``: private fields, so the
+    dependency is pinned to the tested minor version, test_metrics checks the result against
+    ``observe`` (in multiprocess mode too), and `supports` sends a client without those fields
+    to `ObservingTally` instead.
     """
 
     __slots__ = ("_bounds", "_buckets", "_latency", "_requests", "_sum", "count")
@@ -184,12 +189,27 @@ class Tally:
         self._sum = 0.0
         self.count = 0
 
+    @staticmethod
+    def supports(latency: Histogram) -> bool:
+        """Whether ``latency`` (a labelled child) has the private fields the bulk add uses."""
+        buckets = getattr(latency, "_buckets", None)
+        bounds = getattr(latency, "_upper_bounds", None)
+        return (
+            isinstance(buckets, list)
+            and isinstance(bounds, list)
+            and len(buckets) == len(bounds)
+            and all(hasattr(value, "inc") for value in buckets)
+            and hasattr(getattr(latency, "_sum", None), "inc")
+        )
+
     def record(self, seconds: float) -> None:
+        """Count one request that took ``seconds``; visible after the next `flush`."""
         self.count += 1
         self._sum += seconds
         self._buckets[bisect_left(self._bounds, seconds)] += 1
 
     def flush(self) -> None:
+        """Add what was recorded since the last flush to the Prometheus children."""
         if not self.count:
             return
         self._requests.inc(self.count)
@@ -200,6 +220,25 @@ class Tally:
         self._buckets = [0] * len(self._bounds)
         self._sum = 0.0
         self.count = 0
+
+
+class ObservingTally:
+    """The fallback `Tally`: records through prometheus-client's public ``inc``/``observe`` at
+    once (about 2 us more per request in multiprocess mode), so ``flush`` has nothing to do."""
+
+    __slots__ = ("_latency", "_requests")
+
+    def __init__(self, requests: Counter, latency: Histogram) -> None:
+        self._requests = requests
+        self._latency = latency
+
+    def record(self, seconds: float) -> None:
+        """Count one request that took ``seconds``."""
+        self._requests.inc()
+        self._latency.observe(seconds)
+
+    def flush(self) -> None:
+        """Nothing is held back."""
 
 
 class RequestMetrics:

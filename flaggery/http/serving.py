@@ -17,7 +17,7 @@ from starlette.types import Scope, Send
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
 from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_id
 from flaggery.http.endpoint import Call, Operation
-from flaggery.http.metrics import Metrics, Tally
+from flaggery.http.metrics import Metrics, ObservingTally, Tally
 
 __all__ = ["FLAGS_ROUTE", "OPERATIONS", "FlagsFastPath"]
 
@@ -57,7 +57,7 @@ class FlagsFastPath:
 
     def __init__(self, metrics: Metrics | None) -> None:
         self.flags_json: Callable[[int], bytes] | None = None
-        self._tally: Tally | None = (
+        self._tally: Tally | ObservingTally | None = (
             None if metrics is None else metrics.tally(FLAGS_ROUTE, "GET", 200)
         )
 

@@ -3,10 +3,18 @@ agreeing exactly with prometheus-client's own ``observe``."""
 
 from __future__ import annotations
 
-import httpx
-from prometheus_client import CollectorRegistry, generate_latest
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
-from flaggery.http.metrics import Metrics
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from flaggery.http.metrics import Metrics, ObservingTally, Tally
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok, seed_basics
 
@@ -25,6 +33,7 @@ def test_tally_equals_observe() -> None:
     observed, tallied = Metrics(), Metrics()
     requests, latency = observed.bind("/r", "GET", 200)
     tally = tallied.tally("/r", "GET", 200)
+    assert isinstance(tally, Tally)
     for seconds in LATENCIES * 3:
         requests.inc()
         latency.observe(seconds)
@@ -72,3 +81,57 @@ async def test_docs_can_be_turned_off(make_client: MakeClient) -> None:
     fails(await client.get("/docs"), 404, "NotFound")
     fails(await client.get("/openapi.json"), 404, "NotFound")
     fails(await client.get("/docs/assets/swagger-ui.css"), 404, "NotFound")
+
+
+def _multiprocess_exposition(directory: Path, mode: str) -> tuple[str, str]:
+    """(what the child printed, the aggregated exposition of its samples in `directory`)."""
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.http.metrics_process", mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+    )
+    assert child.returncode == 0, child.stderr
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    return child.stdout.strip(), generate_latest(registry).decode()
+
+
+def test_tally_equals_observe_in_multiprocess_mode(tmp_path: Path) -> None:
+    """The mode the tally exists for: samples in memory-mapped files, aggregated on scrape."""
+    (tmp_path / "observe").mkdir()
+    (tmp_path / "tally").mkdir()
+    _, observed = _multiprocess_exposition(tmp_path / "observe", "observe")
+    kind, tallied = _multiprocess_exposition(tmp_path / "tally", "tally")
+    assert kind == "Tally"  # the bulk path, not the fallback
+    assert "flaggery_http_request_duration_seconds_bucket" in observed
+    # Files are read in directory order, so metric families may come in any order.
+    assert sorted(tallied.splitlines()) == sorted(observed.splitlines())
+
+
+def test_the_installed_client_supports_the_bulk_tally() -> None:
+    _, latency = Metrics().bind("/r", "GET", 200)
+    assert Tally.supports(latency)
+
+
+@pytest.mark.parametrize("missing", ["_buckets", "_sum", "_upper_bounds"])
+def test_a_client_without_the_private_fields_is_not_supported(missing: str) -> None:
+    _, latency = Metrics().bind("/r", "GET", 200)
+    fields = {name: getattr(latency, name) for name in ("_buckets", "_sum", "_upper_bounds")}
+    assert Tally.supports(SimpleNamespace(**fields))  # type: ignore[arg-type]
+    del fields[missing]  # as if prometheus-client renamed it
+    assert not Tally.supports(SimpleNamespace(**fields))  # type: ignore[arg-type]
+
+
+def test_falls_back_to_observe_without_the_private_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    observed, tallied = Metrics(), Metrics()
+    requests, latency = observed.bind("/r", "GET", 200)
+    monkeypatch.setattr(Tally, "supports", staticmethod(lambda latency: False))
+    tally = tallied.tally("/r", "GET", 200)
+    assert isinstance(tally, ObservingTally)
+    for seconds in LATENCIES:
+        requests.inc()
+        latency.observe(seconds)
+        tally.record(seconds)
+    assert _exposition(tallied) == _exposition(observed)  # recorded at once, no flush needed
