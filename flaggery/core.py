@@ -61,7 +61,13 @@ class _LoopThread:
 
 class Flaggery:
     """The synchronous admin API. ``Flaggery.from_db_url(url)``; ``close()`` when done (or use
-    it as a context manager)."""
+    it as a context manager).
+
+    Every method runs the same-named `AsyncFlaggery` method to completion and blocks the
+    calling thread meanwhile: same arguments, results, exceptions and costs, so each shares
+    its async twin's docstring (set below the class). Calling it from inside its own private
+    event loop (a callback scheduled there) raises RuntimeError.
+    """
 
     def __init__(self, store: AsyncFlaggery, loop_thread: _LoopThread) -> None:
         self._store = store
@@ -70,6 +76,8 @@ class Flaggery:
 
     @classmethod
     def from_db_url(cls, url: str | URL, *, clock: Clock = utc_now) -> Flaggery:
+        """A Flaggery on ``url``, with its private event loop thread started (no connection
+        yet). ``clock`` as in `AsyncFlaggery.from_db_url`."""
         loop_thread = _LoopThread()
 
         async def create() -> AsyncFlaggery:
@@ -82,6 +90,8 @@ class Flaggery:
         return self._loop_thread.run(coroutine)
 
     def close(self) -> None:
+        """Close the connection pool and stop the loop thread. Safe to call twice; also run
+        when the object is garbage-collected."""
         self._finalizer()
 
     def __enter__(self) -> Flaggery:
@@ -120,7 +130,6 @@ class Flaggery:
         self._run(self._store.set_subject_weight(sub_id, weight))
 
     def get_subject(self, sub_id: int) -> SubjectRecord:
-        """The subject; also usable as ``with flaggery.get_subject(42) as subject:``."""
         return self._run(self._store.get_subject(sub_id))
 
     def get_subject_variants(self, sub_id: int) -> dict[str, str]:
@@ -201,6 +210,18 @@ class Flaggery:
 
     def list_abtests(self) -> list[str]:
         return self._run(self._store.list_abtests())
+
+
+def _share_docstrings() -> None:
+    """One text per method to keep true: each blocking method documents itself with its async
+    twin's docstring."""
+    for name, method in vars(Flaggery).items():
+        twin = getattr(AsyncFlaggery, name, None)
+        if callable(method) and method.__doc__ is None and twin is not None:
+            method.__doc__ = twin.__doc__
+
+
+_share_docstrings()
 
 
 def _shutdown(store: AsyncFlaggery, loop_thread: _LoopThread) -> None:

@@ -37,9 +37,18 @@ class AbTestsAdmin:
         groups: Mapping[str, Mapping[str, str]],
         proportions: Sequence[float] | None = None,
     ) -> None:
-        """Create an A/B test. ``groups`` maps each test group's name to {feature: variant};
-        ``proportions`` (default: equal shares) gives each group's share of the weight, in
-        the order of ``groups``. Naive datetimes are local time."""
+        """Create an A/B test, live from ``start`` to ``end`` inclusive.
+
+        ``groups`` maps each test group's name to {feature: variant} (2 or more groups, each
+        setting the same 1-100 features); ``proportions`` (each 0 to 1, summing to 1) default to
+        equal shares, in the order of ``groups``. Every bucket goes to one group
+        (docs/semantics.md, "Allocation"). Aware datetimes keep their instant; naive ones are
+        local time, as in 0.2.1; both are stored as UTC.
+
+        Raises AbTestExists, FeatureNotFound, VariantNotFound, ValidationError (start not before
+        end, start not in the future, bad groups or proportions, or an overlap in time with a test
+        of the same features). One transaction.
+        """
         check_name("A/B test", test_name)
         start, end = to_utc(start, "start"), to_utc(end, "end")
         if start >= end:
@@ -61,6 +70,11 @@ class AbTestsAdmin:
             tx.record(AbTestFact(test_name, (await read_abtests(tx.conn, test_name))[test_name]))
 
     async def get_abtest(self, test_name: str) -> AbTestRecord:
+        """The test: name, start and end (aware, UTC) and its groups with their proportion,
+        variants, bucket ids and effective weight.
+
+        Raises AbTestNotFound.
+        """
         async with self._db.read() as conn:
             test = (await read_abtests(conn, test_name)).get(test_name)
             if test is None:
@@ -79,6 +93,7 @@ class AbTestsAdmin:
         return AbTestRecord(test.name, test.start, test.end, groups)
 
     async def list_abtests(self) -> list[str]:
+        """Every A/B test name, sorted."""
         async with self._db.read() as conn:
             return list((await conn.execute(select(t.abtests.c.name).order_by("name"))).scalars())
 

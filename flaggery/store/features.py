@@ -27,6 +27,11 @@ class FeaturesAdmin:
     _db: Database
 
     async def add_feature(self, feature_name: str) -> None:
+        """Create a feature with no variants and no default.
+
+        Raises FeatureExists, ValidationError (names: 1-200 characters, no ``/``, no control
+        characters, no leading or trailing spaces). One transaction.
+        """
         check_name("feature", feature_name)
         async with self._db.write("add_feature") as tx:
             if await _read_feature(tx.conn, feature_name) is not None:
@@ -35,6 +40,10 @@ class FeaturesAdmin:
             tx.record(FeatureFact(feature_name, Feature(feature_name, ())))
 
     async def rm_feature(self, feature_name: str) -> None:
+        """Delete a feature that has no variants left.
+
+        Raises FeatureNotFound, FeatureHasChildren (remove its variants first). One transaction.
+        """
         async with self._db.write("rm_feature") as tx:
             feature = await require_feature(tx.conn, feature_name)
             if feature.variants:
@@ -46,10 +55,15 @@ class FeaturesAdmin:
             tx.record(FeatureFact(feature_name, None))
 
     async def list_features(self) -> list[str]:
+        """Every feature name, sorted."""
         async with self._db.read() as conn:
             return list((await conn.execute(select(t.features.c.name).order_by("name"))).scalars())
 
     async def get_feature(self, feature_name: str) -> FeatureRecord:
+        """The feature's name, its variant names (sorted) and its default variant or None.
+
+        Raises FeatureNotFound.
+        """
         async with self._db.read() as conn:
             feature = await require_feature(conn, feature_name)
         return FeatureRecord(feature.name, list(feature.variants), feature.default)
@@ -57,10 +71,21 @@ class FeaturesAdmin:
     async def add_variant(
         self, variant_name: str, feature_name: str, make_default: bool = False
     ) -> None:
+        """Add ``variant_name`` to the feature; with ``make_default`` it also becomes the
+        feature's default.
+
+        Raises FeatureNotFound, VariantExists, ValidationError (a bad name, or ``__DISABLE__``,
+        which only `add_disabling_variant` creates). One transaction.
+        """
         check_variant_name(variant_name)
         await self._add_variant(variant_name, feature_name, make_default, disabling=False)
 
     async def add_disabling_variant(self, feature_name: str, make_default: bool = False) -> None:
+        """Add the reserved ``__DISABLE__`` variant to the feature; with ``make_default`` it
+        also becomes the feature's default.
+
+        Raises FeatureNotFound, VariantExists. One transaction.
+        """
         await self._add_variant(DISABLE, feature_name, make_default, disabling=True)
 
     async def _add_variant(
@@ -82,6 +107,11 @@ class FeaturesAdmin:
             await _record_feature(tx, feature_name)
 
     async def rm_variant(self, variant_name: str, feature_name: str) -> None:
+        """Remove a variant nothing uses.
+
+        Raises FeatureNotFound, VariantNotFound, VariantIsUsed (the message says by what: the
+        default, the rollout, an A/B-test group or a group override). One transaction.
+        """
         async with self._db.write("rm_variant") as tx:
             await require_variant(tx.conn, feature_name, variant_name)
             reason = await _variant_use(tx.conn, feature_name, variant_name)
@@ -98,6 +128,11 @@ class FeaturesAdmin:
             await _record_feature(tx, feature_name)
 
     async def set_default_feature_variant(self, feature_name: str, variant_name: str) -> None:
+        """Make ``variant_name`` the feature's default: what subjects get when nothing else
+        applies (docs/semantics.md, "Resolution").
+
+        Raises FeatureNotFound, VariantNotFound. One transaction.
+        """
         async with self._db.write("set_default_feature_variant") as tx:
             feature = await require_variant(tx.conn, feature_name, variant_name)
             if feature.default == variant_name:

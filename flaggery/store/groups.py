@@ -28,6 +28,10 @@ class GroupsAdmin:
     _db: Database
 
     async def add_group(self, group_name: str) -> None:
+        """Create an empty group with no overrides.
+
+        Raises GroupExists, ValidationError (a bad name). One transaction.
+        """
         check_name("group", group_name)
         async with self._db.write("add_group") as tx:
             if (await read_groups(tx.conn, group_name)).get(group_name):
@@ -36,17 +40,25 @@ class GroupsAdmin:
             tx.record(GroupFact(group_name, Group(group_name, {})))
 
     async def list_groups(self) -> list[str]:
+        """Every group name, sorted."""
         async with self._db.read() as conn:
             return list((await conn.execute(select(t.groups.c.name).order_by("name"))).scalars())
 
     async def get_group(self, group_name: str) -> GroupRecord:
+        """The group's name, its member ids (ascending) and its overrides {feature: variant}.
+
+        Raises GroupNotFound. Reads every membership of the group: O(members).
+        """
         async with self._db.read() as conn:
             group = await _require_group(conn, group_name)
             members = await _members(conn, group_name)
         return GroupRecord(group_name, members, dict(group.overrides))
 
     async def rm_group(self, group_name: str) -> None:
-        """Delete the group, its overrides and its memberships (not the subjects)."""
+        """Delete the group, its overrides and its memberships (not the subjects).
+
+        Raises GroupNotFound. One transaction.
+        """
         async with self._db.write("rm_group") as tx:
             await _require_group(tx.conn, group_name)
             members = await _members(tx.conn, group_name)
@@ -61,6 +73,11 @@ class GroupsAdmin:
                 await _record_subject(tx, subject_id)
 
     async def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
+        """Add the subject to the group. It joins last: when two of its groups override the same
+        feature, the group joined last wins (docs/semantics.md, "Resolution").
+
+        Raises SubjectNotFound, GroupNotFound, SubjectAlreadyInGroup. One transaction.
+        """
         check_subject_id(sub_id)
         async with self._db.write("add_subject_to_group") as tx:
             subject = await _require_subject(tx.conn, sub_id)
@@ -75,6 +92,10 @@ class GroupsAdmin:
             await _record_subject(tx, sub_id)
 
     async def rm_subject_from_group(self, sub_id: int, group_name: str) -> None:
+        """Remove the subject from the group.
+
+        Raises SubjectNotFound, GroupNotFound, SubjectNotInGroup. One transaction.
+        """
         check_subject_id(sub_id)
         async with self._db.write("rm_subject_from_group") as tx:
             subject = await _require_subject(tx.conn, sub_id)
@@ -92,7 +113,10 @@ class GroupsAdmin:
         self, group_name: str, feature_name: str, variant_name: str
     ) -> None:
         """Members of the group get ``variant_name`` of the feature, whatever else applies.
-        An existing override of the same feature is replaced."""
+        An existing override of the same feature is replaced.
+
+        Raises GroupNotFound, FeatureNotFound, VariantNotFound. One transaction.
+        """
         async with self._db.write("add_group_override") as tx:
             group = await _require_group(tx.conn, group_name)
             await require_variant(tx.conn, feature_name, variant_name)
@@ -117,6 +141,10 @@ class GroupsAdmin:
             await _record_group(tx, group_name)
 
     async def rm_group_override(self, group_name: str, feature_name: str) -> None:
+        """Remove the group's override of the feature.
+
+        Raises GroupNotFound, OverrideNotFound. One transaction.
+        """
         async with self._db.write("rm_group_override") as tx:
             group = await _require_group(tx.conn, group_name)
             if feature_name not in group.overrides:

@@ -27,9 +27,17 @@ __all__ = ["AsyncFlaggery"]
 
 
 class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin):
-    """Create with ``AsyncFlaggery.from_db_url(url)``; close with ``await close()`` or
-    ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,
-    ``postgresql+psycopg2://``, ``sqlite:///path``) are mapped to the async drivers."""
+    """The async admin API. Create with ``AsyncFlaggery.from_db_url(url)``; close with
+    ``await close()`` or ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,
+    ``postgresql+psycopg2://``, ``sqlite:///path``) are mapped to the async drivers.
+
+    Every write is one transaction (validate, write, bump the revision, append a change-log
+    row, notify): a few milliseconds on PostgreSQL, all or nothing. Any method raises
+    DatabaseUnavailable when the database cannot be reached (a write then wrote nothing),
+    and ValidationError for a malformed argument (the message says what is allowed); the
+    other errors are listed per method. Reads query the database, except
+    `get_subject_variants`, which resolves from a snapshot (see its cost).
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -37,27 +45,46 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
 
     @classmethod
     def from_db_url(cls, url: str | URL, *, clock: Clock = utc_now) -> AsyncFlaggery:
+        """An AsyncFlaggery on ``url``; nothing is connected until the first call.
+
+        ``clock`` (returns an aware UTC datetime) is read for A/B-test liveness and
+        creation checks; tests inject a fake one.
+        """
         return cls(Database(url, clock=clock))
 
     @property
     def database(self) -> Database:
+        """The underlying `Database` (engine, clock, write transactions), for the HTTP app
+        and tests; not part of 0.2.1's API."""
         return self._db
 
     async def upgrade_db(self) -> None:
-        """Migrate the database to the latest schema."""
+        """Migrate the database to the latest schema (idempotent).
+
+        Raises DatabaseUnavailable if the database cannot be reached (nothing is migrated).
+        """
         await upgrade(self._db.engine)
 
     async def revision(self) -> int:
-        """The revision of the last committed write (0 for an empty database)."""
+        """The revision of the last committed write (0 for an empty database): pass it to
+        `Evaluator.wait_for_revision` to read your own writes from another process.
+        """
         return await self._db.revision()
 
     async def get_subject_variants(self, sub_id: int) -> dict[str, str]:
-        """{feature: variant} for the subject, as of the latest committed write."""
+        """{feature: variant} for the subject, as of the latest committed write.
+
+        Cost: the first call loads every subject into this object's snapshot (about 2 s and 84 MiB
+        for 1,000,000 subjects, bench/load_bench.py), kept until `close`; later calls read the
+        change log since the previous one and then resolve from memory. Raises SubjectNotFound,
+        ValidationError (an id outside signed 64 bits), DatabaseUnavailable.
+        """
         check_subject_id(sub_id)
         snapshot = await self._replica.catch_up(await self._db.revision())
         return dict(snapshot.variants(sub_id))
 
     async def close(self) -> None:
+        """Close the connection pool. Safe to call twice."""
         await self._db.dispose()
 
     async def __aenter__(self) -> AsyncFlaggery:

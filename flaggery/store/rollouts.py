@@ -22,7 +22,11 @@ class RolloutsAdmin:
     _db: Database
 
     async def add_rollout(self, variant_name: str, feature_name: str) -> None:
-        """Create the feature's rollout of ``variant_name``, at 0%."""
+        """Create the feature's rollout of ``variant_name``, at proportion 0 (no bucket).
+
+        Raises FeatureNotFound, VariantNotFound, RolloutExists (one rollout per feature). One
+        transaction.
+        """
         async with self._db.write("add_rollout") as tx:
             await require_variant(tx.conn, feature_name, variant_name)
             if (await read_rollouts(tx.conn, feature_name)).get(feature_name):
@@ -40,6 +44,11 @@ class RolloutsAdmin:
             )
 
     async def get_rollout(self, feature_name: str) -> RolloutRecord:
+        """The feature's rollout: variant, proportion (0 to 1), effective weight (the sum of
+        its buckets' weights) and bucket ids.
+
+        Raises RolloutNotFound.
+        """
         async with self._db.read() as conn:
             rollout = await _require_rollout(conn, feature_name)
             weight = await _effective_weight(conn, rollout.buckets)
@@ -48,6 +57,10 @@ class RolloutsAdmin:
         )
 
     async def set_rollout_variant(self, variant_name: str, feature_name: str) -> None:
+        """Roll out ``variant_name`` instead; the rollout keeps its buckets and proportion.
+
+        Raises RolloutNotFound, VariantNotFound. One transaction.
+        """
         async with self._db.write("set_rollout_variant") as tx:
             await require_variant(tx.conn, feature_name, variant_name)
             rollout = await _require_rollout(tx.conn, feature_name)
@@ -61,10 +74,12 @@ class RolloutsAdmin:
             await _record(tx, feature_name)
 
     async def set_rollout_proportion(self, feature_name: str, proportion: float) -> None:
-        """Move the rollout to ``proportion`` of the total weight (0 to 1).
+        """Move the rollout to ``proportion`` (0 to 1: 0.07 for 7%) of the total weight.
 
-        Raising only adds buckets and lowering only removes them, so nobody who had the
-        variant loses it on the way up. Setting the current proportion changes nothing.
+        Raising it only adds buckets and lowering it only removes buckets, so subjects that get
+        the variant keep it as the rollout grows (docs/semantics.md, "Allocation"). Setting the
+        current proportion again is a no-op. Raises RolloutNotFound, InvalidRolloutProportion.
+        One transaction; O(buckets log buckets).
         """
         proportion = check_proportion(proportion)
         async with self._db.write("set_rollout_proportion") as tx:
