@@ -37,7 +37,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=150,  # under the per-test timeout (pyproject.toml)
         env=env,
     )
     log = result.stdout + result.stderr
