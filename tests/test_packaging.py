@@ -59,6 +59,8 @@ def test_the_wheel_holds_the_license_static_files_and_migrations(built: tuple[st
     assert f"{dist_info}/licenses/LICENSE" in names
     assert {f"flaggery/http/static/{name}" for name in STATIC} <= names
     assert "flaggery/migrations/versions/0001_initial_schema.py" in names
+    modules = {f"{path.relative_to(ROOT)}" for path in (ROOT / "flaggery").rglob("*.py")}
+    assert modules <= names, f"not in the wheel: {sorted(modules - names)}"
     metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
     assert "License-Expression: CDDL-1.1" in metadata
 
