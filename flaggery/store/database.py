@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from flaggery.clock import Clock, utc_now
 from flaggery.engine.model import Fact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
+from flaggery.store.history import Head, read_head
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
 __all__ = ["OUTAGES", "Database", "WriteTransaction", "translate_outage"]
@@ -54,9 +56,11 @@ OUTAGES: tuple[type[Exception], ...] = (DatabaseUnavailable, *_RAW_OUTAGES)
 class WriteTransaction:
     """An open write: its connection, its revision, and the facts it has recorded so far."""
 
-    def __init__(self, conn: AsyncConnection, revision: int, now: datetime) -> None:
+    def __init__(self, conn: AsyncConnection, revision: int, change_id: str, now: datetime) -> None:
         self.conn = conn
         self.revision = revision
+        self.change_id = change_id
+        """Random, unique to this write: tells a rewritten history from the one applied."""
         self.now = now
         self.facts: list[Fact] = []
 
@@ -91,8 +95,9 @@ class Database:
         so a no-op neither bumps the revision nor adds a change-log row."""
         with translate_outage():
             async with self._connect() as conn, conn.begin() as transaction:
-                revision = await _next_revision(conn)
-                tx = WriteTransaction(conn, revision, self.clock())
+                change_id = uuid.uuid4().hex
+                revision = await _next_revision(conn, change_id)
+                tx = WriteTransaction(conn, revision, change_id, self.clock())
                 yield tx
                 if not tx.facts:
                     await transaction.rollback()
@@ -102,6 +107,11 @@ class Database:
     async def revision(self) -> int:
         async with self.read() as conn:
             return int((await conn.execute(select(t.state.c.revision))).scalar_one())
+
+    async def head(self) -> Head:
+        """Identity, revision and latest change id: what a replica compares to its own."""
+        async with self.read() as conn:
+            return await read_head(conn)
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
@@ -116,11 +126,11 @@ class Database:
             yield conn
 
 
-async def _next_revision(conn: AsyncConnection) -> int:
+async def _next_revision(conn: AsyncConnection, change_id: str) -> int:
     statement = (
         update(t.state)
         .where(t.state.c.id == 1)
-        .values(revision=t.state.c.revision + 1)
+        .values(revision=t.state.c.revision + 1, change_id=change_id)
         .returning(t.state.c.revision)
     )
     return int((await conn.execute(statement)).scalar_one())
@@ -130,6 +140,7 @@ async def _append_change(tx: WriteTransaction, operation: str, *, notify: bool) 
     await tx.conn.execute(
         insert(t.change_log).values(
             revision=tx.revision,
+            change_id=tx.change_id,
             at=tx.now,
             operation=operation,
             payload=encode_facts(tx.facts).decode(),

@@ -54,7 +54,7 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
     async def get_subject_variants(self, sub_id: int) -> dict[str, str]:
         """{feature: variant} for the subject, as of the latest committed write."""
         check_subject_id(sub_id)
-        snapshot = await self._replica.catch_up(await self._db.revision())
+        snapshot = await self._replica.catch_up(await self._db.head())
         return dict(snapshot.variants(sub_id))
 
     async def close(self) -> None:
