@@ -81,9 +81,18 @@ class Metrics:
         )
         self.refreshes = Counter(
             "snapshot_refreshes",
-            "Snapshot refreshes by kind: incremental (change log), full (reload), failed.",
+            "Snapshot refreshes by kind: incremental (change log), full (reload), failed "
+            "(database unreachable, or the state does not build).",
             ["kind"],
             namespace=NAMESPACE,
+            registry=None,
+        )
+        self.build_failing = Gauge(
+            "snapshot_build_failing",
+            "1 while the database's newest state cannot be built into a snapshot (a bad "
+            "record, named in the log and on /readyz); the last good snapshot is served.",
+            namespace=NAMESPACE,
+            multiprocess_mode="livemax",
             registry=None,
         )
         self.reconnects = Counter(
@@ -115,7 +124,13 @@ class Metrics:
         return tally
 
     def sample(
-        self, counts: RefreshCounts, revision: int, subjects: int, age: float | None
+        self,
+        counts: RefreshCounts,
+        revision: int,
+        subjects: int,
+        age: float | None,
+        *,
+        build_failing: bool = False,
     ) -> None:
         """Flush the tallies and copy the evaluator's state into the gauges and counters
         (cheap; run every second in each worker, and just before a scrape in the worker that
@@ -127,6 +142,7 @@ class Metrics:
             self.subjects.set(subjects)
         if age is not None:
             self.age.set(age)
+        self.build_failing.set(int(build_failing))
         for kind in ("incremental", "full", "failed"):
             delta = getattr(counts, kind) - getattr(self._seen, kind)
             if delta > 0:
@@ -158,6 +174,7 @@ class Metrics:
             self.revision,
             self.age,
             self.subjects,
+            self.build_failing,
             self.refreshes,
             self.reconnects,
         ]
