@@ -131,6 +131,8 @@ async def _add_bucket_weight(conn: AsyncConnection, bucket: int, delta: int) -> 
 
 async def _add_bucket_weights(conn: AsyncConnection, deltas: dict[int, int]) -> None:
     """One statement with a parameter set per bucket, in id order (a fixed lock order)."""
+    if not deltas:
+        return
     statement = (
         update(t.buckets)
         .where(t.buckets.c.id == bindparam("bucket"))
