@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine.model import Fact, encode_facts
+from flaggery.engine.model import Fact, ReloadFact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.history import Head, read_head
@@ -38,6 +38,11 @@ NOTIFY_CHANNEL = "flaggery"
 # outage fails in seconds rather than waiting for a statement timeout.
 CONNECT_TIMEOUT_SECONDS = 3.0
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# A change-log row is read by every replica, whole: beyond either bound a write is logged as
+# one ReloadFact, and replicas reload fully instead of patching (10,000 subject facts are
+# about 800 KB of JSON, and a full reload of a million subjects takes about 2 s).
+MAX_LOGGED_FACTS = 10_000
+MAX_LOGGED_BYTES = 1 << 20
 
 # What asyncpg raises when the server is down, starting up, shutting down, or went away
 # mid-statement: each means "try again later", never "this request is wrong".
@@ -143,11 +148,20 @@ async def _append_change(tx: WriteTransaction, operation: str, *, notify: bool) 
             change_id=tx.change_id,
             at=tx.now,
             operation=operation,
-            payload=encode_facts(tx.facts).decode(),
+            payload=_payload(tx.facts).decode(),
         )
     )
     if notify:
         await tx.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(tx.revision))))
+
+
+def _payload(facts: list[Fact]) -> bytes:
+    """The facts as JSON, or one ReloadFact if that would exceed the bounds above."""
+    if len(facts) <= MAX_LOGGED_FACTS:
+        payload = encode_facts(facts)
+        if len(payload) <= MAX_LOGGED_BYTES:
+            return payload
+    return encode_facts([ReloadFact(len(facts))])
 
 
 @contextlib.contextmanager
