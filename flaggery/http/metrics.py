@@ -30,6 +30,10 @@ __all__ = ["CONTENT_TYPE", "Metrics", "RequestMetrics", "Tally"]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NAMESPACE = "flaggery"
 UNMATCHED_ROUTE = "<unmatched>"
+# Methods are label values and keys of `Metrics._bound`: any other name a client sends counts
+# as OTHER, so neither the label set nor the dict grows with what clients invent.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 # Serving takes microseconds; admin writes take milliseconds; anything past a second is trouble.
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -107,6 +111,8 @@ class Metrics:
 
     def bind(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
         """The (requests, latency) children for one label combination, bound once."""
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
         key = (route, method, status)
         children = self._bound.get(key)
         if children is None:

@@ -72,3 +72,13 @@ async def test_docs_can_be_turned_off(make_client: MakeClient) -> None:
     fails(await client.get("/docs"), 404, "NotFound")
     fails(await client.get("/openapi.json"), 404, "NotFound")
     fails(await client.get("/docs/assets/swagger-ui.css"), 404, "NotFound")
+
+
+async def test_invented_methods_do_not_grow_the_labels(make_client: MakeClient) -> None:
+    """Issue 8 item 11: no cache-like structure grows with what clients send."""
+    client = await make_client(enable_prometheus=True)
+    for number in range(40):
+        await client.request(f"BREW{number}", "/v1/features")
+    text = (await client.get("/metrics")).text
+    assert "BREW" not in text
+    assert 'method="OTHER"' in text
