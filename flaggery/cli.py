@@ -92,6 +92,18 @@ def _serve_parser() -> argparse.ArgumentParser:
         "--db-auto-upgrade", action=flag, help="migrate on start (FLAGGERY_DB_AUTO_UPGRADE)"
     )
     parser.add_argument(
+        "--change-log-retention-revisions",
+        type=int,
+        help="admin server: keep the change log of the last N revisions, 0 for all "
+        "(FLAGGERY_CHANGE_LOG_RETENTION_REVISIONS, 100000)",
+    )
+    parser.add_argument(
+        "--change-log-retention-days",
+        type=int,
+        help="admin server: also drop change-log rows older than N days, 0 never "
+        "(FLAGGERY_CHANGE_LOG_RETENTION_DAYS, 0)",
+    )
+    parser.add_argument(
         "--prometheus", dest="enable_prometheus", action=flag, help="FLAGGERY_ENABLE_PROMETHEUS"
     )
     parser.add_argument("--docs", dest="enable_docs", action=flag, help="FLAGGERY_ENABLE_DOCS")

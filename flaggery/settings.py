@@ -46,6 +46,10 @@ class Settings:
     snapshot_path: str | None = None
     """If set, the last good snapshot is saved there, and served from there when the process
     starts while the database is unreachable."""
+    change_log_retention_revisions: int = 100_000
+    """The admin server prunes change-log rows older than this many revisions (0: no bound)."""
+    change_log_retention_days: int = 0
+    """... and rows older than this many days (0: no bound). The latest row always stays."""
     enable_prometheus: bool = False
     enable_docs: bool = True
     host: str = "127.0.0.1"
@@ -89,6 +93,12 @@ class Settings:
         _database_url(self.db_url)
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"FLAGGERY_PORT must be from 0 to 65535, got {self.port}.")
+        for name in ("change_log_retention_revisions", "change_log_retention_days"):
+            value = getattr(self, name)
+            if value < 0:
+                raise SettingsError(
+                    f"FLAGGERY_{name.upper()} must be 0 (no bound) or more, got {value}."
+                )
         if self.workers < 1:
             raise SettingsError(f"FLAGGERY_WORKERS must be at least 1, got {self.workers}.")
         if self.log_level not in LOG_LEVELS:

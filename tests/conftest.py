@@ -82,7 +82,11 @@ async def clean_postgres(postgres_database: str) -> str:
     connection = await asyncpg.connect(libpq_dsn(make_url(postgres_database)))
     try:
         await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-        await connection.execute("INSERT INTO flaggery_state (id, revision) VALUES (1, 0)")
+        # A new identity, as a freshly migrated database would have.
+        await connection.execute(
+            "INSERT INTO flaggery_state (id, revision, database_id) VALUES (1, 0, $1)",
+            uuid.uuid4().hex,
+        )
     finally:
         await connection.close()
     return postgres_database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from flaggery.engine.model import Change, Fact, Subject, SubjectFact
+from flaggery.engine.model import Change, Fact, ReloadFact, Subject, SubjectFact
 
 __all__ = ["ChangeGap", "facts_after", "latest_subjects"]
 
@@ -20,7 +20,8 @@ def facts_after(revision: int, changes: Sequence[Change]) -> tuple[int, list[Fac
     """The revision reached and the facts to apply, in order, to move on from `revision`.
 
     Changes at or below the current revision are replays and are skipped; the rest must be
-    contiguous from ``revision + 1``, or `ChangeGap` is raised.
+    contiguous from ``revision + 1`` and logged fact by fact (no `ReloadFact`), or `ChangeGap`
+    is raised.
     """
     facts: list[Fact] = []
     for change in changes:
@@ -30,6 +31,10 @@ def facts_after(revision: int, changes: Sequence[Change]) -> tuple[int, list[Fac
             raise ChangeGap(
                 f"Expected the change of revision {revision + 1}, got {change.revision}: "
                 "reload the full state."
+            )
+        if any(isinstance(fact, ReloadFact) for fact in change.facts):
+            raise ChangeGap(
+                f"Revision {change.revision} is too large to patch: reload the full state."
             )
         facts.extend(change.facts)
         revision = change.revision

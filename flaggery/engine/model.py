@@ -25,6 +25,7 @@ __all__ = [
     "FeatureFact",
     "Group",
     "GroupFact",
+    "ReloadFact",
     "Rollout",
     "RolloutFact",
     "State",
@@ -116,7 +117,17 @@ class GroupFact(msgspec.Struct, frozen=True, tag="group"):
     group: Group | None
 
 
-Fact = SubjectFact | BucketFact | FeatureFact | RolloutFact | AbTestFact | GroupFact
+class ReloadFact(msgspec.Struct, frozen=True, tag="reload"):
+    """The write changed too much to log fact by fact (`facts` facts): reload fully.
+
+    Keeps every change-log row small: a bulk add of a million subjects would otherwise be one
+    row of about 80 MB, read by every replica.
+    """
+
+    facts: int
+
+
+Fact = SubjectFact | BucketFact | FeatureFact | RolloutFact | AbTestFact | GroupFact | ReloadFact
 
 
 class Change(msgspec.Struct, frozen=True):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from itertools import chain, compress
+from types import MappingProxyType
 
 import msgspec
 
@@ -19,7 +21,9 @@ from flaggery.engine.changes import facts_after, latest_subjects
 from flaggery.engine.config import RESOLUTION_FACTS, Config
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
 from flaggery.engine.subject_index import Entry, SubjectIndex
+from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import ViewKey, ViewKeys, Views, next_boundary, resolve_views
+from flaggery.errors import SubjectNotFound
 
 __all__ = ["Snapshot", "SubjectView", "build_snapshot"]
 
@@ -51,6 +55,7 @@ class Snapshot:
         "_json",
         "_next_boundary",
         "_revision",
+        "_usage",
         "_views",
     )
 
@@ -60,6 +65,7 @@ class Snapshot:
     _config: Config
     _index: SubjectIndex
     _views: Views
+    _usage: ViewUsage
     _base: int
     _dense: array[int]
     _flags: tuple[Mapping[str, str], ...]
@@ -70,9 +76,16 @@ class Snapshot:
 
     @classmethod
     def _assemble(
-        cls, revision: int, built_at: datetime, config: Config, index: SubjectIndex, views: Views
+        cls,
+        revision: int,
+        built_at: datetime,
+        config: Config,
+        index: SubjectIndex,
+        views: Views,
+        usage: ViewUsage,
     ) -> Snapshot:
         snapshot = object.__new__(cls)
+        snapshot._usage = usage
         snapshot._revision = revision
         snapshot._built_at = built_at
         snapshot._next_boundary = next_boundary(config.abtests, built_at)
@@ -105,6 +118,12 @@ class Snapshot:
     def subject_count(self) -> int:
         """The number of subjects."""
         return len(self._index)
+
+    @property
+    def view_count(self) -> int:
+        """Resolved (bucket, groups) views: the buckets plus, at most about twice over, the
+        distinct group combinations subjects have now (never those they had before)."""
+        return len(self._views.keys)
 
     @property
     def config(self) -> Config:
@@ -156,12 +175,22 @@ class Snapshot:
         new_buckets = config.buckets[len(self._config.buckets) :]
         kept = [subject for subject in subjects.values() if subject is not None]
         keys = self._views.keys.with_keys(chain(map(ViewKey, new_buckets), map(_key_of, kept)))
-        index = self._index.patched(
-            {subject_id: _entry_of(subject, keys) for subject_id, subject in subjects.items()}
-        )
+        entries = {subject_id: _entry_of(subject, keys) for subject_id, subject in subjects.items()}
+        moves = {sid: (self._slot_or_none(sid), entry) for sid, entry in entries.items()}
+        usage = self._usage.moved(keys, moves)
+        index = self._index.patched(entries)
         resolves_alike = not any(isinstance(fact, RESOLUTION_FACTS) for fact in facts)
-        views = resolve_views(config, keys, now, self._views if resolves_alike else None)
-        return Snapshot._assemble(revision, now, config, index, views)
+        previous: Views | None = self._views if resolves_alike else None
+        if usage.wants_compaction(keys, len(config.buckets)):
+            usage, keys, index, previous = usage.compact(keys, index, previous)
+        views = resolve_views(config, keys, now, previous)
+        return Snapshot._assemble(revision, now, config, index, views, usage)
+
+    def _slot_or_none(self, subject_id: int) -> int | None:
+        try:
+            return self._index.slot(subject_id)
+        except SubjectNotFound:
+            return None
 
     def to_state(self) -> State:
         """The State this snapshot resolves, as of `revision`: what a saved copy needs."""
@@ -191,7 +220,9 @@ class Snapshot:
         views = resolve_views(self._config, self._views.keys, now, self._views)
         if views is self._views and next_boundary(self._config.abtests, now) == self._next_boundary:
             return self
-        return Snapshot._assemble(self._revision, now, self._config, self._index, views)
+        return Snapshot._assemble(
+            self._revision, now, self._config, self._index, views, self._usage
+        )
 
 
 def build_snapshot(state: State, now: datetime) -> Snapshot:
@@ -200,11 +231,13 @@ def build_snapshot(state: State, now: datetime) -> Snapshot:
     Every subject's bucket must be one of ``state.buckets``.
     """
     config = Config.of(state)
-    keys, index = _index_subjects(state, ViewKeys(ViewKey(bucket) for bucket in state.buckets))
-    return Snapshot._assemble(state.revision, now, config, index, resolve_views(config, keys, now))
+    plain_keys = ViewKeys(ViewKey(bucket) for bucket in state.buckets)
+    keys, index, usage = _index_subjects(state, plain_keys)
+    views = resolve_views(config, keys, now)
+    return Snapshot._assemble(state.revision, now, config, index, views, usage)
 
 
-def _index_subjects(state: State, plain_keys: ViewKeys) -> tuple[ViewKeys, SubjectIndex]:
+def _index_subjects(state: State, plain_keys: ViewKeys) -> tuple[ViewKeys, SubjectIndex, ViewUsage]:
     """Give every subject the slot of its view key, numbering the keys of group members."""
     columns = state.subjects
     bucket_slots = {key.bucket: slot for slot, key in enumerate(plain_keys)}
@@ -218,7 +251,8 @@ def _index_subjects(state: State, plain_keys: ViewKeys) -> tuple[ViewKeys, Subje
     keys = plain_keys.with_keys(member_keys.values())
     for position, key in member_keys.items():
         slots[position] = keys.slot(key)
-    return keys, SubjectIndex.build(columns.ids, slots, columns.weights)
+    usage = ViewUsage(MappingProxyType(Counter(map(keys.slot, member_keys.values()))))
+    return keys, SubjectIndex.build(columns.ids, slots, columns.weights), usage
 
 
 def _key_of(subject: Subject) -> ViewKey:

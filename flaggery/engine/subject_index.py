@@ -90,6 +90,13 @@ class SubjectIndex(ABC):
         """The slot of a subject; `SubjectNotFound` if it is not indexed."""
         return self.entry(subject_id)[0]
 
+    @abstractmethod
+    def remapped(self, slots: Mapping[int, int]) -> SubjectIndex:
+        """A new index with every slot replaced by ``slots[slot]`` (which must cover them all).
+
+        One C-level pass over the slots (``map`` over a dict lookup), no Python loop.
+        """
+
     def patched(self, updates: Mapping[int, Entry | None]) -> SubjectIndex:
         """A new index with `updates` applied: id -> new entry, or None to delete it."""
         return self._patched(updates) if updates else self
@@ -167,6 +174,11 @@ class _DenseIndex(SubjectIndex):
                 slots[subject_id - low], weights[subject_id - low] = entry or (ABSENT, 0)
         return _DenseIndex(low, slots, weights, count)
 
+    def remapped(self, slots: Mapping[int, int]) -> SubjectIndex:
+        lookup = {**slots, ABSENT: ABSENT}
+        remapped = array("I", map(lookup.__getitem__, self.dense_slots))
+        return _DenseIndex(self.base, remapped, self._weights, self._count)
+
     def _holds(self, subject_id: int) -> bool:
         offset = subject_id - self.base
         return 0 <= offset < len(self.dense_slots) and self.dense_slots[offset] != ABSENT
@@ -197,6 +209,11 @@ class _SparseIndex(SubjectIndex):
 
     def columns(self) -> Columns:
         return self._ids, self._slots, self._weights
+
+    def remapped(self, slots: Mapping[int, int]) -> SubjectIndex:
+        return _SparseIndex(
+            self._ids, array("I", map(slots.__getitem__, self._slots)), self._weights
+        )
 
 
 def _fits_dense(span: int, count: int) -> bool:

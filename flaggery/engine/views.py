@@ -112,10 +112,22 @@ def next_boundary(abtests: Mapping[str, AbTest], now: datetime) -> datetime | No
     instants = (
         instant
         for test in abtests.values()
-        for instant in (test.start, test.end + _AFTER_END)
-        if instant > now
+        for instant in (test.start, _after(test.end))
+        if instant is not None and instant > now
     )
     return min(instants, default=None)
+
+
+def _after(end: datetime) -> datetime | None:
+    """The first instant a test ending at `end` is no longer live; None if there is none.
+
+    A test may end at the last representable instant (9999-12-31T23:59:59.999999Z): it then
+    never stops being live, and there is no later instant to wake up at.
+    """
+    try:
+        return end + _AFTER_END
+    except OverflowError:
+        return None
 
 
 class _Resolver:

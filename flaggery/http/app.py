@@ -25,9 +25,11 @@ from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
 from flaggery.live.evaluator import Evaluator
+from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.retention import Retention
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
@@ -72,6 +74,13 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
             stack.push_async_callback(evaluator.stop)
             await _start(evaluator, stack)
             fast_path.flags_json = evaluator.flags_json
+            retention = Retention(
+                settings.change_log_retention_revisions, settings.change_log_retention_days
+            )
+            if settings.admin_mode and retention.bounded:
+                await stack.enter_async_context(
+                    _background(prune_forever(store.database, retention))
+                )
             if metrics is not None:
                 stack.callback(metrics.close)
                 await stack.enter_async_context(_background(_sample_forever(services)))

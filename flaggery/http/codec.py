@@ -240,7 +240,19 @@ class Readiness(msgspec.Struct, frozen=True):
     revision: int
     age_seconds: Annotated[float, Meta(description="Since last confirmed current.")]
     subjects: int
-    stale: Annotated[bool, Meta(description="The database is unreachable: answers may lag.")]
+    stale: Annotated[
+        bool,
+        Meta(
+            description="The database is unreachable, or its state does not build: answers may lag."
+        ),
+    ]
+    build_error: Annotated[
+        str | None,
+        Meta(
+            description="Why the database's newest state could not be built into a snapshot "
+            "(revision, error, records at fault); null when it builds."
+        ),
+    ] = None
 
 
 _encoder = msgspec.json.Encoder()

@@ -30,6 +30,10 @@ __all__ = ["CONTENT_TYPE", "Metrics", "ObservingTally", "RequestMetrics", "Tally
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NAMESPACE = "flaggery"
 UNMATCHED_ROUTE = "<unmatched>"
+# Methods are label values and keys of `Metrics._bound`: any other name a client sends counts
+# as OTHER, so neither the label set nor the dict grows with what clients invent.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 # Serving takes microseconds; admin writes take milliseconds; anything past a second is trouble.
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -81,9 +85,18 @@ class Metrics:
         )
         self.refreshes = Counter(
             "snapshot_refreshes",
-            "Snapshot refreshes by kind: incremental (change log), full (reload), failed.",
+            "Snapshot refreshes by kind: incremental (change log), full (reload), failed "
+            "(database unreachable, or the state does not build).",
             ["kind"],
             namespace=NAMESPACE,
+            registry=None,
+        )
+        self.build_failing = Gauge(
+            "snapshot_build_failing",
+            "1 while the database's newest state cannot be built into a snapshot (a bad "
+            "record, named in the log and on /readyz); the last good snapshot is served.",
+            namespace=NAMESPACE,
+            multiprocess_mode="livemax",
             registry=None,
         )
         self.reconnects = Counter(
@@ -98,6 +111,8 @@ class Metrics:
 
     def bind(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
         """The (requests, latency) children for one label combination, bound once."""
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
         key = (route, method, status)
         children = self._bound.get(key)
         if children is None:
@@ -118,7 +133,13 @@ class Metrics:
         return tally
 
     def sample(
-        self, counts: RefreshCounts, revision: int, subjects: int, age: float | None
+        self,
+        counts: RefreshCounts,
+        revision: int,
+        subjects: int,
+        age: float | None,
+        *,
+        build_failing: bool = False,
     ) -> None:
         """Flush the tallies and copy the evaluator's state into the gauges and counters
         (cheap; run every second in each worker, and just before a scrape in the worker that
@@ -130,6 +151,7 @@ class Metrics:
             self.subjects.set(subjects)
         if age is not None:
             self.age.set(age)
+        self.build_failing.set(int(build_failing))
         for kind in ("incremental", "full", "failed"):
             delta = getattr(counts, kind) - getattr(self._seen, kind)
             if delta > 0:
@@ -161,6 +183,7 @@ class Metrics:
             self.revision,
             self.age,
             self.subjects,
+            self.build_failing,
             self.refreshes,
             self.reconnects,
         ]

@@ -52,7 +52,12 @@ async def readyz(call: Call[IgnoredQuery, None]) -> Readiness:
     evaluator = call.evaluator
     age = round(evaluator.age_seconds or 0.0, 3)
     return Readiness(
-        True, evaluator.revision, age, evaluator.snapshot.subject_count, evaluator.stale
+        True,
+        evaluator.revision,
+        age,
+        evaluator.snapshot.subject_count,
+        evaluator.stale,
+        evaluator.build_error,
     )
 
 
@@ -63,7 +68,9 @@ OPERATIONS = (
               query=IgnoredQuery, errors=(DatabaseUnavailable,), public=True,
               description="503 until the first snapshot is loaded; then 200 even while the "
               "database is unreachable (stale: true), so replicas keep serving their last good "
-              "snapshot. age_seconds: since the snapshot was last confirmed current."),
+              "snapshot. age_seconds: since the snapshot was last confirmed current. "
+              "build_error: the database's newest state does not build (the last good snapshot "
+              "is served, stale: true)."),
 )  # fmt: skip
 
 
@@ -74,7 +81,13 @@ def sample_metrics(services: Services) -> None:
         return
     evaluator = services.evaluator
     subjects = evaluator.snapshot.subject_count if evaluator.revision >= 0 else 0
-    metrics.sample(evaluator.counts, evaluator.revision, subjects, evaluator.age_seconds)
+    metrics.sample(
+        evaluator.counts,
+        evaluator.revision,
+        subjects,
+        evaluator.age_seconds,
+        build_failing=evaluator.build_error is not None,
+    )
 
 
 async def metrics(request: Request) -> Response:

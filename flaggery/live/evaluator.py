@@ -214,6 +214,12 @@ class Evaluator:
         """Seconds since the snapshot was last confirmed current; None before the first."""
         return self._replica.age_seconds
 
+    @property
+    def build_error(self) -> str | None:
+        """Why the database's newest state does not build (the records at fault are named);
+        None when it builds. Meanwhile the last good snapshot is served, marked stale."""
+        return self._replica.build_error
+
     async def wait_for_revision(self, revision: int, timeout: float | None = None) -> None:
         """Wait until the snapshot includes ``revision`` (read-your-writes across processes:
         take it from `AsyncFlaggery.revision` after a write).

@@ -1,4 +1,5 @@
-"""The polling feed, for SQLite: compare the revision every ``interval`` seconds."""
+"""The polling feed, for SQLite: compare the database head (identity, revision, latest change
+id) with the replica's every ``interval`` seconds."""
 
 from __future__ import annotations
 
@@ -33,12 +34,12 @@ class PollingFeed:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                revision = await self._db.revision()
+                head = await self._db.head()
             except Exception:
                 self._replica.count_failure()
                 log.warning("Revision check failed", exc_info=True)
                 continue
-            if revision == self._replica.revision:
+            if head == self._replica.head:
                 self._replica.mark_current()
             else:
                 await self._replica.refresh()

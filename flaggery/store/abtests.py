@@ -14,8 +14,8 @@ from flaggery.engine.model import AbTestFact
 from flaggery.errors import AbTestExists, AbTestNotFound, ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database
-from flaggery.store.features import require_variant
-from flaggery.store.queries import read_abtests, read_bucket_weights
+from flaggery.store.features import check_variant
+from flaggery.store.queries import read_abtests, read_bucket_weights, read_features
 from flaggery.store.records import AbTestGroupRecord, AbTestRecord
 from flaggery.store.validation import check_name, to_utc
 
@@ -59,9 +59,10 @@ class AbTestsAdmin:
                 raise ValidationError(f"The test must start in the future; start is {start}.")
             if (await read_abtests(tx.conn, test_name)).get(test_name):
                 raise AbTestExists(f"A/B test {test_name!r} exists already.")
+            known = await read_features(tx.conn)  # once: up to 100 x 100 pairs to check
             for variants in groups.values():
                 for feature, variant in variants.items():
-                    await require_variant(tx.conn, feature, variant)
+                    check_variant(known, feature, variant)
             features = set(next(iter(groups.values())))
             await _refuse_overlap(tx.conn, test_name, start, end, features)
             weights = await read_bucket_weights(tx.conn)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -23,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine.model import Fact, encode_facts
+from flaggery.engine.model import Fact, ReloadFact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
+from flaggery.store.history import Head, read_head
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
 __all__ = ["OUTAGES", "Database", "WriteTransaction", "translate_outage"]
@@ -36,6 +38,11 @@ NOTIFY_CHANNEL = "flaggery"
 # outage fails in seconds rather than waiting for a statement timeout.
 CONNECT_TIMEOUT_SECONDS = 3.0
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# A change-log row is read by every replica, whole: beyond either bound a write is logged as
+# one ReloadFact, and replicas reload fully instead of patching (10,000 subject facts are
+# about 800 KB of JSON, and a full reload of a million subjects takes about 2 s).
+MAX_LOGGED_FACTS = 10_000
+MAX_LOGGED_BYTES = 1 << 20
 
 # What asyncpg raises when the server is down, starting up, shutting down, or went away
 # mid-statement: each means "try again later", never "this request is wrong".
@@ -54,9 +61,11 @@ OUTAGES: tuple[type[Exception], ...] = (DatabaseUnavailable, *_RAW_OUTAGES)
 class WriteTransaction:
     """An open write: its connection, its revision, and the facts it has recorded so far."""
 
-    def __init__(self, conn: AsyncConnection, revision: int, now: datetime) -> None:
+    def __init__(self, conn: AsyncConnection, revision: int, change_id: str, now: datetime) -> None:
         self.conn = conn
         self.revision = revision
+        self.change_id = change_id
+        """Random, unique to this write: tells a rewritten history from the one applied."""
         self.now = now
         self.facts: list[Fact] = []
 
@@ -91,8 +100,9 @@ class Database:
         so a no-op neither bumps the revision nor adds a change-log row."""
         with translate_outage():
             async with self._connect() as conn, conn.begin() as transaction:
-                revision = await _next_revision(conn)
-                tx = WriteTransaction(conn, revision, self.clock())
+                change_id = uuid.uuid4().hex
+                revision = await _next_revision(conn, change_id)
+                tx = WriteTransaction(conn, revision, change_id, self.clock())
                 yield tx
                 if not tx.facts:
                     await transaction.rollback()
@@ -102,6 +112,11 @@ class Database:
     async def revision(self) -> int:
         async with self.read() as conn:
             return int((await conn.execute(select(t.state.c.revision))).scalar_one())
+
+    async def head(self) -> Head:
+        """Identity, revision and latest change id: what a replica compares to its own."""
+        async with self.read() as conn:
+            return await read_head(conn)
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
@@ -116,11 +131,11 @@ class Database:
             yield conn
 
 
-async def _next_revision(conn: AsyncConnection) -> int:
+async def _next_revision(conn: AsyncConnection, change_id: str) -> int:
     statement = (
         update(t.state)
         .where(t.state.c.id == 1)
-        .values(revision=t.state.c.revision + 1)
+        .values(revision=t.state.c.revision + 1, change_id=change_id)
         .returning(t.state.c.revision)
     )
     return int((await conn.execute(statement)).scalar_one())
@@ -130,13 +145,23 @@ async def _append_change(tx: WriteTransaction, operation: str, *, notify: bool) 
     await tx.conn.execute(
         insert(t.change_log).values(
             revision=tx.revision,
+            change_id=tx.change_id,
             at=tx.now,
             operation=operation,
-            payload=encode_facts(tx.facts).decode(),
+            payload=_payload(tx.facts).decode(),
         )
     )
     if notify:
         await tx.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(tx.revision))))
+
+
+def _payload(facts: list[Fact]) -> bytes:
+    """The facts as JSON, or one ReloadFact if that would exceed the bounds above."""
+    if len(facts) <= MAX_LOGGED_FACTS:
+        payload = encode_facts(facts)
+        if len(payload) <= MAX_LOGGED_BYTES:
+            return payload
+    return encode_facts([ReloadFact(len(facts))])
 
 
 @contextlib.contextmanager

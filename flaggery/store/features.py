@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,7 +22,7 @@ from flaggery.store.queries import read_features
 from flaggery.store.records import FeatureRecord
 from flaggery.store.validation import check_name, check_variant_name
 
-__all__ = ["FeaturesAdmin", "require_feature", "require_variant"]
+__all__ = ["FeaturesAdmin", "check_variant", "require_feature", "require_variant"]
 
 
 class FeaturesAdmin:
@@ -153,7 +155,15 @@ async def require_feature(conn: AsyncConnection, name: str) -> Feature:
 
 
 async def require_variant(conn: AsyncConnection, feature_name: str, variant_name: str) -> Feature:
-    feature = await require_feature(conn, feature_name)
+    return check_variant(await read_features(conn, feature_name), feature_name, variant_name)
+
+
+def check_variant(features: Mapping[str, Feature], feature_name: str, variant_name: str) -> Feature:
+    """The feature, if it exists among `features` and has the variant; else FeatureNotFound
+    or VariantNotFound."""
+    feature = features.get(feature_name)
+    if feature is None:
+        raise FeatureNotFound(f"Feature {feature_name!r} does not exist.")
     if variant_name not in feature.variants:
         known = ", ".join(repr(v) for v in feature.variants) or "none yet"
         raise VariantNotFound(

@@ -17,7 +17,7 @@ from flaggery.errors import (
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
-from flaggery.store.queries import read_groups, read_subject
+from flaggery.store.queries import read_groups, read_members_without, read_subject
 from flaggery.store.records import GroupRecord
 from flaggery.store.validation import check_name, check_subject_id
 
@@ -57,11 +57,14 @@ class GroupsAdmin:
     async def rm_group(self, group_name: str) -> None:
         """Delete the group, its overrides and its memberships (not the subjects).
 
+        A fixed number of statements whatever the number of members: every admin write in
+        every process waits while this transaction holds the revision lock.
+
         Raises GroupNotFound. One transaction.
         """
         async with self._db.write("rm_group") as tx:
             await _require_group(tx.conn, group_name)
-            members = await _members(tx.conn, group_name)
+            members = await read_members_without(tx.conn, group_name)
             members_of = t.group_members.c.group == group_name
             await tx.conn.execute(delete(t.group_members).where(members_of))
             await tx.conn.execute(
@@ -69,8 +72,7 @@ class GroupsAdmin:
             )
             await tx.conn.execute(delete(t.groups).where(t.groups.c.name == group_name))
             tx.record(GroupFact(group_name, None))
-            for subject_id in members:
-                await _record_subject(tx, subject_id)
+            tx.record(*(SubjectFact(i, subject) for i, subject in sorted(members.items())))
 
     async def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
         """Add the subject to the group. It joins last: when two of its groups override the same

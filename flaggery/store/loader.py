@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flaggery.engine.model import Change, State, SubjectColumns, decode_facts
 from flaggery.store import tables as t
 from flaggery.store.database import Database
+from flaggery.store.history import Head, read_head
 from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
 
-__all__ = ["StateChanged", "load_changes", "load_state"]
+__all__ = ["StateChanged", "load_changes", "load_state", "load_state_and_head"]
 
 STREAM_BATCH = 20_000
 LOAD_ATTEMPTS = 5
@@ -29,32 +30,48 @@ class StateChanged(Exception):
 
 
 async def load_state(db: Database) -> State:
+    """The full state, consistent as of one revision. Raises StateChanged (see above)."""
+    state, _head = await load_state_and_head(db)
+    return state
+
+
+async def load_state_and_head(db: Database) -> tuple[State, Head]:
+    """The full state and the head it is the state of, read in one consistent picture."""
     for _ in range(LOAD_ATTEMPTS):
         async with db.read() as conn:
             if db.is_postgres:
                 await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
-                before = await _revision(conn)
-                state = await _read_state(conn, before)
-                if await _revision(conn) == before:
-                    return state
+                before = await read_head(conn)
+                state = await _read_state(conn, before.revision)
+                if await read_head(conn) == before:
+                    return state, before
     raise StateChanged(f"The state changed during {LOAD_ATTEMPTS} consecutive full loads.")
 
 
-async def load_changes(db: Database, after_revision: int) -> list[Change]:
-    """Every change-log row after ``after_revision``, oldest first."""
+async def load_changes(db: Database, applied: Head) -> tuple[list[Change], Head] | None:
+    """The change-log rows after `applied`, oldest first, and the head they lead to.
+
+    None when the log does not continue `applied`: its row was pruned, or was written by
+    another write (history rewritten). One query; the rows read are bounded because a large
+    write is logged as a single reload fact (flaggery.store.database).
+    """
+    log = t.change_log.c
     query = (
-        select(t.change_log.c.revision, t.change_log.c.operation, t.change_log.c.payload)
-        .where(t.change_log.c.revision > after_revision)
-        .order_by(t.change_log.c.revision)
+        select(log.revision, log.change_id, log.operation, log.payload)
+        .where(log.revision >= applied.revision)
+        .order_by(log.revision)
     )
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
-    return [Change(row.revision, row.operation, decode_facts(row.payload)) for row in rows]
-
-
-async def _revision(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(t.state.c.revision))).scalar_one())
+    if applied.revision > 0:
+        if not rows or (rows[0].revision, rows[0].change_id) != applied[1:]:
+            return None
+        rows = rows[1:]
+    changes = [Change(row.revision, row.operation, decode_facts(row.payload)) for row in rows]
+    if not rows:
+        return changes, applied
+    return changes, Head(applied.database_id, rows[-1].revision, rows[-1].change_id)
 
 
 async def _read_state(conn: AsyncConnection, revision: int) -> State:

@@ -20,6 +20,7 @@ __all__ = [
     "read_bucket_weights",
     "read_features",
     "read_groups",
+    "read_members_without",
     "read_rollouts",
     "read_subject",
     "read_subject_groups",
@@ -124,3 +125,25 @@ async def read_subject(conn: AsyncConnection, subject_id: int) -> Subject | None
     if row is None:
         return None
     return Subject(row.weight, row.bucket_id, await read_subject_groups(conn, subject_id))
+
+
+async def read_members_without(conn: AsyncConnection, group_name: str) -> dict[int, Subject]:
+    """subject id -> the subject as it is once it has left the group, for every member.
+
+    Two statements whatever the group's size (the members are a subquery, not parameters).
+    """
+    members = t.group_members.c
+    member_ids = select(members.subject_id).where(members.group == group_name)
+    subjects = t.subjects.c
+    rows = await conn.execute(
+        select(subjects.id, subjects.weight, subjects.bucket_id).where(subjects.id.in_(member_ids))
+    )
+    other_groups = await conn.execute(
+        select(members.subject_id, members.group)
+        .where(members.subject_id.in_(member_ids), members.group != group_name)
+        .order_by(members.subject_id, members.joined, members.group)
+    )
+    groups: dict[int, list[str]] = defaultdict(list)
+    for subject_id, group in other_groups:
+        groups[subject_id].append(group)
+    return {row.id: Subject(row.weight, row.bucket_id, tuple(groups[row.id])) for row in rows}

@@ -1,13 +1,19 @@
 """A local replica of the resolution state: one current snapshot, swapped whole.
 
-``refresh()`` reads the change log after the snapshot's revision and applies it; a gap it
-cannot explain means a full reload. Any failure keeps the last good snapshot and is counted,
-so a database outage degrades to stale answers, never to no answers.
+``refresh()`` reads the database's head (identity, revision, latest change id) and, if it
+moved on, the change log after the snapshot's revision, and applies it. A gap, a log that no
+longer continues the applied history (pruned, or a restored backup), another database behind
+the URL, or a revision that went back all mean a full reload. Any failure keeps the last good
+snapshot and is counted, so a database outage degrades to stale answers, never to no answers.
 
-Readiness reads three things here: ``connected`` (the last attempt to reach the database
-worked), ``stale`` (answers may lag the database) and ``age_seconds`` (since the snapshot was
-last confirmed current). A snapshot restored from a file is stale, aged as the file is, until
-the first full load from the database.
+A state that cannot be built into a snapshot (a bad record) is the same: the last good snapshot
+stays, ``build_error`` says which revision failed and which records are at fault, the log says
+it once per failure, and the replica is stale until a later revision builds.
+
+Readiness reads four things here: ``connected`` (the last attempt to reach the database
+worked), ``build_error``, ``stale`` (answers may lag the database) and ``age_seconds`` (since
+the snapshot was last confirmed current). A snapshot restored from a file is stale, aged as
+the file is, until the first full load from the database.
 """
 
 from __future__ import annotations
@@ -19,13 +25,19 @@ from dataclasses import dataclass
 
 from flaggery.clock import Clock
 from flaggery.engine import ChangeGap, Snapshot, build_snapshot
+from flaggery.engine.diagnosis import faulty_records
 from flaggery.engine.model import State
 from flaggery.store.database import Database
-from flaggery.store.loader import load_changes, load_state
+from flaggery.store.history import Head, rewritten
+from flaggery.store.loader import load_changes, load_state_and_head
 
-__all__ = ["RefreshCounts", "Replica"]
+__all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed"]
 
 log = logging.getLogger("flaggery.live")
+
+
+class SnapshotBuildFailed(Exception):
+    """The database's state cannot be built into a snapshot; the message names the records."""
 
 
 @dataclass
@@ -36,6 +48,7 @@ class RefreshCounts:
     full: int = 0
     failed: int = 0
     reconnects: int = 0
+    build_failed: int = 0
     last_success: float | None = None
     """time.monotonic() when the snapshot was last confirmed current: loaded, refreshed, or
     found up to date by a feed."""
@@ -46,9 +59,14 @@ class Replica:
         self._db = db
         self._clock = clock
         self._snapshot: Snapshot | None = None
+        self._head: Head | None = None
+        # The head whose state did not build: no point reloading it again until it moves.
+        self._unbuildable: Head | None = None
         self._lock = asyncio.Lock()
         self._swapped = asyncio.Condition()
         self._connected = False
+        self.build_error: str | None = None
+        """Why the newest state could not be built (revision, error, records at fault)."""
         self.counts = RefreshCounts()
 
     @property
@@ -56,6 +74,11 @@ class Replica:
         if self._snapshot is None:
             raise RuntimeError("The replica has not loaded a snapshot yet.")
         return self._snapshot
+
+    @property
+    def head(self) -> Head | None:
+        """The database head the snapshot reflects; None before a load from the database."""
+        return self._head
 
     @property
     def loaded(self) -> bool:
@@ -68,8 +91,9 @@ class Replica:
 
     @property
     def stale(self) -> bool:
-        """Whether answers may lag the database: it cannot be reached, or was not yet."""
-        return not self._connected
+        """Whether answers may lag the database: it cannot be reached, was not reached yet,
+        or its newest state does not build."""
+        return not self._connected or self.build_error is not None
 
     @property
     def age_seconds(self) -> float | None:
@@ -96,26 +120,36 @@ class Replica:
         snapshot = build_snapshot(state, self._clock())
         async with self._lock:
             self._snapshot = snapshot
+            self._head = None  # unknown: the next refresh reloads fully
             self._connected = False
             self.counts.last_success = time.monotonic() - age_seconds
             await self._announce_swap()
 
     async def reload(self) -> None:
-        """Load everything from scratch. Raises on failure (after counting it)."""
+        """Load everything from scratch. Raises on failure (after counting it), and
+        SnapshotBuildFailed if the state does not build (the last snapshot stays)."""
         async with self._lock:
             try:
-                state = await load_state(self._db)
-                snapshot = build_snapshot(state, self._clock())
+                state, head = await load_state_and_head(self._db)
             except Exception:
                 self.count_failure()
                 raise
+            self._connected = True
+            try:
+                snapshot = self._build(state)
+            except SnapshotBuildFailed:
+                self._unbuildable = head
+                raise
             self.counts.full += 1
+            self._head = head
             await self._swap(snapshot)
 
     async def refresh(self) -> bool:
         """Catch up with the database. On failure, keep the last good snapshot and return False."""
         try:
             await self._refresh()
+        except SnapshotBuildFailed:
+            return False  # logged once, with the records at fault, where it was detected
         except Exception:
             log.warning(
                 "Snapshot refresh failed; serving revision %s", self.revision, exc_info=True
@@ -123,11 +157,11 @@ class Replica:
             return False
         return True
 
-    async def catch_up(self, revision: int) -> Snapshot:
-        """The snapshot as of ``revision`` or later (read-your-writes). Raises on failure."""
+    async def catch_up(self, head: Head) -> Snapshot:
+        """The snapshot as of `head` or later (read-your-writes). Raises on failure."""
         if self._snapshot is None:
             await self.reload()
-        if self.snapshot.revision < revision:
+        if self._head != head:
             await self._refresh()
         self.advance_time()
         return self.snapshot
@@ -146,27 +180,71 @@ class Replica:
             await self._swapped.wait_for(lambda: self.revision >= revision)
 
     async def _refresh(self) -> None:
-        if self._snapshot is None:
+        if self._snapshot is None or self._head is None:
             await self.reload()
             return
         async with self._lock:
-            current = self.snapshot
-            try:
-                changes = await load_changes(self._db, current.revision)
-                if not changes:
-                    self.mark_current()
-                    return
-                snapshot = current.apply(changes, self._clock())
-            except ChangeGap:
-                log.info("Change log gap after revision %s: full reload", current.revision)
-            except Exception:
-                self.count_failure()
-                raise
-            else:
-                self.counts.incremental += 1
-                await self._swap(snapshot)
-                return
-        await self.reload()
+            reason = await self._apply_changes(self.snapshot, self._head)
+        if reason is not None:
+            log.info("Full reload after revision %s: %s", self.revision, reason)
+            await self.reload()
+
+    async def _apply_changes(self, current: Snapshot, applied: Head) -> str | None:
+        """Apply the change log after `applied` (under the lock). Returns None when done, or
+        why only a full reload can catch up."""
+        try:
+            head = await self._db.head()
+            if head == applied:
+                self.mark_current()
+                return None
+            if head == self._unbuildable:
+                return None  # still the state that failed to build: keep serving, stale
+            reason = rewritten(applied, head)
+            if reason is not None:
+                return reason
+            loaded = await load_changes(self._db, applied)
+        except Exception:
+            self.count_failure()
+            raise
+        if loaded is None:
+            return f"the change log no longer continues revision {applied.revision}"
+        changes, reached = loaded
+        if reached.revision < head.revision:
+            return f"the change log has no row for revision {reached.revision + 1}"
+        try:
+            snapshot = current.apply(changes, self._clock())
+        except ChangeGap as gap:
+            return str(gap)
+        except Exception as error:
+            log.warning("Applying changes failed: %r", error, exc_info=True)
+            return f"applying the changes failed ({error!r})"
+        self.counts.incremental += 1
+        self._head = reached
+        self.build_error = None
+        await self._swap(snapshot)
+        return None
+
+    def _build(self, state: State) -> Snapshot:
+        """build_snapshot, or record which records made it fail and raise SnapshotBuildFailed."""
+        now = self._clock()
+        try:
+            snapshot = build_snapshot(state, now)
+        except Exception as error:
+            faults = "; ".join(faulty_records(state, now)) or "no single record"
+            self.build_error = (
+                f"revision {state.revision} does not build ({error!r}); at fault: {faults}"
+            )
+            self.counts.build_failed += 1
+            self.counts.failed += 1
+            log.error(
+                "%s. Serving revision %s until a later revision builds.",
+                self.build_error,
+                self.revision,
+                exc_info=True,
+            )
+            raise SnapshotBuildFailed(self.build_error) from error
+        self.build_error = None
+        return snapshot
 
     async def _swap(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot

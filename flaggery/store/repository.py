@@ -80,7 +80,7 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         ValidationError (an id outside signed 64 bits), DatabaseUnavailable.
         """
         check_subject_id(sub_id)
-        snapshot = await self._replica.catch_up(await self._db.revision())
+        snapshot = await self._replica.catch_up(await self._db.head())
         return dict(snapshot.variants(sub_id))
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.allocation import (
@@ -161,6 +161,18 @@ async def _add_bucket_weight(conn: AsyncConnection, bucket: int, delta: int) -> 
     )
 
 
+async def _add_bucket_weights(conn: AsyncConnection, deltas: dict[int, int]) -> None:
+    """One statement with a parameter set per bucket, in id order (a fixed lock order)."""
+    if not deltas:
+        return
+    statement = (
+        update(t.buckets)
+        .where(t.buckets.c.id == bindparam("bucket"))
+        .values(weight=t.buckets.c.weight + bindparam("delta"))
+    )
+    await conn.execute(statement, [{"bucket": b, "delta": d} for b, d in sorted(deltas.items())])
+
+
 async def _refuse_existing(conn: AsyncConnection, ids: Sequence[int]) -> None:
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
@@ -184,28 +196,38 @@ async def _insert_subjects(
     added: dict[int, int] = {}
     for (_, weight), bucket in zip(pairs, placements, strict=True):
         added[bucket] = added.get(bucket, 0) + weight
-    for bucket, delta in sorted(added.items()):
-        await _add_bucket_weight(tx.conn, bucket, delta)
+    await _add_bucket_weights(tx.conn, added)
     tx.record(*(SubjectFact(i, Subject(w, b)) for (i, w), b in zip(pairs, placements, strict=True)))
 
 
 async def _extend_rollouts(tx: WriteTransaction, new_ids: list[int]) -> None:
-    for feature, rollout in (await read_rollouts(tx.conn)).items():
-        joining = rollout_share_of_new_buckets(new_ids, rollout.proportion)
-        if joining:
-            await tx.conn.execute(
-                insert(t.rollout_buckets), [{"feature": feature, "bucket_id": b} for b in joining]
-            )
-            tx.record(RolloutFact(feature, (await read_rollouts(tx.conn, feature))[feature]))
+    """New buckets join each rollout pro rata: one insert, one read, whatever the count."""
+    joining = {
+        feature: rollout_share_of_new_buckets(new_ids, rollout.proportion)
+        for feature, rollout in (await read_rollouts(tx.conn)).items()
+    }
+    rows = [{"feature": f, "bucket_id": b} for f, buckets in joining.items() for b in buckets]
+    if rows:
+        await tx.conn.execute(insert(t.rollout_buckets), rows)
+        rollouts = await read_rollouts(tx.conn)
+        tx.record(*(RolloutFact(f, rollouts[f]) for f, buckets in joining.items() if buckets))
 
 
 async def _extend_abtests(tx: WriteTransaction, new_ids: list[int]) -> None:
-    for name, test in (await read_abtests(tx.conn)).items():
-        shares = split_new_buckets(new_ids, [group.proportion for group in test.groups])
-        rows = [
-            {"test": name, "group": group.name, "bucket_id": bucket}
-            for group, share in zip(test.groups, shares, strict=True)
-            for bucket in share
-        ]
+    """New buckets join each test's groups pro rata: one insert, one read, whatever the count."""
+    tests = await read_abtests(tx.conn)
+    rows = [
+        {"test": name, "group": group.name, "bucket_id": bucket}
+        for name, test in tests.items()
+        for group, share in zip(
+            test.groups,
+            split_new_buckets(new_ids, [g.proportion for g in test.groups]),
+            strict=True,
+        )
+        for bucket in share
+    ]
+    if rows:
         await tx.conn.execute(insert(t.abtest_group_buckets), rows)
-        tx.record(AbTestFact(name, (await read_abtests(tx.conn, name))[name]))
+    if tests:
+        extended = await read_abtests(tx.conn)
+        tx.record(*(AbTestFact(name, extended[name]) for name in tests))

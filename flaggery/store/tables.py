@@ -93,6 +93,18 @@ state = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("revision", BigInteger, nullable=False),
+    Column(
+        "database_id",
+        String(32),
+        nullable=True,
+        comment="Random identity given at migration: another database, another id.",
+    ),
+    Column(
+        "change_id",
+        String(32),
+        nullable=True,
+        comment="Random id of the latest write (change_log.change_id of revision).",
+    ),
     comment="One row. Every write increments revision first, which also serializes writers.",
 )
 
@@ -103,6 +115,12 @@ change_log = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("operation", String(64), nullable=False),
     Column("payload", Text, nullable=False, comment="JSON list of facts (flaggery.engine.model)"),
+    Column(
+        "change_id",
+        String(32),
+        nullable=True,
+        comment="Random id of this write; NULL for writes made before revision 0002.",
+    ),
 )
 
 buckets = Table(

@@ -83,7 +83,17 @@ def check_proportion(proportion: object) -> float:
 
 
 def to_utc(moment: object, what: str) -> datetime:
-    """Aware datetimes keep their instant; naive ones are local time, as in 0.2.1."""
+    """Aware datetimes keep their instant; naive ones are local time, as in 0.2.1.
+
+    Raises ValidationError naming `what` for a non-datetime, or for an instant whose UTC value
+    falls outside year 1 to 9999 (``9999-12-31T23:59:59-23:59`` is such an instant).
+    """
     if not isinstance(moment, datetime):
         raise ValidationError(f"{what} must be a datetime, got {moment!r}.")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(
+            f"{what} ({moment.isoformat()}) is outside the representable range in UTC "
+            f"({datetime.min.isoformat()}Z to {datetime.max.isoformat()}Z)."
+        ) from None

@@ -289,3 +289,21 @@ async def _until_flags(client: httpx.AsyncClient, subject_id: int, flags: dict[s
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"subject {subject_id} never got {flags}; last {body}")
+
+
+async def test_abtest_instants_at_the_edges_of_the_range(client: httpx.AsyncClient) -> None:
+    """Issue 8 items 6 and 9: beyond the range is a 400 naming the field, never a 500; the
+    last representable instant is a valid end that the server keeps serving."""
+    await seed_basics(client)
+    too_late = _test_body("2030-01-02", "9999-12-31T23:59:59-23:59")
+    message = fails(await client.post("/v1/abtests", json=too_late), 400, "ValidationError")
+    assert message.startswith("end ")
+    too_early = _test_body("0001-01-01T00:30:00+01:00", "2030-01-03")
+    message = fails(await client.post("/v1/abtests", json=too_early), 400, "ValidationError")
+    assert message.startswith("start ")
+    forever = _test_body("2030-01-02", "9999-12-31T23:59:59.999999Z")
+    ok(await client.post("/v1/abtests", json=forever), 201)
+    assert ok(await client.get("/v1/abtests/t1"))["test"]["end"] == "9999-12-31T23:59:59.999999Z"
+    assert ok(await client.get("/v1/subjects/1/flags")) == {"flags": {"f": "A"}}
+    ready = ok(await client.get("/readyz"))
+    assert ready["revision"] == ok(await client.get("/v1/revision"))["revision"]

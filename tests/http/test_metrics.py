@@ -135,3 +135,13 @@ def test_falls_back_to_observe_without_the_private_fields(monkeypatch: pytest.Mo
         latency.observe(seconds)
         tally.record(seconds)
     assert _exposition(tallied) == _exposition(observed)  # recorded at once, no flush needed
+
+
+async def test_invented_methods_do_not_grow_the_labels(make_client: MakeClient) -> None:
+    """Issue 8 item 11: no cache-like structure grows with what clients send."""
+    client = await make_client(enable_prometheus=True)
+    for number in range(40):
+        await client.request(f"BREW{number}", "/v1/features")
+    text = (await client.get("/metrics")).text
+    assert "BREW" not in text
+    assert 'method="OTHER"' in text

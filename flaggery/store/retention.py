@@ -1,0 +1,61 @@
+"""Change-log retention: the log keeps recent history only, so it stays bounded.
+
+A replica whose revision has fallen out of the retained range cannot patch its snapshot and
+reloads fully (flaggery.store.replica), so pruning never costs correctness, only a reload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from flaggery.store import tables as t
+from flaggery.store.database import Database
+
+__all__ = ["Retention", "prune_change_log"]
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much of the change log to keep; 0 turns a bound off."""
+
+    revisions: int = 100_000
+    """Keep the rows of the last `revisions` revisions."""
+    days: float = 0
+    """Keep the rows written in the last `days` days."""
+
+    @property
+    def bounded(self) -> bool:
+        return self.revisions > 0 or self.days > 0
+
+
+async def prune_change_log(db: Database, retention: Retention) -> int:
+    """Delete the rows outside `retention` and return how many went.
+
+    The row of the latest revision always stays: it is how replicas tell that their history
+    continues (flaggery.store.history). One DELETE in a transaction of its own; it changes no
+    state, so it neither bumps the revision nor waits for the revision lock.
+    """
+    if not retention.bounded:
+        return 0
+    async with db.read() as conn, conn.begin():
+        latest = (await conn.execute(select(t.state.c.revision))).scalar_one()
+        result = await conn.execute(
+            delete(t.change_log).where(
+                t.change_log.c.revision < latest, _outside(retention, db, latest)
+            )
+        )
+    return int(result.rowcount)
+
+
+def _outside(retention: Retention, db: Database, latest: int) -> ColumnElement[bool]:
+    log = t.change_log.c
+    bounds: list[ColumnElement[bool]] = []
+    if retention.revisions > 0:
+        bounds.append(log.revision <= latest - retention.revisions)
+    if retention.days > 0:
+        bounds.append(log.at < db.clock() - timedelta(days=retention.days))
+    return or_(*bounds)
