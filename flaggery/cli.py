@@ -57,9 +57,15 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     flag = argparse.BooleanOptionalAction
     parser.add_argument("--host", help="bind address (FLAGGERY_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (FLAGGERY_PORT, default 8000)")
-    parser.add_argument("--workers", type=int, help="worker processes (FLAGGERY_WORKERS, 1)")
-    parser.add_argument("--log-level", choices=LOG_LEVELS, help="FLAGGERY_LOG_LEVEL (info)")
+    # Values stay text here: flags and variables go through one parser (Settings.from_env).
+    parser.add_argument("--port", help="port (FLAGGERY_PORT, default 8000)")
+    parser.add_argument("--workers", help="worker processes (FLAGGERY_WORKERS, 1)")
+    parser.add_argument("--log-level", help=f"{'/'.join(LOG_LEVELS)} (FLAGGERY_LOG_LEVEL, info)")
+    parser.add_argument(
+        "--read-timeout",
+        help="seconds a client may take to send a request's headers and body "
+        "(FLAGGERY_READ_TIMEOUT, 60)",
+    )
     parser.add_argument("--access-log", action=flag, help="FLAGGERY_ACCESS_LOG (off)")
     parser.add_argument(
         "--admin", dest="admin_mode", action=flag, help="serve the admin API (FLAGGERY_ADMIN_MODE)"
