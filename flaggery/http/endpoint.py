@@ -166,7 +166,12 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
 
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    # Compared as text first: int() of a header with 4,301+ digits raises ValueError.
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > len(str(MAX_BODY_BYTES)) or int(declared) > MAX_BODY_BYTES)
+    ):
         raise ContentTooLarge(f"The body may have at most {MAX_BODY_BYTES} bytes.")
     chunks, size = [], 0
     async for chunk in request.stream():
