@@ -17,7 +17,7 @@ from flaggery.store.database import Database
 from flaggery.store.features import require_variant
 from flaggery.store.queries import read_abtests, read_bucket_weights
 from flaggery.store.records import AbTestGroupRecord, AbTestRecord
-from flaggery.store.validation import check_name, to_utc
+from flaggery.store.validation import check_name, storable, to_utc
 
 __all__ = ["AbTestsAdmin"]
 
@@ -62,7 +62,9 @@ class AbTestsAdmin:
 
     async def get_abtest(self, test_name: str) -> AbTestRecord:
         async with self._db.read() as conn:
-            test = (await read_abtests(conn, test_name)).get(test_name)
+            test = None
+            if storable(test_name):
+                test = (await read_abtests(conn, test_name)).get(test_name)
             if test is None:
                 raise AbTestNotFound(f"A/B test {test_name!r} does not exist.")
             weights = await read_bucket_weights(conn)
