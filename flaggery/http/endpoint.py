@@ -51,13 +51,14 @@ class Services:
     store: AsyncFlaggery
     evaluator: Evaluator
     metrics: Metrics | None
+    no_snapshot_reason: str | None = None
+    """Why the last attempt to load the first snapshot failed; None before any failed."""
 
     def require_snapshot(self) -> None:
         # revision is -1 until the first load; before it nothing can be served.
         if self.evaluator.revision < 0:
-            raise DatabaseUnavailable(
-                "No snapshot loaded yet: the database has not been reached since start."
-            )
+            reason = self.no_snapshot_reason or "the database has not been reached since start."
+            raise DatabaseUnavailable(f"No snapshot loaded yet: {reason}")
 
     async def catch_up(self) -> None:
         """Refresh the snapshot now (one change-log read) rather than wait for the feed: on

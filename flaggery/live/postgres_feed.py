@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from flaggery.live.feed import retry_delays
+from flaggery.live.backoff import RECONNECT
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, NOTIFY_CHANNEL
 from flaggery.store.replica import Replica
@@ -87,8 +87,8 @@ class PostgresFeed:
             await self._replica.refresh()
 
     async def _reconnect(self) -> asyncpg.Connection:
-        """LISTEN again and reload everything; retry with exponential backoff until it works."""
-        delays = retry_delays()
+        """LISTEN again and reload everything; retry with jittered backoff until it works."""
+        delays = RECONNECT.delays()
         while True:
             await asyncio.sleep(next(delays))
             self._replica.counts.reconnects += 1
