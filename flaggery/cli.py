@@ -3,8 +3,9 @@
     flaggery [--host H] [--port P] [--workers N] [--admin] [--db-url URL] ...   serve
     flaggery db upgrade [--db-url URL]                                         migrate
 
-Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvicorn (httptools,
-uvloop, no access log unless asked). This parent process validates the settings, migrates the
+Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvicorn (httptools
+with flaggery's read deadline, see ``flaggery.http.protocol``; uvloop; no access log unless
+asked). This parent process validates the settings, migrates the
 database once if asked, prepares the Prometheus multiprocess directory, then hands the final
 settings to the workers through their environment; each worker builds its own app from it.
 
@@ -98,6 +99,8 @@ def _add_db_url(parser: argparse.ArgumentParser) -> None:
 def _serve(argv: Sequence[str]) -> int:
     import uvicorn
 
+    from flaggery.http.protocol import protocol_factory
+
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
     settings.check_exposure()
     if settings.db_auto_upgrade:
@@ -114,7 +117,7 @@ def _serve(argv: Sequence[str]) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            http="httptools",
+            http=protocol_factory(settings.read_timeout),
             loop="uvloop",
             access_log=settings.access_log,
             log_level=settings.log_level,
