@@ -50,9 +50,13 @@ class PostgresFeed:
 
     async def _listen(self) -> asyncpg.Connection:
         connection = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
-        # A notification and a lost connection both mean the same: go and look.
-        connection.add_termination_listener(self._wake_up)
-        await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
+        try:
+            # A notification and a lost connection both mean the same: go and look.
+            connection.add_termination_listener(self._wake_up)
+            await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
+        except BaseException:
+            await _close(connection)
+            raise
         return connection
 
     def _wake_up(self, *_: Any) -> None:
@@ -99,9 +103,12 @@ class PostgresFeed:
                 continue
             try:
                 await self._replica.reload()
-            except Exception as error:
-                log.warning("Full reload after reconnect failed: %s", error)
+            except BaseException as error:
+                # Closed on cancellation too (stop() during a reload), or it leaks.
                 await _close(connection)
+                if not isinstance(error, Exception):
+                    raise
+                log.warning("Full reload after reconnect failed: %s", error)
                 continue
             log.info("LISTEN connection restored at revision %s", self._replica.revision)
             return connection
