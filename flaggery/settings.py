@@ -35,7 +35,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 # Python's int() and float() also take "1_000", "٣", "inf" and "nan"; a setting takes plain
 # ASCII decimals only. Eighteen digits keep int() far from its 4,300-digit limit.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
-_DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]{0,9})?|\.[0-9]{1,9})")
+_DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]*)?|\.[0-9]+)")
 # The token travels in an HTTP header, which cannot carry controls and loses edge spaces.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 _SECRETS = frozenset({"admin_token"})

@@ -115,6 +115,7 @@ def test_every_blank_variable_is_an_error(variable: str, blank: str) -> None:
         ("FLAGGERY_PORT", "+81", 81),
         ("FLAGGERY_READ_TIMEOUT", "2.5", 2.5),
         ("FLAGGERY_READ_TIMEOUT", "30", 30.0),
+        ("FLAGGERY_READ_TIMEOUT", str(0.1 + 0.2), 0.1 + 0.2),  # what to_env() writes
         ("FLAGGERY_ADMIN_MODE", "yes", True),
         ("FLAGGERY_ADMIN_MODE", "0", False),
         ("FLAGGERY_ACCESS_LOG", "ON", True),
