@@ -143,3 +143,22 @@ async def test_lookups_of_unstorable_names_are_not_found(store: AsyncFlaggery, n
         with pytest.raises(expected):
             await call
     assert await store.revision() == before
+
+
+def test_the_sync_facade_applies_the_same_rules(db_url: str) -> None:
+    from flaggery.core import Flaggery
+
+    flaggery = Flaggery.from_db_url(db_url)
+    try:
+        for name in ("a\x85b", ".", "a\u200bb", "\ufffd"):
+            with pytest.raises(errors.ValidationError):
+                flaggery.add_feature(name)
+            with pytest.raises(errors.ValidationError):
+                flaggery.add_group(name)
+        with pytest.raises(errors.FeatureNotFound):
+            flaggery.get_feature("a\x00b")
+        with pytest.raises(errors.GroupNotFound):
+            flaggery.get_group("a\x00b")
+        assert flaggery.list_features() == [] and flaggery.list_groups() == []
+    finally:
+        flaggery.close()
