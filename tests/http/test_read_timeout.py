@@ -4,6 +4,7 @@ answered 408 and closed after FLAGGERY_READ_TIMEOUT seconds; complete requests a
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -66,12 +67,25 @@ def test_a_slow_but_complete_request_is_served(server: ServerProcess) -> None:
         sock.sendall(HEADERS_ONLY)
         time.sleep(READ_TIMEOUT / 2)
         sock.sendall(b"\r\n")
-        first = sock.recv(65536)
+        first = _response(sock)
         time.sleep(READ_TIMEOUT * 1.5)  # idle between requests: keep-alive's business
         sock.sendall(HEADERS_ONLY + b"\r\n")
-        second = sock.recv(65536)
+        second = _response(sock)
     for response in (first, second):
         assert response.startswith(b"HTTP/1.1 404 "), response  # subject 1 does not exist
+        assert response.endswith(b"}}")
+
+
+def _response(sock: socket.socket) -> bytes:
+    """One whole response with a Content-Length body (it may come in several segments)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 def test_the_deadline_covers_a_trickle(server: ServerProcess) -> None:
