@@ -7,8 +7,9 @@
 A database that cannot be reached or refuses the connection is reported in one line that says
 what to check, with exit status 1; bad settings exit with 2.
 
-Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvicorn (httptools,
-uvloop, no access log unless asked). This parent process validates the settings, migrates the
+Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvicorn (httptools
+with flaggery's read deadline, see ``flaggery.http.protocol``; uvloop; no access log unless
+asked). This parent process validates the settings, migrates the
 database once if asked, prepares the Prometheus multiprocess directory, then hands the final
 settings to the workers through their environment; each worker builds its own app from it.
 
@@ -72,9 +73,15 @@ def _serve_parser() -> argparse.ArgumentParser:
     flag = argparse.BooleanOptionalAction
     parser.add_argument("--version", action="version", version=f"flaggery {__version__}")
     parser.add_argument("--host", help="bind address (FLAGGERY_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (FLAGGERY_PORT, default 8000)")
-    parser.add_argument("--workers", type=int, help="worker processes (FLAGGERY_WORKERS, 1)")
-    parser.add_argument("--log-level", choices=LOG_LEVELS, help="FLAGGERY_LOG_LEVEL (info)")
+    # Values stay text here: flags and variables go through one parser (Settings.from_env).
+    parser.add_argument("--port", help="port (FLAGGERY_PORT, default 8000)")
+    parser.add_argument("--workers", help="worker processes (FLAGGERY_WORKERS, 1)")
+    parser.add_argument("--log-level", help=f"{'/'.join(LOG_LEVELS)} (FLAGGERY_LOG_LEVEL, info)")
+    parser.add_argument(
+        "--read-timeout",
+        help="seconds a client may take to send a request's headers and body "
+        "(FLAGGERY_READ_TIMEOUT, 60)",
+    )
     parser.add_argument("--access-log", action=flag, help="FLAGGERY_ACCESS_LOG (off)")
     parser.add_argument(
         "--admin", dest="admin_mode", action=flag, help="serve the admin API (FLAGGERY_ADMIN_MODE)"
@@ -93,13 +100,11 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--change-log-retention-revisions",
-        type=int,
         help="admin server: keep the change log of the last N revisions, 0 for all "
         "(FLAGGERY_CHANGE_LOG_RETENTION_REVISIONS, 100000)",
     )
     parser.add_argument(
         "--change-log-retention-days",
-        type=int,
         help="admin server: also drop change-log rows older than N days, 0 never "
         "(FLAGGERY_CHANGE_LOG_RETENTION_DAYS, 0)",
     )
@@ -119,6 +124,8 @@ def _add_db_url(parser: argparse.ArgumentParser) -> None:
 def _serve(argv: Sequence[str]) -> int:
     import uvicorn
 
+    from flaggery.http.protocol import protocol_factory
+
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
     settings.check_exposure()
     if settings.db_auto_upgrade:
@@ -135,7 +142,7 @@ def _serve(argv: Sequence[str]) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            http="httptools",
+            http=protocol_factory(settings.read_timeout),
             loop="uvloop",
             access_log=settings.access_log,
             log_level=settings.log_level,

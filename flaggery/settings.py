@@ -5,13 +5,20 @@
 
 The ``flaggery`` command's flags mirror the variables one to one (``--db-url`` is
 ``FLAGGERY_DB_URL``). The admin token is a secret: ``repr()`` hides it and nothing logs it.
+
+One rule for every value, whether it comes from a variable or a flag: text goes through the
+same parser (``parse_value``), and a value that is given but blank is an error, never "unset"
+(an unset variable is the only way to ask for the default). A secret file that failed to
+mount therefore stops the server instead of opening the admin API.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,12 +26,19 @@ from sqlalchemy.engine import URL
 
 from flaggery.store.urls import async_url, is_sqlite
 
-__all__ = ["DEFAULT_DB_URL", "Settings", "SettingsError", "parse_bool"]
+__all__ = ["DEFAULT_DB_URL", "Settings", "SettingsError", "parse_bool", "parse_value"]
 
 DEFAULT_DB_URL = "sqlite:///flaggery.db"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+# Python's int() and float() also take "1_000", "٣", "inf" and "nan"; a setting takes plain
+# ASCII decimals only. Eighteen digits keep int() far from its 4,300-digit limit.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+_DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]*)?|\.[0-9]+)")
+# The token travels in an HTTP header, which cannot carry controls and loses edge spaces.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+_SECRETS = frozenset({"admin_token"})
 
 
 class SettingsError(ValueError):
@@ -33,7 +47,8 @@ class SettingsError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything configurable. Build it with ``from_env``; construct directly only in tests."""
+    """Everything configurable. Build it with ``from_env``; construct directly only in tests.
+    Every instance is valid: construction raises SettingsError otherwise."""
 
     db_url: str = DEFAULT_DB_URL
     """SQLAlchemy URL; ``postgresql://`` in production, an SQLite file by default."""
@@ -57,57 +72,67 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     access_log: bool = False
+    read_timeout: float = 60.0
+    """Seconds a client may take to send one request, headers and body, from its first byte
+    (or from connecting); then the connection is closed."""
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def __repr__(self) -> str:
         fields = [
             f"{field.name}={getattr(self, field.name)!r}"
             for field in dataclasses.fields(self)
-            if field.name != "admin_token"
+            if field.name not in _SECRETS
         ]
         token = "None" if self.admin_token is None else "'***'"
         return f"Settings({', '.join(fields)}, admin_token={token})"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
-        """Values from ``explicit`` (None means "not given"), else ``FLAGGERY_<NAME>``, else
-        the default. Raises SettingsError naming the variable of any value it cannot use."""
+        """Values from ``explicit`` (None means "not given"; text is parsed like a variable),
+        else ``FLAGGERY_<NAME>`` if the variable exists, else the default. Raises
+        SettingsError naming the variable of any value it cannot use, blank ones included."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
             given = explicit.pop(field.name, None)
             variable = f"FLAGGERY_{field.name.upper()}"
+            if given is None:
+                given = env.get(variable)
+            if isinstance(given, str):
+                given = parse_value(field.name, given)
             if given is not None:
                 values[field.name] = given
-            elif env.get(variable, "").strip():
-                values[field.name] = _parse(field.name, variable, env[variable].strip())
         if explicit:
             raise TypeError(f"Unknown settings: {', '.join(sorted(explicit))}")
         if "db_auto_upgrade" not in values:
             url = _database_url(values.get("db_url", DEFAULT_DB_URL))
             values["db_auto_upgrade"] = is_sqlite(url)
-        settings = cls(**values)
-        settings.validate()
-        return settings
+        return cls(**values)
 
     def validate(self) -> None:
         _database_url(self.db_url)
-        if not 0 <= self.port <= 65535:
-            raise SettingsError(f"FLAGGERY_PORT must be from 0 to 65535, got {self.port}.")
-        for name in ("change_log_retention_revisions", "change_log_retention_days"):
-            value = getattr(self, name)
-            if value < 0:
-                raise SettingsError(
-                    f"FLAGGERY_{name.upper()} must be 0 (no bound) or more, got {value}."
-                )
-        if self.workers < 1:
-            raise SettingsError(f"FLAGGERY_WORKERS must be at least 1, got {self.workers}.")
+        _require_range("port", self.port, 0, 65535)
+        _require_range("workers", self.workers, 1, 1024)
+        _require_range(
+            "change_log_retention_revisions", self.change_log_retention_revisions, 0, 10**12
+        )
+        _require_range("change_log_retention_days", self.change_log_retention_days, 0, 36_500)
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(
                 f"FLAGGERY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                 f"got {self.log_level!r}."
             )
-        if self.admin_token is not None and not self.admin_token.strip():
-            raise SettingsError("FLAGGERY_ADMIN_TOKEN is set but blank: unset it or give one.")
+        if not (math.isfinite(self.read_timeout) and 0 < self.read_timeout <= 86_400):
+            raise SettingsError(
+                f"FLAGGERY_READ_TIMEOUT must be seconds, more than 0 and at most 86400, "
+                f"got {self.read_timeout!r}."
+            )
+        for name in ("db_url", "admin_token", "snapshot_path", "host"):
+            value = getattr(self, name)
+            if value is not None:
+                parse_value(name, value)  # the same rule for values given in code
 
     def check_exposure(self) -> None:
         """Refuse an unauthenticated admin server on an address other machines can reach."""
@@ -131,6 +156,64 @@ class Settings:
         return env
 
 
+def parse_value(name: str, text: str) -> Any:
+    """The text of setting ``name`` (from a variable or a flag) as the setting's type.
+
+    Blank text is an error for every setting; so is a secret with characters an HTTP header
+    cannot carry. Numbers are plain ASCII decimals. Raises SettingsError naming the variable.
+    """
+    variable = f"FLAGGERY_{name.upper()}"
+    if not text.strip():
+        raise SettingsError(
+            f"{variable} is set but blank: unset it to use the default, or give a value."
+        )
+    if name in _SECRETS:
+        if not _TOKEN.fullmatch(text):
+            raise SettingsError(
+                f"{variable} may hold only printable ASCII without spaces (it is sent in an "
+                "HTTP header); check the file or variable it is read from."
+            )
+        return text
+    return _PARSERS.get(type(getattr(Settings, name, "")), _text)(variable, text.strip())
+
+
+def parse_bool(variable: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise SettingsError(
+        f"{variable} must be a boolean (1/0, true/false, yes/no, on/off), got {text!r}."
+    )
+
+
+def _parse_int(variable: str, text: str) -> int:
+    if not _INTEGER.fullmatch(text):
+        raise SettingsError(f"{variable} must be an integer (digits only), got {text!r}.")
+    return int(text)
+
+
+def _parse_float(variable: str, text: str) -> float:
+    if not _DECIMAL.fullmatch(text):
+        raise SettingsError(
+            f"{variable} must be a number of seconds such as 30 or 2.5, got {text!r}."
+        )
+    return float(text)
+
+
+def _text(variable: str, text: str) -> str:
+    return text.lower() if variable == "FLAGGERY_LOG_LEVEL" else text
+
+
+_PARSERS = {bool: parse_bool, int: _parse_int, float: _parse_float}
+
+
+def _require_range(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SettingsError(f"FLAGGERY_{name.upper()} must be from {low} to {high}, got {value!r}.")
+
+
 def _database_url(text: str) -> URL:
     try:
         return async_url(text)
@@ -147,28 +230,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def parse_bool(variable: str, text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise SettingsError(
-        f"{variable} must be a boolean (1/0, true/false, yes/no, on/off), got {text!r}."
-    )
-
-
-def _parse(name: str, variable: str, text: str) -> Any:
-    default = getattr(Settings, name, None)
-    if isinstance(default, bool):
-        return parse_bool(variable, text)
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise SettingsError(f"{variable} must be an integer, got {text!r}.") from None
-    if name == "log_level":
-        return text.lower()
-    return text

@@ -24,10 +24,12 @@ from flaggery.http.errors import exception_handlers
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
+from flaggery.live.backoff import RECONNECT
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.settings import Settings
+from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
 
@@ -36,7 +38,6 @@ __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 log = logging.getLogger("flaggery.http")
 
 OPERATIONS: tuple[Operation, ...] = (*serving.OPERATIONS, *admin.OPERATIONS, *ops.OPERATIONS)
-RETRY_START_MAX_SECONDS = 10.0
 METRICS_SAMPLE_SECONDS = 1.0
 
 
@@ -72,7 +73,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
             services = Services(settings, store, evaluator, metrics)
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
-            await _start(evaluator, stack)
+            await _start(services, stack)
             fast_path.flags_json = evaluator.flags_json
             retention = Retention(
                 settings.change_log_retention_revisions, settings.change_log_retention_days
@@ -119,28 +120,43 @@ def _routes(settings: Settings) -> list[BaseRoute]:
     return routes
 
 
-async def _start(evaluator: Evaluator, stack: contextlib.AsyncExitStack) -> None:
-    """Load the first snapshot. If the database is unreachable, start anyway (readyz says 503,
-    serving answers DatabaseUnavailable) and keep trying in the background."""
+async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:
+    """Load the first snapshot. If the database is unreachable, start anyway (readyz says 503
+    with the reason, serving answers DatabaseUnavailable) and keep trying in the background."""
     try:
-        await evaluator.start()
-    except Exception:
-        log.warning("Could not load the first snapshot; retrying in the background", exc_info=True)
-        await stack.enter_async_context(_background(_keep_starting(evaluator)))
+        await services.evaluator.start()
+    except Exception as error:
+        _no_snapshot(services, error)
+        await stack.enter_async_context(_background(_keep_starting(services)))
 
 
-async def _keep_starting(evaluator: Evaluator) -> None:
-    delay = 0.5
-    while True:
+async def _keep_starting(services: Services) -> None:
+    for delay in RECONNECT.delays():
         await asyncio.sleep(delay)
         try:
-            await evaluator.start()
+            await services.evaluator.start()
         except Exception as error:
-            delay = min(delay * 2, RETRY_START_MAX_SECONDS)
-            log.warning("Still no snapshot (%s); next try in %.1f s", error, delay)
+            _no_snapshot(services, error)
         else:
-            log.info("First snapshot loaded at revision %s", evaluator.revision)
+            log.info("First snapshot loaded at revision %s", services.evaluator.revision)
             return
+
+
+def _no_snapshot(services: Services, error: Exception) -> None:
+    """Log why there is no snapshot (again only when the reason changes), and let readyz and
+    serving say it too. An outage's message says what to do; anything else is logged with its
+    traceback."""
+    reason = str(error) or type(error).__name__
+    changed = reason != services.no_snapshot_reason
+    services.no_snapshot_reason = reason
+    if changed:  # every few seconds for the whole outage would drown the log
+        log.warning(
+            "No snapshot yet: %s Retrying in the background.",
+            reason,
+            exc_info=not isinstance(error, OUTAGES),
+        )
+    else:
+        log.debug("Still no snapshot: %s", reason)
 
 
 async def _sample_forever(services: Services) -> None:

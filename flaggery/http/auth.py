@@ -3,7 +3,9 @@ the public ones: reading a subject and its flags, health, metrics and docs).
 
 A read-only server (``FLAGGERY_ADMIN_MODE`` false, the default) answers 423 NotAdmin, as 0.2.1
 did. An admin server with ``FLAGGERY_ADMIN_TOKEN`` set wants ``Authorization: Bearer <token>``
-and answers 401 Unauthorized otherwise; the comparison takes constant time.
+and answers 401 Unauthorized otherwise. The scheme is case-insensitive and may be followed by
+more than one space (RFC 9110, section 11.4); two Authorization headers are refused rather
+than guessed between. The token comparison takes constant time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flaggery.errors import NotAdmin, Unauthorized
 from flaggery.settings import Settings
 
-__all__ = ["AdminGuard"]
+__all__ = ["AdminGuard", "bearer_token"]
+
+_USAGE = "Admin routes need the header 'Authorization: Bearer <FLAGGERY_ADMIN_TOKEN>'"
 
 
 class AdminGuard:
@@ -24,9 +28,7 @@ class AdminGuard:
         self.app = app
         self.methods = frozenset(methods)
         self.admin_mode = settings.admin_mode
-        self.expected = (
-            None if settings.admin_token is None else f"Bearer {settings.admin_token}".encode()
-        )
+        self.expected = None if settings.admin_token is None else settings.admin_token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in self.methods:
@@ -37,17 +39,28 @@ class AdminGuard:
                 "This server is read-only: admin routes are served only by a server started "
                 "with FLAGGERY_ADMIN_MODE=true (flaggery --admin)."
             )
-        if self.expected is not None and not hmac.compare_digest(
-            _authorization(scope), self.expected
-        ):
-            raise Unauthorized(
-                "Admin routes need the header 'Authorization: Bearer <FLAGGERY_ADMIN_TOKEN>'."
-            )
+        if self.expected is not None:
+            _check_token(scope["headers"], self.expected)
         await self.app(scope, receive, send)
 
 
-def _authorization(scope: Scope) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return bytes(value)
-    return b""
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The token of the one ``Authorization: Bearer <token>`` header in ``headers``.
+    Raises Unauthorized saying what is wrong with the header (never with the token)."""
+    values = [value for name, value in headers if name == b"authorization"]
+    if not values:
+        raise Unauthorized(f"{_USAGE}; the request has none.")
+    if len(values) > 1:
+        raise Unauthorized(f"{_USAGE}; the request has {len(values)} Authorization headers.")
+    scheme, _, token = bytes(values[0]).strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        raise Unauthorized(f"{_USAGE}; the request uses another scheme.")
+    token = token.lstrip(b" ")
+    if not token:
+        raise Unauthorized(f"{_USAGE}; the token is missing.")
+    return token
+
+
+def _check_token(headers: list[tuple[bytes, bytes]], expected: bytes) -> None:
+    if not hmac.compare_digest(bearer_token(headers), expected):
+        raise Unauthorized(f"{_USAGE}; the token is wrong.")

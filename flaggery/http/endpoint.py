@@ -51,13 +51,14 @@ class Services:
     store: AsyncFlaggery
     evaluator: Evaluator
     metrics: Metrics | None
+    no_snapshot_reason: str | None = None
+    """Why the last attempt to load the first snapshot failed; None before any failed."""
 
     def require_snapshot(self) -> None:
         # revision is -1 until the first load; before it nothing can be served.
         if self.evaluator.revision < 0:
-            raise DatabaseUnavailable(
-                "No snapshot loaded yet: the database has not been reached since start."
-            )
+            reason = self.no_snapshot_reason or "the database has not been reached since start."
+            raise DatabaseUnavailable(f"No snapshot loaded yet: {reason}")
 
     async def catch_up(self) -> None:
         """Refresh the snapshot now (one change-log read) rather than wait for the feed: on
@@ -166,7 +167,12 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
 
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    # Compared as text first: int() of a header with 4,301+ digits raises ValueError.
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > len(str(MAX_BODY_BYTES)) or int(declared) > MAX_BODY_BYTES)
+    ):
         raise ContentTooLarge(f"The body may have at most {MAX_BODY_BYTES} bytes.")
     chunks, size = [], 0
     async for chunk in request.stream():

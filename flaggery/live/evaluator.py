@@ -26,7 +26,8 @@ from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import Snapshot, SubjectView
-from flaggery.live.feed import ChangeFeed, retry_delays
+from flaggery.live.backoff import RECONNECT
+from flaggery.live.feed import ChangeFeed
 from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
 from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_snapshot_file
@@ -250,7 +251,7 @@ class Evaluator:
             return None
 
     async def _start_feed_when_reachable(self) -> None:
-        delays = retry_delays()
+        delays = RECONNECT.delays()
         while True:
             await asyncio.sleep(next(delays))
             self._replica.counts.reconnects += 1

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from flaggery.live.feed import retry_delays
+from flaggery.live.backoff import RECONNECT
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, NOTIFY_CHANNEL
 from flaggery.store.replica import Replica
@@ -50,9 +50,13 @@ class PostgresFeed:
 
     async def _listen(self) -> asyncpg.Connection:
         connection = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
-        # A notification and a lost connection both mean the same: go and look.
-        connection.add_termination_listener(self._wake_up)
-        await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
+        try:
+            # A notification and a lost connection both mean the same: go and look.
+            connection.add_termination_listener(self._wake_up)
+            await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
+        except BaseException:
+            await _close(connection)
+            raise
         return connection
 
     def _wake_up(self, *_: Any) -> None:
@@ -87,8 +91,8 @@ class PostgresFeed:
             await self._replica.refresh()
 
     async def _reconnect(self) -> asyncpg.Connection:
-        """LISTEN again and reload everything; retry with exponential backoff until it works."""
-        delays = retry_delays()
+        """LISTEN again and reload everything; retry with jittered backoff until it works."""
+        delays = RECONNECT.delays()
         while True:
             await asyncio.sleep(next(delays))
             self._replica.counts.reconnects += 1
@@ -99,9 +103,12 @@ class PostgresFeed:
                 continue
             try:
                 await self._replica.reload()
-            except Exception as error:
-                log.warning("Full reload after reconnect failed: %s", error)
+            except BaseException as error:
+                # Closed on cancellation too (stop() during a reload), or it leaks.
                 await _close(connection)
+                if not isinstance(error, Exception):
+                    raise
+                log.warning("Full reload after reconnect failed: %s", error)
                 continue
             log.info("LISTEN connection restored at revision %s", self._replica.revision)
             return connection

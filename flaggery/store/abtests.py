@@ -17,7 +17,7 @@ from flaggery.store.database import Database
 from flaggery.store.features import check_variant
 from flaggery.store.queries import read_abtests, read_bucket_weights, read_features
 from flaggery.store.records import AbTestGroupRecord, AbTestRecord
-from flaggery.store.validation import check_name, to_utc
+from flaggery.store.validation import check_name, storable, to_utc
 
 __all__ = ["AbTestsAdmin"]
 
@@ -77,7 +77,9 @@ class AbTestsAdmin:
         Raises AbTestNotFound.
         """
         async with self._db.read() as conn:
-            test = (await read_abtests(conn, test_name)).get(test_name)
+            test = None
+            if storable(test_name):
+                test = (await read_abtests(conn, test_name)).get(test_name)
             if test is None:
                 raise AbTestNotFound(f"A/B test {test_name!r} does not exist.")
             weights = await read_bucket_weights(conn)

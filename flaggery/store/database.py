@@ -44,14 +44,28 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 MAX_LOGGED_FACTS = 10_000
 MAX_LOGGED_BYTES = 1 << 20
 
-# What asyncpg raises when the server is down, starting up, shutting down, or went away
-# mid-statement: each means "try again later", never "this request is wrong".
+# What asyncpg raises when the server is down, starting up, shutting down, went away
+# mid-statement, or refuses this client (database dropped, role not allowed to log in, wrong
+# password, too many connections): each means "try again later", never "this request is
+# wrong", and each is what an operator fixes on the database side.
 POSTGRES_OUTAGES: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.InvalidAuthorizationSpecificationError,  # class 28: NOLOGIN, bad password
+    asyncpg.InvalidCatalogNameError,  # 3D000: the database does not exist (dropped)
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    asyncpg.DatabaseDroppedError,
     asyncpg.InterfaceError,
+)
+# A database whose flaggery tables are missing (never migrated, or an older schema): the
+# server is reachable but there is nothing to read or write until `flaggery db upgrade`.
+_POSTGRES_SCHEMA_MISSING = (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError)
+_SQLITE_SCHEMA_MISSING = ("no such table", "no such column")
+UPGRADE_HINT = (
+    "The database has no flaggery schema, or an older one ({reason}): run "
+    "`flaggery db upgrade` (or start with FLAGGERY_DB_AUTO_UPGRADE=true), then retry."
 )
 _RAW_OUTAGES: tuple[type[Exception], ...] = (TimeoutError, OSError, *POSTGRES_OUTAGES)
 OUTAGES: tuple[type[Exception], ...] = (DatabaseUnavailable, *_RAW_OUTAGES)
@@ -166,18 +180,24 @@ def _payload(facts: list[Fact]) -> bytes:
 
 @contextlib.contextmanager
 def translate_outage() -> Any:
-    """Connection failures become DatabaseUnavailable; the write was not applied."""
+    """Connection failures, refusals and a missing schema become DatabaseUnavailable (503):
+    the write was not applied, and the message says what to do."""
     try:
         yield
     except _RAW_OUTAGES as error:
         raise _unavailable(str(error) or type(error).__name__) from error
     except sqlalchemy.exc.DBAPIError as error:
+        cause = None if error.orig is None else error.orig.__cause__
+        if isinstance(cause, _POSTGRES_SCHEMA_MISSING) or any(
+            text in str(error.orig) for text in _SQLITE_SCHEMA_MISSING
+        ):
+            raise DatabaseUnavailable(UPGRADE_HINT.format(reason=error.orig)) from error
         if (
             error.connection_invalidated
             or isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError)
             # The asyncpg adapter wraps server errors it has no DB-API class for, such as
             # "the database system is shutting down", in a plain DBAPIError.
-            or (error.orig is not None and isinstance(error.orig.__cause__, POSTGRES_OUTAGES))
+            or isinstance(cause, POSTGRES_OUTAGES)
         ):
             raise _unavailable(error.orig) from error
         raise

@@ -13,7 +13,7 @@ from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
 from flaggery.store.queries import read_bucket_weights, read_rollouts
 from flaggery.store.records import RolloutRecord
-from flaggery.store.validation import check_proportion
+from flaggery.store.validation import check_proportion, storable
 
 __all__ = ["RolloutsAdmin"]
 
@@ -98,7 +98,9 @@ class RolloutsAdmin:
 
 
 async def _require_rollout(conn: AsyncConnection, feature_name: str) -> Rollout:
-    rollout = (await read_rollouts(conn, feature_name)).get(feature_name)
+    rollout = None
+    if storable(feature_name):
+        rollout = (await read_rollouts(conn, feature_name)).get(feature_name)
     if rollout is None:
         raise RolloutNotFound(
             f"Feature {feature_name!r} has no rollout: create one with add_rollout()."

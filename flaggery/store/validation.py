@@ -1,13 +1,16 @@
 """Argument checks shared by the Python API and, through it, the REST API.
 
 Every check raises ValidationError (or InvalidRolloutProportion) with a message that says
-what was wrong and what is accepted, before the store touches the database.
+what was wrong and what is accepted, before the store touches the database. Names have two
+rules: ``check_name`` for a name being created (strict, one rule for every kind of name on
+both databases) and ``storable`` for a name being looked up (only what the database cannot
+hold is refused, so names stored by earlier versions stay reachable).
 """
 
 from __future__ import annotations
 
 import math
-import re
+import unicodedata
 from datetime import UTC, datetime
 
 from flaggery.engine.model import DISABLE
@@ -16,32 +19,81 @@ from flaggery.store.tables import NAME_LENGTH
 
 __all__ = [
     "MAX_WEIGHT",
+    "NAME_RULES",
     "check_name",
     "check_proportion",
     "check_subject_id",
     "check_variant_name",
     "check_weight",
+    "storable",
     "to_utc",
 ]
 
 MIN_SUBJECT_ID = -(2**63)
 MAX_SUBJECT_ID = 2**63 - 1
 MAX_WEIGHT = 2**31 - 1
-# Names travel as URL path segments: no slashes, no control characters, no edge whitespace.
-_NAME = re.compile(r"[^/\x00-\x1f\x7f]+")
+NAME_RULES = (
+    "a name has 1-200 characters in NFKC form, no '/', no control, format or private-use "
+    "characters, no spaces other than U+0020 and none at either end, no U+FFFD, and is not "
+    "'.' or '..'"
+)
+# Unicode categories refused in names: Cc controls (C0, DEL, C1), Cf format characters
+# (zero-width and bidi marks: invisible, so two names would look the same), Cs surrogates
+# (not UTF-8), Co private use and Cn unassigned (no agreed glyph), Zl/Zp line breaks.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Invalid UTF-8 in a URL decodes to U+FFFD, so it would create a name nobody typed.
+_REPLACEMENT = "\ufffd"
 
 
 def check_name(kind: str, name: object) -> str:
+    """``name`` if it may name a new feature, variant, group, A/B test or test group.
+
+    Names travel as URL path segments and appear in admin lists, so a name must be typeable,
+    addressable and tell-apart-able: see NAME_RULES. NFKC (not only NFC) is required so that
+    compatibility look-alikes (fullwidth letters, ligatures, the micro sign, no-break spaces)
+    cannot sit beside the plain name. Cross-script homoglyphs (Latin 'a' and Cyrillic U+0430)
+    are not detected. Costs O(len(name)). Raises ValidationError saying what is wrong.
+    """
     if not isinstance(name, str) or not name:
         raise ValidationError(f"A {kind} name must be a non-empty string, got {name!r}.")
     if len(name) > NAME_LENGTH:
         raise ValidationError(f"A {kind} name may have at most {NAME_LENGTH} characters.")
-    if not _NAME.fullmatch(name) or name != name.strip():
-        raise ValidationError(
-            f"Invalid {kind} name {name!r}: no '/', no control characters, "
-            "no leading or trailing spaces."
-        )
+    problem = _name_problem(name)
+    if problem is not None:
+        raise ValidationError(f"Invalid {kind} name {name!r}: {problem} ({NAME_RULES}).")
     return name
+
+
+def _name_problem(name: str) -> str | None:
+    if name in (".", ".."):
+        return "HTTP clients remove '.' and '..' from paths, so it could not be addressed"
+    if "/" in name:
+        return "it contains '/'"
+    if name != name.strip():
+        return "it starts or ends with a space"
+    for char in name:
+        category = unicodedata.category(char)
+        if category in _REFUSED_CATEGORIES or (category == "Zs" and char != " "):
+            return f"it contains U+{ord(char):04X} ({category})"
+        if char == _REPLACEMENT:
+            return "it contains U+FFFD, what invalid UTF-8 in a URL decodes to"
+    if not unicodedata.is_normalized("NFKC", name):
+        normal = unicodedata.normalize("NFKC", name)
+        return f"it is not in NFKC form; write it as {normal!r}"
+    return None
+
+
+def storable(text: object) -> bool:
+    """Whether the database can hold ``text`` at all. PostgreSQL refuses NUL in text, and
+    neither database takes a lone surrogate (not UTF-8). Lookups use it: a name that cannot
+    be stored cannot exist, so it is not found on either database, without asking them."""
+    if not isinstance(text, str) or "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_variant_name(name: object) -> str:

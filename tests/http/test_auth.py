@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from flaggery.http.app import OPERATIONS
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok, seed_basics
@@ -61,3 +63,53 @@ async def test_read_only_wins_over_token(make_client: MakeClient) -> None:
     client = await make_client(admin_mode=False, admin_token="t")
     headers = {"Authorization": "Bearer t"}
     fails(await client.get("/v1/features", headers=headers), 423, "NotAdmin")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer s3cret-token",
+        "bearer s3cret-token",
+        "BEARER s3cret-token",
+        "bEaReR s3cret-token",
+        "Bearer   s3cret-token",  # 1*SP between scheme and token (RFC 9110)
+        "  Bearer s3cret-token  ",
+    ],
+)
+async def test_the_scheme_is_case_insensitive(make_client: MakeClient, header: str) -> None:
+    client = await make_client(admin_token="s3cret-token")
+    ok(await client.put("/v1/buckets", params={"amount": 1}, headers={"Authorization": header}))
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ([], "has none"),
+        ([("Authorization", "")], "another scheme"),
+        ([("Authorization", "Bearer")], "token is missing"),
+        ([("Authorization", "Bearer ")], "token is missing"),
+        ([("Authorization", "Bearer  ")], "token is missing"),
+        ([("Authorization", "Token s3cret-token")], "another scheme"),
+        ([("Authorization", "Bearers3cret-token")], "another scheme"),
+        ([("Authorization", "Basic czNjcmV0LXRva2Vu")], "another scheme"),
+        ([("Authorization", "Bearer s3cret-token extra")], "token is wrong"),
+        ([("Authorization", "Bearer s3cret-tokeN")], "token is wrong"),
+        ([("Authorization", "Bearer s3cret")], "token is wrong"),
+        (
+            [("Authorization", "Bearer s3cret-token"), ("Authorization", "Bearer x")],
+            "2 Authorization headers",
+        ),
+    ],
+)
+async def test_bad_authorization_headers(
+    make_client: MakeClient, headers: list[tuple[str, str]], reason: str
+) -> None:
+    client = await make_client(admin_token="s3cret-token")
+    response = await client.put("/v1/buckets", params={"amount": 1}, headers=headers)
+    message = fails(response, 401, "Unauthorized")
+    assert reason in message and "s3cret" not in message
+    assert ok(await client.get("/v1/buckets", headers=_good()))["total_buckets"] == 0
+
+
+def _good() -> dict[str, str]:
+    return {"Authorization": "Bearer s3cret-token"}

@@ -63,7 +63,7 @@ def test_explicit_values_win_and_none_means_not_given() -> None:
         ("FLAGGERY_DB_AUTO_UPGRADE", "2", "FLAGGERY_DB_AUTO_UPGRADE must be a boolean"),
         ("FLAGGERY_PORT", "eighty", "FLAGGERY_PORT must be an integer"),
         ("FLAGGERY_PORT", "70000", "FLAGGERY_PORT must be from 0 to 65535"),
-        ("FLAGGERY_WORKERS", "0", "FLAGGERY_WORKERS must be at least 1"),
+        ("FLAGGERY_WORKERS", "0", "FLAGGERY_WORKERS must be from 1 to 1024"),
         ("FLAGGERY_LOG_LEVEL", "loud", "FLAGGERY_LOG_LEVEL must be one of"),
         ("FLAGGERY_DB_URL", "not a url", "FLAGGERY_DB_URL is not a database URL"),
         ("FLAGGERY_DB_URL", "mysql://db/x", "use postgresql://user@host/db or sqlite:///"),
@@ -96,3 +96,62 @@ def test_round_trip_through_the_environment() -> None:
         {"FLAGGERY_ADMIN_TOKEN": "t", "FLAGGERY_ADMIN_MODE": "1", "FLAGGERY_PORT": "81"}
     )
     assert Settings.from_env(settings.to_env()) == settings
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [f"FLAGGERY_{field.upper()}" for field in Settings.__dataclass_fields__],
+)
+@pytest.mark.parametrize("blank", ["", "  ", "\t\n"])
+def test_every_blank_variable_is_an_error(variable: str, blank: str) -> None:
+    with pytest.raises(SettingsError, match=f"{variable} is set but blank"):
+        Settings.from_env({variable: blank})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("FLAGGERY_PORT", " 81 ", 81),
+        ("FLAGGERY_PORT", "+81", 81),
+        ("FLAGGERY_READ_TIMEOUT", "2.5", 2.5),
+        ("FLAGGERY_READ_TIMEOUT", "30", 30.0),
+        ("FLAGGERY_READ_TIMEOUT", str(0.1 + 0.2), 0.1 + 0.2),  # what to_env() writes
+        ("FLAGGERY_ADMIN_MODE", "yes", True),
+        ("FLAGGERY_ADMIN_MODE", "0", False),
+        ("FLAGGERY_ACCESS_LOG", "ON", True),
+        ("FLAGGERY_LOG_LEVEL", "Warning", "warning"),
+        ("FLAGGERY_ADMIN_TOKEN", "a-b_c.d~e+f/g=", "a-b_c.d~e+f/g="),
+    ],
+)
+def test_good_values(variable: str, value: str, expected: object) -> None:
+    settings = Settings.from_env({variable: value})
+    assert getattr(settings, variable.removeprefix("FLAGGERY_").lower()) == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("FLAGGERY_PORT", "0x50", "must be an integer"),
+        ("FLAGGERY_PORT", "8_000", "must be an integer"),
+        ("FLAGGERY_PORT", "-1", "from 0 to 65535"),
+        ("FLAGGERY_WORKERS", "1.5", "must be an integer"),
+        ("FLAGGERY_READ_TIMEOUT", "-1", "more than 0"),
+        ("FLAGGERY_READ_TIMEOUT", "inf", "must be a number of seconds"),
+        ("FLAGGERY_READ_TIMEOUT", "1e3", "must be a number of seconds"),
+        ("FLAGGERY_ENABLE_DOCS", "y", "must be a boolean"),
+        ("FLAGGERY_ENABLE_DOCS", "2", "must be a boolean"),
+        ("FLAGGERY_ADMIN_TOKEN", " tok", "printable ASCII without spaces"),
+        ("FLAGGERY_ADMIN_TOKEN", "tok\n", "printable ASCII without spaces"),
+        ("FLAGGERY_ADMIN_TOKEN", "t\u00f6k", "printable ASCII without spaces"),
+    ],
+)
+def test_bad_values_of_each_kind(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({variable: value})
+
+
+def test_settings_built_in_code_follow_the_same_rule() -> None:
+    with pytest.raises(SettingsError, match="FLAGGERY_ADMIN_TOKEN is set but blank"):
+        Settings(admin_token="")
+    with pytest.raises(SettingsError, match="FLAGGERY_WORKERS must be from 1"):
+        Settings(workers=0)

@@ -26,6 +26,12 @@ def wrapped_by_sqlalchemy(raw: Exception) -> sqlalchemy.exc.DBAPIError:
         wrapped_by_sqlalchemy(asyncpg.CannotConnectNowError("the database system is starting up")),
         wrapped_by_sqlalchemy(asyncpg.AdminShutdownError("terminating connection")),
         wrapped_by_sqlalchemy(asyncpg.ConnectionDoesNotExistError("connection was closed")),
+        wrapped_by_sqlalchemy(asyncpg.InvalidCatalogNameError('database "x" does not exist')),
+        wrapped_by_sqlalchemy(asyncpg.InvalidAuthorizationSpecificationError("role NOLOGIN")),
+        wrapped_by_sqlalchemy(asyncpg.InvalidPasswordError("password authentication failed")),
+        wrapped_by_sqlalchemy(asyncpg.TooManyConnectionsError("too many connections")),
+        wrapped_by_sqlalchemy(asyncpg.DatabaseDroppedError("database dropped")),
+        asyncpg.InvalidCatalogNameError('database "x" does not exist'),
         sqlalchemy.exc.OperationalError("SELECT 1", None, Exception("unable to open database")),
     ],
     ids=type,
@@ -39,6 +45,20 @@ def test_outages_become_database_unavailable(error: Exception) -> None:
     "error",
     [
         wrapped_by_sqlalchemy(asyncpg.UndefinedTableError('relation "subjects" does not exist')),
+        wrapped_by_sqlalchemy(asyncpg.UndefinedColumnError('column "x" does not exist')),
+        sqlalchemy.exc.OperationalError("SELECT", None, Exception("no such table: flaggery_state")),
+    ],
+    ids=type,
+)
+def test_a_missing_schema_says_to_upgrade(error: Exception) -> None:
+    with pytest.raises(DatabaseUnavailable, match="run `flaggery db upgrade`"), translate_outage():
+        raise error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        wrapped_by_sqlalchemy(asyncpg.QueryCanceledError("canceling statement")),
         sqlalchemy.exc.IntegrityError("INSERT", None, Exception("duplicate key")),
         ValueError("a bug"),
     ],

@@ -1,0 +1,41 @@
+"""The one reconnect schedule: exponential backoff with jitter, for every loop that waits for
+the database to come back (the LISTEN feed, the evaluator's first connection, the app's first
+snapshot).
+
+Without jitter, every worker of every replica that lost PostgreSQL at the same moment retries
+at the same moments, in lock step, for as long as the outage lasts. "Equal jitter" (half the
+ceiling fixed, half random) spreads them over the upper half of each step and, unlike full
+jitter, never retries immediately:
+
+    attempt n waits uniform(c_n / 2, c_n) seconds, where c_n = min(cap, first * 2**n)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["RECONNECT", "Backoff"]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    first: float
+    """Ceiling of the first wait, in seconds."""
+    cap: float
+    """Largest ceiling, in seconds: no wait is longer."""
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """Seconds to wait before each attempt, without end. Each call starts over, with its
+        own random source (seeded from the OS, or ``rng`` for tests)."""
+        rng = random.Random() if rng is None else rng
+        ceiling = self.first
+        while True:
+            yield rng.uniform(ceiling / 2, ceiling)
+            ceiling = min(ceiling * 2, self.cap)
+
+
+RECONNECT = Backoff(first=0.1, cap=2.0)
+"""A replica resyncs within about two seconds of the database coming back; a refused
+connection costs the server next to nothing, so a short cap is cheap."""
