@@ -20,7 +20,7 @@ from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.queries import read_features
 from flaggery.store.records import FeatureRecord
-from flaggery.store.validation import check_name, check_variant_name, storable
+from flaggery.store.validation import check_name, check_variant_name
 
 __all__ = ["FeaturesAdmin", "check_variant", "require_feature", "require_variant"]
 
@@ -144,8 +144,6 @@ class FeaturesAdmin:
 
 
 async def _read_feature(conn: AsyncConnection, name: str) -> Feature | None:
-    if not storable(name):
-        return None
     return (await read_features(conn, name)).get(name)
 
 

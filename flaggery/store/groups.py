@@ -19,7 +19,7 @@ from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
 from flaggery.store.queries import read_groups, read_members_without, read_subject
 from flaggery.store.records import GroupRecord
-from flaggery.store.validation import check_name, check_subject_id, storable
+from flaggery.store.validation import check_name, check_subject_id
 
 __all__ = ["GroupsAdmin"]
 
@@ -163,7 +163,7 @@ class GroupsAdmin:
 
 
 async def _require_group(conn: AsyncConnection, name: str) -> Group:
-    group = (await read_groups(conn, name)).get(name) if storable(name) else None
+    group = (await read_groups(conn, name)).get(name)
     if group is None:
         raise GroupNotFound(f"Group {name!r} does not exist.")
     return group

@@ -3,6 +3,9 @@
 Used twice: inside a write transaction, to record the new state of what it changed as a
 change-log fact; and by the loader, to build a full State. Configuration (features, rollouts,
 tests, groups) is small, so these read whole tables or one entity without cleverness.
+
+A name the database cannot hold (`storable`) names nothing: looking it up answers "not found"
+here, once for every caller, instead of an error that differs between the databases.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import AbTest, Feature, Group, Rollout, Subject, TestGroup
 from flaggery.store import tables as t
+from flaggery.store.validation import storable
 
 __all__ = [
     "read_abtests",
@@ -33,6 +37,8 @@ async def read_bucket_weights(conn: AsyncConnection) -> dict[int, int]:
 
 
 async def read_features(conn: AsyncConnection, name: str | None = None) -> dict[str, Feature]:
+    if name is not None and not storable(name):
+        return {}
     query = select(t.features.c.name, t.features.c.default_variant).order_by(t.features.c.name)
     variant_query = select(t.variants.c.feature, t.variants.c.name).order_by(
         t.variants.c.feature, t.variants.c.name
@@ -50,6 +56,8 @@ async def read_features(conn: AsyncConnection, name: str | None = None) -> dict[
 
 
 async def read_rollouts(conn: AsyncConnection, feature: str | None = None) -> dict[str, Rollout]:
+    if feature is not None and not storable(feature):
+        return {}
     query = select(t.rollouts)
     bucket_query = select(t.rollout_buckets)
     if feature is not None:
@@ -67,6 +75,8 @@ async def read_rollouts(conn: AsyncConnection, feature: str | None = None) -> di
 
 
 async def read_abtests(conn: AsyncConnection, name: str | None = None) -> dict[str, AbTest]:
+    if name is not None and not storable(name):
+        return {}
     tests_query = select(t.abtests).order_by(t.abtests.c.name)
     groups_query = select(t.abtest_groups).order_by(t.abtest_groups.c.position)
     variants_query = select(t.abtest_group_variants)
@@ -95,6 +105,8 @@ async def read_abtests(conn: AsyncConnection, name: str | None = None) -> dict[s
 
 
 async def read_groups(conn: AsyncConnection, name: str | None = None) -> dict[str, Group]:
+    if name is not None and not storable(name):
+        return {}
     groups_query = select(t.groups.c.name).order_by(t.groups.c.name)
     overrides_query = select(t.group_overrides)
     if name is not None:
