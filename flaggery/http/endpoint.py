@@ -55,6 +55,8 @@ class Services:
     def require_snapshot(self) -> None:
         # revision is -1 until the first load; before it nothing can be served.
         if self.evaluator.revision < 0:
+            if self.evaluator.build_error is not None:
+                raise DatabaseUnavailable(f"No snapshot loaded yet: {self.evaluator.build_error}")
             raise DatabaseUnavailable(
                 "No snapshot loaded yet: the database has not been reached since start."
             )
