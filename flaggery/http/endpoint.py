@@ -58,6 +58,8 @@ class Services:
         # revision is -1 until the first load; before it nothing can be served.
         if self.evaluator.revision < 0:
             reason = self.no_snapshot_reason or "the database has not been reached since start."
+            if self.evaluator.build_error is not None:
+                reason = str(self.evaluator.build_error)
             raise DatabaseUnavailable(f"No snapshot loaded yet: {reason}")
 
     async def catch_up(self) -> None:

@@ -17,9 +17,10 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.urls import libpq_dsn
 from tests.http.conftest import MakeClient
-from tests.http.helpers import ok, seed_basics
+from tests.http.helpers import fails, ok, seed_basics
 
 BAD_SUBJECT = 99
 
@@ -77,3 +78,13 @@ async def test_a_state_that_does_not_build_keeps_the_last_snapshot(
     assert ready["revision"] == ok(await client.get("/v1/revision"))["revision"]
     assert ok(await client.get("/v1/features"))["features"] == ["f", "fixed", "later"]
     assert await _metric(client, "flaggery_snapshot_build_failing") == 0.0
+
+
+async def test_a_server_started_on_a_bad_record_says_which(
+    make_client: MakeClient, db_url: str, store: AsyncFlaggery
+) -> None:
+    await store.increase_buckets(1)
+    await _sql(db_url, f"INSERT INTO subjects (id, weight, bucket_id) VALUES ({BAD_SUBJECT}, 1, 7)")
+    client = await make_client(admin_mode=False)
+    message = fails(await client.get("/readyz"), 503, "DatabaseUnavailable")
+    assert f"subject {BAD_SUBJECT} (its bucket does not exist)" in message

@@ -107,3 +107,16 @@ async def test_a_very_large_write_is_logged_as_a_reload(
     assert await replica.refresh()
     assert replica.counts.full == full + 1
     await _assert_matches_database(replica, store, clock)
+
+
+async def test_the_real_bound_turns_a_bulk_add_into_a_reload(store: AsyncFlaggery) -> None:
+    """At the shipped bound: 10,000 subjects are logged fact by fact, 10,001 are not."""
+    await store.increase_buckets(2)
+    await store.add_subjects([(i, 1) for i in range(database.MAX_LOGGED_FACTS)])
+    await store.add_subjects([(-i, 1) for i in range(1, database.MAX_LOGGED_FACTS + 2)])
+    async with store.database.read() as conn:
+        query = select(t.change_log.c.payload).order_by(t.change_log.c.revision)
+        payloads = list((await conn.execute(query)).scalars())
+    assert len(payloads[1]) <= database.MAX_LOGGED_BYTES
+    assert len(decode_facts(payloads[1])) == database.MAX_LOGGED_FACTS
+    assert decode_facts(payloads[2]) == (ReloadFact(database.MAX_LOGGED_FACTS + 1),)
