@@ -3,6 +3,7 @@ flags and variables go through one parser, and a blank value is an error, never 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ BLANK_TOKEN = "FLAGGERY_ADMIN_TOKEN is set but blank"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # a command that wrongly went on would create ./flaggery.db
-    for variable in [v for v in __import__("os").environ if v.startswith("FLAGGERY_")]:
+    for variable in [v for v in os.environ if v.startswith("FLAGGERY_")]:
         monkeypatch.delenv(variable)
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,8 +24,9 @@ HALF_BODY = b"POST /v1/subjects HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r
 
 
 @pytest.fixture(scope="module", params=["admin", "read-only"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[ServerProcess]:  # fmt: skip
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     args = ["--read-timeout", str(READ_TIMEOUT)]
     if request.param == "admin":
         args.append("--admin")
@@ -102,10 +104,7 @@ def test_the_deadline_covers_a_trickle(server: ServerProcess) -> None:
     assert elapsed <= READ_TIMEOUT + SLACK
 
 
-def test_setting_is_in_the_help(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_setting_is_in_the_help() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "flaggery.cli", "--help"], capture_output=True, text=True, timeout=60
     )
