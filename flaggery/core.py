@@ -166,6 +166,17 @@ class Flaggery:
     def set_rollout_proportion(self, feature_name: str, proportion: float) -> None:
         self._run(self._store.set_rollout_proportion(feature_name, proportion))
 
+    def set_rollout(
+        self,
+        feature_name: str,
+        variant_name: str | None = None,
+        proportion: float | None = None,
+    ) -> None:
+        self._run(self._store.set_rollout(feature_name, variant_name, proportion))
+
+    def rm_rollout(self, feature_name: str) -> None:
+        self._run(self._store.rm_rollout(feature_name))
+
     def add_group(self, group_name: str) -> None:
         self._run(self._store.add_group(group_name))
 
@@ -193,12 +204,18 @@ class Flaggery:
     def add_abtest(
         self,
         test_name: str,
-        start: datetime,
+        start: datetime | None,
         end: datetime,
         groups: Mapping[str, Mapping[str, str]],
         proportions: Sequence[float] | None = None,
     ) -> None:
         self._run(self._store.add_abtest(test_name, start, end, groups, proportions))
+
+    def stop_abtest(self, test_name: str) -> None:
+        self._run(self._store.stop_abtest(test_name))
+
+    def rm_abtest(self, test_name: str) -> None:
+        self._run(self._store.rm_abtest(test_name))
 
     def get_abtest(self, test_name: str) -> AbTestRecord:
         return self._run(self._store.get_abtest(test_name))

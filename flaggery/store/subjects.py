@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.allocation import (
-    lightest_bucket,
-    place_subjects,
-    rollout_share_of_new_buckets,
-    split_new_buckets,
-)
+from flaggery.engine.allocation import grow_abtest, grow_rollout, lightest_bucket, place_subjects
 from flaggery.engine.model import AbTestFact, BucketFact, RolloutFact, Subject, SubjectFact
 from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
 from flaggery.store import tables as t
@@ -158,22 +153,67 @@ async def _insert_subjects(
 
 
 async def _extend_rollouts(tx: WriteTransaction, new_ids: list[int]) -> None:
-    for feature, rollout in (await read_rollouts(tx.conn)).items():
-        joining = rollout_share_of_new_buckets(new_ids, rollout.proportion)
-        if joining:
-            await tx.conn.execute(
-                insert(t.rollout_buckets), [{"feature": feature, "bucket_id": b} for b in joining]
-            )
-            tx.record(RolloutFact(feature, (await read_rollouts(tx.conn, feature))[feature]))
+    """Every rollout takes its share of the new buckets (`grow_rollout`), remembering which it
+    took and left (that orders them for later raises) and the remainder it is owed."""
+    rollouts = (
+        await tx.conn.execute(
+            select(t.rollouts.c.feature, t.rollouts.c.proportion, t.rollouts.c.carry)
+        )
+    ).all()
+    growth_rows, bucket_rows, carry_rows, changed = [], [], [], []
+    for feature, proportion, carry in rollouts:
+        joined, declined, carry = grow_rollout(new_ids, proportion, carry, feature)
+        growth_rows += [{"feature": feature, "bucket_id": b, "joined": True} for b in joined]
+        growth_rows += [{"feature": feature, "bucket_id": b, "joined": False} for b in declined]
+        bucket_rows += [{"feature": feature, "bucket_id": b} for b in joined]
+        carry_rows.append({"key": feature, "carry": carry})
+        if joined:
+            changed.append(feature)
+    if not rollouts:
+        return
+    await tx.conn.execute(insert(t.rollout_growth), growth_rows)
+    if bucket_rows:
+        await tx.conn.execute(insert(t.rollout_buckets), bucket_rows)
+    await tx.conn.execute(
+        update(t.rollouts)
+        .where(t.rollouts.c.feature == bindparam("key"))
+        .values(carry=bindparam("carry")),
+        carry_rows,
+    )
+    current = await read_rollouts(tx.conn)
+    tx.record(*(RolloutFact(feature, current[feature]) for feature in changed))
 
 
 async def _extend_abtests(tx: WriteTransaction, new_ids: list[int]) -> None:
-    for name, test in (await read_abtests(tx.conn)).items():
-        shares = split_new_buckets(new_ids, [group.proportion for group in test.groups])
-        rows = [
-            {"test": name, "group": group.name, "bucket_id": bucket}
-            for group, share in zip(test.groups, shares, strict=True)
-            for bucket in share
-        ]
-        await tx.conn.execute(insert(t.abtest_group_buckets), rows)
-        tx.record(AbTestFact(name, (await read_abtests(tx.conn, name))[name]))
+    """Every test that has not ended deals the new buckets among its groups (`grow_abtest`);
+    an ended test's record stays as it ended."""
+    g = t.abtest_groups
+    rows = (
+        await tx.conn.execute(
+            select(g.c.test, g.c.name, g.c.proportion, g.c.carry)
+            .join(t.abtests, t.abtests.c.name == g.c.test)
+            .where(t.abtests.c.end > tx.now)
+            .order_by(g.c.test, g.c.position)
+        )
+    ).all()
+    tests: dict[str, list[tuple[str, float, float]]] = {}
+    for test, group, proportion, carry in rows:
+        tests.setdefault(test, []).append((group, proportion, carry))
+    bucket_rows, carry_rows = [], []
+    for test, groups in tests.items():
+        names, proportions, owed = zip(*groups, strict=True)
+        dealt, carries = grow_abtest(new_ids, proportions, owed, test)
+        for name, buckets, carry in zip(names, dealt, carries, strict=True):
+            bucket_rows += [{"test": test, "group": name, "bucket_id": b} for b in buckets]
+            carry_rows.append({"key_test": test, "key_group": name, "carry": carry})
+    if not tests:
+        return
+    await tx.conn.execute(insert(t.abtest_group_buckets), bucket_rows)
+    await tx.conn.execute(
+        update(g)
+        .where(g.c.test == bindparam("key_test"), g.c.name == bindparam("key_group"))
+        .values(carry=bindparam("carry")),
+        carry_rows,
+    )
+    current = await read_abtests(tx.conn)
+    tx.record(*(AbTestFact(test, current[test]) for test in tests))
