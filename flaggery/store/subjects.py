@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import msgspec
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -155,59 +156,56 @@ async def _insert_subjects(
 async def _extend_rollouts(tx: WriteTransaction, new_ids: list[int]) -> None:
     """Every rollout takes its share of the new buckets (`grow_rollout`), remembering which it
     took and left (that orders them for later raises) and the remainder it is owed."""
-    rollouts = (
-        await tx.conn.execute(
-            select(t.rollouts.c.feature, t.rollouts.c.proportion, t.rollouts.c.carry)
+    rollouts = await read_rollouts(tx.conn)
+    if not rollouts:
+        return
+    carries = dict((await tx.conn.execute(select(t.rollouts.c.feature, t.rollouts.c.carry))).all())
+    growth_rows, bucket_rows, carry_rows = [], [], []
+    for feature, rollout in rollouts.items():
+        joined, declined, carry = grow_rollout(
+            new_ids, rollout.proportion, carries[feature], feature
         )
-    ).all()
-    growth_rows, bucket_rows, carry_rows, changed = [], [], [], []
-    for feature, proportion, carry in rollouts:
-        joined, declined, carry = grow_rollout(new_ids, proportion, carry, feature)
         growth_rows += [{"feature": feature, "bucket_id": b, "joined": True} for b in joined]
         growth_rows += [{"feature": feature, "bucket_id": b, "joined": False} for b in declined]
         bucket_rows += [{"feature": feature, "bucket_id": b} for b in joined]
         carry_rows.append({"key": feature, "carry": carry})
         if joined:
-            changed.append(feature)
-    if not rollouts:
-        return
+            grown = msgspec.structs.replace(rollout, buckets=rollout.buckets | frozenset(joined))
+            tx.record(RolloutFact(feature, grown))
     await tx.conn.execute(insert(t.rollout_growth), growth_rows)
     if bucket_rows:
         await tx.conn.execute(insert(t.rollout_buckets), bucket_rows)
+    r = t.rollouts
     await tx.conn.execute(
-        update(t.rollouts)
-        .where(t.rollouts.c.feature == bindparam("key"))
-        .values(carry=bindparam("carry")),
+        update(r).where(r.c.feature == bindparam("key")).values(carry=bindparam("carry")),
         carry_rows,
     )
-    current = await read_rollouts(tx.conn)
-    tx.record(*(RolloutFact(feature, current[feature]) for feature in changed))
 
 
 async def _extend_abtests(tx: WriteTransaction, new_ids: list[int]) -> None:
     """Every test that has not ended deals the new buckets among its groups (`grow_abtest`);
     an ended test's record stays as it ended."""
-    g = t.abtest_groups
-    rows = (
-        await tx.conn.execute(
-            select(g.c.test, g.c.name, g.c.proportion, g.c.carry)
-            .join(t.abtests, t.abtests.c.name == g.c.test)
-            .where(t.abtests.c.end > tx.now)
-            .order_by(g.c.test, g.c.position)
-        )
-    ).all()
-    tests: dict[str, list[tuple[str, float, float]]] = {}
-    for test, group, proportion, carry in rows:
-        tests.setdefault(test, []).append((group, proportion, carry))
-    bucket_rows, carry_rows = [], []
-    for test, groups in tests.items():
-        names, proportions, owed = zip(*groups, strict=True)
-        dealt, carries = grow_abtest(new_ids, proportions, owed, test)
-        for name, buckets, carry in zip(names, dealt, carries, strict=True):
-            bucket_rows += [{"test": test, "group": name, "bucket_id": b} for b in buckets]
-            carry_rows.append({"key_test": test, "key_group": name, "carry": carry})
+    tests = {
+        name: test for name, test in (await read_abtests(tx.conn)).items() if test.end > tx.now
+    }
     if not tests:
         return
+    g = t.abtest_groups
+    query = select(g.c.test, g.c.name, g.c.carry).where(g.c.test.in_(sorted(tests)))
+    carries = {(test, name): carry for test, name, carry in await tx.conn.execute(query)}
+    bucket_rows, carry_rows = [], []
+    for name, test in tests.items():
+        owed = [carries[name, group.name] for group in test.groups]
+        proportions = [group.proportion for group in test.groups]
+        dealt, owed = grow_abtest(new_ids, proportions, owed, name)
+        groups = []
+        for group, buckets, carry in zip(test.groups, dealt, owed, strict=True):
+            bucket_rows += [{"test": name, "group": group.name, "bucket_id": b} for b in buckets]
+            carry_rows.append({"key_test": name, "key_group": group.name, "carry": carry})
+            groups.append(
+                msgspec.structs.replace(group, buckets=group.buckets | frozenset(buckets))
+            )
+        tx.record(AbTestFact(name, msgspec.structs.replace(test, groups=tuple(groups))))
     await tx.conn.execute(insert(t.abtest_group_buckets), bucket_rows)
     await tx.conn.execute(
         update(g)
@@ -215,5 +213,3 @@ async def _extend_abtests(tx: WriteTransaction, new_ids: list[int]) -> None:
         .values(carry=bindparam("carry")),
         carry_rows,
     )
-    current = await read_abtests(tx.conn)
-    tx.record(*(AbTestFact(test, current[test]) for test in tests))
