@@ -107,6 +107,8 @@ class Operation:
     query: type[msgspec.Struct] = NoQuery
     body: Any = None
     """A type msgspec decodes the JSON body into; None for no body."""
+    optional_body: bool = False
+    """An empty body is allowed (the handler gets None): a body added to a 0.2.1 route."""
     errors: tuple[type[FlaggeryError], ...] = ()
     public: bool = False
     """Served in read-only mode and without the admin token."""
@@ -153,7 +155,9 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         query = decode_query(request.query_params, operation.query)
         body = None
         if operation.decoder is not None:
-            body = decode_body(await _read_body(request), operation.decoder)
+            raw = await _read_body(request)
+            if raw or not operation.optional_body:
+                body = decode_body(raw, operation.decoder)
         result = await operation.handler(Call(services, request.path_params, query, body))
         if operation.writes:
             await services.catch_up()

@@ -5,20 +5,21 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.model import DISABLE, Feature, FeatureFact
+from flaggery.engine.model import DISABLE, Feature, FeatureFact, JsonValue
 from flaggery.errors import (
     FeatureExists,
     FeatureHasChildren,
     FeatureNotFound,
+    ValidationError,
     VariantExists,
     VariantIsUsed,
     VariantNotFound,
 )
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
-from flaggery.store.queries import read_features
+from flaggery.store.queries import encode_value, read_features
 from flaggery.store.records import FeatureRecord
-from flaggery.store.validation import check_name, check_variant_name
+from flaggery.store.validation import check_name, check_variant_name, check_variant_value
 
 __all__ = ["FeaturesAdmin", "require_feature", "require_variant"]
 
@@ -52,20 +53,50 @@ class FeaturesAdmin:
     async def get_feature(self, feature_name: str) -> FeatureRecord:
         async with self._db.read() as conn:
             feature = await require_feature(conn, feature_name)
-        return FeatureRecord(feature.name, list(feature.variants), feature.default)
+        return FeatureRecord(feature.name, list(feature.variants), feature.default, feature.values)
 
     async def add_variant(
-        self, variant_name: str, feature_name: str, make_default: bool = False
+        self,
+        variant_name: str,
+        feature_name: str,
+        make_default: bool = False,
+        value: JsonValue | None = None,
     ) -> None:
+        """Add a variant; ``value`` (bool, number, string or JSON object) is what OpenFeature
+        clients receive for it, its name if None. ValidationError for a value of another type."""
         check_variant_name(variant_name)
-        await self._add_variant(variant_name, feature_name, make_default, disabling=False)
+        checked = None if value is None else check_variant_value(value)
+        await self._add_variant(variant_name, feature_name, make_default, checked)
 
     async def add_disabling_variant(self, feature_name: str, make_default: bool = False) -> None:
-        await self._add_variant(DISABLE, feature_name, make_default, disabling=True)
+        await self._add_variant(DISABLE, feature_name, make_default, None)
+
+    async def set_variant_value(
+        self, variant_name: str, feature_name: str, value: JsonValue | None
+    ) -> None:
+        """Give a variant a new value (None: its name again). One transaction, change-logged.
+        VariantNotFound, or ValidationError for a bad value or the disabling variant."""
+        checked = None if value is None else check_variant_value(value)
+        if variant_name == DISABLE and checked is not None:
+            raise ValidationError(
+                f"{DISABLE!r} has no value: clients get their own default when disabled."
+            )
+        async with self._db.write("set_variant_value") as tx:
+            feature = await require_variant(tx.conn, feature_name, variant_name)
+            # Compared as JSON: True == 1 in Python, but they are different values.
+            if encode_value(feature.values.get(variant_name)) == encode_value(checked):
+                return
+            await tx.conn.execute(
+                update(t.variants)
+                .where(t.variants.c.feature == feature_name, t.variants.c.name == variant_name)
+                .values(value=encode_value(checked))
+            )
+            await _record_feature(tx, feature_name)
 
     async def _add_variant(
-        self, variant_name: str, feature_name: str, make_default: bool, *, disabling: bool
+        self, variant_name: str, feature_name: str, make_default: bool, value: JsonValue | None
     ) -> None:
+        disabling = variant_name == DISABLE
         async with self._db.write("add_variant") as tx:
             feature = await require_feature(tx.conn, feature_name)
             if variant_name in feature.variants:
@@ -74,7 +105,10 @@ class FeaturesAdmin:
                 )
             await tx.conn.execute(
                 insert(t.variants).values(
-                    feature=feature_name, name=variant_name, disabling=disabling
+                    feature=feature_name,
+                    name=variant_name,
+                    disabling=disabling,
+                    value=encode_value(value),
                 )
             )
             if make_default:
