@@ -24,6 +24,7 @@ PURE_STDLIB = {
     "datetime",
     "enum",
     "functools",
+    "hashlib",
     "heapq",
     "itertools",
     "math",
