@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
+from flaggery.engine import Explanation
 from flaggery.engine.model import JsonValue
 from flaggery.store.records import (
     AbTestRecord,
@@ -126,6 +127,9 @@ class Flaggery:
 
     def get_subject_variants(self, sub_id: int) -> dict[str, str]:
         return self._run(self._store.get_subject_variants(sub_id))
+
+    def explain(self, sub_id: int) -> Explanation:
+        return self._run(self._store.explain(sub_id))
 
     def add_feature(self, feature_name: str) -> None:
         self._run(self._store.add_feature(feature_name))

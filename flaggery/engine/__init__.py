@@ -14,6 +14,7 @@ from flaggery.engine.allocation import (
 )
 from flaggery.engine.changes import ChangeGap, apply_changes, apply_facts
 from flaggery.engine.config import Config
+from flaggery.engine.explanation import Explanation, FeatureExplanation
 from flaggery.engine.naive import naive_variants
 from flaggery.engine.snapshot import Snapshot, SubjectView, build_snapshot
 from flaggery.engine.state_codec import decode_state, encode_state
@@ -21,6 +22,8 @@ from flaggery.engine.state_codec import decode_state, encode_state
 __all__ = [
     "ChangeGap",
     "Config",
+    "Explanation",
+    "FeatureExplanation",
     "Snapshot",
     "SubjectView",
     "apply_changes",

@@ -15,14 +15,17 @@ from typing import NamedTuple
 import msgspec
 
 from flaggery.engine.config import Config
-from flaggery.engine.model import AbTest, Group, Rollout
+from flaggery.engine.explanation import FeatureExplanation
+from flaggery.engine.model import AbTest, Rollout
 
 __all__ = [
     "ViewKey",
     "ViewKeys",
     "Views",
+    "default_layer",
     "default_variants",
     "entity_tag",
+    "explain_key",
     "live_tests",
     "next_boundary",
     "resolve_views",
@@ -121,14 +124,25 @@ def entity_tag(body: bytes) -> bytes:
     return b'"%s"' % blake2b(body, digest_size=8).hexdigest().encode()
 
 
-def default_variants(config: Config) -> Mapping[str, str]:
-    """Resolution step 1 alone: feature -> default variant, in feature-name order."""
-    defaults = {
-        feature.name: feature.default
+def default_layer(config: Config) -> dict[str, FeatureExplanation]:
+    """Resolution step 1: feature -> its default variant, in feature-name order. Alone, it is
+    what a subject that is not registered gets."""
+    return {
+        feature.name: FeatureExplanation(feature.default, "default")
         for feature in sorted(config.features.values(), key=lambda feature: feature.name)
         if feature.default is not None
     }
-    return MappingProxyType(defaults)
+
+
+def default_variants(config: Config) -> Mapping[str, str]:
+    """The variants of `default_layer`, read-only."""
+    return MappingProxyType({name: why.variant for name, why in default_layer(config).items()})
+
+
+def explain_key(config: Config, key: ViewKey, now: datetime) -> dict[str, FeatureExplanation]:
+    """Why `key` resolves as it does at `now`. Costs one pass over the configuration (rollout
+    and test buckets), not over subjects: meant for explaining one subject, not for serving."""
+    return _Resolver(config, live_tests(config.abtests, now)).explain(key)
 
 
 def live_tests(abtests: Mapping[str, AbTest], now: datetime) -> list[AbTest]:
@@ -148,45 +162,66 @@ def next_boundary(abtests: Mapping[str, AbTest], now: datetime) -> datetime | No
 
 
 class _Resolver:
-    """Resolution steps 1-4 of SEMANTICS.md, with the per-bucket steps precomputed."""
+    """Resolution steps 1-4 of SEMANTICS.md, with the per-bucket steps precomputed.
+
+    Each step is a feature -> `FeatureExplanation` layer; later layers overwrite earlier ones.
+    The flags are the variants of the merged layers, so flags and explanations cannot differ.
+    """
 
     def __init__(self, config: Config, live: Iterable[AbTest]) -> None:
-        self._defaults = default_variants(config)
+        self._defaults = default_layer(config)
         self._by_bucket = _bucket_assignments(config.rollouts.values(), live)
-        self._groups: Mapping[str, Group] = config.groups
+        self._overrides = {
+            group.name: {
+                feature: FeatureExplanation(variant, "override", group=group.name)
+                for feature, variant in group.overrides.items()
+            }
+            for group in config.groups.values()
+        }
         # Many keys resolve alike (most buckets of a rollout, say): share one map and one body.
         self._interned: dict[bytes, tuple[Mapping[str, str], bytes, bytes]] = {}
 
-    def resolve(self, key: ViewKey) -> tuple[Mapping[str, str], bytes, bytes]:
-        flags = dict(self._defaults)
-        flags.update(self._by_bucket.get(key.bucket, {}))
+    def explain(self, key: ViewKey) -> dict[str, FeatureExplanation]:
+        """feature -> why it has its variant, in feature-name order."""
+        explained = dict(self._defaults)
+        explained.update(self._by_bucket.get(key.bucket, {}))
         for name in key.groups:
-            group = self._groups.get(name)
-            if group is not None:  # a deleted group no longer overrides anything
-                flags.update(group.overrides)
-        ordered = dict(sorted(flags.items()))
-        body = _encoder.encode({"flags": ordered})
+            # A deleted group no longer overrides anything; of several groups, the last joined
+            # wins because its layer is applied last.
+            explained.update(self._overrides.get(name, {}))
+        return dict(sorted(explained.items()))
+
+    def resolve(self, key: ViewKey) -> tuple[Mapping[str, str], bytes, bytes]:
+        flags = {feature: why.variant for feature, why in self.explain(key).items()}
+        body = _encoder.encode({"flags": flags})
         interned = self._interned.get(body)
         if interned is None:
-            interned = (MappingProxyType(ordered), body, entity_tag(body))
+            interned = (MappingProxyType(flags), body, entity_tag(body))
             self._interned[body] = interned
         return interned
 
 
 def _bucket_assignments(
     rollouts: Iterable[Rollout], live: Iterable[AbTest]
-) -> dict[int, dict[str, str]]:
-    """bucket -> the variants rollouts (step 2) then live test groups (step 3) assign to it.
+) -> dict[int, dict[str, FeatureExplanation]]:
+    """bucket -> what rollouts (step 2) then live test groups (step 3) assign to it.
 
     Each step overwrites the previous per feature, so layering them into one dict in step
     order gives the same result as applying the steps one after another.
     """
-    by_bucket: dict[int, dict[str, str]] = {}
+    by_bucket: dict[int, dict[str, FeatureExplanation]] = {}
     for rollout in rollouts:
+        why = FeatureExplanation(rollout.variant, "rollout", proportion=rollout.proportion)
         for bucket in rollout.buckets:
-            by_bucket.setdefault(bucket, {})[rollout.feature] = rollout.variant
+            by_bucket.setdefault(bucket, {})[rollout.feature] = why
     for test in live:
         for group in test.groups:
+            layer = {
+                feature: FeatureExplanation(
+                    variant, "abtest", test=test.name, test_group=group.name
+                )
+                for feature, variant in group.variants.items()
+            }
             for bucket in group.buckets:
-                by_bucket.setdefault(bucket, {}).update(group.variants)
+                by_bucket.setdefault(bucket, {}).update(layer)
     return by_bucket

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine import Snapshot, SubjectView
+from flaggery.engine import Explanation, Snapshot, SubjectView
 from flaggery.live.feed import ChangeFeed, retry_delays
 from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
@@ -159,6 +159,10 @@ class Evaluator:
 
     def subject(self, subject_id: int) -> SubjectView:
         return self._replica.snapshot.subject(subject_id)
+
+    def explain(self, subject_id: int) -> Explanation:
+        """Where each of the subject's variants comes from, per feature (`Snapshot.explain`)."""
+        return self._replica.snapshot.explain(subject_id)
 
     @property
     def revision(self) -> int:
