@@ -25,6 +25,8 @@ DEFAULT_DB_URL = "sqlite:///flaggery.db"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+SECRETS = ("admin_token", "client_tokens")
+"""Settings that repr() hides and nothing logs."""
 
 
 class SettingsError(ValueError):
@@ -43,6 +45,13 @@ class Settings:
     """False: read-only server, admin routes answer 423 NotAdmin."""
     admin_token: str | None = dataclasses.field(default=None, repr=False)
     """If set, admin routes need ``Authorization: Bearer <token>``."""
+    client_tokens: str | None = dataclasses.field(default=None, repr=False)
+    """Comma-separated tokens of the ``client`` role. If set, the serving routes (flags,
+    subject, OFREP, its event stream) need one (or the admin token) as ``Authorization:
+    Bearer <token>`` or ``X-API-Key: <token>``; unset, they are open (as in 0.2.1)."""
+    cors_origins: str | None = None
+    """Comma-separated origins (``https://app.example.com``, or ``*``) whose browsers may call
+    the serving routes; unset: no CORS headers at all."""
     snapshot_path: str | None = None
     """If set, the last good snapshot is saved there, and served from there when the process
     starts while the database is unreachable."""
@@ -58,10 +67,22 @@ class Settings:
         fields = [
             f"{field.name}={getattr(self, field.name)!r}"
             for field in dataclasses.fields(self)
-            if field.name != "admin_token"
+            if field.name not in SECRETS
         ]
-        token = "None" if self.admin_token is None else "'***'"
-        return f"Settings({', '.join(fields)}, admin_token={token})"
+        hidden = [
+            f"{name}={'None' if getattr(self, name) is None else repr('***')}" for name in SECRETS
+        ]
+        return f"Settings({', '.join(fields + hidden)})"
+
+    @property
+    def client_token_list(self) -> tuple[str, ...]:
+        """`client_tokens` split at commas, blanks dropped."""
+        return _split_list(self.client_tokens)
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """`cors_origins` split at commas, blanks dropped."""
+        return _split_list(self.cors_origins)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
@@ -98,6 +119,14 @@ class Settings:
             )
         if self.admin_token is not None and not self.admin_token.strip():
             raise SettingsError("FLAGGERY_ADMIN_TOKEN is set but blank: unset it or give one.")
+        if self.client_tokens is not None and not self.client_token_list:
+            raise SettingsError("FLAGGERY_CLIENT_TOKENS is set but blank: unset it or give one.")
+        for origin in self.cors_origin_list:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise SettingsError(
+                    "FLAGGERY_CORS_ORIGINS must list origins such as https://app.example.com "
+                    f"(or *), got {origin!r}."
+                )
 
     def check_exposure(self) -> None:
         """Refuse an unauthenticated admin server on an address other machines can reach."""
@@ -119,6 +148,10 @@ class Settings:
                 value = "true" if value else "false"
             env[f"FLAGGERY_{field.name.upper()}"] = str(value)
         return env
+
+
+def _split_list(text: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
 
 
 def _database_url(text: str) -> URL:

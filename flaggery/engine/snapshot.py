@@ -157,6 +157,19 @@ class Snapshot:
                 pass
         return self._etags[self._index.slot(subject_id)]
 
+    def view_slot(self, subject_id: int) -> int:
+        """The number of the subject's resolved view, shared by every subject in the same
+        bucket and groups: a key for caching anything derived from a view. `SubjectNotFound`."""
+        offset = subject_id - self._base
+        if offset >= 0:
+            try:
+                slot = self._dense[offset]
+                self._flags[slot]  # ABSENT has no view: IndexError
+                return slot
+            except IndexError:
+                pass
+        return self._index.slot(subject_id)
+
     @property
     def defaults(self) -> Mapping[str, str]:
         """What a subject that is not registered gets: each feature's default variant

@@ -15,10 +15,12 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flaggery.clock import Clock, utc_now
 from flaggery.http import admin, ops, serving
+from flaggery.http.auth import ClientAuth
+from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers
 from flaggery.http.metrics import Metrics, RequestMetrics
@@ -26,6 +28,7 @@ from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.tasks import cancel_and_wait
+from flaggery.ofrep import OFREP_PREFIX, OfrepApp
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
 
@@ -39,17 +42,19 @@ METRICS_SAMPLE_SECONDS = 1.0
 
 
 class FlaggeryApp(Starlette):
-    """Starlette, with the flags fast path in front of its middleware and router."""
+    """Starlette, with the flags fast path and the OFREP app in front of its middleware and
+    router (OFREP answers every error itself, in OFREP's shapes)."""
 
     fast_path: FlagsFastPath
+    ofrep: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and await self.fast_path.serve(scope, send)
-        ):
-            return
+        if scope["type"] == "http":
+            if scope["path"].startswith(OFREP_PREFIX):
+                await self.ofrep(scope, receive, send)
+                return
+            if scope["method"] == "GET" and await self.fast_path.serve(scope, send):
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -57,7 +62,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
     """The ASGI app for ``settings``. ``clock`` is for tests that move time."""
     settings.check_exposure()
     metrics = Metrics() if settings.enable_prometheus else None
-    fast_path = FlagsFastPath(metrics)
+    cors = settings.cors_origin_list
+    fast_path = FlagsFastPath(metrics, ClientAuth(settings), cors=bool(cors))
+    ofrep = OfrepApp(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -71,20 +78,25 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
             await _start(evaluator, stack)
-            fast_path.flags_json = evaluator.flags_json
+            fast_path.snapshot_of = ofrep.snapshot_of = lambda: evaluator.snapshot
+            await stack.enter_async_context(ofrep.events.running(evaluator))
             if metrics is not None:
                 stack.callback(metrics.close)
                 await stack.enter_async_context(_background(_sample_forever(services)))
             yield
-            fast_path.flags_json = None
+            fast_path.snapshot_of = ofrep.snapshot_of = None
 
+    middleware = [Middleware(RequestMetrics, metrics=metrics)] if metrics else []
+    if cors:
+        middleware.append(Middleware(FlagsCors, origins=cors))
     app = FlaggeryApp(
         routes=_routes(settings),
-        middleware=[Middleware(RequestMetrics, metrics=metrics)] if metrics else [],
+        middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.fast_path = fast_path
+    app.ofrep = cors_for(ofrep, cors) if cors else ofrep
     return app
 
 

@@ -76,6 +76,8 @@ class Call(Generic[Q, B]):
     path: Mapping[str, str]
     query: Q
     body: B
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The request headers, names in lower case."""
 
     @property
     def store(self) -> AsyncFlaggery:
@@ -89,8 +91,9 @@ class Call(Generic[Q, B]):
         return parse_subject_id(self.path["subject_id"])
 
 
-Handler = Callable[[Call[Any, Any]], Awaitable[msgspec.Struct | bytes]]
-"""Returns the response Struct, or its JSON already encoded."""
+Handler = Callable[[Call[Any, Any]], Awaitable[msgspec.Struct | bytes | Response]]
+"""Returns the response Struct, or its JSON already encoded, or a whole Response (for headers
+such as an ETag, or a 304)."""
 
 
 @dataclass(frozen=True)
@@ -158,9 +161,12 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
             raw = await _read_body(request)
             if raw or not operation.optional_body:
                 body = decode_body(raw, operation.decoder)
-        result = await operation.handler(Call(services, request.path_params, query, body))
+        call = Call(services, request.path_params, query, body, request.headers)
+        result = await operation.handler(call)
         if operation.writes:
             await services.catch_up()
+        if isinstance(result, Response):
+            return result
         content = result if isinstance(result, bytes) else encode(result)
         return Response(content, operation.status, media_type="application/json")
 

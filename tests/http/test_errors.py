@@ -42,6 +42,7 @@ EXPECTED_STATUS = {
     "NoBuckets": 409,
     "NotAdmin": 423,
     "Unauthorized": 401,
+    "Forbidden": 403,
     "DatabaseUnavailable": 503,
 }
 

@@ -1,0 +1,139 @@
+"""The OFREP endpoints as one raw ASGI app, in front of Starlette like the flags fast path:
+
+    POST /ofrep/v1/evaluate/flags/{key}    one flag for the context's subject
+    POST /ofrep/v1/evaluate/flags          every flag, with an ETag (If-None-Match -> 304)
+    GET  /ofrep/v1/events                  refetchEvaluation events (SSE)
+
+A request is: read the body, decode the targeting key, one lookup in this snapshot's answers
+(`SnapshotAnswers`), send pre-encoded bytes. Every error is answered here in OFREP's shape
+(``errorCode``, ``errorDetails``), never in flaggery's envelope, because OFREP clients parse
+these; an unexpected exception is logged and answered 500 without details.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from starlette.types import Receive, Scope, Send
+
+from flaggery.engine import Snapshot
+from flaggery.errors import Forbidden
+from flaggery.http.auth import ClientAuth
+from flaggery.http.conditional import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.ofrep.answers import SnapshotAnswers
+from flaggery.ofrep.codec import (
+    EvaluationError,
+    FlagFailure,
+    GeneralError,
+    decode_request,
+    encode,
+)
+from flaggery.ofrep.events import EventBroadcast
+from flaggery.settings import Settings
+
+__all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
+
+log = logging.getLogger("flaggery.ofrep")
+
+OFREP_PREFIX = "/ofrep/"
+BULK_PATH = "/ofrep/v1/evaluate/flags"
+SINGLE_PREFIX = BULK_PATH + "/"
+EVENTS_PATH = "/ofrep/v1/events"
+MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
+_JSON = (b"content-type", b"application/json")
+
+
+class OfrepApp:
+    """Serves OFREP from the current snapshot; `snapshot_of` is set once one is loaded."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.snapshot_of: Callable[[], Snapshot] | None = None
+        self.events = EventBroadcast()
+        self._clients = ClientAuth(settings)
+        self._answers: SnapshotAnswers | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, key = scope["path"], None
+        try:
+            if path == EVENTS_PATH and scope["method"] in ("GET", "HEAD"):
+                await self.events.serve(scope, receive, send)
+                return
+            if path.startswith(SINGLE_PREFIX):
+                key = path[len(SINGLE_PREFIX) :]
+            elif path != BULK_PATH:
+                raise EvaluationError(404, "GENERAL", f"No OFREP route {path}.")
+            await self._evaluate(scope, receive, send, key)
+        except EvaluationError as error:
+            await _send_error(send, error, key)
+        except Exception:
+            log.exception("OFREP request %s failed", path)
+            await _send_error(send, EvaluationError(500, "GENERAL", "Internal error."), None)
+
+    async def _evaluate(self, scope: Scope, receive: Receive, send: Send, key: str | None) -> None:
+        if scope["method"] != "POST":
+            raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
+        problem = self._clients.problem(scope["headers"])
+        if problem is not None:
+            raise EvaluationError(
+                403 if isinstance(problem, Forbidden) else 401, "GENERAL", str(problem)
+            )
+        subject_id = decode_request(await _read_body(receive))
+        answers = self._current().for_subject(subject_id)
+        if key is not None:
+            body = answers.single.get(key)
+            if body is None:
+                raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
+            await _send(send, 200, [_JSON, (b"content-length", b"%d" % len(body))], body)
+            return
+        if_none_match = next((v for n, v in scope["headers"] if n == b"if-none-match"), None)
+        if if_none_match is not None and etag_matches(if_none_match, answers.etag):
+            await _send(send, 304, not_modified_headers(answers.etag), b"")
+            return
+        length = (b"content-length", b"%d" % len(answers.bulk))
+        await _send(
+            send, 200, [_JSON, length, (b"etag", answers.etag), CACHE_CONTROL], answers.bulk
+        )
+
+    def _current(self) -> SnapshotAnswers:
+        """This snapshot's answers, started afresh when a new snapshot was swapped in."""
+        if self.snapshot_of is None:
+            raise EvaluationError(
+                503, "GENERAL", "No snapshot loaded yet: the database has not been reached."
+            )
+        snapshot = self.snapshot_of()
+        answers = self._answers
+        if answers is None or answers.snapshot is not snapshot:
+            answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH)
+        return answers
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise EvaluationError(
+                413, "GENERAL", f"The body may have at most {MAX_BODY_BYTES} bytes."
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunk if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Send, error: EvaluationError, key: str | None) -> None:
+    if key is not None and error.status in (400, 404):
+        body = encode(FlagFailure(key, error.code, error.details))
+    else:
+        body = encode(GeneralError(error.code, error.details))
+    headers = [_JSON, (b"content-length", b"%d" % len(body))]
+    if error.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
+    await _send(send, error.status, headers, body)
