@@ -21,9 +21,18 @@ __all__ = ["AdminGuard", "ClientAuth", "client_token"]
 
 
 class AdminGuard:
-    def __init__(self, app: ASGIApp, *, settings: Settings, methods: Collection[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        methods: Collection[str],
+        client_methods: Collection[str] = (),
+    ) -> None:
+        """`methods` are the admin ones; `client_methods` those that serve flags."""
         self.app = app
         self.methods = frozenset(methods)
+        self.client_methods = frozenset(client_methods)
         self.clients = ClientAuth(settings)
         self.admin_mode = settings.admin_mode
         self.expected = (
@@ -32,9 +41,10 @@ class AdminGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in self.methods:
-            problem = self.clients.problem(scope["headers"])
-            if problem is not None:
-                raise problem
+            if scope["method"] in self.client_methods:
+                problem = self.clients.problem(scope["headers"])
+                if problem is not None:
+                    raise problem
             await self.app(scope, receive, send)
             return
         if not self.admin_mode:

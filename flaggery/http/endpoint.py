@@ -145,9 +145,15 @@ def _route(path: str, by_method: Mapping[str, Operation], settings: Settings) ->
         return await endpoints[request.method](request)
 
     admin_methods = {m for m, op in by_method.items() if not op.public}
-    if "GET" in admin_methods:
-        admin_methods.add("HEAD")
-    guard = [Middleware(AdminGuard, settings=settings, methods=admin_methods)]
+    client_methods = {m for m, op in by_method.items() if op.public and op.tag == "serving"}
+    for methods in (admin_methods, client_methods):
+        if "GET" in methods:
+            methods.add("HEAD")
+    guard = [
+        Middleware(
+            AdminGuard, settings=settings, methods=admin_methods, client_methods=client_methods
+        )
+    ]
     name = "_".join(op.handler.__name__ for op in by_method.values())
     return Route(path, dispatch, methods=list(by_method), name=name, middleware=guard)
 
