@@ -28,7 +28,7 @@ async def seed(client: httpx.AsyncClient) -> None:
             "/v1/features/checkout/variants/off", params=default, json={"value": False}
         ),
         201,
-    )  # noqa: E501
+    )
     ok(await client.post("/v1/features/checkout/variants/on", json={"value": True}), 201)
     ok(await client.post("/v1/features/legacy"), 201)
     ok(await client.post("/v1/features/legacy/disabling_variant", params=default), 201)
