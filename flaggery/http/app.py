@@ -28,7 +28,7 @@ from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.tasks import cancel_and_wait
-from flaggery.ofrep import OFREP_PREFIX, OfrepApp
+from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
 

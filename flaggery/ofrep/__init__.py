@@ -1,8 +1,8 @@
 """OFREP, the OpenFeature Remote Evaluation Protocol: flaggery's flags for any OpenFeature
 SDK's generic OFREP provider. An adapter over the snapshot: `codec` (wire format), `mapping`
 (the engine's explanation -> OFREP reasons and metadata, one table), `answers` (encoded once
-per view), `events` (the SSE stream), `app` (the routes)."""
+per view), `events` (the SSE stream), `app` (the routes, served by `flaggery.http`).
 
-from flaggery.ofrep.app import EVENTS_PATH, OFREP_PREFIX, OfrepApp
-
-__all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
+Nothing is imported here, so the in-process provider (`flaggery.openfeature`) can use the
+mapping without loading the HTTP server.
+"""

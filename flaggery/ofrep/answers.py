@@ -24,9 +24,10 @@ from flaggery.ofrep.codec import (
 )
 from flaggery.ofrep.mapping import SubjectContext, evaluate, targeted_features
 
-__all__ = ["Answers", "SnapshotAnswers"]
+__all__ = ["UNKNOWN_SLOT", "Answers", "SnapshotAnswers", "evaluate_view", "with_revision"]
 
-_UNKNOWN = -1  # the cache key of "a subject that is not registered"
+UNKNOWN_SLOT = -1
+"""The view key of every subject that is not registered (they all get the defaults)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class SnapshotAnswers:
         try:
             slot = self.snapshot.view_slot(subject_id)
         except SubjectNotFound:
-            slot = _UNKNOWN
+            slot = UNKNOWN_SLOT
         answers = self._by_slot.get(slot)
         if answers is None:
             answers = self._by_slot[slot] = self._build(subject_id, slot)
@@ -66,24 +67,34 @@ class SnapshotAnswers:
 
     def _build(self, subject_id: int, slot: int) -> Answers:
         snapshot = self.snapshot
-        if slot == _UNKNOWN:
-            explained = default_layer(snapshot.config)
-            context = SubjectContext(known=False, bucket=None, targeted=self._targeted)
-        else:
-            explanation = snapshot.explain(subject_id)
-            explained = explanation.features
-            context = SubjectContext(True, explanation.bucket, self._targeted)
-        features = sorted(snapshot.config.features.values(), key=lambda feature: feature.name)
-        evaluations = [evaluate(f, explained.get(f.name), context) for f in features]
+        evaluations = evaluate_view(snapshot, subject_id, slot, self._targeted)
         bulk = encode(BulkEvaluation(evaluations, self._stream))
         return Answers(
-            single={e.key: encode(_with_revision(e, snapshot.revision)) for e in evaluations},
+            single={e.key: encode(with_revision(e, snapshot.revision)) for e in evaluations},
             bulk=bulk,
             etag=entity_tag(bulk),
         )
 
 
-def _with_revision(evaluation: FlagEvaluation, revision: int) -> FlagEvaluation:
+def evaluate_view(
+    snapshot: Snapshot, subject_id: int, slot: int, targeted: frozenset[str]
+) -> list[FlagEvaluation]:
+    """Every feature's evaluation for `subject_id`, whose view is `slot` (`UNKNOWN_SLOT` for a
+    subject that is not registered), in feature-name order, without revision metadata.
+    Costs one explanation: a pass over the configuration."""
+    if slot == UNKNOWN_SLOT:
+        explained = default_layer(snapshot.config)
+        context = SubjectContext(known=False, bucket=None, targeted=targeted)
+    else:
+        explanation = snapshot.explain(subject_id)
+        explained = explanation.features
+        context = SubjectContext(True, explanation.bucket, targeted)
+    features = sorted(snapshot.config.features.values(), key=lambda feature: feature.name)
+    return [evaluate(feature, explained.get(feature.name), context) for feature in features]
+
+
+def with_revision(evaluation: FlagEvaluation, revision: int) -> FlagEvaluation:
+    """`evaluation` with the snapshot's revision added to its metadata."""
     metadata = {**evaluation.metadata, "revision": revision}
     return FlagEvaluation(
         evaluation.key, evaluation.reason, evaluation.variant, metadata, evaluation.value
