@@ -19,7 +19,7 @@ from flaggery.engine.changes import facts_after, latest_subjects
 from flaggery.engine.config import RESOLUTION_FACTS, Config
 from flaggery.engine.explanation import Explanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
-from flaggery.engine.subject_index import Entry, SubjectIndex
+from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
 from flaggery.engine.views import (
     ViewKey,
     ViewKeys,
@@ -164,10 +164,11 @@ class Snapshot:
         if offset >= 0:
             try:
                 slot = self._dense[offset]
-                self._flags[slot]  # ABSENT has no view: IndexError
-                return slot
-            except IndexError:
+            except IndexError:  # beyond the dense window
                 pass
+            else:
+                if slot != ABSENT:
+                    return slot
         return self._index.slot(subject_id)
 
     @property

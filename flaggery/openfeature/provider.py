@@ -23,7 +23,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from openfeature.evaluation_context import EvaluationContext
@@ -49,7 +49,6 @@ from flaggery.openfeature.changes import changed_flags
 
 __all__ = ["FlaggeryProvider"]
 
-T = TypeVar("T")
 Details = FlagResolutionDetails[Any]
 # The watcher wakes on every swap; this bounds how late it notices staleness or the clock.
 WATCH_SECONDS = 1.0
@@ -108,23 +107,29 @@ class FlaggeryProvider(AbstractProvider):
             self._watcher.cancel()
             self._watcher = None
 
+    # Each resolve returns the shared precomputed details when the value has the asked type
+    # (checked inline: this is the hot path), else what `_typed` makes of them.
+
     def resolve_boolean_details(
         self,
         flag_key: str,
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
-        return self._typed(self._lookup(flag_key, evaluation_context), default_value, bool)
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is bool else _typed(details, default_value, bool)
 
     def resolve_string_details(
         self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[str]:
-        return self._typed(self._lookup(flag_key, evaluation_context), default_value, str)
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is str else _typed(details, default_value, str)
 
     def resolve_integer_details(
         self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[int]:
-        return self._typed(self._lookup(flag_key, evaluation_context), default_value, int)
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is int else _typed(details, default_value, int)
 
     def resolve_float_details(
         self,
@@ -132,7 +137,8 @@ class FlaggeryProvider(AbstractProvider):
         default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
-        return self._typed(self._lookup(flag_key, evaluation_context), default_value, float)
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is float else _typed(details, default_value, float)
 
     def resolve_object_details(
         self,
@@ -140,7 +146,8 @@ class FlaggeryProvider(AbstractProvider):
         default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
-        return self._typed(self._lookup(flag_key, evaluation_context), default_value, dict)
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is dict else _typed(details, default_value, dict)
 
     async def resolve_boolean_details_async(
         self,
@@ -177,39 +184,28 @@ class FlaggeryProvider(AbstractProvider):
         return self.resolve_object_details(flag_key, default_value, evaluation_context)
 
     def _lookup(self, flag_key: str, context: EvaluationContext | None) -> Details:
-        """The precomputed resolution; its value is None when the caller's default applies."""
+        """The precomputed resolution; its value is None when the caller's default applies.
+        Costs: parse the key, `Snapshot.view_slot`, two dict lookups (after a view's first)."""
         snapshot = self._evaluator.snapshot
         resolved = self._resolved
         if resolved is None or resolved.snapshot is not snapshot:
             resolved = self._resolved = _Resolved(snapshot)
-        subject_id = _subject_id(context)
+        key = None if context is None else context.targeting_key
+        if key is not None and key.isdigit() and key.isascii() and len(key) < 19:
+            subject_id = int(key)  # the common case, surely a subject id in range
+        else:
+            subject_id = _subject_id(key)
         try:
             slot = snapshot.view_slot(subject_id)
         except SubjectNotFound:
             slot = UNKNOWN_SLOT
-        by_flag = resolved.by_slot.get(slot) or resolved.build(subject_id, slot)
+        by_flag = resolved.by_slot.get(slot)
+        if by_flag is None:
+            by_flag = resolved.build(subject_id, slot)
         details = by_flag.get(flag_key)
         if details is None:
             raise FlagNotFoundError(f"Flag {flag_key!r} was not found.")
         return details
-
-    @staticmethod
-    def _typed(details: Details, default: Any, kind: type[T]) -> FlagResolutionDetails[Any]:
-        value = details.value
-        if type(value) is kind:  # the common case: the precomputed object, shared
-            return details
-        if value is None:  # disabled, or no variant: the caller's default
-            return FlagResolutionDetails(
-                default, None, None, details.reason, details.variant, details.flag_metadata
-            )
-        if kind is float and type(value) is int:  # a number is a float to OpenFeature
-            return FlagResolutionDetails(
-                float(value), None, None, details.reason, details.variant, details.flag_metadata
-            )
-        raise TypeMismatchError(
-            f"Expected a {kind.__name__} but variant {details.variant!r} has the "
-            f"{type(value).__name__} value {value!r:.60}."
-        )
 
     async def _watch(self) -> None:
         evaluator = self._evaluator
@@ -249,12 +245,28 @@ def _details(evaluation: FlagEvaluation) -> Details:
     )
 
 
-def _subject_id(context: EvaluationContext | None) -> int:
-    key = None if context is None else context.targeting_key
+def _typed(details: Details, default: Any, kind: type[Any]) -> Details:
+    """`details` for a caller asking for `kind` whose value is not exactly of that type: the
+    caller's default where OFREP omits the value, an int as a float, else TypeMismatchError
+    (the SDK then answers the default with TYPE_MISMATCH)."""
+    value = details.value
+    if value is None:  # disabled, or no variant: the caller's default
+        return FlagResolutionDetails(
+            default, None, None, details.reason, details.variant, details.flag_metadata
+        )
+    if kind is float and type(value) is int:  # a number is a float to OpenFeature
+        return FlagResolutionDetails(
+            float(value), None, None, details.reason, details.variant, details.flag_metadata
+        )
+    raise TypeMismatchError(
+        f"Expected a {kind.__name__} but variant {details.variant!r} has the "
+        f"{type(value).__name__} value {value!r:.60}."
+    )
+
+
+def _subject_id(key: str | None) -> int:
     if key is None:
         raise TargetingKeyMissingError("The context needs a targeting key: the subject id.")
-    if key.isascii() and key.isdigit() and len(key) < 19:  # the common case, surely in range
-        return int(key)
     try:
         return parse_targeting_key(key)
     except EvaluationError as error:
