@@ -56,7 +56,9 @@ class OfrepApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, key = scope["path"], None
         try:
-            if path == EVENTS_PATH and scope["method"] in ("GET", "HEAD"):
+            if path == EVENTS_PATH:
+                if scope["method"] not in ("GET", "HEAD"):
+                    raise EvaluationError(405, "GENERAL", "The event stream is read with GET.")
                 await self.events.serve(scope, receive, send)
                 return
             if path.startswith(SINGLE_PREFIX):

@@ -94,6 +94,7 @@ async def test_other_errors(client: httpx.AsyncClient) -> None:
     assert missing["key"] == "nope" and "nope" in missing["errorDetails"]
     ofrep_error(await client.get(SINGLE + "checkout"), 405, "GENERAL")
     ofrep_error(await client.post("/ofrep/v2/whatever", json=context), 404, "GENERAL")
+    ofrep_error(await client.post("/ofrep/v1/events"), 405, "GENERAL")
     ofrep_error(await client.post(BULK, content=b"{" * 70_000), 413, "GENERAL")
 
 

@@ -4,9 +4,12 @@ SDK with ``openfeature-provider-ofrep``, plus plain HTTP for what that provider 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
+from flaggery.cli import DRAIN_SECONDS
 from tests.http.helpers import ok
 from tests.http.processes import ServerProcess, flaggery_process
 
@@ -183,3 +187,25 @@ def test_cors_preflight_from_another_origin(server: ServerProcess) -> None:
             headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
         )
         assert refused.status_code == 400
+
+
+def test_an_open_event_stream_does_not_hold_shutdown(db_url: str, tmp_path: Path) -> None:
+    with flaggery_process(["--db-url", db_url], tmp_path) as process:
+        connected, ended = threading.Event(), threading.Event()
+
+        def listen() -> None:
+            url = f"{process.client.base_url}/ofrep/v1/events"
+            with httpx.Client(timeout=30) as client, client.stream("GET", url) as response:
+                connected.set()
+                with contextlib.suppress(httpx.HTTPError):
+                    for _ in response.iter_lines():
+                        pass
+            ended.set()
+
+        threading.Thread(target=listen, daemon=True).start()
+        assert connected.wait(10)
+        started = time.monotonic()
+        process.process.send_signal(signal.SIGTERM)
+        assert process.process.wait(DRAIN_SECONDS + 5) == 0, process.log_path.read_text()
+        assert time.monotonic() - started < DRAIN_SECONDS + 5
+        assert ended.wait(5), "the stream should end when the server stops"
