@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
     metrics = Metrics() if settings.enable_prometheus else None
     cors = settings.cors_origin_list
     fast_path = FlagsFastPath(metrics, ClientAuth(settings), cors=bool(cors))
-    ofrep = OfrepApp(settings)
+    ofrep = OfrepApp(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ these; an unexpected exception is logged and answered 500 without details.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from starlette.types import Receive, Scope, Send
@@ -21,6 +22,7 @@ from flaggery.engine import Snapshot
 from flaggery.errors import Forbidden
 from flaggery.http.auth import ClientAuth
 from flaggery.http.conditional import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.http.metrics import Metrics, Tally
 from flaggery.ofrep.answers import SnapshotAnswers
 from flaggery.ofrep.codec import (
     EvaluationError,
@@ -39,47 +41,70 @@ log = logging.getLogger("flaggery.ofrep")
 OFREP_PREFIX = "/ofrep/"
 BULK_PATH = "/ofrep/v1/evaluate/flags"
 SINGLE_PREFIX = BULK_PATH + "/"
+SINGLE_ROUTE = SINGLE_PREFIX + "{key}"
 EVENTS_PATH = "/ofrep/v1/events"
 MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
 _JSON = (b"content-type", b"application/json")
 
 
 class OfrepApp:
-    """Serves OFREP from the current snapshot; `snapshot_of` is set once one is loaded."""
+    """Serves OFREP from the current snapshot; `snapshot_of` is set once one is loaded.
 
-    def __init__(self, settings: Settings) -> None:
+    With metrics, evaluations are counted and timed by route template and status, like the
+    router's routes (the event stream is not: its duration is the connection's)."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.snapshot_of: Callable[[], Snapshot] | None = None
         self.events = EventBroadcast()
         self._clients = ClientAuth(settings)
         self._answers: SnapshotAnswers | None = None
+        self._metrics = metrics
+        self._tallies: dict[tuple[str, str, int], Tally] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path, key = scope["path"], None
+        path = scope["path"]
+        if path == EVENTS_PATH and scope["method"] in ("GET", "HEAD"):
+            await self.events.serve(scope, receive, send)
+            return
+        started = time.perf_counter()
+        if path.startswith(SINGLE_PREFIX):
+            route, key = SINGLE_ROUTE, path[len(SINGLE_PREFIX) :]
+        else:
+            route, key = path, None
         try:
-            if path == EVENTS_PATH:
-                if scope["method"] not in ("GET", "HEAD"):
-                    raise EvaluationError(405, "GENERAL", "The event stream is read with GET.")
-                await self.events.serve(scope, receive, send)
-                return
-            if path.startswith(SINGLE_PREFIX):
-                key = path[len(SINGLE_PREFIX) :]
-            elif path != BULK_PATH:
-                raise EvaluationError(404, "GENERAL", f"No OFREP route {path}.")
-            await self._evaluate(scope, receive, send, key)
+            if route not in (SINGLE_ROUTE, BULK_PATH):
+                status = 405 if path == EVENTS_PATH else 404
+                raise EvaluationError(
+                    status, "GENERAL", f"No OFREP route {scope['method']} {path}."
+                )
+            status = await self._evaluate(scope, receive, send, key)
         except EvaluationError as error:
+            status = error.status
             await _send_error(send, error, key)
         except Exception:
             log.exception("OFREP request %s failed", path)
+            status = 500
             await _send_error(send, EvaluationError(500, "GENERAL", "Internal error."), None)
+        if self._metrics is not None and route in (SINGLE_ROUTE, BULK_PATH):
+            self._tally(route, scope["method"], status).record(time.perf_counter() - started)
 
-    async def _evaluate(self, scope: Scope, receive: Receive, send: Send, key: str | None) -> None:
+    def _tally(self, route: str, method: str, status: int) -> Tally:
+        tally = self._tallies.get((route, method, status))
+        if tally is None:
+            assert self._metrics is not None
+            tally = self._tallies[route, method, status] = self._metrics.tally(
+                route, method, status
+            )
+        return tally
+
+    async def _evaluate(self, scope: Scope, receive: Receive, send: Send, key: str | None) -> int:
+        """Answer an evaluation; return the status sent. Raises EvaluationError."""
         if scope["method"] != "POST":
             raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
         problem = self._clients.problem(scope["headers"])
         if problem is not None:
-            raise EvaluationError(
-                403 if isinstance(problem, Forbidden) else 401, "GENERAL", str(problem)
-            )
+            status = 403 if isinstance(problem, Forbidden) else 401
+            raise EvaluationError(status, "GENERAL", str(problem))
         subject_id = decode_request(await _read_body(receive))
         answers = self._current().for_subject(subject_id)
         if key is not None:
@@ -87,15 +112,15 @@ class OfrepApp:
             if body is None:
                 raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
             await _send(send, 200, [_JSON, (b"content-length", b"%d" % len(body))], body)
-            return
+            return 200
         if_none_match = next((v for n, v in scope["headers"] if n == b"if-none-match"), None)
         if if_none_match is not None and etag_matches(if_none_match, answers.etag):
             await _send(send, 304, not_modified_headers(answers.etag), b"")
-            return
+            return 304
         length = (b"content-length", b"%d" % len(answers.bulk))
-        await _send(
-            send, 200, [_JSON, length, (b"etag", answers.etag), CACHE_CONTROL], answers.bulk
-        )
+        headers = [_JSON, length, (b"etag", answers.etag), CACHE_CONTROL]
+        await _send(send, 200, headers, answers.bulk)
+        return 200
 
     def _current(self) -> SnapshotAnswers:
         """This snapshot's answers, started afresh when a new snapshot was swapped in."""

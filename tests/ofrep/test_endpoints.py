@@ -197,3 +197,26 @@ async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 200
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_evaluations_are_counted_by_route_and_status(make_client: MakeClient) -> None:
+    client = await make_client(enable_prometheus=True)
+    await seed(client)
+    context = {"context": {"targetingKey": "1"}}
+    ok(await client.post(SINGLE + "checkout", json=context))
+    ofrep_error(await client.post(SINGLE + "nope", json=context), 404, "FLAG_NOT_FOUND")
+    etag = (await client.post(BULK, json=context)).headers["etag"]
+    assert (
+        await client.post(BULK, json=context, headers={"If-None-Match": etag})
+    ).status_code == 304
+    text = (await client.get("/metrics")).text
+    for route, status in (
+        (SINGLE + "{key}", 200),
+        (SINGLE + "{key}", 404),
+        (BULK, 200),
+        (BULK, 304),
+    ):
+        series = (
+            f'flaggery_http_requests_total{{method="POST",route="{route}",status="{status}"}} 1.0'
+        )
+        assert series in text, series
