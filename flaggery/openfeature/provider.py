@@ -52,25 +52,42 @@ __all__ = ["FlaggeryProvider"]
 Details = FlagResolutionDetails[Any]
 # The watcher wakes on every swap; this bounds how late it notices staleness or the clock.
 WATCH_SECONDS = 1.0
-MAX_ID = 2**63 - 1
+KEY_CACHE_SIZE = 65_536
+"""Targeting keys remembered per snapshot (about 100 bytes each): past it, start afresh."""
 
 
 class _Resolved:
-    """One snapshot's resolutions, per view and flag, built on first use."""
+    """One snapshot's resolutions, per view and flag, built on first use; and, as a shortcut
+    for the hot path, per targeting key seen (bounded: cleared when full)."""
 
-    __slots__ = ("by_slot", "snapshot", "targeted")
+    __slots__ = ("by_key", "by_slot", "snapshot", "targeted")
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.targeted = targeted_features(snapshot.config)
         self.by_slot: dict[int, dict[str, Details]] = {}
+        self.by_key: dict[str, dict[str, Details]] = {}
 
-    def build(self, subject_id: int, slot: int) -> dict[str, Details]:
-        evaluations = evaluate_view(self.snapshot, subject_id, slot, self.targeted)
-        revision = self.snapshot.revision
-        resolved = {e.key: _details(with_revision(e, revision)) for e in evaluations}
-        self.by_slot[slot] = resolved
-        return resolved
+    def for_key(self, key: str | None) -> dict[str, Details]:
+        """flag -> resolution for the subject `key` names. Raises TargetingKeyMissingError or
+        InvalidContextError."""
+        subject_id = _subject_id(key)
+        snapshot = self.snapshot
+        try:
+            slot = snapshot.view_slot(subject_id)
+        except SubjectNotFound:
+            slot = UNKNOWN_SLOT
+        by_flag = self.by_slot.get(slot)
+        if by_flag is None:
+            evaluations = evaluate_view(snapshot, subject_id, slot, self.targeted)
+            revision = snapshot.revision
+            by_flag = {e.key: _details(with_revision(e, revision)) for e in evaluations}
+            self.by_slot[slot] = by_flag
+        if len(self.by_key) >= KEY_CACHE_SIZE:
+            self.by_key.clear()
+        assert key is not None  # _subject_id refused None
+        self.by_key[key] = by_flag
+        return by_flag
 
 
 class FlaggeryProvider(AbstractProvider):
@@ -185,23 +202,16 @@ class FlaggeryProvider(AbstractProvider):
 
     def _lookup(self, flag_key: str, context: EvaluationContext | None) -> Details:
         """The precomputed resolution; its value is None when the caller's default applies.
-        Costs: parse the key, `Snapshot.view_slot`, two dict lookups (after a view's first)."""
+        Costs two dict lookups for a targeting key seen since the last swap; otherwise also
+        parsing the key and `Snapshot.view_slot` (and, once per view, its explanation)."""
         snapshot = self._evaluator.snapshot
         resolved = self._resolved
         if resolved is None or resolved.snapshot is not snapshot:
             resolved = self._resolved = _Resolved(snapshot)
         key = None if context is None else context.targeting_key
-        if key is not None and key.isdigit() and key.isascii() and len(key) < 19:
-            subject_id = int(key)  # the common case, surely a subject id in range
-        else:
-            subject_id = _subject_id(key)
-        try:
-            slot = snapshot.view_slot(subject_id)
-        except SubjectNotFound:
-            slot = UNKNOWN_SLOT
-        by_flag = resolved.by_slot.get(slot)
+        by_flag = resolved.by_key.get(key)  # type: ignore[arg-type]  # None is never a key
         if by_flag is None:
-            by_flag = resolved.build(subject_id, slot)
+            by_flag = resolved.for_key(key)
         details = by_flag.get(flag_key)
         if details is None:
             raise FlagNotFoundError(f"Flag {flag_key!r} was not found.")
