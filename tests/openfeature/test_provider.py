@@ -146,3 +146,14 @@ async def test_configuration_changed_event_names_the_flags(
     await store.add_subject(3, 1)  # a subject changes no flag's configuration
     await asyncio.sleep(0.5)
     assert len(seen) == 2
+
+
+async def test_answers_stay_right_when_the_key_cache_fills(
+    flaggery_client: tuple[OpenFeatureClient, Recorder, AsyncFlaggery],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("flaggery.openfeature.provider.KEY_CACHE_SIZE", 2)
+    client, _, _ = flaggery_client
+    for _ in range(3):
+        for key, retries in (("1", 3), ("2", 10), ("77", 3), ("1", 3), ("2", 10)):
+            assert client.get_integer_value("retries", 0, ctx(key)) == retries
