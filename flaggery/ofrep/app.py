@@ -101,10 +101,11 @@ class OfrepApp:
         """Answer an evaluation; return the status sent. Raises EvaluationError."""
         if scope["method"] != "POST":
             raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
-        problem = self._clients.problem(scope["headers"])
-        if problem is not None:
-            status = 403 if isinstance(problem, Forbidden) else 401
-            raise EvaluationError(status, "GENERAL", str(problem))
+        if self._clients.required:
+            problem = self._clients.problem(scope["headers"])
+            if problem is not None:
+                status = 403 if isinstance(problem, Forbidden) else 401
+                raise EvaluationError(status, "GENERAL", str(problem))
         subject_id = decode_request(await _read_body(receive))
         answers = self._current().for_subject(subject_id)
         if key is not None:
@@ -113,7 +114,7 @@ class OfrepApp:
                 raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
             await _send(send, 200, [_JSON, (b"content-length", b"%d" % len(body))], body)
             return 200
-        if_none_match = next((v for n, v in scope["headers"] if n == b"if-none-match"), None)
+        if_none_match = _header(scope, b"if-none-match")
         if if_none_match is not None and etag_matches(if_none_match, answers.etag):
             await _send(send, 304, not_modified_headers(answers.etag), b"")
             return 304
@@ -133,6 +134,13 @@ class OfrepApp:
         if answers is None or answers.snapshot is not snapshot:
             answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH)
         return answers
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for header, value in scope["headers"]:
+        if header == name:
+            return bytes(value)
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes:
