@@ -184,14 +184,6 @@ class Snapshot:
         except SubjectNotFound:
             return self._defaults
 
-    def knows(self, subject_id: int) -> bool:
-        """Whether the subject is registered."""
-        try:
-            self._index.slot(subject_id)
-        except SubjectNotFound:
-            return False
-        return True
-
     def variant(self, subject_id: int, feature: str) -> str | None:
         """The subject's variant of one feature, or None if it gets none."""
         return self.variants(subject_id).get(feature)
