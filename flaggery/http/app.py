@@ -19,7 +19,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flaggery.clock import Clock, utc_now
 from flaggery.http import admin, ops, serving
-from flaggery.http.auth import ClientAuth
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers
@@ -31,6 +30,7 @@ from flaggery.live.tasks import cancel_and_wait
 from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.tokens import ClientAuth
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
     metrics = Metrics() if settings.enable_prometheus else None
     cors = settings.cors_origin_list
     fast_path = FlagsFastPath(metrics, ClientAuth(settings), cors=bool(cors))
-    ofrep = OfrepApp(settings, metrics)
+    ofrep = OfrepApp(ClientAuth(settings), None if metrics is None else metrics.tally)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

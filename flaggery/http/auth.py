@@ -10,14 +10,15 @@ and answers 401 Unauthorized otherwise; the comparison takes constant time.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flaggery.errors import FlaggeryError, Forbidden, NotAdmin, Unauthorized
+from flaggery.errors import NotAdmin, Unauthorized
 from flaggery.settings import Settings
+from flaggery.tokens import ClientAuth
 
-__all__ = ["AdminGuard", "ClientAuth", "client_token"]
+__all__ = ["AdminGuard"]
 
 
 class AdminGuard:
@@ -66,52 +67,3 @@ def _authorization(scope: Scope) -> bytes:
         if name == b"authorization":
             return bytes(value)
     return b""
-
-
-class ClientAuth:
-    """The ``client`` role: with ``FLAGGERY_CLIENT_TOKENS`` set, serving routes need one of
-    those tokens (or the admin token) as ``Authorization: Bearer <token>`` (scheme in any
-    case) or ``X-API-Key: <token>``. Without it they are open, as in 0.2.1.
-
-    `problem` costs one pass over the request headers and one constant-time comparison per
-    configured token, so a token's position in the list leaks nothing.
-    """
-
-    __slots__ = ("_tokens", "required")
-
-    def __init__(self, settings: Settings) -> None:
-        tokens = settings.client_token_list
-        self.required = bool(tokens)
-        admin = () if settings.admin_token is None else (settings.admin_token,)
-        self._tokens = tuple(token.encode() for token in (*tokens, *admin))
-
-    def problem(self, headers: Iterable[tuple[bytes, bytes]]) -> FlaggeryError | None:
-        """None if the request may be served, else the error to answer (Unauthorized if no
-        token was given, Forbidden if it is not a configured one)."""
-        if not self.required:
-            return None
-        given = client_token(headers)
-        if given is None:
-            return Unauthorized(
-                "This server requires a client token: send 'Authorization: Bearer <token>' "
-                "or 'X-API-Key: <token>' with one of FLAGGERY_CLIENT_TOKENS."
-            )
-        matched = False
-        for token in self._tokens:
-            matched |= hmac.compare_digest(given, token)
-        if not matched:
-            return Forbidden("The client token is not one this server accepts.")
-        return None
-
-
-def client_token(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
-    """The token of ``Authorization: Bearer <token>`` or else of ``X-API-Key``, or None."""
-    api_key = None
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, token = bytes(value).partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                return token.strip()
-        elif name == b"x-api-key" and value.strip():
-            api_key = bytes(value).strip()
-    return api_key

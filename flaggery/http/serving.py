@@ -16,13 +16,13 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
 from flaggery.engine import Explanation, Snapshot
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
-from flaggery.http.auth import ClientAuth
 from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_id
-from flaggery.http.conditional import CACHE_CONTROL, etag_matches, not_modified_headers
 from flaggery.http.endpoint import Call, Operation
 from flaggery.http.metrics import Metrics, Tally
+from flaggery.tokens import ClientAuth
 
 __all__ = ["FLAGS_ROUTE", "OPERATIONS", "FlagsFastPath"]
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from starlette.types import Receive, Scope, Send
 
+from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
 from flaggery.engine import Snapshot
 from flaggery.errors import Forbidden
-from flaggery.http.auth import ClientAuth
-from flaggery.http.conditional import CACHE_CONTROL, etag_matches, not_modified_headers
-from flaggery.http.metrics import Metrics, Tally
 from flaggery.ofrep.answers import SnapshotAnswers
 from flaggery.ofrep.codec import (
     EvaluationError,
@@ -32,7 +31,7 @@ from flaggery.ofrep.codec import (
     encode,
 )
 from flaggery.ofrep.events import EventBroadcast
-from flaggery.settings import Settings
+from flaggery.tokens import ClientAuth
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
 
@@ -47,19 +46,30 @@ MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
 _JSON = (b"content-type", b"application/json")
 
 
+class Recorder(Protocol):
+    """Counts and times requests of one route, method and status (``http.metrics.Tally``)."""
+
+    def record(self, seconds: float) -> None: ...
+
+
+TallyFactory = Callable[[str, str, int], Recorder]
+
+
 class OfrepApp:
     """Serves OFREP from the current snapshot; `snapshot_of` is set once one is loaded.
 
     With metrics, evaluations are counted and timed by route template and status, like the
     router's routes (the event stream is not: its duration is the connection's)."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(self, clients: ClientAuth, tally: TallyFactory | None = None) -> None:
+        """`tally`: makes the recorder of one (route, method, status), e.g. ``Metrics.tally``;
+        None for no metrics."""
         self.snapshot_of: Callable[[], Snapshot] | None = None
         self.events = EventBroadcast()
-        self._clients = ClientAuth(settings)
+        self._clients = clients
         self._answers: SnapshotAnswers | None = None
-        self._metrics = metrics
-        self._tallies: dict[tuple[str, str, int], Tally] = {}
+        self._make_tally = tally
+        self._tallies: dict[tuple[str, str, int], Recorder] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
@@ -85,16 +95,14 @@ class OfrepApp:
             log.exception("OFREP request %s failed", path)
             status = 500
             await _send_error(send, EvaluationError(500, "GENERAL", "Internal error."), None)
-        if self._metrics is not None and route in (SINGLE_ROUTE, BULK_PATH):
+        if self._make_tally is not None and route in (SINGLE_ROUTE, BULK_PATH):
             self._tally(route, scope["method"], status).record(time.perf_counter() - started)
 
-    def _tally(self, route: str, method: str, status: int) -> Tally:
+    def _tally(self, route: str, method: str, status: int) -> Recorder:
         tally = self._tallies.get((route, method, status))
         if tally is None:
-            assert self._metrics is not None
-            tally = self._tallies[route, method, status] = self._metrics.tally(
-                route, method, status
-            )
+            assert self._make_tally is not None
+            tally = self._tallies[route, method, status] = self._make_tally(route, method, status)
         return tally
 
     async def _evaluate(self, scope: Scope, receive: Receive, send: Send, key: str | None) -> int:

@@ -1,5 +1,6 @@
-"""Conditional GET and POST: entity tags, ``If-None-Match`` and the caching policy of the
-serving routes (the flags route and OFREP's bulk evaluation).
+"""HTTP caching of the serving routes (the flags route and OFREP's bulk evaluation): entity
+tags, ``If-None-Match`` and the ``Cache-Control`` policy. Used by `flaggery.http` and
+`flaggery.ofrep` alike.
 
 Every serving response carries ``Cache-Control: private, no-cache``: a browser (or other
 private cache) may keep the body but must revalidate it on every use, which costs a 304 with
