@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given
 
 from flaggery.engine import build_snapshot
-from flaggery.engine.model import Change, Feature, FeatureFact, Rollout, State, Subject
+from flaggery.engine.model import (
+    Change,
+    Feature,
+    FeatureFact,
+    Rollout,
+    State,
+    Subject,
+    SubjectFact,
+)
 from flaggery.engine.views import entity_tag
 from flaggery.errors import SubjectNotFound
 from tests.engine.strategies import make_state, minute, states, times
@@ -66,3 +74,29 @@ def test_etags_differ_when_bodies_differ_and_match_when_equal() -> None:
     assert rebuilt.flags_etag(1) == snapshot.flags_etag(1)  # stable across builds, processes
     tag = snapshot.flags_etag(1)
     assert tag.startswith(b'"') and tag.endswith(b'"') and len(tag) == 18
+
+
+@given(states(), times)
+def test_view_slots_group_exactly_the_subjects_that_share_bucket_and_groups(
+    state: State, now: datetime
+) -> None:
+    snapshot = build_snapshot(state, now)
+    by_key: dict[tuple[int, tuple[str, ...]], set[int]] = {}
+    by_slot: dict[int, set[int]] = {}
+    for subject_id in state.subjects.ids:
+        view = snapshot.subject(subject_id)
+        by_key.setdefault((view.bucket, tuple(view.groups)), set()).add(subject_id)
+        by_slot.setdefault(snapshot.view_slot(subject_id), set()).add(subject_id)
+    assert sorted(map(sorted, by_key.values())) == sorted(map(sorted, by_slot.values()))
+    missing = max(state.subjects.ids, default=0) + 1
+    with pytest.raises(SubjectNotFound):
+        snapshot.view_slot(missing)
+
+
+def test_view_slot_of_a_removed_subject_inside_the_dense_window() -> None:
+    state = make_state(buckets=[1], subjects={i: Subject(weight=1, bucket=1) for i in (1, 2, 3)})
+    snapshot = build_snapshot(state, minute(0))
+    removed = snapshot.apply([Change(2, "rm_subject", (SubjectFact(2, None),))], minute(1))
+    with pytest.raises(SubjectNotFound):
+        removed.view_slot(2)
+    assert removed.view_slot(1) == removed.view_slot(3) == snapshot.view_slot(1)
