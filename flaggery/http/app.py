@@ -78,13 +78,14 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
             await _start(evaluator, stack)
-            fast_path.snapshot_of = ofrep.snapshot_of = lambda: evaluator.snapshot
+            fast_path.snapshot_of = lambda: evaluator.snapshot
+            ofrep.evaluator = evaluator
             await stack.enter_async_context(ofrep.events.running(evaluator))
             if metrics is not None:
                 stack.callback(metrics.close)
                 await stack.enter_async_context(_background(_sample_forever(services)))
             yield
-            fast_path.snapshot_of = ofrep.snapshot_of = None
+            fast_path.snapshot_of = ofrep.evaluator = None
 
     middleware = [Middleware(RequestMetrics, metrics=metrics)] if metrics else []
     if cors:

@@ -20,8 +20,8 @@ from typing import Protocol
 from starlette.types import Receive, Scope, Send
 
 from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
-from flaggery.engine import Snapshot
 from flaggery.errors import Forbidden
+from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
 from flaggery.ofrep.codec import (
     EvaluationError,
@@ -56,7 +56,7 @@ TallyFactory = Callable[[str, str, int], Recorder]
 
 
 class OfrepApp:
-    """Serves OFREP from the current snapshot; `snapshot_of` is set once one is loaded.
+    """Serves OFREP from the evaluator's snapshot; `evaluator` is set by the app's lifespan.
 
     With metrics, evaluations are counted and timed by route template and status, like the
     router's routes (the event stream is not: its duration is the connection's)."""
@@ -64,7 +64,7 @@ class OfrepApp:
     def __init__(self, clients: ClientAuth, tally: TallyFactory | None = None) -> None:
         """`tally`: makes the recorder of one (route, method, status), e.g. ``Metrics.tally``;
         None for no metrics."""
-        self.snapshot_of: Callable[[], Snapshot] | None = None
+        self.evaluator: Evaluator | None = None
         self.events = EventBroadcast()
         self._clients = clients
         self._answers: SnapshotAnswers | None = None
@@ -133,11 +133,12 @@ class OfrepApp:
 
     def _current(self) -> SnapshotAnswers:
         """This snapshot's answers, started afresh when a new snapshot was swapped in."""
-        if self.snapshot_of is None:
+        evaluator = self.evaluator
+        if evaluator is None or evaluator.revision < 0:
             raise EvaluationError(
                 503, "GENERAL", "No snapshot loaded yet: the database has not been reached."
             )
-        snapshot = self.snapshot_of()
+        snapshot = evaluator.snapshot
         answers = self._answers
         if answers is None or answers.snapshot is not snapshot:
             answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH)

@@ -204,7 +204,10 @@ class FlaggeryProvider(AbstractProvider):
         """The precomputed resolution; its value is None when the caller's default applies.
         Costs two dict lookups for a targeting key seen since the last swap; otherwise also
         parsing the key and `Snapshot.view_slot` (and, once per view, its explanation)."""
-        snapshot = self._evaluator.snapshot
+        try:
+            snapshot = self._evaluator.snapshot
+        except RuntimeError:  # nothing loaded yet
+            raise ProviderNotReadyError("The evaluator has not loaded a snapshot yet.") from None
         resolved = self._resolved
         if resolved is None or resolved.snapshot is not snapshot:
             resolved = self._resolved = _Resolved(snapshot)

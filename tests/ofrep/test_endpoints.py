@@ -8,12 +8,15 @@ from typing import Any
 import httpx
 import pytest
 
+from flaggery.http import create_app
+from flaggery.settings import Settings
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok
 
 SINGLE = "/ofrep/v1/evaluate/flags/"
 BULK = "/ofrep/v1/evaluate/flags"
 ORIGIN = "https://app.example.com"
+UNREACHABLE_POSTGRES = "postgresql://postgres@127.0.0.1:9/nowhere"
 
 
 async def seed(client: httpx.AsyncClient) -> None:
@@ -220,3 +223,13 @@ async def test_evaluations_are_counted_by_route_and_status(make_client: MakeClie
             f'flaggery_http_requests_total{{method="POST",route="{route}",status="{status}"}} 1.0'
         )
         assert series in text, series
+
+
+async def test_503_before_the_first_snapshot_not_500() -> None:
+    app = create_app(Settings(db_url=UNREACHABLE_POSTGRES, db_auto_upgrade=False))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            context = {"context": {"targetingKey": "1"}}
+            ofrep_error(await client.post(SINGLE + "f", json=context), 503, "GENERAL")
+            ofrep_error(await client.post(BULK, json=context), 503, "GENERAL")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
-from openfeature.exception import ErrorCode
+from openfeature.exception import ErrorCode, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 from openfeature.hook import Hook, HookContext, HookHints
 
@@ -157,3 +158,16 @@ async def test_answers_stay_right_when_the_key_cache_fills(
     for _ in range(3):
         for key, retries in (("1", 3), ("2", 10), ("77", 3), ("1", 3), ("2", 10)):
             assert client.get_integer_value("retries", 0, ctx(key)) == retries
+
+
+async def test_not_ready_before_the_evaluator_loads(tmp_path: Path) -> None:
+    evaluator = Evaluator.from_db_url(f"sqlite:///{tmp_path / 'never-started.db'}")
+    provider = FlaggeryProvider(evaluator)
+    try:
+        with pytest.raises(ProviderNotReadyError):
+            provider.initialize(EvaluationContext())
+        with pytest.raises(ProviderNotReadyError):
+            provider.resolve_string_details("color", "", ctx("1"))
+    finally:
+        provider.shutdown()
+        await evaluator.stop()
