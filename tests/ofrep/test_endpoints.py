@@ -233,3 +233,11 @@ async def test_503_before_the_first_snapshot_not_500() -> None:
             context = {"context": {"targetingKey": "1"}}
             ofrep_error(await client.post(SINGLE + "f", json=context), 503, "GENERAL")
             ofrep_error(await client.post(BULK, json=context), 503, "GENERAL")
+
+
+async def test_read_only_replicas_serve_ofrep(make_client: MakeClient) -> None:
+    await seed(await make_client())
+    replica = await make_client(admin_mode=False)
+    context = {"context": {"targetingKey": "2"}}
+    assert ok(await replica.post(SINGLE + "checkout", json=context))["value"] is False
+    assert len(ok(await replica.post(BULK, json=context))["flags"]) == 2
