@@ -91,6 +91,16 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="bearer token for admin routes (FLAGGERY_ADMIN_TOKEN; prefer the variable: "
         "command lines are visible to other users)",
     )
+    parser.add_argument(
+        "--client-tokens",
+        help="comma-separated tokens the serving and OFREP routes then require "
+        "(FLAGGERY_CLIENT_TOKENS; prefer the variable)",
+    )
+    parser.add_argument(
+        "--cors-origins",
+        help="comma-separated origins browsers may call the serving routes from "
+        "(FLAGGERY_CORS_ORIGINS; default: none)",
+    )
     _add_db_url(parser)
     parser.add_argument(
         "--snapshot-path", help="file for the last good snapshot (FLAGGERY_SNAPSHOT_PATH)"

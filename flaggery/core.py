@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import Explanation
+from flaggery.engine.model import JsonValue
 from flaggery.store.records import (
     AbTestRecord,
     BucketsRecord,
@@ -151,8 +152,20 @@ class Flaggery:
     def get_feature(self, feature_name: str) -> FeatureRecord:
         return self._run(self._store.get_feature(feature_name))
 
-    def add_variant(self, variant_name: str, feature_name: str, make_default: bool = False) -> None:
-        self._run(self._store.add_variant(variant_name, feature_name, make_default))
+    def add_variant(
+        self,
+        variant_name: str,
+        feature_name: str,
+        make_default: bool = False,
+        value: JsonValue | None = None,
+    ) -> None:
+        self._run(self._store.add_variant(variant_name, feature_name, make_default, value))
+
+    def set_variant_value(
+        self, variant_name: str, feature_name: str, value: JsonValue | None
+    ) -> None:
+        """The value OpenFeature clients get for the variant; None: its name again."""
+        self._run(self._store.set_variant_value(variant_name, feature_name, value))
 
     def add_disabling_variant(self, feature_name: str, make_default: bool = False) -> None:
         self._run(self._store.add_disabling_variant(feature_name, make_default))

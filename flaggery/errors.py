@@ -12,7 +12,8 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
     │                       AbTestIsLive, AbTestNotLive
     ├── NotAdmin            the server is read-only
-    ├── Unauthorized        missing or wrong admin token
+    ├── Unauthorized        missing or wrong admin token; missing client token
+    ├── Forbidden           a client token that is not one of the configured ones
     └── DatabaseUnavailable the database could not be reached for a write
 
 HTTP status codes are assigned in one table, ``flaggery.http.errors``; nowhere else.
@@ -33,6 +34,7 @@ __all__ = [
     "FeatureHasChildren",
     "FeatureNotFound",
     "FlaggeryError",
+    "Forbidden",
     "GroupExists",
     "GroupNotFound",
     "InvalidInput",
@@ -180,7 +182,12 @@ class NotAdmin(FlaggeryError):
 
 
 class Unauthorized(FlaggeryError):
-    """An admin route was called without the right bearer token."""
+    """An admin route was called without the right bearer token, or a serving route without
+    a client token when client tokens are configured."""
+
+
+class Forbidden(FlaggeryError):
+    """A serving route was called with a client token that is not a configured one."""
 
 
 class DatabaseUnavailable(FlaggeryError):

@@ -38,7 +38,8 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 _DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]*)?|\.[0-9]+)")
 # The token travels in an HTTP header, which cannot carry controls and loses edge spaces.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
-_SECRETS = frozenset({"admin_token"})
+SECRETS = ("admin_token", "client_tokens")
+"""Settings that repr() hides and nothing logs."""
 
 
 class SettingsError(ValueError):
@@ -58,6 +59,13 @@ class Settings:
     """False: read-only server, admin routes answer 423 NotAdmin."""
     admin_token: str | None = dataclasses.field(default=None, repr=False)
     """If set, admin routes need ``Authorization: Bearer <token>``."""
+    client_tokens: str | None = dataclasses.field(default=None, repr=False)
+    """Comma-separated tokens of the ``client`` role. If set, the serving routes (flags,
+    subject, OFREP, its event stream) need one (or the admin token) as ``Authorization:
+    Bearer <token>`` or ``X-API-Key: <token>``; unset, they are open (as in 0.2.1)."""
+    cors_origins: str | None = None
+    """Comma-separated origins (``https://app.example.com``, or ``*``) whose browsers may call
+    the serving routes; unset: no CORS headers at all."""
     snapshot_path: str | None = None
     """If set, the last good snapshot is saved there, and served from there when the process
     starts while the database is unreachable."""
@@ -83,10 +91,22 @@ class Settings:
         fields = [
             f"{field.name}={getattr(self, field.name)!r}"
             for field in dataclasses.fields(self)
-            if field.name not in _SECRETS
+            if field.name not in SECRETS
         ]
-        token = "None" if self.admin_token is None else "'***'"
-        return f"Settings({', '.join(fields)}, admin_token={token})"
+        hidden = [
+            f"{name}={'None' if getattr(self, name) is None else repr('***')}" for name in SECRETS
+        ]
+        return f"Settings({', '.join(fields + hidden)})"
+
+    @property
+    def client_token_list(self) -> tuple[str, ...]:
+        """`client_tokens` split at commas, blanks dropped."""
+        return _split_list(self.client_tokens)
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """`cors_origins` split at commas, blanks dropped."""
+        return _split_list(self.cors_origins)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
@@ -129,10 +149,18 @@ class Settings:
                 f"FLAGGERY_READ_TIMEOUT must be seconds, more than 0 and at most 86400, "
                 f"got {self.read_timeout!r}."
             )
-        for name in ("db_url", "admin_token", "snapshot_path", "host"):
+        for name in ("db_url", "snapshot_path", "host", "cors_origins", *SECRETS):
             value = getattr(self, name)
             if value is not None:
                 parse_value(name, value)  # the same rule for values given in code
+        if self.client_tokens is not None and not self.client_token_list:
+            raise SettingsError("FLAGGERY_CLIENT_TOKENS lists no token: unset it or give one.")
+        for origin in self.cors_origin_list:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise SettingsError(
+                    "FLAGGERY_CORS_ORIGINS must list origins such as https://app.example.com "
+                    f"(or *), got {origin!r}."
+                )
 
     def check_exposure(self) -> None:
         """Refuse an unauthenticated admin server on an address other machines can reach."""
@@ -167,7 +195,7 @@ def parse_value(name: str, text: str) -> Any:
         raise SettingsError(
             f"{variable} is set but blank: unset it to use the default, or give a value."
         )
-    if name in _SECRETS:
+    if name in SECRETS:
         if not _TOKEN.fullmatch(text):
             raise SettingsError(
                 f"{variable} may hold only printable ASCII without spaces (it is sent in an "
@@ -212,6 +240,10 @@ _PARSERS = {bool: parse_bool, int: _parse_int, float: _parse_float}
 def _require_range(name: str, value: int, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise SettingsError(f"FLAGGERY_{name.upper()} must be from {low} to {high}, got {value!r}.")
+
+
+def _split_list(text: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
 
 
 def _database_url(text: str) -> URL:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -25,6 +25,7 @@ __all__ = [
     "FeatureFact",
     "Group",
     "GroupFact",
+    "JsonValue",
     "ReloadFact",
     "Rollout",
     "RolloutFact",
@@ -47,10 +48,21 @@ class Subject(msgspec.Struct, frozen=True):
     """Names of the groups the subject belongs to, in the order it joined them."""
 
 
-class Feature(msgspec.Struct, frozen=True):
+JsonValue = bool | int | float | str | dict[str, Any]
+"""A variant's value: what an OpenFeature client receives (bool, number, string or object)."""
+
+
+class Feature(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str
     variants: tuple[str, ...]
     default: str | None = None
+    values: dict[str, JsonValue] = {}
+    """variant -> its value, for the variants given one (the others' value is their name);
+    never mutated after construction."""
+
+    def value_of(self, variant: str) -> JsonValue:
+        """The variant's value: the one it was given, else its name."""
+        return self.values.get(variant, variant)
 
 
 class Rollout(msgspec.Struct, frozen=True):

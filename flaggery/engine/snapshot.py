@@ -21,12 +21,13 @@ from flaggery.engine.changes import facts_after, latest_subjects
 from flaggery.engine.config import RESOLUTION_FACTS, Config
 from flaggery.engine.explanation import Explanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
-from flaggery.engine.subject_index import Entry, SubjectIndex
+from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
     ViewKey,
     ViewKeys,
     Views,
+    default_variants,
     explain_key,
     next_boundary,
     resolve_views,
@@ -57,7 +58,9 @@ class Snapshot:
         "_base",
         "_built_at",
         "_config",
+        "_defaults",
         "_dense",
+        "_etags",
         "_flags",
         "_index",
         "_json",
@@ -78,6 +81,8 @@ class Snapshot:
     _dense: array[int]
     _flags: tuple[Mapping[str, str], ...]
     _json: tuple[bytes, ...]
+    _etags: tuple[bytes, ...]
+    _defaults: Mapping[str, str]
 
     def __init__(self) -> None:
         raise TypeError("A Snapshot is made by build_snapshot(state, now), not constructed.")
@@ -105,6 +110,8 @@ class Snapshot:
         snapshot._dense = index.dense_slots
         snapshot._flags = views.flags
         snapshot._json = views.json
+        snapshot._etags = views.etags
+        snapshot._defaults = default_variants(config)
         return snapshot
 
     @property
@@ -157,6 +164,43 @@ class Snapshot:
             except IndexError:  # beyond the dense window, or ABSENT (which no view has)
                 pass
         return self._json[self._index.slot(subject_id)]
+
+    def flags_etag(self, subject_id: int) -> bytes:
+        """The quoted HTTP ETag of `flags_json(subject_id)`, precomputed; `SubjectNotFound`."""
+        offset = subject_id - self._base
+        if offset >= 0:
+            try:
+                return self._etags[self._dense[offset]]
+            except IndexError:  # beyond the dense window, or ABSENT (which no view has)
+                pass
+        return self._etags[self._index.slot(subject_id)]
+
+    def view_slot(self, subject_id: int) -> int:
+        """The number of the subject's resolved view, shared by every subject in the same
+        bucket and groups: a key for caching anything derived from a view. `SubjectNotFound`."""
+        offset = subject_id - self._base
+        if offset >= 0:
+            try:
+                slot = self._dense[offset]
+            except IndexError:  # beyond the dense window
+                pass
+            else:
+                if slot != ABSENT:
+                    return slot
+        return self._index.slot(subject_id)
+
+    @property
+    def defaults(self) -> Mapping[str, str]:
+        """What a subject that is not registered gets: each feature's default variant
+        (features without one are absent). Read-only."""
+        return self._defaults
+
+    def variants_or_defaults(self, subject_id: int) -> Mapping[str, str]:
+        """`variants(subject_id)`, or `defaults` for a subject that is not registered."""
+        try:
+            return self.variants(subject_id)
+        except SubjectNotFound:
+            return self._defaults
 
     def variant(self, subject_id: int, feature: str) -> str | None:
         """The subject's variant of one feature, or None if it gets none."""

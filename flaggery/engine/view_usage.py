@@ -66,6 +66,7 @@ class ViewUsage(msgspec.Struct, frozen=True):
                 keys=new_keys,
                 flags=tuple(views.flags[slot] for slot in resolved),
                 json=tuple(views.json[slot] for slot in resolved),
+                etags=tuple(views.etags[slot] for slot in resolved),
                 live_tests=views.live_tests,
             )
         return usage, new_keys, index.remapped(new_slot), views

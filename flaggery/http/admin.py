@@ -32,6 +32,7 @@ from flaggery.http.codec import (
     SubjectsAdded,
     Success,
     VariantQuery,
+    VariantValueBody,
     WeightQuery,
     parse_moment,
 )
@@ -80,7 +81,7 @@ async def list_features(call: Call[None, None]) -> FeatureNames:
 
 async def get_feature(call: Call[None, None]) -> FeatureOut:
     feature = await call.store.get_feature(call.path["feature"])
-    return FeatureOut(feature.name, feature.variants, feature.default_variant)
+    return FeatureOut(feature.name, feature.variants, feature.default_variant, feature.values)
 
 
 async def add_feature(call: Call[None, None]) -> Success:
@@ -98,9 +99,16 @@ async def set_default_variant(call: Call[None, None]) -> Success:
     return OK
 
 
-async def add_variant(call: Call[MakeDefaultQuery, None]) -> Success:
+async def add_variant(call: Call[MakeDefaultQuery, VariantValueBody | None]) -> Success:
     variant, feature = call.path["variant"], call.path["feature"]
-    await call.store.add_variant(variant, feature, call.query.make_default)
+    value = None if call.body is None else call.body.value
+    await call.store.add_variant(variant, feature, call.query.make_default, value)
+    return OK
+
+
+async def set_variant_value(call: Call[None, VariantValueBody]) -> Success:
+    variant, feature = call.path["variant"], call.path["feature"]
+    await call.store.set_variant_value(variant, feature, call.body.value)
     return OK
 
 
@@ -259,8 +267,14 @@ OPERATIONS = (
               "Set the default variant", "features",
               errors=(e.FeatureNotFound, e.VariantNotFound)),
     Operation("POST", FEATURE + "/variants/{variant}", add_variant, Success, "Add a variant",
-              "features", 201, MakeDefaultQuery,
-              errors=(e.FeatureNotFound, e.VariantExists, e.ValidationError)),
+              "features", 201, MakeDefaultQuery, body=VariantValueBody, optional_body=True,
+              errors=(e.FeatureNotFound, e.VariantExists, e.ValidationError),
+              description="Optional body {\"value\": ...}: the variant's typed value for "
+              "OpenFeature clients (without one, its value is its name)."),
+    Operation("PUT", FEATURE + "/variants/{variant}/value", set_variant_value, Success,
+              "Change a variant's value", "features", body=VariantValueBody,
+              errors=(e.FeatureNotFound, e.VariantNotFound, e.ValidationError),
+              description="{\"value\": null} gives the variant its name as value again."),
     Operation("POST", FEATURE + "/disabling_variant", add_disabling_variant, Success,
               "Add the disabling variant __DISABLE__", "features", 201, MakeDefaultQuery,
               errors=(e.FeatureNotFound, e.VariantExists)),

@@ -15,10 +15,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flaggery.clock import Clock, utc_now
 from flaggery.http import admin, ops, serving
+from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers
 from flaggery.http.metrics import Metrics, RequestMetrics
@@ -28,10 +29,12 @@ from flaggery.live.backoff import RECONNECT
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
+from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
 from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
+from flaggery.tokens import ClientAuth
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
@@ -42,17 +45,19 @@ METRICS_SAMPLE_SECONDS = 1.0
 
 
 class FlaggeryApp(Starlette):
-    """Starlette, with the flags fast path in front of its middleware and router."""
+    """Starlette, with the flags fast path and the OFREP app in front of its middleware and
+    router (OFREP answers every error itself, in OFREP's shapes)."""
 
     fast_path: FlagsFastPath
+    ofrep: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and await self.fast_path.serve(scope, send)
-        ):
-            return
+        if scope["type"] == "http":
+            if scope["path"].startswith(OFREP_PREFIX):
+                await self.ofrep(scope, receive, send)
+                return
+            if scope["method"] == "GET" and await self.fast_path.serve(scope, send):
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -60,7 +65,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
     """The ASGI app for ``settings``. ``clock`` is for tests that move time."""
     settings.check_exposure()
     metrics = Metrics() if settings.enable_prometheus else None
-    fast_path = FlagsFastPath(metrics)
+    cors = settings.cors_origin_list
+    fast_path = FlagsFastPath(metrics, ClientAuth(settings), cors=bool(cors))
+    ofrep = OfrepApp(ClientAuth(settings), None if metrics is None else metrics.tally)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -74,7 +81,9 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)
-            fast_path.flags_json = evaluator.flags_json
+            fast_path.snapshot_of = lambda: evaluator.snapshot
+            ofrep.evaluator = evaluator
+            await stack.enter_async_context(ofrep.events.running(evaluator))
             retention = Retention(
                 settings.change_log_retention_revisions, settings.change_log_retention_days
             )
@@ -86,15 +95,19 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
                 stack.callback(metrics.close)
                 await stack.enter_async_context(_background(_sample_forever(services)))
             yield
-            fast_path.flags_json = None
+            fast_path.snapshot_of = ofrep.evaluator = None
 
+    middleware = [Middleware(RequestMetrics, metrics=metrics)] if metrics else []
+    if cors:
+        middleware.append(Middleware(FlagsCors, origins=cors))
     app = FlaggeryApp(
         routes=_routes(settings),
-        middleware=[Middleware(RequestMetrics, metrics=metrics)] if metrics else [],
+        middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.fast_path = fast_path
+    app.ofrep = cors_for(ofrep, cors) if cors else ofrep
     return app
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -51,6 +51,7 @@ __all__ = [
     "SubjectsAdded",
     "Success",
     "VariantQuery",
+    "VariantValueBody",
     "WeightQuery",
     "decode_body",
     "decode_query",
@@ -117,6 +118,16 @@ class _Body(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class NewSubject(_Body, frozen=True):
     id: SubjectId
     weight: int = 1
+
+
+VariantValue = Annotated[
+    bool | int | float | str | dict[str, Any] | None,
+    Meta(description="What OpenFeature clients receive for the variant; null: its name."),
+]
+
+
+class VariantValueBody(_Body, frozen=True):
+    value: VariantValue = None
 
 
 class AbTestGroupIn(_Body, frozen=True):
@@ -190,6 +201,10 @@ class FeatureOut(msgspec.Struct, frozen=True):
     feature_name: str
     variants: list[str]
     default_variant: str | None
+    values: Annotated[
+        dict[str, bool | int | float | str | dict[str, Any]],
+        Meta(description="variant -> value, for the variants given one (new in 0.3)."),
+    ]
 
 
 class RolloutOut(msgspec.Struct, frozen=True):

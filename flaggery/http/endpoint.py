@@ -79,6 +79,8 @@ class Call(Generic[Q, B]):
     path: Mapping[str, str]
     query: Q
     body: B
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The request headers, names in lower case."""
 
     @property
     def store(self) -> AsyncFlaggery:
@@ -92,8 +94,9 @@ class Call(Generic[Q, B]):
         return parse_subject_id(self.path["subject_id"])
 
 
-Handler = Callable[[Call[Any, Any]], Awaitable[msgspec.Struct | bytes]]
-"""Returns the response Struct, or its JSON already encoded."""
+Handler = Callable[[Call[Any, Any]], Awaitable[msgspec.Struct | bytes | Response]]
+"""Returns the response Struct, or its JSON already encoded, or a whole Response (for headers
+such as an ETag, or a 304)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ class Operation:
     query: type[msgspec.Struct] = NoQuery
     body: Any = None
     """A type msgspec decodes the JSON body into; None for no body."""
+    optional_body: bool = False
+    """An empty body is allowed (the handler gets None): a body added to a 0.2.1 route."""
     errors: tuple[type[FlaggeryError], ...] = ()
     public: bool = False
     """Served in read-only mode and without the admin token."""
@@ -143,9 +148,15 @@ def _route(path: str, by_method: Mapping[str, Operation], settings: Settings) ->
         return await endpoints[request.method](request)
 
     admin_methods = {m for m, op in by_method.items() if not op.public}
-    if "GET" in admin_methods:
-        admin_methods.add("HEAD")
-    guard = [Middleware(AdminGuard, settings=settings, methods=admin_methods)]
+    client_methods = {m for m, op in by_method.items() if op.public and op.tag == "serving"}
+    for methods in (admin_methods, client_methods):
+        if "GET" in methods:
+            methods.add("HEAD")
+    guard = [
+        Middleware(
+            AdminGuard, settings=settings, methods=admin_methods, client_methods=client_methods
+        )
+    ]
     name = "_".join(op.handler.__name__ for op in by_method.values())
     return Route(path, dispatch, methods=list(by_method), name=name, middleware=guard)
 
@@ -156,10 +167,15 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         query = decode_query(request.query_params, operation.query)
         body = None
         if operation.decoder is not None:
-            body = decode_body(await _read_body(request), operation.decoder)
-        result = await operation.handler(Call(services, request.path_params, query, body))
+            raw = await _read_body(request)
+            if raw or not operation.optional_body:
+                body = decode_body(raw, operation.decoder)
+        call = Call(services, request.path_params, query, body, request.headers)
+        result = await operation.handler(call)
         if operation.writes:
             await services.catch_up()
+        if isinstance(result, Response):
+            return result
         content = result if isinstance(result, bytes) else encode(result)
         return Response(content, operation.status, media_type="application/json")
 

@@ -25,6 +25,7 @@ from flaggery.errors import (
     Conflict,
     DatabaseUnavailable,
     FlaggeryError,
+    Forbidden,
     InvalidInput,
     NoBuckets,
     NotAdmin,
@@ -71,6 +72,7 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     RequestTimeout: 408,
     NotAdmin: 423,
     Unauthorized: 401,
+    Forbidden: 403,
     DatabaseUnavailable: 503,
 }
 """The most specific class listed in an error's MRO decides (NoBuckets before Conflict)."""

@@ -69,7 +69,7 @@ def _operation(op: Operation, query_schema: dict[str, Any], token: bool) -> dict
     if op.body is not None:
         schema = msgspec.json.schema_components([op.body], ref_template=REF)[0][0]
         content = {"application/json": {"schema": schema}}
-        item["requestBody"] = {"required": True, "content": content}
+        item["requestBody"] = {"required": not op.optional_body, "content": content}
     if token and not op.public:
         item["security"] = [{"adminToken": []}]
     return item

@@ -1,10 +1,11 @@
 """Serving: a subject's flags and the subject itself, from the in-memory snapshot only.
 
 ``GET /v1/subjects/{subject_id}/flags`` is the hot path. ``FlagsFastPath`` answers it ahead of
-Starlette's middleware and router: match the path by hand, one snapshot lookup that returns the
-pre-encoded ``{"flags": {...}}`` bytes, two ASGI messages with a prebuilt header list. Anything
-it does not answer with a 200 (a malformed or unknown id, no snapshot yet, a HEAD request) goes
-on to the router, whose route below is the reference behaviour and produces every error.
+Starlette's middleware and router: match the path by hand, one pass over the headers
+(``If-None-Match``), two snapshot lookups that return the pre-encoded ``{"flags": {...}}``
+bytes and their precomputed ETag, two ASGI messages. Anything it does not answer with a 200 or
+a 304 (a malformed or unknown id, no snapshot yet, a HEAD request, a token problem) goes on to
+the router, whose route below is the reference behaviour and produces every error.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from starlette.responses import Response
 from starlette.types import Scope, Send
 
-from flaggery.engine import Explanation
+from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.engine import Explanation, Snapshot
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
 from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_id
 from flaggery.http.endpoint import Call, Operation
 from flaggery.http.metrics import Metrics, ObservingTally, Tally
+from flaggery.tokens import ClientAuth
 
 __all__ = ["FLAGS_ROUTE", "OPERATIONS", "FlagsFastPath"]
 
@@ -29,10 +33,20 @@ _ID_START, _ID_END = len(_PREFIX), -len(_SUFFIX)
 _CONTENT_TYPE = (b"content-type", b"application/json")
 
 
-async def get_flags(call: Call[IgnoredQuery, None]) -> bytes:
-    """The snapshot's pre-encoded ``Flags`` JSON, sent as is."""
+async def get_flags(call: Call[IgnoredQuery, None]) -> Response:
+    """The snapshot's pre-encoded ``Flags`` JSON, sent as is, with its ETag (304 on a match)."""
     call.services.require_snapshot()
-    return call.evaluator.flags_json(call.subject_id())
+    snapshot, subject_id = call.evaluator.snapshot, call.subject_id()
+    body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
+    if_none_match = call.headers.get("if-none-match")
+    if if_none_match is not None and etag_matches(if_none_match.encode("latin-1"), etag):
+        return Response(status_code=304, headers=_str_headers(not_modified_headers(etag)))
+    headers = _str_headers([(b"etag", etag), CACHE_CONTROL])
+    return Response(body, headers=headers, media_type="application/json")
+
+
+def _str_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
 
 
 async def get_subject(call: Call[IgnoredQuery, None]) -> SubjectOut:
@@ -65,48 +79,69 @@ OPERATIONS = (
 
 
 class FlagsFastPath:
-    """Answers ``GET /v1/subjects/{id}/flags`` with a 200, or returns False to let the router
-    answer. Lives on the app; ``flags_json`` is set once the snapshot is loaded."""
+    """Answers ``GET /v1/subjects/{id}/flags`` with a 200 or a 304, or returns False to let the
+    router answer. Lives on the app; `snapshot_of` is set once the snapshot is loaded.
 
-    def __init__(self, metrics: Metrics | None) -> None:
-        self.flags_json: Callable[[int], bytes] | None = None
-        self._tally: Tally | ObservingTally | None = (
-            None if metrics is None else metrics.tally(FLAGS_ROUTE, "GET", 200)
+    It leaves to the router what the router does better: errors (a bad or unknown id, a
+    missing or wrong client token), HEAD, and browser requests (``Origin``) when CORS is on,
+    which need the CORS middleware's headers.
+    """
+
+    def __init__(self, metrics: Metrics | None, clients: ClientAuth, cors: bool) -> None:
+        self.snapshot_of: Callable[[], Snapshot] | None = None
+        self._clients = clients if clients.required else None
+        self._cors = cors
+        self._tallies: dict[int, Tally | ObservingTally] | None = (
+            None
+            if metrics is None
+            else {status: metrics.tally(FLAGS_ROUTE, "GET", status) for status in (200, 304)}
         )
 
-    def body(self, path: str) -> bytes | None:
-        """The flags of the subject in ``path``, or None if this is not a plain 200."""
-        flags_json = self.flags_json
-        if flags_json is None or not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+    def response(self, scope: Scope) -> tuple[int, bytes, bytes] | None:
+        """(status, body, etag) for a plain 200 or 304, or None to leave it to the router."""
+        snapshot_of, path = self.snapshot_of, scope["path"]
+        if snapshot_of is None or not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+            return None
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value
+            elif name == b"origin" and self._cors:
+                return None
+        if self._clients is not None and self._clients.problem(scope["headers"]) is not None:
             return None
         try:
-            return flags_json(parse_subject_id(path[_ID_START:_ID_END]))
+            snapshot = snapshot_of()
+            subject_id = parse_subject_id(path[_ID_START:_ID_END])
+            body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
         except Exception:  # a bad or unknown id, or anything else: the router's reply is the one
             return None
+        if if_none_match is not None and etag_matches(if_none_match, etag):
+            return 304, b"", etag
+        return 200, body, etag
 
     async def serve(self, scope: Scope, send: Send) -> bool:
-        tally = self._tally
-        if tally is None:
-            body = self.body(scope["path"])
-            if body is None:
-                return False
-            await _send_json(send, body)
-            return True
-        started = time.perf_counter()
-        body = self.body(scope["path"])
-        if body is None:
+        tallies = self._tallies
+        started = time.perf_counter() if tallies is not None else 0.0
+        response = self.response(scope)
+        if response is None:
             return False
-        await _send_json(send, body)
-        tally.record(time.perf_counter() - started)
+        status, body, etag = response
+        await _send(send, status, body, etag)
+        if tallies is not None:
+            tallies[status].record(time.perf_counter() - started)
         return True
 
 
-async def _send_json(send: Send, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [_CONTENT_TYPE, (b"content-length", b"%d" % len(body))],
-        }
-    )
+async def _send(send: Send, status: int, body: bytes, etag: bytes) -> None:
+    if status == 304:
+        headers = not_modified_headers(etag)
+    else:
+        headers = [
+            _CONTENT_TYPE,
+            (b"content-length", b"%d" % len(body)),
+            (b"etag", etag),
+            CACHE_CONTROL,
+        ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -177,12 +177,25 @@ class Evaluator:
         """
         return self._replica.snapshot.variant(subject_id, feature)
 
+    def variants_or_defaults(self, subject_id: int) -> Mapping[str, str]:
+        """Like `variants`, but a subject that is not registered gets what an unregistered
+        subject would: each feature's default variant. No I/O; never `SubjectNotFound`."""
+        return self._replica.snapshot.variants_or_defaults(subject_id)
+
+    def variant_or_default(self, subject_id: int, feature: str) -> str | None:
+        """Like `variant`, with `variants_or_defaults`' treatment of unknown subjects."""
+        return self._replica.snapshot.variants_or_defaults(subject_id).get(feature)
+
     def flags_json(self, subject_id: int) -> bytes:
         """The bytes the HTTP route sends for the subject: ``{"flags":{feature: variant}}``,
         features in name order, pre-encoded when the snapshot was built. No I/O. Raises
         SubjectNotFound for an unknown id.
         """
         return self._replica.snapshot.flags_json(subject_id)
+
+    def flags_etag(self, subject_id: int) -> bytes:
+        """The quoted HTTP ETag of `flags_json(subject_id)`, precomputed with it."""
+        return self._replica.snapshot.flags_etag(subject_id)
 
     def subject(self, subject_id: int) -> SubjectView:
         """The subject's id, weight, bucket and groups (in join order) in the snapshot. No I/O.

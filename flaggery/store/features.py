@@ -8,20 +8,21 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.model import DISABLE, Feature, FeatureFact
+from flaggery.engine.model import DISABLE, Feature, FeatureFact, JsonValue
 from flaggery.errors import (
     FeatureExists,
     FeatureHasChildren,
     FeatureNotFound,
+    ValidationError,
     VariantExists,
     VariantIsUsed,
     VariantNotFound,
 )
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
-from flaggery.store.queries import read_features, read_rollouts
+from flaggery.store.queries import encode_value, read_features, read_rollouts
 from flaggery.store.records import FeatureRecord
-from flaggery.store.validation import check_name, check_variant_name
+from flaggery.store.validation import check_name, check_variant_name, check_variant_value
 
 __all__ = ["FeaturesAdmin", "check_variant", "require_feature", "require_variant"]
 
@@ -74,19 +75,25 @@ class FeaturesAdmin:
         """
         async with self._db.read() as conn:
             feature = await require_feature(conn, feature_name)
-        return FeatureRecord(feature.name, list(feature.variants), feature.default)
+        return FeatureRecord(feature.name, list(feature.variants), feature.default, feature.values)
 
     async def add_variant(
-        self, variant_name: str, feature_name: str, make_default: bool = False
+        self,
+        variant_name: str,
+        feature_name: str,
+        make_default: bool = False,
+        value: JsonValue | None = None,
     ) -> None:
         """Add ``variant_name`` to the feature; with ``make_default`` it also becomes the
-        feature's default.
+        feature's default. ``value`` (bool, number, string or JSON object, at most 64 KiB as
+        JSON) is what OpenFeature clients receive for it; None: its name.
 
-        Raises FeatureNotFound, VariantExists, ValidationError (a bad name, or ``__DISABLE__``,
-        which only `add_disabling_variant` creates). One transaction.
+        Raises FeatureNotFound, VariantExists, ValidationError (a bad name or value, or
+        ``__DISABLE__``, which only `add_disabling_variant` creates). One transaction.
         """
         check_variant_name(variant_name)
-        await self._add_variant(variant_name, feature_name, make_default, disabling=False)
+        checked = None if value is None else check_variant_value(value)
+        await self._add_variant(variant_name, feature_name, make_default, checked)
 
     async def add_disabling_variant(self, feature_name: str, make_default: bool = False) -> None:
         """Add the reserved ``__DISABLE__`` variant to the feature; with ``make_default`` it
@@ -94,11 +101,34 @@ class FeaturesAdmin:
 
         Raises FeatureNotFound, VariantExists. One transaction.
         """
-        await self._add_variant(DISABLE, feature_name, make_default, disabling=True)
+        await self._add_variant(DISABLE, feature_name, make_default, None)
+
+    async def set_variant_value(
+        self, variant_name: str, feature_name: str, value: JsonValue | None
+    ) -> None:
+        """Give a variant a new value (None: its name again). One transaction, change-logged.
+        VariantNotFound, or ValidationError for a bad value or the disabling variant."""
+        checked = None if value is None else check_variant_value(value)
+        if variant_name == DISABLE and checked is not None:
+            raise ValidationError(
+                f"{DISABLE!r} has no value: clients get their own default when disabled."
+            )
+        async with self._db.write("set_variant_value") as tx:
+            feature = await require_variant(tx.conn, feature_name, variant_name)
+            # Compared as JSON: True == 1 in Python, but they are different values.
+            if encode_value(feature.values.get(variant_name)) == encode_value(checked):
+                return
+            await tx.conn.execute(
+                update(t.variants)
+                .where(t.variants.c.feature == feature_name, t.variants.c.name == variant_name)
+                .values(value=encode_value(checked))
+            )
+            await _record_feature(tx, feature_name)
 
     async def _add_variant(
-        self, variant_name: str, feature_name: str, make_default: bool, *, disabling: bool
+        self, variant_name: str, feature_name: str, make_default: bool, value: JsonValue | None
     ) -> None:
+        disabling = variant_name == DISABLE
         async with self._db.write("add_variant") as tx:
             feature = await require_feature(tx.conn, feature_name)
             if variant_name in feature.variants:
@@ -107,7 +137,10 @@ class FeaturesAdmin:
                 )
             await tx.conn.execute(
                 insert(t.variants).values(
-                    feature=feature_name, name=variant_name, disabling=disabling
+                    feature=feature_name,
+                    name=variant_name,
+                    disabling=disabling,
+                    value=encode_value(value),
                 )
             )
             if make_default:

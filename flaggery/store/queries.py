@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.model import AbTest, Feature, Group, Rollout, Subject, TestGroup
+from flaggery.engine.model import AbTest, Feature, Group, JsonValue, Rollout, Subject, TestGroup
 from flaggery.store import tables as t
 from flaggery.store.validation import storable
 
 __all__ = [
+    "decode_value",
+    "encode_value",
     "read_abtests",
     "read_bucket_weights",
     "read_features",
@@ -29,6 +32,9 @@ __all__ = [
     "read_subject",
     "read_subject_groups",
 ]
+
+_value_encoder = msgspec.json.Encoder()
+_value_decoder = msgspec.json.Decoder(JsonValue)
 
 
 async def read_bucket_weights(conn: AsyncConnection) -> dict[int, int]:
@@ -40,19 +46,31 @@ async def read_features(conn: AsyncConnection, name: str | None = None) -> dict[
     if name is not None and not storable(name):
         return {}
     query = select(t.features.c.name, t.features.c.default_variant).order_by(t.features.c.name)
-    variant_query = select(t.variants.c.feature, t.variants.c.name).order_by(
+    variant_query = select(t.variants.c.feature, t.variants.c.name, t.variants.c.value).order_by(
         t.variants.c.feature, t.variants.c.name
     )
     if name is not None:
         query = query.where(t.features.c.name == name)
         variant_query = variant_query.where(t.variants.c.feature == name)
     variants: dict[str, list[str]] = defaultdict(list)
-    for feature, variant in await conn.execute(variant_query):
+    values: dict[str, dict[str, JsonValue]] = defaultdict(dict)
+    for feature, variant, value in await conn.execute(variant_query):
         variants[feature].append(variant)
+        if value is not None:
+            values[feature][variant] = decode_value(value)
     return {
-        feature: Feature(feature, tuple(variants[feature]), default)
+        feature: Feature(feature, tuple(variants[feature]), default, values[feature])
         for feature, default in await conn.execute(query)
     }
+
+
+def encode_value(value: JsonValue | None) -> str | None:
+    """A variant value as its column holds it: JSON text, NULL for "the name"."""
+    return None if value is None else _value_encoder.encode(value).decode()
+
+
+def decode_value(text: str) -> JsonValue:
+    return _value_decoder.decode(text)
 
 
 async def read_rollouts(conn: AsyncConnection, feature: str | None = None) -> dict[str, Rollout]:

@@ -11,6 +11,8 @@ from types import TracebackType
 
 import msgspec
 
+from flaggery.engine.model import JsonValue
+
 __all__ = [
     "AbTestGroupRecord",
     "AbTestRecord",
@@ -58,6 +60,8 @@ class FeatureRecord(msgspec.Struct, frozen=True):
     name: str
     variants: list[str]
     default_variant: str | None
+    values: dict[str, JsonValue] = {}
+    """variant -> value, for the variants given one; the others' value is their name."""
 
 
 class RolloutRecord(msgspec.Struct, frozen=True):

@@ -153,6 +153,7 @@ variants = Table(
     _name("feature", ForeignKey("features.name"), primary_key=True),
     _name("name", primary_key=True),
     Column("disabling", Boolean, nullable=False, default=False),
+    Column("value", Text, nullable=True, comment="JSON; NULL means the value is the name"),
 )
 
 rollouts = Table(

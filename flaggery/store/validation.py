@@ -12,8 +12,11 @@ from __future__ import annotations
 import math
 import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 
-from flaggery.engine.model import DISABLE
+import msgspec
+
+from flaggery.engine.model import DISABLE, JsonValue
 from flaggery.errors import InvalidRolloutProportion, ValidationError
 from flaggery.store.tables import NAME_LENGTH
 
@@ -24,6 +27,7 @@ __all__ = [
     "check_proportion",
     "check_subject_id",
     "check_variant_name",
+    "check_variant_value",
     "check_weight",
     "storable",
     "to_utc",
@@ -43,6 +47,8 @@ NAME_RULES = (
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # Invalid UTF-8 in a URL decodes to U+FFFD, so it would create a name nobody typed.
 _REPLACEMENT = "\ufffd"
+MAX_VALUE_BYTES = 64 * 1024
+_value_encoder = msgspec.json.Encoder()
 
 
 def check_name(kind: str, name: object) -> str:
@@ -103,6 +109,45 @@ def check_variant_name(name: object) -> str:
             f"{DISABLE!r} is reserved for the disabling variant: use add_disabling_variant()."
         )
     return name
+
+
+def check_variant_value(value: object) -> JsonValue:
+    """A variant value as OpenFeature types it: a boolean, a number (a signed 64-bit integer or
+    a finite float), a string, or a JSON object (string keys) of at most 64 KiB encoded.
+
+    Lists and null are refused: OpenFeature has no list type, and a missing value already
+    means "the variant's name"."""
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if not MIN_SUBJECT_ID <= value <= MAX_SUBJECT_ID:
+            raise ValidationError(f"An integer value must fit in 64 bits, got {value}.")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"A number value must be finite, got {value!r}.")
+        return value
+    if isinstance(value, dict):
+        return _check_object(value)
+    raise ValidationError(
+        "A variant value must be a boolean, a number, a string or a JSON object, "
+        f"got {type(value).__name__} {value!r:.80}."
+    )
+
+
+def _check_object(value: dict[Any, Any]) -> dict[str, Any]:
+    try:
+        encoded = _value_encoder.encode(value)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValidationError(f"A variant's object value must be plain JSON: {error}.") from None
+    if len(encoded) > MAX_VALUE_BYTES:
+        raise ValidationError(
+            f"A variant's object value may have at most {MAX_VALUE_BYTES} bytes as JSON, "
+            f"got {len(encoded)}."
+        )
+    # Round-tripping gives the caller's object as the snapshot will hold it (no aliasing).
+    decoded: dict[str, Any] = msgspec.json.decode(encoded)
+    return decoded
 
 
 def check_subject_id(subject_id: object) -> int:

@@ -81,6 +81,7 @@ async def test_features_and_variants(client: httpx.AsyncClient) -> None:
         "feature_name": "checkout",
         "variants": [],
         "default_variant": None,
+        "values": {},
     }
     fails(await client.get("/v1/features/nope"), 404, "FeatureNotFound")
 

@@ -44,6 +44,7 @@ EXPECTED_STATUS = {
     "AbTestNotLive": 409,
     "NotAdmin": 423,
     "Unauthorized": 401,
+    "Forbidden": 403,
     "DatabaseUnavailable": 503,
 }
 

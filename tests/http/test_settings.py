@@ -67,6 +67,8 @@ def test_explicit_values_win_and_none_means_not_given() -> None:
         ("FLAGGERY_LOG_LEVEL", "loud", "FLAGGERY_LOG_LEVEL must be one of"),
         ("FLAGGERY_DB_URL", "not a url", "FLAGGERY_DB_URL is not a database URL"),
         ("FLAGGERY_DB_URL", "mysql://db/x", "use postgresql://user@host/db or sqlite:///"),
+        ("FLAGGERY_CLIENT_TOKENS", " , ", "FLAGGERY_CLIENT_TOKENS is set but blank"),
+        ("FLAGGERY_CORS_ORIGINS", "app.example.com", "FLAGGERY_CORS_ORIGINS must list origins"),
     ],
 )
 def test_bad_values_are_named(variable: str, value: str, message: str) -> None:
@@ -79,6 +81,16 @@ def test_the_token_never_shows() -> None:
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
     assert "admin_token='***'" in repr(settings)
     assert "admin_token=None" in repr(Settings())
+
+
+def test_client_tokens_never_show_and_lists_split() -> None:
+    settings = Settings.from_env(
+        {"FLAGGERY_CLIENT_TOKENS": "tok-one, tok-two,", "FLAGGERY_CORS_ORIGINS": "https://a.b, *"}
+    )
+    assert "tok-" not in repr(settings) and "client_tokens='***'" in repr(settings)
+    assert settings.client_token_list == ("tok-one", "tok-two")
+    assert settings.cors_origin_list == ("https://a.b", "*")
+    assert Settings().client_token_list == () and Settings().cors_origin_list == ()
 
 
 def test_admin_exposure() -> None:
@@ -155,3 +167,14 @@ def test_settings_built_in_code_follow_the_same_rule() -> None:
         Settings(admin_token="")
     with pytest.raises(SettingsError, match="FLAGGERY_WORKERS must be from 1"):
         Settings(workers=0)
+
+
+def test_cli_flags_mirror_the_new_variables() -> None:
+    from flaggery.cli import _serve_parser
+
+    args = _serve_parser().parse_args(
+        ["--client-tokens", "a,b", "--cors-origins", "https://shop.example.com"]
+    )
+    settings = Settings.from_env({"FLAGGERY_CLIENT_TOKENS": "ignored"}, **vars(args))
+    assert settings.client_token_list == ("a", "b")
+    assert settings.cors_origin_list == ("https://shop.example.com",)

@@ -42,6 +42,19 @@ async def test_follows_every_write(db_url: str, clock: FakeClock) -> None:
             assert ev.counts.full == 1, "subject and rollout writes apply incrementally"
 
 
+async def test_unknown_subjects_get_the_defaults_when_asked(db_url: str, clock: FakeClock) -> None:
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await seed(store)
+        await store.set_rollout_proportion("checkout", 1.0)
+        async with Evaluator.from_db_url(db_url, clock=clock) as ev:
+            assert ev.variant(7, "checkout") == "new"  # the rollout, for a known subject
+            assert dict(ev.variants_or_defaults(1000)) == {"checkout": "old"}
+            assert ev.variant_or_default(1000, "checkout") == "old"
+            assert ev.variant_or_default(1000, "nope") is None
+            with pytest.raises(errors.SubjectNotFound):  # still the default behaviour
+                ev.variant(1000, "checkout")
+
+
 async def test_abtest_starts_and_ends_on_time_without_a_write(
     db_url: str, clock: FakeClock
 ) -> None:

@@ -1,0 +1,101 @@
+"""OFREP answers for one snapshot, encoded once per view and reused by every request.
+
+Subjects in the same bucket and groups share a view (`Snapshot.view_slot`), so they share
+answers: the first request for a view explains it (`Snapshot.explain`, one pass over the
+configuration) and encodes every feature's single-flag body, the bulk body and its ETag;
+later requests for any subject of that view are a dict lookup. Answers are built on first use
+rather than with the snapshot, because a snapshot is rebuilt on every write and most of its
+views may never be asked for over OFREP before the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flaggery.engine import Snapshot
+from flaggery.engine.views import default_layer, entity_tag
+from flaggery.errors import SubjectNotFound
+from flaggery.ofrep.codec import (
+    BulkEvaluation,
+    EventStream,
+    EventStreamEndpoint,
+    FlagEvaluation,
+    encode,
+)
+from flaggery.ofrep.mapping import SubjectContext, evaluate, targeted_features
+
+__all__ = ["UNKNOWN_SLOT", "Answers", "SnapshotAnswers", "evaluate_view", "with_revision"]
+
+UNKNOWN_SLOT = -1
+"""The view key of every subject that is not registered (they all get the defaults)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """Everything OFREP sends for the subjects of one view."""
+
+    single: dict[str, bytes]
+    """feature -> the encoded single-flag evaluation (with ``revision`` in its metadata)."""
+    bulk: bytes
+    """The encoded bulk evaluation: every feature, and the event stream."""
+    etag: bytes
+    """Quoted ETag of `bulk`. Bulk metadata has no revision, so the tag changes only when
+    something in the subject's answers does: a write elsewhere still gets a 304."""
+
+
+class SnapshotAnswers:
+    """The answers of one snapshot, per view. Not thread-safe; one per event loop."""
+
+    __slots__ = ("_by_slot", "_stream", "_targeted", "snapshot")
+
+    def __init__(self, snapshot: Snapshot, stream_uri: str) -> None:
+        self.snapshot = snapshot
+        self._stream = [EventStream(EventStreamEndpoint(stream_uri))]
+        self._targeted = targeted_features(snapshot.config)
+        self._by_slot: dict[int, Answers] = {}
+
+    def for_subject(self, subject_id: int) -> Answers:
+        """The answers for `subject_id`; a subject that is not registered gets the defaults."""
+        try:
+            slot = self.snapshot.view_slot(subject_id)
+        except SubjectNotFound:
+            slot = UNKNOWN_SLOT
+        answers = self._by_slot.get(slot)
+        if answers is None:
+            answers = self._by_slot[slot] = self._build(subject_id, slot)
+        return answers
+
+    def _build(self, subject_id: int, slot: int) -> Answers:
+        snapshot = self.snapshot
+        evaluations = evaluate_view(snapshot, subject_id, slot, self._targeted)
+        bulk = encode(BulkEvaluation(evaluations, self._stream))
+        return Answers(
+            single={e.key: encode(with_revision(e, snapshot.revision)) for e in evaluations},
+            bulk=bulk,
+            etag=entity_tag(bulk),
+        )
+
+
+def evaluate_view(
+    snapshot: Snapshot, subject_id: int, slot: int, targeted: frozenset[str]
+) -> list[FlagEvaluation]:
+    """Every feature's evaluation for `subject_id`, whose view is `slot` (`UNKNOWN_SLOT` for a
+    subject that is not registered), in feature-name order, without revision metadata.
+    Costs one explanation: a pass over the configuration."""
+    if slot == UNKNOWN_SLOT:
+        explained = default_layer(snapshot.config)
+        context = SubjectContext(known=False, bucket=None, targeted=targeted)
+    else:
+        explanation = snapshot.explain(subject_id)
+        explained = explanation.features
+        context = SubjectContext(True, explanation.bucket, targeted)
+    features = sorted(snapshot.config.features.values(), key=lambda feature: feature.name)
+    return [evaluate(feature, explained.get(feature.name), context) for feature in features]
+
+
+def with_revision(evaluation: FlagEvaluation, revision: int) -> FlagEvaluation:
+    """`evaluation` with the snapshot's revision added to its metadata."""
+    metadata = {**evaluation.metadata, "revision": revision}
+    return FlagEvaluation(
+        evaluation.key, evaluation.reason, evaluation.variant, metadata, evaluation.value
+    )

@@ -1,0 +1,183 @@
+"""The OFREP endpoints as one raw ASGI app, in front of Starlette like the flags fast path:
+
+    POST /ofrep/v1/evaluate/flags/{key}    one flag for the context's subject
+    POST /ofrep/v1/evaluate/flags          every flag, with an ETag (If-None-Match -> 304)
+    GET  /ofrep/v1/events                  refetchEvaluation events (SSE)
+
+A request is: read the body, decode the targeting key, one lookup in this snapshot's answers
+(`SnapshotAnswers`), send pre-encoded bytes. Every error is answered here in OFREP's shape
+(``errorCode``, ``errorDetails``), never in flaggery's envelope, because OFREP clients parse
+these; an unexpected exception is logged and answered 500 without details.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from starlette.types import Receive, Scope, Send
+
+from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.errors import Forbidden
+from flaggery.live.evaluator import Evaluator
+from flaggery.ofrep.answers import SnapshotAnswers
+from flaggery.ofrep.codec import (
+    EvaluationError,
+    FlagFailure,
+    GeneralError,
+    decode_request,
+    encode,
+)
+from flaggery.ofrep.events import EventBroadcast
+from flaggery.tokens import ClientAuth
+
+__all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
+
+log = logging.getLogger("flaggery.ofrep")
+
+OFREP_PREFIX = "/ofrep/"
+BULK_PATH = "/ofrep/v1/evaluate/flags"
+SINGLE_PREFIX = BULK_PATH + "/"
+SINGLE_ROUTE = SINGLE_PREFIX + "{key}"
+EVENTS_PATH = "/ofrep/v1/events"
+MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
+_JSON = (b"content-type", b"application/json")
+
+
+class Recorder(Protocol):
+    """Counts and times requests of one route, method and status (``http.metrics.Tally``)."""
+
+    def record(self, seconds: float) -> None: ...
+
+
+TallyFactory = Callable[[str, str, int], Recorder]
+
+
+class OfrepApp:
+    """Serves OFREP from the evaluator's snapshot; `evaluator` is set by the app's lifespan.
+
+    With metrics, evaluations are counted and timed by route template and status, like the
+    router's routes (the event stream is not: its duration is the connection's)."""
+
+    def __init__(self, clients: ClientAuth, tally: TallyFactory | None = None) -> None:
+        """`tally`: makes the recorder of one (route, method, status), e.g. ``Metrics.tally``;
+        None for no metrics."""
+        self.evaluator: Evaluator | None = None
+        self.events = EventBroadcast()
+        self._clients = clients
+        self._answers: SnapshotAnswers | None = None
+        self._make_tally = tally
+        self._tallies: dict[tuple[str, str, int], Recorder] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if path == EVENTS_PATH and scope["method"] in ("GET", "HEAD"):
+            await self.events.serve(scope, receive, send)
+            return
+        started = time.perf_counter()
+        if path.startswith(SINGLE_PREFIX):
+            route, key = SINGLE_ROUTE, path[len(SINGLE_PREFIX) :]
+        else:
+            route, key = path, None
+        try:
+            if route not in (SINGLE_ROUTE, BULK_PATH):
+                status = 405 if path == EVENTS_PATH else 404
+                raise EvaluationError(
+                    status, "GENERAL", f"No OFREP route {scope['method']} {path}."
+                )
+            status = await self._evaluate(scope, receive, send, key)
+        except EvaluationError as error:
+            status = error.status
+            await _send_error(send, error, key)
+        except Exception:
+            log.exception("OFREP request %s failed", path)
+            status = 500
+            await _send_error(send, EvaluationError(500, "GENERAL", "Internal error."), None)
+        if self._make_tally is not None and route in (SINGLE_ROUTE, BULK_PATH):
+            self._tally(route, scope["method"], status).record(time.perf_counter() - started)
+
+    def _tally(self, route: str, method: str, status: int) -> Recorder:
+        tally = self._tallies.get((route, method, status))
+        if tally is None:
+            assert self._make_tally is not None
+            tally = self._tallies[route, method, status] = self._make_tally(route, method, status)
+        return tally
+
+    async def _evaluate(self, scope: Scope, receive: Receive, send: Send, key: str | None) -> int:
+        """Answer an evaluation; return the status sent. Raises EvaluationError."""
+        if scope["method"] != "POST":
+            raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
+        if self._clients.required:
+            problem = self._clients.problem(scope["headers"])
+            if problem is not None:
+                status = 403 if isinstance(problem, Forbidden) else 401
+                raise EvaluationError(status, "GENERAL", str(problem))
+        subject_id = decode_request(await _read_body(receive))
+        answers = self._current().for_subject(subject_id)
+        if key is not None:
+            body = answers.single.get(key)
+            if body is None:
+                raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
+            await _send(send, 200, [_JSON, (b"content-length", b"%d" % len(body))], body)
+            return 200
+        if_none_match = _header(scope, b"if-none-match")
+        if if_none_match is not None and etag_matches(if_none_match, answers.etag):
+            await _send(send, 304, not_modified_headers(answers.etag), b"")
+            return 304
+        length = (b"content-length", b"%d" % len(answers.bulk))
+        headers = [_JSON, length, (b"etag", answers.etag), CACHE_CONTROL]
+        await _send(send, 200, headers, answers.bulk)
+        return 200
+
+    def _current(self) -> SnapshotAnswers:
+        """This snapshot's answers, started afresh when a new snapshot was swapped in."""
+        evaluator = self.evaluator
+        if evaluator is None or evaluator.revision < 0:
+            raise EvaluationError(
+                503, "GENERAL", "No snapshot loaded yet: the database has not been reached."
+            )
+        snapshot = evaluator.snapshot
+        answers = self._answers
+        if answers is None or answers.snapshot is not snapshot:
+            answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH)
+        return answers
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for header, value in scope["headers"]:
+        if header == name:
+            return bytes(value)
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise EvaluationError(
+                413, "GENERAL", f"The body may have at most {MAX_BODY_BYTES} bytes."
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunk if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Send, error: EvaluationError, key: str | None) -> None:
+    if key is not None and error.status in (400, 404):
+        body = encode(FlagFailure(key, error.code, error.details))
+    else:
+        body = encode(GeneralError(error.code, error.details))
+    headers = [_JSON, (b"content-length", b"%d" % len(body))]
+    if error.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
+    await _send(send, error.status, headers, body)

@@ -1,0 +1,114 @@
+"""OFREP's event stream: ``refetchEvaluation`` over Server-Sent Events (OFREP ADR-0008).
+
+One watcher per process follows the evaluator's snapshot and, whenever a new one is swapped
+in (a write anywhere, or an A/B test starting or ending), puts one event in every connected
+client's queue. Each client is an async generator served by sse-starlette (keep-alive pings,
+disconnect and shutdown handling). Queues are bounded: a client that does not read is dropped
+rather than buffered without end, and its EventSource reconnects and refetches.
+
+The stream carries no flag data, only that the configuration moved on (``etag`` is the
+revision, ``lastModified`` Unix seconds), so clients refetch the bulk evaluation and get a 304
+if their own flags did not change. It is open even when client tokens are required, because a
+browser's EventSource cannot send an Authorization header and nothing in it is secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import msgspec
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
+
+from flaggery.engine import Snapshot
+from flaggery.live.evaluator import Evaluator
+from flaggery.live.tasks import cancel_and_wait
+
+__all__ = ["CLIENT_QUEUE_SIZE", "EventBroadcast"]
+
+CLIENT_QUEUE_SIZE = 16
+PING_SECONDS = 15
+# The watcher wakes on every swap; this bounds how late it notices one made by the clock.
+WATCH_SECONDS = 1.0
+
+
+class _Refetch(msgspec.Struct, frozen=True):
+    etag: str
+    lastModified: int
+    type: str = "refetchEvaluation"
+
+
+_encoder = msgspec.json.Encoder()
+_DROPPED = ServerSentEvent(comment="dropped: too slow")
+
+
+class EventBroadcast:
+    """Connected clients and the watcher that feeds them."""
+
+    def __init__(self) -> None:
+        self._clients: set[asyncio.Queue[ServerSentEvent]] = set()
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    @contextlib.asynccontextmanager
+    async def running(self, evaluator: Evaluator) -> AsyncIterator[None]:
+        """Watch `evaluator` for as long as the context lasts (the app's lifespan)."""
+        task = asyncio.create_task(self._watch(evaluator), name="flaggery-ofrep-events")
+        try:
+            yield
+        finally:
+            await cancel_and_wait(task)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream events to one client until it disconnects, is dropped, or the server stops."""
+        response = EventSourceResponse(
+            self._events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"}
+        )
+        await response(scope, receive, send)
+
+    def publish(self, snapshot: Snapshot) -> None:
+        event = ServerSentEvent(
+            data=_encoder.encode(_Refetch(str(snapshot.revision), int(time.time()))).decode(),
+            event="message",
+            id=str(snapshot.revision),
+        )
+        for queue in list(self._clients):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._drop(queue)
+
+    def _drop(self, queue: asyncio.Queue[ServerSentEvent]) -> None:
+        self._clients.discard(queue)
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(_DROPPED)
+
+    async def _events(self) -> AsyncIterator[ServerSentEvent]:
+        queue: asyncio.Queue[ServerSentEvent] = asyncio.Queue(CLIENT_QUEUE_SIZE)
+        self._clients.add(queue)
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if event is _DROPPED:
+                    return
+        finally:
+            self._clients.discard(queue)
+
+    async def _watch(self, evaluator: Evaluator) -> None:
+        last = None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await evaluator.wait_for_revision(evaluator.revision + 1, WATCH_SECONDS)
+            if evaluator.revision < 0:
+                continue
+            current = evaluator.snapshot
+            if last is not None and current is not last:
+                self.publish(current)
+            last = current

@@ -1,0 +1,286 @@
+"""``FlaggeryProvider``: the OpenFeature Python SDK's provider over an `Evaluator`.
+
+    async with Evaluator.from_db_url(url) as evaluator:
+        api.set_provider(FlaggeryProvider(evaluator))
+        client = api.get_client()
+        client.get_boolean_value("checkout", False, EvaluationContext(targeting_key="42"))
+
+The targeting key is the subject id. Each resolution is a lookup in answers built once per
+view of the current snapshot, from the engine's explanation through OFREP's mapping table
+(`flaggery.ofrep.mapping`), so reasons, variants, values and metadata are OFREP's. Nothing
+does I/O; the async methods are the sync ones.
+
+Events: PROVIDER_CONFIGURATION_CHANGED with the changed flag keys when a new snapshot is
+swapped in; PROVIDER_STALE when the evaluator loses the database, PROVIDER_READY when it is
+back; PROVIDER_ERROR from `initialize` if no snapshot is loaded yet (then READY once one is).
+They come from a watcher on the evaluator's event loop: construct the provider on that loop,
+or pass it as ``loop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import ProviderEventDetails
+from openfeature.exception import (
+    FlagNotFoundError,
+    InvalidContextError,
+    ProviderNotReadyError,
+    TargetingKeyMissingError,
+    TypeMismatchError,
+)
+from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Reason
+from openfeature.hook import Hook
+from openfeature.provider import AbstractProvider, Metadata
+
+from flaggery.engine import Snapshot
+from flaggery.errors import SubjectNotFound
+from flaggery.live.evaluator import Evaluator
+from flaggery.ofrep.answers import UNKNOWN_SLOT, evaluate_view, with_revision
+from flaggery.ofrep.codec import EvaluationError, FlagEvaluation, parse_targeting_key
+from flaggery.ofrep.mapping import targeted_features
+from flaggery.openfeature.changes import changed_flags
+
+__all__ = ["FlaggeryProvider"]
+
+Details = FlagResolutionDetails[Any]
+# The watcher wakes on every swap; this bounds how late it notices staleness or the clock.
+WATCH_SECONDS = 1.0
+KEY_CACHE_SIZE = 65_536
+"""Targeting keys remembered per snapshot (about 100 bytes each): past it, start afresh."""
+
+
+class _Resolved:
+    """One snapshot's resolutions, per view and flag, built on first use; and, as a shortcut
+    for the hot path, per targeting key seen (bounded: cleared when full)."""
+
+    __slots__ = ("by_key", "by_slot", "snapshot", "targeted")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.targeted = targeted_features(snapshot.config)
+        self.by_slot: dict[int, dict[str, Details]] = {}
+        self.by_key: dict[str, dict[str, Details]] = {}
+
+    def for_key(self, key: str | None) -> dict[str, Details]:
+        """flag -> resolution for the subject `key` names. Raises TargetingKeyMissingError or
+        InvalidContextError."""
+        subject_id = _subject_id(key)
+        snapshot = self.snapshot
+        try:
+            slot = snapshot.view_slot(subject_id)
+        except SubjectNotFound:
+            slot = UNKNOWN_SLOT
+        by_flag = self.by_slot.get(slot)
+        if by_flag is None:
+            evaluations = evaluate_view(snapshot, subject_id, slot, self.targeted)
+            revision = snapshot.revision
+            by_flag = {e.key: _details(with_revision(e, revision)) for e in evaluations}
+            self.by_slot[slot] = by_flag
+        if len(self.by_key) >= KEY_CACHE_SIZE:
+            self.by_key.clear()
+        assert key is not None  # _subject_id refused None
+        self.by_key[key] = by_flag
+        return by_flag
+
+
+class FlaggeryProvider(AbstractProvider):
+    def __init__(
+        self, evaluator: Evaluator, *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """`loop`: the evaluator's event loop, for the event watcher; default: the running
+        loop, if any (without one, no events beyond the SDK's own READY/ERROR)."""
+        super().__init__()
+        self._evaluator = evaluator
+        self._loop = loop
+        if loop is None:
+            with contextlib.suppress(RuntimeError):
+                self._loop = asyncio.get_running_loop()
+        self._resolved: _Resolved | None = None
+        self._watcher: concurrent.futures.Future[None] | None = None
+
+    def get_metadata(self) -> Metadata:
+        return Metadata(name="flaggery")
+
+    def get_provider_hooks(self) -> list[Hook]:
+        return []
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Start the event watcher. ProviderNotReadyError if the evaluator has no snapshot
+        yet (the SDK then reports ERROR, and the watcher READY once one is loaded)."""
+        if self._loop is not None and self._watcher is None:
+            self._watcher = asyncio.run_coroutine_threadsafe(self._watch(), self._loop)
+        if self._evaluator.revision < 0:
+            raise ProviderNotReadyError("The evaluator has not loaded a snapshot yet.")
+
+    def shutdown(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+
+    # Each resolve returns the shared precomputed details when the value has the asked type
+    # (checked inline: this is the hot path), else what `_typed` makes of them.
+
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is bool else _typed(details, default_value, bool)
+
+    def resolve_string_details(
+        self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[str]:
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is str else _typed(details, default_value, str)
+
+    def resolve_integer_details(
+        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[int]:
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is int else _typed(details, default_value, int)
+
+    def resolve_float_details(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is float else _typed(details, default_value, float)
+
+    def resolve_object_details(
+        self,
+        flag_key: str,
+        default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
+        details = self._lookup(flag_key, evaluation_context)
+        return details if type(details.value) is dict else _typed(details, default_value, dict)
+
+    async def resolve_boolean_details_async(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        return self.resolve_boolean_details(flag_key, default_value, evaluation_context)
+
+    async def resolve_string_details_async(
+        self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[str]:
+        return self.resolve_string_details(flag_key, default_value, evaluation_context)
+
+    async def resolve_integer_details_async(
+        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[int]:
+        return self.resolve_integer_details(flag_key, default_value, evaluation_context)
+
+    async def resolve_float_details_async(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
+        return self.resolve_float_details(flag_key, default_value, evaluation_context)
+
+    async def resolve_object_details_async(
+        self,
+        flag_key: str,
+        default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
+        return self.resolve_object_details(flag_key, default_value, evaluation_context)
+
+    def _lookup(self, flag_key: str, context: EvaluationContext | None) -> Details:
+        """The precomputed resolution; its value is None when the caller's default applies.
+        Costs two dict lookups for a targeting key seen since the last swap; otherwise also
+        parsing the key and `Snapshot.view_slot` (and, once per view, its explanation)."""
+        try:
+            snapshot = self._evaluator.snapshot
+        except RuntimeError:  # nothing loaded yet
+            raise ProviderNotReadyError("The evaluator has not loaded a snapshot yet.") from None
+        resolved = self._resolved
+        if resolved is None or resolved.snapshot is not snapshot:
+            resolved = self._resolved = _Resolved(snapshot)
+        key = None if context is None else context.targeting_key
+        by_flag = resolved.by_key.get(key)  # type: ignore[arg-type]  # None is never a key
+        if by_flag is None:
+            by_flag = resolved.for_key(key)
+        details = by_flag.get(flag_key)
+        if details is None:
+            raise FlagNotFoundError(f"Flag {flag_key!r} was not found.")
+        return details
+
+    async def _watch(self) -> None:
+        evaluator = self._evaluator
+        last = None if evaluator.revision < 0 else evaluator.snapshot
+        stale = False
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await evaluator.wait_for_revision(evaluator.revision + 1, WATCH_SECONDS)
+            if evaluator.revision < 0:
+                continue
+            current = evaluator.snapshot
+            if last is None:
+                self.emit_provider_ready(ProviderEventDetails(message="Snapshot loaded."))
+            elif current is not last and (flags := changed_flags(last, current)):
+                self.emit_provider_configuration_changed(ProviderEventDetails(flags))
+            last = current
+            if evaluator.stale != stale:
+                stale = evaluator.stale
+                self._emit_staleness(stale)
+
+    def _emit_staleness(self, stale: bool) -> None:
+        if stale:
+            message = "The database is unreachable: answers may lag it."
+            self.emit_provider_stale(ProviderEventDetails(message=message))
+        else:
+            self.emit_provider_ready(ProviderEventDetails(message="The database is back."))
+
+
+def _details(evaluation: FlagEvaluation) -> Details:
+    """The SDK's resolution of one OFREP evaluation; value None where OFREP omits it."""
+    value = evaluation.value
+    return FlagResolutionDetails(
+        value=None if isinstance(value, msgspec.UnsetType) else value,
+        reason=Reason(evaluation.reason),
+        variant=evaluation.variant,
+        flag_metadata=evaluation.metadata,
+    )
+
+
+def _typed(details: Details, default: Any, kind: type[Any]) -> Details:
+    """`details` for a caller asking for `kind` whose value is not exactly of that type: the
+    caller's default where OFREP omits the value, an int as a float, else TypeMismatchError
+    (the SDK then answers the default with TYPE_MISMATCH)."""
+    value = details.value
+    if value is None:  # disabled, or no variant: the caller's default
+        return FlagResolutionDetails(
+            default, None, None, details.reason, details.variant, details.flag_metadata
+        )
+    if kind is float and type(value) is int:  # a number is a float to OpenFeature
+        return FlagResolutionDetails(
+            float(value), None, None, details.reason, details.variant, details.flag_metadata
+        )
+    raise TypeMismatchError(
+        f"Expected a {kind.__name__} but variant {details.variant!r} has the "
+        f"{type(value).__name__} value {value!r:.60}."
+    )
+
+
+def _subject_id(key: str | None) -> int:
+    if key is None:
+        raise TargetingKeyMissingError("The context needs a targeting key: the subject id.")
+    try:
+        return parse_targeting_key(key)
+    except EvaluationError as error:
+        raise InvalidContextError(error.details) from None
