@@ -201,14 +201,32 @@ def _upgrade(db_url: str) -> None:
     try:
         asyncio.run(run())
     except DatabaseUnavailable as error:
-        raise CommandFailed(
-            f"{where}: unreachable ({_reason(error)}). {_reach_hint(db_url)}"
-        ) from None
+        if not _login_refused(error):
+            raise CommandFailed(
+                f"{where}: unreachable ({_reason(error)}). {_reach_hint(db_url)}"
+            ) from None
+        raise CommandFailed(f"{where}: {_reason(error)}. {_LOGIN_HINT}") from None
     except DBAPIError as error:
-        raise CommandFailed(
-            f"{where}: {_reason(error)}. Check the user, password and database name in "
-            "--db-url (FLAGGERY_DB_URL)."
-        ) from None
+        raise CommandFailed(f"{where}: {_reason(error)}. {_LOGIN_HINT}") from None
+
+
+_LOGIN_HINT = "Check the user, password and database name in --db-url (FLAGGERY_DB_URL)."
+
+
+def _login_refused(error: BaseException) -> bool:
+    """Whether the server answered but refused this login (unknown or NOLOGIN role, wrong
+    password, no such database): the URL's credentials are at fault, not the network."""
+    import asyncpg
+
+    refusals = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
+    seen: BaseException | None = error
+    for _ in range(8):  # the chain is short: ours, SQLAlchemy's, the driver's
+        if seen is None:
+            return False
+        if isinstance(seen, refusals):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
 
 
 async def _let_sqlite_threads_finish() -> None:

@@ -40,6 +40,8 @@ _DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]*)?|\.[0-9]+)")
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 SECRETS = ("admin_token", "client_tokens")
 """Settings that repr() hides and nothing logs."""
+TOKEN_LISTS = frozenset({"client_tokens"})
+"""Secrets that list several tokens, separated by commas."""
 
 
 class SettingsError(ValueError):
@@ -191,12 +193,14 @@ def parse_value(name: str, text: str) -> Any:
     cannot carry. Numbers are plain ASCII decimals. Raises SettingsError naming the variable.
     """
     variable = f"FLAGGERY_{name.upper()}"
-    if not text.strip():
+    # A list of tokens is blank when it lists none (" , " as much as "").
+    tokens = _split_list(text) if name in TOKEN_LISTS else (text,)
+    if not any(token.strip() for token in tokens):
         raise SettingsError(
             f"{variable} is set but blank: unset it to use the default, or give a value."
         )
     if name in SECRETS:
-        if not _TOKEN.fullmatch(text):
+        if not all(_TOKEN.fullmatch(token) for token in tokens):
             raise SettingsError(
                 f"{variable} may hold only printable ASCII without spaces (it is sent in an "
                 "HTTP header); check the file or variable it is read from."

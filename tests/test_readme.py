@@ -31,6 +31,8 @@ def test_the_python_api_snippet_runs_as_written(tmp_path: Path) -> None:
         "{'checkout': '__DISABLE__'}",
         "__DISABLE__",
         """b'{"flags":{"checkout":"__DISABLE__"}}'""",
+        "default",
+        "{'checkout': '__DISABLE__'}",
     ]
 
 
