@@ -109,7 +109,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         openapi = openapi_document(
             OPERATIONS,
             metrics=settings.enable_prometheus,
-            token=settings.admin_token is not None,
+            token=settings.requires_tokens,
         )
     routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings)]
     routes += ops.routes(
