@@ -75,6 +75,8 @@ class Settings:
     min_revision_wait: float = 5.0
     """Seconds a read with ``X-Flaggery-Min-Revision`` waits for this server to reach that
     revision before answering 503 RevisionNotReached."""
+    stream_keepalive: float = 15.0
+    """Seconds between keep-alive comments on an idle GET /v1/stream."""
     enable_prometheus: bool = False
     enable_docs: bool = True
     host: str = "127.0.0.1"
@@ -141,6 +143,11 @@ class Settings:
             raise SettingsError(
                 f"FLAGGERY_MIN_REVISION_WAIT must be seconds, from 0 to 300, "
                 f"got {self.min_revision_wait!r}."
+            )
+        if not (math.isfinite(self.stream_keepalive) and 0 < self.stream_keepalive <= 3600):
+            raise SettingsError(
+                f"FLAGGERY_STREAM_KEEPALIVE must be seconds, more than 0 and at most 3600, "
+                f"got {self.stream_keepalive!r}."
             )
         if not (math.isfinite(self.read_timeout) and 0 < self.read_timeout <= 86_400):
             raise SettingsError(

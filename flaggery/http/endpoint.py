@@ -30,6 +30,7 @@ from flaggery.live.evaluator import Evaluator
 from flaggery.settings import Settings
 from flaggery.store.database import last_written_revision
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.stream.broadcast import Broadcast
 from flaggery.tokens import Role
 
 __all__ = [
@@ -79,6 +80,8 @@ class Services:
     store: AsyncFlaggery
     evaluator: Evaluator
     metrics: Metrics | None
+    broadcast: Broadcast = field(default_factory=Broadcast)
+    """This process's stream events, fed by the evaluator (flaggery.stream)."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
 

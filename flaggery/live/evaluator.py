@@ -33,7 +33,7 @@ from flaggery.live.postgres_feed import PostgresFeed
 from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_snapshot_file
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import OUTAGES, Database
-from flaggery.store.replica import RefreshCounts, Replica
+from flaggery.store.replica import Listener, RefreshCounts, Replica
 from flaggery.store.urls import libpq_dsn
 
 __all__ = ["Evaluator"]
@@ -189,6 +189,12 @@ class Evaluator:
         Raises SubjectNotFound for an unknown id.
         """
         return self._replica.snapshot.subject(subject_id)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(revision, changes, reason)`` after every snapshot swap: the
+        change-log entries applied, or (None, why) after a full load. Add it before `start`
+        to hear the first load. It runs on the feed's task: it must not block."""
+        self._replica.listeners.append(listener)
 
     @property
     def revision(self) -> int:

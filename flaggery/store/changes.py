@@ -17,6 +17,7 @@ from sqlalchemy import Row, func, select
 
 from flaggery.engine.model import (
     AbTestFact,
+    Change,
     Fact,
     FeatureFact,
     GroupFact,
@@ -29,12 +30,21 @@ from flaggery.errors import ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database
 
-__all__ = ["MAX_CHANGES_LIMIT", "ChangeFilter", "ChangePage", "ChangeRecord", "read_changes"]
+__all__ = [
+    "MAX_CHANGES_LIMIT",
+    "ChangeFilter",
+    "ChangePage",
+    "ChangeRecord",
+    "read_change_range",
+    "read_changes",
+]
 
 MAX_CHANGES_LIMIT = 1000
 # A filtered page scans at most this many rows, so a filter matching nothing costs a bounded
 # read; the page's `next_after` lets the caller go on from where the scan stopped.
 SCAN_ROWS = 10_000
+# A stream resume further behind than this reloads instead: one snapshot is cheaper to send.
+MAX_REPLAY = 10_000
 
 
 class ChangeRecord(msgspec.Struct, frozen=True):
@@ -136,3 +146,22 @@ def _keep(
             if len(changes) == limit:
                 break
     return changes, last
+
+
+async def read_change_range(db: Database, after: int, upto: int) -> list[Change] | None:
+    """The change-log entries after ``after`` up to ``upto``, oldest first, or None if the log
+    no longer holds all of them (pruned, or rewritten: a revision missing) or they are more
+    than MAX_REPLAY. One query of at most MAX_REPLAY rows."""
+    if upto - after > MAX_REPLAY:
+        return None
+    log = t.change_log.c
+    query = (
+        select(log.revision, log.operation, log.payload)
+        .where(log.revision > after, log.revision <= upto)
+        .order_by(log.revision)
+    )
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    if [row.revision for row in rows] != list(range(after + 1, upto + 1)):
+        return None
+    return [Change(row.revision, row.operation, decode_facts(row.payload)) for row in rows]

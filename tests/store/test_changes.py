@@ -13,6 +13,7 @@ from flaggery.core import Flaggery
 from flaggery.engine.model import FeatureFact
 from flaggery.errors import ValidationError
 from flaggery.store.actor import acting_as
+from flaggery.store.changes import read_change_range
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention, prune_change_log
 from tests.fakes import FakeClock
@@ -108,3 +109,12 @@ async def test_pruned_history_says_it_is_gone(store: AsyncFlaggery) -> None:
 async def test_bad_pages_are_refused(store: AsyncFlaggery, after: int, limit: int) -> None:
     with pytest.raises(ValidationError, match="limit from 1 to 1000"):
         await store.changes(after=after, limit=limit)
+
+
+async def test_the_stream_replays_a_contiguous_range_or_nothing(store: AsyncFlaggery) -> None:
+    await _seed(store)
+    replayed = await read_change_range(store.database, 7, 10)
+    assert replayed is not None and [c.revision for c in replayed] == [8, 9, 10]
+    assert await read_change_range(store.database, 10, 10) == []
+    await prune_change_log(store.database, Retention(revisions=3, days=0))
+    assert await read_change_range(store.database, 6, 10) is None
