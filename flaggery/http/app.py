@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from flaggery.clock import Clock, utc_now
-from flaggery.http import admin, ops, serving, streaming
+from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers
 from flaggery.http.metrics import Metrics, RequestMetrics
@@ -112,7 +112,11 @@ def _routes(settings: Settings) -> list[BaseRoute]:
             metrics=settings.enable_prometheus,
             token=settings.requires_tokens,
         )
-    routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings), streaming.route(settings)]
+    routes: list[BaseRoute] = [
+        *build_routes(OPERATIONS, settings),
+        streaming.route(settings),
+        snapshots.route(settings),
+    ]
     routes += ops.routes(
         enable_prometheus=settings.enable_prometheus,
         enable_docs=settings.enable_docs,
