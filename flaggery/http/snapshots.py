@@ -1,5 +1,5 @@
 """GET /v1/snapshot: this process's whole resolution state at one revision, in the portable
-format (flaggery.stream.portable), for replicas that follow GET /v1/stream. Reader role;
+format (flaggery.live.portable), for replicas that follow GET /v1/stream. Reader role;
 read-only servers serve it. The revision is in X-Flaggery-Revision; resume the stream after it.
 """
 
@@ -16,8 +16,8 @@ from starlette.routing import Route
 from flaggery.engine.model import State
 from flaggery.http.auth import AdminGuard
 from flaggery.http.endpoint import REVISION_HEADER, Services
+from flaggery.live.portable import portable_chunks
 from flaggery.settings import Settings
-from flaggery.stream.portable import portable_chunks
 from flaggery.tokens import Role
 
 __all__ = ["MEDIA_TYPE", "SNAPSHOT_PATH", "route"]

@@ -61,7 +61,8 @@ Listener = Callable[[int, Sequence[Change] | None, str | None], None]
 
 
 class Replica:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database | None, clock: Clock) -> None:
+        """A replica of ``db``; None for one fed by another server (`install`, `patch`)."""
         self._db = db
         self._clock = clock
         self._snapshot: Snapshot | None = None
@@ -82,6 +83,11 @@ class Replica:
         if self._snapshot is None:
             raise RuntimeError("The replica has not loaded a snapshot yet.")
         return self._snapshot
+
+    @property
+    def clock(self) -> Clock:
+        """What "now" is for this replica's A/B tests."""
+        return self._clock
 
     @property
     def head(self) -> Head | None:
@@ -140,7 +146,7 @@ class Replica:
         is passed to the listeners."""
         async with self._lock:
             try:
-                state, head = await load_state_and_head(self._db)
+                state, head = await load_state_and_head(self._database())
             except Exception:
                 self.count_failure()
                 raise
@@ -154,6 +160,26 @@ class Replica:
             self._head = head
             await self._swap(snapshot)
             self._tell(snapshot.revision, None, reason)
+
+    async def install(self, state: State, reason: str) -> None:
+        """Serve ``state``, received whole from an upstream server (no database). Raises
+        SnapshotBuildFailed if it does not build (the last snapshot stays)."""
+        async with self._lock:
+            snapshot = self._build(state)
+            self.counts.full += 1
+            self._head = Head(None, state.revision, None)
+            await self._swap(snapshot)
+            self._tell(snapshot.revision, None, reason)
+
+    async def patch(self, changes: Sequence[Change]) -> None:
+        """Apply change-log entries received from an upstream server, in order. Raises
+        ChangeGap when they do not continue the snapshot (then `install` a whole state)."""
+        async with self._lock:
+            snapshot = self.snapshot.apply(changes, self._clock())
+            self.counts.incremental += 1
+            self._head = Head(None, snapshot.revision, None)
+            await self._swap(snapshot)
+            self._tell(snapshot.revision, changes, None)
 
     async def refresh(self) -> bool:
         """Catch up with the database. On failure, keep the last good snapshot and return False."""
@@ -204,7 +230,7 @@ class Replica:
         """Apply the change log after `applied` (under the lock). Returns None when done, or
         why only a full reload can catch up."""
         try:
-            head = await self._db.head()
+            head = await self._database().head()
             if head == applied:
                 self.mark_current()
                 return None
@@ -213,7 +239,7 @@ class Replica:
             reason = rewritten(applied, head)
             if reason is not None:
                 return reason
-            loaded = await load_changes(self._db, applied)
+            loaded = await load_changes(self._database(), applied)
         except Exception:
             self.count_failure()
             raise
@@ -236,6 +262,11 @@ class Replica:
         if changes:
             self._tell(snapshot.revision, changes, None)
         return None
+
+    def _database(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("This replica follows an upstream server: it has no database.")
+        return self._db
 
     def _build(self, state: State) -> Snapshot:
         """build_snapshot, or record which records made it fail and raise SnapshotBuildFailed."""

@@ -4,7 +4,7 @@ which resolves every subject as the server does; reader role; read-only servers 
 from __future__ import annotations
 
 from flaggery.engine import build_snapshot
-from flaggery.stream.portable import decode_portable
+from flaggery.live.portable import decode_portable
 from tests.fakes import FakeClock
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok, seed_basics

@@ -11,7 +11,7 @@ from hypothesis import given
 
 from flaggery.engine import build_snapshot
 from flaggery.engine.model import Feature, State, Subject
-from flaggery.stream.portable import decode_portable, portable_chunks
+from flaggery.live.portable import decode_portable, portable_chunks
 from tests.engine.reference import assert_resolves_like_naive
 from tests.engine.strategies import make_state, states, times
 from tests.engine.test_state_codec import plain
