@@ -96,6 +96,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="file of named tokens, name:role:secret entries (FLAGGERY_TOKENS_FILE; the "
         "entries may also be given in FLAGGERY_TOKENS)",
     )
+    parser.add_argument(
+        "--upstream",
+        dest="upstream_url",
+        help="follow this flaggery server instead of a database: a read-only edge "
+        "(FLAGGERY_UPSTREAM_URL; its reader token in FLAGGERY_UPSTREAM_TOKEN)",
+    )
     _add_db_url(parser)
     parser.add_argument(
         "--snapshot-path", help="file for the last good snapshot (FLAGGERY_SNAPSHOT_PATH)"
@@ -133,7 +139,7 @@ def _serve(argv: Sequence[str]) -> int:
 
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
     settings.check_exposure()
-    if settings.db_auto_upgrade:
+    if settings.db_auto_upgrade and settings.upstream_url is None:
         _upgrade(settings.db_url)
     # Workers must not migrate again: they inherit these settings with auto-upgrade off.
     os.environ.update(settings.to_env())

@@ -42,6 +42,8 @@ EXPECTED_STATUS = {
     "NoBuckets": 409,
     "NotAdmin": 423,
     "Unauthorized": 401,
+    "Forbidden": 403,
+    "RevisionNotReached": 503,
     "DatabaseUnavailable": 503,
 }
 
