@@ -82,6 +82,14 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="seconds a client may take to send a request's headers and body "
         "(FLAGGERY_READ_TIMEOUT, 60)",
     )
+    parser.add_argument(
+        "--min-revision-wait",
+        help="seconds a read with X-Flaggery-Min-Revision waits (FLAGGERY_MIN_REVISION_WAIT, 5)",
+    )
+    parser.add_argument(
+        "--stream-keepalive",
+        help="seconds between keep-alives on GET /v1/stream (FLAGGERY_STREAM_KEEPALIVE, 15)",
+    )
     parser.add_argument("--access-log", action=flag, help="FLAGGERY_ACCESS_LOG (off)")
     parser.add_argument(
         "--admin", dest="admin_mode", action=flag, help="serve the admin API (FLAGGERY_ADMIN_MODE)"
