@@ -37,7 +37,13 @@ __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
 log = logging.getLogger("flaggery.http")
 
-OPERATIONS: tuple[Operation, ...] = (*serving.OPERATIONS, *admin.OPERATIONS, *ops.OPERATIONS)
+OPERATIONS: tuple[Operation, ...] = (
+    *serving.OPERATIONS,
+    *admin.OPERATIONS,
+    *streaming.OPERATIONS,
+    *snapshots.OPERATIONS,
+    *ops.OPERATIONS,
+)
 METRICS_SAMPLE_SECONDS = 1.0
 
 
@@ -128,11 +134,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
             metrics=settings.enable_prometheus,
             token=settings.requires_tokens,
         )
-    routes: list[BaseRoute] = [
-        *build_routes(OPERATIONS, settings),
-        streaming.route(settings),
-        snapshots.route(settings),
-    ]
+    routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings)]
     routes += ops.routes(
         enable_prometheus=settings.enable_prometheus,
         enable_docs=settings.enable_docs,
