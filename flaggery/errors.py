@@ -12,8 +12,10 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
     │                       AbTestIsLive, AbTestNotLive
     ├── NotAdmin            the server is read-only
-    ├── Unauthorized        missing or wrong admin token; missing client token
-    ├── Forbidden           a client token that is not one of the configured ones
+    ├── Unauthorized        missing or wrong token (admin, reader or client)
+    ├── Forbidden           a valid token whose role does not allow the route, or a client
+    │                       token that is not a configured one
+    ├── RevisionNotReached  a read asked for a revision this server has not reached in time
     └── DatabaseUnavailable the database could not be reached for a write
 
 HTTP status codes are assigned in one table, ``flaggery.http.errors``; nowhere else.
@@ -43,6 +45,7 @@ __all__ = [
     "NotAdmin",
     "NotFound",
     "OverrideNotFound",
+    "RevisionNotReached",
     "RolloutExists",
     "RolloutNotFound",
     "SubjectAlreadyInGroup",
@@ -182,12 +185,17 @@ class NotAdmin(FlaggeryError):
 
 
 class Unauthorized(FlaggeryError):
-    """An admin route was called without the right bearer token, or a serving route without
-    a client token when client tokens are configured."""
+    """A guarded route was called without a configured bearer token: an admin or reader
+    route without one, or a serving route when client tokens are configured."""
 
 
 class Forbidden(FlaggeryError):
-    """A serving route was called with a client token that is not a configured one."""
+    """The token is not allowed this route: its role is too low (a reader cannot write), or
+    it is not one of the configured client tokens."""
+
+
+class RevisionNotReached(FlaggeryError):
+    """A read asked for a minimum revision this server's snapshot did not reach in time."""
 
 
 class DatabaseUnavailable(FlaggeryError):

@@ -8,6 +8,10 @@ refuse the same things with the same messages.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from msgspec import UnsetType
+
 from flaggery import errors as e
 from flaggery.http.codec import (
     AbTestBody,
@@ -19,6 +23,7 @@ from flaggery.http.codec import (
     Bucket,
     BucketIds,
     Buckets,
+    ChangesQuery,
     FeatureNames,
     FeatureOut,
     GroupNames,
@@ -38,10 +43,12 @@ from flaggery.http.codec import (
 )
 from flaggery.http.endpoint import Call, Operation
 from flaggery.http.errors import RequestValidationError
+from flaggery.store.changes import ChangePage
 
 __all__ = ["OPERATIONS"]
 
 OK = Success()
+T = TypeVar("T")
 
 
 async def add_subject(call: Call[WeightQuery, None]) -> SubjectAdded:
@@ -235,6 +242,23 @@ FEATURE = "/v1/features/{feature}"
 GROUP = "/v1/groups/{group}"
 NO_BUCKETS_ERRORS = (e.NoBuckets, e.ValidationError)
 
+
+async def changes(call: Call[ChangesQuery, None]) -> ChangePage:
+    q = call.query
+    return await call.store.changes(
+        q.after,
+        q.limit,
+        feature=_given(q.feature),
+        group=_given(q.group),
+        test=_given(q.test),
+        subject=_given(q.subject),
+    )
+
+
+def _given(value: T | UnsetType) -> T | None:
+    return None if isinstance(value, UnsetType) else value
+
+
 OPERATIONS = (
     # Subjects and buckets
     Operation("POST", SUBJECT, add_subject, SubjectAdded, "Add a subject to the lightest bucket",
@@ -335,6 +359,12 @@ OPERATIONS = (
               description="start and end: YYYY-MM-DD (midnight UTC, as in 0.2.1) or ISO 8601 "
               "datetimes (no offset = UTC); start omitted or at most 5 minutes in the past "
               "means now. Proportions: for every group or none (equal)."),
+    # History
+    Operation("GET", "/v1/changes", changes, ChangePage,
+              "The change log: who changed what, oldest first", "history",
+              query=ChangesQuery, errors=(e.ValidationError,), replica=True,
+              description="Paginate with after=next_after. gone=true: rows after `after` were "
+              "pruned by retention. Reader role."),
     # Revision
     Operation("GET", "/v1/revision", revision, Revision,
               "The database's revision and this process's snapshot revision", "ops"),

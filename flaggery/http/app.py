@@ -17,8 +17,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from flaggery.client_auth import ClientAuth
 from flaggery.clock import Clock, utc_now
-from flaggery.http import admin, ops, serving
+from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers
@@ -34,13 +35,18 @@ from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
-from flaggery.tokens import ClientAuth
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
 log = logging.getLogger("flaggery.http")
 
-OPERATIONS: tuple[Operation, ...] = (*serving.OPERATIONS, *admin.OPERATIONS, *ops.OPERATIONS)
+OPERATIONS: tuple[Operation, ...] = (
+    *serving.OPERATIONS,
+    *admin.OPERATIONS,
+    *streaming.OPERATIONS,
+    *snapshots.OPERATIONS,
+    *ops.OPERATIONS,
+)
 METRICS_SAMPLE_SECONDS = 1.0
 
 
@@ -71,13 +77,10 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = AsyncFlaggery.from_db_url(settings.db_url, clock=clock)
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(store.close)
-            if settings.db_auto_upgrade:
-                await store.upgrade_db()
-            evaluator = Evaluator(store.database, snapshot_path=settings.snapshot_path)
+            store, evaluator = await _open_source(settings, clock, stack)
             services = Services(settings, store, evaluator, metrics)
+            evaluator.add_listener(services.broadcast.on_swap)
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)
@@ -87,7 +90,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
             retention = Retention(
                 settings.change_log_retention_revisions, settings.change_log_retention_days
             )
-            if settings.admin_mode and retention.bounded:
+            if store is not None and settings.admin_mode and retention.bounded:
                 await stack.enter_async_context(
                     _background(prune_forever(store.database, retention))
                 )
@@ -111,6 +114,26 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
     return app
 
 
+async def _open_source(
+    settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack
+) -> tuple[AsyncFlaggery | None, Evaluator]:
+    """The store and evaluator of a server with a database, or (None, a follower of the
+    upstream) for an edge."""
+    if settings.upstream_url is not None:
+        evaluator = Evaluator.from_upstream(
+            settings.upstream_url,
+            token=settings.upstream_token,
+            clock=clock,
+            snapshot_path=settings.snapshot_path,
+        )
+        return None, evaluator
+    store = AsyncFlaggery.from_db_url(settings.db_url, clock=clock)
+    stack.push_async_callback(store.close)
+    if settings.db_auto_upgrade:
+        await store.upgrade_db()
+    return store, Evaluator(store.database, snapshot_path=settings.snapshot_path)
+
+
 def app_from_env() -> FlaggeryApp:
     """The app for the settings in this process's environment (a uvicorn factory)."""
     return create_app(Settings.from_env())
@@ -122,7 +145,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         openapi = openapi_document(
             OPERATIONS,
             metrics=settings.enable_prometheus,
-            token=settings.admin_token is not None,
+            token=settings.requires_tokens,
         )
     routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings)]
     routes += ops.routes(

@@ -30,6 +30,7 @@ from flaggery.errors import (
     NoBuckets,
     NotAdmin,
     NotFound,
+    RevisionNotReached,
     Unauthorized,
 )
 
@@ -74,6 +75,7 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     DatabaseUnavailable: 503,
+    RevisionNotReached: 503,
 }
 """The most specific class listed in an error's MRO decides (NoBuckets before Conflict)."""
 

@@ -17,12 +17,12 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.client_auth import ClientAuth
 from flaggery.engine import Explanation, Snapshot
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
 from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_id
-from flaggery.http.endpoint import Call, Operation
+from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation
 from flaggery.http.metrics import Metrics, ObservingTally, Tally
-from flaggery.tokens import ClientAuth
 
 __all__ = ["FLAGS_ROUTE", "OPERATIONS", "FlagsFastPath"]
 
@@ -31,6 +31,7 @@ _PREFIX = "/v1/subjects/"
 _SUFFIX = "/flags"
 _ID_START, _ID_END = len(_PREFIX), -len(_SUFFIX)
 _CONTENT_TYPE = (b"content-type", b"application/json")
+_MIN_REVISION = MIN_REVISION_HEADER.lower().encode()
 
 
 async def get_flags(call: Call[IgnoredQuery, None]) -> Response:
@@ -108,6 +109,8 @@ class FlagsFastPath:
                 if_none_match = value
             elif name == b"origin" and self._cors:
                 return None
+            elif name == _MIN_REVISION:
+                return None  # the router's route waits for the revision
         if self._clients is not None and self._clients.problem(scope["headers"]) is not None:
             return None
         try:

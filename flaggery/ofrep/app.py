@@ -20,6 +20,7 @@ from typing import Protocol
 from starlette.types import Receive, Scope, Send
 
 from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.client_auth import ClientAuth
 from flaggery.errors import Forbidden
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
@@ -31,7 +32,6 @@ from flaggery.ofrep.codec import (
     encode,
 )
 from flaggery.ofrep.events import EventBroadcast
-from flaggery.tokens import ClientAuth
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
 

@@ -194,7 +194,8 @@ async def require_feature(conn: AsyncConnection, name: str) -> Feature:
 
 
 async def require_variant(conn: AsyncConnection, feature_name: str, variant_name: str) -> Feature:
-    return check_variant(await read_features(conn, feature_name), feature_name, variant_name)
+    features = await read_features(conn, feature_name)
+    return check_variant(features, feature_name, variant_name)
 
 
 def check_variant(features: Mapping[str, Feature], feature_name: str, variant_name: str) -> Feature:

@@ -45,6 +45,7 @@ EXPECTED_STATUS = {
     "NotAdmin": 423,
     "Unauthorized": 401,
     "Forbidden": 403,
+    "RevisionNotReached": 503,
     "DatabaseUnavailable": 503,
 }
 

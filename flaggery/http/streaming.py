@@ -1,0 +1,81 @@
+"""GET /v1/stream: the change stream as Server-Sent Events (sse-starlette), reader role.
+
+Each event is ``id: <revision>``, ``event: change|reload``, ``data: <JSON>`` (flaggery.stream.
+events). A client resumes with ``Last-Event-ID``: the events after it are replayed from this
+process's backlog or the change log, or a reload event says they are gone. Idle streams get a
+keep-alive comment every FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep up
+(QUEUE_EVENTS behind, or a send blocked SEND_TIMEOUT_SECONDS) is disconnected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flaggery.engine.model import Change
+from flaggery.errors import RevisionNotReached
+from flaggery.http.codec import NoQuery
+from flaggery.http.endpoint import Call, Operation, Services
+from flaggery.http.errors import RequestValidationError
+from flaggery.store.changes import read_change_range
+from flaggery.stream.events import StreamEvent
+from flaggery.stream.follow import follow
+
+__all__ = ["OPERATIONS", "SEND_TIMEOUT_SECONDS", "STREAM_PATH"]
+
+STREAM_PATH = "/v1/stream"
+SEND_TIMEOUT_SECONDS = 10.0
+
+
+async def _stream(request: Request) -> Response:
+    services: Services = request.app.state.services
+    services.require_snapshot()
+    await services.await_revision(request.headers)
+    last_id = _last_event_id(request.headers.get("last-event-id"))
+
+    store = services.store_or_none
+
+    async def replay(after: int, upto: int) -> Sequence[Change] | None:
+        assert store is not None
+        return await read_change_range(store.database, after, upto)
+
+    # An edge has no change log: beyond its in-memory backlog a resume is a reload.
+    return EventSourceResponse(
+        _sse(follow(services.broadcast, last_id, None if store is None else replay)),
+        ping=services.settings.stream_keepalive,
+        send_timeout=SEND_TIMEOUT_SECONDS,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for event in events:
+        yield ServerSentEvent(data=event.data, event=event.kind, id=str(event.revision))
+
+
+def _last_event_id(text: str | None) -> int | None:
+    if text is None or not text.strip():
+        return None  # EventSource sends an empty id when it has none yet
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise RequestValidationError(
+            f"Last-Event-ID must be a revision (digits), got {text[:40]!r}."
+        )
+    return int(text)
+
+
+async def stream(call: Call[NoQuery, None]) -> bytes:
+    """The OpenAPI operation id of GET /v1/stream; `_stream` answers it."""
+    raise NotImplementedError  # never called: the operation is raw
+
+
+OPERATIONS = (
+    Operation("GET", STREAM_PATH, stream, None, "The change stream (Server-Sent Events)",
+              "replication", replica=True, raw=_stream, media_type="text/event-stream",
+              errors=(RevisionNotReached,),
+              description="One event per revision: id = revision, event = change | reload, "
+              "data = JSON. Resume with the Last-Event-ID header. Reader role."),
+)  # fmt: skip
