@@ -26,7 +26,13 @@ from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from flaggery.engine import build_snapshot, partition_buckets, place_subjects, rollout_buckets
+from flaggery.engine import (
+    build_snapshot,
+    partition_buckets,
+    place_subjects,
+    rollout_buckets,
+    rollout_order,
+)
 from flaggery.engine.model import (
     AbTest,
     Feature,
@@ -58,17 +64,24 @@ def build_state(subject_count: int, rng: random.Random) -> State:
         for i in range(FEATURES)
     }
     rollouts = {
-        name: Rollout(name, "B", p, rollout_buckets(bucket_weights, frozenset(), p))
+        name: Rollout(
+            name,
+            "B",
+            p,
+            rollout_buckets(
+                bucket_weights, frozenset(), p, rollout_order(name, bucket_weights, [], [])
+            ),
+        )
         for name, p in zip(list(features)[:10], [0.1 * (i + 1) for i in range(10)], strict=True)
     }
     tested = list(features)[-4:]
-    partition = partition_buckets(bucket_weights, [0.5, 0.5])
+    partition, _ = partition_buckets(bucket_weights, [0.5, 0.5], "bench-test")
     test = AbTest(
         "bench-test",
         NOW - timedelta(days=1),
         NOW + timedelta(days=1),
         tuple(
-            TestGroup(name, 0.5, dict.fromkeys(tested, variant), buckets_of_group)
+            TestGroup(name, 0.5, dict.fromkeys(tested, variant), frozenset(buckets_of_group))
             for name, variant, buckets_of_group in zip("ab", "AB", partition, strict=True)
         ),
     )

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
+from flaggery.engine import Explanation
 from flaggery.store.records import (
     AbTestRecord,
     BucketsRecord,
@@ -135,6 +136,9 @@ class Flaggery:
     def get_subject_variants(self, sub_id: int) -> dict[str, str]:
         return self._run(self._store.get_subject_variants(sub_id))
 
+    def explain(self, sub_id: int) -> Explanation:
+        return self._run(self._store.explain(sub_id))
+
     def add_feature(self, feature_name: str) -> None:
         self._run(self._store.add_feature(feature_name))
 
@@ -171,6 +175,17 @@ class Flaggery:
     def set_rollout_proportion(self, feature_name: str, proportion: float) -> None:
         self._run(self._store.set_rollout_proportion(feature_name, proportion))
 
+    def set_rollout(
+        self,
+        feature_name: str,
+        variant_name: str | None = None,
+        proportion: float | None = None,
+    ) -> None:
+        self._run(self._store.set_rollout(feature_name, variant_name, proportion))
+
+    def rm_rollout(self, feature_name: str) -> None:
+        self._run(self._store.rm_rollout(feature_name))
+
     def add_group(self, group_name: str) -> None:
         self._run(self._store.add_group(group_name))
 
@@ -198,12 +213,18 @@ class Flaggery:
     def add_abtest(
         self,
         test_name: str,
-        start: datetime,
+        start: datetime | None,
         end: datetime,
         groups: Mapping[str, Mapping[str, str]],
         proportions: Sequence[float] | None = None,
     ) -> None:
         self._run(self._store.add_abtest(test_name, start, end, groups, proportions))
+
+    def stop_abtest(self, test_name: str) -> None:
+        self._run(self._store.stop_abtest(test_name))
+
+    def rm_abtest(self, test_name: str) -> None:
+        self._run(self._store.rm_abtest(test_name))
 
     def get_abtest(self, test_name: str) -> AbTestRecord:
         return self._run(self._store.get_abtest(test_name))

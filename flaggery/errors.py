@@ -9,7 +9,8 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     ├── AlreadyExists       SubjectExists, FeatureExists, VariantExists, GroupExists,
     │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup
     ├── InvalidInput        ValidationError, InvalidRolloutProportion
-    ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed
+    ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
+    │                       AbTestIsLive, AbTestNotLive
     ├── NotAdmin            the server is read-only
     ├── Unauthorized        missing or wrong admin token
     └── DatabaseUnavailable the database could not be reached for a write
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 __all__ = [
     "AbTestExists",
+    "AbTestIsLive",
     "AbTestNotFound",
+    "AbTestNotLive",
     "AlreadyExists",
     "BucketNotFound",
     "Conflict",
@@ -162,6 +165,14 @@ class FeatureHasChildren(Conflict):
 
 class VariantIsUsed(Conflict):
     pass
+
+
+class AbTestIsLive(Conflict):
+    """The A/B test is running: stop it before deleting it."""
+
+
+class AbTestNotLive(Conflict):
+    """Only a running A/B test can be stopped."""
 
 
 class NotAdmin(FlaggeryError):

@@ -64,8 +64,9 @@ async def naive_variants_all(conn: AsyncConnection, now: datetime) -> dict[int, 
     return result
 
 
-async def check_invariants(conn: AsyncConnection) -> None:
-    """Assert the structural invariants of the stored state."""
+async def check_invariants(conn: AsyncConnection, now: datetime | None = None) -> None:
+    """Assert the structural invariants of the stored state. Given `now`, also that every test
+    that has not ended holds every bucket (an ended one keeps the buckets it ended with)."""
     for bucket, weight, total in await _rows(
         conn,
         "SELECT b.id, b.weight, COALESCE(SUM(s.weight), 0) FROM buckets b "
@@ -87,12 +88,14 @@ async def check_invariants(conn: AsyncConnection) -> None:
             assert not held, f"rollout {feature} at 0 holds buckets {held}"
         if proportion == 1:
             assert held == bucket_ids, f"rollout {feature} at 1 misses {bucket_ids - held}"
-    for test, covered, distinct in await _rows(
+    for test, end, covered, distinct in await _rows(
         conn,
-        "SELECT t.name, COUNT(b.bucket_id), COUNT(DISTINCT b.bucket_id) FROM abtests t "
-        "LEFT JOIN abtest_group_buckets b ON b.test = t.name GROUP BY t.name",
+        'SELECT t.name, t."end", COUNT(b.bucket_id), COUNT(DISTINCT b.bucket_id) FROM abtests t '
+        'LEFT JOIN abtest_group_buckets b ON b.test = t.name GROUP BY t.name, t."end"',
     ):
-        assert covered == distinct == len(bucket_ids), f"test {test} does not partition buckets"
+        assert covered == distinct, f"test {test} holds a bucket in two groups"
+        if now is not None and _aware(end) > now:
+            assert covered == len(bucket_ids), f"test {test} does not partition the buckets"
 
     (revision,) = (await _rows(conn, "SELECT revision FROM flaggery_state"))[0]
     revisions = [r for (r,) in await _rows(conn, "SELECT revision FROM change_log ORDER BY 1")]

@@ -6,30 +6,35 @@ Plain data in, plain data out: only the standard library and msgspec, no I/O and
 """
 
 from flaggery.engine.allocation import (
+    grow_abtest,
+    grow_rollout,
     lightest_bucket,
     partition_buckets,
     place_subjects,
     rollout_buckets,
-    rollout_share_of_new_buckets,
-    split_new_buckets,
 )
+from flaggery.engine.bucket_order import rollout_order
 from flaggery.engine.changes import ChangeGap
 from flaggery.engine.config import Config
+from flaggery.engine.explanation import Explanation, FeatureExplanation
 from flaggery.engine.snapshot import Snapshot, SubjectView, build_snapshot
 from flaggery.engine.state_codec import decode_state, encode_state
 
 __all__ = [
     "ChangeGap",
     "Config",
+    "Explanation",
+    "FeatureExplanation",
     "Snapshot",
     "SubjectView",
     "build_snapshot",
     "decode_state",
     "encode_state",
+    "grow_abtest",
+    "grow_rollout",
     "lightest_bucket",
     "partition_buckets",
     "place_subjects",
     "rollout_buckets",
-    "rollout_share_of_new_buckets",
-    "split_new_buckets",
+    "rollout_order",
 ]

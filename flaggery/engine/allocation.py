@@ -7,24 +7,21 @@ placement once, at write time; resolution only ever reads the result.
 from __future__ import annotations
 
 import heapq
-import math
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
+from flaggery.engine.bucket_order import abtest_salt, keyed_order, rollout_salt
+from flaggery.engine.dealing import Deal, deal_buckets
 from flaggery.errors import InvalidRolloutProportion, NoBuckets, ValidationError
 
 __all__ = [
+    "grow_abtest",
+    "grow_rollout",
     "lightest_bucket",
     "partition_buckets",
     "place_subjects",
     "rollout_buckets",
-    "rollout_share_of_new_buckets",
-    "split_new_buckets",
 ]
-
-# proportion x count is computed in floating point: 0.29 x 100 is 28.999999999999996, and
-# rounding it down must still give 29.
-_ROUNDING_SLACK = 1e-9
 
 
 def lightest_bucket(bucket_weights: Mapping[int, int]) -> int:
@@ -55,166 +52,152 @@ def place_subjects(bucket_weights: Mapping[int, int], weights: Sequence[int]) ->
 
 
 def rollout_buckets(
-    bucket_weights: Mapping[int, int], current: frozenset[int], proportion: float
+    bucket_weights: Mapping[int, int],
+    current: frozenset[int],
+    proportion: float,
+    order: Sequence[int],
 ) -> frozenset[int]:
-    """The buckets of a rollout after its proportion is set to `proportion`.
+    """The buckets of a rollout after its proportion is set to `proportion` (0 to 1).
 
-    Buckets with weight and empty buckets are handled separately:
+    `order` is the rollout's bucket order (`bucket_order.rollout_order`: its own, independent
+    of every other feature's). The target is ``proportion x total weight``. Above the current
+    effective weight (the sum of the held buckets' weights) the rollout is *raised*: buckets
+    not held are added in `order` while the next one's weight is at most twice the remaining
+    gap. Below it, *lowered*: held buckets are removed from the end of `order` while the last
+    one's weight is under twice the excess. Proportion 0 holds no bucket and 1 every bucket.
 
-    - Weighted buckets: the target is ``proportion x total weight``. If it is above the
-      current effective weight (the sum of the rollout's bucket weights) the rollout is being
-      *raised* and buckets are only added; if below, *lowered* and buckets are only removed.
-      Either way a greedy step repeatedly moves the bucket whose weight is closest to the
-      remaining gap (ties: lowest id) while that strictly shrinks ``|target - effective|``;
-      see `_closest_moves` for the one refinement that keeps later moves one-way. Starting
-      from no bucket the result lands within half the largest bucket weight of the target, and
-      from any start within the largest bucket weight (0.2.1 scanned in id order and stopped at
-      the first overshoot, undershooting by a whole bucket or more).
-    - Empty buckets are shared by count: the rollout holds ``floor(proportion x empty count)``
-      of them, adding lowest ids first when raised and removing highest ids first when lowered.
-      When the weighted target equals the effective weight, the empty share sets the direction.
-
-    So proportion 0 yields no bucket, proportion 1 every bucket, and raising the proportion
-    step by step only ever adds buckets (lowering it only removes them): subjects that see the
-    rolled-out variant keep it while a rollout grows.
+    So raising only adds and lowering only removes (subjects keep the variant while a rollout
+    grows), and the result is within half a bucket's weight of the target (the bucket that
+    stopped the walk). A rollout holding a prefix of `order` keeps holding one, and the two
+    stopping rules mirror each other, so lowering and raising back to a proportion held before
+    (with nothing else changed) gives back exactly the same buckets. O(buckets).
     """
     _check_proportion(proportion)
-    current = current.intersection(bucket_weights)
-    members = {b: w for b, w in bucket_weights.items() if w > 0 and b in current}
-    others = {b: w for b, w in bucket_weights.items() if w > 0 and b not in current}
-    empty_held = sorted(b for b in current if bucket_weights[b] == 0)
-    empty_spare = sorted(b for b, w in bucket_weights.items() if w == 0 and b not in current)
-    effective = sum(members.values())
-    target = proportion * (effective + sum(others.values()))
-    empty_wanted = _round_down(proportion * (len(empty_held) + len(empty_spare)))
-    if target > effective or (target == effective and empty_wanted > len(empty_held)):
-        added = _closest_moves(others, target - effective, members.values())
-        added += empty_spare[: max(0, empty_wanted - len(empty_held))]
-        return current | frozenset(added)
-    removed = _closest_moves(members, effective - target, others.values())
-    removed += empty_held[::-1][: max(0, len(empty_held) - empty_wanted)]
-    return current - frozenset(removed)
-
-
-def _closest_moves(pool: Mapping[int, int], gap: float, across: Iterable[int]) -> list[int]:
-    """Buckets to move from `pool` to the other side so their weights sum close to `gap`.
-
-    `across` are the weights already on the other side. Each step moves the bucket whose
-    weight is closest to the remaining gap (lowest id on ties) while that strictly shrinks
-    ``|gap|``, i.e. ``0 < weight < 2 x gap``. One refinement: a step that would overshoot by
-    ``o`` is taken only if ``2 x o`` is at most every weight on the other side. Then no
-    single bucket moved back would get closer, so a later push in the same direction (a
-    rollout raised again) never wants to undo it; otherwise the closest weight below the gap
-    is taken, if any. The pool is kept sorted by (weight, id) so each step is a bisection.
-    """
-    ordered = sorted(pool.items(), key=lambda item: (item[1], item[0]))
-    weights = [weight for _, weight in ordered]
-    ids = [bucket for bucket, _ in ordered]
-    smallest_across = min(across, default=math.inf)
-    moved = []
-    while gap > 0:
-        position = _best_move(weights, ids, gap, smallest_across)
-        if position is None:
-            break
-        weight = weights.pop(position)
-        moved.append(ids.pop(position))
-        gap -= weight
-        smallest_across = min(smallest_across, weight)
-    return moved
-
-
-def _best_move(
-    weights: list[int], ids: list[int], gap: float, smallest_across: float
-) -> int | None:
-    """Position of the acceptable weight closest to `gap` (lowest id among equally close)."""
-    above = bisect_left(weights, gap)
-    candidates = []
-    if above < len(weights):
-        overshoot = weights[above] - gap
-        if overshoot < gap and 2 * overshoot <= smallest_across:
-            candidates.append(above)  # first of its run of equal weights, hence the lowest id
-    if above > 0:
-        candidates.append(bisect_left(weights, weights[above - 1]))
-    return min(
-        candidates, key=lambda position: (abs(weights[position] - gap), ids[position]), default=None
-    )
+    if proportion in (0, 1):  # the walks stop at equality, which could leave empty buckets
+        return frozenset(bucket_weights) if proportion else frozenset()
+    held = set(current.intersection(bucket_weights))
+    effective = sum(bucket_weights[bucket] for bucket in held)
+    target = proportion * sum(bucket_weights.values())
+    if target > effective:
+        for bucket in (b for b in order if b not in held and b in bucket_weights):
+            gap = target - effective
+            if gap <= 0 or bucket_weights[bucket] > 2 * gap:
+                break
+            held.add(bucket)
+            effective += bucket_weights[bucket]
+    else:
+        for bucket in (b for b in reversed(order) if b in held):
+            excess = effective - target
+            if excess <= 0 or bucket_weights[bucket] >= 2 * excess:
+                break
+            held.remove(bucket)
+            effective -= bucket_weights[bucket]
+    return frozenset(held)
 
 
 def partition_buckets(
-    bucket_weights: Mapping[int, int], proportions: Sequence[float]
-) -> list[frozenset[int]]:
-    """Split every bucket among A/B-test groups, group i getting about proportions[i].
+    bucket_weights: Mapping[int, int], proportions: Sequence[float], test: str
+) -> Deal:
+    """Split every bucket among the groups of A/B test `test`, group i getting about
+    proportions[i] of the weight. Returns each group's buckets and its carry (for growth).
 
-    Weighted buckets go largest first (ties: lowest id) to the group furthest below its target
-    weight ``proportion x total weight`` (ties: first group); each group ends within the largest
-    bucket weight of its target. Empty buckets are split by count with `split_new_buckets`.
+    Weighted buckets are walked in the test's own order (`bucket_order.keyed_order`, so tests
+    with different names split independently) and each goes to the group furthest below its
+    target weight ``proportion x total weight`` (ties: first group): a group ends above its
+    target by less than the largest bucket weight, so with two groups each is within the
+    largest bucket weight of its target. Empty buckets are dealt by count like new buckets
+    (`dealing.deal_buckets`). O(buckets x groups).
     """
-    weighted = sorted(
-        ((weight, bucket) for bucket, weight in bucket_weights.items() if weight > 0),
-        key=lambda item: (-item[0], item[1]),
-    )
-    total = sum(weight for weight, _ in weighted)
     shares = _normalized(proportions)
-    deficits = [share * total for share in shares]
-    groups: list[set[int]] = [set() for _ in shares]
-    for weight, bucket in weighted:
+    salt = abtest_salt(test)
+    weighted = keyed_order(salt, (b for b, w in bucket_weights.items() if w > 0))
+    deficits = [share * sum(bucket_weights.values()) for share in shares]
+    groups: list[list[int]] = [[] for _ in shares]
+    for bucket in weighted:
         neediest = max(range(len(shares)), key=lambda group: (deficits[group], -group))
-        groups[neediest].add(bucket)
-        deficits[neediest] -= weight
-    empty = sorted(bucket for bucket, weight in bucket_weights.items() if weight == 0)
-    empty_groups = split_new_buckets(empty, shares)
-    return [frozenset(group) | extra for group, extra in zip(groups, empty_groups, strict=True)]
+        groups[neediest].append(bucket)
+        deficits[neediest] -= bucket_weights[bucket]
+    _rebalance(groups, deficits, bucket_weights)
+    empty = [bucket for bucket, weight in bucket_weights.items() if weight == 0]
+    dealt, carries = deal_buckets(empty, shares, [0.0] * len(shares), salt)
+    return [sorted(g + extra) for g, extra in zip(groups, dealt, strict=True)], carries
 
 
-def split_new_buckets(
-    new_bucket_ids: Sequence[int], proportions: Sequence[float]
-) -> list[frozenset[int]]:
-    """Split empty buckets by count among test groups (largest remainder method).
+def _rebalance(
+    groups: list[list[int]], deficits: list[float], bucket_weights: Mapping[int, int]
+) -> None:
+    """Improve a greedy partition in place: while it strictly lowers the sum of squared
+    errors, move a bucket, or swap two, between the most-over and the most-under group.
 
-    Group i gets ``floor(proportion_i x count)`` buckets, and the buckets left over go one each
-    to the groups with the largest fractional remainders (ties: first group). Ids are handed
-    out in ascending order, group by group.
+    The greedy walk in hash order (which makes tests independent) can leave the last groups a
+    bucket or two off; this closes most of that. A step never raises the worst excess nor
+    lowers the worst deficit, so the greedy bounds still hold. At most one step per bucket,
+    each O(buckets log buckets).
     """
-    ordered = sorted(new_bucket_ids)
-    counts = _largest_remainder_counts(len(ordered), _normalized(proportions))
-    groups = []
-    start = 0
-    for count in counts:
-        groups.append(frozenset(ordered[start : start + count]))
-        start += count
-    return groups
+    for _ in range(sum(map(len, groups))):
+        over = min(range(len(groups)), key=lambda group: (deficits[group], group))
+        under = max(range(len(groups)), key=lambda group: (deficits[group], -group))
+        spread = deficits[under] - deficits[over]
+        step = _best_transfer(groups[over], groups[under], spread, bucket_weights)
+        if step is None:
+            return
+        give, take = step
+        groups[over].remove(give)
+        groups[under].append(give)
+        if take is not None:
+            groups[under].remove(take)
+            groups[over].append(take)
+        moved = bucket_weights[give] - (0 if take is None else bucket_weights[take])
+        deficits[over] += moved
+        deficits[under] -= moved
 
 
-def rollout_share_of_new_buckets(
-    new_bucket_ids: Sequence[int], proportion: float
-) -> frozenset[int]:
-    """The new empty buckets a rollout joins: floor(proportion x count), lowest ids first."""
+def _best_transfer(
+    over: list[int], under: list[int], spread: float, bucket_weights: Mapping[int, int]
+) -> tuple[int, int | None] | None:
+    """(bucket to give, bucket to take back or None) moving weight closest to spread / 2;
+    None unless it moves strictly between 0 and `spread` (what lowers the squared errors)."""
+    by_weight = sorted(under, key=lambda bucket: (bucket_weights[bucket], bucket))
+    weights = [bucket_weights[bucket] for bucket in by_weight]
+    best: tuple[float, int, int | None] | None = None
+    for give in sorted(over):
+        wanted = bucket_weights[give] - spread / 2  # the weight to take back
+        position = bisect_left(weights, wanted)
+        options: list[int | None] = [None]
+        options += [by_weight[i] for i in (position - 1, position) if 0 <= i < len(weights)]
+        for take in options:
+            moved = bucket_weights[give] - (0 if take is None else bucket_weights[take])
+            if 0 < moved < spread and (best is None or abs(spread - 2 * moved) < best[0]):
+                best = (abs(spread - 2 * moved), give, take)
+    return None if best is None else (best[1], best[2])
+
+
+def grow_abtest(
+    new_buckets: Sequence[int], proportions: Sequence[float], carries: Sequence[float], test: str
+) -> Deal:
+    """Each group's share of new empty buckets, carrying the remainder across calls."""
+    return deal_buckets(new_buckets, _normalized(proportions), carries, abtest_salt(test))
+
+
+def grow_rollout(
+    new_buckets: Sequence[int], proportion: float, carry: float, feature: str
+) -> tuple[list[int], list[int], float]:
+    """(buckets the rollout takes, buckets it leaves, new carry) for new empty buckets: about
+    ``proportion`` of them by count, within one bucket across any sequence of calls."""
     _check_proportion(proportion)
-    return frozenset(sorted(new_bucket_ids)[: _round_down(proportion * len(new_bucket_ids))])
-
-
-def _largest_remainder_counts(count: int, shares: Sequence[float]) -> list[int]:
-    quotas = [share * count for share in shares]
-    counts = [_round_down(quota) for quota in quotas]
-    by_remainder = sorted(
-        range(len(shares)), key=lambda group: (counts[group] - quotas[group], group)
+    (joined, declined), (carry, _) = deal_buckets(
+        new_buckets, [proportion, 1 - proportion], [carry, -carry], rollout_salt(feature)
     )
-    for group in by_remainder[: count - sum(counts)]:
-        counts[group] += 1
-    return counts
+    return joined, declined, carry
 
 
 def _normalized(proportions: Sequence[float]) -> list[float]:
-    # Proportions are validated to sum to 1, but only up to float error; normalizing keeps the
-    # leftover of the largest remainder method below the number of groups.
+    # Proportions are validated to sum to 1, but only up to float error; normalized, the
+    # carries of dealt buckets keep summing to 0.
     total = sum(proportions)
     if not proportions or total <= 0:
         raise ValidationError("Group proportions must be positive and sum to 1.")
     return [proportion / total for proportion in proportions]
-
-
-def _round_down(quantity: float) -> int:
-    return math.floor(quantity + _ROUNDING_SLACK)
 
 
 def _check_proportion(proportion: float) -> None:

@@ -19,10 +19,18 @@ import msgspec
 
 from flaggery.engine.changes import facts_after, latest_subjects
 from flaggery.engine.config import RESOLUTION_FACTS, Config
+from flaggery.engine.explanation import Explanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
 from flaggery.engine.subject_index import Entry, SubjectIndex
 from flaggery.engine.view_usage import ViewUsage
-from flaggery.engine.views import ViewKey, ViewKeys, Views, next_boundary, resolve_views
+from flaggery.engine.views import (
+    ViewKey,
+    ViewKeys,
+    Views,
+    explain_key,
+    next_boundary,
+    resolve_views,
+)
 from flaggery.errors import SubjectNotFound
 
 __all__ = ["Snapshot", "SubjectView", "build_snapshot"]
@@ -159,6 +167,22 @@ class Snapshot:
         slot, weight = self._index.entry(subject_id)
         key = self._views.keys[slot]
         return SubjectView(id=subject_id, weight=weight, bucket=key.bucket, groups=list(key.groups))
+
+    def explain(self, subject_id: int) -> Explanation:
+        """Where each of the subject's variants comes from; `SubjectNotFound` if unknown.
+
+        Re-walks the configuration for the subject's view (O(rollout and test buckets)), so it
+        is for debugging and admin tools, not the serving path.
+        """
+        slot, _ = self._index.entry(subject_id)
+        key = self._views.keys[slot]
+        return Explanation(
+            subject_id=subject_id,
+            revision=self._revision,
+            bucket=key.bucket,
+            groups=list(key.groups),
+            features=explain_key(self._config, key, self._built_at),
+        )
 
     def apply(self, changes: Sequence[Change], now: datetime) -> Snapshot:
         """The snapshot after `changes`, resolved at `now`.

@@ -14,9 +14,18 @@ from typing import NamedTuple
 import msgspec
 
 from flaggery.engine.config import Config
-from flaggery.engine.model import AbTest, Group, Rollout
+from flaggery.engine.explanation import FeatureExplanation
+from flaggery.engine.model import AbTest, Rollout
 
-__all__ = ["ViewKey", "ViewKeys", "Views", "live_tests", "next_boundary", "resolve_views"]
+__all__ = [
+    "ViewKey",
+    "ViewKeys",
+    "Views",
+    "explain_key",
+    "live_tests",
+    "next_boundary",
+    "resolve_views",
+]
 
 # Liveness is inclusive (start <= now <= end): a test is still live at `end` and stops being
 # live at the next representable instant.
@@ -102,6 +111,12 @@ def resolve_views(
     )
 
 
+def explain_key(config: Config, key: ViewKey, now: datetime) -> dict[str, FeatureExplanation]:
+    """Why `key` resolves as it does at `now`. Costs one pass over the configuration (rollout
+    and test buckets), not over subjects: meant for explaining one subject, not for serving."""
+    return _Resolver(config, live_tests(config.abtests, now)).explain(key)
+
+
 def live_tests(abtests: Mapping[str, AbTest], now: datetime) -> list[AbTest]:
     """The tests live at `now`, in mapping order."""
     return [test for test in abtests.values() if test.is_live(now)]
@@ -131,45 +146,66 @@ def _after(end: datetime) -> datetime | None:
 
 
 class _Resolver:
-    """Resolution steps 1-4 of docs/semantics.md, with the per-bucket steps precomputed."""
+    """Resolution steps 1-4 of docs/semantics.md, with the per-bucket steps precomputed.
+
+    Each step is a feature -> `FeatureExplanation` layer; later layers overwrite earlier ones.
+    The flags are the variants of the merged layers, so flags and explanations cannot differ.
+    """
 
     def __init__(self, config: Config, live: Iterable[AbTest]) -> None:
         self._defaults = {
-            feature.name: feature.default
+            feature.name: FeatureExplanation(feature.default, "default")
             for feature in config.features.values()
             if feature.default is not None
         }
         self._by_bucket = _bucket_assignments(config.rollouts.values(), live)
-        self._groups: Mapping[str, Group] = config.groups
+        self._overrides = {
+            group.name: {
+                feature: FeatureExplanation(variant, "override", group=group.name)
+                for feature, variant in group.overrides.items()
+            }
+            for group in config.groups.values()
+        }
         # Many keys resolve alike (most buckets of a rollout, say): share one map and one body.
         self._interned: dict[bytes, tuple[Mapping[str, str], bytes]] = {}
 
-    def resolve(self, key: ViewKey) -> tuple[Mapping[str, str], bytes]:
-        flags = dict(self._defaults)
-        flags.update(self._by_bucket.get(key.bucket, {}))
+    def explain(self, key: ViewKey) -> dict[str, FeatureExplanation]:
+        """feature -> why it has its variant, in feature-name order."""
+        explained = dict(self._defaults)
+        explained.update(self._by_bucket.get(key.bucket, {}))
         for name in key.groups:
-            group = self._groups.get(name)
-            if group is not None:  # a deleted group no longer overrides anything
-                flags.update(group.overrides)
-        ordered = dict(sorted(flags.items()))
-        body = _encoder.encode({"flags": ordered})
-        return self._interned.setdefault(body, (MappingProxyType(ordered), body))
+            # A deleted group no longer overrides anything; of several groups, the last joined
+            # wins because its layer is applied last.
+            explained.update(self._overrides.get(name, {}))
+        return dict(sorted(explained.items()))
+
+    def resolve(self, key: ViewKey) -> tuple[Mapping[str, str], bytes]:
+        flags = {feature: why.variant for feature, why in self.explain(key).items()}
+        body = _encoder.encode({"flags": flags})
+        return self._interned.setdefault(body, (MappingProxyType(flags), body))
 
 
 def _bucket_assignments(
     rollouts: Iterable[Rollout], live: Iterable[AbTest]
-) -> dict[int, dict[str, str]]:
-    """bucket -> the variants rollouts (step 2) then live test groups (step 3) assign to it.
+) -> dict[int, dict[str, FeatureExplanation]]:
+    """bucket -> what rollouts (step 2) then live test groups (step 3) assign to it.
 
     Each step overwrites the previous per feature, so layering them into one dict in step
     order gives the same result as applying the steps one after another.
     """
-    by_bucket: dict[int, dict[str, str]] = {}
+    by_bucket: dict[int, dict[str, FeatureExplanation]] = {}
     for rollout in rollouts:
+        why = FeatureExplanation(rollout.variant, "rollout", proportion=rollout.proportion)
         for bucket in rollout.buckets:
-            by_bucket.setdefault(bucket, {})[rollout.feature] = rollout.variant
+            by_bucket.setdefault(bucket, {})[rollout.feature] = why
     for test in live:
         for group in test.groups:
+            layer = {
+                feature: FeatureExplanation(
+                    variant, "abtest", test=test.name, test_group=group.name
+                )
+                for feature, variant in group.variants.items()
+            }
             for bucket in group.buckets:
-                by_bucket.setdefault(bucket, {}).update(group.variants)
+                by_bucket.setdefault(bucket, {}).update(layer)
     return by_bucket

@@ -37,7 +37,6 @@ from flaggery.http.codec import (
 )
 from flaggery.http.endpoint import Call, Operation
 from flaggery.http.errors import RequestValidationError
-from flaggery.store.validation import check_proportion
 
 __all__ = ["OPERATIONS"]
 
@@ -126,15 +125,15 @@ async def add_rollout(call: Call[VariantQuery, None]) -> Success:
 
 
 async def update_rollout(call: Call[RolloutUpdateQuery, None]) -> Success:
-    feature, proportion, variant = call.path["feature"], call.query.proportion, call.query.variant
+    proportion, variant = call.query.proportion, call.query.variant
     if proportion is None and variant is None:
         raise RequestValidationError("Give proportion, variant, or both.")
-    if proportion is not None:
-        check_proportion(proportion)  # refuse before changing the variant: all or nothing
-    if variant is not None:
-        await call.store.set_rollout_variant(variant, feature)
-    if proportion is not None:
-        await call.store.set_rollout_proportion(feature, proportion)
+    await call.store.set_rollout(call.path["feature"], variant, proportion)
+    return OK
+
+
+async def rm_rollout(call: Call[None, None]) -> Success:
+    await call.store.rm_rollout(call.path["feature"])
     return OK
 
 
@@ -201,11 +200,21 @@ async def add_abtest(call: Call[None, AbTestBody]) -> Success:
         raise RequestValidationError("Test group names must be unique.")
     await call.store.add_abtest(
         test.name,
-        parse_moment(test.start, "start"),
+        None if test.start is None else parse_moment(test.start, "start"),
         parse_moment(test.end, "end"),
         groups,
         given or None,
     )
+    return OK
+
+
+async def stop_abtest(call: Call[None, None]) -> Success:
+    await call.store.stop_abtest(call.path["test_name"])
+    return OK
+
+
+async def rm_abtest(call: Call[None, None]) -> Success:
+    await call.store.rm_abtest(call.path["test_name"])
     return OK
 
 
@@ -241,8 +250,11 @@ OPERATIONS = (
               errors=(e.FeatureNotFound,)),
     Operation("POST", FEATURE, add_feature, Success, "Create a feature", "features", 201,
               errors=(e.FeatureExists, e.ValidationError)),
-    Operation("DELETE", FEATURE, rm_feature, Success, "Remove a feature without variants",
-              "features", errors=(e.FeatureNotFound, e.FeatureHasChildren)),
+    Operation("DELETE", FEATURE, rm_feature, Success, "Retire a feature", "features",
+              errors=(e.FeatureNotFound, e.FeatureHasChildren),
+              description="Removes the feature with its variants and default in one "
+              "transaction; FeatureHasChildren while a rollout, a running or future A/B test, or "
+              "a group override uses it."),
     Operation("PUT", FEATURE + "/default_variant/{variant}", set_default_variant, Success,
               "Set the default variant", "features",
               errors=(e.FeatureNotFound, e.VariantNotFound)),
@@ -254,6 +266,8 @@ OPERATIONS = (
               errors=(e.FeatureNotFound, e.VariantExists)),
     Operation("DELETE", FEATURE + "/variants/{variant}", rm_variant, Success,
               "Remove an unused variant", "features",
+              description="Unused: not the default, not rolled out, not overridden, and not set "
+              "by a running or future A/B test (ended tests keep their records).",
               errors=(e.FeatureNotFound, e.VariantNotFound, e.VariantIsUsed)),
     Operation("GET", FEATURE + "/rollout", get_rollout, RolloutOut, "Get a feature's rollout",
               "rollouts", errors=(e.FeatureNotFound, e.RolloutNotFound)),
@@ -265,8 +279,10 @@ OPERATIONS = (
               query=RolloutUpdateQuery,
               errors=(e.FeatureNotFound, e.VariantNotFound, e.RolloutNotFound,
                       e.InvalidRolloutProportion),
-              description="The proportion is checked before anything changes; 0 is a valid "
-              "proportion (0.2.1 ignored it)."),
+              description="Variant and proportion change in one transaction (one revision); "
+              "0 is a valid proportion (0.2.1 ignored it)."),
+    Operation("DELETE", FEATURE + "/rollout", rm_rollout, Success, "Remove a rollout",
+              "rollouts", errors=(e.RolloutNotFound,)),
     # Groups
     Operation("GET", "/v1/groups", list_groups, GroupNames, "List groups", "groups"),
     Operation("GET", GROUP, get_group, GroupOut, "Get a group", "groups",
@@ -292,11 +308,19 @@ OPERATIONS = (
     Operation("GET", "/v1/abtests", list_abtests, AbTestNames, "List A/B tests", "abtests"),
     Operation("GET", "/v1/abtests/{test_name}", get_abtest, AbTestEnvelope, "Get an A/B test",
               "abtests", errors=(e.AbTestNotFound,)),
+    Operation("DELETE", "/v1/abtests/{test_name}", rm_abtest, Success,
+              "Delete an ended or not yet started A/B test", "abtests",
+              errors=(e.AbTestNotFound, e.AbTestIsLive)),
+    Operation("POST", "/v1/abtests/{test_name}/stop", stop_abtest, Success,
+              "Stop a running A/B test now", "abtests", errors=(e.AbTestNotFound, e.AbTestNotLive),
+              description="The test ends at the moment of the write; its groups keep their "
+              "buckets, so assignments stay readable."),
     Operation("POST", "/v1/abtests", add_abtest, Success, "Create an A/B test", "abtests", 201,
               body=AbTestBody,
               errors=(e.AbTestExists, e.ValidationError, e.FeatureNotFound, e.VariantNotFound),
               description="start and end: YYYY-MM-DD (midnight UTC, as in 0.2.1) or ISO 8601 "
-              "datetimes (no offset = UTC). Proportions: for every group or none (equal)."),
+              "datetimes (no offset = UTC); start omitted or at most 5 minutes in the past "
+              "means now. Proportions: for every group or none (equal)."),
     # Revision
     Operation("GET", "/v1/revision", revision, Revision,
               "The database's revision and this process's snapshot revision", "ops"),

@@ -127,9 +127,12 @@ class AbTestGroupIn(_Body, frozen=True):
     ] = None
 
 
-class AbTestIn(_Body, frozen=True):
+class AbTestIn(_Body, frozen=True, kw_only=True):
     name: str
-    start: Moment
+    start: Annotated[
+        Moment | None,
+        Meta(description="Omitted, or at most 5 minutes in the past: the test starts now."),
+    ] = None
     end: Moment
     groups: list[AbTestGroupIn]
 

@@ -19,6 +19,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from flaggery.errors import (
+    AbTestIsLive,
+    AbTestNotLive,
     AlreadyExists,
     Conflict,
     DatabaseUnavailable,
@@ -62,6 +64,8 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     InvalidInput: 400,
     Conflict: 400,
     NoBuckets: 409,
+    AbTestIsLive: 409,
+    AbTestNotLive: 409,
     RequestValidationError: 422,
     ContentTooLarge: 413,
     RequestTimeout: 408,

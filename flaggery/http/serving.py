@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from starlette.types import Scope, Send
 
+from flaggery.engine import Explanation
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
 from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_id
 from flaggery.http.endpoint import Call, Operation
@@ -40,6 +41,12 @@ async def get_subject(call: Call[IgnoredQuery, None]) -> SubjectOut:
     return SubjectOut(view.id, view.weight, view.bucket, list(view.groups))
 
 
+async def explain(call: Call[IgnoredQuery, None]) -> Explanation:
+    """The engine's explanation, encoded as is: the REST shape is the engine's type."""
+    call.services.require_snapshot()
+    return call.evaluator.explain(call.subject_id())
+
+
 OPERATIONS = (
     Operation("GET", FLAGS_ROUTE, get_flags, Flags, "Resolve a subject's flags", "serving",
               query=IgnoredQuery, errors=(SubjectNotFound, DatabaseUnavailable), public=True,
@@ -48,6 +55,12 @@ OPERATIONS = (
     Operation("GET", "/v1/subjects/{subject_id}", get_subject, SubjectOut, "Get a subject",
               "serving", query=IgnoredQuery, errors=(SubjectNotFound, DatabaseUnavailable),
               public=True, description="From the in-memory snapshot. Served in read-only mode."),
+    Operation("GET", "/v1/subjects/{subject_id}/explain", explain, Explanation,
+              "Explain a subject's flags", "serving", query=IgnoredQuery,
+              errors=(SubjectNotFound, DatabaseUnavailable), public=True,
+              description="Per feature: the variant and its source (default; rollout with its "
+              "proportion; A/B test and group; group override), from the same in-memory snapshot "
+              "as the flags. Of several groups overriding a feature, the last joined wins."),
 )  # fmt: skip
 
 

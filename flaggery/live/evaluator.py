@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine import Snapshot, SubjectView
+from flaggery.engine import Explanation, Snapshot, SubjectView
 from flaggery.live.backoff import RECONNECT
 from flaggery.live.feed import ChangeFeed
 from flaggery.live.polling_feed import PollingFeed
@@ -189,6 +189,10 @@ class Evaluator:
         Raises SubjectNotFound for an unknown id.
         """
         return self._replica.snapshot.subject(subject_id)
+
+    def explain(self, subject_id: int) -> Explanation:
+        """Where each of the subject's variants comes from, per feature (`Snapshot.explain`)."""
+        return self._replica.snapshot.explain(subject_id)
 
     @property
     def revision(self) -> int:

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.allocation import partition_buckets
-from flaggery.engine.model import AbTestFact
-from flaggery.errors import AbTestExists, AbTestNotFound, ValidationError
+from flaggery.engine.dealing import Deal
+from flaggery.engine.model import AbTest, AbTestFact
+from flaggery.errors import (
+    AbTestExists,
+    AbTestIsLive,
+    AbTestNotFound,
+    AbTestNotLive,
+    ValidationError,
+)
 from flaggery.store import tables as t
 from flaggery.store.database import Database
 from flaggery.store.features import check_variant
@@ -24,6 +31,10 @@ __all__ = ["AbTestsAdmin"]
 MAX_TEST_GROUPS = 100
 MAX_TEST_FEATURES = 100
 PROPORTION_TOLERANCE = 1e-9
+LAST_TICK = timedelta(microseconds=1)
+START_NOW_TOLERANCE = timedelta(minutes=5)
+"""A start this far in the past at most means "now": the caller's clock and the request's
+travel may lag the server a little, but an older start would claim exposure that never was."""
 
 
 class AbTestsAdmin:
@@ -32,31 +43,32 @@ class AbTestsAdmin:
     async def add_abtest(
         self,
         test_name: str,
-        start: datetime,
+        start: datetime | None,
         end: datetime,
         groups: Mapping[str, Mapping[str, str]],
         proportions: Sequence[float] | None = None,
     ) -> None:
-        """Create an A/B test, live from ``start`` to ``end`` inclusive.
+        """Create an A/B test, live from its start to ``end`` inclusive.
 
         ``groups`` maps each test group's name to {feature: variant} (2 or more groups, each
         setting the same 1-100 features); ``proportions`` (each 0 to 1, summing to 1) default to
         equal shares, in the order of ``groups``. Every bucket goes to one group
         (docs/semantics.md, "Allocation"). Aware datetimes keep their instant; naive ones are
-        local time, as in 0.2.1; both are stored as UTC.
+        local time, as in 0.2.1; both are stored as UTC. ``start`` None, or at most
+        START_NOW_TOLERANCE (5 minutes) in the past, starts the test at the moment of the write.
 
         Raises AbTestExists, FeatureNotFound, VariantNotFound, ValidationError (start not before
-        end, start not in the future, bad groups or proportions, or an overlap in time with a test
-        of the same features). One transaction.
+        end, start earlier than the tolerance allows, bad groups or proportions, or an overlap in
+        time with a test of the same features). One transaction.
         """
         check_name("A/B test", test_name)
-        start, end = to_utc(start, "start"), to_utc(end, "end")
-        if start >= end:
-            raise ValidationError(f"start ({start}) must be before end ({end}).")
+        given_start = None if start is None else to_utc(start, "start")
+        end = to_utc(end, "end")
         shares = _check_groups(groups, proportions)
         async with self._db.write("add_abtest") as tx:
-            if start <= tx.now:
-                raise ValidationError(f"The test must start in the future; start is {start}.")
+            start = _effective_start(given_start, tx.now)
+            if start >= end:
+                raise ValidationError(f"start ({start}) must be before end ({end}).")
             if (await read_abtests(tx.conn, test_name)).get(test_name):
                 raise AbTestExists(f"A/B test {test_name!r} exists already.")
             known = await read_features(tx.conn)  # once: up to 100 x 100 pairs to check
@@ -66,9 +78,41 @@ class AbTestsAdmin:
             features = set(next(iter(groups.values())))
             await _refuse_overlap(tx.conn, test_name, start, end, features)
             weights = await read_bucket_weights(tx.conn)
-            partition = partition_buckets(weights, shares)
+            partition = partition_buckets(weights, shares, test_name)
             await _insert_test(tx.conn, test_name, start, end, groups, shares, partition)
             tx.record(AbTestFact(test_name, (await read_abtests(tx.conn, test_name))[test_name]))
+
+    async def stop_abtest(self, test_name: str) -> None:
+        """End a live test now. Its groups keep their buckets, so who was in which group stays
+        readable with get_abtest(). AbTestNotLive if it has not started or has ended."""
+        async with self._db.write("stop_abtest") as tx:
+            test = await _require_test(tx.conn, test_name)
+            if not _running(test, tx.now):
+                raise AbTestNotLive(
+                    f"A/B test {test_name!r} is not running ({test.start} to {test.end}): "
+                    "only a running test can be stopped; delete it with rm_abtest()."
+                )
+            # Liveness includes `end`; ending one tick before the write's time makes the
+            # snapshot resolved at that time already serve without the test.
+            end = max(test.start, tx.now - LAST_TICK)
+            await tx.conn.execute(
+                update(t.abtests).where(t.abtests.c.name == test_name).values(end=end)
+            )
+            tx.record(AbTestFact(test_name, await _require_test(tx.conn, test_name)))
+
+    async def rm_abtest(self, test_name: str) -> None:
+        """Delete a test that has ended or not started yet; AbTestIsLive while it runs."""
+        async with self._db.write("rm_abtest") as tx:
+            test = await _require_test(tx.conn, test_name)
+            if _running(test, tx.now):
+                raise AbTestIsLive(
+                    f"A/B test {test_name!r} is running until {test.end}: "
+                    "stop it first with stop_abtest()."
+                )
+            for table in (t.abtest_group_buckets, t.abtest_group_variants, t.abtest_groups):
+                await tx.conn.execute(delete(table).where(table.c.test == test_name))
+            await tx.conn.execute(delete(t.abtests).where(t.abtests.c.name == test_name))
+            tx.record(AbTestFact(test_name, None))
 
     async def get_abtest(self, test_name: str) -> AbTestRecord:
         """The test: name, start and end (aware, UTC) and its groups with their proportion,
@@ -77,11 +121,7 @@ class AbTestsAdmin:
         Raises AbTestNotFound.
         """
         async with self._db.read() as conn:
-            test = None
-            if storable(test_name):
-                test = (await read_abtests(conn, test_name)).get(test_name)
-            if test is None:
-                raise AbTestNotFound(f"A/B test {test_name!r} does not exist.")
+            test = await _require_test(conn, test_name)
             weights = await read_bucket_weights(conn)
         groups = [
             AbTestGroupRecord(
@@ -99,6 +139,30 @@ class AbTestsAdmin:
         """Every A/B test name, sorted."""
         async with self._db.read() as conn:
             return list((await conn.execute(select(t.abtests.c.name).order_by("name"))).scalars())
+
+
+async def _require_test(conn: AsyncConnection, test_name: str) -> AbTest:
+    """The test named `test_name`; AbTestNotFound if there is none (or the name is unstorable)."""
+    test = (await read_abtests(conn, test_name)).get(test_name) if storable(test_name) else None
+    if test is None:
+        raise AbTestNotFound(f"A/B test {test_name!r} does not exist.")
+    return test
+
+
+def _running(test: AbTest, now: datetime) -> bool:
+    """Started and not ending at this very instant (so a stopped test is never running)."""
+    return test.start <= now < test.end
+
+
+def _effective_start(start: datetime | None, now: datetime) -> datetime:
+    if start is None or now - START_NOW_TOLERANCE <= start <= now:
+        return now
+    if start < now:
+        raise ValidationError(
+            f"start ({start}) is more than {START_NOW_TOLERANCE} in the past: omit it, or give "
+            "a moment at most that recent, to start the test now."
+        )
+    return start
 
 
 def _check_groups(
@@ -149,12 +213,17 @@ async def _insert_test(
     end: datetime,
     groups: Mapping[str, Mapping[str, str]],
     shares: Sequence[float],
-    partition: Sequence[frozenset[int]],
+    partition: Deal,
 ) -> None:
     await conn.execute(insert(t.abtests).values(name=name, start=start, end=end))
     group_rows, variant_rows, bucket_rows = [], [], []
-    for position, (group, share, buckets) in enumerate(zip(groups, shares, partition, strict=True)):
-        group_rows.append({"test": name, "name": group, "position": position, "proportion": share})
+    members, carries = partition
+    for position, (group, share, buckets, carry) in enumerate(
+        zip(groups, shares, members, carries, strict=True)
+    ):
+        group_rows.append(
+            {"test": name, "name": group, "position": position, "proportion": share, "carry": carry}
+        )
         variant_rows += [
             {"test": name, "group": group, "feature": f, "variant": v}
             for f, v in groups[group].items()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,7 +19,7 @@ from flaggery.errors import (
 )
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
-from flaggery.store.queries import read_features
+from flaggery.store.queries import read_features, read_rollouts
 from flaggery.store.records import FeatureRecord
 from flaggery.store.validation import check_name, check_variant_name, storable
 
@@ -42,17 +43,20 @@ class FeaturesAdmin:
             tx.record(FeatureFact(feature_name, Feature(feature_name, ())))
 
     async def rm_feature(self, feature_name: str) -> None:
-        """Delete a feature that has no variants left.
+        """Retire a feature: remove it with its variants and default in one transaction.
 
-        Raises FeatureNotFound, FeatureHasChildren (remove its variants first). One transaction.
+        Raises FeatureNotFound, FeatureHasChildren (saying what) while a rollout, a running or
+        future A/B test, or a group override uses it. Ended tests keep their records.
         """
         async with self._db.write("rm_feature") as tx:
-            feature = await require_feature(tx.conn, feature_name)
-            if feature.variants:
-                names = ", ".join(repr(v) for v in feature.variants)
+            await require_feature(tx.conn, feature_name)
+            uses = await _feature_uses(tx.conn, feature_name, tx.now)
+            if uses:
                 raise FeatureHasChildren(
-                    f"Feature {feature_name!r} still has variants {names}: remove them first."
+                    f"Feature {feature_name!r} is still used by {'; '.join(uses)}: "
+                    "remove those first."
                 )
+            await tx.conn.execute(delete(t.variants).where(t.variants.c.feature == feature_name))
             await tx.conn.execute(delete(t.features).where(t.features.c.name == feature_name))
             tx.record(FeatureFact(feature_name, None))
 
@@ -116,7 +120,7 @@ class FeaturesAdmin:
         """
         async with self._db.write("rm_variant") as tx:
             await require_variant(tx.conn, feature_name, variant_name)
-            reason = await _variant_use(tx.conn, feature_name, variant_name)
+            reason = await _variant_use(tx.conn, feature_name, variant_name, tx.now)
             if reason:
                 raise VariantIsUsed(
                     f"Variant {variant_name!r} of feature {feature_name!r} is {reason}: "
@@ -157,7 +161,11 @@ async def require_feature(conn: AsyncConnection, name: str) -> Feature:
 
 
 async def require_variant(conn: AsyncConnection, feature_name: str, variant_name: str) -> Feature:
-    return check_variant(await read_features(conn, feature_name), feature_name, variant_name)
+    """The feature, if it exists and has the variant; else FeatureNotFound or VariantNotFound."""
+    feature = await _read_feature(conn, feature_name)
+    return check_variant(
+        {} if feature is None else {feature_name: feature}, feature_name, variant_name
+    )
 
 
 def check_variant(features: Mapping[str, Feature], feature_name: str, variant_name: str) -> Feature:
@@ -186,26 +194,50 @@ async def _record_feature(tx: WriteTransaction, feature_name: str) -> None:
     tx.record(FeatureFact(feature_name, await require_feature(tx.conn, feature_name)))
 
 
-async def _variant_use(conn: AsyncConnection, feature: str, variant: str) -> str | None:
-    """Why the variant cannot be removed, or None if nothing uses it."""
+async def _variant_use(
+    conn: AsyncConnection, feature: str, variant: str, now: datetime
+) -> str | None:
+    """Why the variant cannot be removed, or None if nothing uses it (ended tests don't)."""
     checks = [
-        ("the feature's default", t.features, t.features.c.name, t.features.c.default_variant),
-        ("rolled out", t.rollouts, t.rollouts.c.feature, t.rollouts.c.variant),
-        (
-            "used by an A/B test",
-            t.abtest_group_variants,
-            t.abtest_group_variants.c.feature,
-            t.abtest_group_variants.c.variant,
-        ),
-        (
-            "a group override",
-            t.group_overrides,
-            t.group_overrides.c.feature,
-            t.group_overrides.c.variant,
-        ),
+        ("the feature's default", t.features.c.name, t.features.c.default_variant),
+        ("rolled out", t.rollouts.c.feature, t.rollouts.c.variant),
+        ("a group override", t.group_overrides.c.feature, t.group_overrides.c.variant),
     ]
-    for reason, table, feature_column, variant_column in checks:
+    for reason, feature_column, variant_column in checks:
         query = select(feature_column).where(feature_column == feature, variant_column == variant)
-        if (await conn.execute(query.select_from(table).limit(1))).first() is not None:
+        if (await conn.execute(query.limit(1))).first() is not None:
             return reason
-    return None
+    tests = await _unended_tests(conn, feature, now, variant)
+    return f"used by A/B test {tests[0]!r} (running or not started)" if tests else None
+
+
+async def _feature_uses(conn: AsyncConnection, feature: str, now: datetime) -> list[str]:
+    """What keeps the feature from being retired, in words; empty if nothing."""
+    uses = []
+    if (await read_rollouts(conn, feature)).get(feature) is not None:
+        uses.append("its rollout (rm_rollout)")
+    tests = await _unended_tests(conn, feature, now)
+    if tests:
+        uses.append(f"A/B tests {tests} (stop_abtest, rm_abtest)")
+    query = select(t.group_overrides.c.group).where(t.group_overrides.c.feature == feature)
+    groups = sorted((await conn.execute(query)).scalars())
+    if groups:
+        uses.append(f"overrides in groups {groups} (rm_group_override)")
+    return uses
+
+
+async def _unended_tests(
+    conn: AsyncConnection, feature: str, now: datetime, variant: str | None = None
+) -> list[str]:
+    """Names of running or future tests setting the feature (to `variant`, if given)."""
+    v = t.abtest_group_variants
+    query = (
+        select(t.abtests.c.name)
+        .distinct()
+        .join(v, v.c.test == t.abtests.c.name)
+        .where(v.c.feature == feature, t.abtests.c.end > now)
+        .order_by(t.abtests.c.name)
+    )
+    if variant is not None:
+        query = query.where(v.c.variant == variant)
+    return list((await conn.execute(query)).scalars())

@@ -13,6 +13,7 @@ from types import TracebackType
 from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
+from flaggery.engine import Explanation
 from flaggery.store.abtests import AbTestsAdmin
 from flaggery.store.database import Database
 from flaggery.store.features import FeaturesAdmin
@@ -82,6 +83,14 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         check_subject_id(sub_id)
         snapshot = await self._replica.catch_up(await self._db.head())
         return dict(snapshot.variants(sub_id))
+
+    async def explain(self, sub_id: int) -> Explanation:
+        """Per feature, the subject's variant and where it comes from (default, rollout with its
+        proportion, A/B test and group, group override), as of the latest committed write;
+        `SubjectNotFound` if unknown."""
+        check_subject_id(sub_id)
+        snapshot = await self._replica.catch_up(await self._db.head())
+        return snapshot.explain(sub_id)
 
     async def close(self) -> None:
         """Close the connection pool. Safe to call twice."""

@@ -6,8 +6,9 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.allocation import rollout_buckets
+from flaggery.engine.bucket_order import rollout_order
 from flaggery.engine.model import Rollout, RolloutFact
-from flaggery.errors import RolloutExists, RolloutNotFound
+from flaggery.errors import RolloutExists, RolloutNotFound, ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
@@ -61,17 +62,7 @@ class RolloutsAdmin:
 
         Raises RolloutNotFound, VariantNotFound. One transaction.
         """
-        async with self._db.write("set_rollout_variant") as tx:
-            await require_variant(tx.conn, feature_name, variant_name)
-            rollout = await _require_rollout(tx.conn, feature_name)
-            if rollout.variant == variant_name:
-                return
-            await tx.conn.execute(
-                update(t.rollouts)
-                .where(t.rollouts.c.feature == feature_name)
-                .values(variant=variant_name)
-            )
-            await _record(tx, feature_name)
+        await self._set_rollout("set_rollout_variant", feature_name, variant_name, None)
 
     async def set_rollout_proportion(self, feature_name: str, proportion: float) -> None:
         """Move the rollout to ``proportion`` (0 to 1: 0.07 for 7%) of the total weight.
@@ -81,20 +72,88 @@ class RolloutsAdmin:
         current proportion again is a no-op. Raises RolloutNotFound, InvalidRolloutProportion.
         One transaction; O(buckets log buckets).
         """
-        proportion = check_proportion(proportion)
-        async with self._db.write("set_rollout_proportion") as tx:
+        await self._set_rollout("set_rollout_proportion", feature_name, None, proportion)
+
+    async def set_rollout(
+        self,
+        feature_name: str,
+        variant_name: str | None = None,
+        proportion: float | None = None,
+    ) -> None:
+        """Change the rollout's variant, its proportion, or both, in one transaction (one
+        revision): no replica ever serves the new variant at the old proportion. Raises
+        ValidationError if neither is given; nothing changes if either is refused."""
+        await self._set_rollout("set_rollout", feature_name, variant_name, proportion)
+
+    async def _set_rollout(
+        self,
+        operation: str,
+        feature_name: str,
+        variant_name: str | None,
+        proportion: float | None,
+    ) -> None:
+        if variant_name is None and proportion is None:
+            raise ValidationError("Give a variant, a proportion, or both.")
+        if proportion is not None:
+            proportion = check_proportion(proportion)
+        async with self._db.write(operation) as tx:
+            if variant_name is not None:
+                await require_variant(tx.conn, feature_name, variant_name)
             rollout = await _require_rollout(tx.conn, feature_name)
-            if rollout.proportion == proportion:
-                return
-            weights = await read_bucket_weights(tx.conn)
-            chosen = rollout_buckets(weights, rollout.buckets, proportion)
-            await _replace_buckets(tx.conn, feature_name, rollout.buckets, chosen)
-            await tx.conn.execute(
-                update(t.rollouts)
-                .where(t.rollouts.c.feature == feature_name)
-                .values(proportion=proportion)
-            )
-            await _record(tx, feature_name)
+            changed = False
+            if variant_name is not None:
+                changed |= await _set_variant(tx.conn, rollout, variant_name)
+            if proportion is not None:
+                changed |= await _set_proportion(tx.conn, rollout, proportion)
+            if changed:
+                await _record(tx, feature_name)
+
+    async def rm_rollout(self, feature_name: str) -> None:
+        """Remove the feature's rollout: its subjects fall back to the default variant."""
+        async with self._db.write("rm_rollout") as tx:
+            await _require_rollout(tx.conn, feature_name)
+            for table in (t.rollout_buckets, t.rollout_growth, t.rollouts):
+                await tx.conn.execute(delete(table).where(table.c.feature == feature_name))
+            tx.record(RolloutFact(feature_name, None))
+
+
+async def _set_variant(conn: AsyncConnection, rollout: Rollout, variant_name: str) -> bool:
+    if rollout.variant == variant_name:
+        return False
+    await conn.execute(
+        update(t.rollouts)
+        .where(t.rollouts.c.feature == rollout.feature)
+        .values(variant=variant_name)
+    )
+    return True
+
+
+async def _set_proportion(conn: AsyncConnection, rollout: Rollout, proportion: float) -> bool:
+    if rollout.proportion == proportion:
+        return False
+    weights = await read_bucket_weights(conn)
+    order = await _rollout_order(conn, rollout.feature, weights)
+    chosen = rollout_buckets(weights, rollout.buckets, proportion, order)
+    await _replace_buckets(conn, rollout.feature, rollout.buckets, chosen)
+    # The weight-based choice meets the new target, so no share of new buckets is owed.
+    await conn.execute(
+        update(t.rollouts)
+        .where(t.rollouts.c.feature == rollout.feature)
+        .values(proportion=proportion, carry=0.0)
+    )
+    return True
+
+
+async def _rollout_order(conn: AsyncConnection, feature: str, weights: dict[int, int]) -> list[int]:
+    growth = t.rollout_growth
+    rows = await conn.execute(
+        select(growth.c.bucket_id, growth.c.joined).where(growth.c.feature == feature)
+    )
+    joined: list[int] = []
+    declined: list[int] = []
+    for bucket, took in rows:
+        (joined if took else declined).append(bucket)
+    return rollout_order(feature, weights, joined, declined)
 
 
 async def _require_rollout(conn: AsyncConnection, feature_name: str) -> Rollout:

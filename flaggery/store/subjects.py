@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import msgspec
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.allocation import (
-    lightest_bucket,
-    place_subjects,
-    rollout_share_of_new_buckets,
-    split_new_buckets,
-)
+from flaggery.engine.allocation import grow_abtest, grow_rollout, lightest_bucket, place_subjects
 from flaggery.engine.model import AbTestFact, BucketFact, RolloutFact, Subject, SubjectFact
 from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
 from flaggery.store import tables as t
@@ -40,9 +36,9 @@ class SubjectsAdmin:
     async def increase_buckets(self, amount: int) -> list[int]:
         """Add ``amount`` (1 to 10,000) empty buckets and return their ids, ascending.
 
-        Each rollout takes floor(proportion x amount) of them, and each A/B test splits them among
-        its groups by count (docs/semantics.md, "Allocation"). Raises ValidationError for an amount
-        out of range. One transaction.
+        Each rollout and each A/B test that has not ended takes its share of them by count,
+        carrying the remainder across calls (README, "Allocation"). Raises ValidationError for an
+        amount out of range. One transaction.
         """
         if (
             isinstance(amount, bool)
@@ -201,33 +197,62 @@ async def _insert_subjects(
 
 
 async def _extend_rollouts(tx: WriteTransaction, new_ids: list[int]) -> None:
-    """New buckets join each rollout pro rata: one insert, one read, whatever the count."""
-    joining = {
-        feature: rollout_share_of_new_buckets(new_ids, rollout.proportion)
-        for feature, rollout in (await read_rollouts(tx.conn)).items()
-    }
-    rows = [{"feature": f, "bucket_id": b} for f, buckets in joining.items() for b in buckets]
-    if rows:
-        await tx.conn.execute(insert(t.rollout_buckets), rows)
-        rollouts = await read_rollouts(tx.conn)
-        tx.record(*(RolloutFact(f, rollouts[f]) for f, buckets in joining.items() if buckets))
+    """Every rollout takes its share of the new buckets (`grow_rollout`), remembering which it
+    took and left (that orders them for later raises) and the remainder it is owed."""
+    rollouts = await read_rollouts(tx.conn)
+    if not rollouts:
+        return
+    carries = dict((await tx.conn.execute(select(t.rollouts.c.feature, t.rollouts.c.carry))).all())
+    growth_rows, bucket_rows, carry_rows = [], [], []
+    for feature, rollout in rollouts.items():
+        joined, declined, carry = grow_rollout(
+            new_ids, rollout.proportion, carries[feature], feature
+        )
+        growth_rows += [{"feature": feature, "bucket_id": b, "joined": True} for b in joined]
+        growth_rows += [{"feature": feature, "bucket_id": b, "joined": False} for b in declined]
+        bucket_rows += [{"feature": feature, "bucket_id": b} for b in joined]
+        carry_rows.append({"key": feature, "carry": carry})
+        if joined:
+            grown = msgspec.structs.replace(rollout, buckets=rollout.buckets | frozenset(joined))
+            tx.record(RolloutFact(feature, grown))
+    await tx.conn.execute(insert(t.rollout_growth), growth_rows)
+    if bucket_rows:
+        await tx.conn.execute(insert(t.rollout_buckets), bucket_rows)
+    r = t.rollouts
+    await tx.conn.execute(
+        update(r).where(r.c.feature == bindparam("key")).values(carry=bindparam("carry")),
+        carry_rows,
+    )
 
 
 async def _extend_abtests(tx: WriteTransaction, new_ids: list[int]) -> None:
-    """New buckets join each test's groups pro rata: one insert, one read, whatever the count."""
-    tests = await read_abtests(tx.conn)
-    rows = [
-        {"test": name, "group": group.name, "bucket_id": bucket}
-        for name, test in tests.items()
-        for group, share in zip(
-            test.groups,
-            split_new_buckets(new_ids, [g.proportion for g in test.groups]),
-            strict=True,
-        )
-        for bucket in share
-    ]
-    if rows:
-        await tx.conn.execute(insert(t.abtest_group_buckets), rows)
-    if tests:
-        extended = await read_abtests(tx.conn)
-        tx.record(*(AbTestFact(name, extended[name]) for name in tests))
+    """Every test that has not ended deals the new buckets among its groups (`grow_abtest`);
+    an ended test's record stays as it ended."""
+    tests = {
+        name: test for name, test in (await read_abtests(tx.conn)).items() if test.end > tx.now
+    }
+    if not tests:
+        return
+    g = t.abtest_groups
+    query = select(g.c.test, g.c.name, g.c.carry).where(g.c.test.in_(sorted(tests)))
+    carries = {(test, name): carry for test, name, carry in await tx.conn.execute(query)}
+    bucket_rows, carry_rows = [], []
+    for name, test in tests.items():
+        owed = [carries[name, group.name] for group in test.groups]
+        proportions = [group.proportion for group in test.groups]
+        dealt, owed = grow_abtest(new_ids, proportions, owed, name)
+        groups = []
+        for group, buckets, carry in zip(test.groups, dealt, owed, strict=True):
+            bucket_rows += [{"test": name, "group": group.name, "bucket_id": b} for b in buckets]
+            carry_rows.append({"key_test": name, "key_group": group.name, "carry": carry})
+            groups.append(
+                msgspec.structs.replace(group, buckets=group.buckets | frozenset(buckets))
+            )
+        tx.record(AbTestFact(name, msgspec.structs.replace(test, groups=tuple(groups))))
+    await tx.conn.execute(insert(t.abtest_group_buckets), bucket_rows)
+    await tx.conn.execute(
+        update(g)
+        .where(g.c.test == bindparam("key_test"), g.c.name == bindparam("key_group"))
+        .values(carry=bindparam("carry")),
+        carry_rows,
+    )

@@ -42,6 +42,7 @@ __all__ = [
     "groups",
     "metadata",
     "rollout_buckets",
+    "rollout_growth",
     "rollouts",
     "state",
     "subjects",
@@ -160,7 +161,24 @@ rollouts = Table(
     _name("feature", primary_key=True),
     _name("variant"),
     Column("proportion", Float, nullable=False),
+    Column(
+        "carry",
+        Float,
+        nullable=False,
+        default=0.0,
+        server_default="0",
+        comment="share of new buckets owed (+) or overpaid (-): carried across increase_buckets",
+    ),
     ForeignKeyConstraint(["feature", "variant"], ["variants.feature", "variants.name"]),
+)
+
+rollout_growth = Table(
+    "rollout_growth",
+    metadata,
+    _name("feature", ForeignKey("rollouts.feature"), primary_key=True),
+    Column("bucket_id", Integer, ForeignKey("buckets.id"), primary_key=True),
+    Column("joined", Boolean, nullable=False),
+    comment="buckets added while the rollout existed, and whether it took them: orders them",
 )
 
 rollout_buckets = Table(
@@ -185,6 +203,14 @@ abtest_groups = Table(
     _name("name", primary_key=True),
     Column("position", Integer, nullable=False),
     Column("proportion", Float, nullable=False),
+    Column(
+        "carry",
+        Float,
+        nullable=False,
+        default=0.0,
+        server_default="0",
+        comment="share of new buckets owed (+) or overpaid (-): carried across increase_buckets",
+    ),
 )
 
 abtest_group_variants = Table(
@@ -194,8 +220,9 @@ abtest_group_variants = Table(
     _name("group", primary_key=True),
     _name("feature", primary_key=True),
     _name("variant"),
+    # No foreign key to variants: an ended test keeps its record after its variants (or its
+    # feature) are removed.
     ForeignKeyConstraint(["test", "group"], ["abtest_groups.test", "abtest_groups.name"]),
-    ForeignKeyConstraint(["feature", "variant"], ["variants.feature", "variants.name"]),
 )
 
 abtest_group_buckets = Table(

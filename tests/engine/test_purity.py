@@ -24,6 +24,7 @@ PURE_STDLIB = {
     "datetime",
     "enum",
     "functools",
+    "hashlib",  # blake2b orders buckets per name (bucket_order): pure and deterministic
     "heapq",
     "itertools",
     "math",

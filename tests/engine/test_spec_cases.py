@@ -7,9 +7,7 @@ import pytest
 
 from flaggery.engine import (
     build_snapshot,
-    partition_buckets,
     place_subjects,
-    rollout_buckets,
 )
 from flaggery.errors import SubjectNotFound
 from tests.engine.naive import naive_variants
@@ -52,19 +50,26 @@ def test_moving_a_snapshot_through_the_checks_in_time(case: SpecCase) -> None:
 
 
 @by_case
-def test_case_state_is_what_the_admin_api_would_allocate(case: SpecCase) -> None:
-    """Replaying the case through the admin API (see cases/README.md) gives the same buckets."""
+def test_case_state_is_within_the_admin_allocation_bounds(case: SpecCase) -> None:
+    """Subjects are placed as the admin API places them; rollouts and tests hold what an
+    admin-API allocation could (see cases/README.md)."""
     spec = case.state
     weights = dict.fromkeys(spec.buckets, 0)
     placed = place_subjects(weights, [subject.weight for subject in spec.subjects])
     assert placed == [subject.bucket for subject in spec.subjects]
     for subject in spec.subjects:
         weights[subject.bucket] += subject.weight
+    # Which buckets depends on the feature's or test's name (bucket_order); how much weight
+    # they hold is what a case can rely on: within the allocation bounds.
+    total, largest = sum(weights.values()), max(weights.values(), default=0)
     for rollout in spec.rollouts:
-        assert rollout_buckets(weights, frozenset(), rollout.proportion) == set(rollout.buckets)
+        held = sum(weights[b] for b in rollout.buckets)
+        assert abs(held - rollout.proportion * total) <= largest / 2
     for test in spec.abtests:
-        partition = partition_buckets(weights, [group.proportion for group in test.groups])
-        assert partition == [set(group.buckets) for group in test.groups]
+        assert sorted(b for group in test.groups for b in group.buckets) == sorted(weights)
+        for group in test.groups:
+            held = sum(weights[b] for b in group.buckets)
+            assert abs(held - group.proportion * total) <= largest * (len(test.groups) - 1)
 
 
 @by_case

@@ -40,6 +40,8 @@ EXPECTED_STATUS = {
     "FeatureHasChildren": 400,
     "VariantIsUsed": 400,
     "NoBuckets": 409,
+    "AbTestIsLive": 409,
+    "AbTestNotLive": 409,
     "NotAdmin": 423,
     "Unauthorized": 401,
     "DatabaseUnavailable": 503,

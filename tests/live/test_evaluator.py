@@ -33,6 +33,7 @@ async def test_follows_every_write(db_url: str, clock: FakeClock) -> None:
             await assert_matches_database(ev, store, clock.now)
             assert ev.variant(7, "checkout") == "new"
             assert ev.flags_json(7) == b'{"flags":{"checkout":"new"}}'
+            assert ev.explain(7).features["checkout"].group == "staff"
             assert ev.subject(1000).weight == 3
             await store.rm_subject(1000)
             await ev.wait_for_revision(await store.revision(), timeout=5)

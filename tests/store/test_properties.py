@@ -30,6 +30,7 @@ FEATURES = st.sampled_from(["f0", "f1", "f2"])
 VARIANTS = st.sampled_from(["A", "B", "C"])
 GROUPS = st.sampled_from(["g0", "g1"])
 PROPORTIONS = st.sampled_from([0.0, 0.1, 0.25, 0.33, 0.5, 0.8, 1.0])
+TESTS = st.integers(0, 99).map(lambda number: f"t{number}")
 
 OPERATIONS = st.one_of(
     st.tuples(st.just("increase_buckets"), st.integers(1, 3)),
@@ -51,6 +52,12 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("add_group_override"), GROUPS, FEATURES, VARIANTS),
     st.tuples(st.just("rm_group_override"), GROUPS, FEATURES),
     st.tuples(st.just("add_abtest"), st.integers(0, 99), FEATURES, VARIANTS, VARIANTS),
+    st.tuples(st.just("add_abtest_now"), st.integers(0, 99), FEATURES, VARIANTS, VARIANTS),
+    st.tuples(st.just("stop_abtest"), TESTS),
+    st.tuples(st.just("rm_abtest"), TESTS),
+    st.tuples(st.just("rm_rollout"), FEATURES),
+    st.tuples(st.just("set_rollout"), FEATURES, VARIANTS, PROPORTIONS),
+    st.tuples(st.just("rm_feature"), FEATURES),
     st.tuples(st.just("advance_clock"), st.integers(1, 30)),
 )
 
@@ -71,11 +78,12 @@ async def _apply(store: AsyncFlaggery, clock: FakeClock, operation: Operation) -
         clock.advance(hours=args[0])
     elif name == "add_subjects":
         await store.add_subjects([(i, args[1]) for i in dict.fromkeys(args[0])])
-    elif name == "add_abtest":
+    elif name in ("add_abtest", "add_abtest_now"):
         number, feature, control, experiment = args
-        start = clock.now + timedelta(hours=1 + number % 5)
+        start = clock.now + timedelta(hours=1 + number % 5) if name == "add_abtest" else None
+        end = clock.now + timedelta(hours=13)
         groups = {"control": {feature: control}, "experiment": {feature: experiment}}
-        await store.add_abtest(f"t{number}", start, start + timedelta(hours=12), groups)
+        await store.add_abtest(f"t{number}", start, end, groups)
     else:
         await getattr(store, name)(*args)
 
@@ -104,7 +112,7 @@ async def test_random_operations_keep_the_invariants(
         for operation in operations:
             await _apply_checked(store, clock, operation)
         async with store.database.read() as conn:
-            await check_invariants(conn)
+            await check_invariants(conn, clock.now)
             expected = await naive_variants_all(conn, clock.now)
         for subject_id, flags in expected.items():
             assert await store.get_subject_variants(subject_id) == flags, subject_id
@@ -116,7 +124,7 @@ async def test_random_operations_keep_the_invariants(
 async def _apply_checked(store: AsyncFlaggery, clock: FakeClock, operation: Operation) -> None:
     """Apply one operation and check what it did to the revision and to rollouts."""
     revision = await store.revision()
-    is_rollout_move = operation[0] == "set_rollout_proportion"
+    is_rollout_move = operation[0] in ("set_rollout_proportion", "set_rollout")
     before = await _rollout(store, operation[1]) if is_rollout_move else None
     try:
         await _apply(store, clock, operation)
@@ -131,3 +139,13 @@ async def _apply_checked(store: AsyncFlaggery, clock: FakeClock, operation: Oper
             assert set(before.buckets) <= set(after.buckets)
         elif after.proportion < before.proportion:
             assert set(after.buckets) <= set(before.buckets)
+        if after.proportion != before.proportion:
+            await _assert_accurate(store, after)
+
+
+async def _assert_accurate(store: AsyncFlaggery, rollout: RolloutRecord) -> None:
+    """A rollout just set lands within half the largest bucket weight of its target."""
+    buckets = (await store.get_buckets()).buckets
+    total = sum(bucket.weight for bucket in buckets)
+    largest = max((bucket.weight for bucket in buckets), default=0)
+    assert abs(rollout.effective_weight - rollout.proportion * total) <= largest / 2 + 1e-9

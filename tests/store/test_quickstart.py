@@ -40,6 +40,7 @@ def test_seed_quickstart(db_url: str) -> None:
     flaggery.add_subject_to_group(42, "friends")
     flaggery.add_group_override("friends", "foobar", "B")
     assert flaggery.get_subject_variants(42) == {"foobar": "B"}
+    assert flaggery.explain(42).features["foobar"].group == "friends"
 
     flaggery.add_abtest(
         test_name="my_test",

@@ -1,0 +1,57 @@
+"""Why a subject gets each variant: the structured answer every adapter formats.
+
+The snapshot resolves views through these types (`views._Resolver.explain`), so an
+explanation is not a second resolution that could disagree with the flags: the flags *are*
+the explanation's variants. Adapters (REST, an OpenFeature/OFREP provider, a dashboard) only
+translate it, e.g. source "default" -> reason DEFAULT, "rollout"/"abtest" -> SPLIT,
+"override" -> TARGETING_MATCH, ``disabled`` -> DISABLED.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from flaggery.engine.model import DISABLE
+
+__all__ = ["Explanation", "FeatureExplanation", "Source"]
+
+Source = Literal["default", "rollout", "abtest", "override"]
+"""The resolution step that decided a feature's variant (SEMANTICS.md steps 1-4)."""
+
+
+class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One feature's variant and the step that chose it.
+
+    Only the fields of that step are set: ``proportion`` (0 to 1) for a rollout, ``test`` and
+    ``test_group`` for an A/B test, ``group`` for a group override.
+    """
+
+    variant: str
+    source: Source
+    proportion: float | None = None
+    test: str | None = None
+    test_group: str | None = None
+    group: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        """The variant is the disabling variant ``__DISABLE__``."""
+        return self.variant == DISABLE
+
+
+class Explanation(msgspec.Struct, frozen=True):
+    """A subject's resolution at one snapshot revision.
+
+    ``features`` maps feature name -> explanation, in name order, with exactly the features
+    and variants the subject's flags have (a feature with no default and no other source is
+    absent from both). ``groups`` are the subject's groups in join order: on a feature several
+    of them override, the last joined wins.
+    """
+
+    subject_id: int
+    revision: int
+    bucket: int
+    groups: list[str]
+    features: dict[str, FeatureExplanation]

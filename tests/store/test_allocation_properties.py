@@ -1,0 +1,83 @@
+"""Issue 10's allocation properties over random populations, through the admin API, on SQLite
+and PostgreSQL: accuracy, monotone and sticky rollouts (restore after growth too), and new
+buckets shared by count with the remainder carried across any sequence of calls."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flaggery.store.repository import AsyncFlaggery
+from tests.fakes import FakeClock
+from tests.store.test_allocation import add_features
+from tests.store.test_properties import _empty
+
+POPULATIONS = st.tuples(st.integers(1, 30), st.lists(st.integers(1, 50), max_size=120))
+PROPORTIONS = st.floats(0, 1).map(lambda p: round(p, 3))
+SHARES = st.lists(st.integers(1, 5), min_size=2, max_size=3)
+GROWTH = st.lists(st.integers(1, 7), min_size=1, max_size=6)
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    population=POPULATIONS,
+    proportion=PROPORTIONS,
+    detour=PROPORTIONS,
+    parts=SHARES,
+    growth=GROWTH,
+)
+async def test_allocation_properties(
+    db_url: str,
+    population: tuple[int, list[int]],
+    proportion: float,
+    detour: float,
+    parts: list[int],
+    growth: list[int],
+) -> None:
+    clock = FakeClock()
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await _empty(store)
+        buckets, weights = population
+        await store.increase_buckets(buckets)
+        await store.add_subjects(list(enumerate(weights)))
+        await add_features(store, "f", "g")
+        await store.add_rollout("on", "f")
+        await store.set_rollout_proportion("f", proportion)
+        await assert_accurate(store, proportion)
+        held = (await store.get_rollout("f")).buckets
+        await store.set_rollout_proportion("f", detour)
+        await store.set_rollout_proportion("f", proportion)
+        assert (await store.get_rollout("f")).buckets == held, "lowering/raising back restores"
+        # A test deals its empty buckets by count like new ones, with the same carries.
+        empty = {b.id for b in (await store.get_buckets()).buckets if b.weight == 0}
+        shares = [part / sum(parts) for part in parts]
+        groups = {f"g{i}": {"g": "on"} for i in range(len(parts))}
+        await store.add_abtest("t", None, clock.now + timedelta(days=1), groups, shares)
+        first_new = buckets + 1
+        for amount in growth:
+            await store.increase_buckets(amount)
+        new = set(range(first_new, first_new + sum(growth)))
+        rollout = await store.get_rollout("f")
+        joined = len(new & set(rollout.buckets))
+        assert abs(joined - proportion * len(new)) < 1 + 1e-9, "rollout's share of new buckets"
+        by_count = new | empty
+        for group, share in zip((await store.get_abtest("t")).groups, shares, strict=True):
+            dealt = len(by_count & set(group.buckets))
+            assert -1 < dealt - share * len(by_count) < len(shares) - 1 + 1e-9, group.name
+        await store.set_rollout_proportion("f", detour)
+        await store.set_rollout_proportion("f", proportion)
+        assert (await store.get_rollout("f")).buckets == rollout.buckets, "restores after growth"
+
+
+async def assert_accurate(store: AsyncFlaggery, proportion: float) -> None:
+    buckets = (await store.get_buckets()).buckets
+    total = sum(bucket.weight for bucket in buckets)
+    largest = max(bucket.weight for bucket in buckets)
+    effective = (await store.get_rollout("f")).effective_weight
+    assert abs(effective - proportion * total) <= largest / 2 + 1e-9
