@@ -91,6 +91,11 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="bearer token for admin routes (FLAGGERY_ADMIN_TOKEN; prefer the variable: "
         "command lines are visible to other users)",
     )
+    parser.add_argument(
+        "--tokens-file",
+        help="file of named tokens, name:role:secret entries (FLAGGERY_TOKENS_FILE; the "
+        "entries may also be given in FLAGGERY_TOKENS)",
+    )
     _add_db_url(parser)
     parser.add_argument(
         "--snapshot-path", help="file for the last good snapshot (FLAGGERY_SNAPSHOT_PATH)"

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import Explanation
+from flaggery.store.changes import ChangePage
 from flaggery.store.records import (
     AbTestRecord,
     BucketsRecord,
@@ -76,14 +77,16 @@ class Flaggery:
         self._finalizer = weakref.finalize(self, _shutdown, store, loop_thread)
 
     @classmethod
-    def from_db_url(cls, url: str | URL, *, clock: Clock = utc_now) -> Flaggery:
+    def from_db_url(
+        cls, url: str | URL, *, clock: Clock = utc_now, actor: str | None = None
+    ) -> Flaggery:
         """A Flaggery on ``url``, with its private event loop thread started (no connection
-        yet). ``clock`` as in `AsyncFlaggery.from_db_url`."""
+        yet). ``clock`` and ``actor`` as in `AsyncFlaggery.from_db_url`."""
         loop_thread = _LoopThread()
 
         async def create() -> AsyncFlaggery:
             # Created on the private loop: the engine's connections belong to that loop.
-            return AsyncFlaggery.from_db_url(url, clock=clock)
+            return AsyncFlaggery.from_db_url(url, clock=clock, actor=actor)
 
         return cls(loop_thread.run(create()), loop_thread)
 
@@ -231,6 +234,22 @@ class Flaggery:
 
     def list_abtests(self) -> list[str]:
         return self._run(self._store.list_abtests())
+
+    def changes(
+        self,
+        after: int = 0,
+        limit: int = 100,
+        *,
+        feature: str | None = None,
+        group: str | None = None,
+        test: str | None = None,
+        subject: int | None = None,
+    ) -> ChangePage:
+        return self._run(
+            self._store.changes(
+                after, limit, feature=feature, group=group, test=test, subject=subject
+            )
+        )
 
 
 def _share_docstrings() -> None:

@@ -12,7 +12,9 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
     │                       AbTestIsLive, AbTestNotLive
     ├── NotAdmin            the server is read-only
-    ├── Unauthorized        missing or wrong admin token
+    ├── Unauthorized        missing or wrong token
+    ├── Forbidden           a valid token whose role does not allow the route
+    ├── RevisionNotReached  a read asked for a revision this server has not reached in time
     └── DatabaseUnavailable the database could not be reached for a write
 
 HTTP status codes are assigned in one table, ``flaggery.http.errors``; nowhere else.
@@ -33,6 +35,7 @@ __all__ = [
     "FeatureHasChildren",
     "FeatureNotFound",
     "FlaggeryError",
+    "Forbidden",
     "GroupExists",
     "GroupNotFound",
     "InvalidInput",
@@ -41,6 +44,7 @@ __all__ = [
     "NotAdmin",
     "NotFound",
     "OverrideNotFound",
+    "RevisionNotReached",
     "RolloutExists",
     "RolloutNotFound",
     "SubjectAlreadyInGroup",
@@ -180,7 +184,15 @@ class NotAdmin(FlaggeryError):
 
 
 class Unauthorized(FlaggeryError):
-    """An admin route was called without the right bearer token."""
+    """A guarded route was called without a configured bearer token."""
+
+
+class Forbidden(FlaggeryError):
+    """The token is valid, but its role does not allow this route (a reader cannot write)."""
+
+
+class RevisionNotReached(FlaggeryError):
+    """A read asked for a minimum revision this server's snapshot did not reach in time."""
 
 
 class DatabaseUnavailable(FlaggeryError):

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from flaggery.store.urls import async_url, is_sqlite
+from flaggery.tokens import NamedToken, TokenFormatError, parse_tokens
 
 __all__ = ["DEFAULT_DB_URL", "Settings", "SettingsError", "parse_bool", "parse_value"]
 
@@ -38,7 +39,9 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 _DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]*)?|\.[0-9]+)")
 # The token travels in an HTTP header, which cannot carry controls and loses edge spaces.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
-_SECRETS = frozenset({"admin_token"})
+_SECRETS = frozenset({"admin_token", "tokens"})
+# FLAGGERY_ADMIN_TOKEN is one admin token by this name (the actor of its changes).
+ADMIN_TOKEN_NAME = "admin"
 
 
 class SettingsError(ValueError):
@@ -58,6 +61,10 @@ class Settings:
     """False: read-only server, admin routes answer 423 NotAdmin."""
     admin_token: str | None = dataclasses.field(default=None, repr=False)
     """If set, admin routes need ``Authorization: Bearer <token>``."""
+    tokens: str | None = dataclasses.field(default=None, repr=False)
+    """Named tokens with roles, ``name:role:secret`` entries (format: flaggery.tokens)."""
+    tokens_file: str | None = None
+    """A file of named tokens in the same format, read once at start."""
     snapshot_path: str | None = None
     """If set, the last good snapshot is saved there, and served from there when the process
     starts while the database is unreachable."""
@@ -65,6 +72,11 @@ class Settings:
     """The admin server prunes change-log rows older than this many revisions (0: no bound)."""
     change_log_retention_days: int = 0
     """... and rows older than this many days (0: no bound). The latest row always stays."""
+    min_revision_wait: float = 5.0
+    """Seconds a read with ``X-Flaggery-Min-Revision`` waits for this server to reach that
+    revision before answering 503 RevisionNotReached."""
+    stream_keepalive: float = 15.0
+    """Seconds between keep-alive comments on an idle GET /v1/stream."""
     enable_prometheus: bool = False
     enable_docs: bool = True
     host: str = "127.0.0.1"
@@ -85,8 +97,11 @@ class Settings:
             for field in dataclasses.fields(self)
             if field.name not in _SECRETS
         ]
-        token = "None" if self.admin_token is None else "'***'"
-        return f"Settings({', '.join(fields)}, admin_token={token})"
+        hidden = [
+            f"{name}={'None' if getattr(self, name) is None else repr('***')}"
+            for name in sorted(_SECRETS)
+        ]
+        return f"Settings({', '.join(fields + hidden)})"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
@@ -124,24 +139,58 @@ class Settings:
                 f"FLAGGERY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                 f"got {self.log_level!r}."
             )
+        if not (math.isfinite(self.min_revision_wait) and 0 <= self.min_revision_wait <= 300):
+            raise SettingsError(
+                f"FLAGGERY_MIN_REVISION_WAIT must be seconds, from 0 to 300, "
+                f"got {self.min_revision_wait!r}."
+            )
+        if not (math.isfinite(self.stream_keepalive) and 0 < self.stream_keepalive <= 3600):
+            raise SettingsError(
+                f"FLAGGERY_STREAM_KEEPALIVE must be seconds, more than 0 and at most 3600, "
+                f"got {self.stream_keepalive!r}."
+            )
         if not (math.isfinite(self.read_timeout) and 0 < self.read_timeout <= 86_400):
             raise SettingsError(
                 f"FLAGGERY_READ_TIMEOUT must be seconds, more than 0 and at most 86400, "
                 f"got {self.read_timeout!r}."
             )
-        for name in ("db_url", "admin_token", "snapshot_path", "host"):
+        for name in ("db_url", "admin_token", "tokens", "tokens_file", "snapshot_path", "host"):
             value = getattr(self, name)
             if value is not None:
                 parse_value(name, value)  # the same rule for values given in code
+        self.named_tokens()
+
+    def named_tokens(self) -> tuple[NamedToken, ...]:
+        """Every configured token: FLAGGERY_ADMIN_TOKEN (as admin token "admin"), then
+        FLAGGERY_TOKENS, then the entries of FLAGGERY_TOKENS_FILE (read on each call; the
+        server calls it once at start). Empty: no route needs a token. Raises SettingsError
+        for a malformed entry, a blank secret, a duplicate, or a file that cannot be read."""
+        text = "" if self.tokens is None else self.tokens
+        if self.tokens_file is not None:
+            text += "\n" + _read_tokens_file(self.tokens_file)
+        if self.admin_token is not None:
+            text = f"{ADMIN_TOKEN_NAME}:admin:{self.admin_token}\n{text}"
+        try:
+            return parse_tokens(text)
+        except TokenFormatError as error:
+            raise SettingsError(
+                f"FLAGGERY_ADMIN_TOKEN, FLAGGERY_TOKENS or FLAGGERY_TOKENS_FILE: {error}."
+            ) from None
 
     def check_exposure(self) -> None:
         """Refuse an unauthenticated admin server on an address other machines can reach."""
-        if self.admin_mode and self.admin_token is None and not is_loopback(self.host):
+        if self.admin_mode and not self.requires_tokens and not is_loopback(self.host):
             raise SettingsError(
                 f"Refusing to serve the admin API on {self.host} without a token: anyone who "
                 "can reach this address could change every flag. Set FLAGGERY_ADMIN_TOKEN "
-                "(or --admin-token) to a long random secret, or bind to 127.0.0.1."
+                "(or --admin-token) to a long random secret, or FLAGGERY_TOKENS(_FILE), or "
+                "bind to 127.0.0.1."
             )
+
+    @property
+    def requires_tokens(self) -> bool:
+        """Whether guarded routes want a token (any is configured)."""
+        return bool(self.named_tokens())
 
     def to_env(self) -> dict[str, str]:
         """The ``FLAGGERY_*`` variables that rebuild these settings in another process."""
@@ -167,6 +216,8 @@ def parse_value(name: str, text: str) -> Any:
         raise SettingsError(
             f"{variable} is set but blank: unset it to use the default, or give a value."
         )
+    if name == "tokens":
+        return text  # entries are checked by flaggery.tokens, which names the bad one
     if name in _SECRETS:
         if not _TOKEN.fullmatch(text):
             raise SettingsError(
@@ -207,6 +258,14 @@ def _text(variable: str, text: str) -> str:
 
 
 _PARSERS = {bool: parse_bool, int: _parse_int, float: _parse_float}
+
+
+def _read_tokens_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"FLAGGERY_TOKENS_FILE cannot be read: {error}") from None
 
 
 def _require_range(name: str, value: int, low: int, high: int) -> None:

@@ -19,6 +19,7 @@ from flaggery.http.codec import (
     Bucket,
     BucketIds,
     Buckets,
+    ChangesQuery,
     FeatureNames,
     FeatureOut,
     GroupNames,
@@ -37,6 +38,7 @@ from flaggery.http.codec import (
 )
 from flaggery.http.endpoint import Call, Operation
 from flaggery.http.errors import RequestValidationError
+from flaggery.store.changes import ChangePage
 
 __all__ = ["OPERATIONS"]
 
@@ -227,6 +229,14 @@ FEATURE = "/v1/features/{feature}"
 GROUP = "/v1/groups/{group}"
 NO_BUCKETS_ERRORS = (e.NoBuckets, e.ValidationError)
 
+
+async def changes(call: Call[ChangesQuery, None]) -> ChangePage:
+    q = call.query
+    return await call.store.changes(
+        q.after, q.limit, feature=q.feature, group=q.group, test=q.test, subject=q.subject
+    )
+
+
 OPERATIONS = (
     # Subjects and buckets
     Operation("POST", SUBJECT, add_subject, SubjectAdded, "Add a subject to the lightest bucket",
@@ -321,6 +331,12 @@ OPERATIONS = (
               description="start and end: YYYY-MM-DD (midnight UTC, as in 0.2.1) or ISO 8601 "
               "datetimes (no offset = UTC); start omitted or at most 5 minutes in the past "
               "means now. Proportions: for every group or none (equal)."),
+    # History
+    Operation("GET", "/v1/changes", changes, ChangePage,
+              "The change log: who changed what, oldest first", "history",
+              query=ChangesQuery, errors=(e.ValidationError,), replica=True,
+              description="Paginate with after=next_after. gone=true: rows after `after` were "
+              "pruned by retention. Reader role."),
     # Revision
     Operation("GET", "/v1/revision", revision, Revision,
               "The database's revision and this process's snapshot revision", "ops"),

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from flaggery.clock import Clock, utc_now
-from flaggery.http import admin, ops, serving
+from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers
 from flaggery.http.metrics import Metrics, RequestMetrics
@@ -71,6 +71,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
                 await store.upgrade_db()
             evaluator = Evaluator(store.database, snapshot_path=settings.snapshot_path)
             services = Services(settings, store, evaluator, metrics)
+            evaluator.add_listener(services.broadcast.on_swap)
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)
@@ -109,9 +110,13 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         openapi = openapi_document(
             OPERATIONS,
             metrics=settings.enable_prometheus,
-            token=settings.admin_token is not None,
+            token=settings.requires_tokens,
         )
-    routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings)]
+    routes: list[BaseRoute] = [
+        *build_routes(OPERATIONS, settings),
+        streaming.route(settings),
+        snapshots.route(settings),
+    ]
     routes += ops.routes(
         enable_prometheus=settings.enable_prometheus,
         enable_docs=settings.enable_docs,

@@ -1,47 +1,80 @@
 """The admin guard: pure ASGI middleware around each route, guarding its admin methods (not
 the public ones: reading a subject and its flags, health, metrics and docs).
 
-A read-only server (``FLAGGERY_ADMIN_MODE`` false, the default) answers 423 NotAdmin, as 0.2.1
-did. An admin server with ``FLAGGERY_ADMIN_TOKEN`` set wants ``Authorization: Bearer <token>``
-and answers 401 Unauthorized otherwise. The scheme is case-insensitive and may be followed by
+A read-only server (``FLAGGERY_ADMIN_MODE`` false, the default) answers admin routes 423
+NotAdmin, as 0.2.1 did; history, the snapshot and the stream it serves. When any token is
+configured (flaggery.tokens), a guarded route wants ``Authorization: Bearer <token>`` and
+answers 401 Unauthorized otherwise, or 403 Forbidden to a token whose role is too low (a
+reader writing). Writes record the token's name as their actor (flaggery.store.actor).
+The scheme is case-insensitive and may be followed by
 more than one space (RFC 9110, section 11.4); two Authorization headers are refused rather
 than guessed between. The token comparison takes constant time.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flaggery.errors import NotAdmin, Unauthorized
+from flaggery.errors import Forbidden, NotAdmin, Unauthorized
 from flaggery.settings import Settings
+from flaggery.store.actor import ANONYMOUS, acting_as
+from flaggery.tokens import NamedToken, Role, find_token
 
-__all__ = ["AdminGuard", "bearer_token"]
+__all__ = ["AdminGuard", "authorize", "bearer_token"]
 
-_USAGE = "Admin routes need the header 'Authorization: Bearer <FLAGGERY_ADMIN_TOKEN>'"
+_USAGE = (
+    "This route needs the header 'Authorization: Bearer <token>' (a token of "
+    "FLAGGERY_ADMIN_TOKEN or FLAGGERY_TOKENS)"
+)
 
 
 class AdminGuard:
-    def __init__(self, app: ASGIApp, *, settings: Settings, methods: Collection[str]) -> None:
+    """Guards the methods of one route: ``roles`` maps each guarded method to the role it
+    needs; ``admin_only`` methods are also refused (423) by a read-only server."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        roles: Mapping[str, Role],
+        admin_only: Collection[str],
+    ) -> None:
         self.app = app
-        self.methods = frozenset(methods)
+        self.roles = dict(roles)
+        self.admin_only = frozenset(admin_only)
         self.admin_mode = settings.admin_mode
-        self.expected = None if settings.admin_token is None else settings.admin_token.encode()
+        self.tokens = settings.named_tokens()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in self.methods:
+        needed = self.roles.get(scope["method"])
+        if needed is None:
             await self.app(scope, receive, send)
             return
-        if not self.admin_mode:
+        if scope["method"] in self.admin_only and not self.admin_mode:
             raise NotAdmin(
                 "This server is read-only: admin routes are served only by a server started "
                 "with FLAGGERY_ADMIN_MODE=true (flaggery --admin)."
             )
-        if self.expected is not None:
-            _check_token(scope["headers"], self.expected)
-        await self.app(scope, receive, send)
+        actor = ANONYMOUS if not self.tokens else authorize(scope, self.tokens, needed).name
+        with acting_as(actor):
+            await self.app(scope, receive, send)
+
+
+def authorize(scope: Scope, tokens: Collection[NamedToken], needed: Role) -> NamedToken:
+    """The token the request presents, if it allows ``needed``. Raises Unauthorized (none,
+    malformed or unknown) or Forbidden (its role is too low); messages never echo a secret."""
+    token = find_token(tokens, bearer_token(scope["headers"]))
+    if token is None:
+        raise Unauthorized(f"{_USAGE}; the token is wrong.")
+    if not token.role.allows(needed):
+        raise Forbidden(
+            f"The token {token.name!r} has the role {token.role.name.lower()}; this route "
+            f"needs {needed.name.lower()} or higher."
+        )
+    return token
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -59,8 +92,3 @@ def bearer_token(headers: list[tuple[bytes, bytes]]) -> bytes:
     if not token:
         raise Unauthorized(f"{_USAGE}; the token is missing.")
     return token
-
-
-def _check_token(headers: list[tuple[bytes, bytes]], expected: bytes) -> None:
-    if not hmac.compare_digest(bearer_token(headers), expected):
-        raise Unauthorized(f"{_USAGE}; the token is wrong.")

@@ -110,6 +110,15 @@ class RolloutUpdateQuery(_Query, frozen=True):
     variant: str | None = None
 
 
+class ChangesQuery(_Query, frozen=True):
+    after: Annotated[int, Meta(description="Writes after this revision (0: from the start).")] = 0
+    limit: Annotated[int, Meta(description="At most this many writes, 1 to 1000.")] = 100
+    feature: Annotated[str | None, Meta(description="Only writes touching this feature.")] = None
+    group: Annotated[str | None, Meta(description="Only writes touching this group.")] = None
+    test: Annotated[str | None, Meta(description="Only writes touching this A/B test.")] = None
+    subject: Annotated[int | None, Meta(description="Only writes touching this subject.")] = None
+
+
 class _Body(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     pass
 

@@ -21,16 +21,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from flaggery.errors import DatabaseUnavailable, FlaggeryError
+from flaggery.errors import DatabaseUnavailable, FlaggeryError, RevisionNotReached
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
-from flaggery.http.errors import ContentTooLarge
+from flaggery.http.errors import ContentTooLarge, RequestValidationError
 from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
 from flaggery.settings import Settings
+from flaggery.store.database import last_written_revision
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.stream.broadcast import Broadcast
+from flaggery.tokens import Role
 
-__all__ = ["Call", "Operation", "Services", "build_routes"]
+__all__ = [
+    "MIN_REVISION_HEADER",
+    "REVISION_HEADER",
+    "Call",
+    "Operation",
+    "Services",
+    "build_routes",
+    "min_revision",
+]
 
 log = logging.getLogger("flaggery.http")
 
@@ -41,6 +52,24 @@ MAX_BODY_BYTES = 64 * 1024 * 1024  # a bulk add of about a million subjects
 # Read-your-writes: a write answers once this process's snapshot includes it, or after this
 # long (the write is committed either way; the change feed then catches up on its own).
 CATCH_UP_TIMEOUT_SECONDS = 5.0
+REVISION_HEADER = "X-Flaggery-Revision"
+"""On every write's response: the revision the write committed."""
+MIN_REVISION_HEADER = "X-Flaggery-Min-Revision"
+"""On any read: answer from a snapshot at this revision or later (waiting a bounded time)."""
+
+
+def min_revision(headers: Mapping[str, str]) -> int | None:
+    """The request's MIN_REVISION_HEADER as a revision, or None if absent. Raises
+    RequestValidationError for anything but one decimal revision."""
+    text = headers.get(MIN_REVISION_HEADER.lower())
+    if text is None:
+        return None
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise RequestValidationError(
+            f"{MIN_REVISION_HEADER} must be a revision (digits, at most 18), got {text[:40]!r}."
+        )
+    return int(text)
 
 
 @dataclass
@@ -51,6 +80,8 @@ class Services:
     store: AsyncFlaggery
     evaluator: Evaluator
     metrics: Metrics | None
+    broadcast: Broadcast = field(default_factory=Broadcast)
+    """This process's stream events, fed by the evaluator (flaggery.stream)."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
 
@@ -59,6 +90,24 @@ class Services:
         if self.evaluator.revision < 0:
             reason = self.no_snapshot_reason or "the database has not been reached since start."
             raise DatabaseUnavailable(f"No snapshot loaded yet: {reason}")
+
+    async def await_revision(self, headers: Mapping[str, str]) -> None:
+        """Read-your-writes across processes: if the request names a minimum revision
+        (MIN_REVISION_HEADER), wait up to FLAGGERY_MIN_REVISION_WAIT seconds for this process's
+        snapshot to reach it. Raises RequestValidationError for a malformed header and
+        RevisionNotReached when the wait runs out."""
+        wanted = min_revision(headers)
+        if wanted is None or self.evaluator.revision >= wanted:
+            return
+        wait = self.settings.min_revision_wait
+        try:
+            await self.evaluator.wait_for_revision(wanted, wait)
+        except TimeoutError:
+            raise RevisionNotReached(
+                f"This server is at revision {self.evaluator.revision} and did not reach "
+                f"revision {wanted} within {wait:g} s: retry later, or read from the server "
+                "that made the write."
+            ) from None
 
     async def catch_up(self) -> None:
         """Refresh the snapshot now (one change-log read) rather than wait for the feed: on
@@ -110,7 +159,9 @@ class Operation:
     """A type msgspec decodes the JSON body into; None for no body."""
     errors: tuple[type[FlaggeryError], ...] = ()
     public: bool = False
-    """Served in read-only mode and without the admin token."""
+    """Served in read-only mode and without a token."""
+    replica: bool = False
+    """A guarded read that read-only servers serve too (history, snapshot, stream)."""
     description: str = ""
     decoder: msgspec.json.Decoder[Any] | None = field(init=False, compare=False, repr=False)
 
@@ -121,6 +172,13 @@ class Operation:
     @property
     def writes(self) -> bool:
         return self.method != "GET"
+
+    @property
+    def role(self) -> Role | None:
+        """The role a token needs for this route; None for public routes."""
+        if self.public:
+            return None
+        return Role.ADMIN if self.writes else Role.READER
 
 
 def build_routes(operations: Iterable[Operation], settings: Settings) -> list[Route]:
@@ -140,10 +198,13 @@ def _route(path: str, by_method: Mapping[str, Operation], settings: Settings) ->
     async def dispatch(request: Request) -> Response:
         return await endpoints[request.method](request)
 
-    admin_methods = {m for m, op in by_method.items() if not op.public}
-    if "GET" in admin_methods:
-        admin_methods.add("HEAD")
-    guard = [Middleware(AdminGuard, settings=settings, methods=admin_methods)]
+    roles = {m: op.role for m, op in by_method.items() if op.role is not None}
+    admin_only = {m for m, op in by_method.items() if not (op.public or op.replica)}
+    if "GET" in roles:
+        roles["HEAD"] = roles["GET"]
+    if "GET" in admin_only:
+        admin_only.add("HEAD")
+    guard = [Middleware(AdminGuard, settings=settings, roles=roles, admin_only=admin_only)]
     name = "_".join(op.handler.__name__ for op in by_method.values())
     return Route(path, dispatch, methods=list(by_method), name=name, middleware=guard)
 
@@ -155,11 +216,17 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         body = None
         if operation.decoder is not None:
             body = decode_body(await _read_body(request), operation.decoder)
+        if not operation.writes:
+            await services.await_revision(request.headers)
         result = await operation.handler(Call(services, request.path_params, query, body))
+        headers = {}
         if operation.writes:
             await services.catch_up()
+            written = last_written_revision()
+            if written is not None:
+                headers[REVISION_HEADER] = str(written)
         content = result if isinstance(result, bytes) else encode(result)
-        return Response(content, operation.status, media_type="application/json")
+        return Response(content, operation.status, headers, media_type="application/json")
 
     endpoint.__name__ = operation.handler.__name__
     return endpoint

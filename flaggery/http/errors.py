@@ -25,10 +25,12 @@ from flaggery.errors import (
     Conflict,
     DatabaseUnavailable,
     FlaggeryError,
+    Forbidden,
     InvalidInput,
     NoBuckets,
     NotAdmin,
     NotFound,
+    RevisionNotReached,
     Unauthorized,
 )
 
@@ -71,7 +73,9 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     RequestTimeout: 408,
     NotAdmin: 423,
     Unauthorized: 401,
+    Forbidden: 403,
     DatabaseUnavailable: 503,
+    RevisionNotReached: 503,
 }
 """The most specific class listed in an error's MRO decides (NoBuckets before Conflict)."""
 

@@ -17,7 +17,7 @@ from starlette.types import Scope, Send
 from flaggery.engine import Explanation
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
 from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_id
-from flaggery.http.endpoint import Call, Operation
+from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation
 from flaggery.http.metrics import Metrics, ObservingTally, Tally
 
 __all__ = ["FLAGS_ROUTE", "OPERATIONS", "FlagsFastPath"]
@@ -27,6 +27,7 @@ _PREFIX = "/v1/subjects/"
 _SUFFIX = "/flags"
 _ID_START, _ID_END = len(_PREFIX), -len(_SUFFIX)
 _CONTENT_TYPE = (b"content-type", b"application/json")
+_MIN_REVISION = MIN_REVISION_HEADER.lower().encode()
 
 
 async def get_flags(call: Call[IgnoredQuery, None]) -> bytes:
@@ -85,6 +86,8 @@ class FlagsFastPath:
             return None
 
     async def serve(self, scope: Scope, send: Send) -> bool:
+        if _MIN_REVISION in dict(scope["headers"]):
+            return False  # the router's route waits for the revision
         tally = self._tally
         if tally is None:
             body = self.body(scope["path"])

@@ -32,8 +32,9 @@ from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
 from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_snapshot_file
 from flaggery.live.tasks import cancel_and_wait
+from flaggery.live.upstream_feed import UpstreamFeed
 from flaggery.store.database import OUTAGES, Database
-from flaggery.store.replica import RefreshCounts, Replica
+from flaggery.store.replica import Listener, RefreshCounts, Replica
 from flaggery.store.urls import libpq_dsn
 
 __all__ = ["Evaluator"]
@@ -75,14 +76,25 @@ class Evaluator:
         most every ``snapshot_interval`` seconds, and start from it when the database is
         unreachable. ``owns_db``: dispose of ``db`` on `stop`.
         """
-        self._db = db
-        self._owns_db = owns_db
-        self._replica = Replica(db, db.clock)
-        self._feed: ChangeFeed
+        replica = Replica(db, db.clock)
+        feed: ChangeFeed
         if db.is_postgres:
-            self._feed = PostgresFeed(libpq_dsn(db.url), self._replica, check_interval)
+            feed = PostgresFeed(libpq_dsn(db.url), replica, check_interval)
         else:
-            self._feed = PollingFeed(db, self._replica, poll_interval)
+            feed = PollingFeed(db, replica, poll_interval)
+        self._setup(db if owns_db else None, replica, feed, snapshot_path, snapshot_interval)
+
+    def _setup(
+        self,
+        owned_db: Database | None,
+        replica: Replica,
+        feed: ChangeFeed,
+        snapshot_path: str | os.PathLike[str] | None,
+        snapshot_interval: float,
+    ) -> None:
+        self._owned_db = owned_db
+        self._replica = replica
+        self._feed = feed
         self._snapshot_path = None if snapshot_path is None else Path(snapshot_path)
         self._snapshot_writer = (
             None
@@ -105,6 +117,30 @@ class Evaluator:
         ``check_interval``, ``snapshot_interval`` in seconds (see `Evaluator`).
         """
         return cls(Database(url, clock=clock), snapshot_path=snapshot_path, owns_db=True, **options)
+
+    @classmethod
+    def from_upstream(
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        clock: Clock = utc_now,
+        snapshot_path: str | os.PathLike[str] | None = None,
+        snapshot_interval: float = 5.0,
+    ) -> Evaluator:
+        """An evaluator that follows the flaggery server at ``url`` (an admin, read-only or
+        edge server) instead of a database: no database driver or credentials, only a
+        ``reader`` token if the upstream requires tokens. `start` loads GET /v1/snapshot
+        (about as long as sending the state: 24 bytes a subject), then GET /v1/stream keeps
+        it current; while the upstream is unreachable the last snapshot is served, `stale`,
+        and the stream is resumed with backoff. The same reads as any Evaluator. `refresh`
+        returns whether the stream is connected (the stream, not a poll, brings changes).
+        """
+        evaluator = cls.__new__(cls)
+        replica = Replica(None, clock)
+        feed = UpstreamFeed(url, token, replica)
+        evaluator._setup(None, replica, feed, snapshot_path, snapshot_interval)
+        return evaluator
 
     async def start(self) -> None:
         """Load the first snapshot and follow the database from then on.
@@ -143,8 +179,8 @@ class Evaluator:
         if self._snapshot_writer is not None:
             await self._snapshot_writer.stop()
         await self._feed.stop()
-        if self._owns_db:
-            await self._db.dispose()
+        if self._owned_db is not None:
+            await self._owned_db.dispose()
 
     async def __aenter__(self) -> Evaluator:
         await self.start()
@@ -194,6 +230,12 @@ class Evaluator:
         """Where each of the subject's variants comes from, per feature (`Snapshot.explain`)."""
         return self._replica.snapshot.explain(subject_id)
 
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(revision, changes, reason)`` after every snapshot swap: the
+        change-log entries applied, or (None, why) after a full load. Add it before `start`
+        to hear the first load. It runs on the feed's task: it must not block."""
+        self._replica.listeners.append(listener)
+
     @property
     def revision(self) -> int:
         """The revision of the current snapshot (-1 before the first load)."""
@@ -240,6 +282,8 @@ class Evaluator:
         revision (a full reload after a gap). Returns False if the database failed; the current
         snapshot is kept either way.
         """
+        if isinstance(self._feed, UpstreamFeed):
+            return self._replica.connected
         return await self._replica.refresh()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
@@ -273,6 +317,6 @@ class Evaluator:
             if boundary is None:
                 delay = MAX_TIMER_SLEEP_SECONDS
             else:
-                delay = (boundary - self._db.clock()).total_seconds()
+                delay = (boundary - self._replica.clock()).total_seconds()
             await asyncio.sleep(min(max(delay, 0.0), MAX_TIMER_SLEEP_SECONDS))
             self._replica.advance_time()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +28,11 @@ from flaggery.clock import Clock, utc_now
 from flaggery.engine.model import Fact, ReloadFact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
+from flaggery.store.actor import current_actor, default_actor
 from flaggery.store.history import Head, read_head
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
-__all__ = ["OUTAGES", "Database", "WriteTransaction", "translate_outage"]
+__all__ = ["OUTAGES", "Database", "WriteTransaction", "last_written_revision", "translate_outage"]
 
 NOTIFY_CHANNEL = "flaggery"
 # Connecting, or checking a pooled connection out, takes milliseconds on a healthy network; a
@@ -72,11 +74,24 @@ OUTAGES: tuple[type[Exception], ...] = (DatabaseUnavailable, *_RAW_OUTAGES)
 """Every error that means the database could not be reached, raw or translated."""
 
 
+# The revision of the last write committed in this context (task): how the HTTP layer tells a
+# client which revision to ask a replica for (read-your-writes) without a second query.
+_written: ContextVar[int | None] = ContextVar("flaggery_written_revision", default=None)
+
+
+def last_written_revision() -> int | None:
+    """The revision of the last write committed by this task (None if none committed)."""
+    return _written.get()
+
+
 class WriteTransaction:
     """An open write: its connection, its revision, and the facts it has recorded so far."""
 
-    def __init__(self, conn: AsyncConnection, revision: int, change_id: str, now: datetime) -> None:
+    def __init__(
+        self, conn: AsyncConnection, revision: int, change_id: str, now: datetime, actor: str
+    ) -> None:
         self.conn = conn
+        self.actor = actor
         self.revision = revision
         self.change_id = change_id
         """Random, unique to this write: tells a rewritten history from the one applied."""
@@ -90,9 +105,11 @@ class WriteTransaction:
 class Database:
     """An async engine for one database URL, with flaggery's transaction discipline."""
 
-    def __init__(self, url: str | URL, *, clock: Clock = utc_now) -> None:
+    def __init__(self, url: str | URL, *, clock: Clock = utc_now, actor: str | None = None) -> None:
         self.url = async_url(url)
         self.clock = clock
+        self.actor = default_actor() if actor is None else actor
+        """Recorded on writes made outside `acting_as` (flaggery.store.actor)."""
         self.engine = _create_engine(self.url)
 
     @property
@@ -116,12 +133,14 @@ class Database:
             async with self._connect() as conn, conn.begin() as transaction:
                 change_id = uuid.uuid4().hex
                 revision = await _next_revision(conn, change_id)
-                tx = WriteTransaction(conn, revision, change_id, self.clock())
+                actor = current_actor() or self.actor
+                tx = WriteTransaction(conn, revision, change_id, self.clock(), actor)
                 yield tx
                 if not tx.facts:
                     await transaction.rollback()
                     return
                 await _append_change(tx, operation, notify=self.is_postgres)
+            _written.set(tx.revision)  # committed: the transaction block has closed
 
     async def revision(self) -> int:
         async with self.read() as conn:
@@ -161,6 +180,7 @@ async def _append_change(tx: WriteTransaction, operation: str, *, notify: bool) 
             revision=tx.revision,
             change_id=tx.change_id,
             at=tx.now,
+            actor=tx.actor,
             operation=operation,
             payload=_payload(tx.facts).decode(),
         )

@@ -162,10 +162,8 @@ async def require_feature(conn: AsyncConnection, name: str) -> Feature:
 
 async def require_variant(conn: AsyncConnection, feature_name: str, variant_name: str) -> Feature:
     """The feature, if it exists and has the variant; else FeatureNotFound or VariantNotFound."""
-    feature = await _read_feature(conn, feature_name)
-    return check_variant(
-        {} if feature is None else {feature_name: feature}, feature_name, variant_name
-    )
+    features = await read_features(conn, feature_name) if storable(feature_name) else {}
+    return check_variant(features, feature_name, variant_name)
 
 
 def check_variant(features: Mapping[str, Feature], feature_name: str, variant_name: str) -> Feature:

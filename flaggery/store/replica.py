@@ -21,17 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flaggery.clock import Clock
 from flaggery.engine import ChangeGap, Snapshot, build_snapshot
 from flaggery.engine.diagnosis import faulty_records
-from flaggery.engine.model import State
+from flaggery.engine.model import Change, State
 from flaggery.store.database import Database
 from flaggery.store.history import Head, rewritten
 from flaggery.store.loader import load_changes, load_state_and_head
 
-__all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed"]
+__all__ = ["Listener", "RefreshCounts", "Replica", "SnapshotBuildFailed"]
 
 log = logging.getLogger("flaggery.live")
 
@@ -54,8 +55,14 @@ class RefreshCounts:
     found up to date by a feed."""
 
 
+Listener = Callable[[int, Sequence[Change] | None, str | None], None]
+"""Told of every swap: (revision, the changes applied in order, None) or, after a full load,
+(revision, None, why). Called synchronously right after the swap; must not block."""
+
+
 class Replica:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database | None, clock: Clock) -> None:
+        """A replica of ``db``; None for one fed by another server (`install`, `patch`)."""
         self._db = db
         self._clock = clock
         self._snapshot: Snapshot | None = None
@@ -68,12 +75,19 @@ class Replica:
         self.build_error: str | None = None
         """Why the newest state could not be built (revision, error, records at fault)."""
         self.counts = RefreshCounts()
+        self.listeners: list[Listener] = []
+        """Told of every swap (flaggery.stream follows the snapshot through this)."""
 
     @property
     def snapshot(self) -> Snapshot:
         if self._snapshot is None:
             raise RuntimeError("The replica has not loaded a snapshot yet.")
         return self._snapshot
+
+    @property
+    def clock(self) -> Clock:
+        """What "now" is for this replica's A/B tests."""
+        return self._clock
 
     @property
     def head(self) -> Head | None:
@@ -124,13 +138,15 @@ class Replica:
             self._connected = False
             self.counts.last_success = time.monotonic() - age_seconds
             await self._announce_swap()
+            self._tell(snapshot.revision, None, "restored from the snapshot file")
 
-    async def reload(self) -> None:
+    async def reload(self, reason: str = "full load") -> None:
         """Load everything from scratch. Raises on failure (after counting it), and
-        SnapshotBuildFailed if the state does not build (the last snapshot stays)."""
+        SnapshotBuildFailed if the state does not build (the last snapshot stays). ``reason``
+        is passed to the listeners."""
         async with self._lock:
             try:
-                state, head = await load_state_and_head(self._db)
+                state, head = await load_state_and_head(self._database())
             except Exception:
                 self.count_failure()
                 raise
@@ -143,6 +159,27 @@ class Replica:
             self.counts.full += 1
             self._head = head
             await self._swap(snapshot)
+            self._tell(snapshot.revision, None, reason)
+
+    async def install(self, state: State, reason: str) -> None:
+        """Serve ``state``, received whole from an upstream server (no database). Raises
+        SnapshotBuildFailed if it does not build (the last snapshot stays)."""
+        async with self._lock:
+            snapshot = self._build(state)
+            self.counts.full += 1
+            self._head = Head(None, state.revision, None)
+            await self._swap(snapshot)
+            self._tell(snapshot.revision, None, reason)
+
+    async def patch(self, changes: Sequence[Change]) -> None:
+        """Apply change-log entries received from an upstream server, in order. Raises
+        ChangeGap when they do not continue the snapshot (then `install` a whole state)."""
+        async with self._lock:
+            snapshot = self.snapshot.apply(changes, self._clock())
+            self.counts.incremental += 1
+            self._head = Head(None, snapshot.revision, None)
+            await self._swap(snapshot)
+            self._tell(snapshot.revision, changes, None)
 
     async def refresh(self) -> bool:
         """Catch up with the database. On failure, keep the last good snapshot and return False."""
@@ -187,13 +224,13 @@ class Replica:
             reason = await self._apply_changes(self.snapshot, self._head)
         if reason is not None:
             log.info("Full reload after revision %s: %s", self.revision, reason)
-            await self.reload()
+            await self.reload(reason)
 
     async def _apply_changes(self, current: Snapshot, applied: Head) -> str | None:
         """Apply the change log after `applied` (under the lock). Returns None when done, or
         why only a full reload can catch up."""
         try:
-            head = await self._db.head()
+            head = await self._database().head()
             if head == applied:
                 self.mark_current()
                 return None
@@ -202,7 +239,7 @@ class Replica:
             reason = rewritten(applied, head)
             if reason is not None:
                 return reason
-            loaded = await load_changes(self._db, applied)
+            loaded = await load_changes(self._database(), applied)
         except Exception:
             self.count_failure()
             raise
@@ -222,7 +259,14 @@ class Replica:
         self._head = reached
         self.build_error = None
         await self._swap(snapshot)
+        if changes:
+            self._tell(snapshot.revision, changes, None)
         return None
+
+    def _database(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("This replica follows an upstream server: it has no database.")
+        return self._db
 
     def _build(self, state: State) -> Snapshot:
         """build_snapshot, or record which records made it fail and raise SnapshotBuildFailed."""
@@ -250,6 +294,10 @@ class Replica:
         self._snapshot = snapshot
         self.mark_current()
         await self._announce_swap()
+
+    def _tell(self, revision: int, changes: Sequence[Change] | None, reason: str | None) -> None:
+        for listener in self.listeners:
+            listener(revision, changes, reason)
 
     async def _announce_swap(self) -> None:
         async with self._swapped:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import Explanation
 from flaggery.store.abtests import AbTestsAdmin
+from flaggery.store.changes import ChangeFilter, ChangePage, read_changes
 from flaggery.store.database import Database
 from flaggery.store.features import FeaturesAdmin
 from flaggery.store.groups import GroupsAdmin
@@ -45,13 +46,17 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         self._replica = Replica(db, db.clock)
 
     @classmethod
-    def from_db_url(cls, url: str | URL, *, clock: Clock = utc_now) -> AsyncFlaggery:
+    def from_db_url(
+        cls, url: str | URL, *, clock: Clock = utc_now, actor: str | None = None
+    ) -> AsyncFlaggery:
         """An AsyncFlaggery on ``url``; nothing is connected until the first call.
 
         ``clock`` (returns an aware UTC datetime) is read for A/B-test liveness and
-        creation checks; tests inject a fake one.
+        creation checks; tests inject a fake one. ``actor`` is recorded on the change-log
+        row of every write (see `changes`); default: the OS user running this process
+        (flaggery.store.actor.default_actor). Up to 200 characters are kept.
         """
-        return cls(Database(url, clock=clock))
+        return cls(Database(url, clock=clock, actor=None if actor is None else actor[:200]))
 
     @property
     def database(self) -> Database:
@@ -71,6 +76,29 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         `Evaluator.wait_for_revision` to read your own writes from another process.
         """
         return await self._db.revision()
+
+    async def changes(
+        self,
+        after: int = 0,
+        limit: int = 100,
+        *,
+        feature: str | None = None,
+        group: str | None = None,
+        test: str | None = None,
+        subject: int | None = None,
+    ) -> ChangePage:
+        """The history: up to ``limit`` (1-1000) writes after revision ``after``, oldest first,
+        each with its UTC time, actor, operation and facts. With filters, only the writes
+        touching that feature (its variants, rollout, A/B tests or group overrides), group
+        (itself or its members), A/B test or subject; a write too large to itemize is always
+        kept. Continue from ``page.next_after``; ``page.gone`` says rows after ``after`` were
+        pruned by retention (FLAGGERY_CHANGE_LOG_RETENTION_*).
+
+        Cost: one indexed query of at most `limit` rows (10,000 rows scanned with a filter).
+        Raises ValidationError, DatabaseUnavailable.
+        """
+        keep = ChangeFilter(feature, group, test, subject)
+        return await read_changes(self._db, after, limit, keep)
 
     async def get_subject_variants(self, sub_id: int) -> dict[str, str]:
         """{feature: variant} for the subject, as of the latest committed write.

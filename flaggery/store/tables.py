@@ -122,6 +122,12 @@ change_log = Table(
         nullable=True,
         comment="Random id of this write; NULL for writes made before revision 0002.",
     ),
+    Column(
+        "actor",
+        String(200),
+        nullable=True,
+        comment="Token name or Python actor of this write; NULL for writes before 0005.",
+    ),
 )
 
 buckets = Table(

@@ -9,7 +9,7 @@ Existing rollouts and tests keep every bucket they hold: no assignment is rewrit
 allocation rules apply from each rollout's or test's next change on.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations

@@ -45,11 +45,12 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def flaggery_process(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[ServerProcess]:
-    """A ``flaggery`` process on a free port, ready. Its output goes to ``cwd/server-<port>.log``
-    and is shown if it fails to start. Terminated at the end if it still runs."""
-    port = free_port()
+    """A ``flaggery`` process on ``port`` (default: a free one), ready. Its output goes to
+    ``cwd/server-<port>.log`` and is shown if it fails to start. Terminated at the end if it
+    still runs."""
+    port = free_port() if port is None else port
     log_path = cwd / f"server-{port}.log"
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("FLAGGERY_")}
     with open(log_path, "wb") as log:

@@ -1,4 +1,5 @@
-"""Read-only mode (423 on every admin route) and the admin token (401)."""
+"""Read-only mode (423 on every admin route; replica routes are served, tests/http/test_roles.py)
+and the admin token (401)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_public_operations_are_exactly_the_read_only_ones() -> None:
 
 async def test_read_only_mode_locks_every_admin_route(make_client: MakeClient) -> None:
     client = await make_client(admin_mode=False)
-    admin_operations = [op for op in OPERATIONS if not op.public]
+    admin_operations = [op for op in OPERATIONS if not (op.public or op.replica)]
     assert len(admin_operations) == 32
     for op in admin_operations:
         response = await client.request(op.method, _concrete(op.path))

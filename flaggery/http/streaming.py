@@ -1,0 +1,72 @@
+"""GET /v1/stream: the change stream as Server-Sent Events (sse-starlette), reader role.
+
+Each event is ``id: <revision>``, ``event: change|reload``, ``data: <JSON>`` (flaggery.stream.
+events). A client resumes with ``Last-Event-ID``: the events after it are replayed from this
+process's backlog or the change log, or a reload event says they are gone. Idle streams get a
+keep-alive comment every FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep up
+(QUEUE_EVENTS behind, or a send blocked SEND_TIMEOUT_SECONDS) is disconnected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import Route
+
+from flaggery.engine.model import Change
+from flaggery.http.auth import AdminGuard
+from flaggery.http.endpoint import Services
+from flaggery.http.errors import RequestValidationError
+from flaggery.settings import Settings
+from flaggery.store.changes import read_change_range
+from flaggery.stream.events import StreamEvent
+from flaggery.stream.follow import follow
+from flaggery.tokens import Role
+
+__all__ = ["SEND_TIMEOUT_SECONDS", "STREAM_PATH", "route"]
+
+STREAM_PATH = "/v1/stream"
+SEND_TIMEOUT_SECONDS = 10.0
+
+
+def route(settings: Settings) -> Route:
+    """The stream's route, guarded for the reader role and served by read-only servers."""
+    roles = {"GET": Role.READER, "HEAD": Role.READER}
+    middleware = [Middleware(AdminGuard, settings=settings, roles=roles, admin_only=())]
+    return Route(STREAM_PATH, _stream, methods=["GET"], name="stream", middleware=middleware)
+
+
+async def _stream(request: Request) -> EventSourceResponse:
+    services: Services = request.app.state.services
+    services.require_snapshot()
+    await services.await_revision(request.headers)
+    last_id = _last_event_id(request.headers.get("last-event-id"))
+
+    async def replay(after: int, upto: int) -> Sequence[Change] | None:
+        return await read_change_range(services.store.database, after, upto)
+
+    return EventSourceResponse(
+        _sse(follow(services.broadcast, last_id, replay)),
+        ping=services.settings.stream_keepalive,
+        send_timeout=SEND_TIMEOUT_SECONDS,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for event in events:
+        yield ServerSentEvent(data=event.data, event=event.kind, id=str(event.revision))
+
+
+def _last_event_id(text: str | None) -> int | None:
+    if text is None or not text.strip():
+        return None  # EventSource sends an empty id when it has none yet
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise RequestValidationError(
+            f"Last-Event-ID must be a revision (digits), got {text[:40]!r}."
+        )
+    return int(text)

@@ -1,0 +1,115 @@
+"""The upstream feed: follow another flaggery server instead of a database (an edge replica).
+
+Load GET /v1/snapshot (the portable state), then follow GET /v1/stream from its revision:
+``change`` events are patched onto the snapshot, ``reload`` events (and a change that does
+not continue it) load the snapshot again. A dropped stream is resumed with Last-Event-ID after
+the shared jittered backoff (flaggery.live.backoff); meanwhile the last snapshot is served,
+marked stale. The upstream may itself be an edge: replicas form a tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+import msgspec
+
+from flaggery.engine import ChangeGap
+from flaggery.engine.model import Change
+from flaggery.errors import DatabaseUnavailable, Unauthorized
+from flaggery.live.backoff import RECONNECT
+from flaggery.live.portable import decode_portable
+from flaggery.live.sse_lines import sse_events
+from flaggery.live.tasks import cancel_and_wait
+from flaggery.store.replica import Replica
+
+__all__ = ["READ_TIMEOUT_SECONDS", "UpstreamFeed"]
+
+log = logging.getLogger("flaggery.live")
+
+READ_TIMEOUT_SECONDS = 60.0
+"""Silence longer than this means the upstream is gone (it sends keep-alives every 15 s)."""
+_change_decoder = msgspec.json.Decoder(Change)
+
+
+class UpstreamFeed:
+    def __init__(self, url: str, token: str | None, replica: Replica) -> None:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        timeout = httpx.Timeout(10.0, read=READ_TIMEOUT_SECONDS)
+        self._client = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout)
+        self._url = url
+        self._replica = replica
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load the upstream's snapshot, then follow its stream in the background. Raises
+        DatabaseUnavailable if the upstream cannot be reached, Unauthorized if it refuses the
+        token."""
+        await self._load("first load from upstream")
+        self._task = asyncio.create_task(self._follow_forever(), name="flaggery-upstream")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+        await self._client.aclose()
+
+    async def _load(self, reason: str) -> None:
+        try:
+            response = await self._client.get("/v1/snapshot")
+        except httpx.HTTPError as error:
+            self._replica.count_failure()
+            raise self._unreachable(error) from error
+        _check(response)
+        state = await asyncio.to_thread(decode_portable, response.content)
+        await self._replica.install(state, reason)
+
+    async def _follow_forever(self) -> None:
+        delays = RECONNECT.delays()
+        while True:
+            try:
+                await self._follow()
+                delays = RECONNECT.delays()  # it worked for a while: start the schedule over
+            except (httpx.HTTPError, DatabaseUnavailable, Unauthorized, ValueError) as error:
+                self._replica.mark_disconnected()
+                log.warning("Lost the upstream %s (%s); serving revision %s, stale",
+                            self._url, error, self._replica.revision)  # fmt: skip
+            await asyncio.sleep(next(delays))
+
+    async def _follow(self) -> None:
+        if self._replica.head is None:  # restored from a file: the upstream's whole state
+            await self._load("reconnected to upstream")
+        resume = {"Last-Event-ID": str(self._replica.revision)}
+        async with self._client.stream("GET", "/v1/stream", headers=resume) as response:
+            if response.status_code != 200:
+                await response.aread()
+                _check(response)
+            self._replica.mark_current()
+            async for event in sse_events(response.aiter_lines()):
+                await self._apply(event.event, "\n".join(event.data))
+                self._replica.mark_current()
+
+    async def _apply(self, kind: str, data: str) -> None:
+        if kind != "change":
+            await self._load(f"upstream said reload: {data}")
+            return
+        try:
+            await self._replica.patch([_change_decoder.decode(data)])
+        except ChangeGap as gap:
+            await self._load(f"upstream change does not continue this snapshot ({gap})")
+
+    def _unreachable(self, error: Exception) -> DatabaseUnavailable:
+        return DatabaseUnavailable(f"The upstream {self._url} is unreachable ({error}).")
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code in (401, 403):
+        raise Unauthorized(
+            f"The upstream refused the token ({response.status_code}): set a reader token "
+            "(FLAGGERY_UPSTREAM_TOKEN, or token= for Evaluator.from_upstream)."
+        )
+    if response.status_code != 200:
+        raise DatabaseUnavailable(
+            f"The upstream answered {response.status_code} to {response.request.url.path}: "
+            f"{response.text[:200]}"
+        )

@@ -1,0 +1,167 @@
+"""History: the change log read as an audit trail, oldest first, filtered and paginated.
+
+The change log is the one record of every write (flaggery.store.database appends a row per
+write, with its actor); replicas, the stream and this history all read it. Retention prunes old
+rows (flaggery.store.retention), so a page says where the retained history starts, and whether
+rows the caller asked for are gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Row, func, select
+
+from flaggery.engine.model import (
+    AbTestFact,
+    Change,
+    Fact,
+    FeatureFact,
+    GroupFact,
+    ReloadFact,
+    RolloutFact,
+    SubjectFact,
+    decode_facts,
+)
+from flaggery.errors import ValidationError
+from flaggery.store import tables as t
+from flaggery.store.database import Database
+
+__all__ = [
+    "MAX_CHANGES_LIMIT",
+    "ChangeFilter",
+    "ChangePage",
+    "ChangeRecord",
+    "read_change_range",
+    "read_changes",
+]
+
+MAX_CHANGES_LIMIT = 1000
+# A filtered page scans at most this many rows, so a filter matching nothing costs a bounded
+# read; the page's `next_after` lets the caller go on from where the scan stopped.
+SCAN_ROWS = 10_000
+# A stream resume further behind than this reloads instead: one snapshot is cheaper to send.
+MAX_REPLAY = 10_000
+
+
+class ChangeRecord(msgspec.Struct, frozen=True):
+    """One write: its revision, UTC time, actor (None before migration 0005), operation
+    (the admin method's name) and the facts it changed (flaggery.engine.model; a single
+    ReloadFact for a write too large to itemize)."""
+
+    revision: int
+    at: datetime
+    actor: str | None
+    operation: str
+    facts: tuple[Fact, ...]
+
+
+class ChangePage(msgspec.Struct, frozen=True):
+    changes: list[ChangeRecord]
+    """Oldest first; at most the `limit` asked for."""
+    next_after: int
+    """Pass as `after` for the next page; equal to `head` when there is nothing more."""
+    head: int
+    """The database's latest revision."""
+    oldest_retained: int | None
+    """The oldest revision still in the log (None: the log is empty)."""
+    gone: bool
+    """True when rows after `after` were pruned by retention: the history has a hole."""
+
+
+class ChangeFilter(msgspec.Struct, frozen=True):
+    """Keep the writes that touch any of the given names; all None keeps every write. A write
+    logged as a reload (too large to itemize) is kept by every filter."""
+
+    feature: str | None = None
+    group: str | None = None
+    test: str | None = None
+    subject: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self == ChangeFilter()
+
+    def keeps(self, facts: tuple[Fact, ...]) -> bool:
+        return self.empty or any(self._touches(fact) for fact in facts)
+
+    def _touches(self, fact: Fact) -> bool:
+        match fact:
+            case ReloadFact():
+                return True
+            case SubjectFact(id=sid, subject=subject):
+                groups = () if subject is None else subject.groups
+                return sid == self.subject or (self.group is not None and self.group in groups)
+            case FeatureFact(name=name) | RolloutFact(feature=name):
+                return name == self.feature
+            case AbTestFact(name=name, test=test):
+                features = set() if test is None else {f for g in test.groups for f in g.variants}
+                return name == self.test or self.feature in features
+            case GroupFact(name=name, group=group):
+                overrides = {} if group is None else group.overrides
+                return name == self.group or self.feature in overrides
+        return False
+
+
+async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter) -> ChangePage:
+    """Up to ``limit`` writes after revision ``after`` that ``keep`` keeps, oldest first.
+
+    Cost: one query of at most SCAN_ROWS rows plus two aggregates. Raises ValidationError for
+    a negative ``after`` or a ``limit`` outside 1..MAX_CHANGES_LIMIT, DatabaseUnavailable.
+    """
+    if after < 0 or not 1 <= limit <= MAX_CHANGES_LIMIT:
+        raise ValidationError(
+            f"after must be a revision (0 or more) and limit from 1 to {MAX_CHANGES_LIMIT}."
+        )
+    log = t.change_log.c
+    scan = limit if keep.empty else SCAN_ROWS
+    query = select(log.revision, log.at, log.actor, log.operation, log.payload)
+    query = query.where(log.revision > after).order_by(log.revision).limit(scan)
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+        # Read after the rows, so that no row is newer than the head reported with them.
+        oldest = (await conn.execute(select(func.min(log.revision)))).scalar_one_or_none()
+        head = int((await conn.execute(select(t.state.c.revision))).scalar_one())
+    changes, next_after = _keep(rows, limit, keep)
+    if len(rows) < scan and len(changes) < limit:
+        next_after = head
+    # Revisions are contiguous: a retained log that starts later than after + 1 has a hole.
+    gone = head > after and (oldest is None or oldest > after + 1)
+    return ChangePage(changes, max(next_after, after), head, oldest, gone)
+
+
+def _keep(
+    rows: Sequence[Row[Any, Any, Any, Any, Any]], limit: int, keep: ChangeFilter
+) -> tuple[list[ChangeRecord], int]:
+    changes: list[ChangeRecord] = []
+    last = 0
+    for row in rows:
+        last = row.revision
+        facts = decode_facts(row.payload)
+        if keep.keeps(facts):
+            changes.append(ChangeRecord(row.revision, row.at, row.actor, row.operation, facts))
+            if len(changes) == limit:
+                break
+    return changes, last
+
+
+async def read_change_range(db: Database, after: int, upto: int) -> list[Change] | None:
+    """The change-log entries after ``after`` up to ``upto``, oldest first, or None if the log
+    no longer holds all of them (pruned, or rewritten: a revision missing) or they are more
+    than MAX_REPLAY. One query of at most MAX_REPLAY rows."""
+    if upto - after > MAX_REPLAY:
+        return None
+    log = t.change_log.c
+    query = (
+        select(log.revision, log.operation, log.payload)
+        .where(log.revision > after, log.revision <= upto)
+        .order_by(log.revision)
+    )
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    if [row.revision for row in rows] != list(range(after + 1, upto + 1)):
+        return None
+    return [Change(row.revision, row.operation, decode_facts(row.payload)) for row in rows]

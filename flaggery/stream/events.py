@@ -1,0 +1,46 @@
+"""Stream events: what a replica needs to follow a server's snapshot, one event per revision.
+
+``change`` events carry one change-log entry, ``{"revision", "operation", "facts"}`` with the
+facts of flaggery.engine.model, which a replica applies to its snapshot (Snapshot.apply).
+``reload`` events, ``{"revision", "reason"}``, say that patching cannot continue (a gap, a write
+too large to itemize, a rewritten history, a resume from beyond the retained log): fetch the
+whole state again (GET /v1/snapshot).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from flaggery.engine.model import Change, ReloadFact
+
+__all__ = ["ReloadData", "StreamEvent", "change_event", "reload_event"]
+
+_encoder = msgspec.json.Encoder()
+
+
+class ReloadData(msgspec.Struct, frozen=True):
+    revision: int
+    reason: str
+
+
+class StreamEvent(msgspec.Struct, frozen=True):
+    """One SSE event: ``id`` = revision, ``event`` = kind, ``data`` = JSON, encoded once for
+    every client."""
+
+    revision: int
+    kind: Literal["change", "reload"]
+    data: str
+
+
+def change_event(change: Change) -> StreamEvent:
+    """The event for one change-log entry; a reload event for a write logged as a reload."""
+    if any(isinstance(fact, ReloadFact) for fact in change.facts):
+        return reload_event(change.revision, f"revision {change.revision} is too large to patch")
+    return StreamEvent(change.revision, "change", _encoder.encode(change).decode())
+
+
+def reload_event(revision: int, reason: str) -> StreamEvent:
+    data = _encoder.encode(ReloadData(revision, reason)).decode()
+    return StreamEvent(revision, "reload", data)

@@ -1,0 +1,92 @@
+"""Named tokens (issue 11, item 1): the format, its errors, roles, and the settings that hold
+them. No database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flaggery.settings import Settings, SettingsError
+from flaggery.tokens import NamedToken, Role, TokenFormatError, find_token, parse_tokens
+
+
+def test_entries_comments_and_secrets_with_colons() -> None:
+    tokens = parse_tokens("# name:role:secret\nbot:admin:a:b:c  grafana:reader:xyz # ro\n")
+    assert tokens == (
+        NamedToken("bot", Role.ADMIN, b"a:b:c"),
+        NamedToken("grafana", Role.READER, b"xyz"),
+    )
+    assert "a:b:c" not in repr(tokens)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("bot:admin:", "secret is blank"),
+        ("bot:admin", "secret is blank"),
+        ("bot:owner:x", "unknown role 'owner' (roles: reader, admin)"),
+        ("bot:Admin:x", "unknown role"),
+        (":admin:x", "a name is"),
+        ("bot:admin:x bot:reader:y", "given twice: bot"),
+        ("a:admin:x b:reader:x", "share a secret"),
+    ],
+)
+def test_malformed_entries_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(TokenFormatError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        parse_tokens(text)
+
+
+def test_roles_include_lower_roles() -> None:
+    assert Role.ADMIN.allows(Role.READER) and Role.ADMIN.allows(Role.ADMIN)
+    assert not Role.READER.allows(Role.ADMIN)
+
+
+def test_find_token_checks_every_token() -> None:
+    tokens = parse_tokens("a:admin:one b:reader:two")
+    assert find_token(tokens, b"two") == tokens[1]
+    assert find_token(tokens, b"tw") is None
+    assert find_token(tokens, b"") is None
+
+
+def test_settings_join_the_admin_token_the_variable_and_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "tokens"
+    file.write_text("ci:reader:from-file\n")
+    env = {
+        "FLAGGERY_ADMIN_TOKEN": "legacy",
+        "FLAGGERY_TOKENS": "bot:admin:from-env",
+        "FLAGGERY_TOKENS_FILE": str(file),
+    }
+    settings = Settings.from_env(env)
+    names = [(token.name, token.role) for token in settings.named_tokens()]
+    assert names == [("admin", Role.ADMIN), ("bot", Role.ADMIN), ("ci", Role.READER)]
+    assert settings.requires_tokens
+    assert "from-env" not in repr(settings) and "legacy" not in repr(settings)
+    assert Settings.from_env(settings.to_env()).named_tokens() == settings.named_tokens()
+    assert not Settings.from_env({}).requires_tokens
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"FLAGGERY_TOKENS": "  "}, "blank"),
+        ({"FLAGGERY_TOKENS": "bot:admin:"}, "secret is blank"),
+        ({"FLAGGERY_TOKENS_FILE": "/nonexistent/tokens"}, "cannot be read"),
+        ({"FLAGGERY_ADMIN_TOKEN": "x", "FLAGGERY_TOKENS": "admin:reader:y"}, "twice: admin"),
+    ],
+)
+def test_settings_refuse_unusable_tokens(env: dict[str, str], reason: str) -> None:
+    with pytest.raises(SettingsError, match=reason):
+        Settings.from_env(env)
+
+
+def test_a_token_file_without_entries_leaves_the_admin_api_to_loopback(tmp_path: Path) -> None:
+    file = tmp_path / "tokens"
+    file.write_text("# nothing yet\n")
+    settings = Settings.from_env({"FLAGGERY_TOKENS_FILE": str(file)})
+    # No entries: nothing is guarded by it, which check_exposure then refuses off loopback.
+    assert not settings.requires_tokens
+    with pytest.raises(SettingsError, match="without a token"):
+        Settings.from_env(
+            {"FLAGGERY_TOKENS_FILE": str(file), "FLAGGERY_HOST": "0.0.0.0"}, admin_mode=True
+        ).check_exposure()
