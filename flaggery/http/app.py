@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from flaggery.clock import Clock, utc_now
 from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.endpoint import Operation, Services, build_routes
-from flaggery.http.errors import exception_handlers
+from flaggery.http.errors import exception_handlers, status_for
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
@@ -32,6 +32,7 @@ from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
+from flaggery.ui import ui_mount
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
@@ -116,6 +117,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         *build_routes(OPERATIONS, settings),
         streaming.route(settings),
         snapshots.route(settings),
+        ui_mount(settings, status_for),
     ]
     routes += ops.routes(
         enable_prometheus=settings.enable_prometheus,
