@@ -39,9 +39,15 @@ def routes(ui: Ui) -> list[Route]:
 
         return Route(path, endpoint, methods=["POST"])
 
+    async def signin(request: Request) -> Response:
+        return await _signin(ui, request)
+
+    async def signout(request: Request) -> Response:
+        return await _signout(ui, request)
+
     return [
-        Route("/signin", lambda r: _signin(ui, r), methods=["POST"]),
-        Route("/signout", lambda r: _signout(ui, r), methods=["POST"]),
+        Route("/signin", signin, methods=["POST"]),
+        Route("/signout", signout, methods=["POST"]),
         post("/features", _add_feature, pages.features, "name"),
         post("/features/{name:path}/variants", _add_variant, pages.feature, "variant"),
         post("/features/{name:path}/variants/remove", _rm_variant, pages.feature, "variant"),

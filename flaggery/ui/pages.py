@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -132,7 +132,7 @@ async def preview(ui: Ui, request: Request) -> Response:
 
 async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
     store = ui.services(request).store
-    now = datetime.now(UTC)
+    now = store.database.clock()  # the clock writes use: tests move it
     total = (await store.get_buckets()).total_weight
     tests = [await store.get_abtest(name) for name in await store.list_abtests()]
     by_status: dict[str, list[AbTestRecord]] = {"live": [], "scheduled": [], "ended": []}

@@ -62,7 +62,7 @@ class Ui:
         """Render ``template`` with the viewer, the CSRF token and ``context``."""
         context.setdefault("errors", {})
         base = {
-            "viewer": self.viewer(request),
+            "viewer": viewer(request, self.tokens),  # None on the sign-in page
             "signin": bool(self.tokens),
             "csrf": csrf_token(request),
             "path": request.url.path,
