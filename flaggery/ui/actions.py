@@ -78,8 +78,6 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
         with acting_as(viewer.name):
             target = await write(ui.services(request).store, form, request)
     except FlaggeryError as refused:
-        if isinstance(refused, NotFound) and not request.path_params.get("name"):
-            raise
         status = ui.status_for(type(refused))
         if status >= 500:
             raise

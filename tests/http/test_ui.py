@@ -139,3 +139,28 @@ async def test_the_preview_is_the_share_the_rollout_lands_on(make_client: MakeCl
     assert rollout["proportion"] == 0.3
     assert rollout["effective_weight"] == int(landed.group(1))
     assert ANONYMOUS in (await client.get("/ui/history")).text
+
+
+async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClient) -> None:
+    client = await make_client()
+    ok(await client.put("/v1/buckets", params={"amount": 4}))
+    ok(await client.post("/v1/subjects", json=[{"id": i, "weight": 1} for i in range(20)]), 201)
+    csrf = csrf_of(await client.get("/ui/features"))
+    form = {"csrf": csrf, "name": "t", "groups": "a: nope=x\nb: nope=y", "end": "2099-01-01"}
+    refused = await client.post("/ui/abtests", data=form)
+    assert refused.status_code == 404 and "Feature &#39;nope&#39; does not exist" in refused.text
+    await client.post("/ui/features", data={"csrf": csrf, "name": "f"})
+    await client.post("/ui/features/f/variants", data={"csrf": csrf, "variant": "on"})
+    await client.post(
+        "/ui/features/f/rollout", data={"csrf": csrf, "variant": "on", "percent": "50"}
+    )
+    assert (await client.post("/ui/features/f/kill", data={"csrf": csrf})).status_code == 303
+    assert ok(await client.get("/v1/features/f"))["default_variant"] == "__DISABLE__"
+    assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0
+    await client.post("/ui/groups", data={"csrf": csrf, "name": "g"})
+    for subject in ("3", "5"):
+        await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": subject})
+    await client.post("/ui/groups/g/members/remove", data={"csrf": csrf, "subject": "3"})
+    assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
+    bad = await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": "x"})
+    assert bad.status_code == 400 and "A subject id must be a whole number" in bad.text
