@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -66,16 +67,31 @@ async def _rollout(store: AsyncFlaggery, feature: str) -> RolloutRecord | None:
         return None
 
 
+async def _tests_by_feature(store: AsyncFlaggery) -> defaultdict[str, list[tuple[str, str]]]:
+    """feature -> [(test name, "live" or "scheduled")] for the tests that have not ended."""
+    now = store.database.clock()
+    touching: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+    for name in await store.list_abtests():
+        test = await store.get_abtest(name)
+        status = status_of(test, now)
+        if status != "ended":
+            for feature in test.groups[0].variants:
+                touching[feature].append((name, status))
+    return touching
+
+
 async def features(ui: Ui, request: Request, **context: Any) -> Response:
     store = ui.services(request).store
     query = request.query_params.get("q", "").strip()
     names = [n for n in await store.list_features() if query.lower() in n.lower()]
     listing = page_of(names, _int(request, "page", 1))
     total = (await store.get_buckets()).total_weight
+    tests = await _tests_by_feature(store)
     rows = []
     for name in listing["items"]:
         record = await store.get_feature(name)
-        rows.append({"feature": record, "rollout": await _rollout(store, name), "total": total})
+        rollout = await _rollout(store, name)
+        rows.append({"feature": record, "rollout": rollout, "total": total, "tests": tests[name]})
     return ui.page(
         request,
         "features.html",
