@@ -63,8 +63,9 @@ def rollout_buckets(
     of every other feature's). The target is ``proportion x total weight``. Above the current
     effective weight (the sum of the held buckets' weights) the rollout is *raised*: buckets
     not held are added in `order` while the next one's weight is at most twice the remaining
-    gap. Below it, *lowered*: held buckets are removed from the end of `order` while the last
-    one's weight is under twice the excess. Proportion 0 holds no bucket and 1 every bucket.
+    gap (and the gap is positive). Otherwise *lowered*: held buckets are removed from the end of
+    `order` while the last one's weight is under twice the excess (an empty one: while the
+    excess is not negative). Proportion 0 holds no bucket and 1 every bucket.
 
     So raising only adds and lowering only removes (subjects keep the variant while a rollout
     grows), and the result is within half a bucket's weight of the target (the bucket that
@@ -87,8 +88,9 @@ def rollout_buckets(
             effective += bucket_weights[bucket]
     else:
         for bucket in (b for b in reversed(order) if b in held):
-            excess = effective - target
-            if excess <= 0 or bucket_weights[bucket] >= 2 * excess:
+            excess, weight = effective - target, bucket_weights[bucket]
+            # The mirror of the raise rule: keep exactly what raising would have added.
+            if excess < 0 or (weight > 0 and weight >= 2 * excess):
                 break
             held.remove(bucket)
             effective -= bucket_weights[bucket]

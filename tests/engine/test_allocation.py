@@ -111,6 +111,23 @@ def test_rollout_restores_after_growth_too() -> None:
     assert rollout_buckets(weights, lowered, 0.3, order) == held
 
 
+@given(nonempty_bucket_weights, proportions, proportions, st.integers(1, 12))
+def test_restores_after_growth_while_the_new_buckets_are_empty(
+    weights: dict[int, int], proportion: float, detour: float, grown: int
+) -> None:
+    if not any(weights.values()):
+        return  # no weight at all: a target of 0 strips the empty buckets growth dealt
+    held = rollout_buckets(weights, frozenset(), proportion, order_of(weights))
+    new = list(range(100, 100 + grown))
+    joined, declined, _ = grow_rollout(new, proportion, 0.0, "f")
+    weights = weights | dict.fromkeys(new, 0)
+    held |= frozenset(joined)
+    order = rollout_order("f", weights, joined, declined)
+    assert held == frozenset(order[: len(held)])
+    away = rollout_buckets(weights, held, detour, order)
+    assert rollout_buckets(weights, away, proportion, order) == held
+
+
 @given(bucket_weights, st.lists(proportions, min_size=1, max_size=6))
 def test_raising_step_by_step_only_adds(weights: dict[int, int], steps: list[float]) -> None:
     buckets: frozenset[int] = frozenset()
