@@ -82,6 +82,14 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="seconds a client may take to send a request's headers and body "
         "(FLAGGERY_READ_TIMEOUT, 60)",
     )
+    parser.add_argument(
+        "--min-revision-wait",
+        help="seconds a read with X-Flaggery-Min-Revision waits (FLAGGERY_MIN_REVISION_WAIT, 5)",
+    )
+    parser.add_argument(
+        "--stream-keepalive",
+        help="seconds between keep-alives on GET /v1/stream (FLAGGERY_STREAM_KEEPALIVE, 15)",
+    )
     parser.add_argument("--access-log", action=flag, help="FLAGGERY_ACCESS_LOG (off)")
     parser.add_argument(
         "--admin", dest="admin_mode", action=flag, help="serve the admin API (FLAGGERY_ADMIN_MODE)"
@@ -95,6 +103,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         "--tokens-file",
         help="file of named tokens, name:role:secret entries (FLAGGERY_TOKENS_FILE; the "
         "entries may also be given in FLAGGERY_TOKENS)",
+    )
+    parser.add_argument(
+        "--upstream",
+        dest="upstream_url",
+        help="follow this flaggery server instead of a database: a read-only edge "
+        "(FLAGGERY_UPSTREAM_URL; its reader token in FLAGGERY_UPSTREAM_TOKEN)",
     )
     _add_db_url(parser)
     parser.add_argument(
@@ -133,7 +147,7 @@ def _serve(argv: Sequence[str]) -> int:
 
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
     settings.check_exposure()
-    if settings.db_auto_upgrade:
+    if settings.db_auto_upgrade and settings.upstream_url is None:
         _upgrade(settings.db_url)
     # Workers must not migrate again: they inherit these settings with auto-upgrade off.
     os.environ.update(settings.to_env())

@@ -39,7 +39,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 _DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]*)?|\.[0-9]+)")
 # The token travels in an HTTP header, which cannot carry controls and loses edge spaces.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
-_SECRETS = frozenset({"admin_token", "tokens"})
+_SECRETS = frozenset({"admin_token", "tokens", "upstream_token"})
 # FLAGGERY_ADMIN_TOKEN is one admin token by this name (the actor of its changes).
 ADMIN_TOKEN_NAME = "admin"
 
@@ -65,6 +65,11 @@ class Settings:
     """Named tokens with roles, ``name:role:secret`` entries (format: flaggery.tokens)."""
     tokens_file: str | None = None
     """A file of named tokens in the same format, read once at start."""
+    upstream_url: str | None = None
+    """If set, an edge: a read-only server with no database that follows this flaggery
+    server's GET /v1/snapshot and GET /v1/stream (Evaluator.from_upstream)."""
+    upstream_token: str | None = dataclasses.field(default=None, repr=False)
+    """A reader token for the upstream, if it requires tokens."""
     snapshot_path: str | None = None
     """If set, the last good snapshot is saved there, and served from there when the process
     starts while the database is unreachable."""
@@ -154,7 +159,10 @@ class Settings:
                 f"FLAGGERY_READ_TIMEOUT must be seconds, more than 0 and at most 86400, "
                 f"got {self.read_timeout!r}."
             )
-        for name in ("db_url", "admin_token", "tokens", "tokens_file", "snapshot_path", "host"):
+        if self.upstream_url is not None:
+            _check_upstream(self.upstream_url, self.admin_mode)
+        names = ("db_url", "admin_token", "tokens", "tokens_file", "upstream_token")
+        for name in (*names, "upstream_url", "snapshot_path", "host"):
             value = getattr(self, name)
             if value is not None:
                 parse_value(name, value)  # the same rule for values given in code
@@ -258,6 +266,19 @@ def _text(variable: str, text: str) -> str:
 
 
 _PARSERS = {bool: parse_bool, int: _parse_int, float: _parse_float}
+
+
+def _check_upstream(url: str, admin_mode: bool) -> None:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise SettingsError(
+            f"FLAGGERY_UPSTREAM_URL must be the http:// or https:// URL of a flaggery server, "
+            f"got {url!r}."
+        )
+    if admin_mode:
+        raise SettingsError(
+            "An edge (FLAGGERY_UPSTREAM_URL) is read-only: unset FLAGGERY_ADMIN_MODE, and send "
+            "writes to the admin server."
+        )
 
 
 def _read_tokens_file(path: str) -> str:

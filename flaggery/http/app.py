@@ -65,12 +65,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = AsyncFlaggery.from_db_url(settings.db_url, clock=clock)
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(store.close)
-            if settings.db_auto_upgrade:
-                await store.upgrade_db()
-            evaluator = Evaluator(store.database, snapshot_path=settings.snapshot_path)
+            store, evaluator = await _open_source(settings, clock, stack)
             services = Services(settings, store, evaluator, metrics)
             evaluator.add_listener(services.broadcast.on_swap)
             app.state.services = services
@@ -80,7 +76,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
             retention = Retention(
                 settings.change_log_retention_revisions, settings.change_log_retention_days
             )
-            if settings.admin_mode and retention.bounded:
+            if store is not None and settings.admin_mode and retention.bounded:
                 await stack.enter_async_context(
                     _background(prune_forever(store.database, retention))
                 )
@@ -98,6 +94,26 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
     )
     app.fast_path = fast_path
     return app
+
+
+async def _open_source(
+    settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack
+) -> tuple[AsyncFlaggery | None, Evaluator]:
+    """The store and evaluator of a server with a database, or (None, a follower of the
+    upstream) for an edge."""
+    if settings.upstream_url is not None:
+        evaluator = Evaluator.from_upstream(
+            settings.upstream_url,
+            token=settings.upstream_token,
+            clock=clock,
+            snapshot_path=settings.snapshot_path,
+        )
+        return None, evaluator
+    store = AsyncFlaggery.from_db_url(settings.db_url, clock=clock)
+    stack.push_async_callback(store.close)
+    if settings.db_auto_upgrade:
+        await store.upgrade_db()
+    return store, Evaluator(store.database, snapshot_path=settings.snapshot_path)
 
 
 def app_from_env() -> FlaggeryApp:

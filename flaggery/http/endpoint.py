@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from flaggery.errors import DatabaseUnavailable, FlaggeryError, RevisionNotReached
+from flaggery.errors import DatabaseUnavailable, FlaggeryError, NotAdmin, RevisionNotReached
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
 from flaggery.http.errors import ContentTooLarge, RequestValidationError
@@ -77,13 +77,24 @@ class Services:
     """What the lifespan owns, for the handlers."""
 
     settings: Settings
-    store: AsyncFlaggery
+    store_or_none: AsyncFlaggery | None
+    """None on an edge (FLAGGERY_UPSTREAM_URL): it has no database."""
     evaluator: Evaluator
     metrics: Metrics | None
     broadcast: Broadcast = field(default_factory=Broadcast)
     """This process's stream events, fed by the evaluator (flaggery.stream)."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
+
+    @property
+    def store(self) -> AsyncFlaggery:
+        """The admin API; raises NotAdmin on an edge, which has no database."""
+        if self.store_or_none is None:
+            raise NotAdmin(
+                "This edge server has no database (it follows FLAGGERY_UPSTREAM_URL): ask "
+                "the admin server or a read-only replica with a database."
+            )
+        return self.store_or_none
 
     def require_snapshot(self) -> None:
         # revision is -1 until the first load; before it nothing can be served.

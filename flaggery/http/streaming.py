@@ -45,11 +45,15 @@ async def _stream(request: Request) -> EventSourceResponse:
     await services.await_revision(request.headers)
     last_id = _last_event_id(request.headers.get("last-event-id"))
 
-    async def replay(after: int, upto: int) -> Sequence[Change] | None:
-        return await read_change_range(services.store.database, after, upto)
+    store = services.store_or_none
 
+    async def replay(after: int, upto: int) -> Sequence[Change] | None:
+        assert store is not None
+        return await read_change_range(store.database, after, upto)
+
+    # An edge has no change log: beyond its in-memory backlog a resume is a reload.
     return EventSourceResponse(
-        _sse(follow(services.broadcast, last_id, replay)),
+        _sse(follow(services.broadcast, last_id, None if store is None else replay)),
         ping=services.settings.stream_keepalive,
         send_timeout=SEND_TIMEOUT_SECONDS,
         headers={"Cache-Control": "no-store"},

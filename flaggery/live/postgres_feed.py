@@ -6,6 +6,10 @@ payload (the revision) is only a wake-up: notifications arriving while a refresh
 coalesced into one more refresh, which reads the change log. After a lost connection,
 notifications sent meanwhile are gone, so every reconnect ends in a full reload. A periodic
 check is the backstop for a connection that is silently half-open.
+
+A hot standby accepts LISTEN but never delivers a notification (NOTIFY is not replicated).
+The feed asks ``pg_is_in_recovery()`` on each (re)connection; on a standby the periodic check
+becomes the mechanism and runs every STANDBY_POLL_SECONDS, as the SQLite polling feed does.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ __all__ = ["PostgresFeed"]
 
 log = logging.getLogger("flaggery.live")
 
+STANDBY_POLL_SECONDS = 0.25
+
 
 class PostgresFeed:
     def __init__(self, dsn: str, replica: Replica, check_interval: float = 15.0) -> None:
@@ -34,6 +40,8 @@ class PostgresFeed:
         self._check_interval = check_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.standby = False
+        """Whether the server is a hot standby (then the revision is polled)."""
 
     async def start(self) -> None:
         connection = await self._listen()
@@ -54,9 +62,14 @@ class PostgresFeed:
             # A notification and a lost connection both mean the same: go and look.
             connection.add_termination_listener(self._wake_up)
             await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
+            standby = bool(await connection.fetchval("SELECT pg_is_in_recovery()"))
         except BaseException:
             await _close(connection)
             raise
+        if standby and not self.standby:
+            log.info("The database is a hot standby: polling its revision every %s s "
+                     "(standbys deliver no NOTIFY)", STANDBY_POLL_SECONDS)  # fmt: skip
+        self.standby = standby
         return connection
 
     def _wake_up(self, *_: Any) -> None:
@@ -78,7 +91,8 @@ class PostgresFeed:
         """Refresh on every wake-up until the connection is lost."""
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._check_interval)
+                interval = STANDBY_POLL_SECONDS if self.standby else self._check_interval
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
                 woken = True
             except TimeoutError:
                 woken = False

@@ -44,6 +44,8 @@ EXPECTED_STATUS = {
     "AbTestNotLive": 409,
     "NotAdmin": 423,
     "Unauthorized": 401,
+    "Forbidden": 403,
+    "RevisionNotReached": 503,
     "DatabaseUnavailable": 503,
 }
 

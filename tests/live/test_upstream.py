@@ -14,6 +14,7 @@ import pytest
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound, Unauthorized
 from flaggery.live.evaluator import Evaluator
 from tests.http.processes import flaggery_process, free_port
+from tests.live.backups import restore_backup, take_backup
 
 TOKENS = "ops:admin:admin-secret edge:reader:reader-secret"
 ADMIN = {"Authorization": "Bearer admin-secret"}
@@ -74,3 +75,24 @@ async def _until(condition: object, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.05)
+
+
+async def test_a_restored_backup_reloads_the_edge(db_url: str, tmp_path: Path) -> None:
+    """Backup at a revision, two writes, restore: the server reloads, its stream says reload,
+    and the edge serves the restored state, then the writes made after it."""
+    args = ["--admin", "--db-url", db_url, "--db-auto-upgrade"]
+    with flaggery_process(args, tmp_path) as server:
+        await asyncio.to_thread(_seed, server.client)
+        async with Evaluator.from_upstream(str(server.client.base_url)) as edge:
+            await take_backup(db_url, tmp_path / "backup")
+            server.client.post("/v1/features/f/variants/B").raise_for_status()
+            write = server.client.put("/v1/features/f/default_variant/B")
+            await edge.wait_for_revision(int(write.headers["x-flaggery-revision"]), 5)
+            assert edge.variants(1) == {"f": "B"}
+            full_loads = edge.counts.full
+
+            await restore_backup(tmp_path / "backup", db_url)
+            await _until(lambda: edge.counts.full > full_loads, 30)
+            await _until(lambda: edge.variants(1) == {"f": "A"}, 30)
+            server.client.post("/v1/features/g").raise_for_status()
+            await _until(lambda: "g" in edge.snapshot.to_state().features, 30)

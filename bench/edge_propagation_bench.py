@@ -1,0 +1,134 @@
+"""How fast a write committed on PostgreSQL shows up on an edge replica, one stream hop away.
+
+    python bench/edge_propagation_bench.py      # 100,000 subjects, 100 subject + 20 rollout writes
+
+A read-only `flaggery` server follows the scratch database (LISTEN/NOTIFY); this process runs
+`Evaluator.from_upstream` against that server (GET /v1/snapshot, then GET /v1/stream). A writer
+process commits subject writes and rollout moves one at a time, printing each revision and the
+wall-clock time right after its commit; the edge notes when each revision becomes visible.
+Target (issue 11): p99 <= 20 ms for both kinds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import httpx
+from propagation_bench import percentile
+from report import print_measures
+from seed import SERVER_URL, scratch_database, seed
+
+from flaggery import Evaluator
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from flaggery import AsyncFlaggery
+
+    async def main(url, subjects, rollouts, first_id):
+        every = (subjects + rollouts) // rollouts
+        async with AsyncFlaggery.from_db_url(url) as store:
+            for n in range(subjects + rollouts):
+                if n % every == every - 1 and rollouts:
+                    rollouts -= 1
+                    await store.set_rollout_proportion("feature_02", (n % 20) / 20 + 0.025)
+                    kind = "rollout"
+                else:
+                    await store.add_subject(first_id + n, 1 + n % 9)
+                    kind = "subject"
+                print(kind, await store.revision(), time.time(), flush=True)
+                await asyncio.sleep(0.02)  # one write at a time, as an admin would
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+    """
+)
+
+
+@contextlib.contextmanager
+def replica_server(db_url: str) -> Iterator[str]:
+    """A read-only `flaggery` on ``db_url`` on a free port, ready; its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAGGERY_")}
+    command = [sys.executable, "-m", "flaggery.cli", "--db-url", db_url, "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+async def measure(upstream: str, db_url: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    visible_at: dict[int, float] = {}
+    async with Evaluator.from_upstream(upstream) as edge:
+
+        async def watch() -> None:
+            seen = edge.revision
+            while True:
+                await asyncio.sleep(0.0005)
+                if edge.revision != seen:
+                    now = time.time()
+                    for revision in range(seen + 1, edge.revision + 1):
+                        visible_at[revision] = now
+                    seen = edge.revision
+
+        watcher = asyncio.create_task(watch())
+        writer = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WRITER, db_url, str(args.subject_writes),
+            str(args.rollout_writes), str(args.subjects + 1), stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        output, _ = await writer.communicate()
+        await asyncio.sleep(0.5)
+        watcher.cancel()
+    latencies: dict[str, list[float]] = {"subject": [], "rollout": []}
+    for line in output.decode().splitlines():
+        kind, revision, committed = line.split()
+        latencies[kind].append((visible_at[int(revision)] - float(committed)) * 1000)
+    return latencies
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    async with scratch_database(args.url) as db_url:
+        await seed(db_url, args.subjects)
+        with replica_server(db_url) as upstream:
+            latencies = await measure(upstream, db_url, args)
+    result: dict[str, object] = {"subjects": args.subjects}
+    for kind, values in latencies.items():
+        result[f"{kind}_writes"] = len(values)
+        result[f"{kind}_p50_ms"] = round(statistics.median(values), 2)
+        result[f"{kind}_p99_ms"] = round(percentile(values, 0.99), 2)
+        result[f"{kind}_max_ms"] = round(max(values), 2)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default=SERVER_URL)
+    parser.add_argument("--subjects", type=int, default=100_000)
+    parser.add_argument("--subject-writes", type=int, default=100)
+    parser.add_argument("--rollout-writes", type=int, default=20)
+    args = parser.parse_args()
+    print_measures("edge_propagation", asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()

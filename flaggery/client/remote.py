@@ -1,0 +1,174 @@
+"""AsyncFlaggeryClient: a subject's flags from GET /v1/subjects/{id}/flags, cached.
+
+Two caches of one answer per subject, both bounded (least recently used out when full): the
+fresh one (cachetools.TTLCache, every entry out after its TTL) answers without a request; the
+last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader token
+where the server requires one) a background task follows GET /v1/stream: a revision that
+touches only subjects drops those subjects' fresh answers, any other revision drops them all,
+so a fresh answer is at most one stream hop old. On a server error or an unreachable server,
+the last-known answer is served, marked ``stale`` with the reason; without one,
+ServerUnavailable is raised. A 4xx raises the
+server's error type (SubjectNotFound, ...) from flaggery.errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+
+import httpx
+import msgspec
+from cachetools import LRUCache, TTLCache
+
+from flaggery import errors
+from flaggery.engine.model import Change, SubjectFact
+from flaggery.live.backoff import RECONNECT
+from flaggery.live.sse_lines import sse_events
+from flaggery.live.tasks import cancel_and_wait
+
+__all__ = ["AsyncFlaggeryClient", "FlagsAnswer", "ServerUnavailable"]
+
+log = logging.getLogger("flaggery.client")
+
+
+class ServerUnavailable(errors.FlaggeryError):
+    """The server could not answer (unreachable, or a 5xx) and nothing was cached."""
+
+
+class FlagsAnswer(msgspec.Struct, frozen=True):
+    flags: dict[str, str]
+    """{feature: variant}."""
+    stale: bool = False
+    """True when served from the cache because the server failed; `reason` says how."""
+    reason: str | None = None
+
+
+class _Flags(msgspec.Struct):
+    flags: dict[str, str]
+
+
+class _Envelope(msgspec.Struct):
+    exception: dict[str, str]
+
+
+_flags_decoder = msgspec.json.Decoder(_Flags)
+_change_decoder = msgspec.json.Decoder(Change)
+
+
+class AsyncFlaggeryClient:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        cache_size: int = 10_000,
+        cache_ttl: float = 30.0,
+        follow: bool = True,
+        timeout: float = 5.0,
+    ) -> None:
+        """A client of the server at ``url``. ``cache_size`` subjects are kept for at most
+        ``cache_ttl`` seconds (and as many last-known answers for outages); ``follow``
+        invalidates them from the stream (start it with ``async with`` or `start`).
+        ``timeout``: seconds per request."""
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        self._http = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout)
+        self._cache: TTLCache[int, dict[str, str]] = TTLCache(cache_size, cache_ttl)
+        self._known: LRUCache[int, dict[str, str]] = LRUCache(cache_size)
+        self._follow = follow
+        self._task: asyncio.Task[None] | None = None
+        self.revision: int | None = None
+        """The last revision the stream reported (None before any)."""
+
+    async def start(self) -> None:
+        if self._follow and self._task is None:
+            self._task = asyncio.create_task(self._follow_forever(), name="flaggery-client")
+
+    async def close(self) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncFlaggeryClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def flags(self, subject_id: int) -> FlagsAnswer:
+        """The subject's flags: from the cache, else one request. Raises SubjectNotFound (and
+        the other flaggery.errors types for 4xx), ServerUnavailable (no cached answer)."""
+        cached = self._cache.get(subject_id)
+        if cached is not None:
+            return FlagsAnswer(cached)
+        try:
+            response = await self._http.get(f"/v1/subjects/{subject_id}/flags")
+        except httpx.HTTPError as error:
+            return self._fallback(subject_id, f"the server is unreachable ({error!r})")
+        if response.status_code >= 500:
+            return self._fallback(subject_id, f"the server answered {response.status_code}")
+        if response.status_code != 200:
+            raise _typed_error(response)
+        flags = _flags_decoder.decode(response.content).flags
+        self._cache[subject_id] = self._known[subject_id] = flags
+        return FlagsAnswer(flags)
+
+    async def variants(self, subject_id: int) -> dict[str, str]:
+        """{feature: variant} for the subject (see `flags` for the errors)."""
+        return (await self.flags(subject_id)).flags
+
+    async def variant(self, subject_id: int, feature: str) -> str | None:
+        """The subject's variant of ``feature``, or None (see `flags` for the errors)."""
+        return (await self.flags(subject_id)).flags.get(feature)
+
+    def _fallback(self, subject_id: int, reason: str) -> FlagsAnswer:
+        cached = self._known.get(subject_id)
+        if cached is None:
+            raise ServerUnavailable(f"No answer for subject {subject_id}: {reason}.")
+        log.warning("Serving cached flags for subject %s: %s", subject_id, reason)
+        return FlagsAnswer(cached, stale=True, reason=reason)
+
+    async def _follow_forever(self) -> None:
+        delays = RECONNECT.delays()
+        while True:
+            try:
+                await self._follow_stream()
+                delays = RECONNECT.delays()
+            except (httpx.HTTPError, msgspec.DecodeError) as error:
+                log.warning("Lost the flaggery stream (%s); the cache expires by TTL", error)
+            self._cache.clear()  # changes while disconnected are unknown
+            await asyncio.sleep(next(delays))
+
+    async def _follow_stream(self) -> None:
+        async with self._http.stream(
+            "GET", "/v1/stream", timeout=httpx.Timeout(5.0, read=60.0)
+        ) as response:
+            response.raise_for_status()
+            async for event in sse_events(response.aiter_lines()):
+                self._invalidate(event.event, "\n".join(event.data))
+                with contextlib.suppress(ValueError, TypeError):
+                    self.revision = int(event.id or "")
+
+    def _invalidate(self, kind: str, data: str) -> None:
+        if kind == "change":
+            facts = _change_decoder.decode(data).facts
+            if all(isinstance(fact, SubjectFact) for fact in facts):
+                for fact in facts:
+                    self._cache.pop(fact.id, None)  # type: ignore[union-attr]
+                return
+        self._cache.clear()
+
+
+def _typed_error(response: httpx.Response) -> errors.FlaggeryError:
+    try:
+        body = msgspec.json.decode(response.content, type=_Envelope).exception
+    except msgspec.DecodeError:
+        return errors.FlaggeryError(f"The server answered {response.status_code}.")
+    kind = getattr(errors, body.get("name", ""), None)
+    if not (isinstance(kind, type) and issubclass(kind, errors.FlaggeryError)):
+        kind = errors.FlaggeryError
+    return kind(body.get("message", ""))

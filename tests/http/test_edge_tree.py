@@ -1,0 +1,62 @@
+"""Edge servers (issue 11, items 6 and 9) as real processes: an admin on the test's database,
+an edge following it, a second edge following the first. Writes reach the second edge, which
+readers can wait for with X-Flaggery-Min-Revision; edges refuse writes and admin reads; with the
+admin down they keep serving their last snapshot (stale on /readyz), then resync."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from flaggery.live.portable import decode_portable
+from tests.http.processes import flaggery_process, wait_for
+
+TOKENS = "ops:admin:admin-secret edge:reader:reader-secret"
+ADMIN = {"Authorization": "Bearer admin-secret"}
+READER = "reader-secret"
+MIN = "X-Flaggery-Min-Revision"
+
+
+@pytest.mark.slow
+def test_a_two_level_edge_tree(db_url: str, tmp_path: Path) -> None:
+    admin_args = ["--admin", "--db-url", db_url, "--db-auto-upgrade"]
+    tokens = {"FLAGGERY_TOKENS": TOKENS}
+    with contextlib.ExitStack() as stack:
+        admin = stack.enter_context(flaggery_process(admin_args, tmp_path, tokens))
+        admin.client.headers.update(ADMIN)
+        admin.client.put("/v1/buckets", params={"amount": 2}).raise_for_status()
+        admin.client.post("/v1/subjects/1", params={"weight": 1}).raise_for_status()
+        edge_env = {**tokens, "FLAGGERY_UPSTREAM_TOKEN": READER}
+        first = stack.enter_context(
+            flaggery_process(["--upstream", str(admin.client.base_url)], tmp_path, edge_env)
+        )
+        second = stack.enter_context(
+            flaggery_process(["--upstream", str(first.client.base_url)], tmp_path, edge_env)
+        )
+        admin.client.post("/v1/features/f").raise_for_status()
+        write = admin.client.post("/v1/features/f/variants/A", params={"make_default": "true"})
+        revision = write.headers["x-flaggery-revision"]
+        flags = second.client.get("/v1/subjects/1/flags", headers={MIN: revision})
+        assert flags.json() == {"flags": {"f": "A"}}
+
+        # Edges are read-only and have no database.
+        refused = second.client.post("/v1/features/g", headers=ADMIN)
+        assert refused.status_code == 423 and refused.json()["exception"]["name"] == "NotAdmin"
+        history = second.client.get("/v1/changes", headers={"Authorization": f"Bearer {READER}"})
+        assert history.status_code == 423
+
+        admin.process.terminate()
+        admin.process.wait(15)
+        wait_for(lambda: first.client.get("/readyz").json()["stale"])
+        assert second.client.get("/v1/subjects/1/flags").json() == {"flags": {"f": "A"}}
+
+        again = stack.enter_context(flaggery_process(admin_args, tmp_path, tokens, admin.port))
+        again.client.headers.update(ADMIN)
+        write = again.client.post("/v1/features/f/variants/B")
+        revision = write.headers["x-flaggery-revision"]
+        wait_for(lambda: not first.client.get("/readyz").json()["stale"], 15)
+        reader = {"Authorization": f"Bearer {READER}", MIN: revision}
+        state = decode_portable(second.client.get("/v1/snapshot", headers=reader).content)
+        assert state.revision == int(revision) and state.features["f"].variants == ("A", "B")
