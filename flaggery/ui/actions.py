@@ -74,14 +74,17 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
     viewer = ui.viewer(request)
     if not viewer.can_write:
         raise Forbidden(f"The token {viewer.name!r} is a reader: it cannot change anything.")
+    services = ui.services(request)
     try:
         with acting_as(viewer.name):
-            target = await write(ui.services(request).store, form, request)
+            target = await write(services.store, form, request)
     except FlaggeryError as refused:
         status = ui.status_for(type(refused))
         if status >= 500:
             raise
+        await services.catch_up()  # a kill switch's or new rollout's earlier steps may stand
         return await page(ui, request, status=status, errors={field: refused.message}, form=form)
+    await services.catch_up()  # the next page, read from the snapshot, shows the write
     return RedirectResponse(target or _back(request), 303)
 
 

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from flaggery.engine.config import Config
+from flaggery.engine.model import AbTest
 from flaggery.errors import FlaggeryError, NotFound, ValidationError
 from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
@@ -53,7 +55,7 @@ def share(weight: int, total: int) -> float:
     return weight / total if total else 0.0
 
 
-def status_of(test: AbTestRecord, now: datetime) -> str:
+def status_of(test: AbTestRecord | AbTest, now: datetime) -> str:
     """scheduled, live or ended, as the snapshot serves it (the end is inclusive)."""
     if now < test.start:
         return "scheduled"
@@ -67,31 +69,40 @@ async def _rollout(store: AsyncFlaggery, feature: str) -> RolloutRecord | None:
         return None
 
 
-async def _tests_by_feature(store: AsyncFlaggery) -> defaultdict[str, list[tuple[str, str]]]:
+def _tests_by_feature(config: Config, now: datetime) -> defaultdict[str, list[tuple[str, str]]]:
     """feature -> [(test name, "live" or "scheduled")] for the tests that have not ended."""
-    now = store.database.clock()
     touching: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
-    for name in await store.list_abtests():
-        test = await store.get_abtest(name)
+    for test in config.abtests.values():
         status = status_of(test, now)
-        if status != "ended":
+        if status != "ended" and test.groups:
             for feature in test.groups[0].variants:
-                touching[feature].append((name, status))
+                touching[feature].append((test.name, status))
     return touching
 
 
 async def features(ui: Ui, request: Request, **context: Any) -> Response:
-    store = ui.services(request).store
+    """The list reads the live snapshot's configuration (one query, for the bucket weights):
+    this server catches its snapshot up after each of its writes, so it shows them."""
+    services = ui.services(request)
+    config = services.evaluator.snapshot.config
     query = request.query_params.get("q", "").strip()
-    names = [n for n in await store.list_features() if query.lower() in n.lower()]
+    names = [n for n in sorted(config.features) if query.lower() in n.lower()]
     listing = page_of(names, _int(request, "page", 1))
-    total = (await store.get_buckets()).total_weight
-    tests = await _tests_by_feature(store)
+    buckets = await services.store.get_buckets()
+    weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
+    tests = _tests_by_feature(config, services.store.database.clock())
     rows = []
     for name in listing["items"]:
-        record = await store.get_feature(name)
-        rollout = await _rollout(store, name)
-        rows.append({"feature": record, "rollout": rollout, "total": total, "tests": tests[name]})
+        rollout = config.rollouts.get(name)
+        rows.append(
+            {
+                "feature": config.features[name],
+                "rollout": rollout,
+                "effective": sum(weights.get(b, 0) for b in rollout.buckets) if rollout else 0,
+                "total": buckets.total_weight,
+                "tests": tests[name],
+            }
+        )
     return ui.page(
         request,
         "features.html",

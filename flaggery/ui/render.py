@@ -36,6 +36,9 @@ class _Services(Protocol):
     store: AsyncFlaggery
     evaluator: Evaluator
 
+    async def catch_up(self) -> None:
+        """Bring this process's snapshot up to the latest write (flaggery.http.endpoint)."""
+
 
 class Ui:
     """What every page handler needs: settings, tokens, templates, the error table."""
