@@ -158,21 +158,25 @@ async def preview(ui: Ui, request: Request) -> Response:
 
 
 async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
-    store = ui.services(request).store
-    now = store.database.clock()  # the clock writes use: tests move it
-    total = (await store.get_buckets()).total_weight
-    tests = [await store.get_abtest(name) for name in await store.list_abtests()]
-    by_status: dict[str, list[AbTestRecord]] = {"live": [], "scheduled": [], "ended": []}
-    for test in tests:
+    """Tests by status from the live snapshot's configuration; one query (bucket weights)."""
+    services = ui.services(request)
+    config = services.evaluator.snapshot.config
+    now = services.store.database.clock()  # the clock writes use: tests move it
+    buckets = await services.store.get_buckets()
+    weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
+    by_status: dict[str, list[AbTest]] = {"live": [], "scheduled": [], "ended": []}
+    for name in sorted(config.abtests):
+        test = config.abtests[name]
         by_status[status_of(test, now)].append(test)
     return ui.page(
         request,
         "abtests.html",
         context.pop("status", 200),
         by_status=by_status,
-        total=total,
+        total=buckets.total_weight,
+        weight_of=lambda group: sum(weights.get(b, 0) for b in group.buckets),
         share=share,
-        features=await store.list_features(),
+        features=sorted(config.features),
         **context,
     )
 
