@@ -8,6 +8,10 @@ refuse the same things with the same messages.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from msgspec import UnsetType
+
 from flaggery import errors as e
 from flaggery.http.codec import (
     AbTestBody,
@@ -43,6 +47,7 @@ from flaggery.store.changes import ChangePage
 __all__ = ["OPERATIONS"]
 
 OK = Success()
+T = TypeVar("T")
 
 
 async def add_subject(call: Call[WeightQuery, None]) -> SubjectAdded:
@@ -233,8 +238,17 @@ NO_BUCKETS_ERRORS = (e.NoBuckets, e.ValidationError)
 async def changes(call: Call[ChangesQuery, None]) -> ChangePage:
     q = call.query
     return await call.store.changes(
-        q.after, q.limit, feature=q.feature, group=q.group, test=q.test, subject=q.subject
+        q.after,
+        q.limit,
+        feature=_given(q.feature),
+        group=_given(q.group),
+        test=_given(q.test),
+        subject=_given(q.subject),
     )
+
+
+def _given(value: T | UnsetType) -> T | None:
+    return None if isinstance(value, UnsetType) else value
 
 
 OPERATIONS = (

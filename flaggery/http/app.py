@@ -38,7 +38,13 @@ __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
 log = logging.getLogger("flaggery.http")
 
-OPERATIONS: tuple[Operation, ...] = (*serving.OPERATIONS, *admin.OPERATIONS, *ops.OPERATIONS)
+OPERATIONS: tuple[Operation, ...] = (
+    *serving.OPERATIONS,
+    *admin.OPERATIONS,
+    *streaming.OPERATIONS,
+    *snapshots.OPERATIONS,
+    *ops.OPERATIONS,
+)
 METRICS_SAMPLE_SECONDS = 1.0
 
 
@@ -129,12 +135,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
             metrics=settings.enable_prometheus,
             token=settings.requires_tokens,
         )
-    routes: list[BaseRoute] = [
-        *build_routes(OPERATIONS, settings),
-        streaming.route(settings),
-        snapshots.route(settings),
-        ui_mount(settings, status_for),
-    ]
+    routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings), ui_mount(settings, status_for)]
     routes += ops.routes(
         enable_prometheus=settings.enable_prometheus,
         enable_docs=settings.enable_docs,

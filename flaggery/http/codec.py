@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 from flaggery.http.errors import RequestValidationError
 from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID
@@ -113,10 +113,17 @@ class RolloutUpdateQuery(_Query, frozen=True):
 class ChangesQuery(_Query, frozen=True):
     after: Annotated[int, Meta(description="Writes after this revision (0: from the start).")] = 0
     limit: Annotated[int, Meta(description="At most this many writes, 1 to 1000.")] = 100
-    feature: Annotated[str | None, Meta(description="Only writes touching this feature.")] = None
-    group: Annotated[str | None, Meta(description="Only writes touching this group.")] = None
-    test: Annotated[str | None, Meta(description="Only writes touching this A/B test.")] = None
-    subject: Annotated[int | None, Meta(description="Only writes touching this subject.")] = None
+    # UNSET, not None: with None allowed, the query text "null" would decode to "no filter".
+    feature: Annotated[str | UnsetType, Meta(description="Only writes touching this feature.")] = (
+        UNSET
+    )
+    group: Annotated[str | UnsetType, Meta(description="Only writes touching this group.")] = UNSET
+    test: Annotated[str | UnsetType, Meta(description="Only writes touching this A/B test.")] = (
+        UNSET
+    )
+    subject: Annotated[int | UnsetType, Meta(description="Only writes touching this subject.")] = (
+        UNSET
+    )
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -161,7 +161,8 @@ class Operation:
     method: str
     path: str
     handler: Handler
-    response: type[msgspec.Struct]
+    response: type[msgspec.Struct] | None
+    """The JSON body's type; None for a `raw` route whose body is `media_type`."""
     summary: str
     tag: str
     status: int = 200
@@ -174,6 +175,10 @@ class Operation:
     replica: bool = False
     """A guarded read that read-only servers serve too (history, snapshot, stream)."""
     description: str = ""
+    raw: Callable[[Request], Awaitable[Response]] | None = None
+    """Answers the request itself (a stream, a binary body) instead of the JSON endpoint;
+    `handler` is then only the OpenAPI operation id."""
+    media_type: str = "application/json"
     decoder: msgspec.json.Decoder[Any] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -202,7 +207,7 @@ def build_routes(operations: Iterable[Operation], settings: Settings) -> list[Ro
 
 
 def _route(path: str, by_method: Mapping[str, Operation], settings: Settings) -> Route:
-    endpoints = {method: _endpoint(operation) for method, operation in by_method.items()}
+    endpoints = {method: op.raw or _endpoint(op) for method, op in by_method.items()}
     if "GET" in endpoints:
         endpoints["HEAD"] = endpoints["GET"]
 

@@ -36,7 +36,7 @@ def openapi_document(operations: Iterable[Operation], *, metrics: bool, token: b
     operations = list(operations)
     queries = {op.query for op in operations}
     types: list[Any] = [ErrorEnvelope, *queries]
-    types += [op.response for op in operations]
+    types += [op.response for op in operations if op.response is not None]
     types += [op.body for op in operations if op.body is not None]
     _, components = msgspec.json.schema_components(types, ref_template=REF)
     query_schemas = {q.__name__: components.pop(q.__name__) for q in queries}
@@ -106,11 +106,13 @@ def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _responses(op: Operation, token: bool) -> dict[str, Any]:
-    schema = {"$ref": REF.format(name=op.response.__name__)}
+    schema: dict[str, Any] = {"type": "string"}
+    if op.response is not None:
+        schema = {"$ref": REF.format(name=op.response.__name__)}
     responses: dict[str, Any] = {
         str(op.status): {
             "description": op.summary,
-            "content": {"application/json": {"schema": schema}},
+            "content": {op.media_type: {"schema": schema}},
         }
     }
     errors: list[type[FlaggeryError]] = [*op.errors, RequestValidationError]

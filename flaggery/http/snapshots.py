@@ -8,32 +8,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
-from starlette.routing import Route
+from starlette.responses import Response, StreamingResponse
 
 from flaggery.engine.model import State
-from flaggery.http.auth import AdminGuard
-from flaggery.http.endpoint import REVISION_HEADER, Services
+from flaggery.errors import RevisionNotReached
+from flaggery.http.codec import NoQuery
+from flaggery.http.endpoint import REVISION_HEADER, Call, Operation, Services
 from flaggery.live.portable import portable_chunks
-from flaggery.settings import Settings
-from flaggery.tokens import Role
 
-__all__ = ["MEDIA_TYPE", "SNAPSHOT_PATH", "route"]
+__all__ = ["MEDIA_TYPE", "OPERATIONS", "SNAPSHOT_PATH"]
 
 SNAPSHOT_PATH = "/v1/snapshot"
 MEDIA_TYPE = "application/vnd.flaggery.snapshot"
 
 
-def route(settings: Settings) -> Route:
-    """The snapshot's route, guarded for the reader role and served by read-only servers."""
-    roles = {"GET": Role.READER, "HEAD": Role.READER}
-    middleware = [Middleware(AdminGuard, settings=settings, roles=roles, admin_only=())]
-    return Route(SNAPSHOT_PATH, _snapshot, methods=["GET"], name="snapshot", middleware=middleware)
-
-
-async def _snapshot(request: Request) -> StreamingResponse:
+async def _snapshot(request: Request) -> Response:
     services: Services = request.app.state.services
     services.require_snapshot()
     await services.await_revision(request.headers)
@@ -47,3 +37,17 @@ async def _snapshot(request: Request) -> StreamingResponse:
 async def _chunks(state: State) -> AsyncIterator[bytes | memoryview]:
     for chunk in portable_chunks(state):
         yield chunk
+
+
+async def snapshot(call: Call[NoQuery, None]) -> bytes:
+    """The OpenAPI operation id of GET /v1/snapshot; `_snapshot` answers it."""
+    raise NotImplementedError  # never called: the operation is raw
+
+
+OPERATIONS = (
+    Operation("GET", SNAPSHOT_PATH, snapshot, None, "The whole state at one revision",
+              "replication", replica=True, raw=_snapshot, media_type=MEDIA_TYPE,
+              errors=(RevisionNotReached,),
+              description="Portable binary format (README, flaggery/live/portable.py); the "
+              "revision is in X-Flaggery-Revision. Reader role."),
+)  # fmt: skip

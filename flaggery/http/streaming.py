@@ -12,34 +12,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.responses import Response
 
 from flaggery.engine.model import Change
-from flaggery.http.auth import AdminGuard
-from flaggery.http.endpoint import Services
+from flaggery.errors import RevisionNotReached
+from flaggery.http.codec import NoQuery
+from flaggery.http.endpoint import Call, Operation, Services
 from flaggery.http.errors import RequestValidationError
-from flaggery.settings import Settings
 from flaggery.store.changes import read_change_range
 from flaggery.stream.events import StreamEvent
 from flaggery.stream.follow import follow
-from flaggery.tokens import Role
 
-__all__ = ["SEND_TIMEOUT_SECONDS", "STREAM_PATH", "route"]
+__all__ = ["OPERATIONS", "SEND_TIMEOUT_SECONDS", "STREAM_PATH"]
 
 STREAM_PATH = "/v1/stream"
 SEND_TIMEOUT_SECONDS = 10.0
 
 
-def route(settings: Settings) -> Route:
-    """The stream's route, guarded for the reader role and served by read-only servers."""
-    roles = {"GET": Role.READER, "HEAD": Role.READER}
-    middleware = [Middleware(AdminGuard, settings=settings, roles=roles, admin_only=())]
-    return Route(STREAM_PATH, _stream, methods=["GET"], name="stream", middleware=middleware)
-
-
-async def _stream(request: Request) -> EventSourceResponse:
+async def _stream(request: Request) -> Response:
     services: Services = request.app.state.services
     services.require_snapshot()
     await services.await_revision(request.headers)
@@ -74,3 +65,17 @@ def _last_event_id(text: str | None) -> int | None:
             f"Last-Event-ID must be a revision (digits), got {text[:40]!r}."
         )
     return int(text)
+
+
+async def stream(call: Call[NoQuery, None]) -> bytes:
+    """The OpenAPI operation id of GET /v1/stream; `_stream` answers it."""
+    raise NotImplementedError  # never called: the operation is raw
+
+
+OPERATIONS = (
+    Operation("GET", STREAM_PATH, stream, None, "The change stream (Server-Sent Events)",
+              "replication", replica=True, raw=_stream, media_type="text/event-stream",
+              errors=(RevisionNotReached,),
+              description="One event per revision: id = revision, event = change | reload, "
+              "data = JSON. Resume with the Last-Event-ID header. Reader role."),
+)  # fmt: skip

@@ -60,9 +60,9 @@ class PostgresFeed:
         connection = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
         try:
             # A notification and a lost connection both mean the same: go and look.
+            standby = bool(await connection.fetchval("SELECT pg_is_in_recovery()"))
             connection.add_termination_listener(self._wake_up)
             await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
-            standby = bool(await connection.fetchval("SELECT pg_is_in_recovery()"))
         except BaseException:
             await _close(connection)
             raise

@@ -114,7 +114,8 @@ def test_schemathesis_finds_no_failure(sqlite_server: tuple[httpx.Client, Path])
 
     Two checks are off. positive_data_acceptance: 0.2.1 answers state conflicts with 400.
     ensure_resource_availability (ST302): its stateful phase infers that creating a feature
-    creates the feature's rollout, which is a separate resource (POST .../rollout)."""
+    creates the feature's rollout, which is a separate resource (POST .../rollout).
+    GET /v1/stream is left out: it never ends (tests/http/test_stream.py covers it)."""
     client, directory = sqlite_server
     st = shutil.which("st") or shutil.which("schemathesis")
     if st is None:
@@ -125,6 +126,7 @@ def test_schemathesis_finds_no_failure(sqlite_server: tuple[httpx.Client, Path])
             *(st, "run", f"{client.base_url}/openapi.json", "--checks", "all"),
             *("--exclude-checks", "positive_data_acceptance,ensure_resource_availability"),
             *("--max-examples", "8"),
+            *("--exclude-path", "/v1/stream"),
             *("--seed", "4", "--no-color"),
         ],
         capture_output=True,
