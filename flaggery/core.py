@@ -202,6 +202,10 @@ class Flaggery:
     def rm_rollout(self, feature_name: str) -> None:
         self._run(self._store.rm_rollout(feature_name))
 
+    def preview_rollout_proportion(self, feature_name: str, proportion: float) -> int:
+        """The effective weight the rollout would hold at ``proportion``; writes nothing."""
+        return self._run(self._store.preview_rollout_proportion(feature_name, proportion))
+
     def add_group(self, group_name: str) -> None:
         self._run(self._store.add_group(group_name))
 

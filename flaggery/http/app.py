@@ -22,7 +22,7 @@ from flaggery.clock import Clock, utc_now
 from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
-from flaggery.http.errors import exception_handlers
+from flaggery.http.errors import exception_handlers, status_for
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
@@ -35,6 +35,7 @@ from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
+from flaggery.ui import ui_mount
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
@@ -147,7 +148,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
             metrics=settings.enable_prometheus,
             token=settings.requires_tokens,
         )
-    routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings)]
+    routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings), ui_mount(settings, status_for)]
     routes += ops.routes(
         enable_prometheus=settings.enable_prometheus,
         enable_docs=settings.enable_docs,

@@ -48,20 +48,21 @@ class AbTestsAdmin:
         groups: Mapping[str, Mapping[str, str]],
         proportions: Sequence[float] | None = None,
     ) -> None:
-        """Create an A/B test, live from ``start`` to ``end`` inclusive.
+        """Create an A/B test, live from its start to ``end`` inclusive.
 
         ``groups`` maps each test group's name to {feature: variant} (2 or more groups, each
         setting the same 1-100 features); ``proportions`` (each 0 to 1, summing to 1) default to
         equal shares of the weight, in the order of ``groups``. Every bucket goes to one group
         (docs/semantics.md, "Allocation"). Aware datetimes keep their instant; naive ones are
-        local time, as in 0.2.1; both are stored as UTC.
+        local time, as in 0.2.1; both are stored as UTC. ``start`` None, or at most
+        START_NOW_TOLERANCE (5 minutes) in the past, starts the test at the moment of the write.
 
         ``start`` None, or at most START_NOW_TOLERANCE (5 minutes) in the past, starts the test
         at the moment of the write; an earlier start raises ValidationError.
 
         Raises AbTestExists, FeatureNotFound, VariantNotFound, ValidationError (start not before
-        end, start too far in the past, bad groups or proportions, or an overlap in time with a
-        test of the same features). One transaction.
+        end, start earlier than the tolerance allows, bad groups or proportions, or an overlap in
+        time with a test of the same features). One transaction.
         """
         check_name("A/B test", test_name)
         given_start = None if start is None else to_utc(start, "start")
@@ -144,6 +145,7 @@ class AbTestsAdmin:
 
 
 async def _require_test(conn: AsyncConnection, test_name: str) -> AbTest:
+    """The test named `test_name`; AbTestNotFound if there is none."""
     test = (await read_abtests(conn, test_name)).get(test_name)
     if test is None:
         raise AbTestNotFound(f"A/B test {test_name!r} does not exist.")

@@ -46,10 +46,8 @@ class FeaturesAdmin:
     async def rm_feature(self, feature_name: str) -> None:
         """Retire a feature: remove it with its variants and default in one transaction.
 
-        FeatureHasChildren, saying what, while a rollout, a running or future A/B test, or a
-        group override uses it. Ended tests keep their records.
-
-        Raises FeatureNotFound. One transaction.
+        Raises FeatureNotFound, FeatureHasChildren (saying what) while a rollout, a running or
+        future A/B test, or a group override uses it. Ended tests keep their records.
         """
         async with self._db.write("rm_feature") as tx:
             await require_feature(tx.conn, feature_name)
@@ -194,6 +192,7 @@ async def require_feature(conn: AsyncConnection, name: str) -> Feature:
 
 
 async def require_variant(conn: AsyncConnection, feature_name: str, variant_name: str) -> Feature:
+    """The feature, if it exists and has the variant; else FeatureNotFound or VariantNotFound."""
     features = await read_features(conn, feature_name)
     return check_variant(features, feature_name, variant_name)
 

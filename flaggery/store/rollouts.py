@@ -11,7 +11,7 @@ from flaggery.engine.model import Rollout, RolloutFact
 from flaggery.errors import RolloutExists, RolloutNotFound, ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
-from flaggery.store.features import require_variant
+from flaggery.store.features import require_feature, require_variant
 from flaggery.store.queries import read_bucket_weights, read_rollouts
 from flaggery.store.records import RolloutRecord
 from flaggery.store.validation import check_proportion
@@ -107,6 +107,21 @@ class RolloutsAdmin:
                 changed |= await _set_proportion(tx.conn, rollout, proportion)
             if changed:
                 await _record(tx, feature_name)
+
+    async def preview_rollout_proportion(self, feature_name: str, proportion: float) -> int:
+        """The effective weight (sum of bucket weights) the feature's rollout would hold at
+        ``proportion``, chosen exactly as `set_rollout_proportion` would (from no bucket if it
+        has no rollout yet); nothing is written. Raises FeatureNotFound,
+        InvalidRolloutProportion. One read; O(buckets log buckets)."""
+        proportion = check_proportion(proportion)
+        async with self._db.read() as conn:
+            await require_feature(conn, feature_name)
+            rollout = (await read_rollouts(conn, feature_name)).get(feature_name)
+            weights = await read_bucket_weights(conn)
+            order = await _rollout_order(conn, feature_name, weights)
+        held = rollout.buckets if rollout else frozenset[int]()
+        chosen = rollout_buckets(weights, held, proportion, order)
+        return sum(weights[bucket] for bucket in chosen)
 
     async def rm_rollout(self, feature_name: str) -> None:
         """Remove the feature's rollout: its subjects fall back to the default variant."""

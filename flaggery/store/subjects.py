@@ -36,9 +36,9 @@ class SubjectsAdmin:
     async def increase_buckets(self, amount: int) -> list[int]:
         """Add ``amount`` (1 to 10,000) empty buckets and return their ids, ascending.
 
-        Each rollout takes floor(proportion x amount) of them, and each A/B test splits them among
-        its groups by count (docs/semantics.md, "Allocation"). Raises ValidationError for an amount
-        out of range. One transaction.
+        Each rollout and each A/B test that has not ended takes its share of them by count,
+        carrying the remainder across calls (README, "Allocation"). Raises ValidationError for an
+        amount out of range. One transaction.
         """
         if (
             isinstance(amount, bool)

@@ -27,9 +27,8 @@ async def seed(store: AsyncFlaggery) -> None:
 
 async def change_log_rows(store: AsyncFlaggery) -> int:
     async with store.database.read() as conn:
-        return int(
-            (await conn.execute(select(func.count()).select_from(t.change_log))).scalar_one()
-        )
+        rows = await conn.execute(select(func.count()).select_from(t.change_log))
+        return int(rows.scalar_one())
 
 
 async def assert_one_write(store: AsyncFlaggery, revision: int, rows: int) -> None:
@@ -174,3 +173,15 @@ async def test_retire_a_feature(store: AsyncFlaggery, clock: FakeClock) -> None:
     assert (await store.get_abtest("t")).groups[1].variants == {"f": "on"}
     await store.add_feature("f")  # the name is free again, with no variants
     assert (await store.get_feature("f")).variants == []
+
+
+async def test_a_preview_is_the_weight_the_move_lands_on(store: AsyncFlaggery) -> None:
+    """The dashboard's preview: exactly what set_rollout_proportion then chooses, no write."""
+    await seed(store)
+    await store.add_rollout("on", "f")
+    for proportion in (0.3, 0.75, 0.1):
+        revision = await store.revision()
+        preview = await store.preview_rollout_proportion("f", proportion)
+        assert await store.revision() == revision
+        await store.set_rollout_proportion("f", proportion)
+        assert (await store.get_rollout("f")).effective_weight == preview

@@ -137,6 +137,10 @@ async def test_lookups_of_unstorable_names_are_not_found(store: AsyncFlaggery, n
         (errors.GroupNotFound, store.rm_group_override(name, "f")),
         (errors.OverrideNotFound, store.rm_group_override("g", name)),
         (errors.AbTestNotFound, store.get_abtest(name)),
+        (errors.AbTestNotFound, store.stop_abtest(name)),
+        (errors.AbTestNotFound, store.rm_abtest(name)),
+        (errors.RolloutNotFound, store.rm_rollout(name)),
+        (errors.RolloutNotFound, store.set_rollout(name, proportion=0.5)),
     ]
     before = await store.revision()
     for expected, call in lookups:

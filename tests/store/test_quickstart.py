@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flaggery.core import Flaggery
 from tests.fakes import FakeClock
@@ -77,3 +77,26 @@ def test_close_is_idempotent(db_url: str) -> None:
     assert flaggery.revision() == 0
     flaggery.close()
     flaggery.close()
+
+
+def test_facade_has_the_lifecycle_calls(db_url: str) -> None:
+    clock = FakeClock()
+    with Flaggery.from_db_url(db_url, clock=clock) as flaggery:
+        flaggery.increase_buckets(4)
+        flaggery.add_subjects([(i, 1) for i in range(8)])
+        flaggery.add_feature("f")
+        flaggery.add_variant("off", "f", make_default=True)
+        flaggery.add_variant("on", "f")
+        flaggery.add_rollout("off", "f")
+        revision = flaggery.revision()
+        flaggery.set_rollout("f", "on", 1.0)
+        assert flaggery.revision() == revision + 1
+        assert flaggery.explain(0).features["f"].source == "rollout"
+        flaggery.rm_rollout("f")
+        groups = {"a": {"f": "off"}, "b": {"f": "on"}}
+        flaggery.add_abtest("t", None, clock.now + timedelta(days=1), groups)
+        clock.advance(hours=1)
+        flaggery.stop_abtest("t")
+        flaggery.rm_abtest("t")
+        flaggery.rm_feature("f")
+        assert flaggery.list_features() == []

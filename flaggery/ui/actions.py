@@ -1,0 +1,294 @@
+"""The dashboard's writes (POST): each is one `AsyncFlaggery` call, the REST API's, made as
+the signed-in token (its name is the change's actor). Every form carries the CSRF token; a
+refused write re-renders its page with the message beside the field, at the REST status."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from flaggery.engine.model import DISABLE
+from flaggery.errors import FlaggeryError, Forbidden, NotFound, Unauthorized, ValidationError
+from flaggery.store.actor import acting_as
+from flaggery.store.repository import AsyncFlaggery
+from flaggery.ui import pages
+from flaggery.ui.render import Ui
+from flaggery.ui.session import CSRF_FIELD, CSRF_HEADER, check_csrf, sign_in
+
+__all__ = ["routes"]
+
+Write = Callable[[AsyncFlaggery, FormData, Request], Awaitable[str | None]]
+"""A write: makes its store call(s), returns where to go next (None: back where it came)."""
+Page = Callable[..., Awaitable[Response]]
+
+
+def routes(ui: Ui) -> list[Route]:
+    """The POST routes, relative to /ui: one per write, each guarded the same way."""
+
+    def post(path: str, write: Write, page: Page, field: str) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await _run(ui, request, write, page, field)
+
+        return Route(path, endpoint, methods=["POST"])
+
+    async def signin(request: Request) -> Response:
+        return await _signin(ui, request)
+
+    async def signout(request: Request) -> Response:
+        return await _signout(ui, request)
+
+    return [
+        Route("/signin", signin, methods=["POST"]),
+        Route("/signout", signout, methods=["POST"]),
+        post("/features", _add_feature, pages.features, "name"),
+        post("/features/{name:path}/variants", _add_variant, pages.feature, "variant"),
+        post("/features/{name:path}/variants/remove", _rm_variant, pages.feature, "variant"),
+        post("/features/{name:path}/default", _set_default, pages.feature, "default"),
+        post("/features/{name:path}/rollout", _rollout, pages.feature, "rollout"),
+        post("/features/{name:path}/rollout/remove", _rm_rollout, pages.feature, "rollout"),
+        post("/features/{name:path}/kill", _kill, pages.feature, "kill"),
+        post("/features/{name:path}/remove", _rm_feature, pages.feature, "remove"),
+        post("/abtests", _add_abtest, pages.abtests, "abtest"),
+        post("/abtests/{name:path}/stop", _stop_abtest, pages.abtests, "abtest"),
+        post("/abtests/{name:path}/remove", _rm_abtest, pages.abtests, "abtest"),
+        post("/groups", _add_group, pages.groups, "name"),
+        post("/groups/{name:path}/members", _add_member, pages.group, "member"),
+        post("/groups/{name:path}/members/remove", _rm_member, pages.group, "member"),
+        post("/groups/{name:path}/overrides", _add_override, pages.group, "override"),
+        post("/groups/{name:path}/overrides/remove", _rm_override, pages.group, "override"),
+        post("/groups/{name:path}/remove", _rm_group, pages.group, "remove"),
+    ]
+
+
+async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -> Response:
+    form = await request.form()
+    check_csrf(request, _csrf(request, form))
+    viewer = ui.viewer(request)
+    if not viewer.can_write:
+        raise Forbidden(f"The token {viewer.name!r} is a reader: it cannot change anything.")
+    services = ui.services(request)
+    try:
+        with acting_as(viewer.name):
+            target = await write(services.store, form, request)
+    except FlaggeryError as refused:
+        status = ui.status_for(type(refused))
+        if status >= 500:
+            raise
+        await services.catch_up()  # a kill switch's or new rollout's earlier steps may stand
+        return await page(ui, request, status=status, errors={field: refused.message}, form=form)
+    await services.catch_up()  # the next page, read from the snapshot, shows the write
+    return RedirectResponse(target or _back(request), 303)
+
+
+def _csrf(request: Request, form: FormData) -> str | None:
+    sent = form.get(CSRF_FIELD)
+    return sent if isinstance(sent, str) else request.headers.get(CSRF_HEADER)
+
+
+def _back(request: Request) -> str:
+    path = request.url.path
+    for suffix in (
+        "/variants/remove",
+        "/variants",
+        "/default",
+        "/rollout/remove",
+        "/rollout",
+        "/kill",
+        "/members/remove",
+        "/members",
+        "/overrides/remove",
+        "/overrides",
+        "/stop",
+        "/remove",
+    ):
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def _text(form: FormData, key: str) -> str:
+    value = form.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _number(form: FormData, key: str, what: str) -> int:
+    text = _text(form, key)
+    if not text.lstrip("-").isdigit() or len(text) > 19:
+        raise ValidationError(f"{what} must be a whole number, got {text!r}.")
+    return int(text)
+
+
+def _percent(form: FormData) -> float:
+    text = _text(form, "percent")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValidationError(f"The rollout is a percentage from 0 to 100, got {text!r}.") from None
+    if not 0 <= value <= 100:
+        raise ValidationError(f"The rollout is a percentage from 0 to 100, got {text!r}.")
+    return round(value / 100, 6)
+
+
+def _name(request: Request) -> str:
+    name: str = request.path_params["name"]
+    return name
+
+
+async def _add_feature(store: AsyncFlaggery, form: FormData, request: Request) -> str:
+    name = _text(form, "name")
+    await store.add_feature(name)
+    return "/ui/features/" + quote(name, safe="")
+
+
+async def _add_variant(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.add_variant(
+        _text(form, "variant"), _name(request), form.get("make_default") == "on"
+    )
+
+
+async def _rm_variant(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.rm_variant(_text(form, "variant"), _name(request))
+
+
+async def _set_default(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.set_default_feature_variant(_name(request), _text(form, "variant"))
+
+
+async def _rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    """Create the rollout if there is none, then move it (variant and proportion at once)."""
+    feature, variant = _name(request), _text(form, "variant") or None
+    proportion = _percent(form) if _text(form, "percent") else None
+    try:
+        await store.get_rollout(feature)
+    except NotFound:
+        if variant is None:
+            raise ValidationError("Choose the variant to roll out.") from None
+        await store.add_rollout(variant, feature)
+    await store.set_rollout(feature, variant, proportion)
+
+
+async def _rm_rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.rm_rollout(_name(request))
+
+
+async def _kill(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    """Everyone gets the disabling variant: it becomes the default and the rollout drops to
+    0%. Live A/B tests and group overrides still apply (stop or remove them)."""
+    feature = _name(request)
+    if DISABLE not in (await store.get_feature(feature)).variants:
+        await store.add_disabling_variant(feature)
+    await store.set_default_feature_variant(feature, DISABLE)
+    with contextlib.suppress(NotFound):  # no rollout: nothing to lower
+        await store.set_rollout_proportion(feature, 0.0)
+
+
+async def _rm_feature(store: AsyncFlaggery, form: FormData, request: Request) -> str:
+    await store.rm_feature(_name(request))
+    return "/ui/features"
+
+
+async def _add_abtest(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    """Groups come as lines ``group: feature=variant, feature=variant`` with an optional
+    ``@ percent``; start empty means now; times are ISO 8601, UTC without an offset."""
+    groups: dict[str, dict[str, str]] = {}
+    shares: list[float] = []
+    for line in _text(form, "groups").splitlines():
+        if not line.strip():
+            continue
+        head, _, rest = line.partition(":")
+        settings, _, percent = rest.partition("@")
+        pairs = [item.partition("=") for item in settings.split(",") if item.strip()]
+        if not rest or any(not sep for _, sep, _ in pairs):
+            raise ValidationError(
+                f"Write each group as 'name: feature=variant, ...', got {line!r}."
+            )
+        groups[head.strip()] = {f.strip(): v.strip() for f, _, v in pairs}
+        if percent.strip():
+            shares.append(_float(percent, "A group's percentage") / 100)
+    if shares and len(shares) != len(groups):
+        raise ValidationError("Give a percentage for every group or for none (equal shares).")
+    await store.add_abtest(
+        _text(form, "name"), _time(form, "start"), _time(form, "end"), groups, shares or None
+    )
+
+
+def _float(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValidationError(f"{what} must be a number, got {text.strip()!r}.") from None
+
+
+def _time(form: FormData, key: str) -> Any:
+    text = _text(form, key)
+    if not text:
+        if key == "end":
+            raise ValidationError("Give the end of the test.")
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{key} is not a date and time: {text!r}.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _stop_abtest(store: AsyncFlaggery, form: FormData, request: Request) -> str:
+    await store.stop_abtest(_name(request))
+    return "/ui/abtests"
+
+
+async def _rm_abtest(store: AsyncFlaggery, form: FormData, request: Request) -> str:
+    await store.rm_abtest(_name(request))
+    return "/ui/abtests"
+
+
+async def _add_group(store: AsyncFlaggery, form: FormData, request: Request) -> str:
+    name = _text(form, "name")
+    await store.add_group(name)
+    return "/ui/groups/" + quote(name, safe="")
+
+
+async def _add_member(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.add_subject_to_group(_number(form, "subject", "A subject id"), _name(request))
+
+
+async def _rm_member(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.rm_subject_from_group(_number(form, "subject", "A subject id"), _name(request))
+
+
+async def _add_override(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.add_group_override(_name(request), _text(form, "feature"), _text(form, "variant"))
+
+
+async def _rm_override(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.rm_group_override(_name(request), _text(form, "feature"))
+
+
+async def _rm_group(store: AsyncFlaggery, form: FormData, request: Request) -> str:
+    await store.rm_group(_name(request))
+    return "/ui/groups"
+
+
+async def _signin(ui: Ui, request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, _csrf(request, form))
+    try:
+        sign_in(request, ui.tokens, _text(form, "token"))
+    except Unauthorized as refused:
+        return await pages.signin(ui, request, status=401, errors={"token": refused.message})
+    return RedirectResponse("/ui/features", 303)
+
+
+async def _signout(ui: Ui, request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, _csrf(request, form))
+    request.session.clear()
+    return RedirectResponse("/ui/signin", 303)

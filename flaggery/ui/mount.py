@@ -1,0 +1,103 @@
+"""The ``/ui`` mount: static assets, the guard every page passes, and the session cookie.
+
+Order, outermost first: security headers (CSP forbids inline scripts and styles and every
+origin but this one), the signed session cookie (Secure over HTTPS), the guard (423 on a
+read-only server, sign-in where tokens are configured), then the page router.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route, Router
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flaggery.errors import FlaggeryError, NotAdmin
+from flaggery.settings import Settings
+from flaggery.ui import actions, pages
+from flaggery.ui.render import Ui
+from flaggery.ui.session import session_key, viewer
+
+__all__ = ["ui_mount"]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+]
+_OPEN_PATHS = ("/static/", "/signin")
+
+
+def ui_mount(settings: Settings, status_for: Callable[[type[FlaggeryError]], int]) -> Mount:
+    """The dashboard, to mount at ``/ui``. ``status_for`` is the HTTP error table's lookup
+    (flaggery.http.errors), so a refused form answers the same status as the REST route."""
+    ui = Ui(settings, status_for)
+    router = Router(
+        routes=[
+            Route("/", lambda request: RedirectResponse("/ui/features", 303)),
+            Mount("/static", StaticFiles(packages=[("flaggery.ui", "static")]), name="static"),
+            *pages.routes(ui),
+            *actions.routes(ui),
+        ]
+    )
+    guarded = _Guard(router, ui)
+    tokens = settings.named_tokens()
+    session = SessionMiddleware(
+        guarded, session_key(tokens), session_cookie="flaggery_ui", same_site="strict"
+    )
+    return Mount("/ui", app=_SecurityHeaders(session))
+
+
+class _Guard:
+    def __init__(self, app: ASGIApp, ui: Ui) -> None:
+        self.app = app
+        self.ui = ui
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.ui.settings.admin_mode:
+            raise NotAdmin(
+                "This server is read-only: the dashboard is served only by a server started "
+                "with FLAGGERY_ADMIN_MODE=true (flaggery --admin)."
+            )
+        path = scope["path"][len(scope.get("root_path", "")) :]
+        request = Request(scope)
+        if viewer(request, self.ui.tokens) is None and not path.startswith(_OPEN_PATHS):
+            response: Response = RedirectResponse("/ui/signin", 303)
+            if scope["method"] != "GET":
+                response = Response("Sign in first.", 401, {"HX-Redirect": "/ui/signin"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        secure = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), *_HEADERS]
+                if secure:  # the session cookie travels only over HTTPS when it came so
+                    headers = [_secure(name, value) for name, value in headers]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _secure(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    if name == b"set-cookie" and b"; secure" not in value.lower():
+        return name, value + b"; secure"
+    return name, value

@@ -1,0 +1,293 @@
+"""The dashboard's pages (GET): each reads through `AsyncFlaggery` or the live snapshot."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from flaggery.engine.config import Config
+from flaggery.engine.model import AbTest
+from flaggery.errors import FlaggeryError, NotFound, ValidationError
+from flaggery.store.records import AbTestRecord, RolloutRecord
+from flaggery.store.repository import AsyncFlaggery
+from flaggery.ui.render import Ui, bars, page_of
+
+__all__ = ["routes", "share", "status_of"]
+
+
+def routes(ui: Ui) -> list[Route]:
+    """The GET routes, relative to /ui."""
+
+    def route(path: str, handler: Callable[[Ui, Request], Awaitable[Response]]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await handler(ui, request)
+
+        return Route(path, endpoint, methods=["GET"])
+
+    return [
+        route("/features", features),
+        route("/features/{name:path}/preview", preview),
+        route("/features/{name:path}", feature),
+        route("/abtests", abtests),
+        route("/groups", groups),
+        route("/groups/{name:path}", group),
+        route("/subjects", subjects),
+        route("/buckets", buckets),
+        route("/history", history),
+        route("/health", health),
+        route("/signin", signin),
+    ]
+
+
+def _int(request: Request, key: str, default: int) -> int:
+    value = request.query_params.get(key, "")
+    return int(value) if value.isdigit() and len(value) < 10 else default
+
+
+def share(weight: int, total: int) -> float:
+    """``weight`` as a fraction of ``total`` (0 when there is no weight)."""
+    return weight / total if total else 0.0
+
+
+def status_of(test: AbTestRecord | AbTest, now: datetime) -> str:
+    """scheduled, live or ended, as the snapshot serves it (the end is inclusive)."""
+    if now < test.start:
+        return "scheduled"
+    return "live" if now <= test.end else "ended"
+
+
+async def _rollout(store: AsyncFlaggery, feature: str) -> RolloutRecord | None:
+    try:
+        return await store.get_rollout(feature)
+    except NotFound:
+        return None
+
+
+def _tests_by_feature(config: Config, now: datetime) -> defaultdict[str, list[tuple[str, str]]]:
+    """feature -> [(test name, "live" or "scheduled")] for the tests that have not ended."""
+    touching: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+    for test in config.abtests.values():
+        status = status_of(test, now)
+        if status != "ended" and test.groups:
+            for feature in test.groups[0].variants:
+                touching[feature].append((test.name, status))
+    return touching
+
+
+async def features(ui: Ui, request: Request, **context: Any) -> Response:
+    """The list reads the live snapshot's configuration (one query, for the bucket weights):
+    this server catches its snapshot up after each of its writes, so it shows them."""
+    services = ui.services(request)
+    config = services.evaluator.snapshot.config
+    query = request.query_params.get("q", "").strip()
+    names = [n for n in sorted(config.features) if query.lower() in n.lower()]
+    listing = page_of(names, _int(request, "page", 1))
+    buckets = await services.store.get_buckets()
+    weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
+    tests = _tests_by_feature(config, services.store.database.clock())
+    rows = []
+    for name in listing["items"]:
+        rollout = config.rollouts.get(name)
+        rows.append(
+            {
+                "feature": config.features[name],
+                "rollout": rollout,
+                "effective": sum(weights.get(b, 0) for b in rollout.buckets) if rollout else 0,
+                "total": buckets.total_weight,
+                "tests": tests[name],
+            }
+        )
+    return ui.page(
+        request,
+        "features.html",
+        context.pop("status", 200),
+        listing=listing,
+        rows=rows,
+        q=query,
+        share=share,
+        **context,
+    )
+
+
+async def feature(ui: Ui, request: Request, **context: Any) -> Response:
+    store = ui.services(request).store
+    name = request.path_params["name"]
+    record = await store.get_feature(name)
+    rollout = await _rollout(store, name)
+    total = (await store.get_buckets()).total_weight
+    preview = context.pop("preview", None)
+    return ui.page(
+        request,
+        "feature.html",
+        context.pop("status", 200),
+        feature=record,
+        rollout=rollout,
+        total=total,
+        share=share,
+        preview=preview,
+        **context,
+    )
+
+
+async def preview(ui: Ui, request: Request) -> Response:
+    """The effective share a rollout would land on at ``percent``, before it is applied."""
+    store = ui.services(request).store
+    total = (await store.get_buckets()).total_weight
+    weight, problem = None, None
+    try:
+        percent = float(request.query_params.get("percent", ""))
+        weight = await store.preview_rollout_proportion(request.path_params["name"], percent / 100)
+    except ValueError:
+        problem = "Type a percentage from 0 to 100."
+    except FlaggeryError as refused:
+        problem = refused.message
+    return ui.page(
+        request,
+        "partials/preview.html",
+        preview=weight,
+        preview_error=problem,
+        total=total,
+        share=share,
+    )
+
+
+async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
+    """Tests by status from the live snapshot's configuration; one query (bucket weights)."""
+    services = ui.services(request)
+    config = services.evaluator.snapshot.config
+    now = services.store.database.clock()  # the clock writes use: tests move it
+    buckets = await services.store.get_buckets()
+    weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
+    by_status: dict[str, list[AbTest]] = {"live": [], "scheduled": [], "ended": []}
+    for name in sorted(config.abtests):
+        test = config.abtests[name]
+        by_status[status_of(test, now)].append(test)
+    return ui.page(
+        request,
+        "abtests.html",
+        context.pop("status", 200),
+        by_status=by_status,
+        total=buckets.total_weight,
+        weight_of=lambda group: sum(weights.get(b, 0) for b in group.buckets),
+        share=share,
+        features=sorted(config.features),
+        **context,
+    )
+
+
+async def groups(ui: Ui, request: Request, **context: Any) -> Response:
+    store = ui.services(request).store
+    query = request.query_params.get("q", "").strip()
+    names = [n for n in await store.list_groups() if query.lower() in n.lower()]
+    listing = page_of(names, _int(request, "page", 1))
+    return ui.page(
+        request, "groups.html", context.pop("status", 200), listing=listing, q=query, **context
+    )
+
+
+async def group(ui: Ui, request: Request, **context: Any) -> Response:
+    store = ui.services(request).store
+    record = await store.get_group(request.path_params["name"])
+    members = page_of(sorted(record.subjects), _int(request, "page", 1))
+    return ui.page(
+        request,
+        "group.html",
+        context.pop("status", 200),
+        group=record,
+        members=members,
+        features=await store.list_features(),
+        **context,
+    )
+
+
+async def subjects(ui: Ui, request: Request) -> Response:
+    evaluator = ui.services(request).evaluator
+    raw = request.query_params.get("id", "").strip()
+    explanation, error = None, None
+    if raw:
+        try:
+            sub_id = int(raw)
+            explanation = evaluator.explain(sub_id)
+            weight = evaluator.subject(sub_id).weight
+        except ValueError:
+            error = f"{raw!r} is not a subject id: ids are whole numbers."
+        except FlaggeryError as refused:
+            error = refused.message
+    status = 200 if error is None else 404
+    return ui.page(
+        request,
+        "subjects.html",
+        status,
+        raw=raw,
+        explanation=explanation,
+        weight=weight if explanation else None,
+        errors={"id": error} if error else {},
+    )
+
+
+async def buckets(ui: Ui, request: Request) -> Response:
+    services = ui.services(request)
+    record = await services.store.get_buckets()
+    weights = [bucket.weight for bucket in record.buckets]
+    return ui.page(
+        request,
+        "buckets.html",
+        buckets=record,
+        bars=bars(weights),
+        subjects=services.evaluator.snapshot.subject_count,
+        lightest=min(weights, default=0),
+        heaviest=max(weights, default=0),
+    )
+
+
+HISTORY_PAGE = 50
+
+
+async def history(ui: Ui, request: Request) -> Response:
+    store = ui.services(request).store
+    filters = {
+        key: request.query_params.get(key, "").strip() or None
+        for key in ("feature", "group", "test")
+    }
+    subject_text = request.query_params.get("subject", "").strip()
+    head = await store.revision()
+    before = _int(request, "before", head + 1)
+    errors: dict[str, str] = {}
+    subject = None
+    if subject_text:
+        try:
+            subject = int(subject_text)
+        except ValueError:
+            errors["subject"] = "A subject id is a whole number."
+    changes: list[Any] = []
+    after = max(0, before - 1 - 1000)
+    try:
+        page = await store.changes(after, 1000, subject=subject, **filters)
+        changes = [c for c in page.changes if c.revision < before][-HISTORY_PAGE:][::-1]
+    except ValidationError as refused:
+        errors["filter"] = refused.message
+    partial = request.headers.get("hx-request") and request.query_params.get("rows")
+    template = "partials/history_rows.html" if partial else "history.html"
+    return ui.page(
+        request,
+        template,
+        changes=changes,
+        filters={**filters, "subject": subject_text},
+        head=head,
+        older=changes[-1].revision if changes and after > 0 else None,
+        errors=errors,
+    )
+
+
+async def health(ui: Ui, request: Request) -> Response:
+    return ui.page(request, "health.html", evaluator=ui.services(request).evaluator)
+
+
+async def signin(ui: Ui, request: Request, **context: Any) -> Response:
+    return ui.page(request, "signin.html", context.pop("status", 200), **context)

@@ -1,0 +1,127 @@
+"""Rendering: the Jinja2 environment (autoescaped: every name is text), the context every
+page gets, and the bucket chart as server-side SVG (no script, no inline style)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from flaggery.engine.model import (
+    AbTestFact,
+    BucketFact,
+    Fact,
+    FeatureFact,
+    GroupFact,
+    ReloadFact,
+    RolloutFact,
+    SubjectFact,
+)
+from flaggery.errors import FlaggeryError
+from flaggery.live.evaluator import Evaluator
+from flaggery.settings import Settings
+from flaggery.store.repository import AsyncFlaggery
+from flaggery.ui.session import Viewer, csrf_token, viewer
+
+__all__ = ["PAGE_SIZE", "Ui", "bars", "describe", "page_of"]
+
+PAGE_SIZE = 50
+
+
+class _Services(Protocol):
+    store: AsyncFlaggery
+    evaluator: Evaluator
+
+    async def catch_up(self) -> None:
+        """Bring this process's snapshot up to the latest write (flaggery.http.endpoint)."""
+
+
+class Ui:
+    """What every page handler needs: settings, tokens, templates, the error table."""
+
+    def __init__(
+        self, settings: Settings, status_for: Callable[[type[FlaggeryError]], int]
+    ) -> None:
+        self.settings = settings
+        self.tokens = settings.named_tokens()
+        self.status_for = status_for
+        self.templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+        self.templates.env.filters["describe"] = describe
+
+    def services(self, request: Request) -> _Services:
+        services: _Services = request.app.state.services
+        return services
+
+    def viewer(self, request: Request) -> Viewer:
+        found = viewer(request, self.tokens)
+        assert found is not None  # the guard let the request through
+        return found
+
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+        """Render ``template`` with the viewer, the CSRF token and ``context``."""
+        context.setdefault("errors", {})
+        base = {
+            "viewer": viewer(request, self.tokens),  # None on the sign-in page
+            "signin": bool(self.tokens),
+            "csrf": csrf_token(request),
+            "path": request.url.path,
+        }
+        return self.templates.TemplateResponse(
+            request, template, {**base, **context}, status_code=status
+        )
+
+
+def page_of(items: Sequence[Any], page: int, size: int = PAGE_SIZE) -> dict[str, Any]:
+    """One page of ``items`` (1-based ``page``, clamped) with its navigation numbers."""
+    pages = max(1, -(-len(items) // size))
+    page = min(max(page, 1), pages)
+    return {
+        "items": items[(page - 1) * size : page * size],
+        "page": page,
+        "pages": pages,
+        "total": len(items),
+    }
+
+
+def bars(weights: Sequence[int], width: int = 960, height: int = 160) -> list[dict[str, float]]:
+    """Rectangles (x, y, w, h in SVG user units) for a bar per weight, scaled to the largest.
+    O(len(weights)); for 10,000 buckets the bars are thinner than a pixel but still add up."""
+    if not weights:
+        return []
+    top = max(weights) or 1
+    step = width / len(weights)
+    return [
+        {
+            "x": i * step,
+            "w": max(step * 0.9, 0.5),
+            "h": height * weight / top,
+            "y": height - height * weight / top,
+        }
+        for i, weight in enumerate(weights)
+    ]
+
+
+def describe(fact: Fact) -> str:
+    """One change-log fact in words, for History: what it is about and, if so, its removal."""
+    match fact:
+        case SubjectFact(id=sub_id, subject=subject):
+            return f"subject {sub_id}" + ("" if subject else " removed")
+        case BucketFact(id=bucket):
+            return f"bucket {bucket} added"
+        case FeatureFact(name=name, feature=feature):
+            return f"feature {name}" + ("" if feature else " removed")
+        case RolloutFact(feature=name, rollout=rollout):
+            if rollout is None:
+                return f"rollout of {name} removed"
+            return f"rollout of {name}: {rollout.variant} at {rollout.proportion:.1%}"
+        case AbTestFact(name=name, test=test):
+            return f"A/B test {name}" + ("" if test else " removed")
+        case GroupFact(name=name, group=group):
+            return f"group {name}" + ("" if group else " removed")
+        case ReloadFact(facts=count):
+            return f"{count} facts (too many to list)"
+    return type(fact).__name__

@@ -1,0 +1,85 @@
+"""Who is signed in, and the CSRF token, kept in Starlette's signed session cookie.
+
+The cookie (``flaggery_ui``) is HttpOnly and SameSite=Strict, Secure when the request came
+over HTTPS, signed with a key derived from the configured token secrets (so every worker and
+restart agrees, and changing the tokens signs everyone out). It holds the token's *name*,
+never its secret; each request checks the name is still configured, so removing a token ends
+its sessions. Without tokens (an open loopback admin server) nobody signs in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+from starlette.requests import Request
+
+from flaggery.errors import Forbidden, Unauthorized
+from flaggery.store.actor import ANONYMOUS
+from flaggery.tokens import NamedToken, Role, find_token
+
+__all__ = ["CSRF_FIELD", "CSRF_HEADER", "Viewer", "check_csrf", "csrf_token", "session_key"]
+
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+
+
+class Viewer:
+    """The signed-in token's name and role (ADMIN for everybody when no token is configured)."""
+
+    def __init__(self, name: str, role: Role) -> None:
+        self.name = name
+        self.role = role
+
+    @property
+    def can_write(self) -> bool:
+        return self.role.allows(Role.ADMIN)
+
+
+def session_key(tokens: Sequence[NamedToken]) -> str:
+    """The cookie-signing key: HMAC of every token secret; random when there is no token."""
+    if not tokens:
+        return secrets.token_hex(32)
+    digest = hmac.new(b"flaggery-ui-session", digestmod=hashlib.sha256)
+    for token in sorted(tokens, key=lambda t: t.name):
+        digest.update(token.name.encode() + b"\0" + token.secret + b"\0")
+    return digest.hexdigest()
+
+
+def viewer(request: Request, tokens: Sequence[NamedToken]) -> Viewer | None:
+    """The request's viewer, or None when tokens are configured and nobody is signed in."""
+    if not tokens:
+        return Viewer(ANONYMOUS, Role.ADMIN)
+    name = request.session.get("token")
+    for token in tokens:
+        if token.name == name:
+            return Viewer(token.name, token.role)
+    return None
+
+
+def sign_in(request: Request, tokens: Sequence[NamedToken], secret: str) -> Viewer:
+    """Check ``secret`` and remember its token's name. Raises Unauthorized (unknown token)."""
+    token = find_token(tokens, secret.strip().encode())
+    if token is None:
+        raise Unauthorized("That token is not one this server accepts.")
+    request.session.clear()
+    request.session["token"] = token.name
+    return Viewer(token.name, token.role)
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token, created on first use (32 random bytes, hex)."""
+    token = request.session.get(CSRF_FIELD)
+    if not isinstance(token, str):
+        token = secrets.token_hex(32)
+        request.session[CSRF_FIELD] = token
+    return token
+
+
+def check_csrf(request: Request, sent: str | None) -> None:
+    """Raises Forbidden unless ``sent`` (form field or header) is this session's CSRF token."""
+    expected = request.session.get(CSRF_FIELD)
+    if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
+        raise Forbidden("The form is missing its CSRF token or it has expired: reload the page.")
