@@ -32,6 +32,8 @@ _SUFFIX = "/flags"
 _ID_START, _ID_END = len(_PREFIX), -len(_SUFFIX)
 _CONTENT_TYPE = (b"content-type", b"application/json")
 _MIN_REVISION = MIN_REVISION_HEADER.lower().encode()
+# Up to 18 ASCII digits is always a valid non-negative signed 64-bit id: `int()` alone reads it.
+_PLAIN_ID_DIGITS = 18
 
 
 async def get_flags(call: Call[IgnoredQuery, None]) -> Response:
@@ -115,7 +117,7 @@ class FlagsFastPath:
             return None
         try:
             snapshot = snapshot_of()
-            subject_id = parse_subject_id(path[_ID_START:_ID_END])
+            subject_id = _subject_id(path[_ID_START:_ID_END])
             body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
         except Exception:  # a bad or unknown id, or anything else: the router's reply is the one
             return None
@@ -134,6 +136,14 @@ class FlagsFastPath:
         if tallies is not None:
             tallies[status].record(time.perf_counter() - started)
         return True
+
+
+def _subject_id(text: str) -> int:
+    """The id of a path segment: plain digits read directly (the common case, a third of the
+    cost of the full rule); anything else, including every error, by `parse_subject_id`."""
+    if len(text) <= _PLAIN_ID_DIGITS and text.isascii() and text.isdigit():
+        return int(text)
+    return parse_subject_id(text)
 
 
 async def _send(send: Send, status: int, body: bytes, etag: bytes) -> None:

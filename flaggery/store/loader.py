@@ -18,6 +18,7 @@ from flaggery.store import tables as t
 from flaggery.store.database import Database
 from flaggery.store.history import Head, read_head
 from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
+from flaggery.store.subject_copy import copy_subject_columns
 
 __all__ = ["StateChanged", "load_changes", "load_state", "load_state_and_head"]
 
@@ -89,6 +90,9 @@ async def _read_state(conn: AsyncConnection, revision: int) -> State:
 
 
 async def _read_subject_columns(conn: AsyncConnection) -> SubjectColumns:
+    if conn.dialect.name == "postgresql":  # no Python object per row (see subject_copy)
+        raw = await conn.get_raw_connection()
+        return await copy_subject_columns(raw.driver_connection)
     columns = SubjectColumns(array("q"), array("q"), array("q"))
     query = select(t.subjects.c.id, t.subjects.c.weight, t.subjects.c.bucket_id).order_by(
         t.subjects.c.id

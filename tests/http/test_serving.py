@@ -10,7 +10,9 @@ import httpx
 import msgspec
 import pytest
 
-from flaggery.http import create_app
+from flaggery.http import create_app, serving
+from flaggery.http.codec import parse_subject_id
+from flaggery.http.errors import RequestValidationError
 from flaggery.live.snapshot_file import read_snapshot_file
 from flaggery.settings import Settings
 from tests.http.conftest import MakeClient
@@ -132,3 +134,17 @@ async def test_snapshot_path_setting_saves_the_served_snapshot(
                 break
         await asyncio.sleep(0.05)
     assert saved is not None and saved.state.revision == revision
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0", "42", "000000000000000042", "999999999999999999", "9223372036854775807", "-1"],
+)
+def test_the_fast_ids_read_as_the_full_rule_does(text: str) -> None:
+    assert serving._subject_id(text) == parse_subject_id(text)
+
+
+@pytest.mark.parametrize("text", ["\u0664\u0662", "\u00b2", "9223372036854775808", "4 2", ""])
+def test_the_fast_ids_refuse_what_the_full_rule_refuses(text: str) -> None:
+    with pytest.raises(RequestValidationError):
+        serving._subject_id(text)
