@@ -25,7 +25,7 @@ def test_entries_comments_and_secrets_with_colons() -> None:
     [
         ("bot:admin:", "secret is blank"),
         ("bot:admin", "secret is blank"),
-        ("bot:owner:x", "unknown role 'owner' (roles: reader, admin)"),
+        ("bot:owner:x", "unknown role 'owner' (roles: client, reader, admin)"),
         ("bot:Admin:x", "unknown role"),
         (":admin:x", "a name is"),
         ("bot:admin:x bot:reader:y", "given twice: bot"),

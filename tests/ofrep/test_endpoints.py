@@ -164,6 +164,23 @@ async def test_client_tokens(make_client: MakeClient) -> None:
     ok(await client.get("/healthz"))  # operations stay open for probes
 
 
+async def test_named_tokens_of_the_client_role(make_client: MakeClient) -> None:
+    """A named token of role client (FLAGGERY_TOKENS) closes the serving routes like
+    FLAGGERY_CLIENT_TOKENS; higher roles include it; a client token cannot read admin routes."""
+    admin = await make_client()
+    await seed(admin)
+    client = await make_client(tokens="app:client:c-secret ops:reader:r-secret")
+    context = {"context": {"targetingKey": "1"}}
+    fails(await client.get("/v1/subjects/1/flags"), 401, "Unauthorized")
+    for secret in ("c-secret", "r-secret"):
+        good = {"Authorization": f"Bearer {secret}"}
+        ok(await client.get("/v1/subjects/1/flags", headers=good))
+        ok(await client.post(SINGLE + "checkout", json=context, headers=good))
+    as_client = {"Authorization": "Bearer c-secret"}
+    fails(await client.get("/v1/features", headers=as_client), 403, "Forbidden")
+    ok(await client.get("/v1/features", headers={"Authorization": "Bearer r-secret"}))
+
+
 async def test_cors_preflight_and_headers(make_client: MakeClient) -> None:
     client = await make_client(cors_origins=ORIGIN)
     await seed(client)
