@@ -199,6 +199,9 @@ class Flaggery:
     ) -> None:
         self._run(self._store.set_rollout(feature_name, variant_name, proportion))
 
+    def kill_switch(self, feature_name: str) -> None:
+        self._run(self._store.kill_switch(feature_name))
+
     def rm_rollout(self, feature_name: str) -> None:
         self._run(self._store.rm_rollout(feature_name))
 

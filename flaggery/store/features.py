@@ -24,7 +24,13 @@ from flaggery.store.queries import encode_value, read_features, read_rollouts
 from flaggery.store.records import FeatureRecord
 from flaggery.store.validation import check_name, check_variant_name, check_variant_value
 
-__all__ = ["FeaturesAdmin", "check_variant", "require_feature", "require_variant"]
+__all__ = [
+    "FeaturesAdmin",
+    "check_variant",
+    "make_disabling_default",
+    "require_feature",
+    "require_variant",
+]
 
 
 class FeaturesAdmin:
@@ -178,6 +184,22 @@ class FeaturesAdmin:
                 return
             await _set_default(tx.conn, feature_name, variant_name)
             await _record_feature(tx, feature_name)
+
+
+async def make_disabling_default(tx: WriteTransaction, feature_name: str) -> None:
+    """Inside `tx`: add ``__DISABLE__`` to the feature if it lacks it and make it the default;
+    records the feature if that changed anything. Raises FeatureNotFound."""
+    feature = await require_feature(tx.conn, feature_name)
+    if feature.default == DISABLE:
+        return
+    if DISABLE not in feature.variants:
+        await tx.conn.execute(
+            insert(t.variants).values(
+                feature=feature_name, name=DISABLE, disabling=True, value=encode_value(None)
+            )
+        )
+    await _set_default(tx.conn, feature_name, DISABLE)
+    await _record_feature(tx, feature_name)
 
 
 async def _read_feature(conn: AsyncConnection, name: str) -> Feature | None:

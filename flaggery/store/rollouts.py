@@ -11,7 +11,7 @@ from flaggery.engine.model import Rollout, RolloutFact
 from flaggery.errors import RolloutExists, RolloutNotFound, ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
-from flaggery.store.features import require_feature, require_variant
+from flaggery.store.features import make_disabling_default, require_feature, require_variant
 from flaggery.store.queries import read_bucket_weights, read_rollouts
 from flaggery.store.records import RolloutRecord
 from flaggery.store.validation import check_proportion
@@ -122,6 +122,19 @@ class RolloutsAdmin:
         held = rollout.buckets if rollout else frozenset[int]()
         chosen = rollout_buckets(weights, held, proportion, order)
         return sum(weights[bucket] for bucket in chosen)
+
+    async def kill_switch(self, feature_name: str) -> None:
+        """Everyone gets the disabling variant now, except where a live A/B test or a group
+        override decides (stop or remove those): ``__DISABLE__``, added if missing, becomes the
+        default, and the rollout, if any, drops to 0%. Nothing changes if both already hold.
+
+        Raises FeatureNotFound. One transaction, one revision, one change-log row.
+        """
+        async with self._db.write("kill_switch") as tx:
+            await make_disabling_default(tx, feature_name)
+            rollout = (await read_rollouts(tx.conn, feature_name)).get(feature_name)
+            if rollout is not None and await _set_proportion(tx.conn, rollout, 0.0):
+                await _record(tx, feature_name)
 
     async def rm_rollout(self, feature_name: str) -> None:
         """Remove the feature's rollout: its subjects fall back to the default variant."""

@@ -4,7 +4,6 @@ refused write re-renders its page with the message beside the field, at the REST
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from flaggery.engine.model import DISABLE
 from flaggery.errors import FlaggeryError, Forbidden, NotFound, Unauthorized, ValidationError
 from flaggery.store.actor import acting_as
 from flaggery.store.repository import AsyncFlaggery
@@ -82,7 +80,7 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
         status = ui.status_for(type(refused))
         if status >= 500:
             raise
-        await services.catch_up()  # a kill switch's or new rollout's earlier steps may stand
+        await services.catch_up()  # a new rollout's earlier steps may stand
         return await page(ui, request, status=status, errors={field: refused.message}, form=form)
     await services.catch_up()  # the next page, read from the snapshot, shows the write
     return RedirectResponse(target or _back(request), 303)
@@ -180,14 +178,7 @@ async def _rm_rollout(store: AsyncFlaggery, form: FormData, request: Request) ->
 
 
 async def _kill(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    """Everyone gets the disabling variant: it becomes the default and the rollout drops to
-    0%. Live A/B tests and group overrides still apply (stop or remove them)."""
-    feature = _name(request)
-    if DISABLE not in (await store.get_feature(feature)).variants:
-        await store.add_disabling_variant(feature)
-    await store.set_default_feature_variant(feature, DISABLE)
-    with contextlib.suppress(NotFound):  # no rollout: nothing to lower
-        await store.set_rollout_proportion(feature, 0.0)
+    await store.kill_switch(_name(request))
 
 
 async def _rm_feature(store: AsyncFlaggery, form: FormData, request: Request) -> str:
