@@ -146,17 +146,24 @@ async def seed_database(server_url: str) -> str:
     return url
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def wrk_arguments(description: str, rounds: int) -> argparse.Namespace:
+    """The command line every wrk benchmark takes (database, wrk load, server workers); exits
+    if wrk is not installed."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
+    return args
+
+
+def main() -> None:
+    args = wrk_arguments(__doc__.splitlines()[0], rounds=3)
 
     db_url = asyncio.run(seed_database(args.postgres_url))
     test_live_at = time.monotonic() + 2.5  # the seeded A/B test goes live 2 s after seeding

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from http_bench import flaggery_command, free_port, server, wrk  # noqa: E402
+from http_bench import flaggery_command, free_port, server, wrk, wrk_arguments  # noqa: E402
 from seed import FEATURES, SUBJECTS, feature_name, scratch_database, seed  # noqa: E402
 
 ETAG_SUBJECTS = 2_000  # subjects whose bulk ETag the 304 script carries (a Lua table)
@@ -129,17 +128,7 @@ async def provider_rate(db_url: str) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (apt-get install -y wrk)")
-    asyncio.run(run(args))
+    asyncio.run(run(wrk_arguments(__doc__.splitlines()[0], rounds=2)))
 
 
 async def run(args: argparse.Namespace) -> None:
