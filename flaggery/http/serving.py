@@ -3,9 +3,12 @@
 ``GET /v1/subjects/{subject_id}/flags`` is the hot path. ``FlagsFastPath`` answers it ahead of
 Starlette's middleware and router: match the path by hand, one pass over the headers
 (``If-None-Match``), two snapshot lookups that return the pre-encoded ``{"flags": {...}}``
-bytes and their precomputed ETag, two ASGI messages. Anything it does not answer with a 200 or
-a 304 (a malformed or unknown id, no snapshot yet, a HEAD request, a token problem) goes on to
-the router, whose route below is the reference behaviour and produces every error.
+bytes and their precomputed ETag. flaggery's HTTP protocol (`flaggery.http.protocol`) asks it
+first, from the parsed request, and writes the answer itself; the app asks it again for
+requests that reach ASGI (and under any other ASGI server), sending two ASGI messages.
+Anything it does not answer with a 200 or a 304 (a malformed or unknown id, no snapshot yet,
+a HEAD request, a token problem) goes on to the router, whose route below is the reference
+behaviour and produces every error.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_i
 from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation
 from flaggery.http.metrics import Metrics, ObservingTally, Tally
 
-__all__ = ["FLAGS_ROUTE", "OPERATIONS", "FlagsFastPath"]
+__all__ = ["FLAGS_ROUTE", "OPERATIONS", "FlagsFastPath", "Headers", "response_headers"]
 
 FLAGS_ROUTE = "/v1/subjects/{subject_id}/flags"
 _PREFIX = "/v1/subjects/"
@@ -34,6 +37,9 @@ _CONTENT_TYPE = (b"content-type", b"application/json")
 _MIN_REVISION = MIN_REVISION_HEADER.lower().encode()
 # Up to 18 ASCII digits is always a valid non-negative signed 64-bit id: `int()` alone reads it.
 _PLAIN_ID_DIGITS = 18
+
+Headers = list[tuple[bytes, bytes]]
+"""ASGI's header list: (lower-case name, value) byte pairs."""
 
 
 async def get_flags(call: Call[IgnoredQuery, None]) -> Response:
@@ -100,20 +106,21 @@ class FlagsFastPath:
             else {status: metrics.tally(FLAGS_ROUTE, "GET", status) for status in (200, 304)}
         )
 
-    def response(self, scope: Scope) -> tuple[int, bytes, bytes] | None:
-        """(status, body, etag) for a plain 200 or 304, or None to leave it to the router."""
-        snapshot_of, path = self.snapshot_of, scope["path"]
+    def answer(self, path: str, headers: Headers) -> tuple[int, bytes, bytes] | None:
+        """(status, body, etag) for a plain 200 or 304 of a GET of `path` (no query string,
+        percent-decoded), or None to leave the request to the router."""
+        snapshot_of = self.snapshot_of
         if snapshot_of is None or not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
             return None
         if_none_match = None
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"if-none-match":
                 if_none_match = value
             elif name == b"origin" and self._cors:
                 return None
             elif name == _MIN_REVISION:
                 return None  # the router's route waits for the revision
-        if self._clients is not None and self._clients.problem(scope["headers"]) is not None:
+        if self._clients is not None and self._clients.problem(headers) is not None:
             return None
         try:
             snapshot = snapshot_of()
@@ -125,14 +132,36 @@ class FlagsFastPath:
             return 304, b"", etag
         return 200, body, etag
 
-    async def serve(self, scope: Scope, send: Send) -> bool:
+    def respond(
+        self,
+        path: str,
+        headers: Headers,
+        write: Callable[[int, Headers, bytes], None],
+    ) -> bool:
+        """Answer a GET of `path` through ``write(status, headers, body)`` (flaggery's
+        protocol writes it to the socket), or return False to leave it to the ASGI app."""
         tallies = self._tallies
         started = time.perf_counter() if tallies is not None else 0.0
-        response = self.response(scope)
+        response = self.answer(path, headers)
         if response is None:
             return False
         status, body, etag = response
-        await _send(send, status, body, etag)
+        write(status, response_headers(status, body, etag), body)
+        if tallies is not None:
+            tallies[status].record(time.perf_counter() - started)
+        return True
+
+    async def serve(self, scope: Scope, send: Send) -> bool:
+        """Answer an ASGI GET request as `respond` does, or return False."""
+        tallies = self._tallies
+        started = time.perf_counter() if tallies is not None else 0.0
+        response = self.answer(scope["path"], scope["headers"])
+        if response is None:
+            return False
+        status, body, etag = response
+        await send({"type": "http.response.start", "status": status,
+                    "headers": response_headers(status, body, etag)})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
         if tallies is not None:
             tallies[status].record(time.perf_counter() - started)
         return True
@@ -146,15 +175,8 @@ def _subject_id(text: str) -> int:
     return parse_subject_id(text)
 
 
-async def _send(send: Send, status: int, body: bytes, etag: bytes) -> None:
+def response_headers(status: int, body: bytes, etag: bytes) -> Headers:
+    """The headers of the fast path's 200 (with its body's length) or 304."""
     if status == 304:
-        headers = not_modified_headers(etag)
-    else:
-        headers = [
-            _CONTENT_TYPE,
-            (b"content-length", b"%d" % len(body)),
-            (b"etag", etag),
-            CACHE_CONTROL,
-        ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        return not_modified_headers(etag)
+    return [_CONTENT_TYPE, (b"content-length", b"%d" % len(body)), (b"etag", etag), CACHE_CONTROL]
