@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["PG_BIN_GLOB", "PrivateCluster", "find_pg_bin", "private_cluster"]
+__all__ = ["PG_BIN_GLOB", "PrivateCluster", "find_pg_bin", "private_cluster", "private_standby"]
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 SERVER_USER = "postgres"
@@ -57,6 +57,14 @@ class PrivateCluster:
     def init(self) -> None:
         self._run("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync")
 
+    def base_backup_of(self, primary: PrivateCluster) -> None:
+        """Make this cluster a streaming hot standby of `primary` (instead of `init`):
+        ``pg_basebackup -R`` writes the standby signal and the connection to follow."""
+        self._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-D", self.data, "-R", "-X", "stream", "--no-sync", "--checkpoint", "fast",
+        )  # fmt: skip
+
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         options = (
@@ -67,6 +75,10 @@ class PrivateCluster:
         self._run(
             "pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "-t", timeout, "start"
         )
+
+    def promote(self) -> None:
+        """Make a standby a primary (what a failover does)."""
+        self._run("pg_ctl", "-D", self.data, "-w", "promote")
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: ``fast`` disconnects every client and shuts down cleanly."""
@@ -114,13 +126,30 @@ class PrivateCluster:
 @contextlib.contextmanager
 def private_cluster(pg_bin: Path) -> Iterator[PrivateCluster]:
     """A running private cluster, stopped and deleted on exit."""
+    with _cluster_root(pg_bin) as cluster:
+        cluster.init()
+        cluster.start()
+        yield cluster
+
+
+@contextlib.contextmanager
+def private_standby(primary: PrivateCluster) -> Iterator[PrivateCluster]:
+    """A running hot standby of `primary` (streaming replication), stopped and deleted on exit.
+    The primary's defaults allow it: ``wal_level=replica``, WAL senders, and initdb's trust
+    rule for replication connections from 127.0.0.1."""
+    with _cluster_root(primary.pg_bin) as standby:
+        standby.base_backup_of(primary)
+        standby.start()
+        yield standby
+
+
+@contextlib.contextmanager
+def _cluster_root(pg_bin: Path) -> Iterator[PrivateCluster]:
     root = Path(tempfile.mkdtemp(prefix="flaggery-pg-"))
     try:
         if os.geteuid() == 0:
             shutil.chown(root, SERVER_USER, SERVER_USER)
         cluster = PrivateCluster(pg_bin, root, _free_port())
-        cluster.init()
-        cluster.start()
         try:
             yield cluster
         finally:

@@ -7,9 +7,11 @@ coalesced into one more refresh, which reads the change log. After a lost connec
 notifications sent meanwhile are gone, so every reconnect ends in a full reload. A periodic
 check is the backstop for a connection that is silently half-open.
 
-A hot standby accepts LISTEN but never delivers a notification (NOTIFY is not replicated).
-The feed asks ``pg_is_in_recovery()`` on each (re)connection; on a standby the periodic check
-becomes the mechanism and runs every STANDBY_POLL_SECONDS, as the SQLite polling feed does.
+A hot standby refuses LISTEN ("cannot execute LISTEN during recovery"), and NOTIFY is not
+replicated anyway. The feed asks ``pg_is_in_recovery()`` on each (re)connection; on a standby
+it does not LISTEN, and the periodic check becomes the mechanism, every STANDBY_POLL_SECONDS,
+as the SQLite polling feed does. Each check asks again: when the standby is promoted, the feed
+reconnects, LISTENs and reloads, like after any lost connection.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = ["PostgresFeed"]
 log = logging.getLogger("flaggery.live")
 
 STANDBY_POLL_SECONDS = 0.25
+_IN_RECOVERY = "SELECT pg_is_in_recovery()"
 
 
 class PostgresFeed:
@@ -59,10 +62,11 @@ class PostgresFeed:
     async def _listen(self) -> asyncpg.Connection:
         connection = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
         try:
+            standby = bool(await connection.fetchval(_IN_RECOVERY))
             # A notification and a lost connection both mean the same: go and look.
-            standby = bool(await connection.fetchval("SELECT pg_is_in_recovery()"))
             connection.add_termination_listener(self._wake_up)
-            await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
+            if not standby:
+                await connection.add_listener(NOTIFY_CHANNEL, self._wake_up)
         except BaseException:
             await _close(connection)
             raise
@@ -101,7 +105,12 @@ class PostgresFeed:
                 return
             if not woken:
                 # Raises on a half-open connection, which then gets replaced.
-                await connection.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT_SECONDS)
+                in_recovery = await connection.fetchval(
+                    _IN_RECOVERY, timeout=CONNECT_TIMEOUT_SECONDS
+                )
+                if self.standby and not in_recovery:
+                    log.info("The standby was promoted: reconnecting to LISTEN")
+                    return
             await self._replica.refresh()
 
     async def _reconnect(self) -> asyncpg.Connection:
