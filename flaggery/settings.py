@@ -39,6 +39,11 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 _DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]*)?|\.[0-9]+)")
 # The token travels in an HTTP header, which cannot carry controls and loses edge spaces.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
+# Each worker is a process with its own snapshot (memory), LISTEN connection and pool, and an
+# async worker keeps a core busy by itself: more workers than cores add only memory and
+# database connections (1,000 forked 1,000 processes and exhausted PostgreSQL's
+# connections). 64 is above any core count flaggery is deployed on.
+MAX_WORKERS = 64
 SECRETS = ("admin_token", "client_tokens", "tokens", "upstream_token")
 """Settings that repr() hides and nothing logs."""
 TOKEN_LISTS = frozenset({"client_tokens"})
@@ -153,7 +158,7 @@ class Settings:
     def validate(self) -> None:
         _database_url(self.db_url)
         _require_range("port", self.port, 0, 65535)
-        _require_range("workers", self.workers, 1, 1024)
+        _require_range("workers", self.workers, 1, MAX_WORKERS)
         _require_range(
             "change_log_retention_revisions", self.change_log_retention_revisions, 0, 10**12
         )
