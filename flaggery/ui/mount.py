@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flaggery.errors import FlaggeryError, NotAdmin
 from flaggery.settings import Settings
-from flaggery.ui import actions, pages
+from flaggery.ui import actions, live, pages
 from flaggery.ui.render import Ui
 from flaggery.ui.session import session_key, viewer
 
@@ -47,6 +47,7 @@ def ui_mount(settings: Settings, status_for: Callable[[type[FlaggeryError]], int
             Mount("/static", StaticFiles(packages=[("flaggery.ui", "static")]), name="static"),
             *pages.routes(ui),
             *actions.routes(ui),
+            *live.routes(ui),
         ]
     )
     guarded = _Guard(router, ui)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -274,12 +275,16 @@ async def history(ui: Ui, request: Request) -> Response:
         errors["filter"] = refused.message
     partial = request.headers.get("hx-request") and request.query_params.get("rows")
     template = "partials/history_rows.html" if partial else "history.html"
+    shown = {**filters, "subject": subject_text}
     return ui.page(
         request,
         template,
         changes=changes,
-        filters={**filters, "subject": subject_text},
+        filters=shown,
+        query=urlencode({key: value for key, value in shown.items() if value}),
         head=head,
+        # The newest page follows the change stream (flaggery.ui.live); an older one stays put.
+        live="before" not in request.query_params,
         older=changes[-1].revision if changes and after > 0 else None,
         errors=errors,
     )

@@ -25,6 +25,7 @@ from flaggery.errors import FlaggeryError
 from flaggery.live.evaluator import Evaluator
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.stream.broadcast import Broadcast
 from flaggery.ui.session import Viewer, csrf_token, viewer
 
 __all__ = ["PAGE_SIZE", "Ui", "bars", "describe", "page_of"]
@@ -35,6 +36,7 @@ PAGE_SIZE = 50
 class _Services(Protocol):
     store: AsyncFlaggery
     evaluator: Evaluator
+    broadcast: Broadcast
 
     async def catch_up(self) -> None:
         """Bring this process's snapshot up to the latest write (flaggery.http.endpoint)."""
