@@ -20,6 +20,7 @@ from flaggery.store.repository import AsyncFlaggery
 from flaggery.ui import pages
 from flaggery.ui.render import Ui
 from flaggery.ui.session import CSRF_FIELD, CSRF_HEADER, check_csrf, sign_in
+from flaggery.ui.values import typed_value
 
 __all__ = ["routes"]
 
@@ -50,6 +51,7 @@ def routes(ui: Ui) -> list[Route]:
         post("/features/{name:path}/variants", _add_variant, pages.feature, "variant"),
         post("/features/{name:path}/variants/remove", _rm_variant, pages.feature, "variant"),
         post("/features/{name:path}/default", _set_default, pages.feature, "default"),
+        post("/features/{name:path}/value", _set_value, pages.feature, "value"),
         post("/features/{name:path}/rollout", _rollout, pages.feature, "rollout"),
         post("/features/{name:path}/rollout/remove", _rm_rollout, pages.feature, "rollout"),
         post("/features/{name:path}/kill", _kill, pages.feature, "kill"),
@@ -97,6 +99,7 @@ def _back(request: Request) -> str:
         "/variants/remove",
         "/variants",
         "/default",
+        "/value",
         "/rollout/remove",
         "/rollout",
         "/kill",
@@ -158,6 +161,12 @@ async def _rm_variant(store: AsyncFlaggery, form: FormData, request: Request) ->
 
 async def _set_default(store: AsyncFlaggery, form: FormData, request: Request) -> None:
     await store.set_default_feature_variant(_name(request), _text(form, "variant"))
+
+
+async def _set_value(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    """The REST route's store call; the value is typed by the form's ``type``."""
+    value = typed_value(_text(form, "type"), form.get("value"))
+    await store.set_variant_value(_text(form, "variant"), _name(request), value)
 
 
 async def _rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from flaggery.engine.config import Config
-from flaggery.engine.model import AbTest
+from flaggery.engine.model import DISABLE, AbTest
 from flaggery.errors import FlaggeryError, NotFound, ValidationError
 from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
@@ -128,6 +128,8 @@ async def feature(ui: Ui, request: Request, **context: Any) -> Response:
         "feature.html",
         context.pop("status", 200),
         feature=record,
+        # The disabling variant has no value: clients use their own default.
+        valued=[variant for variant in record.variants if variant != DISABLE],
         rollout=rollout,
         total=total,
         share=share,

@@ -164,3 +164,45 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
     bad = await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": "x"})
     assert bad.status_code == 400 and "A subject id must be a whole number" in bad.text
+
+
+async def test_typed_variant_values_shown_and_set(make_client: MakeClient) -> None:
+    client = await make_client()
+    csrf = csrf_of(await client.get("/ui/features"))
+    await client.post("/ui/features", data={"csrf": csrf, "name": "f"})
+    for variant in ("off", "on"):
+        await client.post("/ui/features/f/variants", data={"csrf": csrf, "variant": variant})
+
+    async def set_value(variant: str, kind: str, text: str) -> httpx.Response:
+        form = {"csrf": csrf, "variant": variant, "type": kind, "value": text}
+        return await client.post("/ui/features/f/value", data=form)
+
+    assert (await set_value("on", "object", '{"limit": 3, "tags": ["a"]}')).status_code == 303
+    assert (await set_value("off", "boolean", " False ")).status_code == 303
+    values = ok(await client.get("/v1/features/f"))["values"]
+    assert values == {"on": {"limit": 3, "tags": ["a"]}, "off": False}
+    page = (await client.get("/ui/features/f")).text
+    assert re.search(r"<code>false</code> <span class=\"muted\">boolean</span>", page)
+    assert "<code>{&#34;limit&#34;:3,&#34;tags&#34;:[&#34;a&#34;]}</code>" in page
+    assert (await set_value("on", "number", "2.5")).status_code == 303
+    assert (await set_value("off", "string", "true")).status_code == 303
+    values = ok(await client.get("/v1/features/f"))["values"]
+    assert values == {"on": 2.5, "off": "true"}  # the string, not the boolean
+
+    before = await revision(client)
+    for kind, text, message in (
+        ("number", "lots", "A number value is written like 42 or 2.5, got &#39;lots&#39;."),
+        ("boolean", "yes", "A boolean value is true or false"),
+        ("object", "[1]", "An object value is JSON in braces"),
+        ("object", "{", "An object value must be JSON"),
+        ("number", str(2**64), "An integer value must fit in 64 bits"),
+    ):
+        refused = await set_value("on", kind, text)
+        assert refused.status_code == 400, (kind, text)
+        assert re.search(r'class="error" role="alert">' + re.escape(message), refused.text)
+        assert f'value="{text}"' in refused.text  # kept, to correct it
+    assert await revision(client) == before
+
+    assert (await set_value("on", "none", "ignored")).status_code == 303
+    assert ok(await client.get("/v1/features/f"))["values"] == {"off": "true"}
+    assert "its name" in (await client.get("/ui/features/f")).text

@@ -65,7 +65,7 @@ def create_feature(page: Page) -> None:
 
 
 def raise_rollout(page: Page) -> None:
-    page.locator("select[name=variant]").select_option("new")
+    page.locator("form[action$='/rollout'] select[name=variant]").select_option("new")
     page.get_by_label("Proportion (%)").fill("30")
     preview = page.locator("#preview")
     expect(preview).to_contain_text("Lands on")
