@@ -29,10 +29,10 @@ TYPES = {
 _encoder = msgspec.json.Encoder()
 
 
-def typed_value(kind: str, text: Any) -> JsonValue | None:
-    """The value ``text`` (a form field: str, or absent) means as a ``kind`` of TYPES.
-    None for "none" (the variant's value is its name again)."""
-    text = text if isinstance(text, str) else ""
+def typed_value(kind: str, field: object) -> JsonValue | None:
+    """The value a form ``field`` (str, or absent) means as a ``kind`` of TYPES. None for
+    "none" (the variant's value is its name again)."""
+    text = field if isinstance(field, str) else ""
     if kind == "none":
         return None
     if kind == "string":
