@@ -17,6 +17,7 @@ from flaggery.engine.model import DISABLE, AbTest
 from flaggery.errors import FlaggeryError, NotFound, ValidationError
 from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.ui.abtest_form import draft
 from flaggery.ui.render import Ui, bars, page_of
 
 __all__ = ["routes", "share", "status_of"]
@@ -36,6 +37,7 @@ def routes(ui: Ui) -> list[Route]:
         route("/features/{name:path}/preview", preview),
         route("/features/{name:path}", feature),
         route("/abtests", abtests),
+        route("/abtests/form", abtest_form),
         route("/groups", groups),
         route("/groups/{name:path}", group),
         route("/subjects", subjects),
@@ -180,7 +182,22 @@ async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
         weight_of=lambda group: sum(weights.get(b, 0) for b in group.buckets),
         share=share,
         features=sorted(config.features),
+        groups=draft(context.get("form")),
         **context,
+    )
+
+
+async def abtest_form(ui: Ui, request: Request) -> Response:
+    """The new-test form again, with what was typed and one more group or feature row
+    (``add``: group or pair); htmx swaps it in place."""
+    config = ui.services(request).evaluator.snapshot.config
+    form = request.query_params
+    return ui.page(
+        request,
+        "partials/abtest_form.html",
+        form=form,
+        groups=draft(form, form.get("add")),
+        features=sorted(config.features),
     )
 
 

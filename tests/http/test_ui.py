@@ -146,7 +146,9 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     ok(await client.put("/v1/buckets", params={"amount": 4}))
     ok(await client.post("/v1/subjects", json=[{"id": i, "weight": 1} for i in range(20)]), 201)
     csrf = csrf_of(await client.get("/ui/features"))
-    form = {"csrf": csrf, "name": "t", "groups": "a: nope=x\nb: nope=y", "end": "2099-01-01"}
+    form = {"csrf": csrf, "name": "t", "end": "2099-01-01"}
+    form |= {"g0.name": "a", "g0.f0": "nope", "g0.v0": "x"}
+    form |= {"g1.name": "b", "g1.f0": "nope", "g1.v0": "y"}
     refused = await client.post("/ui/abtests", data=form)
     assert refused.status_code == 404 and "Feature &#39;nope&#39; does not exist" in refused.text
     await client.post("/ui/features", data={"csrf": csrf, "name": "f"})
@@ -206,3 +208,64 @@ async def test_typed_variant_values_shown_and_set(make_client: MakeClient) -> No
     assert (await set_value("on", "none", "ignored")).status_code == 303
     assert ok(await client.get("/v1/features/f"))["values"] == {"off": "true"}
     assert "its name" in (await client.get("/ui/features/f")).text
+
+
+async def test_the_abtest_form_grows_and_reports_beside_each_field(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    ok(await client.put("/v1/buckets", params={"amount": 8}))
+    csrf = csrf_of(await client.get("/ui/features"))
+    for feature in ("f", "g"):
+        await client.post("/ui/features", data={"csrf": csrf, "name": feature})
+        for variant in ("x", "y"):
+            await client.post(
+                f"/ui/features/{feature}/variants", data={"csrf": csrf, "variant": variant}
+            )
+    page = await client.get("/ui/abtests")
+    assert page.text.count('<fieldset class="group">') == 2 and 'name="g0.f0"' in page.text
+    typed = {"groups": "2", "pairs": "1", "name": "t", "g0.name": "<ctl>", "g1.f0": "f"}
+    wider = await client.get("/ui/abtests/form", params={**typed, "add": "group"})
+    assert wider.text.count('<fieldset class="group">') == 3
+    assert 'name="g0.name" maxlength="200" value="&lt;ctl&gt;"' in wider.text
+    assert 'name="g1.f0" list="feature-names" maxlength="200" value="f"' in wider.text
+    deeper = await client.get("/ui/abtests/form", params={**typed, "add": "pair"})
+    assert 'name="g1.v1"' in deeper.text and 'name="g1.v2"' not in deeper.text
+
+    base = {"csrf": csrf, "name": "t", "end": "2099-01-01T00:00:00", "groups": "3", "pairs": "2"}
+    good = {
+        **base,
+        **{"g0.name": "control", "g0.percent": "25", "g0.f0": "f", "g0.v0": "x"},
+        **{"g0.f1": "g", "g0.v1": "x"},
+        **{"g1.name": "treatment", "g1.percent": "75", "g1.f0": "f", "g1.v0": "y"},
+        **{"g1.f1": "g", "g1.v1": "y"},
+        **{"g2.name": " ", "g2.f1": ""},  # a blank third group
+    }
+    before = await revision(client)
+    for change, field, message in (
+        ({"g1.name": ""}, "g1.name", "Name this group."),
+        ({"g1.name": "control"}, "g1.name", "Two groups are named &#39;control&#39;."),
+        ({"g0.v1": ""}, "g0.v1", "Choose the variant of &#39;g&#39;."),
+        ({"g1.percent": ""}, "g1.percent", "Give a share to every group, or to none"),
+        ({"g0.percent": "150"}, "g0.percent", "A share is a percentage from 0 to 100"),
+        ({"end": ""}, "end", "Give the end of the test."),
+        ({"g1.v0": "nope"}, "create", "Feature &#39;f&#39; has no variant &#39;nope&#39;"),
+    ):
+        refused = await client.post("/ui/abtests", data={**good, **change})
+        assert refused.status_code in (400, 404), (field, refused.status_code)
+        assert refused.text.count('class="error"') == 1, field
+        # Beside the field: in its group's fieldset, or after the times for the rest.
+        start = refused.text.index(f'name="{"end" if field == "create" else field}"')
+        ends = (refused.text.find(tag, start) for tag in ("</fieldset>", "</form>"))
+        shown = refused.text[start : min(end for end in ends if end >= 0)]
+        assert f'class="error" role="alert">{message}' in shown, re.findall("alert.>[^<]*", shown)
+        assert 'value="control"' in refused.text  # what was typed stays
+    assert await revision(client) == before
+
+    created = await client.post("/ui/abtests", data=good)
+    assert created.status_code == 303, created.text
+    test = ok(await client.get("/v1/abtests/t"))["test"]
+    assert [(g["name"], g["proportion"], g["variants"]) for g in test["groups"]] == [
+        ("control", 0.25, {"f": "x", "g": "x"}),
+        ("treatment", 0.75, {"f": "y", "g": "y"}),
+    ]

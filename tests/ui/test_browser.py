@@ -77,8 +77,14 @@ def raise_rollout(page: Page) -> None:
 
 def run_abtest(page: Page) -> None:
     page.goto("/ui/abtests")
-    page.get_by_label("Name").fill("checkout-test")
-    page.locator("textarea[name=groups]").fill("control: checkout=old\ntreatment: checkout=new")
+    page.get_by_label("Test name").fill("checkout-test")
+    for group, variant in enumerate(("old", "new")):
+        page.locator(f"input[name='g{group}.name']").fill(("control", "treatment")[group])
+        page.locator(f"input[name='g{group}.f0']").fill("checkout")
+        page.locator(f"input[name='g{group}.v0']").fill(variant)
+    page.get_by_role("button", name="Add a group").click()  # htmx: the form, one group more
+    expect(page.locator("fieldset.group")).to_have_count(3)
+    expect(page.locator("input[name='g1.v0']")).to_have_value("new")  # typed values stay
     page.get_by_label("End (UTC)").fill("2099-01-01T00:00:00")
     page.get_by_role("button", name="Create test").click()
     live = page.locator("section", has=page.locator(".badge.live"))
