@@ -53,7 +53,10 @@ def ui_mount(settings: Settings, status_for: Callable[[type[FlaggeryError]], int
     guarded = _Guard(router, ui)
     tokens = settings.named_tokens()
     session = SessionMiddleware(
-        guarded, session_key(tokens), session_cookie="flaggery_ui", same_site="strict"
+        guarded,
+        session_key(tokens, settings.session_secret),
+        session_cookie="flaggery_ui",
+        same_site="strict",
     )
     return Mount("/ui", app=_SecurityHeaders(session))
 

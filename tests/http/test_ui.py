@@ -9,6 +9,8 @@ import re
 import httpx
 
 from flaggery.store.actor import ANONYMOUS
+from flaggery.tokens import parse_tokens
+from flaggery.ui.session import session_key
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok
 
@@ -269,3 +271,19 @@ async def test_the_abtest_form_grows_and_reports_beside_each_field(
         ("control", 0.25, {"f": "x", "g": "x"}),
         ("treatment", 0.75, {"f": "y", "g": "y"}),
     ]
+
+
+def test_the_session_key_is_shared_only_by_the_same_settings() -> None:
+    alice = parse_tokens("alice:admin:alice-secret-1")
+    secret = "x" * 32
+    assert session_key(alice, None) == session_key(alice, None)  # every worker, each restart
+    assert session_key((), secret) == session_key((), secret)
+    keys = {
+        session_key(alice, None),
+        session_key(alice, secret),
+        session_key((), secret),
+        session_key((), "y" * 32),
+        session_key(parse_tokens("alice:admin:alice-secret-2"), None),  # rotated: signed out
+    }
+    assert len(keys) == 5
+    assert session_key((), None) != session_key((), None)  # neither: this process only
