@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -53,6 +53,17 @@ def _int(request: Request, key: str, default: int) -> int:
     return int(value) if value.isdigit() and len(value) < 10 else default
 
 
+def _listing(request: Request, items: Sequence[Any]) -> dict[str, Any]:
+    """The request's ``page`` of ``items`` (render.page_of)."""
+    return page_of(items, _int(request, "page", 1))
+
+
+def _search(request: Request, names: Iterable[str]) -> tuple[str, dict[str, Any]]:
+    """The ``q`` search (part of a name, any case) and the request's page of the matches."""
+    query = request.query_params.get("q", "").strip()
+    return query, _listing(request, [n for n in names if query.lower() in n.lower()])
+
+
 def share(weight: int, total: int) -> float:
     """``weight`` as a fraction of ``total`` (0 when there is no weight)."""
     return weight / total if total else 0.0
@@ -88,9 +99,7 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
     this server catches its snapshot up after each of its writes, so it shows them."""
     services = ui.services(request)
     config = services.evaluator.snapshot.config
-    query = request.query_params.get("q", "").strip()
-    names = [n for n in sorted(config.features) if query.lower() in n.lower()]
-    listing = page_of(names, _int(request, "page", 1))
+    query, listing = _search(request, sorted(config.features))
     buckets = await services.store.get_buckets()
     weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
     tests = _tests_by_feature(config, services.store.database.clock())
@@ -203,9 +212,7 @@ async def abtest_form(ui: Ui, request: Request) -> Response:
 
 async def groups(ui: Ui, request: Request, **context: Any) -> Response:
     store = ui.services(request).store
-    query = request.query_params.get("q", "").strip()
-    names = [n for n in await store.list_groups() if query.lower() in n.lower()]
-    listing = page_of(names, _int(request, "page", 1))
+    query, listing = _search(request, await store.list_groups())
     return ui.page(
         request, "groups.html", context.pop("status", 200), listing=listing, q=query, **context
     )
@@ -214,7 +221,7 @@ async def groups(ui: Ui, request: Request, **context: Any) -> Response:
 async def group(ui: Ui, request: Request, **context: Any) -> Response:
     store = ui.services(request).store
     record = await store.get_group(request.path_params["name"])
-    members = page_of(sorted(record.subjects), _int(request, "page", 1))
+    members = _listing(request, sorted(record.subjects))
     return ui.page(
         request,
         "group.html",
