@@ -25,12 +25,14 @@ MAX_PAIRS = 20
 _GROUP_NAME = re.compile(r"g(\d{1,2})\.name")
 
 
-class FieldError(ValidationError):
-    """A ValidationError about one form field (``field``, its name in the form)."""
+class FieldError(Exception):
+    """A mistake in one form field: ``error`` (a ValidationError, so the REST status) to show
+    beside ``field`` (its name in the form)."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+        self.error = ValidationError(message)
 
 
 @dataclass

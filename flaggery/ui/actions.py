@@ -79,13 +79,15 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
     try:
         with acting_as(viewer.name):
             target = await write(services.store, form, request)
-    except FlaggeryError as refused:
-        status = ui.status_for(type(refused))
+    except (FlaggeryError, FieldError) as refused:
+        beside, error = (
+            (refused.field, refused.error) if isinstance(refused, FieldError) else (field, refused)
+        )
+        status = ui.status_for(type(error))
         if status >= 500:
             raise
         await services.catch_up()  # a new rollout's earlier steps may stand
-        beside = refused.field if isinstance(refused, FieldError) else field
-        return await page(ui, request, status=status, errors={beside: refused.message}, form=form)
+        return await page(ui, request, status=status, errors={beside: error.message}, form=form)
     await services.catch_up()  # the next page, read from the snapshot, shows the write
     return RedirectResponse(target or _back(request), 303)
 
