@@ -1,5 +1,6 @@
 """The dashboard over HTTP, on SQLite and PostgreSQL: escaping, CSRF, sign-in and roles, the
-read-only lock, errors beside the field, and the rollout preview matching what is applied.
+read-only lock, errors beside the field, the rollout preview matching what is applied, typed
+variant values, the A/B-test form, and the session key's derivation.
 The browser tests (tests/ui) drive the same pages in Chromium."""
 
 from __future__ import annotations
