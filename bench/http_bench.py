@@ -8,9 +8,12 @@ with 2 uvicorn workers (httptools, uvloop, no access log):
                 as a typical flags response (the ceiling for this server stack),
   - flaggery:   ``flaggery`` in read-only mode,
   - flaggery+m: the same with Prometheus metrics on (multiprocess mode),
+  - admin+ui:   ``flaggery --admin`` (no token, loopback), which also serves the dashboard at
+                /ui/ (issue 13: the flags route bypasses the router, so the UI is not on it),
 then drives them alternately with wrk (random subject ids 1..10,000 from a Lua script), for
 ``--rounds`` rounds of ``--duration`` seconds each. Prints a table and one JSON line.
-Targets (issue 14), as medians of rounds: flaggery >= 0.90 x raw, with metrics >= 0.85 x.
+Targets (issue 14), as medians of rounds: flaggery >= 0.90 x raw, with metrics >= 0.85 x;
+(issue 13) admin+ui's ratio the same as flaggery's.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ def main() -> None:
 
     db_url = asyncio.run(seed_database(args.postgres_url))
     test_live_at = time.monotonic() + 2.5  # the seeded A/B test goes live 2 s after seeding
-    ports = {name: free_port() for name in ("raw", "flaggery", "flaggery+m")}
+    ports = {name: free_port() for name in ("raw", "flaggery", "flaggery+m", "admin+ui")}
     env = {"FLAGGERY_DB_URL": db_url, "FLAGGERY_ADMIN_MODE": "false"}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in ports}
     with contextlib.ExitStack() as stack:
@@ -177,9 +180,10 @@ def main() -> None:
 
         script.write_text(WRK_SCRIPT % SUBJECTS)
         base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        for name, metrics in (("flaggery", "false"), ("flaggery+m", "true")):
+        servers = (("flaggery", "false", "false"), ("flaggery+m", "true", "false"))
+        for name, metrics, admin in (*servers, ("admin+ui", "false", "true")):
             command = flaggery_command(ports[name], args.workers)
-            flags_env = {**env, "FLAGGERY_ENABLE_PROMETHEUS": metrics}
+            flags_env = {**env, "FLAGGERY_ENABLE_PROMETHEUS": metrics, "FLAGGERY_ADMIN_MODE": admin}
             stack.enter_context(server(command, flags_env, base[name] + "/readyz"))
         time.sleep(max(0.0, test_live_at - time.monotonic()))
         size = typical_body_size(base["flaggery"])
@@ -213,6 +217,7 @@ def report(results: dict[str, list[dict[str, float]]], size: int, args: argparse
         "runs": results,
         "ratio": round(median["flaggery"] / raw, 3),
         "ratio_with_metrics": round(median["flaggery+m"] / raw, 3),
+        "ratio_admin_ui": round(median["admin+ui"] / raw, 3),
     }
     print(json.dumps(summary))
 

@@ -34,6 +34,7 @@ PAGES = [
     "/ui/features/feature-0500",
     "/ui/features/feature-0500/preview?percent=30",
     "/ui/abtests",
+    "/ui/abtests/form?groups=2&pairs=1&g0.name=a&add=group",
     "/ui/groups",
     "/ui/groups/group-000",
     "/ui/subjects?id=99999",

@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import dataclasses
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -159,6 +161,10 @@ def _serve(argv: Sequence[str]) -> int:
     settings.check_exposure()
     if settings.db_auto_upgrade and settings.upstream_url is None:
         _upgrade(settings.db_url)
+    if settings.session_secret is None and not settings.requires_tokens:
+        # An open server's dashboard signs its CSRF cookie with this: the same in every
+        # worker, so a form served by one is accepted by another (new at each start).
+        settings = dataclasses.replace(settings, session_secret=secrets.token_hex(32))
     # Workers must not migrate again: they inherit these settings with auto-upgrade off.
     os.environ.update(settings.to_env())
     os.environ["FLAGGERY_DB_AUTO_UPGRADE"] = "false"

@@ -44,10 +44,11 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")
 # database connections (1,000 forked 1,000 processes and exhausted PostgreSQL's
 # connections). 64 is above any core count flaggery is deployed on.
 MAX_WORKERS = 64
-SECRETS = ("admin_token", "client_tokens", "tokens", "upstream_token")
+SECRETS = ("admin_token", "client_tokens", "tokens", "upstream_token", "session_secret")
 """Settings that repr() hides and nothing logs."""
 TOKEN_LISTS = frozenset({"client_tokens"})
 """Secrets that list several tokens, separated by commas."""
+MIN_SESSION_SECRET = 32
 # FLAGGERY_ADMIN_TOKEN is one admin token by this name (the actor of its changes).
 ADMIN_TOKEN_NAME = "admin"
 
@@ -85,6 +86,10 @@ class Settings:
     server's GET /v1/snapshot and GET /v1/stream (Evaluator.from_upstream)."""
     upstream_token: str | None = dataclasses.field(default=None, repr=False)
     """A reader token for the upstream, if it requires tokens."""
+    session_secret: str | None = dataclasses.field(default=None, repr=False)
+    """Signs the dashboard's session cookie (with the token secrets, if any), so every worker
+    and restart accepts it. Unset: the ``flaggery`` command makes one for its workers when no
+    token is configured; a process started otherwise without tokens uses a random key."""
     snapshot_path: str | None = None
     """If set, the last good snapshot is saved there, and served from there when the process
     starts while the database is unreachable."""
@@ -190,6 +195,11 @@ class Settings:
             value = getattr(self, name)
             if value is not None:
                 parse_value(name, value)  # the same rule for values given in code
+        if self.session_secret is not None and len(self.session_secret) < MIN_SESSION_SECRET:
+            raise SettingsError(
+                f"FLAGGERY_SESSION_SECRET must be at least {MIN_SESSION_SECRET} characters: "
+                "a long random secret, such as the output of `openssl rand -hex 32`."
+            )
         if self.client_tokens is not None and not self.client_token_list:
             raise SettingsError("FLAGGERY_CLIENT_TOKENS lists no token: unset it or give one.")
         for origin in self.cors_origin_list:

@@ -4,14 +4,14 @@ Each event is ``id: <revision>``, ``event: change|reload``, ``data: <JSON>`` (fl
 events). A client resumes with ``Last-Event-ID``: the events after it are replayed from this
 process's backlog or the change log, or a reload event says they are gone. Idle streams get a
 keep-alive comment every FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep up
-(QUEUE_EVENTS behind, or a send blocked SEND_TIMEOUT_SECONDS) is disconnected.
+(QUEUE_EVENTS behind, or a send blocked SEND_TIMEOUT_SECONDS: flaggery.stream.sse) is
+disconnected.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,13 +21,12 @@ from flaggery.http.codec import NoQuery
 from flaggery.http.endpoint import Call, Operation, Services
 from flaggery.http.errors import RequestValidationError
 from flaggery.store.changes import read_change_range
-from flaggery.stream.events import StreamEvent
 from flaggery.stream.follow import follow
+from flaggery.stream.sse import event_source
 
-__all__ = ["OPERATIONS", "SEND_TIMEOUT_SECONDS", "STREAM_PATH"]
+__all__ = ["OPERATIONS", "STREAM_PATH"]
 
 STREAM_PATH = "/v1/stream"
-SEND_TIMEOUT_SECONDS = 10.0
 
 
 async def _stream(request: Request) -> Response:
@@ -43,17 +42,10 @@ async def _stream(request: Request) -> Response:
         return await read_change_range(store.database, after, upto)
 
     # An edge has no change log: beyond its in-memory backlog a resume is a reload.
-    return EventSourceResponse(
-        _sse(follow(services.broadcast, last_id, None if store is None else replay)),
-        ping=services.settings.stream_keepalive,
-        send_timeout=SEND_TIMEOUT_SECONDS,
-        headers={"Cache-Control": "no-store"},
+    return event_source(
+        follow(services.broadcast, last_id, None if store is None else replay),
+        services.settings.stream_keepalive,
     )
-
-
-async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
-    async for event in events:
-        yield ServerSentEvent(data=event.data, event=event.kind, id=str(event.revision))
 
 
 def _last_event_id(text: str | None) -> int | None:

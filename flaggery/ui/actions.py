@@ -18,8 +18,10 @@ from flaggery.errors import FlaggeryError, Forbidden, NotFound, Unauthorized, Va
 from flaggery.store.actor import acting_as
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.ui import pages
+from flaggery.ui.abtest_form import FieldError, parse_groups
 from flaggery.ui.render import Ui
 from flaggery.ui.session import CSRF_FIELD, CSRF_HEADER, check_csrf, sign_in
+from flaggery.ui.values import typed_value
 
 __all__ = ["routes"]
 
@@ -50,11 +52,12 @@ def routes(ui: Ui) -> list[Route]:
         post("/features/{name:path}/variants", _add_variant, pages.feature, "variant"),
         post("/features/{name:path}/variants/remove", _rm_variant, pages.feature, "variant"),
         post("/features/{name:path}/default", _set_default, pages.feature, "default"),
+        post("/features/{name:path}/value", _set_value, pages.feature, "value"),
         post("/features/{name:path}/rollout", _rollout, pages.feature, "rollout"),
         post("/features/{name:path}/rollout/remove", _rm_rollout, pages.feature, "rollout"),
         post("/features/{name:path}/kill", _kill, pages.feature, "kill"),
         post("/features/{name:path}/remove", _rm_feature, pages.feature, "remove"),
-        post("/abtests", _add_abtest, pages.abtests, "abtest"),
+        post("/abtests", _add_abtest, pages.abtests, "create"),
         post("/abtests/{name:path}/stop", _stop_abtest, pages.abtests, "abtest"),
         post("/abtests/{name:path}/remove", _rm_abtest, pages.abtests, "abtest"),
         post("/groups", _add_group, pages.groups, "name"),
@@ -76,12 +79,15 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
     try:
         with acting_as(viewer.name):
             target = await write(services.store, form, request)
-    except FlaggeryError as refused:
-        status = ui.status_for(type(refused))
+    except (FlaggeryError, FieldError) as refused:
+        beside, error = (
+            (refused.field, refused.error) if isinstance(refused, FieldError) else (field, refused)
+        )
+        status = ui.status_for(type(error))
         if status >= 500:
             raise
         await services.catch_up()  # a new rollout's earlier steps may stand
-        return await page(ui, request, status=status, errors={field: refused.message}, form=form)
+        return await page(ui, request, status=status, errors={beside: error.message}, form=form)
     await services.catch_up()  # the next page, read from the snapshot, shows the write
     return RedirectResponse(target or _back(request), 303)
 
@@ -97,6 +103,7 @@ def _back(request: Request) -> str:
         "/variants/remove",
         "/variants",
         "/default",
+        "/value",
         "/rollout/remove",
         "/rollout",
         "/kill",
@@ -160,6 +167,12 @@ async def _set_default(store: AsyncFlaggery, form: FormData, request: Request) -
     await store.set_default_feature_variant(_name(request), _text(form, "variant"))
 
 
+async def _set_value(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    """The REST route's store call; the value is typed by the form's ``type``."""
+    value = typed_value(_text(form, "type"), form.get("value"))
+    await store.set_variant_value(_text(form, "variant"), _name(request), value)
+
+
 async def _rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:
     """Create the rollout if there is none, then move it (variant and proportion at once)."""
     feature, variant = _name(request), _text(form, "variant") or None
@@ -187,47 +200,23 @@ async def _rm_feature(store: AsyncFlaggery, form: FormData, request: Request) ->
 
 
 async def _add_abtest(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    """Groups come as lines ``group: feature=variant, feature=variant`` with an optional
-    ``@ percent``; start empty means now; times are ISO 8601, UTC without an offset."""
-    groups: dict[str, dict[str, str]] = {}
-    shares: list[float] = []
-    for line in _text(form, "groups").splitlines():
-        if not line.strip():
-            continue
-        head, _, rest = line.partition(":")
-        settings, _, percent = rest.partition("@")
-        pairs = [item.partition("=") for item in settings.split(",") if item.strip()]
-        if not rest or any(not sep for _, sep, _ in pairs):
-            raise ValidationError(
-                f"Write each group as 'name: feature=variant, ...', got {line!r}."
-            )
-        groups[head.strip()] = {f.strip(): v.strip() for f, _, v in pairs}
-        if percent.strip():
-            shares.append(_float(percent, "A group's percentage") / 100)
-    if shares and len(shares) != len(groups):
-        raise ValidationError("Give a percentage for every group or for none (equal shares).")
+    """Start empty means now; times are ISO 8601, UTC without an offset."""
+    groups, proportions = parse_groups(form)
     await store.add_abtest(
-        _text(form, "name"), _time(form, "start"), _time(form, "end"), groups, shares or None
+        _text(form, "name"), _time(form, "start"), _time(form, "end"), groups, proportions
     )
-
-
-def _float(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValidationError(f"{what} must be a number, got {text.strip()!r}.") from None
 
 
 def _time(form: FormData, key: str) -> Any:
     text = _text(form, key)
     if not text:
         if key == "end":
-            raise ValidationError("Give the end of the test.")
+            raise FieldError(key, "Give the end of the test.")
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError(f"{key} is not a date and time: {text!r}.") from None
+        raise FieldError(key, f"{key} is not a date and time: {text!r}.") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flaggery.errors import FlaggeryError, NotAdmin
 from flaggery.settings import Settings
-from flaggery.ui import actions, pages
+from flaggery.ui import actions, live, pages
 from flaggery.ui.render import Ui
 from flaggery.ui.session import session_key, viewer
 
@@ -47,12 +47,16 @@ def ui_mount(settings: Settings, status_for: Callable[[type[FlaggeryError]], int
             Mount("/static", StaticFiles(packages=[("flaggery.ui", "static")]), name="static"),
             *pages.routes(ui),
             *actions.routes(ui),
+            *live.routes(ui),
         ]
     )
     guarded = _Guard(router, ui)
     tokens = settings.named_tokens()
     session = SessionMiddleware(
-        guarded, session_key(tokens), session_cookie="flaggery_ui", same_site="strict"
+        guarded,
+        session_key(tokens, settings.session_secret),
+        session_cookie="flaggery_ui",
+        same_site="strict",
     )
     return Mount("/ui", app=_SecurityHeaders(session))
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from flaggery.engine.config import Config
-from flaggery.engine.model import AbTest
+from flaggery.engine.model import DISABLE, AbTest
 from flaggery.errors import FlaggeryError, NotFound, ValidationError
 from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.ui.abtest_form import draft
 from flaggery.ui.render import Ui, bars, page_of
 
 __all__ = ["routes", "share", "status_of"]
@@ -35,6 +37,7 @@ def routes(ui: Ui) -> list[Route]:
         route("/features/{name:path}/preview", preview),
         route("/features/{name:path}", feature),
         route("/abtests", abtests),
+        route("/abtests/form", abtest_form),
         route("/groups", groups),
         route("/groups/{name:path}", group),
         route("/subjects", subjects),
@@ -48,6 +51,17 @@ def routes(ui: Ui) -> list[Route]:
 def _int(request: Request, key: str, default: int) -> int:
     value = request.query_params.get(key, "")
     return int(value) if value.isdigit() and len(value) < 10 else default
+
+
+def _listing(request: Request, items: Sequence[Any]) -> dict[str, Any]:
+    """The request's ``page`` of ``items`` (render.page_of)."""
+    return page_of(items, _int(request, "page", 1))
+
+
+def _search(request: Request, names: Iterable[str]) -> tuple[str, dict[str, Any]]:
+    """The ``q`` search (part of a name, any case) and the request's page of the matches."""
+    query = request.query_params.get("q", "").strip()
+    return query, _listing(request, [n for n in names if query.lower() in n.lower()])
 
 
 def share(weight: int, total: int) -> float:
@@ -85,9 +99,7 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
     this server catches its snapshot up after each of its writes, so it shows them."""
     services = ui.services(request)
     config = services.evaluator.snapshot.config
-    query = request.query_params.get("q", "").strip()
-    names = [n for n in sorted(config.features) if query.lower() in n.lower()]
-    listing = page_of(names, _int(request, "page", 1))
+    query, listing = _search(request, sorted(config.features))
     buckets = await services.store.get_buckets()
     weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
     tests = _tests_by_feature(config, services.store.database.clock())
@@ -127,6 +139,8 @@ async def feature(ui: Ui, request: Request, **context: Any) -> Response:
         "feature.html",
         context.pop("status", 200),
         feature=record,
+        # The disabling variant has no value: clients use their own default.
+        valued=[variant for variant in record.variants if variant != DISABLE],
         rollout=rollout,
         total=total,
         share=share,
@@ -177,15 +191,28 @@ async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
         weight_of=lambda group: sum(weights.get(b, 0) for b in group.buckets),
         share=share,
         features=sorted(config.features),
+        groups=draft(context.get("form")),
         **context,
+    )
+
+
+async def abtest_form(ui: Ui, request: Request) -> Response:
+    """The new-test form again, with what was typed and one more group or feature row
+    (``add``: group or pair); htmx swaps it in place."""
+    config = ui.services(request).evaluator.snapshot.config
+    form = request.query_params
+    return ui.page(
+        request,
+        "partials/abtest_form.html",
+        form=form,
+        groups=draft(form, form.get("add")),
+        features=sorted(config.features),
     )
 
 
 async def groups(ui: Ui, request: Request, **context: Any) -> Response:
     store = ui.services(request).store
-    query = request.query_params.get("q", "").strip()
-    names = [n for n in await store.list_groups() if query.lower() in n.lower()]
-    listing = page_of(names, _int(request, "page", 1))
+    query, listing = _search(request, await store.list_groups())
     return ui.page(
         request, "groups.html", context.pop("status", 200), listing=listing, q=query, **context
     )
@@ -194,7 +221,7 @@ async def groups(ui: Ui, request: Request, **context: Any) -> Response:
 async def group(ui: Ui, request: Request, **context: Any) -> Response:
     store = ui.services(request).store
     record = await store.get_group(request.path_params["name"])
-    members = page_of(sorted(record.subjects), _int(request, "page", 1))
+    members = _listing(request, sorted(record.subjects))
     return ui.page(
         request,
         "group.html",
@@ -274,12 +301,16 @@ async def history(ui: Ui, request: Request) -> Response:
         errors["filter"] = refused.message
     partial = request.headers.get("hx-request") and request.query_params.get("rows")
     template = "partials/history_rows.html" if partial else "history.html"
+    shown = {**filters, "subject": subject_text}
     return ui.page(
         request,
         template,
         changes=changes,
-        filters={**filters, "subject": subject_text},
+        filters=shown,
+        query=urlencode({key: value for key, value in shown.items() if value}),
         head=head,
+        # The newest page follows the change stream (flaggery.ui.live); an older one stays put.
+        live="before" not in request.query_params,
         older=changes[-1].revision if changes and after > 0 else None,
         errors=errors,
     )

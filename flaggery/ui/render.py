@@ -25,7 +25,9 @@ from flaggery.errors import FlaggeryError
 from flaggery.live.evaluator import Evaluator
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.stream.broadcast import Broadcast
 from flaggery.ui.session import Viewer, csrf_token, viewer
+from flaggery.ui.values import TYPES, json_text, type_of
 
 __all__ = ["PAGE_SIZE", "Ui", "bars", "describe", "page_of"]
 
@@ -35,6 +37,7 @@ PAGE_SIZE = 50
 class _Services(Protocol):
     store: AsyncFlaggery
     evaluator: Evaluator
+    broadcast: Broadcast
 
     async def catch_up(self) -> None:
         """Bring this process's snapshot up to the latest write (flaggery.http.endpoint)."""
@@ -51,6 +54,9 @@ class Ui:
         self.status_for = status_for
         self.templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
         self.templates.env.filters["describe"] = describe
+        self.templates.env.filters["json_text"] = json_text
+        self.templates.env.filters["type_of"] = type_of
+        self.templates.env.globals["value_types"] = TYPES
 
     def services(self, request: Request) -> _Services:
         services: _Services = request.app.state.services

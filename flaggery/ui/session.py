@@ -1,10 +1,12 @@
 """Who is signed in, and the CSRF token, kept in Starlette's signed session cookie.
 
 The cookie (``flaggery_ui``) is HttpOnly and SameSite=Strict, Secure when the request came
-over HTTPS, signed with a key derived from the configured token secrets (so every worker and
-restart agrees, and changing the tokens signs everyone out). It holds the token's *name*,
-never its secret; each request checks the name is still configured, so removing a token ends
-its sessions. Without tokens (an open loopback admin server) nobody signs in.
+over HTTPS, signed with a key derived from FLAGGERY_SESSION_SECRET and the configured token
+secrets (so every worker and restart agrees, and changing the tokens signs everyone out).
+It holds the token's *name*, never its secret; each request checks the name is still
+configured, so removing a token ends its sessions. Without tokens (an open loopback admin
+server) nobody signs in and the cookie only carries the CSRF token; the ``flaggery`` command
+then gives its workers one session secret (flaggery.cli), so each accepts the others' forms.
 """
 
 from __future__ import annotations
@@ -38,11 +40,14 @@ class Viewer:
         return self.role.allows(Role.ADMIN)
 
 
-def session_key(tokens: Sequence[NamedToken]) -> str:
-    """The cookie-signing key: HMAC of every token secret; random when there is no token."""
-    if not tokens:
+def session_key(tokens: Sequence[NamedToken], secret: str | None) -> str:
+    """The cookie-signing key: HMAC of ``secret`` (FLAGGERY_SESSION_SECRET) and every token
+    secret, so each worker and restart with the same settings derives the same key; random
+    (this process only) when there is neither."""
+    if not tokens and secret is None:
         return secrets.token_hex(32)
     digest = hmac.new(b"flaggery-ui-session", digestmod=hashlib.sha256)
+    digest.update((secret or "").encode() + b"\0")
     for token in sorted(tokens, key=lambda t: t.name):
         digest.update(token.name.encode() + b"\0" + token.secret + b"\0")
     return digest.hexdigest()

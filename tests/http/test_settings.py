@@ -84,6 +84,17 @@ def test_the_token_never_shows() -> None:
     assert "admin_token=None" in repr(Settings())
 
 
+def test_the_session_secret_is_long_and_never_shows() -> None:
+    secret = "s3ssion-" * 5
+    settings = Settings.from_env({"FLAGGERY_SESSION_SECRET": secret})
+    assert "s3ssion" not in repr(settings) and "session_secret='***'" in repr(settings)
+    assert Settings.from_env(settings.to_env()).session_secret == secret
+    with pytest.raises(SettingsError, match="FLAGGERY_SESSION_SECRET must be at least 32"):
+        Settings.from_env({"FLAGGERY_SESSION_SECRET": "short"})
+    with pytest.raises(SettingsError, match="FLAGGERY_SESSION_SECRET may hold only printable"):
+        Settings.from_env({"FLAGGERY_SESSION_SECRET": "with spaces " * 4})
+
+
 def test_client_tokens_never_show_and_lists_split() -> None:
     settings = Settings.from_env(
         {"FLAGGERY_CLIENT_TOKENS": "tok-one, tok-two,", "FLAGGERY_CORS_ORIGINS": "https://a.b, *"}

@@ -1,5 +1,6 @@
 """The dashboard over HTTP, on SQLite and PostgreSQL: escaping, CSRF, sign-in and roles, the
-read-only lock, errors beside the field, and the rollout preview matching what is applied.
+read-only lock, errors beside the field, the rollout preview matching what is applied, typed
+variant values, the A/B-test form, and the session key's derivation.
 The browser tests (tests/ui) drive the same pages in Chromium."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import re
 import httpx
 
 from flaggery.store.actor import ANONYMOUS
+from flaggery.tokens import parse_tokens
+from flaggery.ui.session import session_key
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok
 
@@ -146,7 +149,9 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     ok(await client.put("/v1/buckets", params={"amount": 4}))
     ok(await client.post("/v1/subjects", json=[{"id": i, "weight": 1} for i in range(20)]), 201)
     csrf = csrf_of(await client.get("/ui/features"))
-    form = {"csrf": csrf, "name": "t", "groups": "a: nope=x\nb: nope=y", "end": "2099-01-01"}
+    form = {"csrf": csrf, "name": "t", "end": "2099-01-01"}
+    form |= {"g0.name": "a", "g0.f0": "nope", "g0.v0": "x"}
+    form |= {"g1.name": "b", "g1.f0": "nope", "g1.v0": "y"}
     refused = await client.post("/ui/abtests", data=form)
     assert refused.status_code == 404 and "Feature &#39;nope&#39; does not exist" in refused.text
     await client.post("/ui/features", data={"csrf": csrf, "name": "f"})
@@ -164,3 +169,122 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
     bad = await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": "x"})
     assert bad.status_code == 400 and "A subject id must be a whole number" in bad.text
+
+
+async def test_typed_variant_values_shown_and_set(make_client: MakeClient) -> None:
+    client = await make_client()
+    csrf = csrf_of(await client.get("/ui/features"))
+    await client.post("/ui/features", data={"csrf": csrf, "name": "f"})
+    for variant in ("off", "on"):
+        await client.post("/ui/features/f/variants", data={"csrf": csrf, "variant": variant})
+
+    async def set_value(variant: str, kind: str, text: str) -> httpx.Response:
+        form = {"csrf": csrf, "variant": variant, "type": kind, "value": text}
+        return await client.post("/ui/features/f/value", data=form)
+
+    assert (await set_value("on", "object", '{"limit": 3, "tags": ["a"]}')).status_code == 303
+    assert (await set_value("off", "boolean", " False ")).status_code == 303
+    values = ok(await client.get("/v1/features/f"))["values"]
+    assert values == {"on": {"limit": 3, "tags": ["a"]}, "off": False}
+    page = (await client.get("/ui/features/f")).text
+    assert re.search(r"<code>false</code> <span class=\"muted\">boolean</span>", page)
+    assert "<code>{&#34;limit&#34;:3,&#34;tags&#34;:[&#34;a&#34;]}</code>" in page
+    assert (await set_value("on", "number", "2.5")).status_code == 303
+    assert (await set_value("off", "string", "true")).status_code == 303
+    values = ok(await client.get("/v1/features/f"))["values"]
+    assert values == {"on": 2.5, "off": "true"}  # the string, not the boolean
+
+    before = await revision(client)
+    for kind, text, message in (
+        ("number", "lots", "A number value is written like 42 or 2.5, got &#39;lots&#39;."),
+        ("boolean", "yes", "A boolean value is true or false"),
+        ("object", "[1]", "An object value is JSON in braces"),
+        ("object", "{", "An object value must be JSON"),
+        ("number", str(2**64), "An integer value must fit in 64 bits"),
+    ):
+        refused = await set_value("on", kind, text)
+        assert refused.status_code == 400, (kind, text)
+        assert re.search(r'class="error" role="alert">' + re.escape(message), refused.text)
+        assert f'value="{text}"' in refused.text  # kept, to correct it
+    assert await revision(client) == before
+
+    assert (await set_value("on", "none", "ignored")).status_code == 303
+    assert ok(await client.get("/v1/features/f"))["values"] == {"off": "true"}
+    assert "its name" in (await client.get("/ui/features/f")).text
+
+
+async def test_the_abtest_form_grows_and_reports_beside_each_field(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    ok(await client.put("/v1/buckets", params={"amount": 8}))
+    csrf = csrf_of(await client.get("/ui/features"))
+    for feature in ("f", "g"):
+        await client.post("/ui/features", data={"csrf": csrf, "name": feature})
+        for variant in ("x", "y"):
+            await client.post(
+                f"/ui/features/{feature}/variants", data={"csrf": csrf, "variant": variant}
+            )
+    page = await client.get("/ui/abtests")
+    assert page.text.count('<fieldset class="group">') == 2 and 'name="g0.f0"' in page.text
+    typed = {"groups": "2", "pairs": "1", "name": "t", "g0.name": "<ctl>", "g1.f0": "f"}
+    wider = await client.get("/ui/abtests/form", params={**typed, "add": "group"})
+    assert wider.text.count('<fieldset class="group">') == 3
+    assert 'name="g0.name" maxlength="200" value="&lt;ctl&gt;"' in wider.text
+    assert 'name="g1.f0" list="feature-names" maxlength="200" value="f"' in wider.text
+    deeper = await client.get("/ui/abtests/form", params={**typed, "add": "pair"})
+    assert 'name="g1.v1"' in deeper.text and 'name="g1.v2"' not in deeper.text
+
+    base = {"csrf": csrf, "name": "t", "end": "2099-01-01T00:00:00", "groups": "3", "pairs": "2"}
+    good = {
+        **base,
+        **{"g0.name": "control", "g0.percent": "25", "g0.f0": "f", "g0.v0": "x"},
+        **{"g0.f1": "g", "g0.v1": "x"},
+        **{"g1.name": "treatment", "g1.percent": "75", "g1.f0": "f", "g1.v0": "y"},
+        **{"g1.f1": "g", "g1.v1": "y"},
+        **{"g2.name": " ", "g2.f1": ""},  # a blank third group
+    }
+    before = await revision(client)
+    for change, field, message in (
+        ({"g1.name": ""}, "g1.name", "Name this group."),
+        ({"g1.name": "control"}, "g1.name", "Two groups are named &#39;control&#39;."),
+        ({"g0.v1": ""}, "g0.v1", "Choose the variant of &#39;g&#39;."),
+        ({"g1.percent": ""}, "g1.percent", "Give a share to every group, or to none"),
+        ({"g0.percent": "150"}, "g0.percent", "A share is a percentage from 0 to 100"),
+        ({"end": ""}, "end", "Give the end of the test."),
+        ({"g1.v0": "nope"}, "create", "Feature &#39;f&#39; has no variant &#39;nope&#39;"),
+    ):
+        refused = await client.post("/ui/abtests", data={**good, **change})
+        assert refused.status_code in (400, 404), (field, refused.status_code)
+        assert refused.text.count('class="error"') == 1, field
+        # Beside the field: in its group's fieldset, or after the times for the rest.
+        start = refused.text.index(f'name="{"end" if field == "create" else field}"')
+        ends = (refused.text.find(tag, start) for tag in ("</fieldset>", "</form>"))
+        shown = refused.text[start : min(end for end in ends if end >= 0)]
+        assert f'class="error" role="alert">{message}' in shown, re.findall("alert.>[^<]*", shown)
+        assert 'value="control"' in refused.text  # what was typed stays
+    assert await revision(client) == before
+
+    created = await client.post("/ui/abtests", data=good)
+    assert created.status_code == 303, created.text
+    test = ok(await client.get("/v1/abtests/t"))["test"]
+    assert [(g["name"], g["proportion"], g["variants"]) for g in test["groups"]] == [
+        ("control", 0.25, {"f": "x", "g": "x"}),
+        ("treatment", 0.75, {"f": "y", "g": "y"}),
+    ]
+
+
+def test_the_session_key_is_shared_only_by_the_same_settings() -> None:
+    alice = parse_tokens("alice:admin:alice-secret-1")
+    secret = "x" * 32
+    assert session_key(alice, None) == session_key(alice, None)  # every worker, each restart
+    assert session_key((), secret) == session_key((), secret)
+    keys = {
+        session_key(alice, None),
+        session_key(alice, secret),
+        session_key((), secret),
+        session_key((), "y" * 32),
+        session_key(parse_tokens("alice:admin:alice-secret-2"), None),  # rotated: signed out
+    }
+    assert len(keys) == 5
+    assert session_key((), None) != session_key((), None)  # neither: this process only

@@ -23,7 +23,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PM_TOKEN = "pm-secret-token-1"
-TOKENS = f"pm:admin:{PM_TOKEN}"
+# A second admin, for writes made through the API while the browser watches (its name is the
+# actor History shows).
+BOT_TOKEN = "bot-secret-token-1"
+TOKENS = f"pm:admin:{PM_TOKEN}\nrelease-bot:admin:{BOT_TOKEN}"
 
 
 @contextlib.contextmanager
@@ -40,8 +43,9 @@ def chromium() -> Iterator[Browser]:
 
 @contextlib.contextmanager
 def admin_server(db_url: str, directory: Path) -> Iterator[ServerProcess]:
-    """``flaggery --admin`` on ``db_url`` with one admin token named "pm", ready, with the
-    bearer header on its client; 20 buckets and 500 subjects added through the REST API."""
+    """``flaggery --admin`` on ``db_url`` with admin tokens "pm" and "release-bot", ready,
+    with pm's bearer header on its client; 20 buckets and 500 subjects added through the REST
+    API."""
     env = {"FLAGGERY_TOKENS": TOKENS, "FLAGGERY_DB_AUTO_UPGRADE": "true"}
     with flaggery_process(["--admin", "--db-url", db_url], directory, env) as server:
         server.client.headers["Authorization"] = f"Bearer {PM_TOKEN}"

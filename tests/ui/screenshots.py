@@ -4,7 +4,8 @@
 
 Starts ``flaggery --admin`` on a scratch SQLite file, adds a small catalogue through the REST
 API, signs in as "pm" in headless Chromium and saves each page at 1280 x 800 (and the
-features page at phone width, 390 x 844). Viewport only, so the PNGs stay small.
+feature page at phone width, 390 x 844, and the new-A/B-test form on its own). Viewport
+only, so the PNGs stay small.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def seed(client: httpx.Client) -> None:
         for variant in variants:
             client.post(f"/v1/features/{feature}/variants/{variant}").raise_for_status()
         client.put(f"/v1/features/{feature}/default_variant/{variants[0]}").raise_for_status()
+    for variant, steps in (("old", 3), ("new", 1)):
+        client.put(
+            f"/v1/features/checkout/variants/{variant}/value",
+            json={"value": {"steps": steps, "layout": "classic" if steps > 1 else "one-page"}},
+        ).raise_for_status()
     for feature, variant, proportion in (("checkout", "new", 0.3), ("dark-mode", "on", 0.5)):
         client.post(f"/v1/features/{feature}/rollout", params={"variant": variant})
         client.put(f"/v1/features/{feature}/rollout", params={"proportion": proportion})
@@ -87,10 +93,24 @@ def main() -> None:
                 for name, path in PAGES.items():
                     page.goto(path)
                     page.screenshot(path=str(OUT / f"{name}.png"))
+                page.goto("/ui/abtests")
+                for field, text in {
+                    "name": "checkout-q1",
+                    "g0.name": "control",
+                    "g0.percent": "50",
+                    "g0.f0": "checkout",
+                    "g0.v0": "old",
+                    "g1.name": "one-page",
+                    "g1.percent": "50",
+                    "g1.f0": "checkout",
+                    "g1.v0": "new",
+                }.items():
+                    page.locator(f"#abtest-form input[name='{field}']").fill(text)
+                page.locator("#abtest-form").screenshot(path=str(OUT / "abtest-form.png"))
                 page.set_viewport_size({"width": 390, "height": 844})
                 page.goto("/ui/features/checkout")
                 page.screenshot(path=str(OUT / "feature-phone.png"))
-    print(f"wrote {len(PAGES) + 1} screenshots to {OUT}")
+    print(f"wrote {len(PAGES) + 2} screenshots to {OUT}")
 
 
 if __name__ == "__main__":

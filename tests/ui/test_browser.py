@@ -1,18 +1,20 @@
 """Issue 13's workflow in a real browser (headless Chromium, Playwright), on SQLite and
 PostgreSQL: sign in, create a feature with two variants, set the default, raise a rollout to
 30% and see the effective share previewed and applied, create an A/B test that starts now
-and stop it, look up a subject and read why, see it all in History under the actor's name,
-a post without the CSRF token refused, and a markup name shown as text."""
+and stop it, look up a subject and read why, see it all in History under the actor's name
+and a write made through the API appear there live (no reload), a post without the CSRF token
+refused, and a markup name shown as text."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
-from tests.ui.browser import CHROMIUM, PM_TOKEN, admin_server, chromium
+from tests.ui.browser import BOT_TOKEN, CHROMIUM, PM_TOKEN, admin_server, chromium
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium")
 XSS = "<img src=x onerror=alert(1)>"
@@ -30,6 +32,7 @@ def test_the_product_workflow_in_a_browser(db_url: str, tmp_path: Path) -> None:
         run_abtest(page)
         read_why(page)
         read_history(page)
+        history_updates_live(page, server.client)
         csrf_less_post_is_refused(page)
         markup_name_is_text(page)
         assert alerts == []
@@ -62,7 +65,7 @@ def create_feature(page: Page) -> None:
 
 
 def raise_rollout(page: Page) -> None:
-    page.locator("select[name=variant]").select_option("new")
+    page.locator("form[action$='/rollout'] select[name=variant]").select_option("new")
     page.get_by_label("Proportion (%)").fill("30")
     preview = page.locator("#preview")
     expect(preview).to_contain_text("Lands on")
@@ -74,8 +77,14 @@ def raise_rollout(page: Page) -> None:
 
 def run_abtest(page: Page) -> None:
     page.goto("/ui/abtests")
-    page.get_by_label("Name").fill("checkout-test")
-    page.locator("textarea[name=groups]").fill("control: checkout=old\ntreatment: checkout=new")
+    page.get_by_label("Test name").fill("checkout-test")
+    for group, variant in enumerate(("old", "new")):
+        page.locator(f"input[name='g{group}.name']").fill(("control", "treatment")[group])
+        page.locator(f"input[name='g{group}.f0']").fill("checkout")
+        page.locator(f"input[name='g{group}.v0']").fill(variant)
+    page.get_by_role("button", name="Add a group").click()  # htmx: the form, one group more
+    expect(page.locator("fieldset.group")).to_have_count(3)
+    expect(page.locator("input[name='g1.v0']")).to_have_value("new")  # typed values stay
     page.get_by_label("End (UTC)").fill("2099-01-01T00:00:00")
     page.get_by_role("button", name="Create test").click()
     live = page.locator("section", has=page.locator(".badge.live"))
@@ -99,6 +108,23 @@ def read_history(page: Page) -> None:
     rows = page.locator("#history tr")
     for operation in ("stop_abtest", "add_abtest", "set_rollout", "add_variant", "add_feature"):
         expect(rows.filter(has_text=operation).first).to_contain_text("pm")
+
+
+def history_updates_live(page: Page, api: httpx.Client) -> None:
+    """Writes made elsewhere (the REST API, another token) while History is open appear
+    without a reload, within the page's filter, under their actor's name."""
+    page.goto("/ui/history?feature=checkout")
+    expect(page.locator("#history tr").first).to_contain_text("stop_abtest")
+    loads: list[str] = []
+    page.on("load", lambda loaded: loads.append(loaded.url))
+    bot = {"Authorization": f"Bearer {BOT_TOKEN}"}
+    api.post("/v1/features/unrelated", headers=bot).raise_for_status()
+    api.post("/v1/features/checkout/variants/newer", headers=bot).raise_for_status()
+    newest = page.locator("#history tr").first
+    expect(newest).to_contain_text("add_variant", timeout=15_000)
+    expect(newest).to_contain_text("release-bot")
+    expect(page.locator("#history")).not_to_contain_text("unrelated")
+    assert loads == []
 
 
 def csrf_less_post_is_refused(page: Page) -> None:
