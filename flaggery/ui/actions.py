@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -55,22 +56,22 @@ def routes(ui: Ui) -> list[Route]:
         post("/features/{name:path}/value", _set_value, pages.feature, "value"),
         post("/features/{name:path}/rollout", _rollout, pages.feature, "rollout"),
         post("/features/{name:path}/rollout/remove", _rm_rollout, pages.feature, "rollout"),
-        post("/features/{name:path}/kill", _kill, pages.feature, "kill"),
-        post("/features/{name:path}/remove", _rm_feature, pages.feature, "remove"),
+        post("/features/{name:path}/kill", _confirmed(_kill), pages.feature, "kill"),
+        post("/features/{name:path}/remove", _confirmed(_rm_feature), pages.feature, "remove"),
         post("/abtests", _add_abtest, pages.abtests, "create"),
-        post("/abtests/{name:path}/stop", _stop_abtest, pages.abtests, "abtest"),
-        post("/abtests/{name:path}/remove", _rm_abtest, pages.abtests, "abtest"),
+        post("/abtests/{name:path}/stop", _confirmed(_stop_abtest), pages.abtests, "abtest"),
+        post("/abtests/{name:path}/remove", _confirmed(_rm_abtest), pages.abtests, "abtest"),
         post("/groups", _add_group, pages.groups, "name"),
         post("/groups/{name:path}/members", _add_member, pages.group, "member"),
         post("/groups/{name:path}/members/remove", _rm_member, pages.group, "member"),
         post("/groups/{name:path}/overrides", _add_override, pages.group, "override"),
         post("/groups/{name:path}/overrides/remove", _rm_override, pages.group, "override"),
-        post("/groups/{name:path}/remove", _rm_group, pages.group, "remove"),
+        post("/groups/{name:path}/remove", _confirmed(_rm_group), pages.group, "remove"),
     ]
 
 
 async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -> Response:
-    form = await request.form()
+    form = await _form(request)
     check_csrf(request, _csrf(request, form))
     viewer = ui.viewer(request)
     if not viewer.can_write:
@@ -90,6 +91,27 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
         return await page(ui, request, status=status, errors={beside: error.message}, form=form)
     await services.catch_up()  # the next page, read from the snapshot, shows the write
     return RedirectResponse(target or _back(request), 303)
+
+
+def _confirmed(write: Write) -> Write:
+    """`write`, refused unless its form's confirm box was ticked: the browser's ``required``
+    is a convenience, not a check (a post made without the page skips it)."""
+
+    async def confirmed(store: AsyncFlaggery, form: FormData, request: Request) -> str | None:
+        if form.get("confirm") != "on":
+            raise ValidationError("Tick the box to confirm: this cannot be undone here.")
+        return await write(store, form, request)
+
+    return confirmed
+
+
+async def _form(request: Request) -> FormData:
+    """The posted form; a body Starlette cannot parse (a broken multipart) is a
+    ValidationError in the usual envelope, not a bare HTTP error."""
+    try:
+        return await request.form()
+    except HTTPException as unreadable:
+        raise ValidationError(f"The form could not be read: {unreadable.detail}") from None
 
 
 def _csrf(request: Request, form: FormData) -> str | None:
@@ -258,7 +280,7 @@ async def _rm_group(store: AsyncFlaggery, form: FormData, request: Request) -> s
 
 
 async def _signin(ui: Ui, request: Request) -> Response:
-    form = await request.form()
+    form = await _form(request)
     check_csrf(request, _csrf(request, form))
     try:
         sign_in(request, ui.tokens, _text(form, "token"))
@@ -268,7 +290,7 @@ async def _signin(ui: Ui, request: Request) -> Response:
 
 
 async def _signout(ui: Ui, request: Request) -> Response:
-    form = await request.form()
+    form = await _form(request)
     check_csrf(request, _csrf(request, form))
     request.session.clear()
     return RedirectResponse("/ui/signin", 303)

@@ -37,6 +37,12 @@ _HEADERS = [
 _OPEN_PATHS = ("/static/", "/signin")
 
 
+# A signed cookie is checked, not looked up: signing out deletes it from the browser, but a copy
+# stays valid until it expires. So it expires after a working day; changing the tokens or
+# FLAGGERY_SESSION_SECRET ends every session at once.
+SESSION_SECONDS = 12 * 60 * 60
+
+
 def ui_mount(settings: Settings, status_for: Callable[[type[FlaggeryError]], int]) -> Mount:
     """The dashboard, to mount at ``/ui``. ``status_for`` is the HTTP error table's lookup
     (flaggery.http.errors), so a refused form answers the same status as the REST route."""
@@ -56,6 +62,7 @@ def ui_mount(settings: Settings, status_for: Callable[[type[FlaggeryError]], int
         guarded,
         session_key(tokens, settings.session_secret),
         session_cookie="flaggery_ui",
+        max_age=SESSION_SECONDS,
         same_site="strict",
     )
     return Mount("/ui", app=_SecurityHeaders(session))

@@ -72,6 +72,17 @@ async def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(
     assert await revision(client) == before + 1
 
 
+async def test_a_broken_form_body_is_a_validation_error(make_client: MakeClient) -> None:
+    client = await make_client()
+    broken = await client.post(
+        "/ui/features",
+        content=b"--x\r\nContent-Disposition: form-data\r\n\r\nno closing boundary",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    fails(broken, 400, "ValidationError")
+    assert "The form could not be read" in broken.text
+
+
 async def test_a_refused_write_shows_the_message_beside_the_field(make_client: MakeClient) -> None:
     client = await make_client()
     csrf = csrf_of(await client.get("/ui/features"))
@@ -98,6 +109,7 @@ async def test_sign_in_roles_and_the_actor_in_history(make_client: MakeClient) -
     assert signed.status_code == 303
     cookie = signed.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+    assert "max-age=43200" in cookie  # 12 hours: a copied cookie does not outlive a day
     assert "alice-secret-1" not in signed.headers["set-cookie"]
     csrf = csrf_of(await client.get("/ui/features"))
     assert (await client.post("/ui/features", data={"csrf": csrf, "name": "f"})).status_code == 303
@@ -159,7 +171,11 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     await client.post(
         "/ui/features/f/rollout", data={"csrf": csrf, "variant": "on", "percent": "50"}
     )
-    assert (await client.post("/ui/features/f/kill", data={"csrf": csrf})).status_code == 303
+    unconfirmed = await client.post("/ui/features/f/kill", data={"csrf": csrf})
+    assert unconfirmed.status_code == 400 and "Tick the box to confirm" in unconfirmed.text
+    assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0.5
+    confirmed = {"csrf": csrf, "confirm": "on"}
+    assert (await client.post("/ui/features/f/kill", data=confirmed)).status_code == 303
     assert ok(await client.get("/v1/features/f"))["default_variant"] == "__DISABLE__"
     assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0
     await client.post("/ui/groups", data={"csrf": csrf, "name": "g"})
@@ -169,6 +185,13 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
     bad = await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": "x"})
     assert bad.status_code == 400 and "A subject id must be a whole number" in bad.text
+    # Every destructive form needs its box ticked, whatever sends the post.
+    for path in ("/ui/groups/g/remove", "/ui/features/f/remove"):
+        refused = await client.post(path, data={"csrf": csrf})
+        assert refused.status_code == 400 and "Tick the box to confirm" in refused.text
+    assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
+    assert (await client.post("/ui/groups/g/remove", data=confirmed)).status_code == 303
+    fails(await client.get("/v1/groups/g"), 404, "GroupNotFound")
 
 
 async def test_typed_variant_values_shown_and_set(make_client: MakeClient) -> None:
