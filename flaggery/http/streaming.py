@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,9 +51,11 @@ async def _stream(request: Request) -> Response:
     )
 
 
-async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    # Bytes go out as they are (sse-starlette encodes only ServerSentEvent, str and dict):
+    # each event was encoded once, when it was published, for every client.
     async for event in events:
-        yield ServerSentEvent(data=event.data, event=event.kind, id=str(event.revision))
+        yield event.wire
 
 
 def _last_event_id(text: str | None) -> int | None:
