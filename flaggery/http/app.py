@@ -23,6 +23,7 @@ from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers, status_for
+from flaggery.http.gc_tuning import tune_for_serving
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
@@ -136,7 +137,9 @@ async def _open_source(
 
 
 def app_from_env() -> FlaggeryApp:
-    """The app for the settings in this process's environment (a uvicorn factory)."""
+    """The app for the settings in this process's environment (a uvicorn factory), in a
+    process tuned for serving (flaggery.http.gc_tuning)."""
+    tune_for_serving()
     return create_app(Settings.from_env())
 
 
