@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
         async with contextlib.AsyncExitStack() as stack:
             store, evaluator = await _open_source(settings, clock, stack)
             services = Services(settings, store, evaluator, metrics)
-            evaluator.add_listener(services.broadcast.on_swap)
+            evaluator.subscribe(services.broadcast.on_update)
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)

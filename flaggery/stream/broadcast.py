@@ -1,9 +1,9 @@
 """In-process fan-out of stream events, with a short backlog for resuming clients.
 
-One `Broadcast` per server process, fed by the process's own snapshot feed (an Evaluator
-subscription). Publishing an event costs the same for 1 client as for 2,000: it is appended
-once to the shared backlog and one wake-up is set; each client reads the backlog from its own
-position (a cursor, not a queue of its own). A client that falls more than QUEUE_EVENTS
+One `Broadcast` per server process, fed by the process's own snapshot feed (`on_update`, an
+Evaluator subscriber). Publishing an event costs the same for 1 client as for 2,000: it is
+appended once to the shared backlog and one wake-up is set; each client reads the backlog from
+its own position (a cursor, not a queue of its own). A client that falls more than QUEUE_EVENTS
 behind is dropped after reading QUEUE_EVENTS more (its stream ends; it resumes with
 Last-Event-ID), so a slow reader costs a bounded amount of memory and never slows the feed or
 the other clients.
@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from flaggery.engine.model import Change
+from flaggery.store.updates import Update
 from flaggery.stream.events import StreamEvent, change_event, reload_event
 
 __all__ = ["BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
@@ -71,6 +72,11 @@ class Broadcast:
     @property
     def clients(self) -> int:
         return len(self._subscriptions)
+
+    def on_update(self, update: Update) -> None:
+        """An Evaluator subscriber (`Evaluator.subscribe`): `on_swap` of each update; updates
+        without change-log entries (the clock, staleness) publish nothing."""
+        self.on_swap(update.revision, update.changes, update.reason)
 
     def on_swap(self, revision: int, changes: Sequence[Change] | None, reason: str | None) -> None:
         """One event per change applied, or one reload event when ``changes`` is None."""
