@@ -96,6 +96,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
                 await stack.enter_async_context(
                     _background(prune_forever(store.database, retention))
                 )
+            await stack.enter_async_context(_background(services.send_watch.run()))
             if metrics is not None:
                 stack.callback(metrics.close)
                 await stack.enter_async_context(_background(_sample_forever(services)))

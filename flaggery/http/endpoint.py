@@ -26,6 +26,7 @@ from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
 from flaggery.http.errors import ContentTooLarge, RequestValidationError
 from flaggery.http.metrics import Metrics
+from flaggery.http.send_watch import SendWatch
 from flaggery.live.evaluator import Evaluator
 from flaggery.settings import Settings
 from flaggery.store.database import last_written_revision
@@ -83,6 +84,8 @@ class Services:
     metrics: Metrics | None
     broadcast: Broadcast = field(default_factory=Broadcast)
     """This process's stream events, fed by the evaluator (flaggery.stream)."""
+    send_watch: SendWatch = field(default_factory=SendWatch)
+    """This process's stream connections, ended when a send stays blocked."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
 

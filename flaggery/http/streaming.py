@@ -4,14 +4,14 @@ Each event is ``id: <revision>``, ``event: change|reload``, ``data: <JSON>`` (fl
 events). A client resumes with ``Last-Event-ID``: the events after it are replayed from this
 process's backlog or the change log, or a reload event says they are gone. Idle streams get a
 keep-alive comment every FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep up
-(QUEUE_EVENTS behind, or a send blocked SEND_TIMEOUT_SECONDS) is disconnected.
+is disconnected: QUEUE_EVENTS behind, or a send blocked for SEND_TIMEOUT_SECONDS (10; checked
+every second by the process's flaggery.http.send_watch.SendWatch).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,14 +20,14 @@ from flaggery.errors import RevisionNotReached
 from flaggery.http.codec import NoQuery
 from flaggery.http.endpoint import Call, Operation, Services
 from flaggery.http.errors import RequestValidationError
+from flaggery.http.send_watch import WatchedEventSourceResponse
 from flaggery.store.changes import read_change_range
 from flaggery.stream.events import StreamEvent
 from flaggery.stream.follow import follow
 
-__all__ = ["OPERATIONS", "SEND_TIMEOUT_SECONDS", "STREAM_PATH"]
+__all__ = ["OPERATIONS", "STREAM_PATH"]
 
 STREAM_PATH = "/v1/stream"
-SEND_TIMEOUT_SECONDS = 10.0
 
 
 async def _stream(request: Request) -> Response:
@@ -43,15 +43,16 @@ async def _stream(request: Request) -> Response:
         return await read_change_range(store.database, after, upto)
 
     # An edge has no change log: beyond its in-memory backlog a resume is a reload.
-    return EventSourceResponse(
-        _sse(follow(services.broadcast, last_id, None if store is None else replay)),
+    return WatchedEventSourceResponse(
+        sse_bytes(follow(services.broadcast, last_id, None if store is None else replay)),
+        watch=services.send_watch,
         ping=services.settings.stream_keepalive,
-        send_timeout=SEND_TIMEOUT_SECONDS,
         headers={"Cache-Control": "no-store"},
     )
 
 
-async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+async def sse_bytes(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    """The wire form of each event, for EventSourceResponse."""
     # Bytes go out as they are (sse-starlette encodes only ServerSentEvent, str and dict):
     # each event was encoded once, when it was published, for every client.
     async for event in events:
