@@ -1,12 +1,16 @@
-"""How fast a write committed on PostgreSQL shows up on an edge replica, one stream hop away.
+"""How fast a write committed on PostgreSQL shows up on an edge replica, one or two hops away.
 
-    python bench/edge_propagation_bench.py      # 100,000 subjects, 100 subject + 20 rollout writes
+    python bench/edge_propagation_bench.py             # 100k subjects, 100 + 20 writes
+    python bench/edge_propagation_bench.py --levels 2  # the same through an edge server too
 
-A read-only `flaggery` server follows the scratch database (LISTEN/NOTIFY); this process runs
-`Evaluator.from_upstream` against that server (GET /v1/snapshot, then GET /v1/stream). A writer
-process commits subject writes and rollout moves one at a time, printing each revision and the
-wall-clock time right after its commit; the edge notes when each revision becomes visible.
-Target (issue 11): p99 <= 20 ms for both kinds.
+A read-only `flaggery` server follows the scratch database (LISTEN/NOTIFY). With ``--levels 1``
+this process runs `Evaluator.from_upstream` against that server (GET /v1/snapshot, then GET
+/v1/stream); with ``--levels 2`` an edge server (`flaggery --upstream`, no database) follows the
+read-only server and the Evaluator here follows the edge: the two-level tree of issue 11. A
+writer process commits subject writes and rollout moves one at a time, printing each revision
+and the wall-clock time right after its commit; the Evaluator's subscriber
+(`Evaluator.subscribe`) notes when each revision becomes visible. Target (issue 11): p99 <= 20 ms
+for both kinds.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from report import print_measures
 from seed import SERVER_URL, scratch_database, seed
 
 from flaggery import Evaluator
+from flaggery.store.updates import Update
 
 WRITER = textwrap.dedent(
     """
@@ -57,11 +62,24 @@ WRITER = textwrap.dedent(
 @contextlib.contextmanager
 def replica_server(db_url: str) -> Iterator[str]:
     """A read-only `flaggery` on ``db_url`` on a free port, ready; its URL."""
+    with flaggery_server(["--db-url", db_url]) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def edge_server(upstream: str) -> Iterator[str]:
+    """An edge `flaggery --upstream` (no database) following ``upstream``, ready; its URL."""
+    with flaggery_server(["--upstream", upstream]) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def flaggery_server(arguments: list[str]) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLAGGERY_")}
-    command = [sys.executable, "-m", "flaggery.cli", "--db-url", db_url, "--port", str(port)]
+    command = [sys.executable, "-m", "flaggery.cli", *arguments, "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -71,6 +89,8 @@ def replica_server(db_url: str) -> Iterator[str]:
                 if httpx.get(f"{url}/readyz").status_code == 200:
                     break
             time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{command} was not ready within 60 s")
         yield url
     finally:
         process.terminate()
@@ -79,26 +99,23 @@ def replica_server(db_url: str) -> Iterator[str]:
 
 async def measure(upstream: str, db_url: str, args: argparse.Namespace) -> dict[str, list[float]]:
     visible_at: dict[int, float] = {}
+
     async with Evaluator.from_upstream(upstream) as edge:
+        seen = [edge.revision]
 
-        async def watch() -> None:
-            seen = edge.revision
-            while True:
-                await asyncio.sleep(0.0005)
-                if edge.revision != seen:
-                    now = time.time()
-                    for revision in range(seen + 1, edge.revision + 1):
-                        visible_at[revision] = now
-                    seen = edge.revision
+        def visible(update: Update) -> None:  # right after the swap, on the feed's task
+            now = time.time()
+            for revision in range(seen[0] + 1, update.revision + 1):  # a patch or a reload
+                visible_at[revision] = now
+            seen[0] = max(seen[0], update.revision)
 
-        watcher = asyncio.create_task(watch())
+        edge.subscribe(visible)
         writer = await asyncio.create_subprocess_exec(
             sys.executable, "-c", WRITER, db_url, str(args.subject_writes),
             str(args.rollout_writes), str(args.subjects + 1), stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         output, _ = await writer.communicate()
         await asyncio.sleep(0.5)
-        watcher.cancel()
     latencies: dict[str, list[float]] = {"subject": [], "rollout": []}
     for line in output.decode().splitlines():
         kind, revision, committed = line.split()
@@ -109,9 +126,12 @@ async def measure(upstream: str, db_url: str, args: argparse.Namespace) -> dict[
 async def run(args: argparse.Namespace) -> dict[str, object]:
     async with scratch_database(args.url) as db_url:
         await seed(db_url, args.subjects)
-        with replica_server(db_url) as upstream:
+        with contextlib.ExitStack() as servers:
+            upstream = servers.enter_context(replica_server(db_url))
+            if args.levels == 2:
+                upstream = servers.enter_context(edge_server(upstream))
             latencies = await measure(upstream, db_url, args)
-    result: dict[str, object] = {"subjects": args.subjects}
+    result: dict[str, object] = {"levels": args.levels, "subjects": args.subjects}
     for kind, values in latencies.items():
         result[f"{kind}_writes"] = len(values)
         result[f"{kind}_p50_ms"] = round(statistics.median(values), 2)
@@ -126,6 +146,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=100_000)
     parser.add_argument("--subject-writes", type=int, default=100)
     parser.add_argument("--rollout-writes", type=int, default=20)
+    parser.add_argument("--levels", type=int, choices=(1, 2), default=1)
     args = parser.parse_args()
     print_measures("edge_propagation", asyncio.run(run(args)))
 

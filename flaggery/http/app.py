@@ -23,6 +23,7 @@ from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers, status_for
+from flaggery.http.gc_tuning import tune_for_serving
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
@@ -81,7 +82,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
         async with contextlib.AsyncExitStack() as stack:
             store, evaluator = await _open_source(settings, clock, stack)
             services = Services(settings, store, evaluator, metrics)
-            evaluator.add_listener(services.broadcast.on_swap)
+            evaluator.subscribe(services.broadcast.on_update)
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)
@@ -95,6 +96,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FlaggeryApp:
                 await stack.enter_async_context(
                     _background(prune_forever(store.database, retention))
                 )
+            await stack.enter_async_context(_background(services.send_watch.run()))
             if metrics is not None:
                 stack.callback(metrics.close)
                 await stack.enter_async_context(_background(_sample_forever(services)))
@@ -136,7 +138,9 @@ async def _open_source(
 
 
 def app_from_env() -> FlaggeryApp:
-    """The app for the settings in this process's environment (a uvicorn factory)."""
+    """The app for the settings in this process's environment (a uvicorn factory), in a
+    process tuned for serving (flaggery.http.gc_tuning)."""
+    tune_for_serving()
     return create_app(Settings.from_env())
 
 

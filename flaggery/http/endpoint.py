@@ -31,6 +31,7 @@ from flaggery.settings import Settings
 from flaggery.store.database import last_written_revision
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.stream.broadcast import Broadcast
+from flaggery.stream.send_watch import SendWatch
 from flaggery.tokens import Role
 
 __all__ = [
@@ -83,6 +84,8 @@ class Services:
     metrics: Metrics | None
     broadcast: Broadcast = field(default_factory=Broadcast)
     """This process's stream events, fed by the evaluator (flaggery.stream)."""
+    send_watch: SendWatch = field(default_factory=SendWatch)
+    """This process's stream connections, ended when a send stays blocked."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
 

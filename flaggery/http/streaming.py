@@ -4,8 +4,8 @@ Each event is ``id: <revision>``, ``event: change|reload``, ``data: <JSON>`` (fl
 events). A client resumes with ``Last-Event-ID``: the events after it are replayed from this
 process's backlog or the change log, or a reload event says they are gone. Idle streams get a
 keep-alive comment every FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep up
-(QUEUE_EVENTS behind, or a send blocked SEND_TIMEOUT_SECONDS: flaggery.stream.sse) is
-disconnected.
+is disconnected: QUEUE_EVENTS behind, or a send blocked for SEND_TIMEOUT_SECONDS (10; checked
+every second by the process's flaggery.stream.send_watch.SendWatch).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ async def _stream(request: Request) -> Response:
     return event_source(
         follow(services.broadcast, last_id, None if store is None else replay),
         services.settings.stream_keepalive,
+        services.send_watch,
     )
 
 

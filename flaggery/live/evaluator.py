@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,9 +32,11 @@ from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
 from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_snapshot_file
 from flaggery.live.tasks import cancel_and_wait
+from flaggery.live.updates import Updates
 from flaggery.live.upstream_feed import UpstreamFeed
 from flaggery.store.database import OUTAGES, Database
-from flaggery.store.replica import Listener, RefreshCounts, Replica
+from flaggery.store.replica import RefreshCounts, Replica
+from flaggery.store.updates import Subscriber
 from flaggery.store.urls import libpq_dsn
 
 __all__ = ["Evaluator"]
@@ -245,11 +247,23 @@ class Evaluator:
         """
         return self._replica.snapshot.explain(subject_id)
 
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(revision, changes, reason)`` after every snapshot swap: the
-        change-log entries applied, or (None, why) after a full load. Add it before `start`
-        to hear the first load. It runs on the feed's task: it must not block."""
-        self._replica.listeners.append(listener)
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber(update)`` (a flaggery.store.updates.Update) after every change a
+        reader could see: each snapshot swap, in revision order, with the change-log entries
+        applied (None and a reason after a full load); an A/B test starting or ending (no
+        entries); staleness moving (no entries). Subscribe before `start` to hear the first
+        load. It runs synchronously on the feed's or timer's task, so it must not block; one
+        that raises is logged and skipped. Returns the function that unsubscribes it.
+        """
+        return self._replica.subscribers.add(subscriber)
+
+    def updates(self) -> Updates:
+        """The same updates as an async iterator: ``with ev.updates() as updates: async for
+        update in updates: ...``. A slow consumer is handed the latest update only (at most
+        one is held), so it never falls behind; leaving the ``with`` block unsubscribes. See
+        flaggery.live.updates.
+        """
+        return Updates(self._replica.subscribers)
 
     @property
     def revision(self) -> int:

@@ -1,10 +1,11 @@
 """OFREP's event stream: ``refetchEvaluation`` over Server-Sent Events (OFREP ADR-0008).
 
-One watcher per process follows the evaluator's snapshot and, whenever a new one is swapped
-in (a write anywhere, or an A/B test starting or ending), puts one event in every connected
-client's queue. Each client is an async generator served by sse-starlette (keep-alive pings,
-disconnect and shutdown handling). Queues are bounded: a client that does not read is dropped
-rather than buffered without end, and its EventSource reconnects and refetches.
+One watcher per process follows the evaluator's updates (`Evaluator.updates`) and, whenever a
+new snapshot is swapped in (a write anywhere, or an A/B test starting or ending), puts one
+event in every connected client's queue. Each client is an async generator served by
+sse-starlette (keep-alive pings, disconnect and shutdown handling). Queues are bounded: a
+client that does not read is dropped rather than buffered without end, and its EventSource
+reconnects and refetches.
 
 The stream carries no flag data, only that the configuration moved on (``etag`` is the
 revision, ``lastModified`` Unix seconds), so clients refetch the bulk evaluation and get a 304
@@ -31,8 +32,6 @@ __all__ = ["CLIENT_QUEUE_SIZE", "EventBroadcast"]
 
 CLIENT_QUEUE_SIZE = 16
 PING_SECONDS = 15
-# The watcher wakes on every swap; this bounds how late it notices one made by the clock.
-WATCH_SECONDS = 1.0
 
 
 class _Refetch(msgspec.Struct, frozen=True):
@@ -102,13 +101,9 @@ class EventBroadcast:
             self._clients.discard(queue)
 
     async def _watch(self, evaluator: Evaluator) -> None:
-        last = None
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await evaluator.wait_for_revision(evaluator.revision + 1, WATCH_SECONDS)
-            if evaluator.revision < 0:
-                continue
-            current = evaluator.snapshot
-            if last is not None and current is not last:
-                self.publish(current)
-            last = current
+        with evaluator.updates() as updates:
+            last = evaluator.snapshot if evaluator.revision >= 0 else None
+            async for update in updates:
+                if last is not None and update.snapshot is not last:
+                    self.publish(update.snapshot)
+                last = update.snapshot

@@ -13,8 +13,8 @@ does I/O; the async methods are the sync ones.
 Events: PROVIDER_CONFIGURATION_CHANGED with the changed flag keys when a new snapshot is
 swapped in; PROVIDER_STALE when the evaluator loses the database, PROVIDER_READY when it is
 back; PROVIDER_ERROR from `initialize` if no snapshot is loaded yet (then READY once one is).
-They come from a watcher on the evaluator's event loop: construct the provider on that loop,
-or pass it as ``loop``.
+They come from a watcher of `Evaluator.updates` on the evaluator's event loop: construct the
+provider on that loop, or pass it as ``loop``.
 """
 
 from __future__ import annotations
@@ -50,8 +50,6 @@ from flaggery.openfeature.changes import changed_flags
 __all__ = ["FlaggeryProvider"]
 
 Details = FlagResolutionDetails[Any]
-# The watcher wakes on every swap; this bounds how late it notices staleness or the clock.
-WATCH_SECONDS = 1.0
 KEY_CACHE_SIZE = 65_536
 """Targeting keys remembered per snapshot (about 100 bytes each): past it, start afresh."""
 
@@ -207,22 +205,22 @@ class FlaggeryProvider(AbstractProvider):
 
     async def _watch(self) -> None:
         evaluator = self._evaluator
-        last = None if evaluator.revision < 0 else evaluator.snapshot
-        stale = False
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await evaluator.wait_for_revision(evaluator.revision + 1, WATCH_SECONDS)
-            if evaluator.revision < 0:
-                continue
-            current = evaluator.snapshot
-            if last is None:
-                self.emit_provider_ready(ProviderEventDetails(message="Snapshot loaded."))
-            elif current is not last and (flags := changed_flags(last, current)):
-                self.emit_provider_configuration_changed(ProviderEventDetails(flags))
-            last = current
-            if evaluator.stale != stale:
-                stale = evaluator.stale
+        with evaluator.updates() as updates:  # before reading the state: nothing is missed
+            last = None if evaluator.revision < 0 else evaluator.snapshot
+            stale = last is not None and evaluator.stale
+            if stale:
                 self._emit_staleness(stale)
+            async for update in updates:
+                if last is None:
+                    self.emit_provider_ready(ProviderEventDetails(message="Snapshot loaded."))
+                elif update.snapshot is not last and (
+                    flags := changed_flags(last, update.snapshot)
+                ):
+                    self.emit_provider_configuration_changed(ProviderEventDetails(flags))
+                last = update.snapshot
+                if update.stale != stale:
+                    stale = update.stale
+                    self._emit_staleness(stale)
 
     def _emit_staleness(self, stale: bool) -> None:
         if stale:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flaggery.clock import Clock
@@ -31,8 +31,9 @@ from flaggery.engine.model import Change, State
 from flaggery.store.database import Database
 from flaggery.store.history import Head, rewritten
 from flaggery.store.loader import load_changes, load_state_and_head
+from flaggery.store.updates import Subscribers, Update
 
-__all__ = ["Listener", "RefreshCounts", "Replica", "SnapshotBuildFailed"]
+__all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed"]
 
 log = logging.getLogger("flaggery.live")
 
@@ -55,11 +56,6 @@ class RefreshCounts:
     found up to date by a feed."""
 
 
-Listener = Callable[[int, Sequence[Change] | None, str | None], None]
-"""Told of every swap: (revision, the changes applied in order, None) or, after a full load,
-(revision, None, why). Called synchronously right after the swap; must not block."""
-
-
 class Replica:
     def __init__(self, db: Database | None, clock: Clock) -> None:
         """A replica of ``db``; None for one fed by another server (`install`, `patch`)."""
@@ -75,8 +71,9 @@ class Replica:
         self.build_error: str | None = None
         """Why the newest state could not be built (revision, error, records at fault)."""
         self.counts = RefreshCounts()
-        self.listeners: list[Listener] = []
-        """Told of every swap (flaggery.stream follows the snapshot through this)."""
+        self.subscribers = Subscribers()
+        """Told of every swap, A/B-test boundary and staleness change (`Update`)."""
+        self._told_stale: bool | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -119,15 +116,18 @@ class Replica:
         """A feed saw that the database has not moved on from this snapshot."""
         self._connected = True
         self.counts.last_success = time.monotonic()
+        self._tell_staleness()
 
     def mark_disconnected(self) -> None:
         """A feed lost the database: answers are stale until the next successful load."""
         self._connected = False
+        self._tell_staleness()
 
     def count_failure(self) -> None:
         """An attempt to read the database failed."""
         self.counts.failed += 1
         self._connected = False
+        self._tell_staleness()
 
     async def restore(self, state: State, age_seconds: float) -> None:
         """Serve `state`, confirmed current `age_seconds` ago, until the database is back."""
@@ -138,7 +138,7 @@ class Replica:
             self._connected = False
             self.counts.last_success = time.monotonic() - age_seconds
             await self._announce_swap()
-            self._tell(snapshot.revision, None, "restored from the snapshot file")
+            self._tell(None, "restored from the snapshot file")
 
     async def reload(self, reason: str = "full load") -> None:
         """Load everything from scratch. Raises on failure (after counting it), and
@@ -159,7 +159,7 @@ class Replica:
             self.counts.full += 1
             self._head = head
             await self._swap(snapshot)
-            self._tell(snapshot.revision, None, reason)
+            self._tell(None, reason)
 
     async def install(self, state: State, reason: str) -> None:
         """Serve ``state``, received whole from an upstream server (no database). Raises
@@ -169,7 +169,7 @@ class Replica:
             self.counts.full += 1
             self._head = Head(None, state.revision, None)
             await self._swap(snapshot)
-            self._tell(snapshot.revision, None, reason)
+            self._tell(None, reason)
 
     async def patch(self, changes: Sequence[Change]) -> None:
         """Apply change-log entries received from an upstream server, in order. Raises
@@ -179,7 +179,7 @@ class Replica:
             self.counts.incremental += 1
             self._head = Head(None, snapshot.revision, None)
             await self._swap(snapshot)
-            self._tell(snapshot.revision, changes, None)
+            self._tell(changes, None)
 
     async def refresh(self) -> bool:
         """Catch up with the database. On failure, keep the last good snapshot and return False."""
@@ -205,8 +205,12 @@ class Replica:
 
     def advance_time(self) -> None:
         """Rebuild the views for the current time if an A/B test has started or ended."""
-        if self._snapshot is not None:
-            self._snapshot = self._snapshot.at(self._clock())
+        if self._snapshot is None:
+            return
+        advanced = self._snapshot.at(self._clock())
+        if advanced is not self._snapshot:
+            self._snapshot = advanced
+            self._tell((), None)
 
     @property
     def revision(self) -> int:
@@ -260,7 +264,9 @@ class Replica:
         self.build_error = None
         await self._swap(snapshot)
         if changes:
-            self._tell(snapshot.revision, changes, None)
+            self._tell(changes, None)
+        else:
+            self._tell_staleness()
         return None
 
     def _database(self) -> Database:
@@ -280,6 +286,7 @@ class Replica:
             )
             self.counts.build_failed += 1
             self.counts.failed += 1
+            self._tell_staleness()
             log.error(
                 "%s. Serving revision %s until a later revision builds.",
                 self.build_error,
@@ -291,13 +298,21 @@ class Replica:
         return snapshot
 
     async def _swap(self, snapshot: Snapshot) -> None:
+        # The subscribers hear of the swap (and of being current again) from `_tell`.
         self._snapshot = snapshot
-        self.mark_current()
+        self._connected = True
+        self.counts.last_success = time.monotonic()
         await self._announce_swap()
 
-    def _tell(self, revision: int, changes: Sequence[Change] | None, reason: str | None) -> None:
-        for listener in self.listeners:
-            listener(revision, changes, reason)
+    def _tell(self, changes: Sequence[Change] | None, reason: str | None) -> None:
+        self._told_stale = self.stale
+        self.subscribers.tell(Update(self.snapshot, changes, reason, self._told_stale))
+
+    def _tell_staleness(self) -> None:
+        """Tell the subscribers if staleness moved since they last heard (nothing before the
+        first snapshot: there is nothing to be stale about)."""
+        if self._snapshot is not None and self.stale != self._told_stale:
+            self._tell((), None)
 
     async def _announce_swap(self) -> None:
         async with self._swapped:

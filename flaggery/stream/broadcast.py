@@ -1,9 +1,12 @@
 """In-process fan-out of stream events, with a short backlog for resuming clients.
 
-One `Broadcast` per server process, fed by the process's own snapshot feed (Replica
-listeners). Each client has a bounded queue: a client that falls QUEUE_EVENTS behind is
-dropped (its stream ends; it resumes with Last-Event-ID), so a slow reader costs a bounded
-amount of memory and never slows the feed or the other clients.
+One `Broadcast` per server process, fed by the process's own snapshot feed (`on_update`, an
+Evaluator subscriber). Publishing an event costs the same for 1 client as for 2,000: it is
+appended once to the shared backlog and one wake-up is set; each client reads the backlog from
+its own position (a cursor, not a queue of its own). A client that falls more than QUEUE_EVENTS
+behind is dropped after reading QUEUE_EVENTS more (its stream ends; it resumes with
+Last-Event-ID), so a slow reader costs a bounded amount of memory and never slows the feed or
+the other clients.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from flaggery.engine.model import Change
+from flaggery.store.updates import Update
 from flaggery.stream.events import StreamEvent, change_event, reload_event
 
 __all__ = ["BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
@@ -21,28 +25,36 @@ __all__ = ["BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
 QUEUE_EVENTS = 1000
 """Events a client may fall behind before it is dropped."""
 BACKLOG_EVENTS = 1000
-"""Recent events kept for resumes; older ones are replayed from the change log."""
+"""Recent events kept for resumes; older ones are replayed from the change log. Clients read
+new events from this backlog too: one that falls out of it is dropped."""
 
 
 class Subscription:
-    """One client's queue. `next` returns the next event, or None once the client was
-    dropped for falling behind."""
+    """One client's position in a Broadcast. `next` returns the next event published after
+    the subscription was taken, or None once the client was dropped for falling behind."""
 
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue(QUEUE_EVENTS + 1)
+    __slots__ = ("_broadcast", "_next", "_stop", "dropped")
+
+    def __init__(self, broadcast: Broadcast) -> None:
+        self._broadcast = broadcast
+        self._next = broadcast.published  # the sequence number of the next event to read
+        self._stop: int | None = None
         self.dropped = False
 
-    def offer(self, event: StreamEvent) -> None:
-        if self.dropped:
-            return
-        if self._queue.qsize() >= QUEUE_EVENTS:
-            self.dropped = True
-            self._queue.put_nowait(None)  # the one slot kept free for this
-            return
-        self._queue.put_nowait(event)
-
     async def next(self) -> StreamEvent | None:
-        return await self._queue.get()
+        broadcast = self._broadcast
+        while self._next == broadcast.published:
+            await broadcast.wait()
+        unread = broadcast.published - self._next
+        if self._stop is None and unread > QUEUE_EVENTS:
+            self.dropped = True
+            self._stop = self._next + QUEUE_EVENTS
+        if self._next == self._stop or unread > len(broadcast.backlog):
+            self.dropped = True
+            return None
+        event = broadcast.backlog[-unread]
+        self._next += 1
+        return event
 
 
 class Broadcast:
@@ -50,15 +62,24 @@ class Broadcast:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
-        self._backlog: deque[StreamEvent] = deque(maxlen=BACKLOG_EVENTS)
+        self.backlog: deque[StreamEvent] = deque(maxlen=BACKLOG_EVENTS)
+        """The latest events, oldest first (read-only outside this class)."""
+        self.published = 0
+        """How many events were published so far."""
+        self._published_event = asyncio.Event()
         self.revision = -1
 
     @property
     def clients(self) -> int:
         return len(self._subscriptions)
 
+    def on_update(self, update: Update) -> None:
+        """An Evaluator subscriber (`Evaluator.subscribe`): `on_swap` of each update; updates
+        without change-log entries (the clock, staleness) publish nothing."""
+        self.on_swap(update.revision, update.changes, update.reason)
+
     def on_swap(self, revision: int, changes: Sequence[Change] | None, reason: str | None) -> None:
-        """A Replica listener: one event per change applied, or one reload event."""
+        """One event per change applied, or one reload event when ``changes`` is None."""
         if changes is None:
             self._publish(reload_event(revision, reason or "full load"))
             return
@@ -67,23 +88,30 @@ class Broadcast:
 
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[Subscription]:
-        subscription = Subscription()
+        """A subscription to the events published from now on, for the block's duration."""
+        subscription = Subscription(self)
         self._subscriptions.add(subscription)
         try:
             yield subscription
         finally:
             self._subscriptions.discard(subscription)
 
+    async def wait(self) -> None:
+        """Until the next event is published."""
+        await self._published_event.wait()
+
     def backlog_after(self, revision: int) -> list[StreamEvent] | None:
         """The kept events after ``revision``, oldest first, if they continue it (the first is
         ``revision + 1`` or a reload); None if the backlog no longer reaches back that far."""
-        events = [event for event in self._backlog if event.revision > revision]
+        events = [event for event in self.backlog if event.revision > revision]
         if not events or events[0].revision == revision + 1 or events[0].kind == "reload":
             return events
         return None
 
     def _publish(self, event: StreamEvent) -> None:
         self.revision = event.revision
-        self._backlog.append(event)
-        for subscription in self._subscriptions:
-            subscription.offer(event)
+        self.backlog.append(event)
+        self.published += 1
+        # One wake-up for every waiting client; those that wake read the backlog themselves.
+        woken, self._published_event = self._published_event, asyncio.Event()
+        woken.set()

@@ -15,7 +15,7 @@ import msgspec
 
 from flaggery.engine.model import Change, ReloadFact
 
-__all__ = ["ReloadData", "StreamEvent", "change_event", "reload_event"]
+__all__ = ["ReloadData", "StreamEvent", "change_event", "reload_event", "stream_event"]
 
 _encoder = msgspec.json.Encoder()
 
@@ -26,21 +26,29 @@ class ReloadData(msgspec.Struct, frozen=True):
 
 
 class StreamEvent(msgspec.Struct, frozen=True):
-    """One SSE event: ``id`` = revision, ``event`` = kind, ``data`` = JSON, encoded once for
-    every client."""
+    """One SSE event: ``id`` = revision, ``event`` = kind, ``data`` = JSON. ``wire`` is the
+    whole event as sent (UTF-8, CRLF line ends, as sse-starlette writes its own lines), encoded
+    once per revision and shared by every client's stream."""
 
     revision: int
     kind: Literal["change", "reload"]
     data: str
+    wire: bytes
 
 
 def change_event(change: Change) -> StreamEvent:
     """The event for one change-log entry; a reload event for a write logged as a reload."""
     if any(isinstance(fact, ReloadFact) for fact in change.facts):
         return reload_event(change.revision, f"revision {change.revision} is too large to patch")
-    return StreamEvent(change.revision, "change", _encoder.encode(change).decode())
+    return stream_event(change.revision, "change", _encoder.encode(change).decode())
 
 
 def reload_event(revision: int, reason: str) -> StreamEvent:
-    data = _encoder.encode(ReloadData(revision, reason)).decode()
-    return StreamEvent(revision, "reload", data)
+    return stream_event(revision, "reload", _encoder.encode(ReloadData(revision, reason)).decode())
+
+
+def stream_event(revision: int, kind: Literal["change", "reload"], data: str) -> StreamEvent:
+    """The event with its wire bytes; `data` must be one line (compact JSON is)."""
+    # Compact JSON escapes every line break, so the data is always one `data:` line.
+    wire = f"id: {revision}\r\nevent: {kind}\r\ndata: {data}\r\n\r\n".encode()
+    return StreamEvent(revision, kind, data, wire)

@@ -1,34 +1,34 @@
 """Stream events as a Server-Sent Events response (sse-starlette), shared by GET /v1/stream
 and the dashboard's GET /ui/stream.
 
-Each event is ``id: <revision>``, ``event: <kind>``, ``data: <data>``. Idle streams get a
-keep-alive comment every ``keepalive`` seconds; a client whose send blocks
-SEND_TIMEOUT_SECONDS is disconnected (a slow reader never holds the process's feed).
+Each event is ``id: <revision>``, ``event: <kind>``, ``data: <data>``, sent as the bytes it was
+encoded to once (`StreamEvent.wire`). Idle streams get a keep-alive comment every
+``keepalive`` seconds; a client whose send stays blocked SEND_TIMEOUT_SECONDS is disconnected
+by the process's `SendWatch` (a slow reader never holds the process's feed).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
-
 from flaggery.stream.events import StreamEvent
+from flaggery.stream.send_watch import SendWatch, WatchedEventSourceResponse
 
-__all__ = ["SEND_TIMEOUT_SECONDS", "event_source"]
-
-SEND_TIMEOUT_SECONDS = 10.0
+__all__ = ["event_source", "wire_bytes"]
 
 
-def event_source(events: AsyncIterator[StreamEvent], keepalive: float) -> EventSourceResponse:
+def event_source(
+    events: AsyncIterator[StreamEvent], keepalive: float, watch: SendWatch
+) -> WatchedEventSourceResponse:
     """The response that sends ``events`` until they end or the client leaves."""
-    return EventSourceResponse(
-        _sse(events),
-        ping=keepalive,
-        send_timeout=SEND_TIMEOUT_SECONDS,
-        headers={"Cache-Control": "no-store"},
+    return WatchedEventSourceResponse(
+        wire_bytes(events), watch=watch, ping=keepalive, headers={"Cache-Control": "no-store"}
     )
 
 
-async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+async def wire_bytes(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    """Each event's wire form, for an EventSourceResponse."""
+    # Bytes go out as they are (sse-starlette encodes only ServerSentEvent, str and dict):
+    # each event was encoded once, when it was published, for every client.
     async for event in events:
-        yield ServerSentEvent(data=event.data, event=event.kind, id=str(event.revision))
+        yield event.wire

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from flaggery.stream.events import StreamEvent
+from flaggery.stream.events import StreamEvent, stream_event
 from flaggery.stream.follow import follow
 from flaggery.stream.sse import event_source
 from flaggery.ui.render import Ui
@@ -41,7 +41,8 @@ def routes(ui: Ui) -> list[Route]:
         if start is None:
             start = _revision(request.query_params.get("after"))
         events = follow(broadcast, start, None)
-        return event_source(_signals(events), ui.settings.stream_keepalive)
+        watch = ui.services(request).send_watch
+        return event_source(_signals(events), ui.settings.stream_keepalive, watch)
 
     return [Route(STREAM_PATH.removeprefix("/ui"), stream, methods=["GET"])]
 
@@ -49,7 +50,7 @@ def routes(ui: Ui) -> list[Route]:
 async def _signals(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
     """The events without their facts: the revision is all a page needs to refresh."""
     async for event in events:
-        yield StreamEvent(event.revision, event.kind, str(event.revision))
+        yield stream_event(event.revision, event.kind, str(event.revision))
 
 
 def _revision(text: str | None) -> int | None:

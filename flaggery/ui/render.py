@@ -26,6 +26,7 @@ from flaggery.live.evaluator import Evaluator
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.stream.broadcast import Broadcast
+from flaggery.stream.send_watch import SendWatch
 from flaggery.ui.session import Viewer, csrf_token, viewer
 from flaggery.ui.values import TYPES, json_text, type_of
 
@@ -38,6 +39,7 @@ class _Services(Protocol):
     store: AsyncFlaggery
     evaluator: Evaluator
     broadcast: Broadcast
+    send_watch: SendWatch
 
     async def catch_up(self) -> None:
         """Bring this process's snapshot up to the latest write (flaggery.http.endpoint)."""

@@ -125,3 +125,21 @@ async def test_a_client_that_falls_behind_is_dropped(monkeypatch: pytest.MonkeyP
     remaining = [event async for event in slow]  # ends: dropped after QUEUE_EVENTS
     assert _ids(remaining) == [(2, "change"), (3, "change"), (4, "change")]
     await fast.aclose()
+
+
+async def test_a_client_that_falls_out_of_the_backlog_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(broadcast_module, "BACKLOG_EVENTS", 2)
+    broadcast = Broadcast()
+    broadcast.on_swap(0, None, "full load")
+    stream = follow(broadcast, None, None)
+    pending = asyncio.ensure_future(_collect(stream))
+    await asyncio.sleep(0)  # subscribed, waiting
+    broadcast.on_swap(3, [_change(1), _change(2), _change(3)], None)  # 1 falls out at once
+    assert await pending == []  # dropped, not resumed past the gap
+    assert broadcast.clients == 0
+
+
+async def _collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    return [event async for event in events]
