@@ -5,7 +5,8 @@ new snapshot is swapped in (a write anywhere, or an A/B test starting or ending)
 event in every connected client's queue. Each client is an async generator served by
 sse-starlette (keep-alive pings, disconnect and shutdown handling). Queues are bounded: a
 client that does not read is dropped rather than buffered without end, and its EventSource
-reconnects and refetches.
+reconnects and refetches; a client whose send stays blocked (it stopped reading and its socket
+filled) is disconnected by a `SendWatch`, like the change stream's.
 
 The stream carries no flag data, only that the configuration moved on (``etag`` is the
 revision, ``lastModified`` Unix seconds), so clients refetch the bulk evaluation and get a 304
@@ -21,12 +22,13 @@ import time
 from collections.abc import AsyncIterator
 
 import msgspec
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from flaggery.engine import Snapshot
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.tasks import cancel_and_wait
+from flaggery.stream.send_watch import SendWatch, WatchedEventSourceResponse
 
 __all__ = ["CLIENT_QUEUE_SIZE", "EventBroadcast"]
 
@@ -49,6 +51,7 @@ class EventBroadcast:
 
     def __init__(self) -> None:
         self._clients: set[asyncio.Queue[ServerSentEvent]] = set()
+        self._send_watch = SendWatch()
 
     @property
     def client_count(self) -> int:
@@ -58,15 +61,19 @@ class EventBroadcast:
     async def running(self, evaluator: Evaluator) -> AsyncIterator[None]:
         """Watch `evaluator` for as long as the context lasts (the app's lifespan)."""
         task = asyncio.create_task(self._watch(evaluator), name="flaggery-ofrep-events")
+        sends = asyncio.create_task(self._send_watch.run(), name="flaggery-ofrep-send-watch")
         try:
             yield
         finally:
-            await cancel_and_wait(task)
+            await cancel_and_wait(task, sends)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Stream events to one client until it disconnects, is dropped, or the server stops."""
-        response = EventSourceResponse(
-            self._events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"}
+        response = WatchedEventSourceResponse(
+            self._events(),
+            watch=self._send_watch,
+            ping=PING_SECONDS,
+            headers={"Cache-Control": "no-store"},
         )
         await response(scope, receive, send)
 

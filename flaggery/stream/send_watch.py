@@ -26,6 +26,7 @@ __all__ = ["SEND_TIMEOUT_SECONDS", "SendWatch", "WatchedEventSourceResponse"]
 
 SEND_TIMEOUT_SECONDS = 10.0
 """How long a stream's send may stay blocked before the client is disconnected."""
+_END_SECONDS = 1.0  # ending a stream at shutdown must not wait on a client that stopped reading
 
 
 class _Stream:
@@ -80,13 +81,17 @@ class WatchedEventSourceResponse(EventSourceResponse):
         self._watch = watch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = ended = False
         with anyio.CancelScope() as cancel:
             stream = _Stream(cancel)
 
             async def watched(message: Message) -> None:
+                nonlocal started, ended
                 stream.sending_since = time.monotonic()
                 await send(message)
                 stream.sending_since = 0.0
+                started = True
+                ended = message["type"] == "http.response.body" and not message.get("more_body")
 
             self._watch.add(stream)
             try:
@@ -95,3 +100,9 @@ class WatchedEventSourceResponse(EventSourceResponse):
                 self._watch.discard(stream)
         if cancel.cancelled_caught:
             raise SendTimeoutError()
+        if started and not ended:
+            # At server shutdown sse-starlette stops the stream without ending the response;
+            # uvicorn then logs an error and the client sees a body cut off mid-stream. End it:
+            # the client sees a clean end of stream and reconnects elsewhere.
+            with anyio.move_on_after(_END_SECONDS):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
