@@ -240,8 +240,9 @@ class Snapshot:
         return finish(self.apply_in_steps(changes, now))
 
     def apply_in_steps(self, changes: Sequence[Change], now: datetime) -> Steps[Snapshot]:
-        """`apply`, yielding between steps (flaggery.engine.steps): before compacting the
-        views, and while re-resolving them. Raises what `apply` raises, from the first step."""
+        """`apply`, yielding between steps (flaggery.engine.steps): while dropping unused
+        views (which renumbers the subject index) and while re-resolving the views. Raises
+        what `apply` raises, from the first step."""
         revision, facts = facts_after(self._revision, changes)
         if revision == self._revision:
             return self.at(now)
@@ -257,8 +258,9 @@ class Snapshot:
         resolves_alike = not any(isinstance(fact, RESOLUTION_FACTS) for fact in facts)
         previous: Views | None = self._views if resolves_alike else None
         if usage.wants_compaction(keys, len(config.buckets)):
-            yield  # compaction remaps every subject's slot: a step of its own
-            usage, keys, index, previous = usage.compact(keys, index, previous)
+            yield
+            compacted = yield from usage.compact_in_steps(keys, index, previous)
+            usage, keys, index, previous = compacted
         views = yield from resolve_views_in_steps(config, keys, now, previous)
         return Snapshot._assemble(revision, now, config, index, views, usage)
 
