@@ -32,6 +32,7 @@ sockets, no asyncio), started and joined by `run`; the caller's thread only wait
 from __future__ import annotations
 
 import heapq
+import math
 import multiprocessing
 import re
 import select
@@ -108,7 +109,7 @@ class Result:
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:
     """The value at ``fraction`` (0..1) of ``ordered`` (sorted, not empty), nearest rank."""
-    rank = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
+    rank = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
     return ordered[rank]
 
 

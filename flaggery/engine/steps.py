@@ -24,8 +24,8 @@ benchmark dataset)."""
 
 STEP_SLOTS = 16_384
 """Subject slots renumbered per step when unused views are dropped: a C-level pass of about
-0.3 ms (the whole index of 100,000 subjects took about 2 ms in one piece, 10,000,000 would
-take 200 ms)."""
+0.3 ms (the whole index of 100,000 subjects took about 2 ms in one piece; linear, so about
+200 ms at 10,000,000)."""
 
 
 def finish(steps: Steps[T]) -> T:

@@ -77,7 +77,7 @@ def create_app(
     ``freeze_gc``: once started (first snapshot loaded, or not reachable yet), collect and
     then `gc.freeze` every object alive: the modules, the app and that snapshot, about 100,000
     objects, are never walked again by the cyclic collector, whose full collections took
-    50-100 ms each over them (every request in flight waited; bench/swap_stall_bench.py).
+    52-67 ms each over them (every request in flight waited; bench/swap_stall_bench.py).
     Meant for a server process (`app_from_env` sets it); unfrozen at shutdown.
     """
     settings.check_exposure()
