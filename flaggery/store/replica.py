@@ -314,7 +314,8 @@ class Replica:
 async def in_steps(steps: Steps[T]) -> T:
     """Run an engine computation, letting the event loop run other work (the requests this
     process serves) between its steps: a configuration change re-resolves every view, about
-    1.3 ms of CPU at 100,000 subjects (bench/swap_stall_bench.py), never held in one piece."""
+    1.3 ms of CPU at 100,000 subjects in one piece (a replica timed under the writes of
+    bench/change_writer.py); bench/swap_stall_bench.py measures what the loop is held for."""
     while True:
         try:
             next(steps)
