@@ -155,6 +155,8 @@ def summarize(result: Result, changes: list[Change]) -> dict[str, Any]:
     return {
         "requests": len(latencies),
         "rate": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
+        # Below the rate: the server saturated (the rest is unfinished, or answered late).
+        "answered_per_s": round(sum(result.statuses.values()) / elapsed, 1) if elapsed else 0.0,
         "latency_ms": distribution(latencies),
         "raw_latency_ms": distribution(result.latencies_ms()),
         "generator_lag_ms": distribution(lags),
@@ -235,7 +237,8 @@ def report(result: dict[str, Any], args: argparse.Namespace, loads: list[float])
     for phase in ("load", "swaps"):
         summary = result[phase]
         print()
-        print(f"{phase}: {summary['requests']:,} requests at {summary['rate']:,.0f}/s, "
+        print(f"{phase}: {summary['requests']:,} requests due at {summary['rate']:,.0f}/s, "
+              f"answered {summary['answered_per_s']:,.0f}/s over the schedule, "
               f"statuses {summary['statuses']}, errors {summary['errors']}, "
               f"unfinished {summary['unfinished']}")  # fmt: skip
         print(f"{'ms':<34}{'count':>8}{'p50':>9}{'p99':>9}{'p99.9':>9}{'max':>9}")
