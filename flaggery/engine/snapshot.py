@@ -21,6 +21,7 @@ from flaggery.engine.changes import facts_after, latest_subjects
 from flaggery.engine.config import RESOLUTION_FACTS, Config
 from flaggery.engine.explanation import Explanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
+from flaggery.engine.steps import Steps, finish
 from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
@@ -31,6 +32,7 @@ from flaggery.engine.views import (
     explain_key,
     next_boundary,
     resolve_views,
+    resolve_views_in_steps,
 )
 from flaggery.errors import SubjectNotFound
 
@@ -235,6 +237,12 @@ class Snapshot:
         or `ChangeGap` is raised and the caller should build from a full state. Subject and
         bucket facts only patch the subject index; any other fact re-resolves the views.
         """
+        return finish(self.apply_in_steps(changes, now))
+
+    def apply_in_steps(self, changes: Sequence[Change], now: datetime) -> Steps[Snapshot]:
+        """`apply`, yielding between steps (flaggery.engine.steps): while dropping unused
+        views (which renumbers the subject index) and while re-resolving the views. Raises
+        what `apply` raises, from the first step."""
         revision, facts = facts_after(self._revision, changes)
         if revision == self._revision:
             return self.at(now)
@@ -250,8 +258,10 @@ class Snapshot:
         resolves_alike = not any(isinstance(fact, RESOLUTION_FACTS) for fact in facts)
         previous: Views | None = self._views if resolves_alike else None
         if usage.wants_compaction(keys, len(config.buckets)):
-            usage, keys, index, previous = usage.compact(keys, index, previous)
-        views = resolve_views(config, keys, now, previous)
+            yield
+            compacted = yield from usage.compact_in_steps(keys, index, previous)
+            usage, keys, index, previous = compacted
+        views = yield from resolve_views_in_steps(config, keys, now, previous)
         return Snapshot._assemble(revision, now, config, index, views, usage)
 
     def _slot_or_none(self, subject_id: int) -> int | None:

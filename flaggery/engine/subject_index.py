@@ -22,6 +22,7 @@ from itertools import compress
 from typing import Literal
 
 from flaggery.engine.columns import patch_sorted_columns
+from flaggery.engine.steps import STEP_SLOTS, Steps, finish
 from flaggery.errors import SubjectNotFound
 
 __all__ = ["ABSENT", "Entry", "SubjectIndex"]
@@ -90,12 +91,16 @@ class SubjectIndex(ABC):
         """The slot of a subject; `SubjectNotFound` if it is not indexed."""
         return self.entry(subject_id)[0]
 
-    @abstractmethod
     def remapped(self, slots: Mapping[int, int]) -> SubjectIndex:
         """A new index with every slot replaced by ``slots[slot]`` (which must cover them all).
 
-        One C-level pass over the slots (``map`` over a dict lookup), no Python loop.
+        C-level passes over the slots (``map`` over a dict lookup), no Python loop.
         """
+        return finish(self.remapped_in_steps(slots))
+
+    @abstractmethod
+    def remapped_in_steps(self, slots: Mapping[int, int]) -> Steps[SubjectIndex]:
+        """`remapped`, yielding after every `STEP_SLOTS` slots (flaggery.engine.steps)."""
 
     def patched(self, updates: Mapping[int, Entry | None]) -> SubjectIndex:
         """A new index with `updates` applied: id -> new entry, or None to delete it."""
@@ -174,9 +179,8 @@ class _DenseIndex(SubjectIndex):
                 slots[subject_id - low], weights[subject_id - low] = entry or (ABSENT, 0)
         return _DenseIndex(low, slots, weights, count)
 
-    def remapped(self, slots: Mapping[int, int]) -> SubjectIndex:
-        lookup = {**slots, ABSENT: ABSENT}
-        remapped = array("I", map(lookup.__getitem__, self.dense_slots))
+    def remapped_in_steps(self, slots: Mapping[int, int]) -> Steps[SubjectIndex]:
+        remapped = yield from _remapped_column(self.dense_slots, {**slots, ABSENT: ABSENT})
         return _DenseIndex(self.base, remapped, self._weights, self._count)
 
     def _holds(self, subject_id: int) -> bool:
@@ -210,10 +214,19 @@ class _SparseIndex(SubjectIndex):
     def columns(self) -> Columns:
         return self._ids, self._slots, self._weights
 
-    def remapped(self, slots: Mapping[int, int]) -> SubjectIndex:
-        return _SparseIndex(
-            self._ids, array("I", map(slots.__getitem__, self._slots)), self._weights
-        )
+    def remapped_in_steps(self, slots: Mapping[int, int]) -> Steps[SubjectIndex]:
+        remapped = yield from _remapped_column(self._slots, slots)
+        return _SparseIndex(self._ids, remapped, self._weights)
+
+
+def _remapped_column(column: array[int], lookup: Mapping[int, int]) -> Steps[array[int]]:
+    """``lookup[slot]`` for every slot of ``column``, `STEP_SLOTS` per step."""
+    remapped = array(column.typecode)
+    for first in range(0, len(column), STEP_SLOTS):
+        if first:
+            yield
+        remapped.extend(map(lookup.__getitem__, column[first : first + STEP_SLOTS]))
+    return remapped
 
 
 def _fits_dense(span: int, count: int) -> bool:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 import msgspec
 
+from flaggery.engine.steps import Steps
 from flaggery.engine.subject_index import Entry, SubjectIndex
 from flaggery.engine.views import ViewKeys, Views
 
@@ -51,11 +52,12 @@ class ViewUsage(msgspec.Struct, frozen=True):
     def wants_compaction(self, keys: ViewKeys, bucket_count: int) -> bool:
         return self.unused(keys, bucket_count) > max(MIN_UNUSED_VIEWS, len(self.counts))
 
-    def compact(
+    def compact_in_steps(
         self, keys: ViewKeys, index: SubjectIndex, views: Views | None
-    ) -> tuple[ViewUsage, ViewKeys, SubjectIndex, Views | None]:
+    ) -> Steps[tuple[ViewUsage, ViewKeys, SubjectIndex, Views | None]]:
         """Renumber without the unused group views: the usage, keys, index and the `views`
-        resolved so far (their slots are a prefix of the keys, and stay one)."""
+        resolved so far (their slots are a prefix of the keys, and stay one). Yields while
+        it renumbers the subject index (flaggery.engine.steps)."""
         kept = [slot for slot, key in enumerate(keys) if not key.groups or slot in self.counts]
         new_slot = {old: new for new, old in enumerate(kept)}
         usage = ViewUsage(MappingProxyType({new_slot[s]: n for s, n in self.counts.items()}))
@@ -69,4 +71,5 @@ class ViewUsage(msgspec.Struct, frozen=True):
                 etags=tuple(views.etags[slot] for slot in resolved),
                 live_tests=views.live_tests,
             )
-        return usage, new_keys, index.remapped(new_slot), views
+        new_index = yield from index.remapped_in_steps(new_slot)
+        return usage, new_keys, new_index, views

@@ -17,6 +17,7 @@ import msgspec
 from flaggery.engine.config import Config
 from flaggery.engine.explanation import FeatureExplanation
 from flaggery.engine.model import AbTest, Rollout
+from flaggery.engine.steps import STEP_KEYS, Steps, finish
 
 __all__ = [
     "ViewKey",
@@ -29,6 +30,7 @@ __all__ = [
     "live_tests",
     "next_boundary",
     "resolve_views",
+    "resolve_views_in_steps",
 ]
 
 # Liveness is inclusive (start <= now <= end): a test is still live at `end` and stops being
@@ -101,6 +103,13 @@ def resolve_views(
     only if they were resolved from a configuration that resolves alike (one that differs at
     most in its bucket list).
     """
+    return finish(resolve_views_in_steps(config, keys, now, previous))
+
+
+def resolve_views_in_steps(
+    config: Config, keys: ViewKeys, now: datetime, previous: Views | None = None
+) -> Steps[Views]:
+    """`resolve_views`, yielding after every `STEP_KEYS` keys it resolves."""
     live = live_tests(config.abtests, now)
     live_names = tuple(test.name for test in live)
     if previous is None or previous.live_tests != live_names:
@@ -108,7 +117,12 @@ def resolve_views(
     if len(previous.flags) == len(keys):
         return previous if previous.keys is keys else msgspec.structs.replace(previous, keys=keys)
     resolver = _Resolver(config, live)
-    resolved = [resolver.resolve(key) for key in keys.since(len(previous.flags))]
+    resolved: list[tuple[Mapping[str, str], bytes, bytes]] = []
+    pending = keys.since(len(previous.flags))
+    for first in range(0, len(pending), STEP_KEYS):
+        if first:
+            yield
+        resolved.extend(map(resolver.resolve, pending[first : first + STEP_KEYS]))
     return Views(
         keys=keys,
         flags=previous.flags + tuple(flags for flags, _, _ in resolved),

@@ -20,7 +20,7 @@ from flaggery.store.history import Head, read_head
 from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
 from flaggery.store.subject_copy import copy_subject_columns
 
-__all__ = ["StateChanged", "load_changes", "load_state", "load_state_and_head"]
+__all__ = ["StateChanged", "load_state", "load_state_and_head", "read_changes"]
 
 STREAM_BATCH = 20_000
 LOAD_ATTEMPTS = 5
@@ -50,7 +50,7 @@ async def load_state_and_head(db: Database) -> tuple[State, Head]:
     raise StateChanged(f"The state changed during {LOAD_ATTEMPTS} consecutive full loads.")
 
 
-async def load_changes(db: Database, applied: Head) -> tuple[list[Change], Head] | None:
+async def read_changes(conn: AsyncConnection, applied: Head) -> tuple[list[Change], Head] | None:
     """The change-log rows after `applied`, oldest first, and the head they lead to.
 
     None when the log does not continue `applied`: its row was pruned, or was written by
@@ -63,8 +63,7 @@ async def load_changes(db: Database, applied: Head) -> tuple[list[Change], Head]
         .where(log.revision >= applied.revision)
         .order_by(log.revision)
     )
-    async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(query)).all()
     if applied.revision > 0:
         if not rows or (rows[0].revision, rows[0].change_id) != applied[1:]:
             return None

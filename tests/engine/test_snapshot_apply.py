@@ -17,10 +17,13 @@ from flaggery.engine.model import (
     FeatureFact,
     Group,
     GroupFact,
+    Rollout,
+    RolloutFact,
     State,
     Subject,
     SubjectFact,
 )
+from flaggery.engine.steps import STEP_KEYS
 from flaggery.errors import SubjectNotFound
 from tests.engine.reference import assert_resolves_like_naive
 from tests.engine.state_patch import apply_changes
@@ -120,3 +123,37 @@ def test_deleting_a_group_with_its_memberships() -> None:
     )
     assert snapshot.variants(2) == {"checkout": "A"}
     assert snapshot.subject(2).groups == []
+
+
+def test_a_configuration_change_is_resolved_in_steps_of_bounded_size() -> None:
+    """A caller on an event loop serves between steps: 100 views re-resolve in 4 steps of at
+    most STEP_KEYS, and the result is the snapshot `apply` gives."""
+    many = make_state(
+        revision=5,
+        buckets=range(1, 101),
+        subjects={i: Subject(weight=1, bucket=i) for i in range(1, 101)},
+        features=[Feature("checkout", ("A", "B"), default="A")],
+    )
+    snapshot = build_snapshot(many, minute(0))
+    rollout = Rollout("checkout", "B", 0.5, frozenset(range(1, 51)))
+    log = [change(6, RolloutFact("checkout", rollout))]
+    steps = snapshot.apply_in_steps(log, minute(0))
+    yielded = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            stepped: Snapshot = done.value
+            break
+        yielded += 1
+    assert yielded == -(-100 // STEP_KEYS) - 1
+    assert_same_snapshot(stepped, apply_changes(many, log), minute(0))
+    assert stepped.variant(50, "checkout") == "B" and stepped.variant(51, "checkout") == "A"
+
+
+def test_a_subject_change_takes_one_step() -> None:
+    steps = build_snapshot(BASE, minute(0)).apply_in_steps(
+        [change(6, SubjectFact(1, Subject(weight=3, bucket=2)))], minute(0)
+    )
+    with pytest.raises(StopIteration):
+        next(steps)

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flaggery.engine.columns import patch_sorted_columns
+from flaggery.engine.steps import STEP_SLOTS
 from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
 from flaggery.errors import SubjectNotFound
 
@@ -136,3 +137,24 @@ def test_patch_sorted_columns_inserts_replaces_and_deletes() -> None:
     )
     assert list(ids) == [0, 1, 4, 5]
     assert list(values) == [0, 10, 40, 55]
+
+
+@pytest.mark.parametrize("spacing", [1, 10 * STEP_SLOTS], ids=["dense", "sparse"])
+def test_renumbering_slots_takes_bounded_steps(spacing: int) -> None:
+    """Dropping unused views renumbers every subject's slot; a serving loop gets a turn after
+    every STEP_SLOTS of them, and the result is the one-piece renumbering's."""
+    count = 2 * STEP_SLOTS + 5
+    ids = array("q", range(1, count * spacing + 1, spacing))
+    index = SubjectIndex.build(ids, array("I", [i % 3 for i in range(count)]), array("q", ids))
+    assert index.layout == ("dense" if spacing == 1 else "sparse")
+    renumbering = {0: 0, 1: 0, 2: 1}
+    steps = index.remapped_in_steps(renumbering)
+    yielded = 0
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(steps)
+            yielded += 1
+    assert yielded == 2
+    remapped = done.value.value
+    assert remapped.columns() == index.remapped(renumbering).columns()
+    assert remapped.entry(ids[2]) == (1, ids[2]) and remapped.entry(ids[4]) == (0, ids[4])
