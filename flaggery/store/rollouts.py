@@ -140,7 +140,7 @@ class RolloutsAdmin:
         """Remove the feature's rollout: its subjects fall back to the default variant."""
         async with self._db.write("rm_rollout") as tx:
             await _require_rollout(tx.conn, feature_name)
-            for table in (t.rollout_buckets, t.rollout_growth, t.rollouts):
+            for table in (t.rollout_buckets, t.rollout_deals, t.rollouts):
                 await tx.conn.execute(delete(table).where(table.c.feature == feature_name))
             tx.record(RolloutFact(feature_name, None))
 
@@ -173,14 +173,15 @@ async def _set_proportion(conn: AsyncConnection, rollout: Rollout, proportion: f
 
 
 async def _rollout_order(conn: AsyncConnection, feature: str, weights: dict[int, int]) -> list[int]:
-    growth = t.rollout_growth
+    deals = t.rollout_deals
     rows = await conn.execute(
-        select(growth.c.bucket_id, growth.c.joined).where(growth.c.feature == feature)
+        select(deals.c.first_bucket, deals.c.joined).where(deals.c.feature == feature)
     )
     joined: list[int] = []
     declined: list[int] = []
-    for bucket, took in rows:
-        (joined if took else declined).append(bucket)
+    for first, flags in rows:
+        for bucket, flag in enumerate(flags, start=first):
+            (joined if flag == "1" else declined).append(bucket)
     return rollout_order(feature, weights, joined, declined)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from flaggery.engine.model import GrowthFact
 from flaggery.store.repository import AsyncFlaggery
 from tests.fakes import FakeClock
 
@@ -121,3 +122,33 @@ async def test_lowering_and_raising_back_restores_the_same_buckets(store: AsyncF
             await store.set_rollout_proportion("f", low)
             await store.set_rollout_proportion("f", high)
             assert (await store.get_rollout("f")).buckets == held, (high, low)
+
+
+async def test_growth_logs_only_the_new_buckets_each_rollout_and_test_took(
+    store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    """One GrowthFact: the new range and, per rollout and test group, the new ids it took;
+    never the buckets held before (which made the row grow with the database). A history
+    filter keeps it for the features and tests it touched."""
+    await populate(store, 50, 500)
+    await add_features(store, "alpha", "beta", "gamma")
+    await store.add_rollout("on", "alpha")
+    await store.set_rollout_proportion("alpha", 0.9)
+    groups = {"A": {"beta": "off"}, "B": {"beta": "on"}}
+    await store.add_abtest("t", None, clock.now + timedelta(days=30), groups)
+    new = await store.increase_buckets(10)
+    (change,) = (await store.changes(after=await store.revision() - 1)).changes
+    (fact,) = change.facts
+    assert isinstance(fact, GrowthFact)
+    assert (fact.first, fact.last) == (51, 60) and new == list(range(51, 61))
+    assert set(fact.rollouts["alpha"]) == set((await store.get_rollout("alpha")).buckets) - set(
+        range(1, 51)
+    )
+    test = await store.get_abtest("t")
+    assert fact.abtests["t"].features == ("beta",)
+    for group in test.groups:
+        assert fact.abtests["t"].groups[group.name] == [b for b in group.buckets if b > 50]
+    assert sorted(b for taken in fact.abtests["t"].groups.values() for b in taken) == new
+    for filters in ({"feature": "alpha"}, {"feature": "beta"}, {"test": "t"}):
+        assert (await store.changes(after=change.revision - 1, **filters)).changes  # type: ignore[arg-type]
+    assert not (await store.changes(after=change.revision - 1, feature="gamma")).changes
