@@ -105,10 +105,12 @@ def partition_buckets(
 
     Weighted buckets are walked in the test's own order (`bucket_order.keyed_order`, so tests
     with different names split independently) and each goes to the group furthest below its
-    target weight ``proportion x total weight`` (ties: first group): a group ends above its
-    target by less than the largest bucket weight, so with two groups each is within the
-    largest bucket weight of its target. Empty buckets are dealt by count like new buckets
-    (`dealing.deal_buckets`). O(buckets x groups).
+    target weight ``proportion x total weight`` (ties: first group); a rebalancing pass then
+    leaves every group, for any number of groups, within the largest bucket weight of its
+    target (above it by less). That bound is tight: two buckets of weight w and three equal
+    groups leave one group empty, under by 2w/3, and more groups bring it towards w. Empty
+    buckets are dealt by count like new buckets (`dealing.deal_buckets`). O(buckets x groups)
+    plus the rebalancing.
     """
     shares = _normalized(proportions)
     salt = abtest_salt(test)
@@ -128,21 +130,29 @@ def partition_buckets(
 def _rebalance(
     groups: list[list[int]], deficits: list[float], bucket_weights: Mapping[int, int]
 ) -> None:
-    """Improve a greedy partition in place: while it strictly lowers the sum of squared
-    errors, move a bucket, or swap two, between the most-over and the most-under group.
+    """Improve a greedy partition in place: move a bucket, or swap two, between the most-over
+    and the most-under group while that strictly lowers the sum of squared errors.
 
-    The greedy walk in hash order (which makes tests independent) can leave the last groups a
-    bucket or two off; this closes most of that. A step never raises the worst excess nor
-    lowers the worst deficit, so the greedy bounds still hold. At most one step per bucket,
-    each O(buckets log buckets).
+    The greedy walk in hash order (which makes tests independent) leaves every group over its
+    target by less than the largest bucket weight, but with three or more groups one can end
+    under by up to (groups - 1) of them. A step never raises the worst excess nor lowers the
+    worst deficit. After one step per bucket, steps go on only while a group is under by more
+    than the largest bucket weight; one always exists then (any bucket of the most-over group
+    moves less than the spread), and the squared errors fall with each, so it ends with every
+    group within the largest bucket weight of its target. Each step O(buckets log buckets).
     """
-    for _ in range(sum(map(len, groups))):
+    largest = max(bucket_weights.values(), default=0)
+    budget = sum(map(len, groups))
+    while True:
         over = min(range(len(groups)), key=lambda group: (deficits[group], group))
         under = max(range(len(groups)), key=lambda group: (deficits[group], -group))
+        if budget <= 0 and deficits[under] <= largest:
+            return
         spread = deficits[under] - deficits[over]
         step = _best_transfer(groups[over], groups[under], spread, bucket_weights)
         if step is None:
             return
+        budget -= 1
         give, take = step
         groups[over].remove(give)
         groups[under].append(give)
