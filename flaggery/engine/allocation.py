@@ -56,6 +56,8 @@ def rollout_buckets(
     current: frozenset[int],
     proportion: float,
     order: Sequence[int],
+    *,
+    raising: bool | None = None,
 ) -> frozenset[int]:
     """The buckets of a rollout after its proportion is set to `proportion` (0 to 1).
 
@@ -72,6 +74,11 @@ def rollout_buckets(
     stopped the walk). A rollout holding a prefix of `order` keeps holding one, and the two
     stopping rules mirror each other, so lowering and raising back to a proportion held before
     (with nothing else changed) gives back exactly the same buckets. O(buckets).
+
+    ``raising`` (the proportion goes up: True; down: False) fixes the direction instead: once
+    the weights changed since the last move (new buckets filling up), the held set can be
+    above a higher target or below a lower one, and a raise then keeps every bucket rather
+    than taking some away (a lowering adds none).
     """
     _check_proportion(proportion)
     if proportion in (0, 1):  # the walks stop at equality, which could leave empty buckets
@@ -79,7 +86,7 @@ def rollout_buckets(
     held = set(current.intersection(bucket_weights))
     effective = sum(bucket_weights[bucket] for bucket in held)
     target = proportion * sum(bucket_weights.values())
-    if target > effective:
+    if (target > effective) if raising is None else raising:
         for bucket in (b for b in order if b not in held and b in bucket_weights):
             gap = target - effective
             if gap <= 0 or bucket_weights[bucket] > 2 * gap:

@@ -1,6 +1,7 @@
 """Issue 10's allocation properties over random populations, through the admin API, on SQLite
-and PostgreSQL: accuracy, monotone and sticky rollouts (restore after growth too), and new
-buckets shared by count with the remainder carried across any sequence of calls."""
+and PostgreSQL: accuracy, monotone and sticky rollouts (restore after growth and the new
+subjects that fill it too), and new buckets shared by count with the remainder carried across
+any sequence of calls."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ POPULATIONS = st.tuples(st.integers(1, 30), st.lists(st.integers(1, 50), max_siz
 PROPORTIONS = st.floats(0, 1).map(lambda p: round(p, 3))
 SHARES = st.lists(st.integers(1, 5), min_size=2, max_size=3)
 GROWTH = st.lists(st.integers(1, 7), min_size=1, max_size=6)
+FILLS = st.lists(st.integers(1, 50), max_size=150)
+DETOURS = st.lists(PROPORTIONS, min_size=1, max_size=3)
 
 
 @settings(
@@ -31,6 +34,8 @@ GROWTH = st.lists(st.integers(1, 7), min_size=1, max_size=6)
     detour=PROPORTIONS,
     parts=SHARES,
     growth=GROWTH,
+    fill=FILLS,
+    detours=DETOURS,
 )
 async def test_allocation_properties(
     db_url: str,
@@ -39,6 +44,8 @@ async def test_allocation_properties(
     detour: float,
     parts: list[int],
     growth: list[int],
+    fill: list[int],
+    detours: list[float],
 ) -> None:
     clock = FakeClock()
     async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
@@ -68,12 +75,31 @@ async def test_allocation_properties(
         assert abs(joined - proportion * len(new)) < 1 + 1e-9, "rollout's share of new buckets"
         by_count = new | empty
         for group, share in zip((await store.get_abtest("t")).groups, shares, strict=True):
+            # Each group's carry (target - count) stays in (-1, 1] (flaggery.engine.dealing).
             dealt = len(by_count & set(group.buckets))
-            assert -1 < dealt - share * len(by_count) < len(shares) - 1 + 1e-9, group.name
+            assert -1 - 1e-9 <= dealt - share * len(by_count) < 1, group.name
         await store.set_rollout_proportion("f", detour)
         await store.set_rollout_proportion("f", proportion)
-        if weights:  # with no weight at all a target of 0 strips the empty buckets growth dealt
-            assert (await store.get_rollout("f")).buckets == rollout.buckets, "restores"
+        assert (await store.get_rollout("f")).buckets == rollout.buckets, "restores after growth"
+        # New subjects fill the new buckets: the rollout now holds buckets no walk to its
+        # proportion would choose, and going away and back must still give them again.
+        await store.add_subjects([(1_000 + i, weight) for i, weight in enumerate(fill)])
+        await assert_round_trips_restore(store, proportion, detours)
+
+
+async def assert_round_trips_restore(
+    store: AsyncFlaggery, proportion: float, detours: list[float]
+) -> None:
+    """Moves through `detours` and back to `proportion`: each only adds buckets when the
+    proportion rises and only removes them when it falls, and the end holds what the start did."""
+    held = set((await store.get_rollout("f")).buckets)
+    current, before = proportion, held
+    for away in [*detours, proportion]:
+        await store.set_rollout_proportion("f", away)
+        after = set((await store.get_rollout("f")).buckets)
+        assert after >= before if away > current else after <= before, (current, away)
+        current, before = away, after
+    assert before == held, "a chain of moves and back restores after growth and filling"
 
 
 async def assert_accurate(store: AsyncFlaggery, proportion: float) -> None:
