@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from flaggery.engine.bucket_order import abtest_salt, keyed_order, rollout_salt
-from flaggery.engine.dealing import Deal, deal_buckets
+from flaggery.engine.dealing import Deal, deal_buckets, is_safe
 from flaggery.errors import InvalidRolloutProportion, NoBuckets, ValidationError
 
 __all__ = [
@@ -115,9 +115,13 @@ def partition_buckets(
     target weight ``proportion x total weight`` (ties: first group); a rebalancing pass then
     leaves every group, for any number of groups, within the largest bucket weight of its
     target (above it by less). That bound is tight: two buckets of weight w and three equal
-    groups leave one group empty, under by 2w/3, and more groups bring it towards w. Empty
-    buckets are dealt by count like new buckets (`dealing.deal_buckets`). O(buckets x groups)
-    plus the rebalancing.
+    groups leave one group empty, under by 2w/3, and more groups bring it towards w.
+
+    The groups' carries start from that remaining weight error, in buckets of the mean weight
+    (scaled into (-1, 1] if need be): a group left under its target is owed more of the new
+    buckets, which fill up to about that weight, so growth evens the error out instead of
+    adding a count error to it. Empty buckets are then dealt by count like new buckets
+    (`dealing.deal_buckets`). O(buckets x groups) plus the rebalancing.
     """
     shares = _normalized(proportions)
     salt = abtest_salt(test)
@@ -130,8 +134,33 @@ def partition_buckets(
         deficits[neediest] -= bucket_weights[bucket]
     _rebalance(groups, deficits, bucket_weights)
     empty = [bucket for bucket, weight in bucket_weights.items() if weight == 0]
-    dealt, carries = deal_buckets(empty, shares, [0.0] * len(shares), salt)
+    owed = _owed(deficits, shares, bucket_weights.values())
+    dealt, carries = deal_buckets(empty, shares, owed, salt)
     return [sorted(g + extra) for g, extra in zip(groups, dealt, strict=True)], carries
+
+
+def _owed(
+    deficits: Sequence[float], shares: Sequence[float], weights: Iterable[int]
+) -> list[float]:
+    """The partition's weight error as carries, in buckets of the mean weight: what each group
+    is owed of the new buckets that will fill up to about that weight.
+
+    Scaled down (all alike, so they still sum to 0) into (-1, 1] and until dealing can keep
+    them there (`dealing.is_safe`; zeros always can).
+    """
+    weighted = [weight for weight in weights if weight > 0]
+    if not weighted:
+        return [0.0] * len(deficits)
+    mean = sum(weighted) / len(weighted)
+    owed = [deficit / mean for deficit in deficits]
+    owed = [carry - sum(owed) / len(owed) for carry in owed]  # exactly 0 in sum, not nearly
+    scale = min([1.0, *(1 / o for o in owed if o > 1), *(0.99 / -o for o in owed if o < -0.99)])
+    for _ in range(20):
+        scaled = [carry * scale for carry in owed]
+        if is_safe(scaled, shares):
+            return scaled
+        scale /= 2
+    return [0.0] * len(deficits)
 
 
 def _rebalance(

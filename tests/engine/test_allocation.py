@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flaggery.engine.allocation import (
+    grow_abtest,
     grow_rollout,
     lightest_bucket,
     partition_buckets,
@@ -257,3 +258,40 @@ def test_a_rollout_takes_its_share_of_new_buckets_within_one(count: int, p: floa
 def test_group_proportions_must_be_positive() -> None:
     with pytest.raises(ValidationError):
         partition_buckets({1: 1}, [], "t")
+
+
+@settings(max_examples=400)
+@given(
+    st.integers(1, 30),
+    st.lists(st.integers(1, 50), max_size=120),
+    st.lists(st.integers(1, 5), min_size=2, max_size=3),
+    st.lists(st.integers(1, 7), min_size=1, max_size=6),
+)
+def test_a_test_stays_within_a_bucket_once_growth_fills_to_the_mean(
+    buckets: int, subjects: list[int], parts: list[int], growth: list[int]
+) -> None:
+    """Property 4, the part allocation decides: the carries start from the partition's weight
+    error, so once the empty buckets fill to the mean weight every group is within one
+    bucket's weight (up to rounding the mean to whole weights). Carries from 0 instead missed
+    in 45 of 4,000 random cases (up to 1.36 buckets off)."""
+    weights = dict.fromkeys(range(1, buckets + 1), 0)
+    for bucket, weight in zip(place_subjects(weights, subjects), subjects, strict=True):
+        weights[bucket] += weight
+    shares = [part / sum(parts) for part in parts]
+    dealt, carries = partition_buckets(weights, shares, "t")
+    groups = [set(group) for group in dealt]
+    for amount in growth:
+        new = list(range(max(weights) + 1, max(weights) + 1 + amount))
+        more, carries = grow_abtest(new, shares, carries, "t")
+        groups = [group | set(extra) for group, extra in zip(groups, more, strict=True)]
+        weights |= dict.fromkeys(new, 0)
+    weighted = [weight for weight in weights.values() if weight]
+    mean = sum(weighted) / len(weighted) if weighted else 10.0
+    level = max(1, round(mean))
+    empty = {bucket for bucket, weight in weights.items() if weight == 0}
+    weights |= dict.fromkeys(empty, level)
+    total, largest = sum(weights.values()), max(weights.values())
+    for group, share in zip(groups, shares, strict=True):
+        rounding = abs(level - mean) * len(empty & group)
+        error = effective(weights, frozenset(group)) - share * total
+        assert abs(error) <= largest + rounding + 1e-6

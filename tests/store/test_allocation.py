@@ -90,7 +90,11 @@ async def assert_no_drift(
 ) -> None:
     """20 buckets and 200 subjects, a test of equal groups and a rollout; then the growth and
     200 new subjects: the rollout and each group of two stay within the largest bucket's
-    weight of their target, a group of three or more within (groups - 1) of them."""
+    weight of their target. A group of three is dealt by count within one bucket of its
+    weight-corrected target (tests/engine/test_allocation.py), but how the new subjects fill
+    the new buckets, and the old ones once they catch up, adds to that: in this example one
+    group of three draws 6 of the 20 new buckets (its carry ends at 0.92, inside (-1, 1]) and
+    ends 1.03 buckets under, so the bound checked for three or more is two buckets."""
     await populate(store, 20, 200)
     await add_features(store, "alpha", "beta")
     await store.add_rollout("on", "alpha")
