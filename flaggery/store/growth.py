@@ -70,14 +70,18 @@ async def _grow_abtests(tx: WriteTransaction, new_ids: list[int]) -> dict[str, G
     """Every test that has not ended deals the new buckets among its groups (`grow_abtest`);
     an ended test's record stays as it ended."""
     a, g, v = t.abtests, t.abtest_groups, t.abtest_group_variants
-    rows = await tx.conn.execute(select(a.c.name, a.c.end))
-    names = sorted(name for name, end in rows if end > tx.now)
+    query = (
+        select(g.c.test, g.c.name, g.c.proportion, g.c.carry, a.c.end)
+        .join(a, a.c.name == g.c.test)
+        .order_by(g.c.test, g.c.position)
+    )
+    groups: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    for test, group, proportion, carry, end in await tx.conn.execute(query):
+        if end > tx.now:  # compared here: SQLite keeps datetimes as text
+            groups[test].append((group, proportion, carry))
+    names = sorted(groups)
     if not names:
         return {}
-    groups: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
-    query = select(g.c.test, g.c.name, g.c.proportion, g.c.carry).where(g.c.test.in_(names))
-    for test, group, proportion, carry in await tx.conn.execute(query.order_by(g.c.position)):
-        groups[test].append((group, proportion, carry))
     features: dict[str, set[str]] = defaultdict(set)
     for test, feature in await tx.conn.execute(
         select(v.c.test, v.c.feature).where(v.c.test.in_(names)).distinct()
