@@ -80,8 +80,8 @@ class RolloutsAdmin:
         Raising it only adds buckets and lowering it only removes buckets, so subjects that get
         the variant keep it as the rollout grows; moving back to a proportion it left, with the
         bucket weights unchanged since, gives back the same buckets (docs/semantics.md,
-        "Allocation"). Setting the current proportion again is a no-op. Raises RolloutNotFound, InvalidRolloutProportion.
-        One transaction; O(buckets log buckets).
+        "Allocation"). Setting the current proportion again is a no-op. Raises RolloutNotFound,
+        InvalidRolloutProportion. One transaction; O(buckets log buckets).
         """
         await self._set_rollout("set_rollout_proportion", feature_name, None, proportion)
 
