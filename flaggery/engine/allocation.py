@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from flaggery.engine.bucket_order import abtest_salt, keyed_order, rollout_salt
-from flaggery.engine.dealing import Deal, deal_buckets
+from flaggery.engine.dealing import Deal, deal_buckets, is_safe
 from flaggery.errors import InvalidRolloutProportion, NoBuckets, ValidationError
 
 __all__ = [
@@ -56,6 +56,8 @@ def rollout_buckets(
     current: frozenset[int],
     proportion: float,
     order: Sequence[int],
+    *,
+    raising: bool | None = None,
 ) -> frozenset[int]:
     """The buckets of a rollout after its proportion is set to `proportion` (0 to 1).
 
@@ -72,6 +74,11 @@ def rollout_buckets(
     stopped the walk). A rollout holding a prefix of `order` keeps holding one, and the two
     stopping rules mirror each other, so lowering and raising back to a proportion held before
     (with nothing else changed) gives back exactly the same buckets. O(buckets).
+
+    ``raising`` (the proportion goes up: True; down: False) fixes the direction instead: once
+    the weights changed since the last move (new buckets filling up), the held set can be
+    above a higher target or below a lower one, and a raise then keeps every bucket rather
+    than taking some away (a lowering adds none).
     """
     _check_proportion(proportion)
     if proportion in (0, 1):  # the walks stop at equality, which could leave empty buckets
@@ -79,7 +86,7 @@ def rollout_buckets(
     held = set(current.intersection(bucket_weights))
     effective = sum(bucket_weights[bucket] for bucket in held)
     target = proportion * sum(bucket_weights.values())
-    if target > effective:
+    if (target > effective) if raising is None else raising:
         for bucket in (b for b in order if b not in held and b in bucket_weights):
             gap = target - effective
             if gap <= 0 or bucket_weights[bucket] > 2 * gap:
@@ -105,10 +112,16 @@ def partition_buckets(
 
     Weighted buckets are walked in the test's own order (`bucket_order.keyed_order`, so tests
     with different names split independently) and each goes to the group furthest below its
-    target weight ``proportion x total weight`` (ties: first group): a group ends above its
-    target by less than the largest bucket weight, so with two groups each is within the
-    largest bucket weight of its target. Empty buckets are dealt by count like new buckets
-    (`dealing.deal_buckets`). O(buckets x groups).
+    target weight ``proportion x total weight`` (ties: first group); a rebalancing pass then
+    leaves every group, for any number of groups, within the largest bucket weight of its
+    target (above it by less). That bound is tight: two buckets of weight w and three equal
+    groups leave one group empty, under by 2w/3, and more groups bring it towards w.
+
+    The groups' carries start from that remaining weight error, in buckets of the mean weight
+    (scaled into (-1, 1] if need be): a group left under its target is owed more of the new
+    buckets, which fill up to about that weight, so growth evens the error out instead of
+    adding a count error to it. Empty buckets are then dealt by count like new buckets
+    (`dealing.deal_buckets`). O(buckets x groups) plus the rebalancing.
     """
     shares = _normalized(proportions)
     salt = abtest_salt(test)
@@ -121,28 +134,61 @@ def partition_buckets(
         deficits[neediest] -= bucket_weights[bucket]
     _rebalance(groups, deficits, bucket_weights)
     empty = [bucket for bucket, weight in bucket_weights.items() if weight == 0]
-    dealt, carries = deal_buckets(empty, shares, [0.0] * len(shares), salt)
+    owed = _owed(deficits, shares, bucket_weights.values())
+    dealt, carries = deal_buckets(empty, shares, owed, salt)
     return [sorted(g + extra) for g, extra in zip(groups, dealt, strict=True)], carries
+
+
+def _owed(
+    deficits: Sequence[float], shares: Sequence[float], weights: Iterable[int]
+) -> list[float]:
+    """The partition's weight error as carries, in buckets of the mean weight: what each group
+    is owed of the new buckets that will fill up to about that weight.
+
+    Scaled down (all alike, so they still sum to 0) into (-1, 1] and until dealing can keep
+    them there (`dealing.is_safe`; zeros always can).
+    """
+    weighted = [weight for weight in weights if weight > 0]
+    if not weighted:
+        return [0.0] * len(deficits)
+    mean = sum(weighted) / len(weighted)
+    owed = [deficit / mean for deficit in deficits]
+    owed = [carry - sum(owed) / len(owed) for carry in owed]  # exactly 0 in sum, not nearly
+    scale = min([1.0, *(1 / o for o in owed if o > 1), *(0.99 / -o for o in owed if o < -0.99)])
+    for _ in range(20):
+        scaled = [carry * scale for carry in owed]
+        if is_safe(scaled, shares):
+            return scaled
+        scale /= 2
+    return [0.0] * len(deficits)
 
 
 def _rebalance(
     groups: list[list[int]], deficits: list[float], bucket_weights: Mapping[int, int]
 ) -> None:
-    """Improve a greedy partition in place: while it strictly lowers the sum of squared
-    errors, move a bucket, or swap two, between the most-over and the most-under group.
+    """Improve a greedy partition in place: move a bucket, or swap two, between the most-over
+    and the most-under group while that strictly lowers the sum of squared errors.
 
-    The greedy walk in hash order (which makes tests independent) can leave the last groups a
-    bucket or two off; this closes most of that. A step never raises the worst excess nor
-    lowers the worst deficit, so the greedy bounds still hold. At most one step per bucket,
-    each O(buckets log buckets).
+    The greedy walk in hash order (which makes tests independent) leaves every group over its
+    target by less than the largest bucket weight, but with three or more groups one can end
+    under by up to (groups - 1) of them. A step never raises the worst excess nor lowers the
+    worst deficit. After one step per bucket, steps go on only while a group is under by more
+    than the largest bucket weight; one always exists then (any bucket of the most-over group
+    moves less than the spread), and the squared errors fall with each, so it ends with every
+    group within the largest bucket weight of its target. Each step O(buckets log buckets).
     """
-    for _ in range(sum(map(len, groups))):
+    largest = max(bucket_weights.values(), default=0)
+    budget = sum(map(len, groups))
+    while True:
         over = min(range(len(groups)), key=lambda group: (deficits[group], group))
         under = max(range(len(groups)), key=lambda group: (deficits[group], -group))
+        if budget <= 0 and deficits[under] <= largest:
+            return
         spread = deficits[under] - deficits[over]
         step = _best_transfer(groups[over], groups[under], spread, bucket_weights)
         if step is None:
             return
+        budget -= 1
         give, take = step
         groups[over].remove(give)
         groups[under].append(give)

@@ -10,7 +10,7 @@ others, and the same on every process and after every restart (blake2b, not ``ha
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
     "abtest_salt",
@@ -19,6 +19,7 @@ __all__ = [
     "rollout_order",
     "rollout_salt",
     "unit_interval",
+    "unit_intervals",
 ]
 
 _KEY_BYTES = 8
@@ -36,9 +37,9 @@ def abtest_salt(test: str) -> str:
 
 
 def bucket_key(salt: str, bucket: int) -> int:
-    """A 64-bit pseudo-random key of `bucket` in the order named `salt`. About 1 µs."""
-    digest = hashlib.blake2b(f"{salt}\x1f{bucket}".encode(), digest_size=_KEY_BYTES).digest()
-    return int.from_bytes(digest, "big")
+    """A 64-bit pseudo-random key of `bucket` in the order named `salt`: blake2b of
+    ``salt, 0x1f, the id in decimal``. About 1 µs."""
+    return _keyer(salt)(bucket)
 
 
 def unit_interval(salt: str, bucket: int) -> float:
@@ -46,9 +47,28 @@ def unit_interval(salt: str, bucket: int) -> float:
     return bucket_key(salt, bucket) / _KEY_RANGE
 
 
+def unit_intervals(salt: str, buckets: Iterable[int]) -> list[float]:
+    """`unit_interval` of each bucket, in order (the salt is hashed once: about 0.4 µs each)."""
+    key = _keyer(salt)
+    return [key(bucket) / _KEY_RANGE for bucket in buckets]
+
+
 def keyed_order(salt: str, buckets: Iterable[int]) -> list[int]:
     """`buckets` sorted by their key in the order named `salt`."""
-    return sorted(buckets, key=lambda bucket: bucket_key(salt, bucket))
+    return sorted(buckets, key=_keyer(salt))
+
+
+def _keyer(salt: str) -> Callable[[int], int]:
+    """`bucket_key` for one salt: the hash state after the salt is computed once and copied
+    per bucket (the digest is the same as hashing the whole text, at a third of the cost)."""
+    prefix = hashlib.blake2b(f"{salt}\x1f".encode(), digest_size=_KEY_BYTES)
+
+    def key(bucket: int) -> int:
+        state = prefix.copy()
+        state.update(str(bucket).encode())
+        return int.from_bytes(state.digest(), "big")
+
+    return key
 
 
 def rollout_order(

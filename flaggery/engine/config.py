@@ -17,6 +17,8 @@ from flaggery.engine.model import (
     FeatureFact,
     Group,
     GroupFact,
+    GrownTest,
+    GrowthFact,
     Rollout,
     RolloutFact,
     State,
@@ -24,7 +26,7 @@ from flaggery.engine.model import (
 
 __all__ = ["RESOLUTION_FACTS", "Config"]
 
-RESOLUTION_FACTS = (FeatureFact, RolloutFact, AbTestFact, GroupFact)
+RESOLUTION_FACTS = (FeatureFact, RolloutFact, AbTestFact, GroupFact, GrowthFact)
 """Fact types that can change what an existing (bucket, groups) view resolves to."""
 
 _Entity = TypeVar("_Entity")
@@ -73,6 +75,12 @@ class Config(msgspec.Struct, frozen=True):
                     _replace(abtests, name, test)
                 case GroupFact(name=name, group=group):
                     _replace(groups, name, group)
+                case GrowthFact(first=first, last=last):
+                    for bucket in range(first, last + 1):
+                        if bucket not in known_buckets:
+                            buckets.append(bucket)
+                            known_buckets.add(bucket)
+                    _grow(rollouts, abtests, fact)
         return Config(
             buckets=tuple(buckets),
             features=MappingProxyType(features),
@@ -80,6 +88,31 @@ class Config(msgspec.Struct, frozen=True):
             abtests=MappingProxyType(abtests),
             groups=MappingProxyType(groups),
         )
+
+
+def _grow(rollouts: dict[str, Rollout], abtests: dict[str, AbTest], fact: GrowthFact) -> None:
+    """Add the new buckets each rollout and test group took; names the configuration does not
+    hold (never the case for a log read in order) are skipped."""
+    for feature, taken in fact.rollouts.items():
+        rollout = rollouts.get(feature)
+        if rollout is not None:
+            rollouts[feature] = msgspec.structs.replace(
+                rollout, buckets=rollout.buckets.union(taken)
+            )
+    for name, grown in fact.abtests.items():
+        test = abtests.get(name)
+        if test is not None:
+            abtests[name] = _grown_test(test, grown)
+
+
+def _grown_test(test: AbTest, grown: GrownTest) -> AbTest:
+    groups = tuple(
+        msgspec.structs.replace(group, buckets=group.buckets.union(grown.groups[group.name]))
+        if grown.groups.get(group.name)
+        else group
+        for group in test.groups
+    )
+    return msgspec.structs.replace(test, groups=groups)
 
 
 def _replace(entities: dict[str, _Entity], name: str, entity: _Entity | None) -> None:

@@ -25,6 +25,8 @@ __all__ = [
     "FeatureFact",
     "Group",
     "GroupFact",
+    "GrownTest",
+    "GrowthFact",
     "JsonValue",
     "ReloadFact",
     "Rollout",
@@ -104,7 +106,8 @@ class SubjectFact(msgspec.Struct, frozen=True, tag="subject"):
 
 
 class BucketFact(msgspec.Struct, frozen=True, tag="bucket"):
-    """A bucket was created (buckets are never deleted)."""
+    """A bucket was created (buckets are never deleted). Rows written before `GrowthFact`
+    existed log growth this way; they stay readable."""
 
     id: int
 
@@ -129,6 +132,30 @@ class GroupFact(msgspec.Struct, frozen=True, tag="group"):
     group: Group | None
 
 
+class GrownTest(msgspec.Struct, frozen=True):
+    """What one A/B test took of new buckets: group name -> the new bucket ids it got."""
+
+    features: tuple[str, ...]
+    """The features the test sets (so history filters by feature without the whole test)."""
+    groups: dict[str, list[int]]
+
+
+class GrowthFact(msgspec.Struct, frozen=True, tag="growth"):
+    """Buckets ``first`` to ``last`` (inclusive) were created, and each rollout and A/B test
+    took its share of them: only the new bucket ids each took, never whole bucket sets.
+
+    Logging every grown rollout's and test's full bucket set made adding 100 buckets to 1,000
+    write a change-log row of about 130 KB; this one is about 7 bytes per bucket taken. Applying
+    it adds the ids to the named rollouts' and groups' sets (a union: replaying it is harmless).
+    """
+
+    first: int
+    last: int
+    rollouts: dict[str, list[int]]
+    """feature -> the new buckets its rollout took (rollouts that took none are left out)."""
+    abtests: dict[str, GrownTest]
+
+
 class ReloadFact(msgspec.Struct, frozen=True, tag="reload"):
     """The write changed too much to log fact by fact (`facts` facts): reload fully.
 
@@ -139,7 +166,16 @@ class ReloadFact(msgspec.Struct, frozen=True, tag="reload"):
     facts: int
 
 
-Fact = SubjectFact | BucketFact | FeatureFact | RolloutFact | AbTestFact | GroupFact | ReloadFact
+Fact = (
+    SubjectFact
+    | BucketFact
+    | FeatureFact
+    | RolloutFact
+    | AbTestFact
+    | GroupFact
+    | GrowthFact
+    | ReloadFact
+)
 
 
 class Change(msgspec.Struct, frozen=True):

@@ -21,6 +21,7 @@ from flaggery.engine.model import (
     Fact,
     FeatureFact,
     GroupFact,
+    GrowthFact,
     ReloadFact,
     RolloutFact,
     SubjectFact,
@@ -103,6 +104,9 @@ class ChangeFilter(msgspec.Struct, frozen=True):
             case GroupFact(name=name, group=group):
                 overrides = {} if group is None else group.overrides
                 return name == self.group or self.feature in overrides
+            case GrowthFact(rollouts=rollouts, abtests=abtests):
+                features = {f for grown in abtests.values() for f in grown.features}
+                return self.test in abtests or self.feature in rollouts.keys() | features
         return False
 
 

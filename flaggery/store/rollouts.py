@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.allocation import rollout_buckets
 from flaggery.engine.bucket_order import rollout_order
 from flaggery.engine.model import Rollout, RolloutFact
+from flaggery.engine.restore import (
+    RestoreMemory,
+    decode_memory,
+    encode_memory,
+    recall,
+    remember,
+    weights_fingerprint,
+)
 from flaggery.errors import RolloutExists, RolloutNotFound, ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
@@ -68,9 +78,10 @@ class RolloutsAdmin:
         """Move the rollout to ``proportion`` (0 to 1: 0.07 for 7%) of the total weight.
 
         Raising it only adds buckets and lowering it only removes buckets, so subjects that get
-        the variant keep it as the rollout grows (docs/semantics.md, "Allocation"). Setting the
-        current proportion again is a no-op. Raises RolloutNotFound, InvalidRolloutProportion.
-        One transaction; O(buckets log buckets).
+        the variant keep it as the rollout grows; moving back to a proportion it left, with the
+        bucket weights unchanged since, gives back the same buckets (docs/semantics.md,
+        "Allocation"). Setting the current proportion again is a no-op. Raises RolloutNotFound,
+        InvalidRolloutProportion. One transaction; O(buckets log buckets).
         """
         await self._set_rollout("set_rollout_proportion", feature_name, None, proportion)
 
@@ -117,10 +128,16 @@ class RolloutsAdmin:
         async with self._db.read() as conn:
             await require_feature(conn, feature_name)
             rollout = (await read_rollouts(conn, feature_name)).get(feature_name)
-            weights = await read_bucket_weights(conn)
-            order = await _rollout_order(conn, feature_name, weights)
-        held = rollout.buckets if rollout else frozenset[int]()
-        chosen = rollout_buckets(weights, held, proportion, order)
+            if rollout is None:  # as a new rollout's first move would land
+                weights = await read_bucket_weights(conn)
+                order = await _rollout_order(conn, feature_name, weights)
+                chosen = rollout_buckets(weights, frozenset(), proportion, order)
+            elif rollout.proportion == proportion:  # set_rollout_proportion changes nothing
+                weights = await read_bucket_weights(conn)
+                chosen = rollout.buckets
+            else:
+                move = await _plan_move(conn, rollout, proportion)
+                chosen, weights = move.chosen, move.weights
         return sum(weights[bucket] for bucket in chosen)
 
     async def kill_switch(self, feature_name: str) -> None:
@@ -140,7 +157,7 @@ class RolloutsAdmin:
         """Remove the feature's rollout: its subjects fall back to the default variant."""
         async with self._db.write("rm_rollout") as tx:
             await _require_rollout(tx.conn, feature_name)
-            for table in (t.rollout_buckets, t.rollout_growth, t.rollouts):
+            for table in (t.rollout_buckets, t.rollout_deals, t.rollouts):
                 await tx.conn.execute(delete(table).where(table.c.feature == feature_name))
             tx.record(RolloutFact(feature_name, None))
 
@@ -159,28 +176,68 @@ async def _set_variant(conn: AsyncConnection, rollout: Rollout, variant_name: st
 async def _set_proportion(conn: AsyncConnection, rollout: Rollout, proportion: float) -> bool:
     if rollout.proportion == proportion:
         return False
-    weights = await read_bucket_weights(conn)
-    order = await _rollout_order(conn, rollout.feature, weights)
-    chosen = rollout_buckets(weights, rollout.buckets, proportion, order)
-    await _replace_buckets(conn, rollout.feature, rollout.buckets, chosen)
-    # The weight-based choice meets the new target, so no share of new buckets is owed.
+    move = await _plan_move(conn, rollout, proportion)
+    await _replace_buckets(conn, rollout.feature, rollout.buckets, move.chosen)
+    memory = remember(
+        move.memory,
+        move.fingerprint,
+        rollout.proportion,
+        rollout.buckets,
+        move.carry_before,
+        move.order,
+    )
     await conn.execute(
         update(t.rollouts)
         .where(t.rollouts.c.feature == rollout.feature)
-        .values(proportion=proportion, carry=0.0)
+        .values(proportion=proportion, carry=move.carry, restore=encode_memory(memory))
     )
     return True
 
 
+class _Move(NamedTuple):
+    chosen: frozenset[int]
+    carry: float
+    """The carry after the move: a walk meets its target by weight, so no share of new buckets
+    is owed; a remembered state gets its carry back."""
+    order: list[int]
+    fingerprint: str
+    memory: RestoreMemory | None
+    carry_before: float
+    weights: dict[int, int]
+
+
+async def _plan_move(conn: AsyncConnection, rollout: Rollout, proportion: float) -> _Move:
+    """Where a move of `rollout` to another `proportion` lands: only adding buckets when the
+    proportion goes up, only removing them when it goes down; the buckets held before at
+    `proportion` if the weights have not changed since (flaggery.engine.restore); else the
+    walk's choice (`rollout_buckets`)."""
+    weights = await read_bucket_weights(conn)
+    order = await _rollout_order(conn, rollout.feature, weights)
+    r = t.rollouts
+    query = select(r.c.carry, r.c.restore).where(r.c.feature == rollout.feature)
+    row = (await conn.execute(query)).one()
+    memory = decode_memory(row.restore)
+    fingerprint = weights_fingerprint(weights)
+    raising = proportion > rollout.proportion
+    walked = rollout_buckets(weights, rollout.buckets, proportion, order, raising=raising)
+    chosen, carry = recall(
+        memory, fingerprint, proportion, rollout.buckets, walked, order, raising=raising
+    )
+    return _Move(
+        chosen, 0.0 if carry is None else carry, order, fingerprint, memory, row.carry, weights
+    )
+
+
 async def _rollout_order(conn: AsyncConnection, feature: str, weights: dict[int, int]) -> list[int]:
-    growth = t.rollout_growth
+    deals = t.rollout_deals
     rows = await conn.execute(
-        select(growth.c.bucket_id, growth.c.joined).where(growth.c.feature == feature)
+        select(deals.c.first_bucket, deals.c.joined).where(deals.c.feature == feature)
     )
     joined: list[int] = []
     declined: list[int] = []
-    for bucket, took in rows:
-        (joined if took else declined).append(bucket)
+    for first, flags in rows:
+        for bucket, flag in enumerate(flags, start=first):
+            (joined if flag == "1" else declined).append(bucket)
     return rollout_order(feature, weights, joined, declined)
 
 

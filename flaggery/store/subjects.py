@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import msgspec
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.allocation import grow_abtest, grow_rollout, lightest_bucket, place_subjects
-from flaggery.engine.model import AbTestFact, BucketFact, RolloutFact, Subject, SubjectFact
+from flaggery.engine.allocation import lightest_bucket, place_subjects
+from flaggery.engine.model import Subject, SubjectFact
 from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
 from flaggery.store import tables as t
+from flaggery.store.bulk import insert_rows
 from flaggery.store.database import Database, WriteTransaction
-from flaggery.store.queries import (
-    read_abtests,
-    read_bucket_weights,
-    read_rollouts,
-    read_subject,
-)
+from flaggery.store.growth import grow_allocations
+from flaggery.store.queries import read_bucket_weights, read_subject
 from flaggery.store.records import BucketRecord, BucketsRecord, SubjectRecord
 from flaggery.store.validation import check_subject_id, check_weight
 
@@ -51,10 +47,8 @@ class SubjectsAdmin:
         async with self._db.write("increase_buckets") as tx:
             last = (await tx.conn.execute(select(func.max(t.buckets.c.id)))).scalar_one() or 0
             new_ids = list(range(last + 1, last + 1 + amount))
-            await tx.conn.execute(insert(t.buckets), [{"id": i, "weight": 0} for i in new_ids])
-            tx.record(*(BucketFact(i) for i in new_ids))
-            await _extend_rollouts(tx, new_ids)
-            await _extend_abtests(tx, new_ids)
+            await insert_rows(tx.conn, t.buckets, [{"id": i, "weight": 0} for i in new_ids])
+            tx.record(await grow_allocations(tx, new_ids))
         return new_ids
 
     async def get_buckets(self) -> BucketsRecord:
@@ -194,65 +188,3 @@ async def _insert_subjects(
         added[bucket] = added.get(bucket, 0) + weight
     await _add_bucket_weights(tx.conn, added)
     tx.record(*(SubjectFact(i, Subject(w, b)) for (i, w), b in zip(pairs, placements, strict=True)))
-
-
-async def _extend_rollouts(tx: WriteTransaction, new_ids: list[int]) -> None:
-    """Every rollout takes its share of the new buckets (`grow_rollout`), remembering which it
-    took and left (that orders them for later raises) and the remainder it is owed."""
-    rollouts = await read_rollouts(tx.conn)
-    if not rollouts:
-        return
-    carries = dict((await tx.conn.execute(select(t.rollouts.c.feature, t.rollouts.c.carry))).all())
-    growth_rows, bucket_rows, carry_rows = [], [], []
-    for feature, rollout in rollouts.items():
-        joined, declined, carry = grow_rollout(
-            new_ids, rollout.proportion, carries[feature], feature
-        )
-        growth_rows += [{"feature": feature, "bucket_id": b, "joined": True} for b in joined]
-        growth_rows += [{"feature": feature, "bucket_id": b, "joined": False} for b in declined]
-        bucket_rows += [{"feature": feature, "bucket_id": b} for b in joined]
-        carry_rows.append({"key": feature, "carry": carry})
-        if joined:
-            grown = msgspec.structs.replace(rollout, buckets=rollout.buckets | frozenset(joined))
-            tx.record(RolloutFact(feature, grown))
-    await tx.conn.execute(insert(t.rollout_growth), growth_rows)
-    if bucket_rows:
-        await tx.conn.execute(insert(t.rollout_buckets), bucket_rows)
-    r = t.rollouts
-    await tx.conn.execute(
-        update(r).where(r.c.feature == bindparam("key")).values(carry=bindparam("carry")),
-        carry_rows,
-    )
-
-
-async def _extend_abtests(tx: WriteTransaction, new_ids: list[int]) -> None:
-    """Every test that has not ended deals the new buckets among its groups (`grow_abtest`);
-    an ended test's record stays as it ended."""
-    tests = {
-        name: test for name, test in (await read_abtests(tx.conn)).items() if test.end > tx.now
-    }
-    if not tests:
-        return
-    g = t.abtest_groups
-    query = select(g.c.test, g.c.name, g.c.carry).where(g.c.test.in_(sorted(tests)))
-    carries = {(test, name): carry for test, name, carry in await tx.conn.execute(query)}
-    bucket_rows, carry_rows = [], []
-    for name, test in tests.items():
-        owed = [carries[name, group.name] for group in test.groups]
-        proportions = [group.proportion for group in test.groups]
-        dealt, owed = grow_abtest(new_ids, proportions, owed, name)
-        groups = []
-        for group, buckets, carry in zip(test.groups, dealt, owed, strict=True):
-            bucket_rows += [{"test": name, "group": group.name, "bucket_id": b} for b in buckets]
-            carry_rows.append({"key_test": name, "key_group": group.name, "carry": carry})
-            groups.append(
-                msgspec.structs.replace(group, buckets=group.buckets | frozenset(buckets))
-            )
-        tx.record(AbTestFact(name, msgspec.structs.replace(test, groups=tuple(groups))))
-    await tx.conn.execute(insert(t.abtest_group_buckets), bucket_rows)
-    await tx.conn.execute(
-        update(g)
-        .where(g.c.test == bindparam("key_test"), g.c.name == bindparam("key_group"))
-        .values(carry=bindparam("carry")),
-        carry_rows,
-    )

@@ -42,7 +42,7 @@ __all__ = [
     "groups",
     "metadata",
     "rollout_buckets",
-    "rollout_growth",
+    "rollout_deals",
     "rollouts",
     "state",
     "subjects",
@@ -176,16 +176,28 @@ rollouts = Table(
         server_default="0",
         comment="share of new buckets owed (+) or overpaid (-): carried across increase_buckets",
     ),
+    Column(
+        "restore",
+        Text,
+        nullable=True,
+        comment="JSON: buckets held at proportions moved away from, while the weights hold",
+    ),
     ForeignKeyConstraint(["feature", "variant"], ["variants.feature", "variants.name"]),
 )
 
-rollout_growth = Table(
-    "rollout_growth",
+rollout_deals = Table(
+    "rollout_deals",
     metadata,
     _name("feature", ForeignKey("rollouts.feature"), primary_key=True),
-    Column("bucket_id", Integer, ForeignKey("buckets.id"), primary_key=True),
-    Column("joined", Boolean, nullable=False),
-    comment="buckets added while the rollout existed, and whether it took them: orders them",
+    Column("first_bucket", Integer, primary_key=True),
+    Column("last_bucket", Integer, nullable=False),
+    Column(
+        "joined",
+        Text,
+        nullable=False,
+        comment="one character per bucket first..last: '1' taken, '0' left",
+    ),
+    comment="per increase_buckets call, which new buckets the rollout took: orders them",
 )
 
 rollout_buckets = Table(

@@ -17,6 +17,7 @@ from flaggery.engine.model import (
     Fact,
     FeatureFact,
     GroupFact,
+    GrowthFact,
     ReloadFact,
     RolloutFact,
     SubjectFact,
@@ -130,6 +131,11 @@ def describe(fact: Fact) -> str:
             return f"A/B test {name}" + ("" if test else " removed")
         case GroupFact(name=name, group=group):
             return f"group {name}" + ("" if group else " removed")
+        case GrowthFact(first=first, last=last, rollouts=rollouts, abtests=abtests):
+            return (
+                f"buckets {first}-{last} added: {len(rollouts)} rollouts and "
+                f"{len(abtests)} A/B tests took their share"
+            )
         case ReloadFact(facts=count):
             return f"{count} facts (too many to list)"
     return type(fact).__name__

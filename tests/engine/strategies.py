@@ -18,6 +18,8 @@ from flaggery.engine.model import (
     FeatureFact,
     Group,
     GroupFact,
+    GrownTest,
+    GrowthFact,
     Rollout,
     RolloutFact,
     State,
@@ -91,7 +93,7 @@ _deletions = st.booleans()
 _fact_counts = st.integers(0, 4)
 _change_counts = st.integers(1, 4)
 _fact_kinds = st.sampled_from(
-    ["subject", "subject", "bucket", "feature", "rollout", "abtest", "group"]
+    ["subject", "subject", "bucket", "growth", "feature", "rollout", "abtest", "group"]
 )
 
 
@@ -146,6 +148,8 @@ def _fact(draw: st.DrawFn, buckets: list[int], known_subjects: list[int]) -> Fac
     if kind == "bucket":
         buckets.append(max(buckets) + 1)
         return BucketFact(buckets[-1])
+    if kind == "growth":
+        return _growth(draw, buckets)
     if kind == "subject":
         known = st.sampled_from(known_subjects) if known_subjects else SUBJECT_IDS
         subject_id = draw(known | SUBJECT_IDS)
@@ -160,6 +164,23 @@ def _fact(draw: st.DrawFn, buckets: list[int], known_subjects: list[int]) -> Fac
     if kind == "rollout":
         return RolloutFact(name, None if deleted else _rollout(draw, name, buckets))
     return FeatureFact(name, None if deleted else _feature(draw, name))
+
+
+def _growth(draw: st.DrawFn, buckets: list[int]) -> GrowthFact:
+    """New buckets, some taken by rollouts and test groups that may or may not exist."""
+    first = max(buckets) + 1
+    new = list(range(first, first + draw(st.integers(1, 3))))
+    buckets.extend(new)
+    taken = st.lists(st.sampled_from(new), unique=True).map(sorted)
+    rollouts = draw(st.dictionaries(st.sampled_from(FEATURES), taken, max_size=3))
+    tests = {
+        name: GrownTest(
+            tuple(draw(_feature_maps)),
+            draw(st.dictionaries(st.sampled_from(["g0", "g1", "g2"]), taken, max_size=3)),
+        )
+        for name in draw(st.sets(st.sampled_from(TEST_NAMES)))
+    }
+    return GrowthFact(first, new[-1], rollouts, tests)
 
 
 @st.composite

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flaggery.engine.allocation import (
+    grow_abtest,
     grow_rollout,
     lightest_bucket,
     partition_buckets,
@@ -12,13 +13,13 @@ from flaggery.engine.allocation import (
     rollout_buckets,
 )
 from flaggery.engine.bucket_order import rollout_order
-from flaggery.engine.dealing import deal_buckets
+from flaggery.engine.dealing import deal_buckets, is_safe
 from flaggery.errors import InvalidRolloutProportion, NoBuckets, ValidationError
 
 bucket_weights = st.dictionaries(st.integers(0, 30), st.integers(0, 40), max_size=12)
 nonempty_bucket_weights = st.dictionaries(st.integers(0, 30), st.integers(0, 40), min_size=1)
 proportions = st.floats(0, 1)
-group_proportions = st.lists(st.integers(1, 10), min_size=2, max_size=4).map(
+group_proportions = st.lists(st.integers(1, 10), min_size=2, max_size=8).map(
     lambda parts: [part / sum(parts) for part in parts]
 )
 
@@ -176,47 +177,74 @@ def test_partition_puts_every_bucket_in_exactly_one_group(
 
 
 @given(bucket_weights, group_proportions)
-def test_partition_groups_land_within_their_bound(
+def test_partition_groups_land_within_the_largest_bucket_for_any_number_of_groups(
     weights: dict[int, int], shares: list[float]
 ) -> None:
-    """Over by less than the largest bucket; under by at most (groups - 1) of them."""
+    """Over by less than the largest bucket, under by at most one (the greedy walk alone
+    guarantees only groups - 1 of them under; the rebalancing goes on until the bound holds)."""
     total = sum(weights.values())
     largest = max(weights.values(), default=0)
     groups, _ = partition_buckets(weights, shares, "t")
     for group, share in zip(groups, shares, strict=True):
         error = effective(weights, frozenset(group)) - share * total
-        assert -(len(shares) - 1) * largest - 1e-9 <= error <= largest + 1e-9
+        assert -largest - 1e-9 <= error < largest + 1e-9 or error == 0
 
 
-def test_partitions_of_different_tests_are_independent() -> None:
-    weights = {bucket: 10 + bucket % 3 for bucket in range(1, 201)}
-    first, _ = partition_buckets(weights, [0.5, 0.5], "t1")
-    second, _ = partition_buckets(weights, [0.5, 0.5], "t2")
-    agree = len(set(first[0]) & set(second[0])) + len(set(first[1]) & set(second[1]))
-    assert 70 <= agree <= 130  # about half of 200; 0.2.1's identical split agreed on all
+def test_the_partition_bound_is_tight() -> None:
+    # Two buckets of weight 30 and three equal groups: one group gets nothing, 20 under.
+    groups, _ = partition_buckets({1: 30, 2: 30}, [1 / 3] * 3, "t")
+    assert sorted(map(len, groups)) == [0, 1, 1]
 
 
 @given(
     st.integers(0, 60),
     st.lists(st.integers(1, 10), max_size=8),
     group_proportions,
+    st.text(max_size=3),
 )
-def test_dealing_in_many_calls_equals_one_call_and_stays_within_bound(
-    count: int, cuts: list[int], shares: list[float]
+def test_dealing_in_many_calls_equals_one_call_and_keeps_every_carry_in_bound(
+    count: int, cuts: list[int], shares: list[float], salt: str
 ) -> None:
+    """The invariant of dealing.py, for any number of shares and after every bucket: carries
+    (target - count) sum to 0 and each stays in (-1, 1], so every count is within one bucket
+    of its target. (The rule before it, "a carry reaching 1 takes the bucket", let two carries
+    pass 1 together with four or more shares: 1.22 was seen.)"""
     ids = list(range(1, count + 1))
-    whole, whole_carries = deal_buckets(ids, shares, [0.0] * len(shares), "t")
+    whole, whole_carries = deal_buckets(ids, shares, [0.0] * len(shares), salt)
     pieces: list[list[int]] = [[] for _ in shares]
     carries = [0.0] * len(shares)
     start = 0
     for size in [*cuts, count]:
-        dealt, carries = deal_buckets(ids[start : start + size], shares, carries, "t")
+        dealt, carries = deal_buckets(ids[start : start + size], shares, carries, salt)
         pieces = [piece + more for piece, more in zip(pieces, dealt, strict=True)]
         start += size
     assert pieces == whole and carries == pytest.approx(whole_carries)
+    carries = [0.0] * len(shares)
+    for bucket in ids:  # one at a time: every intermediate state
+        _, carries = deal_buckets([bucket], shares, carries, salt)
+        assert sum(carries) == pytest.approx(0, abs=1e-9)
+        assert all(-1 < carry <= 1 + 1e-9 for carry in carries), carries
     for group, share in zip(whole, shares, strict=True):
-        # The carry (target - count) stays above -1 and below groups - 1 (dealing.py).
-        assert 1 - len(shares) - 1e-9 < len(group) - share * count < 1
+        assert -1 - 1e-9 <= len(group) - share * count < 1
+
+
+@given(st.integers(0, 60), st.integers(1, 9), st.floats(-0.99, 1))
+def test_two_shares_deal_as_the_general_rule_does(count: int, tenths: int, start: float) -> None:
+    """The two-share loop (every rollout) is a shortcut of the general rule: a third share
+    that never takes a bucket sends the same deal through the general rule."""
+    shares, carries = [tenths / 10, 1 - tenths / 10], [start, -start]
+    ids = list(range(count))
+    two, two_carries = deal_buckets(ids, shares, carries, "f")
+    three, three_carries = deal_buckets(ids, [*shares, 0.0], [*carries, 0.0], "f")
+    assert three == [*two, []]
+    assert three_carries == pytest.approx([*two_carries, 0.0])
+
+
+def test_a_state_where_two_shares_come_due_together_is_unsafe() -> None:
+    # Two quarter shares just paid and two about to be owed a whole bucket: both would need
+    # the next bucket.
+    assert not is_safe([-0.9, -0.9, 0.9, 0.9], [0.25] * 4)
+    assert is_safe([-0.9, 0.3, 0.3, 0.3], [0.25] * 4)
 
 
 @given(st.integers(0, 60), proportions)
@@ -230,3 +258,40 @@ def test_a_rollout_takes_its_share_of_new_buckets_within_one(count: int, p: floa
 def test_group_proportions_must_be_positive() -> None:
     with pytest.raises(ValidationError):
         partition_buckets({1: 1}, [], "t")
+
+
+@settings(max_examples=400)
+@given(
+    st.integers(1, 30),
+    st.lists(st.integers(1, 50), max_size=120),
+    st.lists(st.integers(1, 5), min_size=2, max_size=3),
+    st.lists(st.integers(1, 7), min_size=1, max_size=6),
+)
+def test_a_test_stays_within_a_bucket_once_growth_fills_to_the_mean(
+    buckets: int, subjects: list[int], parts: list[int], growth: list[int]
+) -> None:
+    """Property 4, the part allocation decides: the carries start from the partition's weight
+    error, so once the empty buckets fill to the mean weight every group is within one
+    bucket's weight (up to rounding the mean to whole weights). Carries from 0 missed in 43
+    of 4,000 random cases, up to 1.36 buckets off (bench/allocation_accuracy_bench.py)."""
+    weights = dict.fromkeys(range(1, buckets + 1), 0)
+    for bucket, weight in zip(place_subjects(weights, subjects), subjects, strict=True):
+        weights[bucket] += weight
+    shares = [part / sum(parts) for part in parts]
+    dealt, carries = partition_buckets(weights, shares, "t")
+    groups = [set(group) for group in dealt]
+    for amount in growth:
+        new = list(range(max(weights) + 1, max(weights) + 1 + amount))
+        more, carries = grow_abtest(new, shares, carries, "t")
+        groups = [group | set(extra) for group, extra in zip(groups, more, strict=True)]
+        weights |= dict.fromkeys(new, 0)
+    weighted = [weight for weight in weights.values() if weight]
+    mean = sum(weighted) / len(weighted) if weighted else 10.0
+    level = max(1, round(mean))
+    empty = {bucket for bucket, weight in weights.items() if weight == 0}
+    weights |= dict.fromkeys(empty, level)
+    total, largest = sum(weights.values()), max(weights.values())
+    for group, share in zip(groups, shares, strict=True):
+        rounding = abs(level - mean) * len(empty & group)
+        error = effective(weights, frozenset(group)) - share * total
+        assert abs(error) <= largest + rounding + 1e-6

@@ -7,20 +7,24 @@ from hypothesis import strategies as st
 from flaggery.engine import ChangeGap
 from flaggery.engine.changes import facts_after
 from flaggery.engine.model import (
+    AbTest,
     BucketFact,
     Change,
     Feature,
     FeatureFact,
+    GrownTest,
+    GrowthFact,
     Rollout,
     RolloutFact,
     State,
     Subject,
     SubjectFact,
+    TestGroup,
     decode_facts,
     encode_facts,
 )
 from tests.engine.state_patch import apply_changes, apply_facts
-from tests.engine.strategies import changes, make_state, states
+from tests.engine.strategies import T0, changes, make_state, states
 
 
 def test_facts_after_skips_replays_and_concatenates_in_order() -> None:
@@ -78,3 +82,24 @@ def test_facts_survive_the_change_log_encoding(data: st.DataObject, state: State
     log = data.draw(changes(state))
     decoded = [Change(c.revision, c.operation, decode_facts(encode_facts(c.facts))) for c in log]
     assert apply_changes(state, decoded) == apply_changes(state, log)
+
+
+def test_a_growth_fact_adds_the_new_buckets_each_rollout_and_group_took() -> None:
+    groups = (
+        TestGroup("a", 0.5, {"f": "on"}, frozenset({1})),
+        TestGroup("b", 0.5, {}, frozenset()),
+    )
+    state = make_state(
+        buckets=[1],
+        rollouts=[Rollout("f", "on", 0.5, frozenset({1}))],
+        abtests=[AbTest("t", T0, T0, groups)],
+    )
+    growth = GrowthFact(
+        2, 4, {"f": [2, 4], "gone": [3]}, {"t": GrownTest(("f",), {"a": [3], "b": [2, 4]})}
+    )
+    grown = apply_facts(state, [growth])
+    assert grown.buckets == (1, 2, 3, 4)
+    assert grown.rollouts["f"].buckets == {1, 2, 4} and "gone" not in grown.rollouts
+    assert [g.buckets for g in grown.abtests["t"].groups] == [{1, 3}, {2, 4}]
+    assert apply_facts(grown, [growth]) == grown  # a replay changes nothing
+    assert decode_facts(encode_facts([growth])) == (growth,)
