@@ -301,6 +301,14 @@ class Evaluator:
             return self._replica.connected
         return await self._replica.refresh()
 
+    async def refresh_to(self, revision: int) -> bool:
+        """`refresh` unless the snapshot already includes ``revision`` (a write this process
+        committed); concurrent callers share one refresh. Returns False if the database
+        failed."""
+        if isinstance(self._feed, UpstreamFeed):
+            return self._replica.connected
+        return await self._replica.refresh_to(revision)
+
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
 

@@ -70,6 +70,7 @@ class Replica:
         # The head whose state did not build: no point reloading it again until it moves.
         self._unbuildable: Head | None = None
         self._lock = asyncio.Lock()
+        self._catching_up = asyncio.Lock()
         self._swapped = asyncio.Condition()
         self._connected = False
         self.build_error: str | None = None
@@ -193,6 +194,16 @@ class Replica:
             )
             return False
         return True
+
+    async def refresh_to(self, revision: int) -> bool:
+        """Catch up until the snapshot includes ``revision``, a committed write's. Concurrent
+        callers share refreshes: one that waited for another's finds its revision applied and
+        reads nothing, so a batch of writes costs one refresh, not one each. Returns False if
+        the database failed (the current snapshot is kept)."""
+        if self.revision >= revision:
+            return True
+        async with self._catching_up:
+            return self.revision >= revision or await self.refresh()
 
     async def catch_up(self, head: Head) -> Snapshot:
         """The snapshot as of `head` or later (read-your-writes). Raises on failure."""
