@@ -1,216 +1,244 @@
 """Write bursts: acknowledged single-subject writes per second against one admin server.
 
-    python bench/write_burst_bench.py [--duration 30] [--clients 16] [--workers 1]
+    python bench/write_burst_bench.py [--duration 30] [--connections 16] [--workers 1]
 
 Seeds the benchmark dataset (bench/seed.py: 10,000 subjects, 100 buckets) into a scratch
-PostgreSQL database (dropped at the end), starts one admin server (``flaggery --admin``, one
-worker by default), and for ``--duration`` seconds per kind drives it from ``--clients``
-concurrent clients (httpx, one keep-alive connection each, each sending its next request when
-the previous one is answered):
+PostgreSQL database (dropped at the end), starts one admin server (``flaggery`` in admin mode,
+one worker by default), and for ``--duration`` seconds per kind drives it with wrk from
+``--connections`` concurrent keep-alive connections (each sends its next request when the
+previous one is answered):
 
   - new:    POST /v1/subjects/{id}?weight=w, ids never used before;
-  - weight: PUT /v1/subjects/{id}?weight=w on seeded subjects, every write a real change;
-  - group:  POST and DELETE /v1/groups/burst/subjects/{id}, joins and leaves alternating.
+  - weight: PUT /v1/subjects/{id}?weight=w over the seeded subjects, every write a change;
+  - group:  POST then DELETE /v1/groups/burst/subjects/{id}: a pass of joins over the seeded
+            subjects, then a pass of leaves (a subject's join and leave are never in flight
+            together, so none is refused).
 
-Each client owns its own subjects, so the state each acknowledged write leaves is known. A
-write is acknowledged by its 2xx answer, which carries ``X-Flaggery-Revision``. After each kind
-the benchmark VERIFIES against the database: every acknowledged write has its own revision,
-the change log holds a row at that revision with the write's operation and subject, and the
-tables hold what the last acknowledged write of each subject left (subject, weight, bucket,
-membership). It also counts the transactions that committed them (PostgreSQL's ``xmin`` of the
-change-log rows): revisions per commit is the batch size the group commit reached.
+wrk (C, with a Lua script) rather than a Python client: at a thousand requests a second a
+Python HTTP client costs as much CPU as the server, and this machine has two cores.
 
-Prints a table per kind and one JSON line. Target (issue 14): >= 1,000 acknowledged writes/s
-for each kind, from 16 clients, over 30 s.
+A write is acknowledged by its 2xx answer; the Lua script records the ``X-Flaggery-Revision``
+of every one (and, for new subjects, the id and bucket the body names). After each kind the
+benchmark VERIFIES against the database: the acknowledged revisions are distinct; the change
+log holds a row at each of them with the kind's operation and a fact for one subject; the
+change log holds at most ``--connections`` more rows of that operation than were acknowledged
+(writes committed while wrk stopped); every acknowledged new subject is in the subjects table
+with its weight and the bucket it was told; and every subject's row (weight, membership) is
+what its last change-log fact says. It also counts the transactions that committed the
+acknowledged writes (PostgreSQL's ``xmin`` of their change-log rows): writes per commit is
+the batch size the group commit reached.
+
+Prints a table and one JSON line. Target (issue 14): >= 1,000 acknowledged writes/s for
+each kind, from 16 connections, over 30 s. The machine's load average is printed with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import statistics
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
-import msgspec
 import psutil
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from http_bench import flaggery_command, free_port, server
-from report import print_measures
+from report import parse_wrk, print_measures
 from seed import SERVER_URL, SUBJECTS, scratch_database, seed
 
+from flaggery.engine.model import SubjectFact, decode_facts
 from flaggery.store.urls import libpq_dsn
 
 GROUP = "burst"
-REQUEST_TIMEOUT_SECONDS = 30.0
+ACKS_VARIABLE = "WRITE_BURST_ACKS"
 
+# One wrk thread: its Lua state numbers the requests. `response` keeps what each 2xx answer
+# says; `done` writes it out, one line per acknowledged write: revision [subject bucket].
+# (Globals: `thread:get` reads a thread's globals.)
+LUA = """
+n = 0
+acks = {}
+failures = 0
+threads = {}
 
-@dataclass
-class Ack:
-    """One acknowledged write: what was sent, and the revision it answered with."""
+function setup(thread)
+  table.insert(threads, thread)
+end
 
-    subject: int
-    value: int
-    """The weight (new, weight) or 1 for a join and 0 for a leave (group)."""
-    revision: int
-    bucket: int | None = None
+request = function()
+  n = n + 1
+  %(request)s
+end
 
+response = function(status, headers, body)
+  if status >= 200 and status < 300 then
+    local line = headers["X-Flaggery-Revision"] or headers["x-flaggery-revision"]
+    %(body)s
+    acks[#acks + 1] = line
+  else
+    failures = failures + 1
+  end
+end
 
-@dataclass
-class Outcome:
-    acks: list[Ack] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
-    failures: dict[str, int] = field(default_factory=dict)
-
-
-Request = Callable[[httpx.AsyncClient, int, int], Awaitable[Ack | str]]
-"""(client, subject, n-th write of that client) -> the Ack, or why it failed."""
-
-
-def _revision(response: httpx.Response) -> int:
-    return int(response.headers["x-flaggery-revision"])
-
-
-async def new_subject(client: httpx.AsyncClient, subject: int, n: int) -> Ack | str:
-    weight = 1 + subject % 9
-    response = await client.post(f"/v1/subjects/{subject}", params={"weight": weight})
-    if response.status_code != 201:
-        return f"{response.status_code} {response.text[:80]}"
-    return Ack(subject, weight, _revision(response), response.json()["bucket_id"])
-
-
-async def weight_change(client: httpx.AsyncClient, subject: int, n: int) -> Ack | str:
-    weight = 20 + n  # never the seeded weight (1-10) nor the previous write's
-    response = await client.put(f"/v1/subjects/{subject}", params={"weight": weight})
-    if response.status_code != 200:
-        return f"{response.status_code} {response.text[:80]}"
-    return Ack(subject, weight, _revision(response))
-
-
-async def join_or_leave(client: httpx.AsyncClient, subject: int, n: int) -> Ack | str:
-    joins = n % 2 == 0  # a client visits each of its subjects twice per cycle: join, then leave
-    method = "POST" if joins else "DELETE"
-    response = await client.request(method, f"/v1/groups/{GROUP}/subjects/{subject}")
-    if response.status_code != 200:
-        return f"{response.status_code} {response.text[:80]}"
-    return Ack(subject, int(joins), _revision(response))
+function done(summary, latency, requests)
+  local out = io.open(os.getenv("%(variable)s"), "w")
+  for _, thread in ipairs(threads) do
+    for _, line in ipairs(thread:get("acks")) do
+      out:write(line, "\\n")
+    end
+    out:write("failures ", thread:get("failures"), "\\n")
+  end
+  out:close()
+end
+"""
 
 
 @dataclass(frozen=True)
 class Kind:
     name: str
     operations: tuple[str, ...]
-    request: Request
-    subjects: Callable[[int, int], range]
-    """(client index, clients) -> the subjects that client writes, in order, cycled."""
-    repeat: int = 1
-    """How many consecutive writes go to the same subject before moving on."""
+    request: str
+    """Lua: return the n-th request (n counts from 1)."""
+    body: str = ""
+    """Lua: extend `line` from the answer's `body`."""
 
 
-def _seeded(client: int, clients: int) -> range:
-    return range(client + 1, SUBJECTS + 1, clients)
-
-
-def _fresh(client: int, clients: int) -> range:
-    first = SUBJECTS + 1 + client  # new ids interleaved, so the snapshot's index stays dense
-    return range(first, first + 100_000_000 * clients, clients)
-
-
+NEW_FIRST_ID = SUBJECTS + 1
 KINDS = (
-    Kind("new", ("add_subject",), new_subject, _fresh),
-    Kind("weight", ("set_subject_weight",), weight_change, _seeded),
-    Kind("group", ("add_subject_to_group", "rm_subject_from_group"), join_or_leave, _seeded, 2),
+    Kind(
+        "new",
+        ("add_subject",),
+        f"local id = {NEW_FIRST_ID} + n - 1\n"
+        '  return wrk.format("POST", "/v1/subjects/" .. id .. "?weight=" .. (1 + id % 9))',
+        'line = line .. " " .. body:match(\'"subject_id":(%d+)\') .. " " .. '
+        "body:match('\"bucket_id\":(%d+)')",
+    ),
+    Kind(
+        "weight",
+        ("set_subject_weight",),
+        f"local id = (n - 1) % {SUBJECTS} + 1\n"
+        '  return wrk.format("PUT", "/v1/subjects/" .. id .. "?weight=" .. (20 + n))',
+    ),
+    Kind(
+        "group",
+        ("add_subject_to_group", "rm_subject_from_group"),
+        f"local id = (n - 1) % {SUBJECTS} + 1\n"
+        f"  local method = (math.floor((n - 1) / {SUBJECTS}) % 2 == 0) and 'POST' or 'DELETE'\n"
+        f'  return wrk.format(method, "/v1/groups/{GROUP}/subjects/" .. id)',
+    ),
 )
 
 
-async def drive(base: str, kind: Kind, clients: int, duration: float) -> Outcome:
-    outcome = Outcome()
-    deadline = time.monotonic() + duration
-
-    async def one_client(index: int) -> None:
-        subjects = kind.subjects(index, clients)
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(
-            base_url=base, limits=limits, timeout=REQUEST_TIMEOUT_SECONDS
-        ) as client:
-            n = 0
-            while time.monotonic() < deadline:
-                subject = subjects[(n // kind.repeat) % len(subjects)]
-                started = time.perf_counter()
-                result = await kind.request(client, subject, n)
-                outcome.latencies_ms.append((time.perf_counter() - started) * 1000)
-                if isinstance(result, Ack):
-                    outcome.acks.append(result)
-                else:
-                    outcome.failures[result] = outcome.failures.get(result, 0) + 1
-                n += 1
-
-    await asyncio.gather(*(one_client(i) for i in range(clients)))
-    return outcome
+@dataclass(frozen=True)
+class Ack:
+    revision: int
+    subject: int | None = None
+    bucket: int | None = None
 
 
-async def verify(dsn: str, kind: Kind, acks: list[Ack]) -> dict[str, object]:
-    """Check every acknowledged write against the database; raise AssertionError if one is
-    missing. Returns the counts checked and the transactions that committed them."""
+def run_wrk(
+    base: str, kind: Kind, args: argparse.Namespace, workdir: Path
+) -> tuple[dict[str, float], list[Ack], int]:
+    """wrk's report, the acknowledged writes, and the number of non-2xx answers."""
+    script = workdir / f"{kind.name}.lua"
+    script.write_text(LUA % {"request": kind.request, "body": kind.body, "variable": ACKS_VARIABLE})
+    acks_path = workdir / f"{kind.name}.acks"
+    command = [
+        *("wrk", "-t", "1", "-c", str(args.connections), "-d", f"{args.duration}s"),
+        *("--timeout", "10s", "--latency", "-s", str(script), base),
+    ]
+    env = {**os.environ, ACKS_VARIABLE: str(acks_path)}
+    output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    acks, failures = [], 0
+    for line in acks_path.read_text().splitlines():
+        fields = line.split()
+        if fields[0] == "failures":
+            failures += int(fields[1])
+        else:
+            acks.append(Ack(*map(int, fields)))
+    return parse_wrk(output), acks, failures
+
+
+async def head_revision(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return int(await connection.fetchval("SELECT revision FROM flaggery_state"))
+    finally:
+        await connection.close()
+
+
+async def verify(
+    dsn: str, kind: Kind, acks: list[Ack], after: int, connections: int
+) -> dict[str, object]:
+    """Check the acknowledged writes against the database (see the module docstring); raise
+    AssertionError on the first that does not hold. ``after``: the head before the kind ran.
+    Returns what was checked."""
     revisions = [ack.revision for ack in acks]
     assert len(set(revisions)) == len(revisions), "two acknowledged writes share a revision"
     connection = await asyncpg.connect(dsn)
     try:
         rows = await connection.fetch(
             "SELECT revision, operation, payload, xmin::text::bigint AS tx FROM change_log"
-            " WHERE revision = ANY($1::bigint[])",
-            revisions,
+            " WHERE operation = ANY($1::text[]) AND revision > $2 ORDER BY revision",
+            list(kind.operations),
+            after,
         )
         logged = {row["revision"]: row for row in rows}
         missing = [ack for ack in acks if ack.revision not in logged]
         assert not missing, (
             f"{len(missing)} acknowledged writes not in the change log: {missing[:3]}"
         )
+        extra = len(rows) - len(acks)
+        assert 0 <= extra <= connections, f"{extra} logged writes beyond the acknowledged ones"
+        last: dict[int, SubjectFact] = {}
+        for row in rows:
+            (fact,) = decode_facts(row["payload"])
+            assert isinstance(fact, SubjectFact), row
+            last[fact.id] = fact
         for ack in acks:
-            row = logged[ack.revision]
-            assert row["operation"] in kind.operations, (ack, row["operation"])
-            facts = msgspec.json.decode(row["payload"])
-            assert any(f.get("id") == ack.subject for f in facts), (ack, row["payload"])
-        last = {ack.subject: ack for ack in sorted(acks, key=lambda a: a.revision)}
-        await _verify_state(connection, kind, last)
+            if ack.subject is not None:
+                fact = last[ack.subject]
+                assert fact.subject is not None and fact.subject.bucket == ack.bucket, (ack, fact)
+        await _verify_tables(connection, kind, last)
+        commits = len({logged[r]["tx"] for r in revisions})
     finally:
         await connection.close()
-    transactions = len({row["tx"] for row in rows})
     return {
         "verified_writes": len(acks),
         "verified_subjects": len(last),
-        "commits": transactions,
-        "writes_per_commit": round(len(acks) / max(transactions, 1), 1),
+        "committed_unacknowledged": extra,
+        "commits": commits,
+        "writes_per_commit": round(len(acks) / max(commits, 1), 1),
     }
 
 
-async def _verify_state(connection: asyncpg.Connection, kind: Kind, last: dict[int, Ack]) -> None:
+async def _verify_tables(
+    connection: asyncpg.Connection, kind: Kind, last: dict[int, SubjectFact]
+) -> None:
+    """Every subject's row is what its last change-log fact says."""
     ids = sorted(last)
-    if kind.name == "group":
-        members = await connection.fetch(
-            'SELECT subject_id FROM group_members WHERE "group" = $1', GROUP
-        )
-        joined = {row["subject_id"] for row in members}
-        wrong = [i for i in ids if (i in joined) != bool(last[i].value)]
-        assert not wrong, f"membership differs from the last acknowledged write: {wrong[:5]}"
-        return
     rows = await connection.fetch(
         "SELECT id, weight, bucket_id FROM subjects WHERE id = ANY($1::bigint[])", ids
     )
     found = {row["id"]: row for row in rows}
-    assert len(found) == len(ids), f"{len(ids) - len(found)} acknowledged subjects are missing"
-    for subject, ack in last.items():
-        row = found[subject]
-        assert row["weight"] == ack.value, (ack, dict(row))
-        assert ack.bucket is None or row["bucket_id"] == ack.bucket, (ack, dict(row))
+    members = await connection.fetch(
+        'SELECT subject_id FROM group_members WHERE "group" = $1', GROUP
+    )
+    joined = {row["subject_id"] for row in members}
+    for sid, fact in last.items():
+        assert fact.subject is not None and sid in found, (sid, fact)
+        row = found[sid]
+        assert (row["weight"], row["bucket_id"]) == (fact.subject.weight, fact.subject.bucket)
+        assert (sid in joined) == (GROUP in fact.subject.groups), (sid, fact)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -219,55 +247,58 @@ def cpu_seconds(pid: int) -> float:
     return sum(sum(p.cpu_times()[:2]) for p in (parent, *parent.children(recursive=True)))
 
 
-def summarize(outcome: Outcome, duration: float, cpu: float) -> dict[str, object]:
-    latencies = sorted(outcome.latencies_ms)
-    acknowledged = len(outcome.acks)
-    return {
-        "acknowledged": acknowledged,
-        "writes_per_s": round(acknowledged / duration),
-        "failed": sum(outcome.failures.values()),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
-        "server_cpu_ms_per_write": round(cpu * 1000 / max(acknowledged, 1), 2),
-    }
-
-
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    result: dict[str, object] = {"clients": args.clients, "duration_s": args.duration}
+    result: dict[str, object] = {"connections": args.connections, "duration_s": args.duration}
     async with scratch_database(args.url) as url:
         await seed(url)
+        dsn = libpq_dsn(make_url(url))
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base) as admin:
-            env = {"FLAGGERY_DB_URL": url, "FLAGGERY_ADMIN_MODE": "true"}
-            command = flaggery_command(port, args.workers)
-            with server(command, env, base + "/readyz") as process:
+        env = {"FLAGGERY_DB_URL": url, "FLAGGERY_ADMIN_MODE": "true"}
+        command = flaggery_command(port, args.workers)
+        with (
+            tempfile.TemporaryDirectory() as workdir,
+            server(command, env, base + "/readyz") as process,
+        ):
+            async with httpx.AsyncClient(base_url=base) as admin:
                 (await admin.post(f"/v1/groups/{GROUP}")).raise_for_status()
-                for kind in KINDS:
-                    if args.kinds and kind.name not in args.kinds:
-                        continue
-                    cpu = cpu_seconds(process.pid)
-                    outcome = await drive(base, kind, args.clients, args.duration)
-                    cpu = cpu_seconds(process.pid) - cpu
-                    measures = summarize(outcome, args.duration, cpu)
-                    print(f"{kind.name}: {measures}", flush=True)
-                    if outcome.failures:
-                        print(f"  failures: {outcome.failures}", flush=True)
-                    measures |= await verify(libpq_dsn(make_url(url)), kind, outcome.acks)
-                    result |= {f"{kind.name}_{key}": value for key, value in measures.items()}
+            for kind in KINDS:
+                if args.kinds and kind.name not in args.kinds:
+                    continue
+                before, cpu = await head_revision(dsn), cpu_seconds(process.pid)
+                report, acks, failures = await asyncio.to_thread(
+                    run_wrk, base, kind, args, Path(workdir)
+                )
+                cpu = cpu_seconds(process.pid) - cpu
+                measures: dict[str, object] = {
+                    "acknowledged": len(acks),
+                    "writes_per_s": round(len(acks) / args.duration),
+                    "failed": failures + int(report["socket_errors"]),
+                    "p50_ms": report.get("p50_ms"),
+                    "p99_ms": report.get("p99_ms"),
+                    "server_cpu_ms_per_write": round(cpu * 1000 / max(len(acks), 1), 2),
+                    "load_average_1m": round(os.getloadavg()[0], 1),
+                }
+                print(f"{kind.name}: {measures}", flush=True)
+                measures |= await verify(dsn, kind, acks, before, args.connections)
+                result |= {f"{kind.name}_{key}": value for key, value in measures.items()}
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=SERVER_URL, help="a PostgreSQL server URL")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds per kind")
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--duration", type=int, default=30, help="seconds per kind")
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1, help="admin server worker processes")
     parser.add_argument("--kinds", nargs="*", choices=[k.name for k in KINDS], default=[])
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        print_measures("write_burst", asyncio.run(run(args)))
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    started = time.monotonic()
+    result = asyncio.run(run(args))
+    result["wall_s"] = round(time.monotonic() - started)
+    print_measures("write_burst", result)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import sqlalchemy.exc
@@ -36,6 +36,7 @@ from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
 from flaggery.store.group_commit import GroupCommit
 from flaggery.store.history import Head, read_head
+from flaggery.store.subject_writes import Applied, Outcome, SubjectWrite, apply_subject_writes
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
 __all__ = [
@@ -122,6 +123,12 @@ class Batch:
         self.revision, self.change_id = tx.revision, tx.change_id
 
 
+class _Planned(NamedTuple):
+    write: SubjectWrite
+    actor: str
+    """Read in the caller's task: the actor is the request's (flaggery.store.actor)."""
+
+
 class WriteTransaction:
     """An open write: its connection, its revision, and the facts it has recorded so far."""
 
@@ -149,7 +156,9 @@ class Database:
         self.actor = default_actor() if actor is None else actor
         """Recorded on writes made outside `acting_as` (flaggery.store.actor)."""
         self.engine = _create_engine(self.url)
-        self._group_commit = GroupCommit(self._batch)
+        self._group_commit: GroupCommit[Batch, _Planned, Outcome] = GroupCommit(
+            self._batch, self._apply_planned
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -186,6 +195,35 @@ class Database:
                     batch.append(tx, operation)
         if tx.facts:
             _written.set(tx.revision)  # committed: the batch has closed
+
+    async def apply(self, write: SubjectWrite) -> Applied:
+        """One single-subject write, planned (flaggery.store.subject_writes): applied with the
+        concurrent ones of its batch in a few statements, with its own revision and change-log
+        row like every write; returns once the batch has committed. Raises the write's own
+        error (SubjectExists, SubjectNotFound, ...; nothing written), or DatabaseUnavailable if
+        the batch did not commit."""
+        planned = _Planned(write, current_actor() or self.actor)
+        with translate_outage():
+            outcome = await self._group_commit.submit(planned)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if outcome.revision is not None:
+            _written.set(outcome.revision)
+        return outcome
+
+    async def _apply_planned(self, batch: Batch, plans: Sequence[_Planned]) -> list[Outcome]:
+        outcomes = await apply_subject_writes(
+            batch.conn, [plan.write for plan in plans], batch.revision
+        )
+        now = self.clock()
+        for plan, outcome in zip(plans, outcomes, strict=True):
+            if isinstance(outcome, Applied) and outcome.revision is not None:
+                tx = WriteTransaction(
+                    batch.conn, outcome.revision, uuid.uuid4().hex, now, plan.actor
+                )
+                tx.record(*outcome.facts)
+                batch.append(tx, plan.write.operation)
+        return outcomes
 
     async def revision(self) -> int:
         async with self.read() as conn:

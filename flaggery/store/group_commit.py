@@ -14,6 +14,10 @@ reached on a state that included the batch's earlier writes, so if they are lost
 DatabaseUnavailable too. While one batch commits, the next one queues, which is where the
 throughput comes from: one commit (one fsync, one NOTIFY, one lock hold) for many writes.
 
+A write may also come as a plan (data, `submit`) rather than as a block of code (`turn`):
+consecutive plans in a batch are handed together to ``apply``, which judges each in order and
+applies them set-based, in a few statements (flaggery.store.subject_writes).
+
 No task outlives the writes it serves: a batch task starts when a write finds none running
 and ends when the queue is empty.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Generic, TypeVar
 
@@ -34,17 +38,23 @@ __all__ = ["MAX_BATCH", "GroupCommit"]
 log = logging.getLogger("flaggery.store")
 
 B = TypeVar("B")
+P = TypeVar("P")
+R = TypeVar("R")
 
 MAX_BATCH = 100
 """Writes per transaction at most: bounds how long one commit keeps the next batch waiting."""
 
 
-class _Turn(Generic[B]):
+class _Turn(Generic[B, P, R]):
     """One write's place in the queue, and what the batch task tells it."""
 
-    __slots__ = ("batch", "committed", "error", "finished", "started")
+    __slots__ = ("batch", "committed", "error", "finished", "outcome", "plan", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, plan: P | None = None) -> None:
+        self.plan = plan
+        """A planned write (`submit`); None for a block of code (`turn`)."""
+        self.outcome: R | None = None
+        """What ``apply`` made of the plan."""
         self.batch: B | None = None
         self.error: BaseException | None = None
         self.started = asyncio.Event()
@@ -60,28 +70,45 @@ class _Turn(Generic[B]):
         self.committed.set()
 
 
-class GroupCommit(Generic[B]):
+class GroupCommit(Generic[B, P, R]):
     """Batches the writes of one event loop; see the module docstring.
 
     ``begin()`` opens one batch: an async context manager that connects and begins a
     transaction, yields what each write of the batch is lent (``B``), and commits on a normal
-    exit; an exception from it fails the whole batch.
+    exit; an exception from it fails the whole batch. ``apply(batch, plans)`` applies
+    consecutive planned writes and returns one outcome each, in order; an exception from it
+    fails the whole batch too.
     """
 
     def __init__(
-        self, begin: Callable[[], AbstractAsyncContextManager[B]], max_batch: int = MAX_BATCH
+        self,
+        begin: Callable[[], AbstractAsyncContextManager[B]],
+        apply: Callable[[B, Sequence[P]], Awaitable[Sequence[R]]],
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._begin = begin
+        self._apply = apply
         self._max_batch = max_batch
-        self._queue: deque[_Turn[B]] = deque()
+        self._queue: deque[_Turn[B, P, R]] = deque()
         self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, plan: P) -> R:
+        """Queue a planned write; return its outcome once its batch has committed. Raises
+        DatabaseUnavailable if the batch failed (nothing of it was written)."""
+        turn: _Turn[B, P, R] = _Turn(plan)
+        turn.finished.set()  # a plan holds the batch for no code of its caller
+        self._enqueue(turn)
+        await turn.committed.wait()
+        if turn.error is not None:
+            raise _failed(turn.error)
+        return turn.outcome  # type: ignore[return-value]  # set with the batch's success
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[B]:
         """Wait for this write's turn in a batch and yield the batch; on a normal exit, return
         once the batch has committed. Raises DatabaseUnavailable if the batch failed, and
         otherwise whatever the block raised, after the batch's outcome is known."""
-        turn: _Turn[B] = _Turn()
+        turn: _Turn[B, P, R] = _Turn()
         self._enqueue(turn)
         try:
             try:
@@ -100,7 +127,7 @@ class GroupCommit(Generic[B]):
         if turn.error is not None:
             raise _failed(turn.error)
 
-    def _enqueue(self, turn: _Turn[B]) -> None:
+    def _enqueue(self, turn: _Turn[B, P, R]) -> None:
         self._queue.append(turn)
         loop = asyncio.get_running_loop()
         # A task of another loop (one that was closed under it) will never run again.
@@ -112,13 +139,12 @@ class GroupCommit(Generic[B]):
             count = min(len(self._queue), self._max_batch)
             await self._commit([self._queue.popleft() for _ in range(count)])
 
-    async def _commit(self, turns: list[_Turn[B]]) -> None:
+    async def _commit(self, turns: list[_Turn[B, P, R]]) -> None:
         try:
             async with self._begin() as batch:
-                for turn in turns:
-                    turn.batch = batch
-                    turn.started.set()
-                    await turn.finished.wait()
+                start = 0
+                while start < len(turns):
+                    start = await self._next(batch, turns, start)
         except BaseException as error:
             if not isinstance(error, DatabaseUnavailable | asyncio.CancelledError):
                 log.error("A batch of %s writes failed", len(turns), exc_info=True)
@@ -129,6 +155,25 @@ class GroupCommit(Generic[B]):
         else:
             for turn in turns:
                 turn.end(None)
+
+    async def _next(self, batch: B, turns: list[_Turn[B, P, R]], start: int) -> int:
+        """Run the write at ``start``, or the run of plans starting there; return where the
+        next write starts."""
+        if turns[start].plan is None:
+            turn = turns[start]
+            turn.batch = batch
+            turn.started.set()
+            await turn.finished.wait()
+            return start + 1
+        end = start
+        while end < len(turns) and turns[end].plan is not None:
+            end += 1
+        run = turns[start:end]
+        plans = [turn.plan for turn in run if turn.plan is not None]
+        outcomes = await self._apply(batch, plans)
+        for turn, outcome in zip(run, outcomes, strict=True):
+            turn.outcome = outcome
+        return end
 
 
 def _failed(error: BaseException | None) -> DatabaseUnavailable:

@@ -20,7 +20,13 @@ from flaggery.store.history import Head, read_head
 from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
 from flaggery.store.subject_copy import copy_subject_columns
 
-__all__ = ["StateChanged", "load_changes", "load_state", "load_state_and_head"]
+__all__ = [
+    "StateChanged",
+    "load_changes",
+    "load_state",
+    "load_state_and_head",
+    "read_changes_after",
+]
 
 STREAM_BATCH = 20_000
 LOAD_ATTEMPTS = 5
@@ -57,14 +63,21 @@ async def load_changes(db: Database, applied: Head) -> tuple[list[Change], Head]
     another write (history rewritten). One query; the rows read are bounded because a large
     write is logged as a single reload fact (flaggery.store.database).
     """
+    async with db.read() as conn:
+        return await read_changes_after(conn, applied)
+
+
+async def read_changes_after(
+    conn: AsyncConnection, applied: Head
+) -> tuple[list[Change], Head] | None:
+    """`load_changes` on an open connection (one query)."""
     log = t.change_log.c
     query = (
         select(log.revision, log.change_id, log.operation, log.payload)
         .where(log.revision >= applied.revision)
         .order_by(log.revision)
     )
-    async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(query)).all()
     if applied.revision > 0:
         if not rows or (rows[0].revision, rows[0].change_id) != applied[1:]:
             return None

@@ -29,8 +29,8 @@ from flaggery.engine import ChangeGap, Snapshot, build_snapshot
 from flaggery.engine.diagnosis import faulty_records
 from flaggery.engine.model import Change, State
 from flaggery.store.database import Database
-from flaggery.store.history import Head, rewritten
-from flaggery.store.loader import load_changes, load_state_and_head
+from flaggery.store.history import Head, read_head, rewritten
+from flaggery.store.loader import load_state_and_head, read_changes_after
 
 __all__ = ["Listener", "RefreshCounts", "Replica", "SnapshotBuildFailed"]
 
@@ -241,16 +241,18 @@ class Replica:
         """Apply the change log after `applied` (under the lock). Returns None when done, or
         why only a full reload can catch up."""
         try:
-            head = await self._database().head()
-            if head == applied:
-                self.mark_current()
-                return None
-            if head == self._unbuildable:
-                return None  # still the state that failed to build: keep serving, stale
-            reason = rewritten(applied, head)
-            if reason is not None:
-                return reason
-            loaded = await load_changes(self._database(), applied)
+            # One connection for both reads: after a write, this runs once per batch.
+            async with self._database().read() as conn:
+                head = await read_head(conn)
+                if head == applied:
+                    self.mark_current()
+                    return None
+                if head == self._unbuildable:
+                    return None  # still the state that failed to build: keep serving, stale
+                reason = rewritten(applied, head)
+                if reason is not None:
+                    return reason
+                loaded = await read_changes_after(conn, applied)
         except Exception:
             self.count_failure()
             raise
