@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine.model import Fact, ReloadFact, encode_facts
+from flaggery.engine.model import Change, Fact, ReloadFact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
@@ -42,6 +42,7 @@ from flaggery.store.urls import async_url, is_postgres, is_sqlite
 __all__ = [
     "OUTAGES",
     "Batch",
+    "CommitListener",
     "Database",
     "WriteTransaction",
     "last_written_revision",
@@ -102,14 +103,24 @@ class Batch:
     """One batch transaction: its connection, the last revision given out, and the change-log
     rows of the writes applied so far."""
 
-    def __init__(self, conn: AsyncConnection, revision: int) -> None:
+    def __init__(self, conn: AsyncConnection, before: Head) -> None:
         self.conn = conn
-        self.revision = revision
-        self.change_id: str | None = None
+        self.before = before
+        """The database's head when the batch took the lock."""
+        self.revision = before.revision
+        self.change_id = before.change_id
         self.rows: list[dict[str, object]] = []
+        self.changes: list[Change] | None = []
+        """What the rows say, for this process's own replicas; None once a row is too large
+        to itemize (those replicas then reload, as every other does)."""
+
+    @property
+    def after(self) -> Head:
+        return Head(self.before.database_id, self.revision, self.change_id)
 
     def append(self, tx: WriteTransaction, operation: str) -> None:
         """`tx` is applied (its SAVEPOINT released): it takes the next revision."""
+        payload, itemized = _payload(tx.facts)
         self.rows.append(
             {
                 "revision": tx.revision,
@@ -117,10 +128,19 @@ class Batch:
                 "at": tx.now,
                 "actor": tx.actor,
                 "operation": operation,
-                "payload": _payload(tx.facts).decode(),
+                "payload": payload.decode(),
             }
         )
+        if self.changes is not None and itemized:
+            self.changes.append(Change(tx.revision, operation, tuple(tx.facts)))
+        else:
+            self.changes = None
         self.revision, self.change_id = tx.revision, tx.change_id
+
+
+CommitListener = Callable[[Head, Sequence[Change], Head], Awaitable[None]]
+"""(head before, the changes committed in order, head after). Must not raise: the writes are
+committed whatever it does."""
 
 
 class _Planned(NamedTuple):
@@ -156,6 +176,9 @@ class Database:
         self.actor = default_actor() if actor is None else actor
         """Recorded on writes made outside `acting_as` (flaggery.store.actor)."""
         self.engine = _create_engine(self.url)
+        self.commit_listeners: list[CommitListener] = []
+        """Awaited after each batch commits, before its writes are answered: this process's
+        replicas apply its own writes without reading them back (read-your-writes)."""
         self._group_commit: GroupCommit[Batch, _Planned, Outcome] = GroupCommit(
             self._batch, self._apply_planned
         )
@@ -237,13 +260,17 @@ class Database:
     @contextlib.asynccontextmanager
     async def _batch(self) -> AsyncIterator[Batch]:
         """One batch transaction (GroupCommit's ``begin``): lock the revision, lend the batch
-        to its writes, then log them, set the head, notify once and commit."""
+        to its writes, then log them, set the head, notify once and commit; then tell the
+        `commit_listeners` (before the writes are answered)."""
         with translate_outage():
             async with self._connect() as conn, conn.begin():
-                batch = Batch(conn, await _lock_revision(conn))
+                batch = Batch(conn, await _lock_head(conn))
                 yield batch
                 if batch.rows:
                     await _append_changes(batch, notify=self.is_postgres)
+        if batch.rows and batch.changes is not None:
+            for listener in self.commit_listeners:
+                await listener(batch.before, batch.changes, batch.after)
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
@@ -258,17 +285,19 @@ class Database:
             yield conn
 
 
-async def _lock_revision(conn: AsyncConnection) -> int:
-    """The current revision, locked for this transaction: an UPDATE that changes nothing takes
+async def _lock_head(conn: AsyncConnection) -> Head:
+    """The current head, locked for this transaction: an UPDATE that changes nothing takes
     the row lock on PostgreSQL and the write lock on SQLite (and opens the driver's transaction
     there, so the SAVEPOINTs nest inside it)."""
+    c = t.state.c
     statement = (
         update(t.state)
-        .where(t.state.c.id == 1)
-        .values(revision=t.state.c.revision)
-        .returning(t.state.c.revision)
+        .where(c.id == 1)
+        .values(revision=c.revision)
+        .returning(c.database_id, c.revision, c.change_id)
     )
-    return int((await conn.execute(statement)).scalar_one())
+    row = (await conn.execute(statement)).one()
+    return Head(row.database_id, int(row.revision), row.change_id)
 
 
 async def _append_changes(batch: Batch, *, notify: bool) -> None:
@@ -282,13 +311,14 @@ async def _append_changes(batch: Batch, *, notify: bool) -> None:
         await batch.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(batch.revision))))
 
 
-def _payload(facts: list[Fact]) -> bytes:
-    """The facts as JSON, or one ReloadFact if that would exceed the bounds above."""
+def _payload(facts: list[Fact]) -> tuple[bytes, bool]:
+    """The facts as JSON, or one ReloadFact if that would exceed the bounds above; and
+    whether they were itemized (not a ReloadFact)."""
     if len(facts) <= MAX_LOGGED_FACTS:
         payload = encode_facts(facts)
         if len(payload) <= MAX_LOGGED_BYTES:
-            return payload
-    return encode_facts([ReloadFact(len(facts))])
+            return payload, True
+    return encode_facts([ReloadFact(len(facts))]), False
 
 
 @contextlib.contextmanager

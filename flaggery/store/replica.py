@@ -78,6 +78,8 @@ class Replica:
         self.counts = RefreshCounts()
         self.listeners: list[Listener] = []
         """Told of every swap (flaggery.stream follows the snapshot through this)."""
+        if db is not None:
+            db.commit_listeners.append(self._committed)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -194,6 +196,25 @@ class Replica:
             )
             return False
         return True
+
+    async def _committed(self, before: Head, changes: Sequence[Change], after: Head) -> None:
+        """This process committed ``changes``, taking the database from ``before`` to
+        ``after``: apply them without reading them back, when the snapshot is at ``before``
+        and nothing else is updating it. Otherwise the feed, or a catch-up after the write,
+        reads them from the change log as usual."""
+        if self._snapshot is None or self._head != before or self._lock.locked():
+            return
+        async with self._lock:
+            try:
+                snapshot = self._snapshot.apply(changes, self._clock())
+            except Exception:
+                log.warning("Applying this process's own writes failed", exc_info=True)
+                return
+            self.counts.incremental += 1
+            self._head = after
+            self.build_error = None
+            await self._swap(snapshot)
+            self._tell(snapshot.revision, changes, None)
 
     async def refresh_to(self, revision: int) -> bool:
         """Catch up until the snapshot includes ``revision``, a committed write's. Concurrent
