@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -48,6 +49,8 @@ __all__ = [
     "last_written_revision",
     "translate_outage",
 ]
+
+log = logging.getLogger("flaggery.store")
 
 NOTIFY_CHANNEL = "flaggery"
 # Connecting, or checking a pooled connection out, takes milliseconds on a healthy network; a
@@ -270,7 +273,10 @@ class Database:
                     await _append_changes(batch, notify=self.is_postgres)
         if batch.rows and batch.changes is not None:
             for listener in self.commit_listeners:
-                await listener(batch.before, batch.changes, batch.after)
+                try:
+                    await listener(batch.before, batch.changes, batch.after)
+                except Exception:  # committed: the writes must be answered as such
+                    log.warning("A commit listener failed", exc_info=True)
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:

@@ -181,3 +181,14 @@ async def test_a_write_cancelled_before_its_turn_does_not_stall_the_batch() -> N
     with pytest.raises(asyncio.CancelledError):
         await second
     assert [batch.log for batch in opened] == [["slow", "commit"], ["plan", "commit"]]
+
+
+async def test_a_failing_commit_listener_does_not_unacknowledge_a_committed_write(
+    store: AsyncFlaggery,
+) -> None:
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("a replica's bug")
+
+    store.database.commit_listeners.append(broken)
+    await store.add_group("g")  # committed, so answered as such
+    assert await store.list_groups() == ["g"]
