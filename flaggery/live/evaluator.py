@@ -77,6 +77,9 @@ class Evaluator:
         unreachable. ``owns_db``: dispose of ``db`` on `stop`.
         """
         replica = Replica(db, db.clock)
+        # Writes made through the same handle (the admin server's) reach the snapshot before
+        # they are answered, without a read of the change log.
+        db.commit_listeners.append(replica.apply_own_commit)
         feed: ChangeFeed
         if db.is_postgres:
             feed = PostgresFeed(libpq_dsn(db.url), replica, check_interval)

@@ -78,8 +78,6 @@ class Replica:
         self.counts = RefreshCounts()
         self.listeners: list[Listener] = []
         """Told of every swap (flaggery.stream follows the snapshot through this)."""
-        if db is not None:
-            db.commit_listeners.append(self._committed)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -197,11 +195,12 @@ class Replica:
             return False
         return True
 
-    async def _committed(self, before: Head, changes: Sequence[Change], after: Head) -> None:
-        """This process committed ``changes``, taking the database from ``before`` to
-        ``after``: apply them without reading them back, when the snapshot is at ``before``
-        and nothing else is updating it. Otherwise the feed, or a catch-up after the write,
-        reads them from the change log as usual."""
+    async def apply_own_commit(self, before: Head, changes: Sequence[Change], after: Head) -> None:
+        """A `CommitListener` for the replica's own database handle: this process committed
+        ``changes``, taking the database from ``before`` to ``after``. Apply them without
+        reading them back, when the snapshot is at ``before`` and nothing else is updating
+        it; otherwise the feed, or a catch-up after the write, reads them from the change log
+        as usual."""
         if self._snapshot is None or self._head != before or self._lock.locked():
             return
         async with self._lock:

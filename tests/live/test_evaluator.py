@@ -42,32 +42,6 @@ async def test_follows_every_write(db_url: str, clock: FakeClock) -> None:
             assert ev.counts.full == 1, "subject and rollout writes apply incrementally"
 
 
-async def test_an_evaluator_on_the_writers_database_has_its_writes_when_they_return(
-    db_url: str, clock: FakeClock
-) -> None:
-    """Read-your-writes on the admin process: the writes of a batch are applied to the
-    process's own snapshot before they are answered, without reading them back (on SQLite
-    the polling feed would take up to 250 ms)."""
-    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
-        await seed(store)
-        async with Evaluator(store.database, poll_interval=60) as ev:
-            events: list[tuple[int, int]] = []
-            ev.add_listener(lambda r, changes, _: events.append((r, len(changes or ()))))
-            loaded = ev.counts.incremental
-            await asyncio.gather(
-                store.add_subject(1000, 3),
-                store.add_group("staff"),
-                store.add_subject_to_group(1000, "staff"),
-                store.set_subject_weight(7, 9),
-            )
-            head = await store.revision()
-            assert ev.revision == head  # no wait, no refresh
-            assert list(ev.subject(1000).groups) == ["staff"] and ev.subject(7).weight == 9
-            assert ev.counts.incremental == loaded + 1  # one batch, applied once
-            assert events == [(head, 4)]
-            await assert_matches_database(ev, store, clock.now)
-
-
 async def test_unknown_subjects_get_the_defaults_when_asked(db_url: str, clock: FakeClock) -> None:
     async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
         await seed(store)

@@ -16,8 +16,11 @@ from flaggery.engine.model import Subject, SubjectFact
 from flaggery.store import database
 from flaggery.store import tables as t
 from flaggery.store.group_commit import GroupCommit
+from flaggery.store.history import read_head
+from flaggery.store.replica import Replica
 from flaggery.store.repository import AsyncFlaggery
-from tests.dbcheck import check_invariants
+from tests.dbcheck import check_invariants, naive_variants_all
+from tests.fakes import FakeClock
 
 
 async def outcomes(*writes: Awaitable[Any]) -> list[Any]:
@@ -192,3 +195,36 @@ async def test_a_failing_commit_listener_does_not_unacknowledge_a_committed_writ
     store.database.commit_listeners.append(broken)
     await store.add_group("g")  # committed, so answered as such
     assert await store.list_groups() == ["g"]
+
+
+async def test_a_replica_following_its_own_handle_has_the_writes_when_they_return(
+    store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    """Read-your-writes on the writing process: a committed batch is applied to a replica
+    registered on the same handle before its writes are answered, without a read."""
+    await store.increase_buckets(3)
+    await store.add_subjects([(i, 1) for i in range(1, 11)])
+    replica = Replica(store.database, clock)  # no feed: only the commit listener moves it
+    await replica.reload()
+    store.database.commit_listeners.append(replica.apply_own_commit)
+    told: list[tuple[int, int]] = []
+    replica.listeners.append(
+        lambda revision, changes, _: told.append((revision, len(changes or ())))
+    )
+    await outcomes(
+        store.add_subject(1000, 3),
+        store.add_group("staff"),
+        store.add_subject_to_group(1000, "staff"),
+        store.set_subject_weight(7, 9),
+        store.add_subject(1000, 1),  # refused: not in the log, not applied
+    )
+    head = await store.revision()
+    assert replica.revision == head == 6
+    assert (replica.counts.incremental, replica.counts.full) == (1, 1)
+    assert told == [(6, 4)]
+    snapshot = replica.snapshot
+    assert list(snapshot.subject(1000).groups) == ["staff"] and snapshot.subject(7).weight == 9
+    async with store.database.read() as conn:
+        assert replica.head == await read_head(conn)
+        expected = await naive_variants_all(conn, clock.now)
+    assert {sid: dict(snapshot.variants(sid)) for sid in expected} == expected
