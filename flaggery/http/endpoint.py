@@ -125,11 +125,16 @@ class Services:
                 "that made the write."
             ) from None
 
-    async def catch_up(self) -> None:
+    async def catch_up(self, revision: int | None = None) -> None:
         """Refresh the snapshot now (one change-log read) rather than wait for the feed: on
-        PostgreSQL a NOTIFY round trip, on SQLite up to a polling interval."""
+        PostgreSQL a NOTIFY round trip, on SQLite up to a polling interval. With the
+        ``revision`` of a write, only until it is applied: the writes committed together
+        share one refresh."""
+        refresh = (
+            self.evaluator.refresh() if revision is None else self.evaluator.refresh_to(revision)
+        )
         try:
-            refreshed = await asyncio.wait_for(self.evaluator.refresh(), CATCH_UP_TIMEOUT_SECONDS)
+            refreshed = await asyncio.wait_for(refresh, CATCH_UP_TIMEOUT_SECONDS)
         except TimeoutError:
             refreshed = False
         if not refreshed:
@@ -261,8 +266,8 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         result = await operation.handler(call)
         headers = {}
         if operation.writes:
-            await services.catch_up()
             written = last_written_revision()
+            await services.catch_up(written)
             if written is not None:
                 headers[REVISION_HEADER] = str(written)
         if isinstance(result, Response):

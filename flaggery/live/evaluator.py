@@ -79,6 +79,9 @@ class Evaluator:
         unreachable. ``owns_db``: dispose of ``db`` on `stop`.
         """
         replica = Replica(db, db.clock)
+        # Writes made through the same handle (the admin server's) reach the snapshot before
+        # they are answered, without a read of the change log.
+        db.commit_listeners.append(replica.apply_own_commit)
         feed: ChangeFeed
         if db.is_postgres:
             feed = PostgresFeed(libpq_dsn(db.url), replica, check_interval)
@@ -314,6 +317,14 @@ class Evaluator:
         if isinstance(self._feed, UpstreamFeed):
             return self._replica.connected
         return await self._replica.refresh()
+
+    async def refresh_to(self, revision: int) -> bool:
+        """`refresh` unless the snapshot already includes ``revision`` (a write this process
+        committed); concurrent callers share one refresh. Returns False if the database
+        failed."""
+        if isinstance(self._feed, UpstreamFeed):
+            return self._replica.connected
+        return await self._replica.refresh_to(revision)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))

@@ -1,21 +1,27 @@
 """The database handle: engine creation, read and write transactions, outage translation.
 
-Every write is one transaction that first increments the global revision. That UPDATE takes
-the row lock on PostgreSQL (and the write lock on SQLite) before anything is read, so writers
-from any number of processes are serialized by the database, and validation always sees the
-state the write will change. The transaction ends by appending one change-log row and, on
-PostgreSQL, ``pg_notify('flaggery', revision)``, delivered only if it commits.
+Every write has its own revision and change-log row, and is applied on its own; the writes a
+process makes concurrently share one transaction (group commit, flaggery.store.group_commit).
+A batch transaction first touches the global revision row. That UPDATE takes the row lock on
+PostgreSQL (and the write lock on SQLite) before anything is read, so writers from any number
+of processes are serialized by the database, and validation always sees the state the write
+will change. Each write then runs in its own SAVEPOINT with the next revision: one that fails
+or changes nothing is rolled back alone and takes no revision. The batch ends by appending the
+change-log rows of its writes, setting the revision to the last of them and, on PostgreSQL,
+one ``pg_notify('flaggery', revision)``, delivered only if it commits. Revisions stay
+contiguous, one per committed write, in the order the writes were applied.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import sqlalchemy.exc
@@ -25,14 +31,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine.model import Fact, ReloadFact, encode_facts
+from flaggery.engine.model import Change, Fact, ReloadFact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
+from flaggery.store.group_commit import GroupCommit
 from flaggery.store.history import Head, read_head
+from flaggery.store.subject_writes import Applied, Outcome, SubjectWrite, apply_subject_writes
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
-__all__ = ["OUTAGES", "Database", "WriteTransaction", "last_written_revision", "translate_outage"]
+__all__ = [
+    "OUTAGES",
+    "Batch",
+    "CommitListener",
+    "Database",
+    "WriteTransaction",
+    "last_written_revision",
+    "translate_outage",
+]
+
+log = logging.getLogger("flaggery.store")
 
 NOTIFY_CHANNEL = "flaggery"
 # Connecting, or checking a pooled connection out, takes milliseconds on a healthy network; a
@@ -84,6 +102,56 @@ def last_written_revision() -> int | None:
     return _written.get()
 
 
+class Batch:
+    """One batch transaction: its connection, the last revision given out, and the change-log
+    rows of the writes applied so far."""
+
+    def __init__(self, conn: AsyncConnection, before: Head) -> None:
+        self.conn = conn
+        self.before = before
+        """The database's head when the batch took the lock."""
+        self.revision = before.revision
+        self.change_id = before.change_id
+        self.rows: list[dict[str, object]] = []
+        self.changes: list[Change] | None = []
+        """What the rows say, for this process's own replicas; None once a row is too large
+        to itemize (those replicas then reload, as every other does)."""
+
+    @property
+    def after(self) -> Head:
+        return Head(self.before.database_id, self.revision, self.change_id)
+
+    def append(self, tx: WriteTransaction, operation: str) -> None:
+        """`tx` is applied (its SAVEPOINT released): it takes the next revision."""
+        payload, itemized = _payload(tx.facts)
+        self.rows.append(
+            {
+                "revision": tx.revision,
+                "change_id": tx.change_id,
+                "at": tx.now,
+                "actor": tx.actor,
+                "operation": operation,
+                "payload": payload.decode(),
+            }
+        )
+        if self.changes is not None and itemized:
+            self.changes.append(Change(tx.revision, operation, tuple(tx.facts)))
+        else:
+            self.changes = None
+        self.revision, self.change_id = tx.revision, tx.change_id
+
+
+CommitListener = Callable[[Head, Sequence[Change], Head], Awaitable[None]]
+"""(head before, the changes committed in order, head after). Must not raise: the writes are
+committed whatever it does."""
+
+
+class _Planned(NamedTuple):
+    write: SubjectWrite
+    actor: str
+    """Read in the caller's task: the actor is the request's (flaggery.store.actor)."""
+
+
 class WriteTransaction:
     """An open write: its connection, its revision, and the facts it has recorded so far."""
 
@@ -111,6 +179,12 @@ class Database:
         self.actor = default_actor() if actor is None else actor
         """Recorded on writes made outside `acting_as` (flaggery.store.actor)."""
         self.engine = _create_engine(self.url)
+        self.commit_listeners: list[CommitListener] = []
+        """Awaited after each batch commits, before its writes are answered: this process's
+        replicas apply its own writes without reading them back (read-your-writes)."""
+        self._group_commit: GroupCommit[Batch, _Planned, Outcome] = GroupCommit(
+            self._batch, self._apply_planned
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -127,20 +201,55 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def write(self, operation: str) -> AsyncIterator[WriteTransaction]:
-        """One serialized write. It commits only if it recorded facts; otherwise rolls back,
-        so a no-op neither bumps the revision nor adds a change-log row."""
+        """One write, applied alone (its own SAVEPOINT and revision) inside the batch
+        transaction it shares with this process's concurrent writes; returns once that
+        transaction has committed. It takes a revision only if it recorded facts; otherwise it
+        is rolled back, so a no-op neither bumps the revision nor adds a change-log row.
+        Raises what the block raised (the write is undone), or DatabaseUnavailable if the
+        batch did not commit (nothing of it was written)."""
         with translate_outage():
-            async with self._connect() as conn, conn.begin() as transaction:
-                change_id = uuid.uuid4().hex
-                revision = await _next_revision(conn, change_id)
+            async with self._group_commit.turn() as batch:
                 actor = current_actor() or self.actor
-                tx = WriteTransaction(conn, revision, change_id, self.clock(), actor)
-                yield tx
-                if not tx.facts:
-                    await transaction.rollback()
-                    return
-                await _append_change(tx, operation, notify=self.is_postgres)
-            _written.set(tx.revision)  # committed: the transaction block has closed
+                tx = WriteTransaction(
+                    batch.conn, batch.revision + 1, uuid.uuid4().hex, self.clock(), actor
+                )
+                async with batch.conn.begin_nested() as savepoint:
+                    yield tx
+                    if not tx.facts:
+                        await savepoint.rollback()
+                if tx.facts:
+                    batch.append(tx, operation)
+        if tx.facts:
+            _written.set(tx.revision)  # committed: the batch has closed
+
+    async def apply(self, write: SubjectWrite) -> Applied:
+        """One single-subject write, planned (flaggery.store.subject_writes): applied with the
+        concurrent ones of its batch in a few statements, with its own revision and change-log
+        row like every write; returns once the batch has committed. Raises the write's own
+        error (SubjectExists, SubjectNotFound, ...; nothing written), or DatabaseUnavailable if
+        the batch did not commit."""
+        planned = _Planned(write, current_actor() or self.actor)
+        with translate_outage():
+            outcome = await self._group_commit.submit(planned)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if outcome.revision is not None:
+            _written.set(outcome.revision)
+        return outcome
+
+    async def _apply_planned(self, batch: Batch, plans: Sequence[_Planned]) -> list[Outcome]:
+        outcomes = await apply_subject_writes(
+            batch.conn, [plan.write for plan in plans], batch.revision
+        )
+        now = self.clock()
+        for plan, outcome in zip(plans, outcomes, strict=True):
+            if isinstance(outcome, Applied) and outcome.revision is not None:
+                tx = WriteTransaction(
+                    batch.conn, outcome.revision, uuid.uuid4().hex, now, plan.actor
+                )
+                tx.record(*outcome.facts)
+                batch.append(tx, plan.write.operation)
+        return outcomes
 
     async def revision(self) -> int:
         async with self.read() as conn:
@@ -150,6 +259,24 @@ class Database:
         """Identity, revision and latest change id: what a replica compares to its own."""
         async with self.read() as conn:
             return await read_head(conn)
+
+    @contextlib.asynccontextmanager
+    async def _batch(self) -> AsyncIterator[Batch]:
+        """One batch transaction (GroupCommit's ``begin``): lock the revision, lend the batch
+        to its writes, then log them, set the head, notify once and commit; then tell the
+        `commit_listeners` (before the writes are answered)."""
+        with translate_outage():
+            async with self._connect() as conn, conn.begin():
+                batch = Batch(conn, await _lock_head(conn))
+                yield batch
+                if batch.rows:
+                    await _append_changes(batch, notify=self.is_postgres)
+        if batch.rows and batch.changes is not None:
+            for listener in self.commit_listeners:
+                try:
+                    await listener(batch.before, batch.changes, batch.after)
+                except Exception:  # committed: the writes must be answered as such
+                    log.warning("A commit listener failed", exc_info=True)
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
@@ -164,38 +291,40 @@ class Database:
             yield conn
 
 
-async def _next_revision(conn: AsyncConnection, change_id: str) -> int:
+async def _lock_head(conn: AsyncConnection) -> Head:
+    """The current head, locked for this transaction: an UPDATE that changes nothing takes
+    the row lock on PostgreSQL and the write lock on SQLite (and opens the driver's transaction
+    there, so the SAVEPOINTs nest inside it)."""
+    c = t.state.c
     statement = (
         update(t.state)
-        .where(t.state.c.id == 1)
-        .values(revision=t.state.c.revision + 1, change_id=change_id)
-        .returning(t.state.c.revision)
+        .where(c.id == 1)
+        .values(revision=c.revision)
+        .returning(c.database_id, c.revision, c.change_id)
     )
-    return int((await conn.execute(statement)).scalar_one())
+    row = (await conn.execute(statement)).one()
+    return Head(row.database_id, int(row.revision), row.change_id)
 
 
-async def _append_change(tx: WriteTransaction, operation: str, *, notify: bool) -> None:
-    await tx.conn.execute(
-        insert(t.change_log).values(
-            revision=tx.revision,
-            change_id=tx.change_id,
-            at=tx.now,
-            actor=tx.actor,
-            operation=operation,
-            payload=_payload(tx.facts).decode(),
-        )
+async def _append_changes(batch: Batch, *, notify: bool) -> None:
+    await batch.conn.execute(insert(t.change_log), batch.rows)
+    await batch.conn.execute(
+        update(t.state)
+        .where(t.state.c.id == 1)
+        .values(revision=batch.revision, change_id=batch.change_id)
     )
     if notify:
-        await tx.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(tx.revision))))
+        await batch.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(batch.revision))))
 
 
-def _payload(facts: list[Fact]) -> bytes:
-    """The facts as JSON, or one ReloadFact if that would exceed the bounds above."""
+def _payload(facts: list[Fact]) -> tuple[bytes, bool]:
+    """The facts as JSON, or one ReloadFact if that would exceed the bounds above; and
+    whether they were itemized (not a ReloadFact)."""
     if len(facts) <= MAX_LOGGED_FACTS:
         payload = encode_facts(facts)
         if len(payload) <= MAX_LOGGED_BYTES:
-            return payload
-    return encode_facts([ReloadFact(len(facts))])
+            return payload, True
+    return encode_facts([ReloadFact(len(facts))]), False
 
 
 @contextlib.contextmanager

@@ -5,20 +5,14 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.model import Group, GroupFact, Subject, SubjectFact
-from flaggery.errors import (
-    GroupExists,
-    GroupNotFound,
-    OverrideNotFound,
-    SubjectAlreadyInGroup,
-    SubjectNotFound,
-    SubjectNotInGroup,
-)
+from flaggery.engine.model import Group, GroupFact, SubjectFact
+from flaggery.errors import GroupExists, GroupNotFound, OverrideNotFound
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
-from flaggery.store.queries import read_groups, read_members_without, read_subject
+from flaggery.store.queries import read_groups, read_members_without
 from flaggery.store.records import GroupRecord
+from flaggery.store.subject_writes import SubjectWrite
 from flaggery.store.validation import check_name, check_subject_id
 
 __all__ = ["GroupsAdmin"]
@@ -80,36 +74,16 @@ class GroupsAdmin:
 
         Raises SubjectNotFound, GroupNotFound, SubjectAlreadyInGroup. One transaction.
         """
-        check_subject_id(sub_id)
-        async with self._db.write("add_subject_to_group") as tx:
-            subject = await _require_subject(tx.conn, sub_id)
-            await _require_group(tx.conn, group_name)
-            if group_name in subject.groups:
-                raise SubjectAlreadyInGroup(f"Subject {sub_id} is in group {group_name!r} already.")
-            await tx.conn.execute(
-                insert(t.group_members).values(
-                    group=group_name, subject_id=sub_id, joined=tx.revision
-                )
-            )
-            await _record_subject(tx, sub_id)
+        write = SubjectWrite("add_subject_to_group", check_subject_id(sub_id), group=group_name)
+        await self._db.apply(write)
 
     async def rm_subject_from_group(self, sub_id: int, group_name: str) -> None:
         """Remove the subject from the group.
 
         Raises SubjectNotFound, GroupNotFound, SubjectNotInGroup. One transaction.
         """
-        check_subject_id(sub_id)
-        async with self._db.write("rm_subject_from_group") as tx:
-            subject = await _require_subject(tx.conn, sub_id)
-            await _require_group(tx.conn, group_name)
-            if group_name not in subject.groups:
-                raise SubjectNotInGroup(f"Subject {sub_id} is not in group {group_name!r}.")
-            await tx.conn.execute(
-                delete(t.group_members).where(
-                    t.group_members.c.group == group_name, t.group_members.c.subject_id == sub_id
-                )
-            )
-            await _record_subject(tx, sub_id)
+        write = SubjectWrite("rm_subject_from_group", check_subject_id(sub_id), group=group_name)
+        await self._db.apply(write)
 
     async def add_group_override(
         self, group_name: str, feature_name: str, variant_name: str
@@ -169,13 +143,6 @@ async def _require_group(conn: AsyncConnection, name: str) -> Group:
     return group
 
 
-async def _require_subject(conn: AsyncConnection, sub_id: int) -> Subject:
-    subject = await read_subject(conn, sub_id)
-    if subject is None:
-        raise SubjectNotFound(f"Subject {sub_id} does not exist.")
-    return subject
-
-
 async def _members(conn: AsyncConnection, group_name: str) -> list[int]:
     query = (
         select(t.group_members.c.subject_id)
@@ -187,7 +154,3 @@ async def _members(conn: AsyncConnection, group_name: str) -> list[int]:
 
 async def _record_group(tx: WriteTransaction, group_name: str) -> None:
     tx.record(GroupFact(group_name, await _require_group(tx.conn, group_name)))
-
-
-async def _record_subject(tx: WriteTransaction, sub_id: int) -> None:
-    tx.record(SubjectFact(sub_id, await _require_subject(tx.conn, sub_id)))

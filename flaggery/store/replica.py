@@ -70,6 +70,7 @@ class Replica:
         # The head whose state did not build: no point reloading it again until it moves.
         self._unbuildable: Head | None = None
         self._lock = asyncio.Lock()
+        self._catching_up = asyncio.Lock()
         self._swapped = asyncio.Condition()
         self._connected = False
         self.build_error: str | None = None
@@ -197,6 +198,36 @@ class Replica:
             )
             return False
         return True
+
+    async def apply_own_commit(self, before: Head, changes: Sequence[Change], after: Head) -> None:
+        """A `CommitListener` for the replica's own database handle: this process committed
+        ``changes``, taking the database from ``before`` to ``after``. Apply them without
+        reading them back, when the snapshot is at ``before`` and nothing else is updating
+        it; otherwise the feed, or a catch-up after the write, reads them from the change log
+        as usual."""
+        if self._snapshot is None or self._head != before or self._lock.locked():
+            return
+        async with self._lock:
+            try:
+                snapshot = await in_steps(self._snapshot.apply_in_steps(changes, self._clock()))
+            except Exception:
+                log.warning("Applying this process's own writes failed", exc_info=True)
+                return
+            self.counts.incremental += 1
+            self._head = after
+            self.build_error = None
+            await self._swap(snapshot)
+            self._tell(changes, None)
+
+    async def refresh_to(self, revision: int) -> bool:
+        """Catch up until the snapshot includes ``revision``, a committed write's. Concurrent
+        callers share refreshes: one that waited for another's finds its revision applied and
+        reads nothing, so a batch of writes costs one refresh, not one each. Returns False if
+        the database failed (the current snapshot is kept)."""
+        if self.revision >= revision:
+            return True
+        async with self._catching_up:
+            return self.revision >= revision or await self.refresh()
 
     async def catch_up(self, head: Head) -> Snapshot:
         """The snapshot as of `head` or later (read-your-writes). Raises on failure."""

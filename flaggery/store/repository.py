@@ -1,7 +1,8 @@
 """AsyncFlaggery: the async admin API of flaggery, over SQLAlchemy asyncio.
 
-Method names and argument order are flaggery 0.2.1's. Each write is one transaction
-(flaggery.store.database); the operations live in one module per entity and are combined here.
+Method names and argument order are flaggery 0.2.1's. Each write is applied on its own inside
+a transaction it may share with concurrent writes (flaggery.store.database); the operations
+live in one module per entity and are combined here.
 ``get_subject_variants`` resolves through the same snapshot engine as the HTTP server, caught
 up to the database's current revision first, so a read right after a write sees it.
 """
@@ -33,8 +34,10 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
     ``await close()`` or ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,
     ``postgresql+psycopg2://``, ``sqlite:///path``) are mapped to the async drivers.
 
-    Every write is one transaction (validate, write, bump the revision, append a change-log
-    row, notify): a few milliseconds on PostgreSQL, all or nothing. Any method raises
+    Every write is validated and applied on its own, all or nothing, with its own revision and
+    change-log row: a few milliseconds on PostgreSQL. Writes made concurrently on one
+    AsyncFlaggery share one transaction and one commit (group commit,
+    flaggery.store.group_commit); each returns once that commit has. Any method raises
     DatabaseUnavailable when the database cannot be reached (a write then wrote nothing),
     and ValidationError for a malformed argument (the message says what is allowed); the
     other errors are listed per method. Reads query the database, except

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.allocation import lightest_bucket, place_subjects
+from flaggery.engine.allocation import place_subjects
 from flaggery.engine.model import Subject, SubjectFact
 from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
 from flaggery.store import tables as t
@@ -16,6 +16,7 @@ from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.growth import grow_allocations
 from flaggery.store.queries import read_bucket_weights, read_subject
 from flaggery.store.records import BucketRecord, BucketsRecord, SubjectRecord
+from flaggery.store.subject_writes import SubjectWrite
 from flaggery.store.validation import check_subject_id, check_weight
 
 __all__ = ["SubjectsAdmin"]
@@ -69,12 +70,9 @@ class SubjectsAdmin:
         independent of their number (bench/store_bench.py).
         """
         sub_id, weight = check_subject_id(sub_id), check_weight(weight)
-        async with self._db.write("add_subject") as tx:
-            if await read_subject(tx.conn, sub_id) is not None:
-                raise SubjectExists(f"Subject {sub_id} exists already.")
-            bucket = lightest_bucket(await read_bucket_weights(tx.conn))
-            await _insert_subjects(tx, [(sub_id, weight)], [bucket])
-        return bucket
+        applied = await self._db.apply(SubjectWrite("add_subject", sub_id, weight=weight))
+        assert applied.bucket is not None  # an applied add_subject always has its bucket
+        return applied.bucket
 
     async def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
         """Add many (id, weight) pairs in one transaction, placed exactly as one-by-one insertion
@@ -117,15 +115,8 @@ class SubjectsAdmin:
         Raises SubjectNotFound, ValidationError. One transaction.
         """
         weight = check_weight(weight)
-        async with self._db.write("set_subject_weight") as tx:
-            subject = await _require_subject(tx.conn, sub_id)
-            if subject.weight == weight:
-                return
-            await tx.conn.execute(
-                update(t.subjects).where(t.subjects.c.id == sub_id).values(weight=weight)
-            )
-            await _add_bucket_weight(tx.conn, subject.bucket, weight - subject.weight)
-            tx.record(SubjectFact(sub_id, Subject(weight, subject.bucket, subject.groups)))
+        write = SubjectWrite("set_subject_weight", check_subject_id(sub_id), weight=weight)
+        await self._db.apply(write)
 
     async def get_subject(self, sub_id: int) -> SubjectRecord:
         """The subject's id, weight, bucket and groups (in join order), read from the database.

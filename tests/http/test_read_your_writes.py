@@ -4,6 +4,7 @@ answered from a snapshot at least that new, or 503 RevisionNotReached after a bo
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -26,6 +27,35 @@ async def test_writes_carry_their_revision(make_client: MakeClient) -> None:
     )
     refused = await client.post("/v1/features/f")  # wrote nothing: no revision to name
     assert refused.status_code == 400 and "x-flaggery-revision" not in refused.headers
+
+
+async def test_concurrent_writes_each_answer_their_own_revision_and_are_read_back(
+    make_client: MakeClient,
+) -> None:
+    """Writes that share a batch transaction (group commit) still answer each with its own
+    revision, and the process that made them serves each one as soon as it answers."""
+    client = await make_client()
+    ok(await client.put("/v1/buckets", params={"amount": 3}))
+    ok(await client.post("/v1/groups/g"), 201)
+
+    async def write_and_read(subject: int) -> tuple[int, int]:
+        added = await client.post(f"/v1/subjects/{subject}", params={"weight": subject})
+        assert added.status_code == 201, added.text
+        joined = await client.post(f"/v1/groups/g/subjects/{subject}")
+        ok(joined)
+        seen = ok(await client.get(f"/v1/subjects/{subject}"))  # no minimum revision named
+        assert (seen["weight"], seen["groups"]) == (subject, ["g"])
+        return int(added.headers["x-flaggery-revision"]), int(joined.headers["x-flaggery-revision"])
+
+    revisions = await asyncio.gather(*(write_and_read(s) for s in range(1, 21)))
+    flat = [r for pair in revisions for r in pair]
+    assert sorted(flat) == list(range(3, 43))  # each its own, none lost, none shared
+    changes = ok(await client.get("/v1/changes", params={"after": 2}))["changes"]
+    by_revision = {c["revision"]: c for c in changes}
+    for subject, (added, joined) in enumerate(revisions, start=1):
+        assert by_revision[added]["operation"] == "add_subject"
+        assert by_revision[joined]["operation"] == "add_subject_to_group"
+        assert by_revision[joined]["facts"][0]["id"] == subject
 
 
 async def test_reads_wait_for_a_revision_then_give_up(make_client: MakeClient) -> None:
