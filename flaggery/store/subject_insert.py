@@ -1,14 +1,15 @@
 """Inserting placed subjects: binary COPY on PostgreSQL, batched INSERTs on SQLite.
 
 On PostgreSQL a large batch also sets the subjects' foreign key aside. Checked row by row, the
-key costs about 3.5 µs a subject (a trigger runs a query per row): 35 s of a ten-million-subject
-add. So a batch of at least LARGE_BATCH subjects, and a sixteenth of the table, drops the
-key, copies, and adds it back in the same transaction; adding it back checks the whole table
-in one join (about 1 s at ten million). This is what PostgreSQL's manual advises for bulk loads
-("Populating a Database: Remove Foreign Key Constraints"). Meanwhile the transaction holds an
-ACCESS EXCLUSIVE lock on subjects, so readers of the table (a replica's full load, a subject
-read) wait for the add to commit; serving, which reads snapshots, does not. A role that may not
-alter the table (not its owner) keeps the key and pays for it.
+key costs about 3.5 µs a subject (a trigger runs a query per row; EXPLAIN ANALYZE of a million
+inserts, machine shared): some 35 s of a ten-million-subject add. So a batch of at least
+LARGE_BATCH subjects, and a sixteenth of the table, drops the key, copies, and adds it back in
+the same transaction; adding it back checks the whole table in one join (about 1 s at ten
+million). This is what PostgreSQL's manual advises for bulk loads ("Populating a Database:
+Remove Foreign Key Constraints"). Meanwhile the transaction holds an ACCESS EXCLUSIVE lock on
+subjects, so readers of the table (a replica's full load, a subject read) wait for the add to
+commit; serving, which reads snapshots, does not. A role that may not alter the table (not its
+owner) keeps the key and pays for it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ LARGE_BATCH = 100_000
 _TABLE_SHARE = 16
 # Keeps every statement below SQLite's bound-parameter limit.
 SQLITE_BATCH = 5_000
-# The COPY of ten million subjects takes about 10-30 s on a busy machine: its deadline grows
-# with the batch rather than being the connection's 60 s statement timeout.
+# The COPY of ten million subjects took about 10 s at load average 6, more under heavier load:
+# its deadline grows with the batch rather than being the connection's 60 s statement timeout.
 _COPY_SECONDS = 60.0
 _COPY_SECONDS_PER_ROW = 20e-6
 

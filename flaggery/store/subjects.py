@@ -98,7 +98,7 @@ class SubjectsAdmin:
 
         All or nothing: raises SubjectExists if any id exists (nothing is added), ValidationError
         for a repeated id, a bad id or weight, or more than 10,000,000 pairs, NoBuckets. On
-        PostgreSQL the rows go in by binary COPY (flaggery.store.subject_insert): about 20 s for
+        PostgreSQL the rows go in by binary COPY (flaggery.store.subject_insert): 25 to 41 s for
         ten million subjects on a busy 2-core machine (bench/ten_million_bench.py). A batch of
         more than MAX_LOGGED_FACTS subjects is logged as one ReloadFact.
         """
