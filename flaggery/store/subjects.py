@@ -98,9 +98,10 @@ class SubjectsAdmin:
 
         All or nothing: raises SubjectExists if any id exists (nothing is added), ValidationError
         for a repeated id, a bad id or weight, or more than 10,000,000 pairs, NoBuckets. On
-        PostgreSQL the rows go in by binary COPY (flaggery.store.subject_insert): 25 to 41 s for
-        ten million subjects on a busy 2-core machine (bench/ten_million_bench.py). A batch of
-        more than MAX_LOGGED_FACTS subjects is logged as one ReloadFact.
+        PostgreSQL the rows go in by binary COPY (flaggery.store.subject_insert): ten million
+        subjects took 11 s on a quiet 2-core machine, 25 to 41 s on a busy one
+        (bench/ten_million_bench.py). A batch of more than MAX_LOGGED_FACTS subjects is logged
+        as one ReloadFact.
         """
         batch = check_subject_pairs(subjects)
         async with self._db.write("add_subjects") as tx:
