@@ -28,8 +28,7 @@ def one_case(rng: random.Random, case: int, by_subjects: bool) -> tuple[float, b
     """(worst group error / largest bucket weight, whether it broke the one-bucket bound)."""
     weights = dict.fromkeys(range(1, rng.randint(1, 30) + 1), 0)
     subjects = [rng.randint(1, 50) for _ in range(rng.randint(0, 120))]
-    for bucket, weight in zip(place_subjects(weights, subjects), subjects, strict=True):
-        weights[bucket] += weight
+    weights = place_subjects(weights, subjects)[1]
     parts = [rng.randint(1, 5) for _ in range(rng.randint(2, 3))]
     shares = [part / sum(parts) for part in parts]
     dealt, carries = partition_buckets(weights, shares, f"t{case}")
@@ -46,8 +45,7 @@ def one_case(rng: random.Random, case: int, by_subjects: bool) -> tuple[float, b
     empty = {bucket for bucket, weight in weights.items() if weight == 0}
     if by_subjects:
         subjects = [rng.randint(1, 50) for _ in range(10 * sum(growth))]
-        for bucket, weight in zip(place_subjects(weights, subjects), subjects, strict=True):
-            weights[bucket] += weight
+        weights = place_subjects(weights, subjects)[1]
     else:
         weights |= dict.fromkeys(empty, level)
     total, largest = sum(weights.values()), max(weights.values())

@@ -55,10 +55,7 @@ def build_state(subject_count: int, rng: random.Random) -> State:
     """The benchmark State, allocated by the same rules the store uses."""
     buckets = tuple(range(1, BUCKETS + 1))
     weights = array("q", (rng.randint(1, 10) for _ in range(subject_count)))
-    placed = array("q", place_subjects(dict.fromkeys(buckets, 0), weights))
-    bucket_weights = dict.fromkeys(buckets, 0)
-    for bucket, weight in zip(placed, weights, strict=True):
-        bucket_weights[bucket] += weight
+    placed, bucket_weights = place_subjects(dict.fromkeys(buckets, 0), weights)
     features = {
         f"feature-{i}": Feature(f"feature-{i}", ("A", "B", "__DISABLE__")[: 2 + i % 2], "A")
         for i in range(FEATURES)

@@ -26,7 +26,14 @@ from sqlalchemy.engine import make_url
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.urls import libpq_dsn
 
-__all__ = ["SUBJECTS", "create_database", "scratch_database", "seed", "subject_weights"]
+__all__ = [
+    "SUBJECTS",
+    "configure",
+    "create_database",
+    "scratch_database",
+    "seed",
+    "subject_weights",
+]
 
 SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "flaggery_bench"
@@ -77,35 +84,40 @@ async def scratch_database(server_url: str = SERVER_URL) -> AsyncIterator[str]:
 
 async def seed(url: str, subjects: int = SUBJECTS) -> None:
     """Migrate the empty database at ``url`` and fill it with the dataset."""
-    rng = random.Random(11)
     async with AsyncFlaggery.from_db_url(url) as store:
         await store.upgrade_db()
         await store.increase_buckets(BUCKETS)
         await store.add_subjects(sorted(subject_weights(subjects).items()))
-        for index in range(FEATURES):
-            feature = feature_name(index)
-            await store.add_feature(feature)
-            await store.add_variant("A", feature)
-            await store.add_variant("B", feature, make_default=index % 3 == 0)
-            await store.add_disabling_variant(feature, make_default=index % 3 != 0)
-            if index % 2 == 0:
-                await store.add_rollout("A", feature)
-                await store.set_rollout_proportion(feature, rng.choice([0.1, 0.25, 0.5, 0.9]))
-        for index in range(GROUPS):
-            group = f"group_{index}"
-            await store.add_group(group)
-            for subject_id in rng.sample(range(1, subjects + 1), GROUP_MEMBERS):
-                await store.add_subject_to_group(subject_id, group)
-            await store.add_group_override(group, feature_name(index), "B")
-        start = datetime.now(UTC) + TEST_STARTS_AFTER
-        tested = [feature_name(FEATURES - 1 - i) for i in range(TEST_FEATURES)]
-        await store.add_abtest(
-            "checkout_test",
-            start,
-            start + timedelta(days=1),
-            {"control": dict.fromkeys(tested, "A"), "experiment": dict.fromkeys(tested, "B")},
-            [0.5, 0.5],
-        )
+        await configure(store, subjects)
+
+
+async def configure(store: AsyncFlaggery, subjects: int) -> None:
+    """Everything of the dataset but its subjects (ids 1..``subjects``, added already)."""
+    rng = random.Random(11)
+    for index in range(FEATURES):
+        feature = feature_name(index)
+        await store.add_feature(feature)
+        await store.add_variant("A", feature)
+        await store.add_variant("B", feature, make_default=index % 3 == 0)
+        await store.add_disabling_variant(feature, make_default=index % 3 != 0)
+        if index % 2 == 0:
+            await store.add_rollout("A", feature)
+            await store.set_rollout_proportion(feature, rng.choice([0.1, 0.25, 0.5, 0.9]))
+    for index in range(GROUPS):
+        group = f"group_{index}"
+        await store.add_group(group)
+        for subject_id in rng.sample(range(1, subjects + 1), GROUP_MEMBERS):
+            await store.add_subject_to_group(subject_id, group)
+        await store.add_group_override(group, feature_name(index), "B")
+    start = datetime.now(UTC) + TEST_STARTS_AFTER
+    tested = [feature_name(FEATURES - 1 - i) for i in range(TEST_FEATURES)]
+    await store.add_abtest(
+        "checkout_test",
+        start,
+        start + timedelta(days=1),
+        {"control": dict.fromkeys(tested, "A"), "experiment": dict.fromkeys(tested, "B")},
+        [0.5, 0.5],
+    )
 
 
 async def main() -> None:

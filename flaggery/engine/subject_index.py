@@ -85,7 +85,8 @@ class SubjectIndex(ABC):
 
     @abstractmethod
     def columns(self) -> Columns:
-        """Every subject as sorted ids with parallel slots and weights."""
+        """Every subject as sorted ids with parallel slots and weights; they may be the
+        index's own arrays, so do not mutate them."""
 
     def slot(self, subject_id: int) -> int:
         """The slot of a subject; `SubjectNotFound` if it is not indexed."""
@@ -150,9 +151,11 @@ class _DenseIndex(SubjectIndex):
         raise _not_found(subject_id)
 
     def columns(self) -> Columns:
-        # compress/filter/map iterate in C: no Python-level loop over the whole range.
         slots = self.dense_slots
         ids = range(self.base, self.base + len(slots))
+        if self._count == len(slots):  # no hole: the layout is the columns (shared, immutable)
+            return array("q", ids), slots, self._weights
+        # compress/filter/map iterate in C: no Python-level loop over the whole range.
         return (
             array("q", compress(ids, map(ABSENT.__ne__, slots))),
             array("I", filter(ABSENT.__ne__, slots)),

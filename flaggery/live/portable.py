@@ -69,7 +69,7 @@ def portable_chunks(state: State) -> Iterator[bytes | memoryview]:
         yield _little_endian(column)
 
 
-def decode_portable(data: bytes | memoryview) -> State:
+def decode_portable(data: bytes | bytearray | memoryview) -> State:
     """The State in ``data``. Raises ValueError for anything but this format's version."""
     view = memoryview(data)
     if len(view) < _PREFIX.size:

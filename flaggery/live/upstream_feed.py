@@ -56,13 +56,26 @@ class UpstreamFeed:
 
     async def _load(self, reason: str) -> None:
         try:
-            response = await self._client.get("/v1/snapshot")
+            body = await self._snapshot_bytes()
         except httpx.HTTPError as error:
             self._replica.count_failure()
             raise self._unreachable(error) from error
-        _check(response)
-        state = await asyncio.to_thread(decode_portable, response.content)
+        state = await asyncio.to_thread(decode_portable, body)
+        del body  # 24 bytes a subject: gone before the snapshot is built
         await self._replica.install(state, reason)
+
+    async def _snapshot_bytes(self) -> bytearray:
+        """GET /v1/snapshot's body in one growing buffer. Collecting httpx's small chunks
+        instead left ten million subjects' 240 MB scattered over the heap, where the
+        allocator kept them after they were freed (an edge held 568 MiB instead of ~200)."""
+        async with self._client.stream("GET", "/v1/snapshot") as response:
+            if response.status_code != 200:
+                await response.aread()
+                _check(response)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+        return body
 
     async def _follow_forever(self) -> None:
         delays = RECONNECT.delays()

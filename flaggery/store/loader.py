@@ -7,8 +7,11 @@ before and after and starts again if a write slipped in between.
 
 from __future__ import annotations
 
+import contextlib
 from array import array
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,7 +21,7 @@ from flaggery.store import tables as t
 from flaggery.store.database import Database
 from flaggery.store.history import Head, read_head
 from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
-from flaggery.store.subject_copy import copy_subject_columns
+from flaggery.store.subject_load import Helpers, read_subject_columns
 
 __all__ = ["StateChanged", "load_state", "load_state_and_head", "read_changes"]
 
@@ -44,7 +47,7 @@ async def load_state_and_head(db: Database) -> tuple[State, Head]:
                 await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
                 before = await read_head(conn)
-                state = await _read_state(conn, before.revision)
+                state = await _read_state(conn, before.revision, db)
                 if await read_head(conn) == before:
                     return state, before
     raise StateChanged(f"The state changed during {LOAD_ATTEMPTS} consecutive full loads.")
@@ -74,12 +77,12 @@ async def read_changes(conn: AsyncConnection, applied: Head) -> tuple[list[Chang
     return changes, Head(applied.database_id, rows[-1].revision, rows[-1].change_id)
 
 
-async def _read_state(conn: AsyncConnection, revision: int) -> State:
+async def _read_state(conn: AsyncConnection, revision: int, db: Database) -> State:
     bucket_ids = (await conn.execute(select(t.buckets.c.id).order_by(t.buckets.c.id))).scalars()
     return State(
         revision=revision,
         buckets=tuple(bucket_ids),
-        subjects=await _read_subject_columns(conn),
+        subjects=await _read_subject_columns(conn, db),
         memberships=await _read_memberships(conn),
         features=await read_features(conn),
         rollouts=await read_rollouts(conn),
@@ -88,10 +91,10 @@ async def _read_state(conn: AsyncConnection, revision: int) -> State:
     )
 
 
-async def _read_subject_columns(conn: AsyncConnection) -> SubjectColumns:
+async def _read_subject_columns(conn: AsyncConnection, db: Database) -> SubjectColumns:
     if conn.dialect.name == "postgresql":  # no Python object per row (see subject_copy)
         raw = await conn.get_raw_connection()
-        return await copy_subject_columns(raw.driver_connection)
+        return await read_subject_columns(raw.driver_connection, _lender(db))
     columns = SubjectColumns(array("q"), array("q"), array("q"))
     query = select(t.subjects.c.id, t.subjects.c.weight, t.subjects.c.bucket_id).order_by(
         t.subjects.c.id
@@ -103,6 +106,21 @@ async def _read_subject_columns(conn: AsyncConnection) -> SubjectColumns:
         columns.weights.extend(weights)
         columns.buckets.extend(buckets)
     return columns
+
+
+def _lender(db: Database) -> Helpers:
+    """Lends ``count`` more connections of ``db``'s pool, as asyncpg connections."""
+
+    @contextlib.asynccontextmanager
+    async def lend(count: int) -> AsyncIterator[list[Any]]:
+        async with contextlib.AsyncExitStack() as stack:
+            lent = []
+            for _ in range(count):
+                conn = await stack.enter_async_context(db.read())
+                lent.append((await conn.get_raw_connection()).driver_connection)
+            yield lent
+
+    return lend
 
 
 async def _read_memberships(conn: AsyncConnection) -> dict[int, tuple[str, ...]]:

@@ -143,7 +143,8 @@ subjects = Table(
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("weight", BigInteger, nullable=False),
-    Column("bucket_id", Integer, ForeignKey("buckets.id"), nullable=False, index=True),
+    # Not indexed: nothing reads subjects by bucket (migration 0007).
+    Column("bucket_id", Integer, ForeignKey("buckets.id"), nullable=False),
 )
 
 features = Table(

@@ -1,0 +1,114 @@
+"""Bulk adds through the COPY path (PostgreSQL) and the INSERT path (SQLite): placement as one
+by one, all or nothing, and on PostgreSQL a large batch's foreign key set aside and restored."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from array import array
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from flaggery import errors
+from flaggery.engine.allocation import lightest_bucket
+from flaggery.store import subject_insert
+from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.subject_copy import encode_rows
+from flaggery.store.urls import libpq_dsn
+from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID
+from tests.dbcheck import check_invariants
+
+FOREIGN_KEY = "fk_subjects_bucket_id_buckets"
+
+
+def one_by_one(buckets: int, weights: list[int]) -> list[int]:
+    loads = dict.fromkeys(range(1, buckets + 1), 0)
+    placed = []
+    for weight in weights:
+        bucket = lightest_bucket(loads)
+        loads[bucket] += weight
+        placed.append(bucket)
+    return placed
+
+
+def test_rows_are_encoded_as_copy_expects() -> None:
+    columns = [
+        array("q", [MIN_SUBJECT_ID, -1, MAX_SUBJECT_ID, 7]),
+        array("q", [1, 2**31 - 1, 3, 4]),
+        array("q", [1, 2**31 - 1, 65536, 3]),
+    ]
+    expected = b"".join(
+        struct.pack(">hiqiqii", 3, 8, i, 8, w, 4, b) for i, w, b in zip(*columns, strict=True)
+    )
+    assert encode_rows(columns, 0, 4) == expected
+    assert encode_rows(columns, 1, 3) == expected[34:102]
+
+
+def spy_on_key_drops(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Large batches from 10 subjects; the list gets whether each large batch dropped the key."""
+    monkeypatch.setattr(subject_insert, "LARGE_BATCH", 10)
+    dropped: list[bool] = []
+    drop = subject_insert._drop_key
+
+    async def spy(raw: object) -> bool:
+        dropped.append(await drop(raw))
+        return dropped[-1]
+
+    monkeypatch.setattr(subject_insert, "_drop_key", spy)
+    return dropped
+
+
+async def _key(store: AsyncFlaggery) -> list[tuple[object, ...]]:
+    """The foreign key of subjects.bucket_id as PostgreSQL has it: [(validated,)]."""
+    query = text("SELECT convalidated FROM pg_constraint WHERE conname = :name")
+    async with store.database.read() as conn:
+        return [tuple(row) for row in await conn.execute(query, {"name": FOREIGN_KEY})]
+
+
+async def test_a_large_batch_is_placed_one_by_one_and_keeps_its_key(
+    store: AsyncFlaggery, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped = spy_on_key_drops(monkeypatch)
+    await store.increase_buckets(3)
+    pairs = [(i, i % 7 + 1) for i in range(200, 0, -1)]
+    assert await store.add_subjects(pairs) == one_by_one(3, [w for _, w in pairs])
+    with pytest.raises(errors.SubjectExists, match="1\\+ subjects exist already: 5"):
+        await store.add_subjects([(1000 + i, 1) for i in range(30)] + [(5, 1)])
+    assert await store.revision() == 2
+    assert (await store.get_buckets()).total_weight == sum(w for _, w in pairs)
+    if is_postgres:
+        assert dropped == [True, True]  # the second rolled back with its COPY
+        assert await _key(store) == [(True,)]
+        with pytest.raises(IntegrityError, match=FOREIGN_KEY):
+            async with store.database.write("test") as tx:  # the key is back in force
+                await tx.conn.execute(text("INSERT INTO subjects VALUES (9999, 1, 999)"))
+    async with store.database.read() as conn:
+        await check_invariants(conn)
+
+
+async def test_a_role_that_may_not_alter_subjects_keeps_the_key(
+    db_url: str, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not is_postgres:
+        pytest.skip("table ownership is PostgreSQL's")
+    dropped = spy_on_key_drops(monkeypatch)
+    role = f"flaggery_writer_{uuid.uuid4().hex[:8]}"
+    owner = await asyncpg.connect(libpq_dsn(make_url(db_url)))
+    try:
+        await owner.execute(f"CREATE ROLE {role} LOGIN")
+        await owner.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        url = make_url(db_url).set(username=role).render_as_string(hide_password=False)
+        async with AsyncFlaggery.from_db_url(url) as store:
+            await store.increase_buckets(2)
+            pairs = [(i, 1 + i % 2) for i in range(50)]
+            assert await store.add_subjects(pairs) == one_by_one(2, [w for _, w in pairs])
+            assert dropped == [False]
+            assert await _key(store) == [(True,)]
+    finally:
+        await owner.execute(f"DROP OWNED BY {role}")
+        await owner.execute(f"DROP ROLE {role}")
+        await owner.close()
