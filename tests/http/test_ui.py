@@ -164,3 +164,20 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
     bad = await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": "x"})
     assert bad.status_code == 400 and "A subject id must be a whole number" in bad.text
+
+
+async def test_a_member_id_that_int_refuses_is_an_error_beside_the_field(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    ok(await client.post("/v1/groups/g"), 201)
+    csrf = csrf_of(await client.get("/ui/groups/g"))
+    before = await revision(client)
+    # "--5" and "²" pass str.isdigit() after lstrip("-") but not int(): they were 500s.
+    for text in ("--5", "²", "1e3", "99999999999999999999"):
+        page = await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": text})
+        assert page.status_code == 400, (text, page.status_code)
+        assert 'class="error" role="alert">A subject id must be a whole number' in page.text
+    assert await revision(client) == before
+    page = await client.get("/ui/history", params={"before": "²"})
+    assert page.status_code == 200
