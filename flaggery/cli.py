@@ -159,6 +159,7 @@ def _serve(argv: Sequence[str]) -> int:
 
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
     settings.check_exposure()
+    settings.check_startup()
     if settings.db_auto_upgrade and settings.upstream_url is None:
         _upgrade(settings.db_url)
     if settings.session_secret is None and not settings.requires_tokens:
@@ -203,28 +204,34 @@ def _db(argv: Sequence[str]) -> int:
     _add_db_url(commands.add_parser("upgrade", help="migrate the database to the latest schema"))
     args = parser.parse_args(argv)
     settings = Settings.from_env(db_url=args.db_url)
-    _upgrade(settings.db_url)
-    print(f"flaggery: database at {_safe_url(settings.db_url)} is up to date.")
+    before, after = _upgrade(settings.db_url)
+    where = f"flaggery: database at {_safe_url(settings.db_url)}"
+    if before == after:
+        print(f"{where} is already at schema revision {after}; nothing to do.")
+    else:
+        print(f"{where} migrated from schema revision {before or 'none (empty)'} to {after}.")
     return 0
 
 
-def _upgrade(db_url: str) -> None:
-    """Migrate, or raise `CommandFailed` naming the database and what to check."""
+def _upgrade(db_url: str) -> tuple[str | None, str | None]:
+    """Migrate; the schema revisions before and after. Raises `CommandFailed` naming the
+    database and what to check."""
     from sqlalchemy.exc import DBAPIError
 
     from flaggery.errors import DatabaseUnavailable
+    from flaggery.store.migrations import upgrade
     from flaggery.store.repository import AsyncFlaggery
 
-    async def run() -> None:
+    async def run() -> tuple[str | None, str | None]:
         try:
             async with AsyncFlaggery.from_db_url(db_url) as store:
-                await store.upgrade_db()
+                return await upgrade(store.database.engine)
         finally:
             await _let_sqlite_threads_finish()
 
     where = f"cannot migrate the database at {_safe_url(db_url)}"
     try:
-        asyncio.run(run())
+        return asyncio.run(run())
     except DatabaseUnavailable as error:
         if not _login_refused(error):
             raise CommandFailed(

@@ -19,13 +19,16 @@ import ipaddress
 import math
 import os
 import re
+import socket
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL
 
 from flaggery.store.urls import async_url, is_sqlite
-from flaggery.tokens import NamedToken, TokenFormatError, parse_tokens
+from flaggery.tokens import NamedToken, TokenFormatError, lists_no_entry, parse_tokens
 
 __all__ = ["DEFAULT_DB_URL", "Settings", "SettingsError", "parse_bool", "parse_value"]
 
@@ -35,8 +38,12 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 # Python's int() and float() also take "1_000", "٣", "inf" and "nan"; a setting takes plain
 # ASCII decimals only. Eighteen digits keep int() far from its 4,300-digit limit.
-_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
-_DECIMAL = re.compile(r"[+-]?([0-9]{1,9}(\.[0-9]*)?|\.[0-9]+)")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_MAX_DIGITS = 18
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+_MAX_WHOLE_DIGITS = 9
+# RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens.
+_HOSTNAME = re.compile(r"(?=.{1,253}\.?$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
 # The token travels in an HTTP header, which cannot carry controls and loses edge spaces.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 # Each worker is a process with its own snapshot (memory), LISTEN connection and pool, and an
@@ -51,6 +58,19 @@ TOKEN_LISTS = frozenset({"client_tokens"})
 MIN_SESSION_SECRET = 32
 # FLAGGERY_ADMIN_TOKEN is one admin token by this name (the actor of its changes).
 ADMIN_TOKEN_NAME = "admin"
+INTEGER_RANGES = {
+    "port": (0, 65535),
+    "workers": (1, MAX_WORKERS),
+    "change_log_retention_revisions": (0, 10**12),
+    "change_log_retention_days": (0, 36_500),
+}
+"""Each integer setting's bounds, both inclusive."""
+SECONDS_RANGES = {
+    "min_revision_wait": (0.0, 300.0, True),
+    "stream_keepalive": (0.0, 3600.0, False),
+    "read_timeout": (0.0, 86_400.0, False),
+}
+"""Each seconds setting's bounds: low, high (inclusive), whether low itself is allowed."""
 
 
 class SettingsError(ValueError):
@@ -162,32 +182,25 @@ class Settings:
 
     def validate(self) -> None:
         _database_url(self.db_url)
-        _require_range("port", self.port, 0, 65535)
-        _require_range("workers", self.workers, 1, MAX_WORKERS)
-        _require_range(
-            "change_log_retention_revisions", self.change_log_retention_revisions, 0, 10**12
-        )
-        _require_range("change_log_retention_days", self.change_log_retention_days, 0, 36_500)
+        for name, (low, high) in INTEGER_RANGES.items():
+            _require_range(name, getattr(self, name), low, high)
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(
                 f"FLAGGERY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                 f"got {self.log_level!r}."
             )
-        if not (math.isfinite(self.min_revision_wait) and 0 <= self.min_revision_wait <= 300):
-            raise SettingsError(
-                f"FLAGGERY_MIN_REVISION_WAIT must be seconds, from 0 to 300, "
-                f"got {self.min_revision_wait!r}."
-            )
-        if not (math.isfinite(self.stream_keepalive) and 0 < self.stream_keepalive <= 3600):
-            raise SettingsError(
-                f"FLAGGERY_STREAM_KEEPALIVE must be seconds, more than 0 and at most 3600, "
-                f"got {self.stream_keepalive!r}."
-            )
-        if not (math.isfinite(self.read_timeout) and 0 < self.read_timeout <= 86_400):
-            raise SettingsError(
-                f"FLAGGERY_READ_TIMEOUT must be seconds, more than 0 and at most 86400, "
-                f"got {self.read_timeout!r}."
-            )
+        for name, (low_seconds, high_seconds, low_allowed) in SECONDS_RANGES.items():
+            seconds = getattr(self, name)
+            if not (
+                math.isfinite(seconds)
+                and (low_seconds <= seconds if low_allowed else low_seconds < seconds)
+                and seconds <= high_seconds
+            ):
+                raise SettingsError(
+                    f"FLAGGERY_{name.upper()} must be seconds, {_seconds_range(name)}, "
+                    f"got {seconds!r}."
+                )
+        _check_host(self.host)
         if self.upstream_url is not None:
             _check_upstream(self.upstream_url, self.admin_mode)
         names = ("db_url", "tokens_file", "upstream_url", "snapshot_path", "host", "cors_origins")
@@ -203,12 +216,28 @@ class Settings:
         if self.client_tokens is not None and not self.client_token_list:
             raise SettingsError("FLAGGERY_CLIENT_TOKENS lists no token: unset it or give one.")
         for origin in self.cors_origin_list:
-            if origin != "*" and not origin.startswith(("http://", "https://")):
-                raise SettingsError(
-                    "FLAGGERY_CORS_ORIGINS must list origins such as https://app.example.com "
-                    f"(or *), got {origin!r}."
-                )
-        self.named_tokens()
+            _check_origin(origin)
+        named = self.named_tokens()
+        if self.tokens is not None and lists_no_entry(self.tokens):
+            raise SettingsError(
+                "FLAGGERY_TOKENS lists no token (only comments or whitespace): unset it to need "
+                "no token, or give name:role:secret entries."
+            )
+        _refuse_shared_secrets(named, self.client_token_list)
+
+    def check_startup(self) -> None:
+        """What only the machine the server starts on can tell: FLAGGERY_HOST resolves to an
+        address, and FLAGGERY_SNAPSHOT_PATH names a file (not a directory) in a directory that
+        exists and this process may write. Raises SettingsError naming the variable."""
+        try:
+            socket.getaddrinfo(self.host.strip("[]"), self.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as error:
+            raise SettingsError(
+                f"FLAGGERY_HOST {self.host!r} does not resolve to an address to bind ({error}); "
+                "give an IP address such as 127.0.0.1 or 0.0.0.0, or a host name of this machine."
+            ) from None
+        if self.snapshot_path is not None:
+            _check_snapshot_path(self.snapshot_path)
 
     def named_tokens(self) -> tuple[NamedToken, ...]:
         """Every configured token: FLAGGERY_ADMIN_TOKEN (as admin token "admin"), then
@@ -217,7 +246,14 @@ class Settings:
         for a malformed entry, a blank secret, a duplicate, or a file that cannot be read."""
         text = "" if self.tokens is None else self.tokens
         if self.tokens_file is not None:
-            text += "\n" + _read_tokens_file(self.tokens_file)
+            listed = _read_tokens_file(self.tokens_file)
+            if lists_no_entry(listed):
+                raise SettingsError(
+                    f"FLAGGERY_TOKENS_FILE ({self.tokens_file}) lists no token (it is empty, or "
+                    "only comments): a secret that failed to mount? Unset the variable to need "
+                    "no token, or give name:role:secret entries."
+                )
+            text += "\n" + listed
         if self.admin_token is not None:
             text = f"{ADMIN_TOKEN_NAME}:admin:{self.admin_token}\n{text}"
         try:
@@ -293,16 +329,40 @@ def parse_bool(variable: str, text: str) -> bool:
 
 def _parse_int(variable: str, text: str) -> int:
     if not _INTEGER.fullmatch(text):
-        raise SettingsError(f"{variable} must be an integer (digits only), got {text!r}.")
+        raise SettingsError(f"{variable} must be an integer (digits only), got {_excerpt(text)}.")
+    if len(text.lstrip("+-").lstrip("0")) > _MAX_DIGITS:
+        # int() would read it, but no integer setting goes near this many digits.
+        low, high = INTEGER_RANGES[_setting(variable)]
+        raise SettingsError(f"{variable} must be from {low} to {high}, got {_excerpt(text)}.")
     return int(text)
 
 
 def _parse_float(variable: str, text: str) -> float:
     if not _DECIMAL.fullmatch(text):
         raise SettingsError(
-            f"{variable} must be a number of seconds such as 30 or 2.5, got {text!r}."
+            f"{variable} must be a number of seconds such as 30 or 2.5, got {_excerpt(text)}."
+        )
+    if len(text.lstrip("+-").split(".")[0].lstrip("0")) > _MAX_WHOLE_DIGITS:
+        raise SettingsError(
+            f"{variable} must be seconds, {_seconds_range(_setting(variable))}, "
+            f"got {_excerpt(text)}."
         )
     return float(text)
+
+
+def _setting(variable: str) -> str:
+    return variable.removeprefix("FLAGGERY_").lower()
+
+
+def _seconds_range(name: str) -> str:
+    low, high, low_allowed = SECONDS_RANGES[name]
+    if low_allowed:
+        return f"from {low:g} to {high:g}"
+    return f"more than {low:g} and at most {high:g}"
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def _text(variable: str, text: str) -> str:
@@ -323,6 +383,71 @@ def _check_upstream(url: str, admin_mode: bool) -> None:
             "An edge (FLAGGERY_UPSTREAM_URL) is read-only: unset FLAGGERY_ADMIN_MODE, and send "
             "writes to the admin server."
         )
+
+
+def _check_host(host: str) -> None:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(host):
+        raise SettingsError(
+            f"FLAGGERY_HOST must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, "
+            f"got {_excerpt(host)}."
+        )
+
+
+def _check_origin(origin: str) -> None:
+    """An origin is scheme://host[:port], exactly what browsers send in Origin: nothing else
+    would ever match, so a path (even '/'), query, fragment or user is refused."""
+    if origin == "*":
+        return
+    parts = urlsplit(origin)
+    try:
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "?" in origin
+        or "#" in origin
+    ):
+        raise SettingsError(
+            "FLAGGERY_CORS_ORIGINS must list origins, scheme://host[:port] with no path, query "
+            f"or fragment, such as https://app.example.com (or *), got {_excerpt(origin)}."
+        )
+
+
+def _refuse_shared_secrets(named: tuple[NamedToken, ...], client_tokens: tuple[str, ...]) -> None:
+    """A secret of two roles would grant the higher one to whoever holds it for the lower:
+    FLAGGERY_TOKENS refuses shared secrets itself; this covers FLAGGERY_CLIENT_TOKENS."""
+    for token in named:
+        if token.secret.decode() in client_tokens:
+            raise SettingsError(
+                f"FLAGGERY_CLIENT_TOKENS holds the secret of the {token.role.name.lower()} "
+                f"token {token.name!r}: give every role its own secrets."
+            )
+
+
+def _check_snapshot_path(path: str) -> None:
+    target = Path(path)
+    problem = None
+    if target.is_dir():
+        problem = "it is a directory; name a file in it"
+    elif not target.parent.is_dir():
+        problem = f"its directory {str(target.parent)!r} does not exist"
+    elif not os.access(target.parent, os.W_OK | os.X_OK):
+        problem = f"this process may not write in its directory {str(target.parent)!r}"
+    elif target.exists() and not target.is_file():
+        problem = "it exists and is not a regular file"
+    if problem is not None:
+        raise SettingsError(f"FLAGGERY_SNAPSHOT_PATH {path!r} cannot hold the snapshot: {problem}.")
 
 
 def _read_tokens_file(path: str) -> str:

@@ -22,7 +22,14 @@ import hmac
 import re
 from collections.abc import Iterable
 
-__all__ = ["NamedToken", "Role", "TokenFormatError", "find_token", "parse_tokens"]
+__all__ = [
+    "NamedToken",
+    "Role",
+    "TokenFormatError",
+    "find_token",
+    "lists_no_entry",
+    "parse_tokens",
+]
 
 # An HTTP header cannot carry controls and loses edge spaces: printable ASCII only.
 _SECRET = re.compile(r"[\x21-\x7e]+")
@@ -74,6 +81,11 @@ def parse_tokens(text: str) -> tuple[NamedToken, ...]:
     return tuple(tokens)
 
 
+def lists_no_entry(text: str) -> bool:
+    """Whether ``text`` holds no entry at all: only whitespace and comments."""
+    return not _COMMENT.sub("", text).split()
+
+
 def find_token(tokens: Iterable[NamedToken], secret: bytes) -> NamedToken | None:
     """The token whose secret is ``secret``, or None. Compares against every token, each in
     constant time, so the answer's timing tells nothing about any secret."""
@@ -92,6 +104,12 @@ def _parse_entry(number: int, entry: str) -> NamedToken:
     name, _, rest = entry.partition(":")
     role, _, secret = rest.partition(":")
     where = f"token entry {number} ({name!r})"
+    if ":" not in entry:
+        # Most often a space inside an entry ("a b:admin:x"): whitespace separates entries.
+        raise TokenFormatError(
+            f"{where} has no ':', so it is not name:role:secret; entries are separated by "
+            "whitespace (spaces, newlines), so a name, role or secret cannot contain a space"
+        )
     if not _NAME.fullmatch(name):
         raise TokenFormatError(
             f"{where}: a name is 1-64 letters, digits, '_', '.', '@' or '-', starting with a "

@@ -63,3 +63,18 @@ def test_serving_with_auto_upgrade_fails_the_same_way() -> None:
     url = unreachable_postgres_url()
     result = flaggery_command("--db-url", url, "--db-auto-upgrade")
     assert_one_line_failure(result, "unreachable", "Check that the server is running")
+
+
+def test_db_upgrade_says_whether_it_migrated(tmp_path: Path, db_url: str) -> None:
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = flaggery_command("db", "upgrade", "--db-url", fresh)
+    assert result.returncode == 0, result.stderr
+    head = result.stdout.strip().rsplit(" ", 1)[-1].rstrip(".")
+    assert "migrated from schema revision none (empty) to " in result.stdout
+    assert head.isdigit()
+    # db_url is migrated already, on SQLite and PostgreSQL.
+    for url in (fresh, db_url):
+        result = flaggery_command("db", "upgrade", "--db-url", url)
+        assert result.returncode == 0, result.stderr
+        assert f"is already at schema revision {head}; nothing to do." in result.stdout
+        assert "migrated" not in result.stdout

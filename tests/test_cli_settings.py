@@ -45,7 +45,7 @@ def test_a_blank_token_variable_is_refused_like_the_flag(
         ("FLAGGERY_PORT", "--port", "80.0", "FLAGGERY_PORT must be an integer"),
         ("FLAGGERY_PORT", "--port", "1_000", "FLAGGERY_PORT must be an integer"),
         ("FLAGGERY_PORT", "--port", "٣", "FLAGGERY_PORT must be an integer"),
-        ("FLAGGERY_PORT", "--port", "9" * 5000, "FLAGGERY_PORT must be an integer"),
+        ("FLAGGERY_PORT", "--port", "9" * 5000, "FLAGGERY_PORT must be from 0 to 65535"),
         ("FLAGGERY_WORKERS", "--workers", "0", "FLAGGERY_WORKERS must be from 1"),
         ("FLAGGERY_HOST", "--host", " ", "FLAGGERY_HOST is set but blank"),
         ("FLAGGERY_DB_URL", "--db-url", "", "FLAGGERY_DB_URL is set but blank"),

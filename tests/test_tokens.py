@@ -80,13 +80,18 @@ def test_settings_refuse_unusable_tokens(env: dict[str, str], reason: str) -> No
         Settings.from_env(env)
 
 
-def test_a_token_file_without_entries_leaves_the_admin_api_to_loopback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", ["", "\n  \n", "# nothing yet\n", "# a\n   # b\n"])
+def test_a_token_file_without_entries_is_refused_like_a_blank_value(
+    tmp_path: Path, content: str
+) -> None:
+    # A secret that failed to mount often leaves an empty file: "no tokens" would open the API.
     file = tmp_path / "tokens"
-    file.write_text("# nothing yet\n")
-    settings = Settings.from_env({"FLAGGERY_TOKENS_FILE": str(file)})
-    # No entries: nothing is guarded by it, which check_exposure then refuses off loopback.
-    assert not settings.requires_tokens
-    with pytest.raises(SettingsError, match="without a token"):
-        Settings.from_env(
-            {"FLAGGERY_TOKENS_FILE": str(file), "FLAGGERY_HOST": "0.0.0.0"}, admin_mode=True
-        ).check_exposure()
+    file.write_text(content)
+    with pytest.raises(SettingsError, match=r"FLAGGERY_TOKENS_FILE .* lists no token"):
+        Settings.from_env({"FLAGGERY_TOKENS_FILE": str(file)})
+
+
+@pytest.mark.parametrize("text", ["# none", "# a\n# b\n", "  # only a comment  "])
+def test_tokens_without_entries_are_refused_like_a_blank_value(text: str) -> None:
+    with pytest.raises(SettingsError, match="FLAGGERY_TOKENS lists no token"):
+        Settings.from_env({"FLAGGERY_TOKENS": text})

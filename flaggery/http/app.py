@@ -207,6 +207,8 @@ def _no_snapshot(services: Services, error: Exception) -> None:
     serving say it too. An outage's message says what to do; anything else is logged with its
     traceback."""
     reason = str(error) or type(error).__name__
+    if not reason.endswith((".", "!", "?")):
+        reason += "."  # it is followed by a sentence, in the log and in the 503
     changed = reason != services.no_snapshot_reason
     services.no_snapshot_reason = reason
     if changed:  # every few seconds for the whole outage would drown the log

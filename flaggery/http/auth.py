@@ -15,6 +15,7 @@ than guessed between. The token comparison takes constant time.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Collection, Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -54,6 +55,7 @@ class AdminGuard:
         self.clients = ClientAuth(settings)
         self.admin_mode = settings.admin_mode
         self.tokens = settings.named_tokens()
+        self.client_secrets = tuple(token.encode() for token in settings.client_token_list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         needed = self.roles.get(scope["method"])
@@ -69,16 +71,41 @@ class AdminGuard:
                 "This server is read-only: admin routes are served only by a server started "
                 "with FLAGGERY_ADMIN_MODE=true (flaggery --admin)."
             )
-        actor = ANONYMOUS if not self.tokens else authorize(scope, self.tokens, needed).name
+        actor = (
+            ANONYMOUS
+            if not self.tokens
+            else authorize(scope, self.tokens, needed, self.client_secrets).name
+        )
         with acting_as(actor):
             await self.app(scope, receive, send)
 
 
-def authorize(scope: Scope, tokens: Collection[NamedToken], needed: Role) -> NamedToken:
+def authorize(
+    scope: Scope,
+    tokens: Collection[NamedToken],
+    needed: Role,
+    client_secrets: Collection[bytes] = (),
+) -> NamedToken:
     """The token the request presents, if it allows ``needed``. Raises Unauthorized (none,
-    malformed or unknown) or Forbidden (its role is too low); messages never echo a secret."""
-    token = find_token(tokens, bearer_token(scope["headers"]))
+    malformed or unknown) or Forbidden (its role is too low, or it is one of
+    ``client_secrets``, FLAGGERY_CLIENT_TOKENS); messages never echo a secret."""
+    headers = scope["headers"]
+    if not any(name == b"authorization" for name, _ in headers) and any(
+        name == b"x-api-key" for name, _ in headers
+    ):
+        raise Unauthorized(
+            f"{_USAGE}; the request has only X-API-Key, which the serving routes read "
+            "(client tokens), not this one."
+        )
+    secret = bearer_token(headers)
+    token = find_token(tokens, secret)
     if token is None:
+        if find_client_secret(client_secrets, secret):
+            raise Forbidden(
+                f"The token is a client token (FLAGGERY_CLIENT_TOKENS), which serves flags "
+                f"only; this route needs a token of role {needed.name.lower()} or higher "
+                "(FLAGGERY_ADMIN_TOKEN or FLAGGERY_TOKENS)."
+            )
         raise Unauthorized(f"{_USAGE}; the token is wrong.")
     if not token.role.allows(needed):
         raise Forbidden(
@@ -86,6 +113,14 @@ def authorize(scope: Scope, tokens: Collection[NamedToken], needed: Role) -> Nam
             f"needs {needed.name.lower()} or higher."
         )
     return token
+
+
+def find_client_secret(secrets: Collection[bytes], secret: bytes) -> bool:
+    """Whether ``secret`` is one of ``secrets``, comparing each in constant time."""
+    found = False
+    for candidate in secrets:
+        found |= hmac.compare_digest(candidate, secret)
+    return found
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> bytes:

@@ -2,8 +2,9 @@
 and encoder, built once.
 
 Shapes and field names are flaggery 0.2.1's (see the README's REST table); the OpenAPI document
-is generated from these same types. Query strings decode leniently ("5" is an int, "true" a
-bool) but never accept unknown parameters.
+is generated from these same types. Query strings decode leniently ("true" is a bool), except
+integers, which are plain decimal digits within signed 64 bits; unknown and repeated parameters
+are refused.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, TypeVar
 
 import msgspec
+import msgspec.inspect
 from msgspec import UNSET, Meta, UnsetType
+from starlette.datastructures import QueryParams
 
 from flaggery.http.errors import RequestValidationError
-from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID
+from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID, TOO_DEEP
 
 __all__ = [
     "AbTestBody",
@@ -301,19 +305,70 @@ def encode(value: msgspec.Struct) -> bytes:
 
 
 def decode_query(params: Mapping[str, str], kind: type[T]) -> T:
+    """The query string as ``kind``. Raises RequestValidationError for a parameter given twice
+    (which one would be meant is a guess), an integer that is not plain decimal digits ("1e3",
+    "1.0", "+5", "1_000" are refused) or does not fit in a signed 64-bit integer, an unknown
+    parameter, or a value of the wrong type."""
+    if isinstance(params, QueryParams):
+        repeated = sorted({key for key, _ in params.multi_items() if len(params.getlist(key)) > 1})
+        if repeated:
+            raise RequestValidationError(
+                f"Invalid query parameters: {', '.join(map(repr, repeated))} given more than "
+                "once; give each parameter once."
+            )
+    values = dict(params)
+    for name in _integer_fields(kind).intersection(values):  # type: ignore[arg-type]
+        _check_integer(name, values[name])
     try:
-        return msgspec.convert(dict(params), kind, strict=False)
+        return msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as error:
         raise RequestValidationError(f"Invalid query parameters: {error}") from None
 
 
+@cache
+def _integer_fields(kind: type[Any]) -> frozenset[str]:
+    """The names of ``kind``'s fields that hold an integer (possibly unset)."""
+    info = msgspec.inspect.type_info(kind)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return frozenset(field.name for field in info.fields if _holds_integer(field.type))
+
+
+def _holds_integer(info: msgspec.inspect.Type) -> bool:
+    if isinstance(info, msgspec.inspect.Metadata):
+        return _holds_integer(info.type)
+    if isinstance(info, msgspec.inspect.UnionType):
+        return any(_holds_integer(member) for member in info.types)
+    return isinstance(info, msgspec.inspect.IntType)
+
+
+def _check_integer(name: str, text: str) -> None:
+    # Before msgspec's lenient conversion, which reads "1e3" as 1000 and "1.0" as 1.
+    if not _INTEGER.fullmatch(text):
+        raise RequestValidationError(
+            f"Invalid query parameters: {name} must be an integer written in decimal digits "
+            f"(an optional leading '-'), got {_excerpt(text)}."
+        )
+    if len(text.lstrip("-").lstrip("0")) > _MAX_ID_DIGITS or not (
+        MIN_SUBJECT_ID <= int(text) <= MAX_SUBJECT_ID
+    ):
+        raise RequestValidationError(
+            f"Invalid query parameters: {name} {_excerpt(text)} does not fit in a signed 64-bit "
+            "integer."
+        )
+
+
 def decode_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """The JSON body through ``decoder``. Raises RequestValidationError for an empty body, JSON
+    that does not decode to the declared type, and JSON nested too deeply to decode (msgspec
+    raises RecursionError; stored values allow far less nesting anyway)."""
     if not body:
         raise RequestValidationError("The request needs a JSON body.")
     try:
         return decoder.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise RequestValidationError(f"Invalid JSON body: {error}") from None
+    except RecursionError:
+        raise RequestValidationError(f"Invalid JSON body: {TOO_DEEP}") from None
 
 
 def parse_subject_id(text: str) -> int:

@@ -303,9 +303,12 @@ class Evaluator:
         """Wait until the snapshot includes ``revision`` (read-your-writes across processes:
         take it from `AsyncFlaggery.revision` after a write).
 
-        ``timeout`` in seconds, None to wait for ever; raises TimeoutError when it passes. On
-        PostgreSQL a write usually arrives within a few milliseconds (LISTEN/NOTIFY); on SQLite
-        within ``poll_interval``.
+        ``timeout`` in seconds, None to wait for ever. When it passes first, raises the
+        built-in ``TimeoutError`` (from ``asyncio.wait_for``), not a FlaggeryError: like
+        asyncio's own waits, the caller chose the bound, and nothing failed (the snapshot keeps
+        following the database; wait again to go on). It is the one exception this method
+        raises. On PostgreSQL a write usually arrives within a few milliseconds (LISTEN/NOTIFY);
+        on SQLite within ``poll_interval``.
         """
         await asyncio.wait_for(self._replica.wait_for_revision(revision), timeout)
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import msgspec
 
 from flaggery.engine.model import JsonValue
+from flaggery.store.validation import TOO_DEEP
 
 __all__ = [
     "BulkEvaluation",
@@ -107,11 +108,15 @@ def encode(value: msgspec.Struct) -> bytes:
 def decode_request(body: bytes) -> int:
     """The subject id of an evaluation request body. An empty body and ``{}`` are a request
     without context. Raises EvaluationError (400): PARSE_ERROR for JSON that is not an OFREP
-    request, TARGETING_KEY_MISSING, INVALID_CONTEXT for a key that is not a subject id."""
+    request (JSON nested too deeply to decode too), TARGETING_KEY_MISSING, INVALID_CONTEXT
+    for a key that is not a subject id."""
     try:
         request = _decoder.decode(body) if body.strip() else _Request()
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         details = f"The body is not an OFREP request: {error}"
+        raise EvaluationError(400, "PARSE_ERROR", details) from None
+    except RecursionError:
+        details = f"The body is not an OFREP request: {TOO_DEEP}"
         raise EvaluationError(400, "PARSE_ERROR", details) from None
     if request.context is None or request.context.targetingKey is None:
         raise EvaluationError(

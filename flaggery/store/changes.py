@@ -30,6 +30,7 @@ from flaggery.engine.model import (
 from flaggery.errors import ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database
+from flaggery.store.validation import MAX_SUBJECT_ID, check_subject_id
 
 __all__ = [
     "MAX_CHANGES_LIMIT",
@@ -114,12 +115,20 @@ async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter)
     """Up to ``limit`` writes after revision ``after`` that ``keep`` keeps, oldest first.
 
     Cost: one query of at most SCAN_ROWS rows plus two aggregates. Raises ValidationError for
-    a negative ``after`` or a ``limit`` outside 1..MAX_CHANGES_LIMIT, DatabaseUnavailable.
+    an ``after`` that is not a revision (an integer from 0 to 2**63 - 1, what the database
+    stores), a ``limit`` outside 1..MAX_CHANGES_LIMIT, or a subject filter outside signed 64
+    bits; DatabaseUnavailable.
     """
-    if after < 0 or not 1 <= limit <= MAX_CHANGES_LIMIT:
+    if not _is_int(after) or not 0 <= after <= MAX_SUBJECT_ID:
         raise ValidationError(
-            f"after must be a revision (0 or more) and limit from 1 to {MAX_CHANGES_LIMIT}."
+            f"after must be a revision, an integer from 0 to {MAX_SUBJECT_ID}, got {after!r:.40}."
         )
+    if not _is_int(limit) or not 1 <= limit <= MAX_CHANGES_LIMIT:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {MAX_CHANGES_LIMIT}, got {limit!r:.40}."
+        )
+    if keep.subject is not None:
+        check_subject_id(keep.subject)
     log = t.change_log.c
     scan = limit if keep.empty else SCAN_ROWS
     query = select(log.revision, log.at, log.actor, log.operation, log.payload)
@@ -135,6 +144,10 @@ async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter)
     # Revisions are contiguous: a retained log that starts later than after + 1 has a hole.
     gone = head > after and (oldest is None or oldest > after + 1)
     return ChangePage(changes, max(next_after, after), head, oldest, gone)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _keep(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,18 +25,22 @@ def alembic_config() -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Migrate the database behind ``engine`` to ``revision`` in one transaction.
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate the database behind ``engine`` to ``revision`` in one transaction; returns the
+    schema revisions (Alembic ids such as "0005") before and after, None for a database that
+    had no flaggery schema. Equal: there was nothing to do.
 
     Raises `DatabaseUnavailable` if the database cannot be reached (nothing is migrated);
     other database errors (a wrong role or database name) propagate as SQLAlchemy's.
     """
 
-    def run(connection: Connection) -> None:
+    def run(connection: Connection) -> tuple[str | None, str | None]:
+        before = MigrationContext.configure(connection).get_current_revision()
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        return before, MigrationContext.configure(connection).get_current_revision()
 
     with translate_outage():
         async with engine.begin() as connection:
-            await connection.run_sync(run)
+            return await connection.run_sync(run)

@@ -21,8 +21,11 @@ from flaggery.errors import InvalidRolloutProportion, ValidationError
 from flaggery.store.tables import NAME_LENGTH
 
 __all__ = [
+    "MAX_VALUE_BYTES",
+    "MAX_VALUE_DEPTH",
     "MAX_WEIGHT",
     "NAME_RULES",
+    "TOO_DEEP",
     "check_name",
     "check_proportion",
     "check_subject_id",
@@ -45,9 +48,24 @@ NAME_RULES = (
 # (zero-width and bidi marks: invisible, so two names would look the same), Cs surrogates
 # (not UTF-8), Co private use and Cn unassigned (no agreed glyph), Zl/Zp line breaks.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_CATEGORY_NAMES = {
+    "Cc": "a control character",
+    "Cf": "an invisible format character",
+    "Cs": "a surrogate",
+    "Co": "a private-use character",
+    "Cn": "an unassigned code point",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+}
 # Invalid UTF-8 in a URL decodes to U+FFFD, so it would create a name nobody typed.
 _REPLACEMENT = "\ufffd"
 MAX_VALUE_BYTES = 64 * 1024
+"""A variant value's JSON encoding may have at most this many bytes: values go to every client."""
+MAX_VALUE_DEPTH = 32
+"""An object value may nest objects this deep (the value itself is depth 1): deeper structure
+is no configuration anybody writes by hand, and every client parses it on every fetch."""
+TOO_DEEP = "the JSON is nested too deeply to decode"
+"""Why a request body nested thousands deep (msgspec's RecursionError) is refused."""
 _value_encoder = msgspec.json.Encoder()
 
 
@@ -75,12 +93,13 @@ def _name_problem(name: str) -> str | None:
         return "HTTP clients remove '.' and '..' from paths, so it could not be addressed"
     if "/" in name:
         return "it contains '/'"
-    if name != name.strip():
+    if name != name.strip(" "):
         return "it starts or ends with a space"
     for char in name:
         category = unicodedata.category(char)
         if category in _REFUSED_CATEGORIES or (category == "Zs" and char != " "):
-            return f"it contains U+{ord(char):04X} ({category})"
+            kind = _CATEGORY_NAMES.get(category, "a space other than U+0020")
+            return f"it contains U+{ord(char):04X}, {kind} ({category})"
         if char == _REPLACEMENT:
             return "it contains U+FFFD, what invalid UTF-8 in a URL decodes to"
     if not unicodedata.is_normalized("NFKC", name):
@@ -113,11 +132,18 @@ def check_variant_name(name: object) -> str:
 
 def check_variant_value(value: object) -> JsonValue:
     """A variant value as OpenFeature types it: a boolean, a number (a signed 64-bit integer or
-    a finite float), a string, or a JSON object (string keys) of at most 64 KiB encoded.
+    a finite float), a string, or a JSON object (string keys) nesting objects and lists at most
+    MAX_VALUE_DEPTH deep; whatever the type, at most MAX_VALUE_BYTES (64 KiB) as JSON.
 
     Lists and null are refused: OpenFeature has no list type, and a missing value already
-    means "the variant's name"."""
-    if isinstance(value, bool | str):
+    means "the variant's name". Costs O(size of the value). Raises ValidationError."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        # Each character encodes to at least one byte: a longer string needs no encoding.
+        _check_size(
+            len(value) if len(value) > MAX_VALUE_BYTES else len(_value_encoder.encode(value))
+        )
         return value
     if isinstance(value, int):
         if not MIN_SUBJECT_ID <= value <= MAX_SUBJECT_ID:
@@ -136,18 +162,41 @@ def check_variant_value(value: object) -> JsonValue:
 
 
 def _check_object(value: dict[Any, Any]) -> dict[str, Any]:
+    _check_depth(value)
     try:
         encoded = _value_encoder.encode(value)
     except (TypeError, ValueError, OverflowError) as error:
         raise ValidationError(f"A variant's object value must be plain JSON: {error}.") from None
-    if len(encoded) > MAX_VALUE_BYTES:
-        raise ValidationError(
-            f"A variant's object value may have at most {MAX_VALUE_BYTES} bytes as JSON, "
-            f"got {len(encoded)}."
-        )
+    _check_size(len(encoded))
     # Round-tripping gives the caller's object as the snapshot will hold it (no aliasing).
     decoded: dict[str, Any] = msgspec.json.decode(encoded)
     return decoded
+
+
+def _check_depth(value: dict[Any, Any]) -> None:
+    """Iterative, so that neither a value nested far deeper nor a cycle exhausts the stack: the
+    walk stops at the first container below MAX_VALUE_DEPTH."""
+    level: list[dict[Any, Any] | list[Any] | tuple[Any, ...]] = [value]
+    for depth in range(1, MAX_VALUE_DEPTH + 1):
+        children: list[dict[Any, Any] | list[Any] | tuple[Any, ...]] = []
+        for container in level:
+            items = container.values() if isinstance(container, dict) else container
+            children.extend(item for item in items if isinstance(item, dict | list | tuple))
+        if not children:
+            return
+        if depth == MAX_VALUE_DEPTH:
+            break
+        level = children
+    raise ValidationError(
+        f"A variant's object value may nest objects and lists at most {MAX_VALUE_DEPTH} deep."
+    )
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_VALUE_BYTES:
+        raise ValidationError(
+            f"A variant value may have at most {MAX_VALUE_BYTES} bytes as JSON, got {size}."
+        )
 
 
 def check_subject_id(subject_id: object) -> int:

@@ -4,6 +4,7 @@ refused write re-renders its page with the message beside the field, at the REST
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -148,7 +149,8 @@ def _text(form: FormData, key: str) -> str:
 
 def _number(form: FormData, key: str, what: str) -> int:
     text = _text(form, key)
-    if not text.lstrip("-").isdigit() or len(text) > 19:
+    # One optional '-' and ASCII digits: "--5" and "²" pass str.isdigit() but not int().
+    if not re.fullmatch(r"-?[0-9]{1,19}", text):
         raise ValidationError(f"{what} must be a whole number, got {text!r}.")
     return int(text)
 

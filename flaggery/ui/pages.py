@@ -50,7 +50,8 @@ def routes(ui: Ui) -> list[Route]:
 
 def _int(request: Request, key: str, default: int) -> int:
     value = request.query_params.get(key, "")
-    return int(value) if value.isdigit() and len(value) < 10 else default
+    # isascii: str.isdigit() also takes "²", which int() refuses.
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else default
 
 
 def _listing(request: Request, items: Sequence[Any]) -> dict[str, Any]:

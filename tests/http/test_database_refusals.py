@@ -11,13 +11,18 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from flaggery.errors import DatabaseUnavailable
 from flaggery.http import create_app
+from flaggery.http.app import _no_snapshot
+from flaggery.http.endpoint import Services
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.urls import libpq_dsn
@@ -134,3 +139,17 @@ async def test_a_database_never_migrated_says_to_upgrade(
             await asyncio.sleep(0.05)
         ok(await client.put("/v1/buckets", params={"amount": 1}))
         assert ok(await client.get("/readyz"))["ready"] is True
+
+
+@pytest.mark.parametrize("reason", ['database "x" does not exist', "Run flaggery db upgrade."])
+def test_the_no_snapshot_warning_is_sentences(
+    reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="flaggery")
+    services = cast(Services, SimpleNamespace(no_snapshot_reason=None))
+    _no_snapshot(services, DatabaseUnavailable(reason))
+    (record,) = caplog.records
+    assert (
+        record.getMessage() == f"No snapshot yet: {reason.rstrip('.')}. Retrying in the background."
+    )
+    assert services.no_snapshot_reason == f"{reason.rstrip('.')}."  # what readyz and serving say

@@ -146,7 +146,7 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "up to date" in result.stdout
+    assert "migrated from schema revision none (empty) to " in result.stdout
     assert (tmp_path / "upgraded.db").stat().st_size > 0
 
 

@@ -311,3 +311,20 @@ def test_the_session_key_is_shared_only_by_the_same_settings() -> None:
     }
     assert len(keys) == 5
     assert session_key((), None) != session_key((), None)  # neither: this process only
+
+
+async def test_a_member_id_that_int_refuses_is_an_error_beside_the_field(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    ok(await client.post("/v1/groups/g"), 201)
+    csrf = csrf_of(await client.get("/ui/groups/g"))
+    before = await revision(client)
+    # "--5" and "²" pass str.isdigit() after lstrip("-") but not int(): they were 500s.
+    for text in ("--5", "²", "1e3", "99999999999999999999"):
+        page = await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": text})
+        assert page.status_code == 400, (text, page.status_code)
+        assert 'class="error" role="alert">A subject id must be a whole number' in page.text
+    assert await revision(client) == before
+    page = await client.get("/ui/history", params={"before": "²"})
+    assert page.status_code == 200

@@ -79,6 +79,13 @@ async def test_single_flag(client: httpx.AsyncClient) -> None:
         (b'{"context": ', "PARSE_ERROR"),
         (b'{"context": []}', "PARSE_ERROR"),
         (b"[1]", "PARSE_ERROR"),
+        # Nested too deeply for msgspec (RecursionError), in an attribute or in the key itself.
+        (b'{"context": {"x": ' + b"[" * 3000 + b"]" * 3000 + b"}}", "PARSE_ERROR"),
+        (
+            b'{"context": {"targetingKey": ' + b'{"a":' * 3000 + b"1" + b"}" * 3001 + b"}",
+            "PARSE_ERROR",
+        ),
+        (b'{"context": {"x": ' + b"[" * 60_000, "PARSE_ERROR"),
     ],
 )
 async def test_bad_requests_are_400_in_ofreps_shape(

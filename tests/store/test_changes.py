@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 from datetime import UTC
+from typing import Any
 
 import pytest
 
@@ -105,10 +106,42 @@ async def test_pruned_history_says_it_is_gone(store: AsyncFlaggery) -> None:
     assert not (await store.changes(after=7)).gone
 
 
-@pytest.mark.parametrize(("after", "limit"), [(-1, 10), (0, 0), (0, 1001)])
-async def test_bad_pages_are_refused(store: AsyncFlaggery, after: int, limit: int) -> None:
-    with pytest.raises(ValidationError, match="limit from 1 to 1000"):
+@pytest.mark.parametrize(
+    ("after", "limit", "message"),
+    [
+        (-1, 10, "after must be a revision, an integer from 0 to 9223372036854775807"),
+        # Beyond what the database stores: OverflowError (SQLite) or DataError (PostgreSQL).
+        (2**63, 10, "after must be a revision"),
+        (10**20, 10, "after must be a revision"),
+        (True, 10, "after must be a revision"),
+        (1.5, 10, "after must be a revision"),
+        (0, 0, "limit must be an integer from 1 to 1000"),
+        (0, 1001, "limit must be an integer from 1 to 1000"),
+        (0, 2**64, "limit must be an integer from 1 to 1000"),
+        (0, "5", "limit must be an integer from 1 to 1000"),
+    ],
+)
+async def test_bad_pages_are_refused(
+    store: AsyncFlaggery, after: Any, limit: Any, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
         await store.changes(after=after, limit=limit)
+
+
+async def test_the_last_revision_that_fits_is_a_page_after_everything(
+    store: AsyncFlaggery,
+) -> None:
+    await _seed(store)
+    page = await store.changes(after=2**63 - 1)
+    assert page.changes == [] and not page.gone
+
+
+@pytest.mark.parametrize("subject", [2**63, -(2**63) - 1, 10**20])
+async def test_a_subject_filter_beyond_64_bits_is_refused(
+    store: AsyncFlaggery, subject: int
+) -> None:
+    with pytest.raises(ValidationError, match="does not fit in a signed 64-bit integer"):
+        await store.changes(subject=subject)
 
 
 async def test_the_stream_replays_a_contiguous_range_or_nothing(store: AsyncFlaggery) -> None:

@@ -60,8 +60,15 @@ def test_the_rule_accepts(name: str) -> None:
 
 
 def test_the_message_says_what_is_wrong() -> None:
-    with pytest.raises(errors.ValidationError, match=r"U\+0085 \(Cc\)"):
+    with pytest.raises(errors.ValidationError, match=r"U\+0085, a control character \(Cc\)"):
         check_name("group", "a\x85b")
+    # A control character at an end is one too, not "a space" (strip() takes both).
+    with pytest.raises(errors.ValidationError, match=r"U\+000A, a control character \(Cc\)"):
+        check_name("group", "g\n")
+    with pytest.raises(errors.ValidationError, match=r"U\+00A0, a space other than U\+0020"):
+        check_name("group", "g\xa0")
+    with pytest.raises(errors.ValidationError, match="starts or ends with a space"):
+        check_name("group", " g")
     with pytest.raises(errors.ValidationError, match="write it as 'café'"):
         check_name("group", unicodedata.normalize("NFD", "café"))
 

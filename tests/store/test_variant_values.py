@@ -13,6 +13,7 @@ from flaggery.core import Flaggery
 from flaggery.engine.model import FeatureFact, decode_facts
 from flaggery.store import tables as t
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.validation import MAX_VALUE_DEPTH
 
 
 async def _last_change(store: AsyncFlaggery) -> tuple[str, Any]:
@@ -65,6 +66,57 @@ async def test_bad_values_are_refused_and_nothing_is_written(
         await store.set_variant_value("a", "f", value)  # type: ignore[arg-type]
     assert await store.revision() == revision
     assert (await store.get_feature("f")).variants == ["a"]
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """An object value ``depth`` objects deep (the value itself is depth 1)."""
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def _cycle() -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    value["self"] = value
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("x" * (64 * 1024 - 1), "at most 65536 bytes as JSON, got 65537"),  # quotes count
+        ("x" * 30_000_000, "at most 65536 bytes as JSON"),
+        ("\u00e9" * 40_000, "at most 65536 bytes as JSON"),  # 80,000 bytes as UTF-8
+        ({"big": "x" * 70_000}, "at most 65536 bytes as JSON"),
+        (_nested(MAX_VALUE_DEPTH + 1), f"at most {MAX_VALUE_DEPTH} deep"),
+        (_nested(600), f"at most {MAX_VALUE_DEPTH} deep"),
+        (_nested(5_000), f"at most {MAX_VALUE_DEPTH} deep"),  # deeper than the stack allows
+        ({"a": [[[[1]]]], "deep": _nested(MAX_VALUE_DEPTH)}, f"at most {MAX_VALUE_DEPTH}"),
+        (_cycle(), f"at most {MAX_VALUE_DEPTH} deep"),
+    ],
+    ids=["string-at-bound", "string-30M", "utf8", "object", "33", "600", "5000", "lists", "cycle"],
+)
+async def test_values_beyond_the_bounds_are_refused(
+    store: AsyncFlaggery, value: object, message: str
+) -> None:
+    await store.add_feature("f")
+    await store.add_variant("a", "f")
+    revision = await store.revision()
+    with pytest.raises(errors.ValidationError, match=message):
+        await store.add_variant("b", "f", value=value)  # type: ignore[arg-type]
+    with pytest.raises(errors.ValidationError, match=message):
+        await store.set_variant_value("a", "f", value)  # type: ignore[arg-type]
+    assert await store.revision() == revision
+
+
+async def test_values_at_the_bounds_are_accepted(store: AsyncFlaggery) -> None:
+    await store.add_feature("f")
+    longest = "x" * (64 * 1024 - 2)  # with its quotes, exactly 64 KiB as JSON
+    await store.add_variant("long", "f", value=longest)
+    await store.add_variant("deep", "f", value=_nested(MAX_VALUE_DEPTH))
+    values = (await store.get_feature("f")).values
+    assert values["long"] == longest and values["deep"] == _nested(MAX_VALUE_DEPTH)
 
 
 async def test_value_errors_name_what_is_missing(store: AsyncFlaggery) -> None:
