@@ -7,7 +7,8 @@ configured (flaggery.tokens), a guarded route wants ``Authorization: Bearer <tok
 answers 401 Unauthorized otherwise, or 403 Forbidden to a token whose role is too low (a
 reader writing). With no token, guarded routes are open on a loopback address only; on any
 other (FLAGGERY_HOST=0.0.0.0) they answer 401 saying to configure FLAGGERY_TOKENS (an admin
-server there is refused at start, flaggery.settings.Settings.check_exposure). Writes record the token's name as their actor (flaggery.store.actor).
+server there is refused at start, flaggery.settings.Settings.check_exposure). Writes record
+the token's name as their actor (flaggery.store.actor).
 Serving routes (flags, explain) are open unless client tokens are configured
 (flaggery.client_auth); health, metrics and docs are never guarded.
 The scheme is case-insensitive and may be followed by
