@@ -148,7 +148,8 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         openapi = openapi_document(
             OPERATIONS,
             metrics=settings.enable_prometheus,
-            token=settings.requires_tokens,
+            # A closed reader route answers 401 too (auth.AdminGuard): document it.
+            token=settings.requires_tokens or settings.reader_routes_closed,
         )
     routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings), ui_mount(settings, status_for)]
     routes += ops.routes(

@@ -105,11 +105,13 @@ def test_admin_exposure() -> None:
 
 
 def test_an_edge_with_an_upstream_token_needs_tokens_of_its_own() -> None:
-    edge = {"upstream_url": "http://upstream.internal", "upstream_token": "r"}
+    upstream = "http://upstream.internal"
     for host in ("127.0.0.1", "0.0.0.0"):
         with pytest.raises(SettingsError, match="FLAGGERY_TOKENS or FLAGGERY_TOKENS_FILE"):
-            Settings(**edge, host=host).check_exposure()
-    Settings(**edge, host="0.0.0.0", tokens="edge2:reader:s").check_exposure()
+            Settings(upstream_url=upstream, upstream_token="r", host=host).check_exposure()
+    Settings(
+        upstream_url=upstream, upstream_token="r", host="0.0.0.0", tokens="edge2:reader:s"
+    ).check_exposure()
     Settings(upstream_url="http://upstream.internal", host="0.0.0.0").check_exposure()
 
 
