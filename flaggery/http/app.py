@@ -29,7 +29,7 @@ from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
 from flaggery.live.backoff import RECONNECT, REFUSED
 from flaggery.live.evaluator import Evaluator
-from flaggery.live.failure_log import FailureLog
+from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
@@ -197,7 +197,7 @@ def _no_snapshot(services: Services, failures: FailureLog, error: Exception) -> 
         reason,
         "No snapshot yet: %s Retrying in the background.",
         reason,
-        level=logging.ERROR if isinstance(error, UpstreamRefused) else logging.WARNING,
+        level=level_of(error),
         exc_info=not isinstance(error, OUTAGES),
     )
 

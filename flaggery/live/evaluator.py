@@ -28,7 +28,7 @@ from flaggery.clock import Clock, utc_now
 from flaggery.engine import Explanation, Snapshot, SubjectView
 from flaggery.errors import UpstreamRefused
 from flaggery.live.backoff import RECONNECT, REFUSED
-from flaggery.live.failure_log import FailureLog
+from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.feed import ChangeFeed
 from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
@@ -160,7 +160,7 @@ class Evaluator:
             if saved is None:
                 raise
             log.log(
-                logging.ERROR if isinstance(error, UpstreamRefused) else logging.WARNING,
+                level_of(error),
                 "No connection to the %s (%s): serving revision %s from %s, %.1f s old",
                 self._source,
                 error,
@@ -335,7 +335,7 @@ class Evaluator:
                     "Still no connection to the %s: %s",
                     self._source,
                     error,
-                    level=logging.ERROR if isinstance(error, UpstreamRefused) else logging.WARNING,
+                    level=level_of(error),
                 )
                 continue
             log.info("Connected to the %s at revision %s", self._source, self._replica.revision)

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["FailureLog"]
+from flaggery.errors import UpstreamRefused
+
+__all__ = ["FailureLog", "level_of"]
+
+
+def level_of(error: BaseException) -> int:
+    """ERROR for a refused upstream token (it lasts until an operator acts), else WARNING (an
+    outage passes by itself)."""
+    return logging.ERROR if isinstance(error, UpstreamRefused) else logging.WARNING
 
 
 class FailureLog:

@@ -21,7 +21,7 @@ from flaggery.engine import ChangeGap
 from flaggery.engine.model import Change
 from flaggery.errors import UpstreamRefused, UpstreamUnavailable
 from flaggery.live.backoff import RECONNECT, REFUSED
-from flaggery.live.failure_log import FailureLog
+from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.portable import decode_portable
 from flaggery.live.sse_lines import sse_events
 from flaggery.live.tasks import cancel_and_wait
@@ -80,7 +80,7 @@ class UpstreamFeed:
                     f"{type(error).__name__}: {error}",
                     "Lost the upstream %s (%s); serving revision %s, stale",
                     self._url, error, self._replica.revision,
-                    level=logging.ERROR if isinstance(error, UpstreamRefused) else logging.WARNING,
+                    level=level_of(error),
                 )  # fmt: skip
                 if isinstance(error, UpstreamRefused):
                     delays = REFUSED.delays()

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from flaggery.live.failure_log import FailureLog
+from flaggery.errors import UpstreamRefused, UpstreamUnavailable
+from flaggery.live.failure_log import FailureLog, level_of
 
 log = logging.getLogger("flaggery.test.failures")
 
@@ -33,3 +34,9 @@ def test_repeats_go_to_debug_and_the_end_is_said_once(caplog: pytest.LogCaptureF
         ("WARNING", "down: refused"),  # a new failure after the recovery is said again
     ]
     assert failures.reason == "refused"
+
+
+def test_a_refused_token_is_an_error_and_an_outage_a_warning() -> None:
+    assert level_of(UpstreamRefused("401")) == logging.ERROR
+    assert level_of(UpstreamUnavailable("down")) == logging.WARNING
+    assert level_of(OSError("refused")) == logging.WARNING
