@@ -17,6 +17,8 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     │                       token that is not a configured one
     ├── RevisionNotReached  a read asked for a revision this server has not reached in time
     └── DatabaseUnavailable the database could not be reached for a write
+        └── UpstreamUnavailable  an edge's upstream server could not be reached, or
+            └── UpstreamRefused  refused the edge's token (401/403)
 
 HTTP status codes are assigned in one table, ``flaggery.http.errors``; nowhere else.
 """
@@ -53,6 +55,8 @@ __all__ = [
     "SubjectNotFound",
     "SubjectNotInGroup",
     "Unauthorized",
+    "UpstreamRefused",
+    "UpstreamUnavailable",
     "ValidationError",
     "VariantExists",
     "VariantIsUsed",
@@ -200,3 +204,14 @@ class RevisionNotReached(FlaggeryError):
 
 class DatabaseUnavailable(FlaggeryError):
     """The database could not be reached; the write was not applied."""
+
+
+class UpstreamUnavailable(DatabaseUnavailable):
+    """An edge (FLAGGERY_UPSTREAM_URL) has no snapshot from its upstream flaggery server: it
+    could not be reached or answered an error. A DatabaseUnavailable, because to an edge its
+    upstream is its database: code that catches outages catches this too."""
+
+
+class UpstreamRefused(UpstreamUnavailable):
+    """The upstream answered 401 or 403: FLAGGERY_UPSTREAM_TOKEN is missing or is not one of
+    its reader tokens. Retrying helps only once the upstream's tokens or the edge's change."""

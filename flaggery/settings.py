@@ -264,7 +264,8 @@ class Settings:
             ) from None
 
     def check_exposure(self) -> None:
-        """Refuse an unauthenticated admin server on an address other machines can reach."""
+        """Refuse an unauthenticated admin server on an address other machines can reach, and
+        an edge that would serve without a token what its upstream serves only with one."""
         if self.admin_mode and not self.requires_tokens and not is_loopback(self.host):
             raise SettingsError(
                 f"Refusing to serve the admin API on {self.host} without a token: anyone who "
@@ -272,6 +273,19 @@ class Settings:
                 "(or --admin-token) to a long random secret, or FLAGGERY_TOKENS(_FILE), or "
                 "bind to 127.0.0.1."
             )
+        if self.upstream_token is not None and not self.requires_tokens:
+            raise SettingsError(
+                "Refusing to start an edge with FLAGGERY_UPSTREAM_TOKEN but no token of its "
+                "own: its snapshot, stream and history routes would give anyone what the "
+                "upstream gives only to readers. Set FLAGGERY_TOKENS or FLAGGERY_TOKENS_FILE "
+                "(name:reader:secret entries for the edges and readers below this one)."
+            )
+
+    @property
+    def reader_routes_closed(self) -> bool:
+        """Whether reader routes refuse every request: no token is configured, so none can
+        be presented, and other machines can reach this address (FLAGGERY_HOST)."""
+        return not self.requires_tokens and not is_loopback(self.host)
 
     @property
     def requires_tokens(self) -> bool:

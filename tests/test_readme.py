@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flaggery.core import Flaggery
+
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
 
@@ -19,21 +21,28 @@ def python_api_snippet() -> str:
 
 
 def test_the_python_api_snippet_runs_as_written(tmp_path: Path) -> None:
-    """Run from an empty directory, so its SQLite file is new."""
+    """Run from an empty directory, so its SQLite file is new; then again, as the README says
+    a second run works and writes nothing."""
     script = tmp_path / "quickstart.py"
     script.write_text(python_api_snippet())
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        "{'checkout': '__DISABLE__'}",
-        "{'checkout': '__DISABLE__'}",
-        "__DISABLE__",
-        """b'{"flags":{"checkout":"__DISABLE__"}}'""",
-        "default",
-        "{'checkout': '__DISABLE__'}",
-    ]
+    revisions = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            "{'checkout': '__DISABLE__'}",
+            "{'checkout': '__DISABLE__'}",
+            "__DISABLE__",
+            """b'{"flags":{"checkout":"__DISABLE__"}}'""",
+            "default",
+            "{'checkout': '__DISABLE__'}",
+        ]
+        with Flaggery.from_db_url(f"sqlite:///{tmp_path / 'quickstart.db'}") as flaggery:
+            assert flaggery.get_buckets().total_buckets == 100
+            revisions.append(flaggery.revision())
+    assert revisions[0] == revisions[1]  # the second run wrote nothing
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

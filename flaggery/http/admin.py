@@ -364,7 +364,9 @@ OPERATIONS = (
               "The change log: who changed what, oldest first", "history",
               query=ChangesQuery, errors=(e.ValidationError,), replica=True,
               description="Paginate with after=next_after. gone=true: rows after `after` were "
-              "pruned by retention. Reader role."),
+              "pruned by retention. Several filters keep the writes touching all of their "
+              "names (feature=f&group=g: g's override of f, not every write to f or g). "
+              "Reader role."),
     # Revision
     Operation("GET", "/v1/revision", revision, Revision,
               "The database's revision and this process's snapshot revision", "ops"),

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flaggery.client_auth import ClientAuth
 from flaggery.clock import Clock, utc_now
+from flaggery.errors import UpstreamRefused
 from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
@@ -28,8 +29,9 @@ from flaggery.http.gc_tuning import tune_for_serving
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
-from flaggery.live.backoff import RECONNECT
+from flaggery.live.backoff import RECONNECT, REFUSED
 from flaggery.live.evaluator import Evaluator
+from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
@@ -169,7 +171,8 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         openapi = openapi_document(
             OPERATIONS,
             metrics=settings.enable_prometheus,
-            token=settings.requires_tokens,
+            # A closed reader route answers 401 too (auth.AdminGuard): document it.
+            token=settings.requires_tokens or settings.reader_routes_closed,
         )
     routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings), ui_mount(settings, status_for)]
     routes += ops.routes(
@@ -181,44 +184,47 @@ def _routes(settings: Settings) -> list[BaseRoute]:
 
 
 async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:
-    """Load the first snapshot. If the database is unreachable, start anyway (readyz says 503
-    with the reason, serving answers DatabaseUnavailable) and keep trying in the background."""
+    """Load the first snapshot. If the database (an edge's upstream) is unreachable, start
+    anyway (readyz says 503 with the reason, serving answers DatabaseUnavailable, or
+    UpstreamUnavailable on an edge) and keep trying in the background."""
     try:
         await services.evaluator.start()
     except Exception as error:
-        _no_snapshot(services, error)
-        await stack.enter_async_context(_background(_keep_starting(services)))
+        failures = FailureLog(log)
+        _no_snapshot(services, failures, error)
+        await stack.enter_async_context(_background(_keep_starting(services, failures, error)))
 
 
-async def _keep_starting(services: Services) -> None:
-    for delay in RECONNECT.delays():
-        await asyncio.sleep(delay)
+async def _keep_starting(services: Services, failures: FailureLog, error: Exception) -> None:
+    # A refused token is retried slowly (flaggery.live.backoff.REFUSED), an outage quickly.
+    quick, slow = RECONNECT.delays(), REFUSED.delays()
+    while True:
+        await asyncio.sleep(next(slow if isinstance(error, UpstreamRefused) else quick))
         try:
             await services.evaluator.start()
-        except Exception as error:
-            _no_snapshot(services, error)
+        except Exception as next_error:
+            error = next_error
+            _no_snapshot(services, failures, error)
         else:
             log.info("First snapshot loaded at revision %s", services.evaluator.revision)
             return
 
 
-def _no_snapshot(services: Services, error: Exception) -> None:
+def _no_snapshot(services: Services, failures: FailureLog, error: Exception) -> None:
     """Log why there is no snapshot (again only when the reason changes), and let readyz and
-    serving say it too. An outage's message says what to do; anything else is logged with its
-    traceback."""
+    serving say it too. An outage's message says what to do; a refused upstream token is an
+    error an operator must fix; anything else is logged with its traceback."""
     reason = str(error) or type(error).__name__
     if not reason.endswith((".", "!", "?")):
         reason += "."  # it is followed by a sentence, in the log and in the 503
-    changed = reason != services.no_snapshot_reason
     services.no_snapshot_reason = reason
-    if changed:  # every few seconds for the whole outage would drown the log
-        log.warning(
-            "No snapshot yet: %s Retrying in the background.",
-            reason,
-            exc_info=not isinstance(error, OUTAGES),
-        )
-    else:
-        log.debug("Still no snapshot: %s", reason)
+    failures.failed(
+        reason,
+        "No snapshot yet: %s Retrying in the background.",
+        reason,
+        level=level_of(error),
+        exc_info=not isinstance(error, OUTAGES),
+    )
 
 
 async def _sample_forever(services: Services) -> None:

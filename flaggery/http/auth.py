@@ -5,7 +5,10 @@ A read-only server (``FLAGGERY_ADMIN_MODE`` false, the default) answers admin ro
 NotAdmin, as 0.2.1 did; history, the snapshot and the stream it serves. When any token is
 configured (flaggery.tokens), a guarded route wants ``Authorization: Bearer <token>`` and
 answers 401 Unauthorized otherwise, or 403 Forbidden to a token whose role is too low (a
-reader writing). Writes record the token's name as their actor (flaggery.store.actor).
+reader writing). With no token, guarded routes are open on a loopback address only; on any
+other (FLAGGERY_HOST=0.0.0.0) they answer 401 saying to configure FLAGGERY_TOKENS (an admin
+server there is refused at start, flaggery.settings.Settings.check_exposure). Writes record
+the token's name as their actor (flaggery.store.actor).
 Serving routes (flags, explain) are open unless client tokens are configured
 (flaggery.client_auth); health, metrics and docs are never guarded.
 The scheme is case-insensitive and may be followed by
@@ -56,6 +59,8 @@ class AdminGuard:
         self.admin_mode = settings.admin_mode
         self.tokens = settings.named_tokens()
         self.client_secrets = tuple(token.encode() for token in settings.client_token_list)
+        self.closed = settings.reader_routes_closed
+        self.host = settings.host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         needed = self.roles.get(scope["method"])
@@ -70,6 +75,13 @@ class AdminGuard:
             raise NotAdmin(
                 "This server is read-only: admin routes are served only by a server started "
                 "with FLAGGERY_ADMIN_MODE=true (flaggery --admin)."
+            )
+        if self.closed:
+            raise Unauthorized(
+                f"This server listens on {self.host} and has no token configured, so its "
+                "reader routes (history, the snapshot, the stream) are closed: set "
+                "FLAGGERY_TOKENS or FLAGGERY_TOKENS_FILE (a name:reader:secret entry) and send "
+                "'Authorization: Bearer <token>', or bind to 127.0.0.1."
             )
         actor = (
             ANONYMOUS

@@ -21,7 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from flaggery.errors import DatabaseUnavailable, FlaggeryError, NotAdmin, RevisionNotReached
+from flaggery.errors import (
+    DatabaseUnavailable,
+    FlaggeryError,
+    NotAdmin,
+    RevisionNotReached,
+    UpstreamUnavailable,
+)
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
 from flaggery.http.errors import ContentTooLarge, RequestValidationError
@@ -102,10 +108,14 @@ class Services:
     def require_snapshot(self) -> None:
         # revision is -1 until the first load; before it nothing can be served.
         if self.evaluator.revision < 0:
-            reason = self.no_snapshot_reason or "the database has not been reached since start."
+            edge = self.store_or_none is None
+            source = "upstream" if edge else "database"
+            reason = self.no_snapshot_reason or f"the {source} has not been reached since start."
             if self.evaluator.build_error is not None:
                 reason = str(self.evaluator.build_error)
-            raise DatabaseUnavailable(f"No snapshot loaded yet: {reason}")
+            # An edge has no database: its snapshot comes from the upstream alone.
+            unavailable = UpstreamUnavailable if edge else DatabaseUnavailable
+            raise unavailable(f"No snapshot loaded yet: {reason}")
 
     async def await_revision(self, headers: Mapping[str, str]) -> None:
         """Read-your-writes across processes: if the request names a minimum revision

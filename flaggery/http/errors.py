@@ -32,6 +32,7 @@ from flaggery.errors import (
     NotFound,
     RevisionNotReached,
     Unauthorized,
+    UpstreamUnavailable,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     DatabaseUnavailable: 503,
+    UpstreamUnavailable: 503,  # an edge's database is its upstream: not ready, retry later
     RevisionNotReached: 503,
 }
 """The most specific class listed in an error's MRO decides (NoBuckets before Conflict)."""

@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["RECONNECT", "Backoff"]
+__all__ = ["RECONNECT", "REFUSED", "Backoff"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +39,8 @@ class Backoff:
 RECONNECT = Backoff(first=0.1, cap=2.0)
 """A replica resyncs within about two seconds of the database coming back; a refused
 connection costs the server next to nothing, so a short cap is cheap."""
+
+REFUSED = Backoff(first=5.0, cap=30.0)
+"""After a refused token (an edge's upstream answered 401/403): only a change of tokens on
+either side helps, so retry slowly, but keep retrying, since tokens are rotated while the
+processes run (a new upstream token file, a restarted upstream)."""

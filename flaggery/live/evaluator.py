@@ -26,7 +26,9 @@ from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import Explanation, Snapshot, SubjectView
-from flaggery.live.backoff import RECONNECT
+from flaggery.errors import UpstreamRefused
+from flaggery.live.backoff import RECONNECT, REFUSED
+from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.feed import ChangeFeed
 from flaggery.live.polling_feed import PollingFeed
 from flaggery.live.postgres_feed import PostgresFeed
@@ -162,15 +164,17 @@ class Evaluator:
             saved = await self._read_snapshot_file()
             if saved is None:
                 raise
-            log.warning(
-                "The database is unreachable (%s): serving revision %s from %s, %.1f s old",
+            log.log(
+                level_of(error),
+                "No connection to the %s (%s): serving revision %s from %s, %.1f s old",
+                self._source,
                 error,
                 saved.state.revision,
                 self._snapshot_path,
                 saved.age_seconds,
             )
             await self._replica.restore(saved.state, saved.age_seconds)
-            self._spawn(self._start_feed_when_reachable(), "flaggery-connect")
+            self._spawn(self._start_feed_when_reachable(error), "flaggery-connect")
         if self._snapshot_writer is not None:
             self._snapshot_writer.start()
         self._spawn(self._follow_time(), "flaggery-abtest-timer")
@@ -341,18 +345,33 @@ class Evaluator:
             log.warning("Ignoring the snapshot file %s: %s", self._snapshot_path, error)
             return None
 
-    async def _start_feed_when_reachable(self) -> None:
-        delays = RECONNECT.delays()
+    async def _start_feed_when_reachable(self, error: Exception) -> None:
+        # Logged when the reason changes, not on every attempt; a refused token (an edge's
+        # upstream answering 401/403) is an error an operator must fix, retried slowly.
+        failures = FailureLog(log)
+        failures.reason = str(error)  # start() logged this one
+        quick, slow = RECONNECT.delays(), REFUSED.delays()
         while True:
-            await asyncio.sleep(next(delays))
+            await asyncio.sleep(next(slow if isinstance(error, UpstreamRefused) else quick))
             self._replica.counts.reconnects += 1
             try:
                 await self._feed.start()
-            except Exception as error:
-                log.warning("The database is still unreachable: %s", error)
+            except Exception as next_error:
+                error = next_error
+                failures.failed(
+                    str(error),
+                    "Still no connection to the %s: %s",
+                    self._source,
+                    error,
+                    level=level_of(error),
+                )
                 continue
-            log.info("Connected to the database at revision %s", self._replica.revision)
+            log.info("Connected to the %s at revision %s", self._source, self._replica.revision)
             return
+
+    @property
+    def _source(self) -> str:
+        return "upstream" if isinstance(self._feed, UpstreamFeed) else "database"
 
     async def _follow_time(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from flaggery.live.backoff import RECONNECT
+from flaggery.live.failure_log import FailureLog
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, NOTIFY_CHANNEL
 from flaggery.store.replica import Replica
@@ -116,13 +117,14 @@ class PostgresFeed:
     async def _reconnect(self) -> asyncpg.Connection:
         """LISTEN again and reload everything; retry with jittered backoff until it works."""
         delays = RECONNECT.delays()
+        failures = FailureLog(log)  # an outage would log a line per attempt (every 2 s)
         while True:
             await asyncio.sleep(next(delays))
             self._replica.counts.reconnects += 1
             try:
                 connection = await self._listen()
             except Exception as error:
-                log.warning("Reconnecting the LISTEN connection failed: %s", error)
+                failures.failed(str(error), "Reconnecting the LISTEN connection failed: %s", error)
                 continue
             try:
                 await self._replica.reload()
@@ -131,7 +133,7 @@ class PostgresFeed:
                 await _close(connection)
                 if not isinstance(error, Exception):
                     raise
-                log.warning("Full reload after reconnect failed: %s", error)
+                failures.failed(str(error), "Full reload after reconnect failed: %s", error)
                 continue
             log.info("LISTEN connection restored at revision %s", self._replica.revision)
             return connection

@@ -3,8 +3,10 @@
 Load GET /v1/snapshot (the portable state), then follow GET /v1/stream from its revision:
 ``change`` events are patched onto the snapshot, ``reload`` events (and a change that does
 not continue it) load the snapshot again. A dropped stream is resumed with Last-Event-ID after
-the shared jittered backoff (flaggery.live.backoff); meanwhile the last snapshot is served,
-marked stale. The upstream may itself be an edge: replicas form a tree.
+the shared jittered backoff (flaggery.live.backoff), or the slow one after a refused token;
+meanwhile the last snapshot is served, marked stale. A failure is logged when it starts or its
+reason changes, and its end once (flaggery.live.failure_log). The upstream may itself be an
+edge: replicas form a tree.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import msgspec
 
 from flaggery.engine import ChangeGap
 from flaggery.engine.model import Change
-from flaggery.errors import DatabaseUnavailable, Unauthorized
-from flaggery.live.backoff import RECONNECT
+from flaggery.errors import UpstreamRefused, UpstreamUnavailable
+from flaggery.live.backoff import RECONNECT, REFUSED
+from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.portable import decode_portable
 from flaggery.live.sse_lines import sse_events
 from flaggery.live.tasks import cancel_and_wait
@@ -41,11 +44,12 @@ class UpstreamFeed:
         self._url = url
         self._replica = replica
         self._task: asyncio.Task[None] | None = None
+        self._failures = FailureLog(log)
 
     async def start(self) -> None:
         """Load the upstream's snapshot, then follow its stream in the background. Raises
-        DatabaseUnavailable if the upstream cannot be reached, Unauthorized if it refuses the
-        token."""
+        UpstreamUnavailable if the upstream cannot be reached or answers an error,
+        UpstreamRefused (a subclass) if it refuses the token."""
         await self._load("first load from upstream")
         self._task = asyncio.create_task(self._follow_forever(), name="flaggery-upstream")
 
@@ -71,7 +75,7 @@ class UpstreamFeed:
         async with self._client.stream("GET", "/v1/snapshot") as response:
             if response.status_code != 200:
                 await response.aread()
-                _check(response)
+                _check(response, self._url)
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
@@ -83,10 +87,16 @@ class UpstreamFeed:
             try:
                 await self._follow()
                 delays = RECONNECT.delays()  # it worked for a while: start the schedule over
-            except (httpx.HTTPError, DatabaseUnavailable, Unauthorized, ValueError) as error:
+            except (httpx.HTTPError, UpstreamUnavailable, ValueError) as error:
                 self._replica.mark_disconnected()
-                log.warning("Lost the upstream %s (%s); serving revision %s, stale",
-                            self._url, error, self._replica.revision)  # fmt: skip
+                self._failures.failed(
+                    f"{type(error).__name__}: {error}",
+                    "Lost the upstream %s (%s); serving revision %s, stale",
+                    self._url, error, self._replica.revision,
+                    level=level_of(error),
+                )  # fmt: skip
+                if isinstance(error, UpstreamRefused):
+                    delays = REFUSED.delays()
             await asyncio.sleep(next(delays))
 
     async def _follow(self) -> None:
@@ -96,8 +106,12 @@ class UpstreamFeed:
         async with self._client.stream("GET", "/v1/stream", headers=resume) as response:
             if response.status_code != 200:
                 await response.aread()
-                _check(response)
+                _check(response, self._url)
             self._replica.mark_current()
+            self._failures.recovered(
+                "Following the upstream %s again from revision %s", self._url,
+                self._replica.revision,
+            )  # fmt: skip
             async for event in sse_events(response.aiter_lines()):
                 await self._apply(event.event, "\n".join(event.data))
                 self._replica.mark_current()
@@ -111,18 +125,25 @@ class UpstreamFeed:
         except ChangeGap as gap:
             await self._load(f"upstream change does not continue this snapshot ({gap})")
 
-    def _unreachable(self, error: Exception) -> DatabaseUnavailable:
-        return DatabaseUnavailable(f"The upstream {self._url} is unreachable ({error}).")
+    def _unreachable(self, error: Exception) -> UpstreamUnavailable:
+        return UpstreamUnavailable(f"The upstream {self._url} is unreachable ({error}).")
 
 
-def _check(response: httpx.Response) -> None:
+def _check(response: httpx.Response, url: str) -> None:
     if response.status_code in (401, 403):
-        raise Unauthorized(
-            f"The upstream refused the token ({response.status_code}): set a reader token "
-            "(FLAGGERY_UPSTREAM_TOKEN, or token= for Evaluator.from_upstream)."
+        if "authorization" not in response.request.headers:
+            problem = "no token was sent"
+        elif response.status_code == 401:
+            problem = "the token is not one of its tokens"
+        else:
+            problem = "the token's role is too low"
+        raise UpstreamRefused(
+            f"The upstream {url} refused this edge ({response.status_code}: {problem}). Set "
+            "FLAGGERY_UPSTREAM_TOKEN (token= for Evaluator.from_upstream) to a reader token "
+            "of the upstream."
         )
     if response.status_code != 200:
-        raise DatabaseUnavailable(
-            f"The upstream answered {response.status_code} to {response.request.url.path}: "
-            f"{response.text[:200]}"
+        raise UpstreamUnavailable(
+            f"The upstream {url} answered {response.status_code} to "
+            f"{response.request.url.path}: {response.text[:200]}"
         )

@@ -136,7 +136,9 @@ class OfrepApp:
         evaluator = self.evaluator
         if evaluator is None or evaluator.revision < 0:
             raise EvaluationError(
-                503, "GENERAL", "No snapshot loaded yet: the database has not been reached."
+                503,
+                "GENERAL",
+                "No snapshot loaded yet: the database (an edge's upstream) has not been reached.",
             )
         snapshot = evaluator.snapshot
         answers = self._answers

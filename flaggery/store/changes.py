@@ -75,8 +75,11 @@ class ChangePage(msgspec.Struct, frozen=True):
 
 
 class ChangeFilter(msgspec.Struct, frozen=True):
-    """Keep the writes that touch any of the given names; all None keeps every write. A write
-    logged as a reload (too large to itemize) is kept by every filter."""
+    """Keep the writes that touch every name given: a filter narrows, so two filters keep
+    what both keep (``feature="checkout", group="beta"``: the writes touching checkout in
+    group beta, such as beta's override of checkout; not every write to either). All None
+    keeps every write. A write logged as a reload (too large to itemize) is kept by every
+    filter, since it may touch anything."""
 
     feature: str | None = None
     group: str | None = None
@@ -88,27 +91,40 @@ class ChangeFilter(msgspec.Struct, frozen=True):
         return self == ChangeFilter()
 
     def keeps(self, facts: tuple[Fact, ...]) -> bool:
-        return self.empty or any(self._touches(fact) for fact in facts)
+        given = [kind for kind in _KINDS if getattr(self, kind) is not None]
+        return all(any(self._touches(kind, fact) for fact in facts) for kind in given)
 
-    def _touches(self, fact: Fact) -> bool:
+    def _touches(self, kind: str, fact: Fact) -> bool:
+        """Whether ``fact`` touches this filter's name of ``kind`` (one of _KINDS)."""
         match fact:
             case ReloadFact():
                 return True
             case SubjectFact(id=sid, subject=subject):
                 groups = () if subject is None else subject.groups
-                return sid == self.subject or (self.group is not None and self.group in groups)
+                if kind == "group":
+                    return self.group in groups
+                return kind == "subject" and sid == self.subject
             case FeatureFact(name=name) | RolloutFact(feature=name):
-                return name == self.feature
+                return kind == "feature" and name == self.feature
             case AbTestFact(name=name, test=test):
                 features = set() if test is None else {f for g in test.groups for f in g.variants}
-                return name == self.test or self.feature in features
+                if kind == "feature":
+                    return self.feature in features
+                return kind == "test" and name == self.test
             case GroupFact(name=name, group=group):
                 overrides = {} if group is None else group.overrides
-                return name == self.group or self.feature in overrides
+                if kind == "feature":
+                    return self.feature in overrides
+                return kind == "group" and name == self.group
             case GrowthFact(rollouts=rollouts, abtests=abtests):
-                features = {f for grown in abtests.values() for f in grown.features}
-                return self.test in abtests or self.feature in rollouts.keys() | features
+                if kind == "feature":
+                    features = {f for grown in abtests.values() for f in grown.features}
+                    return self.feature in rollouts.keys() | features
+                return kind == "test" and self.test in abtests
         return False
+
+
+_KINDS = ("feature", "group", "test", "subject")
 
 
 async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter) -> ChangePage:

@@ -93,9 +93,10 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         """The history: up to ``limit`` (1-1000) writes after revision ``after``, oldest first,
         each with its UTC time, actor, operation and facts. With filters, only the writes
         touching that feature (its variants, rollout, A/B tests or group overrides), group
-        (itself or its members), A/B test or subject; a write too large to itemize is always
-        kept. Continue from ``page.next_after``; ``page.gone`` says rows after ``after`` were
-        pruned by retention (FLAGGERY_CHANGE_LOG_RETENTION_*).
+        (itself or its members), A/B test or subject; several filters keep the writes touching
+        all of their names. A write too large to itemize is always kept. Continue from
+        ``page.next_after``; ``page.gone`` says rows after ``after`` were pruned by retention
+        (FLAGGERY_CHANGE_LOG_RETENTION_*).
 
         Cost: one indexed query of at most `limit` rows (10,000 rows scanned with a filter).
         Raises ValidationError, DatabaseUnavailable.

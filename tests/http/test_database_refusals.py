@@ -23,6 +23,7 @@ from flaggery.errors import DatabaseUnavailable
 from flaggery.http import create_app
 from flaggery.http.app import _no_snapshot
 from flaggery.http.endpoint import Services
+from flaggery.live.failure_log import FailureLog
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.urls import libpq_dsn
@@ -147,7 +148,9 @@ def test_the_no_snapshot_warning_is_sentences(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="flaggery")
     services = cast(Services, SimpleNamespace(no_snapshot_reason=None))
-    _no_snapshot(services, DatabaseUnavailable(reason))
+    _no_snapshot(
+        services, FailureLog(logging.getLogger("flaggery.http")), DatabaseUnavailable(reason)
+    )
     (record,) = caplog.records
     assert (
         record.getMessage() == f"No snapshot yet: {reason.rstrip('.')}. Retrying in the background."

@@ -6,12 +6,14 @@ admin down they keep serving their last snapshot (stale on /readyz), then resync
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from flaggery.live.portable import decode_portable
-from tests.http.processes import flaggery_process, wait_for
+from tests.http.processes import flaggery_command, flaggery_process, free_port, wait_for
 
 TOKENS = "ops:admin:admin-secret edge:reader:reader-secret"
 ADMIN = {"Authorization": "Bearer admin-secret"}
@@ -60,3 +62,37 @@ def test_a_two_level_edge_tree(db_url: str, tmp_path: Path) -> None:
         reader = {"Authorization": f"Bearer {READER}", MIN: revision}
         state = decode_portable(second.client.get("/v1/snapshot", headers=reader).content)
         assert state.revision == int(revision) and state.features["f"].variants == ("A", "B")
+
+
+def test_an_edge_does_not_reexpose_what_its_upstream_protects(db_url: str, tmp_path: Path) -> None:
+    """The README's edge command without FLAGGERY_TOKENS is refused at start (exit 2, naming
+    the variables); with them, the edge on 0.0.0.0 wants a reader token for the snapshot and
+    the stream, as its upstream does, and serves flags to anyone."""
+    admin_args = ["--admin", "--db-url", db_url, "--db-auto-upgrade"]
+    with flaggery_process(admin_args, tmp_path, {"FLAGGERY_TOKENS": TOKENS}) as admin:
+        admin.client.headers.update(ADMIN)
+        admin.client.put("/v1/buckets", params={"amount": 2}).raise_for_status()
+        admin.client.post("/v1/subjects/1", params={"weight": 1}).raise_for_status()
+        edge_args = ["--upstream", str(admin.client.base_url), "--host", "0.0.0.0"]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("FLAGGERY_")}
+        refused = subprocess.run(
+            [*flaggery_command(), *edge_args, "--port", str(free_port())],
+            env={**clean, "FLAGGERY_UPSTREAM_TOKEN": READER},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert "FLAGGERY_UPSTREAM_TOKEN but no token of its own" in refused.stderr
+        assert "FLAGGERY_TOKENS or FLAGGERY_TOKENS_FILE" in refused.stderr
+
+        edge_env = {
+            "FLAGGERY_TOKENS": "below:reader:below-secret",
+            "FLAGGERY_UPSTREAM_TOKEN": READER,
+        }
+        with flaggery_process(edge_args, tmp_path, edge_env) as edge:
+            for path in ("/v1/snapshot", "/v1/stream", "/v1/changes"):
+                assert edge.client.get(path).status_code == 401, path
+            below = {"Authorization": "Bearer below-secret"}
+            assert edge.client.get("/v1/snapshot", headers=below).status_code == 200
+            assert edge.client.get("/v1/subjects/1/flags").json() == {"flags": {}}

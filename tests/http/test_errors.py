@@ -46,7 +46,7 @@ EXPECTED_STATUS = {
     "Unauthorized": 401,
     "Forbidden": 403,
     "RevisionNotReached": 503,
-    "DatabaseUnavailable": 503,
+    "UpstreamRefused": 503,
 }
 
 
@@ -60,6 +60,8 @@ def test_every_leaf_error_has_its_status() -> None:
     assert {name: status_for(cls) for name, cls in leaves.items()} == EXPECTED_STATUS
     assert status_for(RequestValidationError) == 422
     assert status_for(ContentTooLarge) == 413
+    # Branches with a name of their own on the wire (an edge's upstream is its database).
+    assert status_for(errors.DatabaseUnavailable) == status_for(errors.UpstreamUnavailable) == 503
     assert all(issubclass(cls, errors.FlaggeryError) for cls in STATUS_BY_ERROR)
 
 

@@ -81,3 +81,36 @@ async def test_bad_history_queries_are_4xx(make_client: MakeClient) -> None:
     fails(await client.get("/v1/changes?after=x"), 422, "RequestValidationError")
     fails(await client.get("/v1/changes?subject=1.5"), 422, "RequestValidationError")
     fails(await client.get("/v1/changes?subject=null"), 422, "RequestValidationError")
+
+
+async def test_reader_routes_are_closed_off_loopback_without_tokens(
+    make_client: MakeClient,
+) -> None:
+    """A read-only server on 0.0.0.0 with no token: every reader route it serves (history, the
+    snapshot, the stream) answers 401 saying what to configure; serving stays open."""
+    client = await make_client(admin_mode=False, host="0.0.0.0")
+    readers = [op for op in OPERATIONS if op.replica]
+    assert {op.path for op in readers} >= {"/v1/changes", "/v1/snapshot", "/v1/stream"}
+    for op in readers:
+        message = fails(await client.request(op.method, _concrete(op.path)), 401, "Unauthorized")
+        assert "FLAGGERY_TOKENS" in message and "0.0.0.0" in message
+    for op in OPERATIONS:
+        if op.public:
+            response = await client.request(op.method, _concrete(op.path))
+            assert response.status_code not in (401, 403), op.path
+    ofrep = await client.post("/ofrep/v1/evaluate/flags", json={"context": {"targetingKey": "1"}})
+    assert ofrep.status_code == 200, ofrep.text
+
+
+async def test_reader_routes_stay_open_on_loopback_without_tokens(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(admin_mode=False, host="127.0.0.1")
+    ok(await client.get("/v1/changes"))
+    assert (await client.get("/v1/snapshot")).status_code == 200
+
+
+async def test_a_reader_token_opens_them_off_loopback(make_client: MakeClient) -> None:
+    client = await make_client(admin_mode=False, host="0.0.0.0", tokens=TOKENS)
+    fails(await client.get("/v1/changes"), 401, "Unauthorized")
+    ok(await client.get("/v1/changes", headers=READER))

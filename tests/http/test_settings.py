@@ -115,6 +115,24 @@ def test_admin_exposure() -> None:
         Settings(admin_mode=True, host="0.0.0.0").check_exposure()
 
 
+def test_an_edge_with_an_upstream_token_needs_tokens_of_its_own() -> None:
+    upstream = "http://upstream.internal"
+    for host in ("127.0.0.1", "0.0.0.0"):
+        with pytest.raises(SettingsError, match="FLAGGERY_TOKENS or FLAGGERY_TOKENS_FILE"):
+            Settings(upstream_url=upstream, upstream_token="r", host=host).check_exposure()
+    Settings(
+        upstream_url=upstream, upstream_token="r", host="0.0.0.0", tokens="edge2:reader:s"
+    ).check_exposure()
+    Settings(upstream_url="http://upstream.internal", host="0.0.0.0").check_exposure()
+
+
+def test_reader_routes_are_closed_off_loopback_without_tokens() -> None:
+    assert Settings(host="0.0.0.0").reader_routes_closed
+    assert not Settings(host="0.0.0.0", tokens="g:reader:s").reader_routes_closed
+    assert not Settings(host="127.0.0.1").reader_routes_closed
+    assert not Settings(host="::1").reader_routes_closed
+
+
 def test_round_trip_through_the_environment() -> None:
     settings = Settings.from_env(
         {"FLAGGERY_ADMIN_TOKEN": "t", "FLAGGERY_ADMIN_MODE": "1", "FLAGGERY_PORT": "81"}

@@ -11,7 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flaggery.errors import DatabaseUnavailable, SubjectNotFound, Unauthorized
+from flaggery.errors import (
+    DatabaseUnavailable,
+    SubjectNotFound,
+    UpstreamRefused,
+    UpstreamUnavailable,
+)
 from flaggery.live.evaluator import Evaluator
 from tests.http.processes import flaggery_process, free_port
 from tests.live.backups import restore_backup, take_backup
@@ -60,14 +65,18 @@ async def test_follow_an_admin_server_through_an_outage(db_url: str, tmp_path: P
 
 
 async def test_a_wrong_token_or_no_server_is_a_typed_error(tmp_path: Path) -> None:
-    with pytest.raises(DatabaseUnavailable, match="upstream"):
+    with pytest.raises(UpstreamUnavailable, match="upstream") as unreachable:
         await Evaluator.from_upstream(f"http://127.0.0.1:{free_port()}").start()
+    assert not isinstance(unreachable.value, UpstreamRefused)
+    assert isinstance(unreachable.value, DatabaseUnavailable)  # outage handling catches it
     env = {"FLAGGERY_TOKENS": TOKENS}
     with flaggery_process(["--admin"], tmp_path, env) as server:
-        evaluator = Evaluator.from_upstream(str(server.client.base_url), token="wrong")
-        with pytest.raises(Unauthorized, match="reader token"):
-            await evaluator.start()
-        await evaluator.stop()
+        url = str(server.client.base_url)
+        for token, problem in [("wrong", "401: the token is not one"), (None, "no token")]:
+            evaluator = Evaluator.from_upstream(url, token=token)
+            with pytest.raises(UpstreamRefused, match=problem):
+                await evaluator.start()
+            await evaluator.stop()
 
 
 async def _until(condition: object, timeout: float = 10.0) -> None:

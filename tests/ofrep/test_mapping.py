@@ -103,6 +103,10 @@ def test_unknown_subjects_get_the_defaults_and_say_so() -> None:
     }  # fmt: skip
     assert _single(answers, 99, "banner")["reason"] == "DEFAULT"  # not STATIC: unregistered
     assert _single(answers, 99, "limits")["variant"] == "low"  # no group, no override
+    # A default that is the disabling variant disables for unknown subjects too.
+    assert _single(answers, 99, "kill") == {
+        "key": "kill", "reason": "DISABLED", "variant": "__DISABLE__", "metadata": unknown,
+    }  # fmt: skip
 
 
 def test_bulk_lists_every_feature_and_the_event_stream() -> None:

@@ -79,6 +79,11 @@ async def test_pages_continue_from_next_after(store: AsyncFlaggery) -> None:
         ({"subject": 2}, [3, 7]),
         ({"subject": 3}, []),
         ({"test": "nope"}, []),
+        # Filters of different kinds narrow together: the writes touching both names.
+        ({"feature": "f", "group": "g"}, [10]),
+        ({"group": "g", "subject": 2}, [7]),
+        ({"feature": "other", "group": "g"}, []),
+        ({"feature": "f", "subject": 2}, []),
     ],
 )
 async def test_filters_keep_the_writes_that_touch_a_name(
