@@ -36,12 +36,15 @@ from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.live.updates import Updates
 from flaggery.live.upstream_feed import UpstreamFeed
-from flaggery.store.database import OUTAGES, Database
+from flaggery.store.database import OUTAGES, CommitListener, Database
 from flaggery.store.replica import RefreshCounts, Replica
 from flaggery.store.updates import Subscriber
 from flaggery.store.urls import libpq_dsn
 
 __all__ = ["Evaluator"]
+
+OwnCommits = tuple[list[CommitListener], CommitListener]
+"""A database handle's commit listeners, and the one that applies them to this evaluator."""
 
 log = logging.getLogger("flaggery.live")
 
@@ -81,15 +84,15 @@ class Evaluator:
         unreachable. ``owns_db``: dispose of ``db`` on `stop`.
         """
         replica = Replica(db, db.clock)
-        # Writes made through the same handle (the admin server's) reach the snapshot before
-        # they are answered, without a read of the change log.
-        db.commit_listeners.append(replica.apply_own_commit)
         feed: ChangeFeed
         if db.is_postgres:
             feed = PostgresFeed(libpq_dsn(db.url), replica, check_interval)
         else:
             feed = PollingFeed(db, replica, poll_interval)
         self._setup(db if owns_db else None, replica, feed, snapshot_path, snapshot_interval)
+        # While started, writes made through the same handle (the admin server's) reach the
+        # snapshot before they are answered, without a read of the change log.
+        self._own_commits: OwnCommits | None = (db.commit_listeners, replica.apply_own_commit)
 
     def _setup(
         self,
@@ -109,6 +112,7 @@ class Evaluator:
             else SnapshotFileWriter(self._snapshot_path, self._replica, snapshot_interval)
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._own_commits = None
 
     @classmethod
     def from_db_url(
@@ -158,6 +162,10 @@ class Evaluator:
         in the background; without a readable file, raise what the database raised
         (DatabaseUnavailable, OSError or a driver error).
         """
+        if self._own_commits is not None:
+            listeners, listener = self._own_commits
+            if listener not in listeners:
+                listeners.append(listener)
         try:
             await self._feed.start()
         except OUTAGES as error:
@@ -185,6 +193,10 @@ class Evaluator:
         """
         await cancel_and_wait(*self._tasks)
         self._tasks.clear()
+        if self._own_commits is not None:
+            listeners, listener = self._own_commits
+            if listener in listeners:
+                listeners.remove(listener)  # a stopped evaluator's snapshot stays as it is
         if self._snapshot_writer is not None:
             await self._snapshot_writer.stop()
         await self._feed.stop()

@@ -42,6 +42,24 @@ async def test_follows_every_write(db_url: str, clock: FakeClock) -> None:
             assert ev.counts.full == 1, "subject and rollout writes apply incrementally"
 
 
+async def test_own_writes_apply_only_while_started(db_url: str, clock: FakeClock) -> None:
+    """An evaluator on the writing handle listens to its commits only while started: a stopped
+    one leaves the handle's commit listeners as they were, and its snapshot as it was."""
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await seed(store)
+        listeners = store.database.commit_listeners
+        ev = Evaluator(store.database)
+        assert listeners == []
+        async with ev:
+            assert len(listeners) == 1
+            await store.add_subject(1000, 3)
+            await ev.wait_for_revision(await store.revision(), timeout=5)
+            assert ev.subject(1000).weight == 3
+        assert listeners == []
+        await store.add_subject(1001, 3)
+        assert not has_subject(ev, 1001)
+
+
 async def test_unknown_subjects_get_the_defaults_when_asked(db_url: str, clock: FakeClock) -> None:
     async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
         await seed(store)
