@@ -4,7 +4,7 @@ repeats, and one INFO line when it ends.
 A loop that retries every few seconds through an outage would otherwise write a line per
 attempt per worker (30 lines in 20 s for a two-worker edge whose upstream is down) and say
 nothing when the outage ends. Used by every retry loop: the app's first snapshot
-(flaggery.http.app), the evaluator's first connection and the upstream feed.
+(flaggery.http.app), the evaluator's first connection, the upstream feed and the polling feed.
 """
 
 from __future__ import annotations

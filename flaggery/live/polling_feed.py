@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from flaggery.live.failure_log import FailureLog
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import Database
 from flaggery.store.replica import Replica
@@ -21,6 +22,7 @@ class PollingFeed:
         self._replica = replica
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._failures = FailureLog(log)
 
     async def start(self) -> None:
         await self._replica.reload()
@@ -35,10 +37,13 @@ class PollingFeed:
             await asyncio.sleep(self._interval)
             try:
                 head = await self._db.head()
-            except Exception:
+            except Exception as error:
                 self._replica.count_failure()
-                log.warning("Revision check failed", exc_info=True)
+                # Every 0.25 s through an outage: logged once per reason, not per attempt.
+                reason = f"{type(error).__name__}: {error}"
+                self._failures.failed(reason, "Revision check failed: %s", reason)
                 continue
+            self._failures.recovered("Revision check works again")
             if head == self._replica.head:
                 self._replica.mark_current()
             else:
