@@ -40,6 +40,7 @@ __all__ = [
     "ContentTooLarge",
     "ErrorBody",
     "ErrorEnvelope",
+    "RequestHeadersTooLarge",
     "RequestTimeout",
     "RequestValidationError",
     "error_body",
@@ -61,6 +62,10 @@ class RequestTimeout(FlaggeryError):
     """The client did not send the whole request within FLAGGERY_READ_TIMEOUT seconds."""
 
 
+class RequestHeadersTooLarge(FlaggeryError):
+    """The request line and headers are longer than the server reads (RFC 6585's 431)."""
+
+
 STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     NotFound: 404,
     AlreadyExists: 400,
@@ -72,6 +77,7 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     RequestValidationError: 422,
     ContentTooLarge: 413,
     RequestTimeout: 408,
+    RequestHeadersTooLarge: 431,
     NotAdmin: 423,
     Unauthorized: 401,
     Forbidden: 403,

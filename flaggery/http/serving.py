@@ -100,6 +100,9 @@ class FlagsFastPath:
         self.snapshot_of: Callable[[], Snapshot] | None = None
         self._clients = clients if clients.required else None
         self._cors = cors
+        # The answer to a browser (with Origin, through the router) carries CORS headers that
+        # this one lacks: a cache must not hand one for the other.
+        self._vary: Headers = [(b"vary", b"Origin")] if cors else []
         self._tallies: dict[int, Tally | ObservingTally] | None = (
             None
             if metrics is None
@@ -146,7 +149,7 @@ class FlagsFastPath:
         if response is None:
             return False
         status, body, etag = response
-        write(status, response_headers(status, body, etag), body)
+        write(status, response_headers(status, body, etag) + self._vary, body)
         if tallies is not None:
             tallies[status].record(time.perf_counter() - started)
         return True
@@ -160,7 +163,7 @@ class FlagsFastPath:
             return False
         status, body, etag = response
         await send({"type": "http.response.start", "status": status,
-                    "headers": response_headers(status, body, etag)})  # fmt: skip
+                    "headers": response_headers(status, body, etag) + self._vary})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
         if tallies is not None:
             tallies[status].record(time.perf_counter() - started)

@@ -79,6 +79,9 @@ class WatchedEventSourceResponse(EventSourceResponse):
     def __init__(self, content: ContentStream, *, watch: SendWatch, **options: Any) -> None:
         super().__init__(content, **options)
         self._watch = watch
+        # sse-starlette sets "Connection: keep-alive", a hop-by-hop header that is the server's
+        # to choose: a client asking for "Connection: close" got both.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"connection"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = ended = False

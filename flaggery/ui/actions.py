@@ -99,7 +99,7 @@ def _confirmed(write: Write) -> Write:
     is a convenience, not a check (a post made without the page skips it)."""
 
     async def confirmed(store: AsyncFlaggery, form: FormData, request: Request) -> str | None:
-        if form.get("confirm") != "on":
+        if form.getlist("confirm") != ["on"]:  # "off" then "on" is not a confirmation
             raise ValidationError("Tick the box to confirm: this cannot be undone here.")
         return await write(store, form, request)
 

@@ -7,6 +7,7 @@ path's bytes against a real server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -40,6 +41,8 @@ class RecordingTransport(asyncio.Transport):
         self.closed = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.closed:
+            raise RuntimeError("unable to perform operation on a closed transport")  # as uvloop
         self.writes.append(bytes(data))
 
     def is_closing(self) -> bool:
@@ -162,3 +165,28 @@ async def test_http_1_0_is_answered_and_closed() -> None:
     assert len(transport.writes) == 1 and b"\r\nconnection: close\r\n" in transport.writes[0]
     assert transport.closed
     protocol.connection_lost(None)
+
+
+async def test_a_client_that_stops_reading_and_leaves_raises_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Answers fill the socket until writes pause; the next request goes through ASGI and waits
+    for the socket to drain, one more is queued behind it, and the client hangs up. uvicorn
+    marks only the newest (queued) cycle disconnected: the waiting one must be marked too, or
+    it writes to the closed transport and logs an error for every such client."""
+    protocol, transport, app = _protocol()
+    uvicorn_log = logging.getLogger("uvicorn.error")  # it does not propagate to the root
+    uvicorn_log.addHandler(caplog.handler)
+    protocol.data_received(b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n")
+    protocol.pause_writing()  # the client stopped reading: the socket is full
+    protocol.data_received(
+        b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n"  # through ASGI, waits
+        b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n"  # queued behind it
+    )
+    await asyncio.sleep(0.01)
+    assert app.calls == 1 and len(transport.writes) == 1
+    transport.close()
+    protocol.connection_lost(None)
+    await asyncio.sleep(0.01)
+    uvicorn_log.removeHandler(caplog.handler)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

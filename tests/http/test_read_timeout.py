@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from flaggery.http.protocol import MAX_HEAD_BYTES
 from tests.http.processes import ServerProcess, flaggery_process
 
 pytestmark = pytest.mark.slow
@@ -102,6 +103,42 @@ def test_the_deadline_covers_a_trickle(server: ServerProcess) -> None:
             pass  # the server closed the connection while we were still writing
         elapsed = time.monotonic() - started
     assert elapsed <= READ_TIMEOUT + SLACK
+
+
+def test_a_request_answered_before_its_body_gets_one_response(server: ServerProcess) -> None:
+    """The flags route ignores a GET's body, so it answers before the body arrives; when the
+    body never completes, the deadline closes the connection without a second, unrequested
+    408 (a pooling proxy would pin it on the next request)."""
+    with _connect(server) as sock:
+        sock.sendall(HEADERS_ONLY + b"Content-Length: 10\r\n\r\nabc")
+        received, elapsed = _until_closed(sock)
+    assert received.count(b"HTTP/1.1 ") == 1, received
+    assert received.startswith(b"HTTP/1.1 404 ")  # subject 1 does not exist
+    assert READ_TIMEOUT - 0.1 <= elapsed <= READ_TIMEOUT + SLACK
+
+
+def test_headers_beyond_the_bound_are_431_at_once(server: ServerProcess) -> None:
+    """httptools holds a request's head until it is complete: beyond MAX_HEAD_BYTES the
+    server answers 431 and closes, long before the read deadline."""
+    with _connect(server) as sock:
+        sock.sendall(HEADERS_ONLY + b"X-Big: ")
+        started = time.monotonic()
+        try:
+            for _ in range(64):  # 4 MiB, far beyond the bound
+                sock.sendall(b"a" * 65536)
+        except OSError:
+            pass  # closed while we were still writing
+        received, _ = _until_closed(sock)
+        elapsed = time.monotonic() - started
+    assert received.startswith(b"HTTP/1.1 431 "), received[:200]
+    assert b'"name":"RequestHeadersTooLarge"' in received and b"connection: close" in received
+    assert elapsed < READ_TIMEOUT
+
+
+def test_a_large_header_within_the_bound_is_served(server: ServerProcess) -> None:
+    with _connect(server) as sock:
+        sock.sendall(HEADERS_ONLY + b"X-Big: " + b"a" * (MAX_HEAD_BYTES // 2) + b"\r\n\r\n")
+        assert _response(sock).startswith(b"HTTP/1.1 404 ")
 
 
 def test_setting_is_in_the_help() -> None:

@@ -29,6 +29,8 @@ def _open_stream(port: int, path: bytes) -> socket.socket:
         head += chunk
     assert head.startswith(b"HTTP/1.1 200 "), head
     assert b"transfer-encoding: chunked" in head.lower()
+    # The server picks the hop-by-hop Connection header, not the app (it sent keep-alive).
+    assert b"\r\nconnection:" not in head.lower(), head
     return sock
 
 

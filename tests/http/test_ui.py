@@ -187,8 +187,9 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     assert bad.status_code == 400 and "A subject id must be a whole number" in bad.text
     # Every destructive form needs its box ticked, whatever sends the post.
     for path in ("/ui/groups/g/remove", "/ui/features/f/remove"):
-        refused = await client.post(path, data={"csrf": csrf})
-        assert refused.status_code == 400 and "Tick the box to confirm" in refused.text
+        for unconfirmed_form in ({"csrf": csrf}, {"csrf": csrf, "confirm": ["off", "on"]}):
+            refused = await client.post(path, data=unconfirmed_form)
+            assert refused.status_code == 400 and "Tick the box to confirm" in refused.text
     assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
     assert (await client.post("/ui/groups/g/remove", data=confirmed)).status_code == 303
     fails(await client.get("/v1/groups/g"), 404, "GroupNotFound")

@@ -76,6 +76,8 @@ async def test_single_flag(client: httpx.AsyncClient) -> None:
         (b'{"context": {"targetingKey": "x1"}}', "INVALID_CONTEXT"),
         (b'{"context": {"targetingKey": 1}}', "INVALID_CONTEXT"),
         (b'{"context": {"targetingKey": "99999999999999999999"}}', "INVALID_CONTEXT"),
+        # More digits than int() reads (4,300): refused by length before it is read.
+        (b'{"context": {"targetingKey": "' + b"1" * 5000 + b'"}}', "INVALID_CONTEXT"),
         (b'{"context": ', "PARSE_ERROR"),
         (b'{"context": []}', "PARSE_ERROR"),
         (b"[1]", "PARSE_ERROR"),
@@ -210,6 +212,9 @@ async def test_cors_preflight_and_headers(make_client: MakeClient) -> None:
     assert "etag" in response.headers["access-control-expose-headers"].lower()
     flags = await client.get("/v1/subjects/1/flags", headers={"Origin": ORIGIN})
     assert flags.headers["access-control-allow-origin"] == ORIGIN
+    # Without Origin the fast path answers, without CORS headers: Vary tells caches so.
+    fast = await client.get("/v1/subjects/1/flags")
+    assert fast.headers["vary"] == "Origin" and "access-control-allow-origin" not in fast.headers
     other = await client.get("/v1/subjects/1/flags", headers={"Origin": "https://evil.test"})
     assert "access-control-allow-origin" not in other.headers
     admin = await client.options("/v1/features/x", headers={"Origin": ORIGIN,
