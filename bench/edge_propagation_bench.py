@@ -18,18 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import socket
-import statistics
-import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
 
-import httpx
-from propagation_bench import percentile
-from report import print_measures
+from http_bench import flaggery_command, free_port, server
+from report import latency_measures, print_measures
 from seed import SERVER_URL, scratch_database, seed
 
 from flaggery import Evaluator
@@ -75,26 +70,10 @@ def edge_server(upstream: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def flaggery_server(arguments: list[str]) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAGGERY_")}
-    command = [sys.executable, "-m", "flaggery.cli", *arguments, "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"{command} was not ready within 60 s")
+    with server([*flaggery_command(port, 1), *arguments], {}, url + "/readyz"):
         yield url
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 async def measure(upstream: str, db_url: str, args: argparse.Namespace) -> dict[str, list[float]]:
@@ -131,13 +110,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             if args.levels == 2:
                 upstream = servers.enter_context(edge_server(upstream))
             latencies = await measure(upstream, db_url, args)
-    result: dict[str, object] = {"levels": args.levels, "subjects": args.subjects}
-    for kind, values in latencies.items():
-        result[f"{kind}_writes"] = len(values)
-        result[f"{kind}_p50_ms"] = round(statistics.median(values), 2)
-        result[f"{kind}_p99_ms"] = round(percentile(values, 0.99), 2)
-        result[f"{kind}_max_ms"] = round(max(values), 2)
-    return result
+    return {"levels": args.levels, "subjects": args.subjects, **latency_measures(latencies)}
 
 
 def main() -> None:

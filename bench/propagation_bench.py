@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import textwrap
 import time
 
-from report import print_measures
+from report import latency_measures, print_measures
 from seed import SERVER_URL, scratch_database, seed
 
 from flaggery import Evaluator
@@ -42,11 +41,6 @@ WRITER = textwrap.dedent(
     asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
     """
 )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def measure(url: str, writes: int, first_id: int) -> tuple[dict[str, list[float]], int]:
@@ -89,13 +83,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     async with scratch_database(args.url) as url:
         await seed(url, args.subjects)
         latencies, full_reloads = await measure(url, 2 * args.writes, args.subjects + 1)
-    result: dict[str, object] = {"subjects": args.subjects, "full_reloads": full_reloads}
-    for kind, values in latencies.items():
-        result[f"{kind}_writes"] = len(values)
-        result[f"{kind}_p50_ms"] = round(statistics.median(values), 2)
-        result[f"{kind}_p99_ms"] = round(percentile(values, 0.99), 2)
-        result[f"{kind}_max_ms"] = round(max(values), 2)
-    return result
+    return {
+        "subjects": args.subjects,
+        "full_reloads": full_reloads,
+        **latency_measures(latencies),
+    }
 
 
 def main() -> None:

@@ -1,11 +1,12 @@
-"""What benchmarks share about results: reading wrk's report, and printing a table for people
-plus a JSON line for tools."""
+"""What benchmarks share about results: reading wrk's report, summarising latencies, and
+printing a table for people plus a JSON line for tools."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 
 _LATENCY_SCALE_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -37,6 +38,23 @@ def parse_wrk(output: str) -> dict[str, float]:
         if match:
             scale = _LATENCY_SCALE_MS[match.group(2)]
             result[f"p{percentile}_ms"] = round(float(match.group(1)) * scale, 3)
+    return result
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The value at ``fraction`` (0..1) of ``values`` (not empty), by rank in sorted order."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def latency_measures(latencies: Mapping[str, Sequence[float]]) -> dict[str, object]:
+    """``<kind>_writes``, ``_p50_ms``, ``_p99_ms`` and ``_max_ms`` of each kind's latencies (ms)."""
+    result: dict[str, object] = {}
+    for kind, values in latencies.items():
+        result[f"{kind}_writes"] = len(values)
+        result[f"{kind}_p50_ms"] = round(statistics.median(values), 2)
+        result[f"{kind}_p99_ms"] = round(percentile(values, 0.99), 2)
+        result[f"{kind}_max_ms"] = round(max(values), 2)
     return result
 
 

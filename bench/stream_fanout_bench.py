@@ -25,12 +25,8 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -39,8 +35,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import psutil
-from propagation_bench import percentile
-from report import print_measures
+from http_bench import flaggery_command, free_port, server
+from report import percentile, print_measures
 from seed import SERVER_URL, scratch_database, seed
 
 Arrivals = dict[int, float]
@@ -49,25 +45,12 @@ Arrivals = dict[int, float]
 
 @contextlib.contextmanager
 def admin_server(db_url: str) -> Iterator[tuple[str, psutil.Process]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLAGGERY_")}
-    command = [sys.executable, "-m", "flaggery.cli", "--admin", "--db-url", db_url,
-               "--workers", "2", "--port", str(port), "--log-level", "warning"]  # fmt: skip
-    process = subprocess.Popen(command, env=env)
+    """An admin `flaggery` with 2 workers on ``db_url``, ready: its URL and its process."""
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            time.sleep(0.1)
+    command = [*flaggery_command(port, 2), "--admin", "--db-url", db_url]
+    with server(command, {}, url + "/readyz") as process:
         yield url, psutil.Process(process.pid)
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 def server_rss(root: psutil.Process) -> int:

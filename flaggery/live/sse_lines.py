@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 
-__all__ = ["SseEvent", "sse_events"]
+__all__ = ["SseEvent", "SseParser", "sse_events"]
 
 
 @dataclass
@@ -15,23 +15,36 @@ class SseEvent:
     data: list[str] = field(default_factory=list)
 
 
-async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
-    """The events in ``lines`` (without line endings); comments, such as keep-alives, and
-    events without data are skipped, as the format says."""
-    current = SseEvent()
-    async for line in lines:
+class SseParser:
+    """The event-stream format's line rules, for a reader that has the lines: `feed` each line
+    (without its ending) and get the event a blank line completes. Comments, such as
+    keep-alives, and events without data are skipped, as the format says."""
+
+    def __init__(self) -> None:
+        self._current = SseEvent()
+
+    def feed(self, line: str) -> SseEvent | None:
+        """The event `line` completes, if any."""
         if not line:
-            if current.data:
-                yield current
-            current = SseEvent()
-            continue
+            done, self._current = self._current, SseEvent()
+            return done if done.data else None
         if line.startswith(":"):
-            continue
+            return None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "id":
-            current.id = value
+            self._current.id = value
         elif name == "event":
-            current.event = value
+            self._current.event = value
         elif name == "data":
-            current.data.append(value)
+            self._current.data.append(value)
+        return None
+
+
+async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[SseEvent]:
+    """The events in ``lines`` (without line endings), by `SseParser`'s rules."""
+    parser = SseParser()
+    async for line in lines:
+        event = parser.feed(line)
+        if event is not None:
+            yield event

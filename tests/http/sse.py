@@ -1,36 +1,21 @@
-"""Reading Server-Sent Events from a real server in tests."""
+"""Reading Server-Sent Events from a real server in tests, with the parser edges and the
+remote client use (flaggery.live.sse_lines)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import httpx
 
+from flaggery.live.sse_lines import SseEvent, SseParser
 
-@dataclass
-class Event:
-    id: str | None = None
-    event: str = "message"
-    data: list[str] = field(default_factory=list)
+Event = SseEvent
 
 
 def events(response: httpx.Response) -> Iterator[Event]:
     """The events of a streamed response, comments (keep-alives) skipped."""
-    current = Event()
+    parser = SseParser()
     for line in response.iter_lines():
-        if not line:
-            if current.data:
-                yield current
-            current = Event()
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "id":
-                current.id = value
-            elif name == "event":
-                current.event = value
-            elif name == "data":
-                current.data.append(value)
+        event = parser.feed(line)
+        if event is not None:
+            yield event
