@@ -320,13 +320,14 @@ class Evaluator:
         take it from `AsyncFlaggery.revision` after a write).
 
         ``timeout`` in seconds, None to wait for ever. When it passes first, raises the
-        built-in ``TimeoutError`` (from ``asyncio.wait_for``), not a FlaggeryError: like
+        built-in ``TimeoutError`` (from ``asyncio.timeout``), not a FlaggeryError: like
         asyncio's own waits, the caller chose the bound, and nothing failed (the snapshot keeps
         following the database; wait again to go on). It is the one exception this method
         raises. On PostgreSQL a write usually arrives within a few milliseconds (LISTEN/NOTIFY);
         on SQLite within ``poll_interval``.
         """
-        await asyncio.wait_for(self._replica.wait_for_revision(revision), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: see flaggery.live.tasks
+            await self._replica.wait_for_revision(revision)
 
     async def refresh(self) -> bool:
         """Catch up now instead of waiting for the feed: read the change log since the current
