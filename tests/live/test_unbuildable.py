@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from flaggery.live.evaluator import Evaluator
+from flaggery.store import loader
 from flaggery.store import replica as replica_module
 from flaggery.store.replica import SnapshotBuildFailed
 from flaggery.store.repository import AsyncFlaggery
@@ -22,7 +23,7 @@ async def test_the_same_unbuildable_head_is_loaded_once(
 ) -> None:
     await seed(store)
     loads = 0
-    load = replica_module.load_state_and_head
+    load = loader.load_state_and_head
 
     async def counted(*args: Any) -> Any:
         nonlocal loads
