@@ -1,14 +1,17 @@
 """AsyncFlaggeryClient: a subject's flags from GET /v1/subjects/{id}/flags, cached.
 
 Two caches of one answer per subject, both bounded (least recently used out when full): the
-fresh one (cachetools.TTLCache, every entry out after its TTL) answers without a request; the
-last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader token
-where the server requires one) a background task follows GET /v1/stream: a revision that
-touches only subjects drops those subjects' fresh answers, any other revision drops them all,
-so a fresh answer is at most one stream hop old. On a server error or an unreachable server,
-the last-known answer is served, marked ``stale`` with the reason; without one,
-ServerUnavailable is raised. A 4xx raises the
-server's error type (SubjectNotFound, ...) from flaggery.errors.
+fresh one (flaggery.client.fresh, every entry out after its TTL) answers without a request;
+the last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader
+token where the server requires one) a background task follows GET /v1/stream: a revision that
+touches only subjects drops those subjects' fresh answers; any other revision, a reload, an A/B
+test starting or ending on its schedule, and every (re)connection drop them all; event types
+it does not know are ignored. A request in flight when its answer is dropped is answered but
+not cached, so a fresh answer is at most one stream hop old. A stream that ends without sending
+anything does not restart the reconnect backoff. On a server error, an unreachable server, or
+a 200 whose body is not flags JSON (a captive portal, a proxy's page), the last-known answer is
+served, marked ``stale`` with the reason; without one, ServerUnavailable is raised. A 4xx
+raises the server's error type (SubjectNotFound, ...) from flaggery.errors.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from types import TracebackType
 
 import httpx
 import msgspec
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache
 
 from flaggery import errors
+from flaggery.client.fresh import FreshAnswers
 from flaggery.engine.model import Change, SubjectFact
 from flaggery.live.backoff import RECONNECT
 from flaggery.live.sse_lines import sse_events
@@ -74,10 +79,11 @@ class AsyncFlaggeryClient:
         ``timeout``: seconds per request."""
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self._http = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout)
-        self._cache: TTLCache[int, dict[str, str]] = TTLCache(cache_size, cache_ttl)
+        self._fresh = FreshAnswers(cache_size, cache_ttl)
         self._known: LRUCache[int, dict[str, str]] = LRUCache(cache_size)
         self._follow = follow
         self._task: asyncio.Task[None] | None = None
+        self._delivered = False
         self.revision: int | None = None
         """The last revision the stream reported (None before any)."""
 
@@ -102,19 +108,25 @@ class AsyncFlaggeryClient:
     async def flags(self, subject_id: int) -> FlagsAnswer:
         """The subject's flags: from the cache, else one request. Raises SubjectNotFound (and
         the other flaggery.errors types for 4xx), ServerUnavailable (no cached answer)."""
-        cached = self._cache.get(subject_id)
+        cached = self._fresh.get(subject_id)
         if cached is not None:
             return FlagsAnswer(cached)
-        try:
-            response = await self._http.get(f"/v1/subjects/{subject_id}/flags")
-        except httpx.HTTPError as error:
-            return self._fallback(subject_id, f"the server is unreachable ({error!r})")
-        if response.status_code >= 500:
-            return self._fallback(subject_id, f"the server answered {response.status_code}")
-        if response.status_code != 200:
-            raise _typed_error(response)
-        flags = _flags_decoder.decode(response.content).flags
-        self._cache[subject_id] = self._known[subject_id] = flags
+        with self._fresh.fetching(subject_id) as fetch:
+            try:
+                response = await self._http.get(f"/v1/subjects/{subject_id}/flags")
+            except httpx.HTTPError as error:
+                return self._fallback(subject_id, f"the server is unreachable ({error!r})")
+            if response.status_code >= 500:
+                return self._fallback(subject_id, f"the server answered {response.status_code}")
+            if response.status_code != 200:
+                raise _typed_error(response)
+            try:
+                flags = _flags_decoder.decode(response.content).flags
+            except msgspec.DecodeError as error:
+                reason = f"the server answered 200 with a body that is not flags JSON ({error})"
+                return self._fallback(subject_id, reason)
+            fetch.store(flags)
+            self._known[subject_id] = flags
         return FlagsAnswer(flags)
 
     async def variants(self, subject_id: int) -> dict[str, str]:
@@ -133,34 +145,54 @@ class AsyncFlaggeryClient:
         return FlagsAnswer(cached, stale=True, reason=reason)
 
     async def _follow_forever(self) -> None:
+        # Nothing but cancellation ends this loop: without it the cache expires by TTL only.
         delays = RECONNECT.delays()
         while True:
             try:
-                await self._follow_stream()
-                delays = RECONNECT.delays()
-            except (httpx.HTTPError, msgspec.DecodeError) as error:
-                log.warning("Lost the flaggery stream (%s); the cache expires by TTL", error)
-            self._cache.clear()  # changes while disconnected are unknown
+                if await self._follow_stream():
+                    delays = RECONNECT.delays()  # it worked: start the schedule over
+                else:
+                    log.warning("The flaggery stream ended without sending anything")
+            except Exception as error:
+                log.warning(
+                    "Lost the flaggery stream (%r); the cache expires by TTL", error,
+                    exc_info=not isinstance(error, httpx.HTTPError),
+                )  # fmt: skip
+            self._fresh.drop_all()  # changes while disconnected are unknown
             await asyncio.sleep(next(delays))
 
-    async def _follow_stream(self) -> None:
+    async def _follow_stream(self) -> bool:
+        """Follow the stream until it ends; whether it sent anything (an event, a keep-alive)."""
+        self._delivered = False
         async with self._http.stream(
             "GET", "/v1/stream", timeout=httpx.Timeout(5.0, read=60.0)
         ) as response:
             response.raise_for_status()
-            async for event in sse_events(response.aiter_lines()):
+            self._fresh.drop_all()  # answers fetched before the stream opened may be stale
+            async for event in sse_events(self._received(response.aiter_lines())):
                 self._invalidate(event.event, "\n".join(event.data))
                 with contextlib.suppress(ValueError, TypeError):
                     self.revision = int(event.id or "")
+        return self._delivered
+
+    async def _received(self, lines: AsyncIterator[str]) -> AsyncIterator[str]:
+        async for line in lines:
+            self._delivered = True
+            yield line
 
     def _invalidate(self, kind: str, data: str) -> None:
         if kind == "change":
-            facts = _change_decoder.decode(data).facts
-            if all(isinstance(fact, SubjectFact) for fact in facts):
+            try:
+                facts = _change_decoder.decode(data).facts
+            except msgspec.DecodeError:
+                facts = ()  # not understood: anything may have changed
+            if facts and all(isinstance(fact, SubjectFact) for fact in facts):
                 for fact in facts:
-                    self._cache.pop(fact.id, None)  # type: ignore[union-attr]
+                    self._fresh.drop(fact.id)  # type: ignore[union-attr]
                 return
-        self._cache.clear()
+        elif kind not in ("reload", "schedule"):
+            return  # a newer server's event type
+        self._fresh.drop_all()
 
 
 def _typed_error(response: httpx.Response) -> errors.FlaggeryError:

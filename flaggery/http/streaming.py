@@ -1,11 +1,13 @@
 """GET /v1/stream: the change stream as Server-Sent Events (sse-starlette), reader role.
 
-Each event is ``id: <revision>``, ``event: change|reload``, ``data: <JSON>`` (flaggery.stream.
-events). A client resumes with ``Last-Event-ID``: the events after it are replayed from this
-process's backlog or the change log, or a reload event says they are gone. Idle streams get a
-keep-alive comment every FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep up
-is disconnected: QUEUE_EVENTS behind, or a send blocked for SEND_TIMEOUT_SECONDS (10; checked
-every second by the process's flaggery.stream.send_watch.SendWatch).
+Each event is ``id: <revision>``, ``event: change|reload|schedule``, ``data: <JSON>``
+(flaggery.stream.events). The response's X-Flaggery-Revision is this server's revision when
+the stream starts, so a follower knows at once whether it is behind. A client resumes with
+``Last-Event-ID``: the events after it are replayed from this process's backlog or the change
+log, or a reload event says they are gone. Idle streams get a keep-alive comment every
+FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep up is disconnected:
+QUEUE_EVENTS behind, or a send blocked for SEND_TIMEOUT_SECONDS (10; checked every second by
+the process's flaggery.stream.send_watch.SendWatch).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from starlette.responses import Response
 from flaggery.engine.model import Change
 from flaggery.errors import RevisionNotReached
 from flaggery.http.codec import NoQuery
-from flaggery.http.endpoint import Call, Operation, Services
+from flaggery.http.endpoint import REVISION_HEADER, Call, Operation, Services
 from flaggery.http.errors import RequestValidationError
 from flaggery.store.changes import read_change_range
 from flaggery.stream.follow import follow
@@ -42,11 +44,13 @@ async def _stream(request: Request) -> Response:
         return await read_change_range(store.database, after, upto)
 
     # An edge has no change log: beyond its in-memory backlog a resume is a reload.
-    return event_source(
+    response = event_source(
         follow(services.broadcast, last_id, None if store is None else replay),
         services.settings.stream_keepalive,
         services.send_watch,
     )
+    response.headers[REVISION_HEADER] = str(services.evaluator.revision)
+    return response
 
 
 def _last_event_id(text: str | None) -> int | None:
@@ -70,5 +74,7 @@ OPERATIONS = (
               "replication", replica=True, raw=_stream, media_type="text/event-stream",
               errors=(RevisionNotReached,),
               description="One event per revision: id = revision, event = change | reload, "
-              "data = JSON. Resume with the Last-Event-ID header. Reader role."),
+              "data = JSON; event = schedule (same id) when an A/B test starts or ends on its "
+              "schedule. X-Flaggery-Revision: the server's revision at the start. Resume with "
+              "the Last-Event-ID header. Reader role."),
 )  # fmt: skip

@@ -16,9 +16,10 @@ import contextlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 
+from flaggery.engine import Snapshot
 from flaggery.engine.model import Change
 from flaggery.store.updates import Update
-from flaggery.stream.events import StreamEvent, change_event, reload_event
+from flaggery.stream.events import StreamEvent, change_event, reload_event, schedule_event
 
 __all__ = ["BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
 
@@ -68,14 +69,21 @@ class Broadcast:
         """How many events were published so far."""
         self._published_event = asyncio.Event()
         self.revision = -1
+        self._snapshot: Snapshot | None = None
 
     @property
     def clients(self) -> int:
         return len(self._subscriptions)
 
     def on_update(self, update: Update) -> None:
-        """An Evaluator subscriber (`Evaluator.subscribe`): `on_swap` of each update; updates
-        without change-log entries (the clock, staleness) publish nothing."""
+        """An Evaluator subscriber (`Evaluator.subscribe`): `on_swap` of each update; an
+        update without change-log entries publishes a schedule event if it swapped the
+        snapshot (an A/B test started or ended), nothing if only staleness moved."""
+        previous, self._snapshot = self._snapshot, update.snapshot
+        if update.changes is not None and not update.changes:
+            if previous is not None and update.snapshot is not previous:
+                self._publish(schedule_event(update.revision))
+            return
         self.on_swap(update.revision, update.changes, update.reason)
 
     def on_swap(self, revision: int, changes: Sequence[Change] | None, reason: str | None) -> None:
@@ -102,8 +110,14 @@ class Broadcast:
 
     def backlog_after(self, revision: int) -> list[StreamEvent] | None:
         """The kept events after ``revision``, oldest first, if they continue it (the first is
-        ``revision + 1`` or a reload); None if the backlog no longer reaches back that far."""
-        events = [event for event in self.backlog if event.revision > revision]
+        ``revision + 1`` or a reload); None if the backlog no longer reaches back that far.
+        Schedule events are left out: they signal a moment, and one is no proof that the
+        change of its revision is still kept."""
+        events = [
+            event
+            for event in self.backlog
+            if event.revision > revision and event.kind != "schedule"
+        ]
         if not events or events[0].revision == revision + 1 or events[0].kind == "reload":
             return events
         return None

@@ -4,7 +4,10 @@
 facts of flaggery.engine.model, which a replica applies to its snapshot (Snapshot.apply).
 ``reload`` events, ``{"revision", "reason"}``, say that patching cannot continue (a gap, a write
 too large to itemize, a rewritten history, a resume from beyond the retained log): fetch the
-whole state again (GET /v1/snapshot).
+whole state again (GET /v1/snapshot). ``schedule`` events, ``{"revision", "reason"}``, say
+that an A/B test started or ended on its schedule at that revision (no write, so no new
+revision): the answers changed, the configuration did not (a replica with its own clock needs
+nothing; a cache of answers drops them). Clients ignore event types they do not know.
 """
 
 from __future__ import annotations
@@ -15,7 +18,17 @@ import msgspec
 
 from flaggery.engine.model import Change, ReloadFact
 
-__all__ = ["ReloadData", "StreamEvent", "change_event", "reload_event", "stream_event"]
+__all__ = [
+    "EventKind",
+    "ReloadData",
+    "StreamEvent",
+    "change_event",
+    "reload_event",
+    "schedule_event",
+    "stream_event",
+]
+
+EventKind = Literal["change", "reload", "schedule"]
 
 _encoder = msgspec.json.Encoder()
 
@@ -31,7 +44,7 @@ class StreamEvent(msgspec.Struct, frozen=True):
     once per revision and shared by every client's stream."""
 
     revision: int
-    kind: Literal["change", "reload"]
+    kind: EventKind
     data: str
     wire: bytes
 
@@ -47,7 +60,14 @@ def reload_event(revision: int, reason: str) -> StreamEvent:
     return stream_event(revision, "reload", _encoder.encode(ReloadData(revision, reason)).decode())
 
 
-def stream_event(revision: int, kind: Literal["change", "reload"], data: str) -> StreamEvent:
+def schedule_event(revision: int) -> StreamEvent:
+    """The event for an A/B test starting or ending on its schedule at ``revision``."""
+    reason = "an A/B test started or ended on its schedule"
+    data = _encoder.encode(ReloadData(revision, reason)).decode()
+    return stream_event(revision, "schedule", data)
+
+
+def stream_event(revision: int, kind: EventKind, data: str) -> StreamEvent:
     """The event with its wire bytes; `data` must be one line (compact JSON is)."""
     # Compact JSON escapes every line break, so the data is always one `data:` line.
     wire = f"id: {revision}\r\nevent: {kind}\r\ndata: {data}\r\n\r\n".encode()

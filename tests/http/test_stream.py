@@ -41,6 +41,7 @@ def test_events_resume_and_reload(db_url: str, tmp_path: Path) -> None:
         with client.stream("GET", "/v1/stream", headers=READER) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["x-flaggery-revision"] == "1"  # where the stream starts
             stream = events(response)
             client.post("/v1/features/f/variants/A").raise_for_status()  # 2
             client.post("/v1/features/g").raise_for_status()  # 3
