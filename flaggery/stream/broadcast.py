@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 
 from flaggery.engine import Snapshot
 from flaggery.engine.model import Change
-from flaggery.store.updates import Update
+from flaggery.store.subscribers import Update
 from flaggery.stream.events import StreamEvent, change_event, reload_event, schedule_event
 
 __all__ = ["BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
