@@ -96,6 +96,26 @@ def snapshot_bytes(state: State) -> bytes:
     return b"".join(bytes(chunk) for chunk in portable_chunks(state))
 
 
+class ScriptedState:
+    """A server at `state`: GET /v1/snapshot sends it, GET /v1/stream announces its revision
+    and sends what the test puts in `events` (("end", 0, ""): close the stream)."""
+
+    def __init__(self, upstream: Upstream, revision: int = 1) -> None:
+        self.state = state_of(revision)
+        self.events: asyncio.Queue[tuple[str, int, str]] = asyncio.Queue()
+        upstream.routes["/v1/snapshot"] = self.snapshot
+        upstream.routes["/v1/stream"] = self.stream
+
+    async def snapshot(self, _request: Request, exchange: Exchange) -> None:
+        revision = {"x-flaggery-revision": str(self.state.revision)}
+        await exchange.respond(200, revision, snapshot_bytes(self.state))
+
+    async def stream(self, _request: Request, exchange: Exchange) -> None:
+        stream = await exchange.open_stream({"x-flaggery-revision": str(self.state.revision)})
+        while (event := await self.events.get())[0] != "end":  # "end": close the stream
+            await stream.send(*event)
+
+
 @contextlib.asynccontextmanager
 async def scripted_upstream() -> AsyncIterator[Upstream]:
     upstream = Upstream("")
@@ -114,8 +134,8 @@ async def scripted_upstream() -> AsyncIterator[Upstream]:
                 await exchange.respond(404, {}, b"{}")
             else:
                 await handler(request, exchange)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client left, or the server is closing (the task ends here either way)
         finally:
             writer.close()
             connections.discard(task)

@@ -132,7 +132,8 @@ class OfrepApp:
         return 200
 
     def _current(self) -> SnapshotAnswers:
-        """This snapshot's answers, started afresh when a new snapshot was swapped in."""
+        """This snapshot's answers, started afresh when a new snapshot was swapped in or the
+        staleness moved."""
         evaluator = self.evaluator
         if evaluator is None or evaluator.revision < 0:
             raise EvaluationError(
@@ -140,10 +141,10 @@ class OfrepApp:
                 "GENERAL",
                 "No snapshot loaded yet: the database (an edge's upstream) has not been reached.",
             )
-        snapshot = evaluator.snapshot
+        snapshot, stale = evaluator.snapshot, evaluator.stale
         answers = self._answers
-        if answers is None or answers.snapshot is not snapshot:
-            answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH)
+        if answers is None or answers.snapshot is not snapshot or answers.stale != stale:
+            answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH, stale=stale)
         return answers
 
 

@@ -16,30 +16,11 @@ from tests.live.helpers import eventually
 from tests.scripted_upstream import (
     Exchange,
     Request,
+    ScriptedState,
     Upstream,
     scripted_upstream,
-    snapshot_bytes,
     state_of,
 )
-
-
-class _Script:
-    """The upstream's state, and the events its open streams send."""
-
-    def __init__(self, upstream: Upstream, revision: int = 1) -> None:
-        self.state = state_of(revision)
-        self.events: asyncio.Queue[tuple[str, int, str]] = asyncio.Queue()
-        upstream.routes["/v1/snapshot"] = self.snapshot
-        upstream.routes["/v1/stream"] = self.stream
-
-    async def snapshot(self, _request: Request, exchange: Exchange) -> None:
-        revision = {"x-flaggery-revision": str(self.state.revision)}
-        await exchange.respond(200, revision, snapshot_bytes(self.state))
-
-    async def stream(self, _request: Request, exchange: Exchange) -> None:
-        stream = await exchange.open_stream({"x-flaggery-revision": str(self.state.revision)})
-        while (event := await self.events.get())[0] != "end":  # "end": close the stream
-            await stream.send(*event)
 
 
 def _default_change(revision: int, default: str) -> str:
@@ -48,10 +29,10 @@ def _default_change(revision: int, default: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _edge(revision: int = 1) -> AsyncIterator[tuple[Upstream, _Script, Evaluator]]:
+async def _edge(revision: int = 1) -> AsyncIterator[tuple[Upstream, ScriptedState, Evaluator]]:
     """A scripted upstream at ``revision``, and an edge that follows it."""
     async with scripted_upstream() as upstream:
-        script = _Script(upstream, revision)
+        script = ScriptedState(upstream, revision)
         async with Evaluator.from_upstream(upstream.url) as edge:
             yield upstream, script, edge
 
