@@ -102,7 +102,7 @@ def create_app(
                 _freeze_gc(stack)
             fast_path.snapshot_of = lambda: evaluator.snapshot
             ofrep.evaluator = evaluator
-            await stack.enter_async_context(ofrep.events.running(evaluator))
+            ofrep.events.attach(services.broadcast, services.send_watch)
             retention = Retention(
                 settings.change_log_retention_revisions, settings.change_log_retention_days
             )

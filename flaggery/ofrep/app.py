@@ -24,7 +24,7 @@ from flaggery.client_auth import ClientAuth
 from flaggery.errors import Forbidden
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
-from flaggery.ofrep.events import EventBroadcast
+from flaggery.ofrep.events import OfrepEvents
 from flaggery.ofrep.wire import (
     EvaluationError,
     FlagFailure,
@@ -65,7 +65,7 @@ class OfrepApp:
         """`tally`: makes the recorder of one (route, method, status), e.g. ``Metrics.tally``;
         None for no metrics."""
         self.evaluator: Evaluator | None = None
-        self.events = EventBroadcast()
+        self.events = OfrepEvents()
         self._clients = clients
         self._answers: SnapshotAnswers | None = None
         self._make_tally = tally

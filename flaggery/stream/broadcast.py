@@ -36,6 +36,11 @@ class Subscription:
 
     __slots__ = ("_broadcast", "_next", "_stop", "dropped")
 
+    @property
+    def unread(self) -> int:
+        """Events published and not read yet: `next` returns at once when there are any."""
+        return self._broadcast.published - self._next
+
     def __init__(self, broadcast: Broadcast) -> None:
         self._broadcast = broadcast
         self._next = broadcast.published  # the sequence number of the next event to read
