@@ -112,6 +112,7 @@ class ScriptedState:
 
     async def stream(self, _request: Request, exchange: Exchange) -> None:
         stream = await exchange.open_stream({"x-flaggery-revision": str(self.state.revision)})
+        await stream.raw(": open\r\n\r\n")  # as flaggery.stream.sse sends it
         while (event := await self.events.get())[0] != "end":  # "end": close the stream
             await stream.send(*event)
 

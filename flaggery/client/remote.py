@@ -7,11 +7,12 @@ token where the server requires one) a background task follows GET /v1/stream: a
 touches only subjects drops those subjects' fresh answers; any other revision, a reload, an A/B
 test starting or ending on its schedule, and every (re)connection drop them all; event types
 it does not know are ignored. A request in flight when its answer is dropped is answered but
-not cached, so a fresh answer is at most one stream hop old. A stream that ends without sending
-anything does not restart the reconnect backoff. On a server error, an unreachable server, or
-a 200 whose body is not flags JSON (a captive portal, a proxy's page), the last-known answer is
-served, marked ``stale`` with the reason; without one, ServerUnavailable is raised. A 4xx
-raises the server's error type (SubjectNotFound, ...) from flaggery.errors.
+not cached, so a fresh answer is at most one stream hop old. A stream that ends at once
+without an event does not restart the reconnect backoff (flaggery.live.backoff.stream_worked).
+On a server error, an unreachable server, or a 200 whose body is not flags JSON (a captive
+portal, a proxy's page), the last-known answer is served, marked ``stale`` with the reason;
+without one, ServerUnavailable is raised. A 4xx raises the server's error type
+(SubjectNotFound, ...) from flaggery.errors.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from types import TracebackType
 
@@ -29,7 +31,7 @@ from cachetools import LRUCache
 from flaggery import errors
 from flaggery.client.fresh import FreshAnswers
 from flaggery.engine.model import Change, SubjectFact
-from flaggery.live.backoff import RECONNECT
+from flaggery.live.backoff import RECONNECT, stream_worked
 from flaggery.live.sse_lines import sse_events
 from flaggery.live.tasks import cancel_and_wait
 
@@ -83,7 +85,7 @@ class AsyncFlaggeryClient:
         self._known: LRUCache[int, dict[str, str]] = LRUCache(cache_size)
         self._follow = follow
         self._task: asyncio.Task[None] | None = None
-        self._delivered = False
+        self._first_line: float | None = None
         self.revision: int | None = None
         """The last revision the stream reported (None before any)."""
 
@@ -152,7 +154,7 @@ class AsyncFlaggeryClient:
                 if await self._follow_stream():
                     delays = RECONNECT.delays()  # it worked: start the schedule over
                 else:
-                    log.warning("The flaggery stream ended without sending anything")
+                    log.warning("The flaggery stream ended at once, without an event")
             except Exception as error:
                 log.warning(
                     "Lost the flaggery stream (%r); the cache expires by TTL", error,
@@ -162,22 +164,26 @@ class AsyncFlaggeryClient:
             await asyncio.sleep(next(delays))
 
     async def _follow_stream(self) -> bool:
-        """Follow the stream until it ends; whether it sent anything (an event, a keep-alive)."""
-        self._delivered = False
+        """Follow the stream until it ends; whether it worked (`stream_worked`)."""
+        self._first_line = None
+        events = 0
         async with self._http.stream(
             "GET", "/v1/stream", timeout=httpx.Timeout(5.0, read=60.0)
         ) as response:
             response.raise_for_status()
             self._fresh.drop_all()  # answers fetched before the stream opened may be stale
             async for event in sse_events(self._received(response.aiter_lines())):
+                events += 1
                 self._invalidate(event.event, "\n".join(event.data))
                 with contextlib.suppress(ValueError, TypeError):
                     self.revision = int(event.id or "")
-        return self._delivered
+        opened = self._first_line
+        return stream_worked(events, None if opened is None else time.monotonic() - opened)
 
     async def _received(self, lines: AsyncIterator[str]) -> AsyncIterator[str]:
         async for line in lines:
-            self._delivered = True
+            if self._first_line is None:
+                self._first_line = time.monotonic()
             yield line
 
     def _invalidate(self, kind: str, data: str) -> None:

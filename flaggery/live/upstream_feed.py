@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -28,7 +29,7 @@ import msgspec
 from flaggery.engine import ChangeGap
 from flaggery.engine.model import Change
 from flaggery.errors import UpstreamRefused, UpstreamUnavailable
-from flaggery.live.backoff import RECONNECT, REFUSED
+from flaggery.live.backoff import RECONNECT, REFUSED, stream_worked
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.portable import decode_portable
 from flaggery.live.sse_lines import sse_events
@@ -57,7 +58,9 @@ class UpstreamFeed:
         self._replica = replica
         self._task: asyncio.Task[None] | None = None
         self._failures = FailureLog(log)
-        self._delivered = False
+        self._first_line: float | None = None
+        self._short_streams = 0
+        """Streams in a row that did not work (`stream_worked`)."""
 
     async def start(self) -> None:
         """Load the upstream's snapshot, then follow its stream in the background. Raises
@@ -101,20 +104,20 @@ class UpstreamFeed:
         delays = RECONNECT.delays()
         while True:
             try:
-                delivered = await self._follow()
+                worked = await self._follow()
             except Exception as error:
                 self._lost(error)
                 if isinstance(error, UpstreamRefused | SnapshotBuildFailed):
                     delays = REFUSED.delays()  # only a change on the upstream's side helps
             else:
                 self._replica.mark_disconnected()
-                if delivered:
+                self._short_streams = 0 if worked else self._short_streams + 1
+                if worked:
                     delays = RECONNECT.delays()  # it worked for a while: start over
-                else:
-                    self._failures.failed(
-                        "empty stream",
-                        "The upstream %s ended its stream without sending anything (a proxy "
-                        "in between?); serving revision %s, stale",
+                elif self._short_streams == 1:  # once per run of them, not once per attempt
+                    log.warning(
+                        "The upstream %s ended its stream at once, without an event (a proxy "
+                        "in between?); serving revision %s, stale, and backing off",
                         self._url, self._replica.revision,
                     )  # fmt: skip
             await asyncio.sleep(next(delays))
@@ -131,12 +134,12 @@ class UpstreamFeed:
         )  # fmt: skip
 
     async def _follow(self) -> bool:
-        """Follow the stream until it ends. Returns whether it sent anything (an event or a
-        keep-alive): a stream that ends empty was never a working connection."""
+        """Follow the stream until it ends. Returns whether it worked (`stream_worked`)."""
         if self._replica.head is None:  # restored from a file: the upstream's whole state
             await self._load("reconnected to upstream")
         resume = {"Last-Event-ID": str(self._replica.revision)}
-        self._delivered = False
+        self._first_line = None
+        events = 0
         async with self._client.stream("GET", "/v1/stream", headers=resume) as response:
             if response.status_code != 200:
                 await response.aread()
@@ -144,20 +147,22 @@ class UpstreamFeed:
             announced = _revision(response.headers.get(REVISION_HEADER))
             if announced is not None:  # the upstream's revision: current only once reached
                 self._replica.saw_source_revision(announced)
-                self._connected()
             async for event in sse_events(self._received(response.aiter_lines())):
+                events += 1
                 await self._apply(event.event, "\n".join(event.data))
                 revision = _revision(event.id)
                 if revision is not None:
                     self._replica.saw_source_revision(revision)
                 self._replica.mark_current()
-        return self._delivered
+        opened = self._first_line
+        return stream_worked(events, None if opened is None else time.monotonic() - opened)
 
     async def _received(self, lines: AsyncIterator[str]) -> AsyncIterator[str]:
-        """``lines``, noting the first: without a revision header, it is what says connected."""
+        """``lines``, noting the first (the server's opening comment, or any line): only a
+        stream that sends something is connected."""
         async for line in lines:
-            if not self._delivered:
-                self._delivered = True
+            if self._first_line is None:
+                self._first_line = time.monotonic()
                 self._connected()
             yield line
 

@@ -105,7 +105,8 @@ async def test_a_stream_closed_at_once_does_not_make_the_client_spin() -> None:
     async with scripted_upstream() as upstream:
 
         async def closed_at_once(_request: Request, exchange: Exchange) -> None:
-            await exchange.open_stream()
+            stream = await exchange.open_stream()
+            await stream.raw(": open\r\n\r\n")  # the server's opening, then the proxy closes
 
         upstream.routes["/v1/stream"] = closed_at_once
         async with AsyncFlaggeryClient(upstream.url):

@@ -70,6 +70,7 @@ def test_keep_alive_comments(tmp_path: Path) -> None:
         flaggery_server(["--admin"], tmp_path, env) as client,
         client.stream("GET", "/v1/stream") as response,
     ):
-        lines = response.iter_lines()
-        comments = [line for line in itertools.islice(lines, 4) if line.startswith(":")]
-    assert comments, "no keep-alive comment within 4 lines"
+        lines = list(itertools.islice(response.iter_lines(), 6))
+    assert lines[0] == ": open"  # at once: a follower knows the stream works
+    comments = [line for line in lines[1:] if line.startswith(":")]
+    assert comments, "no keep-alive comment within 6 lines"

@@ -62,7 +62,8 @@ async def test_a_stream_closed_at_once_backs_off_and_is_not_current() -> None:
         script.state = state_of(6, default="B")  # the upstream moves on ...
 
         async def closed_at_once(_request: Request, exchange: Exchange) -> None:
-            await exchange.open_stream({"x-flaggery-revision": "6"})  # ... behind a proxy
+            stream = await exchange.open_stream({"x-flaggery-revision": "6"})  # ... behind a proxy
+            await stream.raw(": open\r\n\r\n")  # the server's opening, then the proxy closes
 
         upstream.routes["/v1/stream"] = closed_at_once
         await script.events.put(("end", 5, ""))
