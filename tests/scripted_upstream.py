@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from flaggery.engine.model import Feature, State, SubjectColumns
-from flaggery.live.portable import portable_chunks
+from flaggery.engine.state_codec import state_chunks
 
 __all__ = ["Request", "Stream", "Upstream", "scripted_upstream", "snapshot_bytes", "state_of"]
 
@@ -89,11 +89,12 @@ def state_of(revision: int, default: str = "A", bucket_of_2: int = 0) -> State:
         rollouts={},
         abtests={},
         groups={},
+        key_salt=b"\x01" * 16,
     )
 
 
 def snapshot_bytes(state: State) -> bytes:
-    return b"".join(bytes(chunk) for chunk in portable_chunks(state))
+    return b"".join(bytes(chunk) for chunk in state_chunks(state))
 
 
 class ScriptedState:
