@@ -103,6 +103,8 @@ class ScriptedState:
 
     def __init__(self, upstream: Upstream, revision: int = 1) -> None:
         self.state = state_of(revision)
+        self.stale = False
+        """What the stream's X-Flaggery-Stale header says."""
         self.events: asyncio.Queue[tuple[str, int, str]] = asyncio.Queue()
         upstream.routes["/v1/snapshot"] = self.snapshot
         upstream.routes["/v1/stream"] = self.stream
@@ -112,7 +114,9 @@ class ScriptedState:
         await exchange.respond(200, revision, snapshot_bytes(self.state))
 
     async def stream(self, _request: Request, exchange: Exchange) -> None:
-        stream = await exchange.open_stream({"x-flaggery-revision": str(self.state.revision)})
+        headers = {"x-flaggery-revision": str(self.state.revision)}
+        headers["x-flaggery-stale"] = "true" if self.stale else "false"
+        stream = await exchange.open_stream(headers)
         await stream.raw(": open\r\n\r\n")  # as flaggery.stream.sse sends it
         while (event := await self.events.get())[0] != "end":  # "end": close the stream
             await stream.send(*event)

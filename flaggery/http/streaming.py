@@ -1,13 +1,14 @@
 """GET /v1/stream: the change stream as Server-Sent Events (sse-starlette), reader role.
 
-Each event is ``id: <revision>``, ``event: change|reload|schedule``, ``data: <JSON>``
+Each event is ``id: <revision>``, ``event: change|reload|schedule|freshness``, ``data: <JSON>``
 (flaggery.stream.events). The response's X-Flaggery-Revision is this server's revision when
-the stream starts, so a follower knows at once whether it is behind. A client resumes with
-``Last-Event-ID``: the events after it are replayed from this process's backlog or the change
-log, or a reload event says they are gone. Idle streams get a keep-alive comment every
-FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep up is disconnected:
-QUEUE_EVENTS behind, or a send blocked for SEND_TIMEOUT_SECONDS (10; checked every second by
-the process's flaggery.stream.send_watch.SendWatch).
+the stream starts, so a follower knows at once whether it is behind; X-Flaggery-Stale says
+whether this server's own answers may lag (then ``freshness`` events say when that moves). A
+client resumes with ``Last-Event-ID``: the events after it are replayed from this process's
+backlog or the change log, or a reload event says they are gone. Idle streams get a
+keep-alive comment every FLAGGERY_STREAM_KEEPALIVE seconds (15); a client that cannot keep
+up is disconnected: QUEUE_EVENTS behind, or a send blocked for SEND_TIMEOUT_SECONDS (10;
+checked every second by the process's flaggery.stream.send_watch.SendWatch).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from flaggery.store.audit_trail import read_change_range
 from flaggery.stream.follow import follow
 from flaggery.stream.sse import event_source
 
-__all__ = ["OPERATIONS", "STREAM_PATH"]
+__all__ = ["OPERATIONS", "STALE_HEADER", "STREAM_PATH"]
 
 STREAM_PATH = "/v1/stream"
+STALE_HEADER = "X-Flaggery-Stale"
 
 
 async def _stream(request: Request) -> Response:
@@ -50,6 +52,7 @@ async def _stream(request: Request) -> Response:
         services.send_watch,
     )
     response.headers[REVISION_HEADER] = str(services.evaluator.revision)
+    response.headers[STALE_HEADER] = "true" if services.evaluator.stale else "false"
     return response
 
 

@@ -6,7 +6,8 @@ not continue it, or does not apply) load the snapshot again; other event types a
 A snapshot that does not build keeps the last good one, stale with ``build_error``, and the
 stream followed, so the next event tries again. Staleness tells the truth: the edge is current
 only while a stream is open and it has reached the newest revision the upstream announced
-(the stream's X-Flaggery-Revision header, the events' ids). A dropped stream is resumed with
+(the stream's X-Flaggery-Revision header, the events' ids), and the upstream is not stale
+itself (X-Flaggery-Stale, ``freshness`` events). A dropped stream is resumed with
 Last-Event-ID after the shared jittered backoff (flaggery.live.backoff), which starts over
 only after a stream that sent something (a proxy that answers 200 and closes at once is a
 failure), or the slow one after a refused token or a snapshot that did not build; meanwhile
@@ -44,6 +45,18 @@ READ_TIMEOUT_SECONDS = 60.0
 """Silence longer than this means the upstream is gone (it sends keep-alives every 15 s)."""
 REVISION_HEADER = "x-flaggery-revision"
 """On GET /v1/stream: the upstream's revision when the stream starts."""
+STALE_HEADER = "x-flaggery-stale"
+"""On GET /v1/stream: ``true`` when the upstream's own answers may lag its source."""
+
+
+class _Freshness(msgspec.Struct):
+    """A ``freshness`` event's data (flaggery.stream.events.FreshnessData; other fields
+    ignored)."""
+
+    stale: bool
+
+
+_freshness_decoder = msgspec.json.Decoder(_Freshness)
 _change_decoder = msgspec.json.Decoder(Change)
 _EXPECTED = (httpx.HTTPError, UpstreamUnavailable, ValueError, SnapshotBuildFailed)
 """Failures logged without a traceback: the network, the upstream's answers, its data."""
@@ -147,6 +160,7 @@ class UpstreamFeed:
             announced = _revision(response.headers.get(REVISION_HEADER))
             if announced is not None:  # the upstream's revision: current only once reached
                 self._replica.saw_source_revision(announced)
+            self._replica.saw_source_staleness(response.headers.get(STALE_HEADER) == "true")
             async for event in sse_events(self._received(response.aiter_lines())):
                 events += 1
                 await self._apply(event.event, "\n".join(event.data))
@@ -176,6 +190,13 @@ class UpstreamFeed:
     async def _apply(self, kind: str, data: str) -> None:
         if kind == "reload":
             await self._reload(f"upstream said reload: {data}")
+        elif kind == "freshness":
+            try:
+                stale = _freshness_decoder.decode(data).stale
+            except msgspec.DecodeError:
+                log.debug("Ignoring a freshness event that does not decode: %r", data[:100])
+            else:
+                self._replica.saw_source_staleness(stale)
         elif kind == "change":
             try:
                 await self._replica.patch([_change_decoder.decode(data)])

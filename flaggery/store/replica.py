@@ -14,8 +14,9 @@ Readiness reads four things here: ``connected`` (the last attempt to reach the d
 worked), ``build_error``, ``stale`` (answers may lag the database) and ``age_seconds`` (since
 the snapshot was last confirmed current). A replica fed by an upstream server also knows the
 newest revision the upstream announced (`saw_source_revision`): below it, it is ``behind``,
-so stale, and its age is not renewed. A snapshot restored from a file is stale, aged as
-the file is, until the first full load from the database.
+so stale, and its age is not renewed; the same while the upstream says it is stale itself
+(`saw_source_staleness`): a follower is no fresher than what it follows. A snapshot restored
+from a file is stale, aged as the file is, until the first full load from the database.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Replica:
         """Told of every swap, A/B-test boundary and staleness change (`Update`)."""
         self._told_stale: bool | None = None
         self._source_revision = -1
+        self._source_stale = False
 
     @property
     def snapshot(self) -> Snapshot:
@@ -112,12 +114,20 @@ class Replica:
     def stale(self) -> bool:
         """Whether answers may lag the database: it cannot be reached, was not reached yet,
         its newest state does not build, or the upstream announced a later revision."""
-        return not self._connected or self.build_error is not None or self.behind
+        return (
+            not self._connected or self.build_error is not None or self.behind or self._source_stale
+        )
 
     @property
     def behind(self) -> bool:
         """Whether the source announced a revision this snapshot does not include yet."""
         return self.revision < self._source_revision
+
+    def saw_source_staleness(self, stale: bool) -> None:
+        """A feed learned whether the source (an upstream server) is stale itself."""
+        if stale != self._source_stale:
+            self._source_stale = stale
+            self._tell_staleness()
 
     def saw_source_revision(self, revision: int) -> None:
         """A feed learned that the source (an upstream server) is at ``revision`` or later."""
@@ -377,7 +387,7 @@ class Replica:
 
     def _confirm(self) -> None:
         """The snapshot is confirmed current now, unless the source is known to be ahead."""
-        if not self.behind:
+        if not self.behind and not self._source_stale:
             self.counts.last_success = time.monotonic()
 
     def _tell(self, changes: Sequence[Change] | None, reason: str | None) -> None:

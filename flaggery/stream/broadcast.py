@@ -19,7 +19,13 @@ from collections.abc import Iterator, Sequence
 from flaggery.engine import Snapshot
 from flaggery.engine.model import Change
 from flaggery.store.subscribers import Update
-from flaggery.stream.events import StreamEvent, change_event, reload_event, schedule_event
+from flaggery.stream.events import (
+    StreamEvent,
+    change_event,
+    freshness_event,
+    reload_event,
+    schedule_event,
+)
 
 __all__ = ["BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
 
@@ -75,6 +81,8 @@ class Broadcast:
         self._published_event = asyncio.Event()
         self.revision = -1
         self._snapshot: Snapshot | None = None
+        self.stale = False
+        """Whether the process's answers may lag their source (the latest update's)."""
 
     @property
     def clients(self) -> int:
@@ -83,13 +91,17 @@ class Broadcast:
     def on_update(self, update: Update) -> None:
         """An Evaluator subscriber (`Evaluator.subscribe`): `on_swap` of each update; an
         update without change-log entries publishes a schedule event if it swapped the
-        snapshot (an A/B test started or ended), nothing if only staleness moved."""
+        snapshot (an A/B test started or ended). Staleness moving publishes a freshness
+        event, after the update's other events."""
         previous, self._snapshot = self._snapshot, update.snapshot
         if update.changes is not None and not update.changes:
             if previous is not None and update.snapshot is not previous:
                 self._publish(schedule_event(update.revision))
-            return
-        self.on_swap(update.revision, update.changes, update.reason)
+        else:
+            self.on_swap(update.revision, update.changes, update.reason)
+        if update.stale != self.stale:
+            self.stale = update.stale
+            self._publish(freshness_event(update.revision, update.stale))
 
     def on_swap(self, revision: int, changes: Sequence[Change] | None, reason: str | None) -> None:
         """One event per change applied, or one reload event when ``changes`` is None."""
@@ -116,12 +128,12 @@ class Broadcast:
     def backlog_after(self, revision: int) -> list[StreamEvent] | None:
         """The kept events after ``revision``, oldest first, if they continue it (the first is
         ``revision + 1`` or a reload); None if the backlog no longer reaches back that far.
-        Schedule events are left out: they signal a moment, and one is no proof that the
-        change of its revision is still kept."""
+        Only change and reload events are kept for this: the others signal a moment, and one
+        is no proof that the change of its revision is still kept."""
         events = [
             event
             for event in self.backlog
-            if event.revision > revision and event.kind != "schedule"
+            if event.revision > revision and event.kind in ("change", "reload")
         ]
         if not events or events[0].revision == revision + 1 or events[0].kind == "reload":
             return events

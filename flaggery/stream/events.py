@@ -7,7 +7,10 @@ too large to itemize, a rewritten history, a resume from beyond the retained log
 whole state again (GET /v1/snapshot). ``schedule`` events, ``{"revision", "reason"}``, say
 that an A/B test started or ended on its schedule at that revision (no write, so no new
 revision): the answers changed, the configuration did not (a replica with its own clock needs
-nothing; a cache of answers drops them). Clients ignore event types they do not know.
+nothing; a cache of answers drops them). ``freshness`` events, ``{"revision", "stale"}``, say
+that the server's answers started or stopped possibly lagging their source (its database
+unreachable, or its own upstream lost or ahead): a follower is no fresher than what it
+follows. Clients ignore event types they do not know.
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ from flaggery.engine.model import Change, ReloadFact
 
 __all__ = [
     "EventKind",
+    "FreshnessData",
     "ReloadData",
     "StreamEvent",
     "change_event",
+    "freshness_event",
     "reload_event",
     "schedule_event",
     "stream_event",
 ]
 
-EventKind = Literal["change", "reload", "schedule"]
+EventKind = Literal["change", "reload", "schedule", "freshness"]
 
 _encoder = msgspec.json.Encoder()
 
@@ -36,6 +41,11 @@ _encoder = msgspec.json.Encoder()
 class ReloadData(msgspec.Struct, frozen=True):
     revision: int
     reason: str
+
+
+class FreshnessData(msgspec.Struct, frozen=True):
+    revision: int
+    stale: bool
 
 
 class StreamEvent(msgspec.Struct, frozen=True):
@@ -65,6 +75,12 @@ def schedule_event(revision: int) -> StreamEvent:
     reason = "an A/B test started or ended on its schedule"
     data = _encoder.encode(ReloadData(revision, reason)).decode()
     return stream_event(revision, "schedule", data)
+
+
+def freshness_event(revision: int, stale: bool) -> StreamEvent:
+    """The event for the server's answers starting (``stale``) or stopping to lag."""
+    data = _encoder.encode(FreshnessData(revision, stale)).decode()
+    return stream_event(revision, "freshness", data)
 
 
 def stream_event(revision: int, kind: EventKind, data: str) -> StreamEvent:

@@ -96,3 +96,20 @@ async def test_unknown_event_types_are_ignored() -> None:
         await eventually(lambda: edge.revision == 2)
         assert upstream.requests["/v1/snapshot"] == 1  # the first load only
         assert (edge.variants(1), edge.stale) == ({"f": "B"}, False)
+
+
+async def test_an_edge_is_no_fresher_than_its_upstream() -> None:
+    async with _edge() as (upstream, script, edge):
+        await eventually(lambda: upstream.requests["/v1/stream"] == 1 and not edge.stale)
+        await script.events.put(("freshness", 1, '{"revision":1,"stale":true}'))
+        await eventually(lambda: edge.stale)  # connected and current, but its upstream is not
+        age = edge.age_seconds
+        await script.events.put(("freshness", 1, '{"revision":1,"stale":false}'))
+        await eventually(lambda: not edge.stale)
+        assert age is not None and (edge.age_seconds or 0.0) < age + 0.5
+
+        script.stale = True  # an upstream stale already when the stream starts says so
+        await script.events.put(("end", 0, ""))
+        await eventually(lambda: upstream.requests["/v1/stream"] == 2)
+        await asyncio.sleep(0.2)
+        assert edge.stale

@@ -1,6 +1,7 @@
 """OFREP's refetch events are a mapping over the process's one change stream (issue 24 §3): no
-second fan-out or watchdog; every change, reload and schedule event becomes a refetch, events
-already waiting are coalesced into one, and each is encoded once for every client."""
+second fan-out or watchdog; every change, reload, schedule and freshness event becomes a
+refetch, events already waiting are coalesced into one, and each is encoded once for every
+client."""
 
 from __future__ import annotations
 
@@ -54,10 +55,12 @@ async def test_every_stream_event_is_one_refetch_for_every_client() -> None:
     snapshot, later = _Snapshot(6), _Snapshot(6)
     broadcast.on_update(Update(snapshot, None, "full load", False))  # type: ignore[arg-type]
     assert _decoded(await anext(clients[0]))[0] == "6"  # the reload
-    broadcast.on_update(Update(snapshot, (), None, True))  # type: ignore[arg-type]
+    broadcast.on_update(Update(later, (), None, False))  # type: ignore[arg-type]
+    assert _decoded(await anext(clients[0]))[0] == "6"
+    # The answers may lag their source (their reason turns STALE): clients refetch too.
     broadcast.on_update(Update(later, (), None, True))  # type: ignore[arg-type]
-    assert _decoded(await anext(clients[0]))[0] == "6"  # staleness alone sent nothing
-    assert [event.kind for event in broadcast.backlog][-2:] == ["reload", "schedule"]
+    assert _decoded(await anext(clients[0]))[0] == "6"
+    assert [event.kind for event in broadcast.backlog][-3:] == ["reload", "schedule", "freshness"]
     for client in clients:
         await client.aclose()
     assert broadcast.clients == 0
