@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flaggery.client_auth import ClientAuth
 from flaggery.clock import Clock, utc_now
-from flaggery.errors import UpstreamRefused
 from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
@@ -29,7 +28,7 @@ from flaggery.http.gc_tuning import tune_for_serving
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.serving import FlagsFastPath
-from flaggery.live.backoff import RECONNECT, REFUSED
+from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.pruner import prune_forever
@@ -196,10 +195,11 @@ async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:
 
 
 async def _keep_starting(services: Services, failures: FailureLog, error: Exception) -> None:
-    # A refused token is retried slowly (flaggery.live.backoff.REFUSED), an outage quickly.
+    # A refused token or a state that does not build is retried slowly
+    # (flaggery.live.backoff.lasting), an outage quickly.
     quick, slow = RECONNECT.delays(), REFUSED.delays()
     while True:
-        await asyncio.sleep(next(slow if isinstance(error, UpstreamRefused) else quick))
+        await asyncio.sleep(next(slow if lasting(error) else quick))
         try:
             await services.evaluator.start()
         except Exception as next_error:

@@ -16,7 +16,17 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["RECONNECT", "REFUSED", "STREAM_WORKED_SECONDS", "Backoff", "stream_worked"]
+from flaggery.errors import UpstreamRefused
+from flaggery.store.replica import SnapshotBuildFailed
+
+__all__ = [
+    "RECONNECT",
+    "REFUSED",
+    "STREAM_WORKED_SECONDS",
+    "Backoff",
+    "lasting",
+    "stream_worked",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,13 @@ def stream_worked(events: int, open_seconds: float | None) -> bool:
     and stayed open STREAM_WORKED_SECONDS. A proxy that answers 200 and closes at once, even
     after the server's opening comment, did not: its retries keep backing off."""
     return events > 0 or (open_seconds is not None and open_seconds >= STREAM_WORKED_SECONDS)
+
+
+def lasting(error: BaseException) -> bool:
+    """Whether only a change on the source's side ends ``error``, so it is retried on the
+    REFUSED schedule: a refused token, or a state that does not build (retrying it at once
+    would download or load it all again for nothing)."""
+    return isinstance(error, UpstreamRefused | SnapshotBuildFailed)
 
 
 REFUSED = Backoff(first=5.0, cap=30.0)

@@ -33,8 +33,7 @@ from flaggery.engine import (
     Snapshot,
     SubjectView,
 )
-from flaggery.errors import UpstreamRefused
-from flaggery.live.backoff import RECONNECT, REFUSED
+from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.feed import ChangeFeed
 from flaggery.live.polling_feed import PollingFeed
@@ -397,7 +396,7 @@ class Evaluator:
         failures.reason = str(error)  # start() logged this one
         quick, slow = RECONNECT.delays(), REFUSED.delays()
         while True:
-            await asyncio.sleep(next(slow if isinstance(error, UpstreamRefused) else quick))
+            await asyncio.sleep(next(slow if lasting(error) else quick))
             self._replica.counts.reconnects += 1
             try:
                 await self._feed.start()

@@ -31,7 +31,7 @@ from flaggery.engine import ChangeGap
 from flaggery.engine.model import Change
 from flaggery.engine.state_codec import decode_state
 from flaggery.errors import UpstreamRefused, UpstreamUnavailable
-from flaggery.live.backoff import RECONNECT, REFUSED, stream_worked
+from flaggery.live.backoff import RECONNECT, REFUSED, lasting, stream_worked
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.sse_lines import sse_events
 from flaggery.live.tasks import cancel_and_wait
@@ -120,7 +120,7 @@ class UpstreamFeed:
                 worked = await self._follow()
             except Exception as error:
                 self._lost(error)
-                if isinstance(error, UpstreamRefused | SnapshotBuildFailed):
+                if lasting(error):
                     delays = REFUSED.delays()  # only a change on the upstream's side helps
             else:
                 self._replica.mark_disconnected()

@@ -13,7 +13,7 @@ import httpx
 from flaggery.http import create_app
 from flaggery.settings import Settings
 from tests.http.helpers import ok
-from tests.scripted_upstream import Exchange, Request, ScriptedState, scripted_upstream
+from tests.scripted_upstream import Exchange, Request, ScriptedState, scripted_upstream, state_of
 
 SINGLE = "/ofrep/v1/evaluate/flags/f"
 BULK = "/ofrep/v1/evaluate/flags"
@@ -66,3 +66,16 @@ async def test_a_stale_edge_answers_stale_and_then_current_again() -> None:
             assert ok(await edge.post(SINGLE, json=CONTEXT))["reason"] == "STATIC"
             again = await edge.post(BULK, json=CONTEXT, headers={"If-None-Match": etag})
             assert again.status_code == 304
+
+
+async def test_an_edge_whose_first_snapshot_does_not_build_retries_slowly() -> None:
+    """Until the upstream sends a state that builds: 503 saying why, and no download loop (the
+    quick schedule downloaded the whole snapshot about every 0.1-2 s)."""
+    async with scripted_upstream() as upstream:
+        script = ScriptedState(upstream)
+        script.state = state_of(2, bucket_of_2=7)
+        async with _edge(upstream.url) as edge:
+            await asyncio.sleep(2.0)
+            assert upstream.requests["/v1/snapshot"] == 1
+            ready = await edge.get("/readyz")
+            assert ready.status_code == 503 and "does not build" in ready.text
