@@ -332,7 +332,9 @@ class Evaluator:
 
     @property
     def stale(self) -> bool:
-        """Whether answers may lag the database (it is unreachable, or was not reached yet)."""
+        """Whether answers may lag the source: the database (or upstream) is unreachable or
+        was not reached yet, its newest state does not build here, or (an upstream) it
+        announced a revision not applied yet or is stale itself."""
         return self._replica.stale
 
     @property

@@ -113,7 +113,8 @@ class Replica:
     @property
     def stale(self) -> bool:
         """Whether answers may lag the database: it cannot be reached, was not reached yet,
-        its newest state does not build, or the upstream announced a later revision."""
+        its newest state does not build, or (an upstream) announced a later revision or said
+        it is stale itself."""
         return (
             not self._connected or self.build_error is not None or self.behind or self._source_stale
         )
