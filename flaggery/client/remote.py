@@ -5,9 +5,10 @@ fresh one (flaggery.client.fresh, every entry out after its TTL) answers without
 the last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader
 token where the server requires one) a background task follows GET /v1/stream: a revision that
 touches only subjects drops those subjects' fresh answers; any other revision, a reload, an A/B
-test starting or ending on its schedule, and every (re)connection drop them all; event types
-it does not know are ignored. A request in flight when its answer is dropped is answered but
-not cached, so a fresh answer is at most one stream hop old. A stream that ends at once
+test starting or ending on its schedule, and every (re)connection (resumed with
+Last-Event-ID) drop them all; event types it does not know are ignored. A request in flight
+when its answer is dropped is answered but not cached, so a fresh answer is at most one
+stream hop old. A stream that ends at once
 without an event does not restart the reconnect backoff (flaggery.live.backoff.stream_worked).
 On a server error, an unreachable server, or a 200 whose body is not flags JSON (a captive
 portal, a proxy's page), the last-known answer is served, marked ``stale`` with the reason;
@@ -167,8 +168,12 @@ class AsyncFlaggeryClient:
         """Follow the stream until it ends; whether it worked (`stream_worked`)."""
         self._first_line = None
         events = 0
+        # Resumed after the last revision seen: what was published while the server took the
+        # new stream's subscription is replayed, not lost.
+        resume = {} if self.revision is None else {"Last-Event-ID": str(self.revision)}
+        timeout = httpx.Timeout(5.0, read=60.0)
         async with self._http.stream(
-            "GET", "/v1/stream", timeout=httpx.Timeout(5.0, read=60.0)
+            "GET", "/v1/stream", headers=resume, timeout=timeout
         ) as response:
             response.raise_for_status()
             self._fresh.drop_all()  # answers fetched before the stream opened may be stale

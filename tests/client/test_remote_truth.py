@@ -26,6 +26,7 @@ class _Server:
         self.body = b'{"flags":{"f":"A"}}'
         self.gate: asyncio.Event | None = None
         self.events: asyncio.Queue[tuple[str, int, str]] = asyncio.Queue()
+        self.resumed_from: str | None = None
         upstream.routes[FLAGS] = self.flags
         upstream.routes["/v1/stream"] = self.stream
 
@@ -35,10 +36,12 @@ class _Server:
             await self.gate.wait()
         await exchange.respond(200, {"content-type": "application/json"}, body)
 
-    async def stream(self, _request: Request, exchange: Exchange) -> None:
+    async def stream(self, request: Request, exchange: Exchange) -> None:
+        self.resumed_from = request.headers.get("last-event-id")
         stream = await exchange.open_stream({"x-flaggery-revision": "1"})
-        while True:
-            await stream.send(*await self.events.get())
+        await stream.raw(": open\r\n\r\n")
+        while (event := await self.events.get())[0] != "end":  # "end": close the stream
+            await stream.send(*event)
 
 
 def _subject_change(revision: int, subject_id: int) -> str:
@@ -84,6 +87,10 @@ async def test_a_schedule_event_drops_every_answer_and_unknown_events_none() -> 
             await eventually(lambda: client.revision == 6)
             await _connected(client, server, 7)
             assert (await client.flags(1)).flags == {"f": "B"}
+
+            await server.events.put(("end", 0, ""))  # a new stream resumes after revision 7
+            await eventually(lambda: upstream.requests["/v1/stream"] == 2)
+            assert server.resumed_from == "7"
 
 
 async def test_a_200_that_is_not_flags_json_serves_the_last_known_answer() -> None:
