@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib
 import re
 import subprocess
 import sys
@@ -25,6 +26,8 @@ ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+SOURCE_PATH = re.compile(r"(?<![\w/.])((?:flaggery|bench|tests|docs)/[\w/.*-]*\w)")
+DOTTED_NAME = re.compile(r"`(flaggery(?:\.\w+)+)(?![\w(])")  # a call is on an instance
 README_PORT = "127.0.0.1:8000"
 
 # (page, a line the script contains) -> the test that runs it.
@@ -95,6 +98,33 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
         elif anchor and anchor not in slugs(resolved.read_text()):
             broken.append(f"{target}: no heading #{anchor} in {resolved.name}")
     assert not broken, f"{page.name}: {broken}"
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``flaggery.a.b.C`` names something: the longest importable module, then
+    attributes."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_source_file_and_python_name_named_exists(page: Path) -> None:
+    """Paths such as `flaggery/store/group_commit.py` or `tests/store/test_allocation*.py`,
+    and names such as `flaggery.engine.Explanation`: a rename must reach the docs."""
+    text = page.read_text()
+    missing = [path for path in SOURCE_PATH.findall(text) if not list(ROOT.glob(path))]
+    missing += [name for name in DOTTED_NAME.findall(text) if not resolves(name)]
+    assert not missing, f"{page.name} names what does not exist: {missing}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
