@@ -3,7 +3,7 @@
 Every relative link and anchor in README.md, CHANGELOG.md and docs/*.md must resolve (anchors
 as GitHub makes them from headings). Every Python block must compile (fragments may use
 top-level ``await``); the blocks that are complete scripts (no name left undefined) are run:
-each one is listed in ``SCRIPTS`` with the test that runs it, so a new one fails here until
+each one is listed in ``SCRIPTS`` and run by its own test, so a new one fails here until
 someone decides how to run it.
 """
 
@@ -30,12 +30,11 @@ SOURCE_PATH = re.compile(r"(?<![\w/.])((?:flaggery|bench|tests|docs)/[\w/.*-]*\w
 DOTTED_NAME = re.compile(r"`(flaggery(?:\.\w+)+)(?![\w(])")  # a call is on an instance
 README_PORT = "127.0.0.1:8000"
 
-# (page, a line the script contains) -> the test that runs it.
-SCRIPTS = {
-    ("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"'): "test_the_quickstart_runs",
-    ("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")'): "test_the_readme_tour",
-    ("docs/openfeature.md", "OFREPProvider("): "test_the_ofrep_provider_example",
-}
+# The complete scripts, each as (page, a line it contains); each is run by a test below.
+QUICKSTART = ("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"')
+TOUR = ("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")')
+OFREP_EXAMPLE = ("docs/openfeature.md", "OFREPProvider(")
+SCRIPTS = (QUICKSTART, TOUR, OFREP_EXAMPLE)
 
 
 def blocks(page: Path, language: str) -> list[str]:
@@ -155,7 +154,7 @@ def run_script(code: str, cwd: Path, name: str = "script.py") -> list[str]:
 def test_the_quickstart_runs(tmp_path: Path, db_url: str) -> None:
     """As written (a new SQLite file in an empty directory), and on PostgreSQL with only the URL
     changed; twice each, as the page says a second run works and writes nothing."""
-    code = block_with("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"')
+    code = block_with(*QUICKSTART)
     if db_url.startswith("postgresql"):
         code = code.replace('"sqlite:///quickstart.db"', repr(db_url))
     else:
@@ -209,7 +208,7 @@ def test_the_readme_tour(tmp_path: Path) -> None:
             assert result.returncode == 0, f"{command}: {result.stderr}"
             for part in promised(comment):
                 assert part in result.stdout, f"{command}: {part!r} not in {result.stdout}"
-        code = block_with("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")')
+        code = block_with(*TOUR)
         printed = [
             line.partition("  # ")[2]
             for line in code.splitlines()
@@ -221,7 +220,7 @@ def test_the_readme_tour(tmp_path: Path) -> None:
 def test_the_ofrep_provider_example(tmp_path: Path) -> None:
     """The remote OpenFeature example, pointed at a real server instead of http://flags:8000:
     the SDK's OFREP provider evaluates a flag the server has."""
-    code = block_with("docs/openfeature.md", "OFREPProvider(")
+    code = block_with(*OFREP_EXAMPLE)
     with flaggery_process(["--admin"], cwd=tmp_path) as server:
         client = server.client
         client.put("/v1/buckets", params={"amount": 1}).raise_for_status()
