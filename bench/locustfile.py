@@ -40,6 +40,7 @@ except ModuleNotFoundError as missing:
     ) from missing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import percentile
 from seed import SUBJECTS, feature_name, subject_weights
 
 WEIGHTS = subject_weights()
@@ -173,15 +174,11 @@ def report(entries: list[dict[str, Any]], args: Any) -> None:
     print(json.dumps(result))
 
 
-def latency(entry: dict[str, Any], quantile: float) -> float:
-    """The ``quantile`` of an entry's response times (Locust keeps them rounded, in ms)."""
-    times = sorted((float(ms), count) for ms, count in entry["response_times"].items())
-    wanted, seen = quantile * entry["num_requests"], 0
-    for ms, count in times:
-        seen += count
-        if seen >= wanted:
-            return ms
-    return times[-1][0] if times else 0.0
+def latency(entry: dict[str, Any], fraction: float) -> float:
+    """The latency at ``fraction`` (0..1) of an entry's response times, in ms (Locust keeps
+    them rounded, as counts per value)."""
+    times = [float(ms) for ms, count in entry["response_times"].items() for _ in range(count)]
+    return percentile(times, fraction) if times else 0.0
 
 
 if __name__ == "__main__":
