@@ -197,6 +197,7 @@ def test_the_readme_tour(tmp_path: Path) -> None:
     tour = next(bash for bash in blocks(readme, "bash") if "curl" in bash)
     with flaggery_process(["--admin"], cwd=tmp_path) as server:
         for command, comment in shell_commands(tour):
+            assert command.startswith("curl "), command
             command = command.replace(README_PORT, f"127.0.0.1:{server.port}")
             result = subprocess.run(
                 ["bash", "-c", f"curl --silent --show-error --fail {command[len('curl ') :]}"],
