@@ -138,7 +138,12 @@ def test_every_python_block_compiles_and_every_script_is_run(page: Path) -> None
 
 
 def test_the_readme_stays_a_front_door() -> None:
-    assert len((ROOT / "README.md").read_text().splitlines()) <= 250
+    """At most 250 lines, and a link to every page in docs/ (a page no link reaches is lost)."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    linked = {target.partition("#")[0] for target in LINK.findall(readme)}
+    pages = {f"docs/{page.name}" for page in (ROOT / "docs").glob("*.md")}
+    assert pages <= linked, f"not linked from the README: {sorted(pages - linked)}"
 
 
 def run_script(code: str, cwd: Path, name: str = "script.py") -> list[str]:
