@@ -4,7 +4,8 @@ Every relative link and anchor in README.md, CHANGELOG.md and docs/*.md must res
 as GitHub makes them from headings). Every Python block must compile (fragments may use
 top-level ``await``); the blocks that are complete scripts (no name left undefined) are run:
 each one is listed in ``SCRIPTS`` and run by its own test, so a new one fails here until
-someone decides how to run it.
+someone decides how to run it. Files and Python names the pages mention must exist, and every
+benchmark command shown must accept the options it is shown with.
 """
 
 from __future__ import annotations
@@ -135,6 +136,26 @@ def test_every_python_block_compiles_and_every_script_is_run(page: Path) -> None
             assert any(p == name and line in code for p, line in SCRIPTS), (
                 f"{name} has a complete script no test runs; add it to SCRIPTS:\n{code}"
             )
+
+
+def bench_commands() -> dict[str, set[str]]:
+    """Each benchmark script the README and docs/ run with options -> those options."""
+    commands: dict[str, set[str]] = {}
+    for page in PAGES:
+        for script, arguments in re.findall(r"`python (bench/\w+\.py)([^`]*)`", page.read_text()):
+            commands.setdefault(script, set()).update(re.findall(r"--[\w-]+", arguments))
+    return {script: options for script, options in commands.items() if options}
+
+
+@pytest.mark.parametrize("script", sorted(bench_commands()))
+def test_every_benchmark_command_shown_takes_its_options(script: str) -> None:
+    """So that each documented number's command still runs as written."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    missing = {option for option in bench_commands()[script] if option not in result.stdout}
+    assert not missing, f"{script} --help has no {sorted(missing)}"
 
 
 def test_the_readme_stays_a_front_door() -> None:
