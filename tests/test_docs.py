@@ -244,11 +244,12 @@ def test_the_readme_tour(tmp_path: Path) -> None:
         assert run_script(code, tmp_path, "tour.py") == printed
 
 
-def test_the_ofrep_provider_example(tmp_path: Path) -> None:
+def test_the_ofrep_provider_example(tmp_path: Path, db_url: str) -> None:
     """The remote OpenFeature example, pointed at a real server instead of http://flags:8000:
     the SDK's OFREP provider evaluates a flag the server has."""
     code = block_with(*OFREP_EXAMPLE)
-    with flaggery_process(["--admin"], cwd=tmp_path) as server:
+    env = {"FLAGGERY_DB_URL": db_url}
+    with flaggery_process(["--admin"], cwd=tmp_path, env=env) as server:
         client = server.client
         client.put("/v1/buckets", params={"amount": 1}).raise_for_status()
         client.post("/v1/subjects/42", params={"weight": 1}).raise_for_status()
