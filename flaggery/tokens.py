@@ -46,7 +46,7 @@ class Role(enum.IntEnum):
 
     CLIENT = 5
     """The serving routes (flags, explain, OFREP), when client tokens are configured
-    (flaggery.client_auth); they are open otherwise, as in 0.2.1."""
+    (flaggery.access.Keyring); they are open otherwise, as in 0.2.1."""
     READER = 10
     """Read-only admin routes, history, the snapshot and the change stream."""
     ADMIN = 20

@@ -24,14 +24,14 @@ from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
 from flaggery.errors import FlaggeryError, Forbidden, TooManyAttempts, Unauthorized
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
-from flaggery.ofrep.codec import (
+from flaggery.ofrep.events import EventBroadcast
+from flaggery.ofrep.wire import (
     EvaluationError,
     FlagFailure,
     GeneralError,
     decode_request,
     encode,
 )
-from flaggery.ofrep.events import EventBroadcast
 from flaggery.tokens import Role
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "ROUTES", "OfrepApp"]
