@@ -39,6 +39,7 @@ from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
+from flaggery.stream.send_watch import SendWatch
 from flaggery.ui import ui_mount
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
@@ -103,7 +104,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             store, evaluator = await _open_source(settings, clock, stack)
-            services = Services(settings, store, evaluator, metrics)
+            # One watch per process: its stream limit covers every stream, OFREP's too.
+            watch = SendWatch(limit=settings.max_streams)
+            services = Services(settings, store, evaluator, metrics, send_watch=watch)
             evaluator.subscribe(services.broadcast.on_update)
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
@@ -112,7 +115,7 @@ def create_app(
                 _freeze_gc(stack)
             fast_path.snapshot_of = lambda: evaluator.snapshot
             ofrep.evaluator = evaluator
-            await stack.enter_async_context(ofrep.events.running(evaluator))
+            await stack.enter_async_context(ofrep.events.running(evaluator, watch))
             retention = Retention(
                 settings.change_log_retention_revisions, settings.change_log_retention_days
             )

@@ -31,6 +31,7 @@ from flaggery.errors import (
 )
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
+from flaggery.http.downloads import SharedStates
 from flaggery.http.errors import ContentTooLarge, RequestValidationError
 from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
@@ -93,6 +94,8 @@ class Services:
     """This process's stream events, fed by the evaluator (flaggery.stream)."""
     send_watch: SendWatch = field(default_factory=SendWatch)
     """This process's stream connections, ended when a send stays blocked."""
+    downloads: SharedStates = field(default_factory=SharedStates)
+    """The states of the snapshots being downloaded (GET /v1/snapshot), one each."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
 

@@ -21,7 +21,13 @@ from starlette.types import Receive, Scope, Send
 
 from flaggery.access import Keyring
 from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
-from flaggery.errors import FlaggeryError, Forbidden, TooManyAttempts, Unauthorized
+from flaggery.errors import (
+    FlaggeryError,
+    Forbidden,
+    TooManyAttempts,
+    TooManyStreams,
+    Unauthorized,
+)
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
 from flaggery.ofrep.events import EventBroadcast
@@ -32,6 +38,7 @@ from flaggery.ofrep.wire import (
     decode_request,
     encode,
 )
+from flaggery.stream.send_watch import RETRY_AFTER_SECONDS
 from flaggery.tokens import Role
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "ROUTES", "OfrepApp"]
@@ -48,6 +55,7 @@ ROUTES = (("POST", SINGLE_ROUTE), ("POST", BULK_PATH), ("GET", EVENTS_PATH))
 role-table test: each needs the client role, docs/security.md)."""
 MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
 _JSON = (b"content-type", b"application/json")
+RETRY_AFTER = b"%d" % RETRY_AFTER_SECONDS
 
 
 class Recorder(Protocol):
@@ -83,7 +91,10 @@ class OfrepApp:
             except EvaluationError as error:
                 await _send_error(send, error, None)
                 return
-            await self.events.serve(scope, receive, send)
+            try:
+                await self.events.serve(scope, receive, send)
+            except TooManyStreams as full:
+                await _send_error(send, EvaluationError(503, "GENERAL", str(full)), None)
             return
         started = time.perf_counter()
         if path.startswith(SINGLE_PREFIX):
@@ -207,4 +218,6 @@ async def _send_error(send: Send, error: EvaluationError, key: str | None) -> No
     headers = [_JSON, (b"content-length", b"%d" % len(body))]
     if error.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
+    elif error.status in (429, 503):
+        headers.append((b"retry-after", RETRY_AFTER))
     await _send(send, error.status, headers, body)

@@ -28,12 +28,17 @@ class ReloadData(msgspec.Struct, frozen=True):
 class StreamEvent(msgspec.Struct, frozen=True):
     """One SSE event: ``id`` = revision, ``event`` = kind, ``data`` = JSON. ``wire`` is the
     whole event as sent (UTF-8, CRLF line ends, as sse-starlette writes its own lines), encoded
-    once per revision and shared by every client's stream."""
+    once per revision and shared by every client's stream; it is the only copy kept (a bulk
+    add's event is hundreds of KB), `data` reads it back."""
 
     revision: int
     kind: Literal["change", "reload"]
-    data: str
     wire: bytes
+
+    @property
+    def data(self) -> str:
+        """The ``data:`` line's text (for tests and logs: decodes `wire` each time)."""
+        return self.wire.decode().split("\r\n")[2].removeprefix("data: ")
 
 
 def change_event(change: Change) -> StreamEvent:
@@ -51,4 +56,4 @@ def stream_event(revision: int, kind: Literal["change", "reload"], data: str) ->
     """The event with its wire bytes; `data` must be one line (compact JSON is)."""
     # Compact JSON escapes every line break, so the data is always one `data:` line.
     wire = f"id: {revision}\r\nevent: {kind}\r\ndata: {data}\r\n\r\n".encode()
-    return StreamEvent(revision, kind, data, wire)
+    return StreamEvent(revision, kind, wire)

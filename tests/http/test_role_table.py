@@ -8,11 +8,8 @@ checked like any route."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +20,7 @@ from flaggery.http.app import FlaggeryApp
 from flaggery.ofrep.app import ROUTES as OFREP_ROUTES
 from flaggery.settings import Settings
 from flaggery.tokens import Role
+from tests.http.raw_asgi import first_status
 from tests.http.test_ui import csrf_of
 
 SECRETS = {
@@ -68,43 +66,6 @@ def every_route(app: FlaggeryApp) -> Iterator[tuple[str, str]]:
 
 def concrete(path: str) -> str:
     return re.sub(r"\{subject_id\}", "1", re.sub(r"\{(?!subject_id)[^}]+\}", "x", path))
-
-
-async def first_status(
-    app: Any, method: str, path: str, headers: list[tuple[str, str]]
-) -> tuple[int, dict[bytes, bytes]]:
-    """The status and headers the app starts its response with (then the request is
-    abandoned)."""
-    started: asyncio.Future[tuple[int, dict[bytes, bytes]]] = (
-        asyncio.get_running_loop().create_future()
-    )
-    body = b"{}" if path.startswith("/ofrep/") and method == "POST" else b""
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop()
-        await asyncio.Event().wait()  # never: the request is abandoned first
-        raise AssertionError
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start" and not started.done():
-            started.set_result((message["status"], dict(message.get("headers", []))))
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "server": ("localhost", 80), "client": ("127.0.0.1", 5000),
-        "headers": [(b"host", b"localhost"),
-                    *((k.lower().encode(), v.encode()) for k, v in headers)],
-    }  # fmt: skip
-    task = asyncio.create_task(app(scope, receive, send))
-    try:
-        return await asyncio.wait_for(asyncio.shield(started), 10)
-    finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
 
 
 @pytest.fixture
@@ -155,11 +116,12 @@ async def test_every_route_with_every_credential(app: FlaggeryApp) -> None:
             if (method, template) == ("POST", "/ui/signin"):
                 continue  # signing in is checking a token: ui_session signs in with each
             path, role = concrete(template), needed(method, template)
+            body = b"{}" if path.startswith("/ofrep/") and method == "POST" else b""
             if path.startswith("/ui/"):
                 status, headers = await first_status(app, method, path, session)
                 refused = refused_by_dashboard(status, headers, role)
             else:
-                status, headers = await first_status(app, method, path, bearer)
+                status, headers = await first_status(app, method, path, bearer, body)
                 refused = status in (401, 403)
             allowed = role is None or (credential is not None and credential.allows(role))
             if allowed == refused or status in (421, 429):
