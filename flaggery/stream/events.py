@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from flaggery.engine.model import Change, ReloadFact
+from flaggery.live.sse_lines import MAX_EVENT_BYTES
 
 __all__ = ["ReloadData", "StreamEvent", "change_event", "reload_event", "stream_event"]
 
@@ -42,10 +43,14 @@ class StreamEvent(msgspec.Struct, frozen=True):
 
 
 def change_event(change: Change) -> StreamEvent:
-    """The event for one change-log entry; a reload event for a write logged as a reload."""
+    """The event for one change-log entry; a reload event for a write logged as a reload, or
+    one whose data would pass MAX_EVENT_BYTES (followers refuse larger events)."""
     if any(isinstance(fact, ReloadFact) for fact in change.facts):
         return reload_event(change.revision, f"revision {change.revision} is too large to patch")
-    return stream_event(change.revision, "change", _encoder.encode(change).decode())
+    data = _encoder.encode(change)
+    if len(data) > MAX_EVENT_BYTES:  # more than a follower reads in one event
+        return reload_event(change.revision, f"revision {change.revision} is too large to send")
+    return stream_event(change.revision, "change", data.decode())
 
 
 def reload_event(revision: int, reason: str) -> StreamEvent:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message
 
 from flaggery.engine import Snapshot
 from flaggery.http import create_app, downloads
@@ -39,11 +40,11 @@ async def _stalled_download(app: FlaggeryApp, started: asyncio.Event) -> None:
     """A download whose client reads nothing: its first body send never returns."""
     never = asyncio.Event()
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         await never.wait()
         raise AssertionError
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "http.response.body":
             started.set()
             await never.wait()

@@ -44,7 +44,8 @@ def test_a_hundred_bulk_adds_keep_a_bounded_backlog() -> None:
 
 def test_the_newest_event_stays_even_when_larger_than_the_bound() -> None:
     broadcast = Broadcast()
-    huge = Change(1, "add_subjects", tuple(SubjectFact(n, None) for n in range(400_000)))
+    # Larger than the backlog's bound, smaller than an event may be (MAX_EVENT_BYTES).
+    huge = Change(1, "add_subjects", tuple(SubjectFact(n, None) for n in range(300_000)))
     broadcast.on_swap(1, [huge], None)
     assert len(broadcast.backlog) == 1 and broadcast.backlog_bytes > BACKLOG_BYTES
     broadcast.on_swap(2, [_bulk_add(2)], None)
