@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from flaggery.engine import Snapshot
 from flaggery.engine.model import State
-from flaggery.live.portable import portable_chunks
+from flaggery.engine.state_codec import state_chunks
 
 __all__ = ["PIECE_BYTES", "STALL_SECONDS", "SharedStates", "SnapshotDownload"]
 
@@ -91,7 +91,7 @@ class SnapshotDownload(Response):
         async with self._states.borrow(self._snapshot) as state:
             start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
             await send(start)
-            for piece in _pieces(portable_chunks(state)):
+            for piece in _pieces(state_chunks(state)):
                 try:
                     async with asyncio.timeout(STALL_SECONDS):
                         await send({"type": "http.response.body", "body": piece, "more_body": True})

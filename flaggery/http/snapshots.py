@@ -1,5 +1,5 @@
 """GET /v1/snapshot: this process's whole resolution state at one revision, in the portable
-format (flaggery.live.portable), for replicas that follow GET /v1/stream. Reader role;
+format (flaggery.engine.state_codec), for replicas that follow GET /v1/stream. Reader role;
 read-only servers serve it. The revision is in X-Flaggery-Revision; resume the stream after it.
 Downloads share one copy of the state and end when their client stops reading
 (flaggery.http.downloads).

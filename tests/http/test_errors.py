@@ -20,6 +20,7 @@ from tests.http.helpers import fails, ok
 
 EXPECTED_STATUS = {
     "AmbiguousCredentials": 400,
+    "InvalidTargetingKey": 400,
     "TooManyAttempts": 429,
     "MisdirectedRequest": 421,
     "TooManyStreams": 503,

@@ -14,9 +14,9 @@ import pytest
 from starlette.types import Message
 
 from flaggery.engine import Snapshot
+from flaggery.engine.state_codec import decode_state
 from flaggery.http import create_app, downloads
 from flaggery.http.app import FlaggeryApp
-from flaggery.live.portable import decode_portable
 from flaggery.settings import Settings
 
 STALLED = 30
@@ -86,7 +86,7 @@ async def test_a_reading_client_gets_the_whole_snapshot(app: FlaggeryApp) -> Non
         response = await client.get("/v1/snapshot")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/vnd.flaggery.snapshot"
-    state = decode_portable(response.content)
+    state = decode_state(response.content)
     assert state.revision == int(response.headers["x-flaggery-revision"])
     assert list(state.subjects.ids) == list(range(1, 301))
     assert app.state.services.downloads.held == 0

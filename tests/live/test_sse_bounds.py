@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from flaggery.engine.model import Change, Subject, SubjectFact
+from flaggery.engine.state_codec import state_chunks
 from flaggery.live import sse_lines
 from flaggery.live.evaluator import Evaluator
-from flaggery.live.portable import portable_chunks
 from flaggery.live.sse_lines import EventTooLarge, SseParser, bounded_lines
 from flaggery.stream import events
 from tests.engine.strategies import make_state
@@ -77,7 +77,7 @@ class _EndlessLineUpstream:
 
     def __init__(self) -> None:
         self.left_early = 0
-        self.snapshot = b"".join(bytes(c) for c in portable_chunks(make_state(buckets=[1])))
+        self.snapshot = b"".join(bytes(c) for c in state_chunks(make_state(buckets=[1])))
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await reader.readuntil(b"\r\n\r\n")
