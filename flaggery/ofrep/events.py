@@ -11,8 +11,9 @@ how many streams of every kind the process serves (beyond it: 503 with Retry-Aft
 
 The stream carries no flag data, only that the configuration moved on (``etag`` is the
 revision, ``lastModified`` Unix seconds), so clients refetch the bulk evaluation and get a 304
-if their own flags did not change. It is open even when client tokens are required, because a
-browser's EventSource cannot send an Authorization header and nothing in it is secret.
+if their own flags did not change. Like every OFREP route it needs a client token when client
+tokens are required (the role table, docs/security.md): nothing in it is secret, but each
+connection is held for as long as the client likes.
 """
 
 from __future__ import annotations

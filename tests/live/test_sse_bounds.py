@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from flaggery.client import AsyncFlaggeryClient
 from flaggery.engine.model import Change, Subject, SubjectFact
 from flaggery.engine.state_codec import state_chunks
 from flaggery.live import sse_lines
@@ -111,3 +112,19 @@ async def test_an_edge_leaves_an_endless_line_and_says_it_is_stale(
             await asyncio.sleep(0.05)
         assert edge.stale  # /readyz says stale: true
         assert upstream.left_early  # it hung up instead of reading the line to its end
+
+
+async def test_the_remote_client_leaves_an_endless_line_and_keeps_following(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sse_lines, "MAX_LINE_BYTES", LIMIT)
+    upstream = _EndlessLineUpstream()
+    server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, AsyncFlaggeryClient(f"http://127.0.0.1:{port}") as client:
+        for _ in range(200):
+            if upstream.left_early:
+                break
+            await asyncio.sleep(0.05)
+        assert upstream.left_early  # it hung up instead of reading the line to its end
+        assert client._task is not None and not client._task.done()  # and follows on
