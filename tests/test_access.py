@@ -3,12 +3,14 @@ limit, and the secrets a server off loopback accepts (issue 18, item 3; issue 24
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
 from flaggery.access import FailedAttempts, Keyring, presented_secret
 from flaggery.access.attempts import FAILURE_BURST, MAX_ADDRESSES, REFILL_SECONDS
+from flaggery.cli import main
 from flaggery.errors import AmbiguousCredentials, Unauthorized
 from flaggery.settings import Settings, SettingsError
 from flaggery.tokens import Role
@@ -112,3 +114,14 @@ def test_a_malformed_entry_is_named_by_its_position_only() -> None:
     with pytest.raises(SettingsError) as refused:
         Settings(tokens=f"bad!name:admin:{pasted}")
     assert "token entry 1" in str(refused.value) and "bad!name" not in str(refused.value)
+
+
+def test_the_command_refuses_a_weak_secret_at_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in [v for v in os.environ if v.startswith("FLAGGERY_")]:
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("FLAGGERY_TOKENS", "boss:admin:k9")
+    assert main(["--admin", "--host", "0.0.0.0"]) == 2
+    error = capsys.readouterr().err
+    assert "weak secret" in error and "'boss'" in error and "k9" not in error
