@@ -127,3 +127,25 @@ async def test_every_route_with_every_credential(app: FlaggeryApp) -> None:
             if allowed == refused or status in (421, 429):
                 wrong.append((credential, method, template, status))
     assert wrong == [], "\n".join(map(str, wrong))
+
+
+async def test_an_open_loopback_server_guards_no_route(db_url: str) -> None:
+    """Without any token, on loopback (the README's first command), no route refuses: the
+    Host rule guards it instead (tests/http/test_host_rule.py)."""
+    settings = Settings(db_url=db_url, db_auto_upgrade=False, admin_mode=True)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as browser:
+            csrf = csrf_of(await browser.get("/ui/features"))  # nobody signs in: no sign-in form
+            cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+        session = [("Cookie", cookie), ("X-CSRF-Token", csrf)]
+        wrong = []
+        for method, template in sorted(set(every_route(app)) - {("POST", "/ui/signin")}):
+            path = concrete(template)
+            body = b"{}" if path.startswith("/ofrep/") and method == "POST" else b""
+            headers = session if path.startswith("/ui/") else []
+            status, _ = await first_status(app, method, path, headers, body)
+            if status in (401, 403, 421, 429):
+                wrong.append((method, template, status))
+        assert wrong == [], "\n".join(map(str, wrong))
