@@ -92,14 +92,14 @@ class Keyring:
 
     def check(self, scope: Scope, needed: Role) -> NamedToken:
         """The token the request presents, if its role allows ``needed``. Raises
-        TooManyAttempts (its address failed too often: the credential is not looked at),
         AmbiguousCredentials, Unauthorized (none, or one that matches no secret: a failed
-        attempt) or Forbidden (a real token whose role is too low)."""
-        address = client_address(scope)
-        self.refuse_if_limited(address)
+        attempt), TooManyAttempts (it presents one, and its address failed too often: the
+        token is not looked at) or Forbidden (a real token whose role is too low)."""
         secret = presented_secret(scope["headers"])
         if secret is None:
             raise Unauthorized(f"{USAGE}; the request has none.")
+        address = client_address(scope)
+        self.refuse_if_limited(address)
         token = self.find(secret)
         if token is None:
             self.attempts.failed(address)

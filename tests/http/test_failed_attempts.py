@@ -52,3 +52,13 @@ async def test_a_right_token_is_not_a_failure(make_client: MakeClient) -> None:
 
 def _bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+async def test_a_limited_address_without_a_token_is_told_to_send_one(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(admin_token=ADMIN)
+    for _ in range(FAILURE_BURST):
+        fails(await client.get("/v1/features", headers=_bearer("guess")), 401, "Unauthorized")
+    fails(await client.get("/v1/features", headers=_bearer("guess")), 429, "TooManyAttempts")
+    assert "has none" in fails(await client.get("/v1/features"), 401, "Unauthorized")
