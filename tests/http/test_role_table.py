@@ -20,6 +20,7 @@ from flaggery.http.app import FlaggeryApp
 from flaggery.ofrep.app import ROUTES as OFREP_ROUTES
 from flaggery.settings import Settings
 from flaggery.tokens import Role
+from tests.http.conftest import MakeClient
 from tests.http.raw_asgi import first_status
 from tests.http.test_ui import csrf_of
 
@@ -149,3 +150,25 @@ async def test_an_open_loopback_server_guards_no_route(db_url: str) -> None:
             if status in (401, 403, 421, 429):
                 wrong.append((method, template, status))
         assert wrong == [], "\n".join(map(str, wrong))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"tokens": f"app:client:{SECRETS[Role.CLIENT]} boss:admin:{SECRETS[Role.ADMIN]}"},
+        {"client_tokens": SECRETS[Role.CLIENT], "admin_token": SECRETS[Role.ADMIN]},
+    ],
+)
+async def test_a_client_token_cannot_sign_in_to_the_dashboard(
+    make_client: MakeClient, settings: dict[str, str]
+) -> None:
+    """Issue 18, item 1: the token shipped inside apps signed in to /ui/ and read everything."""
+    browser = await make_client(**settings)
+    csrf = csrf_of(await browser.get("/ui/signin"))
+    refused = await browser.post("/ui/signin", data={"csrf": csrf, "token": SECRETS[Role.CLIENT]})
+    assert refused.status_code == 403 and "serves flags only" in refused.text
+    for page in ("/ui/features", "/ui/history", "/ui/subjects"):
+        response = await browser.get(page, follow_redirects=False)
+        assert response.headers.get("location") == "/ui/signin", page
+    bearer = {"Authorization": f"Bearer {SECRETS[Role.CLIENT]}"}
+    assert (await browser.get("/v1/changes", headers=bearer)).status_code == 403
