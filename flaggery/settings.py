@@ -19,6 +19,7 @@ import ipaddress
 import math
 import os
 import re
+import resource
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +66,8 @@ SECRETS = ("admin_token", "client_tokens", "tokens", "upstream_token", "session_
 TOKEN_LISTS = frozenset({"client_tokens"})
 """Secrets that list several tokens, separated by commas."""
 MIN_SESSION_SECRET = 32
+STREAM_HEADROOM = 256
+"""File descriptors FLAGGERY_MAX_STREAMS must leave for everything else."""
 MIN_TOKEN_SECRET = 32
 """Characters of a reader or admin token's secret on a server other machines can reach."""
 MIN_TOKEN_DISTINCT = 8
@@ -264,8 +267,9 @@ class Settings:
 
     def check_startup(self) -> None:
         """What only the machine the server starts on can tell: FLAGGERY_HOST resolves to an
-        address, and FLAGGERY_SNAPSHOT_PATH names a file (not a directory) in a directory that
-        exists and this process may write. Raises SettingsError naming the variable."""
+        address, FLAGGERY_SNAPSHOT_PATH names a file (not a directory) in a directory that
+        exists and this process may write, and FLAGGERY_MAX_STREAMS leaves STREAM_HEADROOM
+        file descriptors for serving. Raises SettingsError naming the variable."""
         try:
             socket.getaddrinfo(self.host.strip("[]"), self.port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
@@ -275,6 +279,8 @@ class Settings:
             ) from None
         if self.snapshot_path is not None:
             _check_snapshot_path(self.snapshot_path)
+        if self.max_streams is not None:
+            _check_stream_headroom(self.max_streams)
 
     def named_tokens(self) -> tuple[NamedToken, ...]:
         """Every configured token: FLAGGERY_ADMIN_TOKEN (as admin token "admin"), then
@@ -518,6 +524,16 @@ def _refuse_shared_secrets(named: tuple[NamedToken, ...], client_tokens: tuple[s
                 f"FLAGGERY_CLIENT_TOKENS holds the secret of the {token.role.name.lower()} "
                 f"token {token.name!r}: give every role its own secrets."
             )
+
+
+def _check_stream_headroom(max_streams: int) -> None:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_streams > soft - STREAM_HEADROOM:
+        raise SettingsError(
+            f"FLAGGERY_MAX_STREAMS {max_streams} would leave fewer than {STREAM_HEADROOM} of this "
+            f"process's {soft} file descriptors (ulimit -n) for serving, the database and "
+            "files: lower it, raise the limit, or unset it (half the limit)."
+        )
 
 
 def _check_snapshot_path(path: str) -> None:

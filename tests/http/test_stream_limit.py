@@ -13,7 +13,7 @@ import pytest
 
 from flaggery.http import create_app
 from flaggery.http.app import FlaggeryApp
-from flaggery.settings import Settings, SettingsError
+from flaggery.settings import STREAM_HEADROOM, Settings, SettingsError
 from flaggery.stream.send_watch import SendWatch, default_stream_limit
 from tests.http.raw_asgi import first_status, requesting
 
@@ -55,3 +55,10 @@ def test_the_default_keeps_half_the_descriptors() -> None:
 def test_the_setting_is_a_positive_count(value: str) -> None:
     with pytest.raises(SettingsError, match="FLAGGERY_MAX_STREAMS"):
         Settings.from_env({"FLAGGERY_MAX_STREAMS": value})
+
+
+def test_a_limit_without_headroom_is_refused_at_start() -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    Settings(max_streams=max(1, soft - STREAM_HEADROOM)).check_startup()
+    with pytest.raises(SettingsError, match=r"FLAGGERY_MAX_STREAMS .* \(ulimit -n\)"):
+        Settings(max_streams=soft - STREAM_HEADROOM + 1).check_startup()
