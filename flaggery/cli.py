@@ -113,6 +113,16 @@ def _serve_parser() -> argparse.ArgumentParser:
         "(FLAGGERY_CORS_ORIGINS; default: none)",
     )
     parser.add_argument(
+        "--allowed-hosts",
+        help="comma-separated host names an open loopback server also answers, besides "
+        "localhost, 127.0.0.0/8 and [::1] (FLAGGERY_ALLOWED_HOSTS)",
+    )
+    parser.add_argument(
+        "--max-streams",
+        help="event streams one worker serves at once, beyond it 503 (FLAGGERY_MAX_STREAMS; "
+        "default: half the file-descriptor limit)",
+    )
+    parser.add_argument(
         "--tokens-file",
         help="file of named tokens, name:role:secret entries (FLAGGERY_TOKENS_FILE; the "
         "entries may also be given in FLAGGERY_TOKENS)",
