@@ -33,7 +33,7 @@ from flaggery import errors
 from flaggery.client.fresh import FreshAnswers
 from flaggery.engine.model import Change, SubjectFact
 from flaggery.live.backoff import RECONNECT, stream_worked
-from flaggery.live.sse_lines import sse_events
+from flaggery.live.sse_lines import EventTooLarge, bounded_lines, sse_events
 from flaggery.live.tasks import cancel_and_wait
 
 __all__ = ["AsyncFlaggeryClient", "FlagsAnswer", "ServerUnavailable"]
@@ -159,7 +159,7 @@ class AsyncFlaggeryClient:
             except Exception as error:
                 log.warning(
                     "Lost the flaggery stream (%r); the cache expires by TTL", error,
-                    exc_info=not isinstance(error, httpx.HTTPError),
+                    exc_info=not isinstance(error, httpx.HTTPError | EventTooLarge),
                 )  # fmt: skip
             self._fresh.drop_all()  # changes while disconnected are unknown
             await asyncio.sleep(next(delays))
@@ -177,7 +177,7 @@ class AsyncFlaggeryClient:
         ) as response:
             response.raise_for_status()
             self._fresh.drop_all()  # answers fetched before the stream opened may be stale
-            async for event in sse_events(self._received(response.aiter_lines())):
+            async for event in sse_events(self._received(bounded_lines(response.aiter_bytes()))):
                 events += 1
                 self._invalidate(event.event, "\n".join(event.data))
                 with contextlib.suppress(ValueError, TypeError):

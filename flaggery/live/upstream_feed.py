@@ -33,7 +33,7 @@ from flaggery.engine.state_codec import decode_state
 from flaggery.errors import UpstreamRefused, UpstreamUnavailable
 from flaggery.live.backoff import RECONNECT, REFUSED, lasting, stream_worked
 from flaggery.live.failure_log import FailureLog, level_of
-from flaggery.live.sse_lines import sse_events
+from flaggery.live.sse_lines import bounded_lines, sse_events
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.replica import Replica, SnapshotBuildFailed
 
@@ -161,7 +161,8 @@ class UpstreamFeed:
             if announced is not None:  # the upstream's revision: current only once reached
                 self._replica.saw_source_revision(announced)
             self._replica.saw_source_staleness(response.headers.get(STALE_HEADER) == "true")
-            async for event in sse_events(self._received(response.aiter_lines())):
+            lines = self._received(bounded_lines(response.aiter_bytes()))
+            async for event in sse_events(lines):
                 events += 1
                 await self._apply(event.event, "\n".join(event.data))
                 revision = _revision(event.id)

@@ -7,7 +7,8 @@ already waiting when a client reads are coalesced into one (a bulk write is one 
 one per revision). The fan-out, its bounds and its watchdog are the change stream's: a cursor
 per client over the shared backlog (a client that falls QUEUE_EVENTS behind is dropped; its
 EventSource reconnects and refetches), the process's one `SendWatch` (a client whose send stays
-blocked is disconnected), and keep-alive pings every PING_SECONDS.
+blocked is disconnected; it also bounds how many streams of every kind the process serves:
+beyond it, 503 with Retry-After), and keep-alive pings every PING_SECONDS.
 
 The stream carries no flag data, only that the configuration moved on (``etag`` is the
 revision, ``lastModified`` Unix seconds), so clients refetch the bulk evaluation and get a 304
@@ -23,6 +24,7 @@ from collections.abc import AsyncGenerator
 import msgspec
 from starlette.types import Receive, Scope, Send
 
+from flaggery.errors import TooManyStreams
 from flaggery.stream.broadcast import Broadcast, Subscription
 from flaggery.stream.events import StreamEvent
 from flaggery.stream.send_watch import SendWatch, WatchedEventSourceResponse
@@ -54,10 +56,11 @@ class OfrepEvents:
         self._broadcast, self._send_watch = broadcast, send_watch
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Stream events to one client until it disconnects, is dropped, or the server stops."""
+        """Stream events to one client until it disconnects, is dropped, or the server stops.
+        Raises TooManyStreams (nothing sent) when the process serves as many as it may."""
         broadcast, watch = self._broadcast, self._send_watch
         if broadcast is None or watch is None:
-            raise RuntimeError("OfrepEvents.serve before attach: the app has not started.")
+            raise TooManyStreams("The server is not started yet.", retry_after=1)
         response = WatchedEventSourceResponse(
             self._refetches(broadcast),
             watch=watch,

@@ -26,7 +26,7 @@ async def _edge(url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(upstream_url=url, admin_mode=False))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://edge.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 
