@@ -99,6 +99,15 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=None,
         )
+        self.protocol_fallback = Gauge(
+            "http_protocol_fallback",
+            "1 when uvicorn's internals failed the start-up check, so `flaggery serve` uses "
+            "uvicorn's stock protocol with the read deadline only (the log says why); 0 when "
+            "flaggery's protocol serves.",
+            namespace=NAMESPACE,
+            multiprocess_mode="livemax",
+            registry=None,
+        )
         self.reconnects = Counter(
             "feed_reconnects",
             "Times the change feed lost its database connection and reconnected.",
