@@ -25,14 +25,14 @@ from flaggery.client_auth import ClientAuth
 from flaggery.errors import Forbidden
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
-from flaggery.ofrep.codec import (
+from flaggery.ofrep.events import EventBroadcast
+from flaggery.ofrep.wire import (
     EvaluationError,
     FlagFailure,
     GeneralError,
     decode_request,
     encode,
 )
-from flaggery.ofrep.events import EventBroadcast
 from flaggery.request_body import BodyTooLarge, read_body
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
