@@ -193,6 +193,7 @@ class Metrics:
             self.age,
             self.subjects,
             self.build_failing,
+            self.protocol_fallback,
             self.refreshes,
             self.reconnects,
         ]

@@ -9,6 +9,13 @@ then uvicorn's send waits for it to drain) and cancels those streams. A blocked 
 therefore disconnected between ``timeout`` and ``timeout + period`` seconds after its send
 blocked, as sse-starlette's own timeout would (SendTimeoutError, then uvicorn closes the
 connection).
+
+sse-starlette internals used (pinned to the minor version tested in ``pyproject.toml``;
+tests/stream/test_send_watch.py checks each, and .ci/run runs it against the newest release):
+``EventSourceResponse.__call__(scope, receive, send)`` sends every message through the `send`
+it is given; its ``raw_headers`` include the ``connection`` header it sets; the type alias
+``sse_starlette.sse.ContentStream`` and the exception ``sse_starlette.sse.SendTimeoutError``; at
+server shutdown it stops a stream without ending the response.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from uvicorn.server import ServerState
 from flaggery.client_auth import ClientAuth
 from flaggery.engine import build_snapshot
 from flaggery.engine.model import Feature, Subject
+from flaggery.http.deadline import DeadlineProtocol
 from flaggery.http.protocol import ReadTimeoutProtocol
 from flaggery.http.serving import FlagsFastPath
 from flaggery.settings import Settings
@@ -84,8 +85,13 @@ class App:
 
 
 def _protocol(
-    *, access_log: bool = False, root_path: str = "", clients: ClientAuth | None = None
-) -> tuple[ReadTimeoutProtocol, RecordingTransport, App]:
+    *,
+    access_log: bool = False,
+    root_path: str = "",
+    clients: ClientAuth | None = None,
+    protocol_class: type[DeadlineProtocol] = ReadTimeoutProtocol,
+    read_timeout: float = 60.0,
+) -> tuple[DeadlineProtocol, RecordingTransport, App]:
     fast_path = FlagsFastPath(None, clients or ClientAuth(Settings()), cors=False)
     fast_path.snapshot_of = lambda: SNAPSHOT
     app = App(fast_path)
@@ -93,7 +99,7 @@ def _protocol(
         app, http="httptools", access_log=access_log, root_path=root_path, lifespan="off"
     )
     config.load()  # wraps the app in uvicorn's proxy-headers middleware: looked through
-    protocol = ReadTimeoutProtocol(config, ServerState(), {}, read_timeout=60.0)
+    protocol = protocol_class(config, ServerState(), {}, read_timeout=read_timeout)
     transport = RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport, app
