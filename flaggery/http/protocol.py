@@ -36,17 +36,20 @@ differently; uvicorn is pinned to the minor version tested in ``pyproject.toml``
   ``(config, server_state, app_state, _loop)``, ``STATUS_LINE``, ``RequestResponseCycle``;
 - ``HttpToolsProtocol`` attributes ``app``, ``access_log``, ``root_path``, ``parser``, ``url``,
   ``headers``, ``cycle``, ``flow``, ``server_state``, ``timeout_keep_alive``,
-  ``timeout_keep_alive_task``; methods ``_start_asgi_task(cycle, app)`` (overridden: the one
-  place a request's ASGI task starts, pipelined or not), ``_unset_keepalive_if_required()``,
+  ``timeout_keep_alive_task``, and ``limit_concurrency``, ``connections`` and ``tasks`` (its
+  admission check, repeated before a direct answer); methods ``_start_asgi_task(cycle, app)``
+  (overridden: the one place a request's ASGI task starts, pipelined or not),
+  ``_unset_keepalive_if_required()``,
   ``timeout_keep_alive_handler()``; and what ``on_headers_complete``, ``on_body`` and
-  ``on_message_complete`` do, which a directly answered request skips (an admission check
-  added there, as ``limit_concurrency`` is, would be bypassed: the guard compares their
+  ``on_message_complete`` do, which a directly answered request skips (a new admission check
+  added there, beside ``limit_concurrency``, would be bypassed: the guard compares their
   source with the versions tested);
 - ``RequestResponseCycle`` attributes ``scope``, ``transport``, ``flow``, ``keep_alive``,
   ``response_started``, ``response_complete``, ``disconnected``, ``chunked_encoding``,
   ``message_event``, ``on_response``, and the framing ``send`` writes;
 - ``ServerState.default_headers`` and ``total_requests``; ``FlowControl.write_paused`` and
   ``drain()``;
+- ``uvicorn.config.Config`` and ``ServerState()``, which the start-up probe constructs;
 - httptools' ``HttpRequestParser.get_method()``, ``get_http_version()``,
   ``should_keep_alive()``, ``should_upgrade()``, and the order of its callbacks (the message is
   complete only after every check on the head and body).
@@ -156,6 +159,7 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             or (cycle is not None and not cycle.response_complete)  # pipelined behind it
             or self.flow.write_paused
             or parser.should_upgrade()
+            or self._over_capacity()
         ):
             return False
         url = self.url
@@ -163,6 +167,12 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             return False  # uvicorn's URL parsing decides what the path is
         self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         return flags.respond(url.decode("ascii"), self.headers, self._hold)
+
+    def _over_capacity(self) -> bool:
+        """uvicorn's ``limit_concurrency`` admission check (in ``on_headers_complete``, which a
+        direct answer skips): over it, uvicorn answers 503 through ASGI."""
+        limit = self.limit_concurrency
+        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
 
     def _hold(self, status: int, headers: Headers, body: bytes) -> None:
         parts = [STATUS_LINE[status]]

@@ -91,12 +91,18 @@ def _protocol(
     clients: ClientAuth | None = None,
     protocol_class: type[DeadlineProtocol] = ReadTimeoutProtocol,
     read_timeout: float = 60.0,
+    limit_concurrency: int | None = None,
 ) -> tuple[DeadlineProtocol, RecordingTransport, App]:
     fast_path = FlagsFastPath(None, clients or ClientAuth(Settings()), cors=False)
     fast_path.snapshot_of = lambda: SNAPSHOT
     app = App(fast_path)
     config = Config(
-        app, http="httptools", access_log=access_log, root_path=root_path, lifespan="off"
+        app,
+        http="httptools",
+        access_log=access_log,
+        root_path=root_path,
+        lifespan="off",
+        limit_concurrency=limit_concurrency,
     )
     config.load()  # wraps the app in uvicorn's proxy-headers middleware: looked through
     protocol = protocol_class(config, ServerState(), {}, read_timeout=read_timeout)
@@ -277,4 +283,16 @@ async def test_an_http_1_1_stream_stays_chunked() -> None:
     await asyncio.sleep(0.01)
     assert b"transfer-encoding: chunked" in transport.writes[0]
     assert b"".join(transport.writes).endswith(b"0\r\n\r\n") and not transport.closed
+    protocol.connection_lost(None)
+
+
+async def test_uvicorns_concurrency_limit_holds_for_the_flags_route() -> None:
+    """``limit_concurrency`` is checked where a direct answer would skip it: over it, the
+    flags route gets uvicorn's 503 like any other."""
+    protocol, transport, app = _protocol(limit_concurrency=1)
+    protocol.connections.add(protocol)  # as uvicorn's server does on connect: at the limit
+    protocol.data_received(b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert transport.writes == []
+    await asyncio.sleep(0.01)
+    assert transport.writes[0].startswith(b"HTTP/1.1 503 ") and app.calls == 0
     protocol.connection_lost(None)
