@@ -206,10 +206,10 @@ class Tally:
     ``Counter.inc`` and ``Histogram.observe`` cost about 2 us per request in multiprocess mode
     (each writes to a memory-mapped file), a tenth of what serving a flags request costs. The
     bulk add uses the histogram child's bucket and sum values, which prometheus-client keeps
-    as ``_buckets`` (non-cumulative, one per upper bound) and ``_sum``: private fields, so the
-    dependency is pinned to the tested minor version, test_metrics checks the result against
-    ``observe`` (in multiprocess mode too), and `supports` sends a client without those fields
-    to `ObservingTally` instead.
+    as ``_buckets`` (non-cumulative, one per upper bound of ``_upper_bounds``) and ``_sum``:
+    private fields, so the dependency is pinned to the tested minor version, test_metrics
+    checks the result against ``observe`` (in multiprocess mode too; .ci/run also against the
+    newest release), and `supports` sends a client without those fields to `ObservingTally`.
     """
 
     __slots__ = ("_bounds", "_buckets", "_latency", "_requests", "_sum", "count")
