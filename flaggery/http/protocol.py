@@ -18,6 +18,8 @@ methods and routes, query strings and percent-encoded paths, HEAD, a request wit
 arrives), every error, a request pipelined behind one still in flight, and a connection whose
 client is not reading (the ASGI path waits for the socket to drain; a direct write could not).
 Keep-alive follows uvicorn's rule (HTTP/1.1 unless ``Connection: close``; HTTP/1.0 closes).
+A request ASGI answered before its body arrived, whose body the parser then rejects, is closed
+without uvicorn's 400: one request, one response, on both paths.
 
 **Timers.** A connection always has one: the read deadline while a request is being read, the
 response's own progress while one is being sent, and otherwise the keep-alive timeout, also
@@ -39,8 +41,9 @@ differently; uvicorn is pinned to the minor version tested in ``pyproject.toml``
   ``timeout_keep_alive_task``, and ``limit_concurrency``, ``connections`` and ``tasks`` (its
   admission check, repeated before a direct answer); methods ``_start_asgi_task(cycle, app)``
   (overridden: the one place a request's ASGI task starts, pipelined or not),
-  ``_unset_keepalive_if_required()``,
-  ``timeout_keep_alive_handler()``; and what ``on_headers_complete``, ``on_body`` and
+  ``_unset_keepalive_if_required()``, ``timeout_keep_alive_handler()``,
+  ``send_400_response(msg)`` (overridden: a request already answered is closed instead); and
+  what ``on_headers_complete``, ``on_body`` and
   ``on_message_complete`` do, which a directly answered request skips (a new admission check
   added there, beside ``limit_concurrency``, would be bypassed: the guard compares their
   source with the versions tested);
@@ -186,10 +189,19 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         self._answer = b"".join(parts)
 
     def _responded(self) -> bool:
-        if self._in_head:
-            return False  # its headers are not complete: nothing can have answered it
-        cycle = self.cycle
-        return self._answer is not None or (cycle is not None and cycle.response_started)
+        if self._in_head or self._answer is not None:
+            return False  # headers incomplete, or the direct answer is not written yet
+        cycle = self.cycle  # the request's own: it went through ASGI
+        return cycle is not None and cycle.response_started
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request the parser rejects; but a request already answered
+        (before its malformed body arrived) is only closed: a 400 now would be a second,
+        unrequested response, which a pooling proxy would hand to the next request."""
+        if self._responded():
+            self.transport.close()
+        else:
+            super().send_400_response(msg)
 
     def _default_headers(self) -> list[tuple[bytes, bytes]]:
         return list(self.server_state.default_headers)

@@ -141,7 +141,11 @@ def exchanges(draw: st.DrawFn, etag: bytes) -> list[bytes]:
     if draw(st.booleans()):
         raw += b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n"  # pipelined
     raw += SENTINEL
-    cuts = sorted(draw(st.sets(st.integers(1, len(raw) - 1), max_size=3)))
+    # Splits fall inside the first request's head (its line and headers, to its blank line).
+    # Between a head and its body, even the ASGI path's answer would depend on timing (answered
+    # before the body arrives, or not); tests/http/test_read_timeout.py covers that case.
+    head_end = raw.index(b"\r\n\r\n") + 3 if b"\r\n\r\n" in raw else len(raw) - 1
+    cuts = sorted(draw(st.sets(st.integers(1, head_end), max_size=3)))
     return [raw[start:end] for start, end in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
 
 

@@ -296,3 +296,18 @@ async def test_uvicorns_concurrency_limit_holds_for_the_flags_route() -> None:
     await asyncio.sleep(0.01)
     assert transport.writes[0].startswith(b"HTTP/1.1 503 ") and app.calls == 0
     protocol.connection_lost(None)
+
+
+async def test_a_malformed_body_after_the_answer_closes_without_a_second_response() -> None:
+    """Through ASGI too: a GET answered before its chunked body arrived, whose body then
+    turns out malformed, gets no 400 after its 200; the connection is closed."""
+    protocol, transport, app = _protocol()
+    protocol.data_received(
+        b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    await asyncio.sleep(0.01)
+    assert app.calls == 1 and transport.writes[-1] == FLAGS
+    protocol.data_received(b"zz\r\n")  # not a chunk size
+    assert [w for w in transport.writes if w.startswith(b"HTTP/1.1 ")] == transport.writes[:1]
+    assert transport.closed
+    protocol.connection_lost(None)
