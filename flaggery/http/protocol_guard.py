@@ -6,9 +6,10 @@ twenty of its internals (listed in its docstring). uvicorn is pinned to the mino
 tests ran on, but a pin can be overridden: so before serving, `capability_problem` checks that
 each internal exists and behaves (it drives a protocol over an in-memory transport: a direct
 answer, a request through an ASGI cycle, a close-delimited HTTP/1.0 body, a rejected
-``Transfer-Encoding``), and that the uvicorn methods a direct answer skips have the source of a
-tested version (an admission check added to ``on_headers_complete`` would otherwise be
-bypassed by every flags request). If anything differs, `protocol_factory` falls back to
+``Transfer-Encoding``, a malformed body after an answer), and that the uvicorn methods a
+direct answer skips have the source of a tested version (an admission check added to
+``on_headers_complete`` would otherwise be bypassed by every flags request). If anything
+differs, `protocol_factory` falls back to
 `DeadlineProtocol` (uvicorn's stock protocol with only the read deadline and the head bound),
 logs why once at WARNING, and ``flaggery_http_protocol_fallback`` is 1.
 """

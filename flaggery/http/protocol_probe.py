@@ -23,7 +23,12 @@ from flaggery.settings import Settings
 __all__ = ["probe"]
 
 # What flaggery's protocol calls through super() or by name, beyond what the exchanges reach.
-_OVERRIDDEN = ("_start_asgi_task", "_unset_keepalive_if_required", "timeout_keep_alive_handler")
+_OVERRIDDEN = (
+    "_start_asgi_task",
+    "_unset_keepalive_if_required",
+    "timeout_keep_alive_handler",
+    "send_400_response",
+)
 _ANSWERED = b"/answered"
 _QUIET = logging.getLogger(__name__ + ".uvicorn")
 _QUIET.disabled = True
@@ -32,7 +37,8 @@ _BODY = b"probe"
 
 def probe(loop: asyncio.AbstractEventLoop) -> None:
     """Drive flaggery's protocol through a direct answer, an ASGI cycle, an HTTP/1.0
-    close-delimited body and a rejected framing, on `loop` (which is never run)."""
+    close-delimited body, a rejected framing and a malformed body after an answer, on `loop`
+    (which is never run)."""
     for name in _OVERRIDDEN:
         assert callable(getattr(HttpToolsProtocol, name, None)), f"no HttpToolsProtocol.{name}"
     protocol, transport = _connect(loop)
@@ -56,6 +62,12 @@ def probe(loop: asyncio.AbstractEventLoop) -> None:
     protocol, transport = _connect(loop)
     protocol.data_received(b"GET /answered HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n")
     assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 400 ")
+    protocol.connection_lost(None)
+    protocol, transport = _connect(loop)
+    protocol.data_received(b"GET /other HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    _respond(_started(protocol), [(b"content-length", b"5")], more=False)
+    protocol.data_received(b"zz\r\n")  # a malformed body after the answer
+    assert len(transport.writes) == 2 and transport.closed, "a second response after an answer"
     protocol.connection_lost(None)
 
 
