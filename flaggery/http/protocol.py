@@ -36,7 +36,8 @@ differently; uvicorn is pinned to the minor version tested in ``pyproject.toml``
 
 - ``uvicorn.protocols.http.httptools_impl``: ``HttpToolsProtocol`` and its constructor
   ``(config, server_state, app_state, _loop)``, ``STATUS_LINE``, ``RequestResponseCycle``;
-- ``HttpToolsProtocol`` attributes ``app``, ``access_log``, ``root_path``, ``parser``, ``url``,
+- ``HttpToolsProtocol`` attributes ``transport``, ``loop``, ``app``, ``access_log``,
+  ``root_path``, ``parser``, ``url``,
   ``headers``, ``cycle``, ``flow``, ``server_state``, ``timeout_keep_alive``,
   ``timeout_keep_alive_task``, and ``limit_concurrency``, ``connections`` and ``tasks`` (its
   admission check, repeated before a direct answer); methods ``_start_asgi_task(cycle, app)``
