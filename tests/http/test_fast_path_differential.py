@@ -171,7 +171,9 @@ def _exchange(port: int, parts: list[bytes]) -> bytes:
 @pytest.fixture(scope="module")
 def etag(servers: tuple[int, int]) -> bytes:
     with socket.create_connection(("127.0.0.1", servers[0]), timeout=10) as sock:
-        sock.sendall(b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
         received = b""
         while chunk := sock.recv(65536):
             received += chunk
