@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import copy
 import dataclasses
+import logging.config
 import os
 import secrets
 import shutil
@@ -166,6 +167,7 @@ def _serve(argv: Sequence[str]) -> int:
     import uvicorn
 
     from flaggery.http.protocol import protocol_factory
+    from flaggery.http.startup import log_startup
 
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
     settings.check_exposure()
@@ -180,6 +182,9 @@ def _serve(argv: Sequence[str]) -> int:
     os.environ.update(settings.to_env())
     os.environ["FLAGGERY_DB_AUTO_UPGRADE"] = "false"
     metrics_dir = _prepare_metrics_dir(settings)
+    log_config = _log_config(settings.log_level)
+    logging.config.dictConfig(log_config)  # uvicorn applies it again: the same handlers
+    log_startup(settings)
     signal.signal(signal.SIGTERM, _exit_after_drain)
     try:
         uvicorn.run(
@@ -192,7 +197,7 @@ def _serve(argv: Sequence[str]) -> int:
             loop="uvloop",
             access_log=settings.access_log,
             log_level=settings.log_level,
-            log_config=_log_config(settings.log_level),
+            log_config=log_config,
             timeout_graceful_shutdown=DRAIN_SECONDS,
         )
     finally:

@@ -42,7 +42,7 @@ from flaggery.store.retention import Retention
 from flaggery.stream.send_watch import SendWatch
 from flaggery.ui import ui_mount
 
-__all__ = ["FlaggeryApp", "app_from_env", "create_app"]
+__all__ = ["FlaggeryApp", "app_from_env", "create_app", "home_page"]
 
 log = logging.getLogger("flaggery.http")
 
@@ -204,8 +204,17 @@ def _routes(settings: Settings, keyring: Keyring) -> list[BaseRoute]:
         enable_prometheus=settings.enable_prometheus,
         enable_docs=settings.enable_docs,
         openapi=openapi,
+        home=home_page(settings),
     )
     return routes
+
+
+def home_page(settings: Settings) -> str | None:
+    """Where ``GET /`` sends a browser: the dashboard on an admin server (the only one that
+    serves it), else the API reference if enabled, else nowhere (404)."""
+    if settings.admin_mode:
+        return "/ui/"
+    return "/docs" if settings.enable_docs else None
 
 
 async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:
