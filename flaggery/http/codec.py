@@ -225,6 +225,10 @@ class FeatureOut(msgspec.Struct, frozen=True):
         dict[str, bool | int | float | str | dict[str, Any]],
         Meta(description="variant -> value, for the variants given one (new in 0.3)."),
     ]
+    killed: Annotated[
+        bool,
+        Meta(description="The kill switch is on: everyone gets __DISABLE__ (new in 0.3)."),
+    ] = False
 
 
 class RolloutOut(msgspec.Struct, frozen=True):

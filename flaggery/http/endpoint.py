@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from starlette.routing import Route
 
 from flaggery.errors import (
     DatabaseUnavailable,
+    EntityChanged,
     FlaggeryError,
     NotAdmin,
     RevisionNotReached,
@@ -47,6 +49,7 @@ __all__ = [
     "Operation",
     "Services",
     "build_routes",
+    "if_match_revision",
     "min_revision",
 ]
 
@@ -77,6 +80,34 @@ def min_revision(headers: Mapping[str, str]) -> int | None:
             f"{MIN_REVISION_HEADER} must be a revision (digits, at most 18), got {text[:40]!r}."
         )
     return int(text)
+
+
+def if_match_revision(values: Iterable[str]) -> int | None:
+    """The revision an ``If-Match`` header names (RFC 9110 13.1.1): the write goes ahead only
+    if its entity has not changed after that revision. ``"12"`` (an entity tag) or ``12``;
+    several tags (one list, over one or more header lines) name the latest of them; ``*`` or
+    no header: None, no condition beyond the entity existing. A weak tag (``W/"12"``) never
+    matches in a strong comparison: EntityChanged, as RFC 9110 prescribes. Raises
+    RequestValidationError for anything else."""
+    tags = [tag.strip() for value in values for tag in value.split(",") if tag.strip()]
+    if not tags or "*" in tags:
+        return None
+    revisions = []
+    for tag in tags:
+        if tag.startswith("W/"):
+            continue
+        digits = tag[1:-1] if len(tag) > 1 and tag[0] == tag[-1] == '"' else tag
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+            raise RequestValidationError(
+                f'If-Match must name revisions, such as "12", got {tag[:40]!r}.'
+            )
+        revisions.append(int(digits))
+    if not revisions:
+        raise EntityChanged(
+            "If-Match names only weak entity tags, which never match (RFC 9110 13.1.1): "
+            'send the revision as a strong tag, such as "12".'
+        )
+    return max(revisions)
 
 
 @dataclass
@@ -171,6 +202,11 @@ class Call(Generic[Q, B]):
     def subject_id(self) -> int:
         return parse_subject_id(self.path["subject_id"])
 
+    def if_revision(self) -> int | None:
+        """The request's ``If-Match`` revision (`if_match_revision`), None without one."""
+        lines = self.headers.getlist("if-match") if isinstance(self.headers, Headers) else []
+        return if_match_revision(lines)
+
 
 Handler = Callable[[Call[Any, Any]], Awaitable[msgspec.Struct | bytes | Response]]
 """Returns the response Struct, or its JSON already encoded, or a whole Response (for headers
@@ -200,6 +236,9 @@ class Operation:
     replica: bool = False
     """A guarded read that read-only servers serve too (history, snapshot, stream)."""
     description: str = ""
+    conditional: bool = False
+    """A write that takes ``If-Match`` (a revision): 412 if its entity changed since. Other
+    writes refuse the header rather than ignore a condition the client relies on."""
     raw: Callable[[Request], Awaitable[Response]] | None = None
     """Answers the request itself (a stream, a binary body) instead of the JSON endpoint;
     `handler` is then only the OpenAPI operation id."""
@@ -272,6 +311,11 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
                 body = decode_body(raw, operation.decoder)
         if not operation.writes:
             await services.await_revision(request.headers)
+        elif "if-match" in request.headers and not operation.conditional:
+            raise RequestValidationError(
+                f"{operation.method} {operation.path} does not take If-Match: it would not be "
+                "checked. Send the write without it."
+            )
         call = Call(services, request.path_params, query, body, request.headers)
         result = await operation.handler(call)
         headers = {}

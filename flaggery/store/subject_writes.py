@@ -129,7 +129,8 @@ class _WorkingCopy:
         else:
             changed = self._move(sid, subject, write, revision)
         self.subjects[sid] = changed
-        return Applied(revision, (SubjectFact(sid, changed),))
+        left = tuple(group for group in subject.groups if group not in changed.groups)
+        return Applied(revision, (SubjectFact(sid, changed, left),))
 
     def _add(self, sid: int, weight: int, revision: int) -> Applied:
         if self.subjects[sid] is not None:

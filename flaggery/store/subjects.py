@@ -129,7 +129,7 @@ class SubjectsAdmin:
             )
             await tx.conn.execute(delete(t.subjects).where(t.subjects.c.id == sub_id))
             await _add_bucket_weight(tx.conn, subject.bucket, -subject.weight)
-            tx.record(SubjectFact(sub_id, None))
+            tx.record(SubjectFact(sub_id, None, left=subject.groups))
 
     async def set_subject_weight(self, sub_id: int, weight: int) -> None:
         """Change a subject's weight (1 to 2^31-1). The subject stays in its bucket, whose weight

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flaggery.engine.model import State
+from flaggery.engine.model import DISABLE, State
 from flaggery.errors import SubjectNotFound
 
 __all__ = ["naive_variants"]
@@ -42,4 +42,8 @@ def naive_variants(state: State, subject_id: int, now: datetime) -> dict[str, st
         group = state.groups.get(group_name)
         if group is not None:
             flags.update(group.overrides)
+    # 5. the kill switch: a killed feature is disabled whatever the steps above gave
+    for feature in state.features.values():
+        if feature.killed:
+            flags[feature.name] = DISABLE
     return flags
