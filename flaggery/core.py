@@ -128,8 +128,8 @@ class Flaggery:
     def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
         return self._run(self._store.add_subjects(list(subjects)))
 
-    def rm_subject(self, sub_id: int) -> None:
-        self._run(self._store.rm_subject(sub_id))
+    def rm_subject(self, sub_id: int, *, forget: bool = False) -> None:
+        self._run(self._store.rm_subject(sub_id, forget=forget))
 
     def set_subject_weight(self, sub_id: int, weight: int) -> None:
         self._run(self._store.set_subject_weight(sub_id, weight))

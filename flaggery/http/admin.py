@@ -26,6 +26,7 @@ from flaggery.http.codec import (
     ChangesQuery,
     FeatureNames,
     FeatureOut,
+    ForgetQuery,
     GroupNames,
     GroupOut,
     MakeDefaultQuery,
@@ -67,8 +68,8 @@ async def set_subject_weight(call: Call[WeightQuery, None]) -> Success:
     return OK
 
 
-async def rm_subject(call: Call[None, None]) -> Success:
-    await call.store.rm_subject(call.subject_id())
+async def rm_subject(call: Call[ForgetQuery, None]) -> Success:
+    await call.store.rm_subject(call.subject_id(), forget=call.query.forget)
     return OK
 
 
@@ -296,7 +297,9 @@ OPERATIONS = (
     Operation("PUT", SUBJECT, set_subject_weight, Success, "Change a subject's weight",
               "subjects", query=WeightQuery, errors=(e.SubjectNotFound, e.ValidationError)),
     Operation("DELETE", SUBJECT, rm_subject, Success, "Remove a subject", "subjects",
-              errors=(e.SubjectNotFound,)),
+              query=ForgetQuery, errors=(e.SubjectNotFound,),
+              description="Its bucket is remembered for 90 days: the same id added again goes "
+              "back to it (and to its A/B test arm). forget=true remembers nothing."),
     Operation("POST", "/v1/subjects", add_subjects, SubjectsAdded,
               "Add many subjects in one transaction", "subjects", 201, body=list[NewSubject],
               errors=(e.SubjectExists, *NO_BUCKETS_ERRORS),

@@ -252,10 +252,10 @@ class Database:
         return outcome
 
     async def _apply_planned(self, batch: Batch, plans: Sequence[_Planned]) -> list[Outcome]:
-        outcomes = await apply_subject_writes(
-            batch.conn, [plan.write for plan in plans], batch.revision
-        )
         now = self.clock()
+        outcomes = await apply_subject_writes(
+            batch.conn, [plan.write for plan in plans], batch.revision, now
+        )
         for plan, outcome in zip(plans, outcomes, strict=True):
             if isinstance(outcome, Applied) and outcome.revision is not None:
                 tx = WriteTransaction(
