@@ -118,7 +118,9 @@ def describe(fact: Fact) -> str:
     """One change-log fact in words, for History: what it is about and, if so, its removal."""
     match fact:
         case SubjectFact(id=sub_id, subject=subject, left=left):
-            return f"subject {sub_id}" + ("" if subject else " removed") + _listed(" left", left)
+            if subject is None:
+                return f"subject {sub_id} removed" + _listed(", it was in", left)
+            return f"subject {sub_id}" + _listed(", left", left)
         case BucketFact(id=bucket):
             return f"bucket {bucket} added"
         case FeatureFact(name=name, feature=feature):

@@ -151,3 +151,29 @@ def _revision_of(page: httpx.Response) -> str:
     marker = 'name="revision" value="'
     start = page.text.index(marker) + len(marker)
     return page.text[start : page.text.index('"', start)]
+
+
+async def test_history_filters_see_removals_over_rest_and_the_dashboard(
+    make_client: MakeClient,
+) -> None:
+    """`?feature=f` sees the rm_group that removed an override of f; `?group=g` sees the
+    rm_subject of a member; the dashboard says what was removed."""
+    client = await make_client()
+    await _killable(client)  # group g overrides f; subject 1 is in g
+    after = ok(await client.get("/v1/revision"))["revision"]
+    ok(await client.delete("/v1/subjects/1"))
+    ok(await client.delete("/v1/groups/g"))
+
+    def operations(page: dict[str, list[dict[str, str]]]) -> list[str]:
+        return [change["operation"] for change in page["changes"]]
+
+    by_feature = ok(await client.get("/v1/changes", params={"after": after, "feature": "f"}))
+    assert operations(by_feature) == ["rm_group"]
+    by_group = ok(await client.get("/v1/changes", params={"after": after, "group": "g"}))
+    assert operations(by_group) == ["rm_subject", "rm_group"]
+    page = await client.get("/ui/history", params={"feature": "f"})
+    assert page.status_code == 200
+    assert "group g removed, overrides removed: f" in page.text
+    assert "rm_subject" not in page.text
+    page = await client.get("/ui/history", params={"group": "g"})
+    assert "subject 1 removed, it was in g" in page.text
