@@ -177,3 +177,25 @@ async def test_history_filters_see_removals_over_rest_and_the_dashboard(
     assert "rm_subject" not in page.text
     page = await client.get("/ui/history", params={"group": "g"})
     assert "subject 1 removed, it was in g" in page.text
+
+
+async def test_the_openapi_document_names_if_match_and_412(make_client: MakeClient) -> None:
+    document = ok(await (await make_client()).get("/openapi.json"))
+    update = document["paths"]["/v1/features/{feature}/rollout"]["put"]
+    assert any(p["name"] == "If-Match" and p["in"] == "header" for p in update["parameters"])
+    assert "EntityChanged" in update["responses"]["412"]["description"]
+    add = document["paths"]["/v1/subjects/{subject_id}"]["post"]
+    assert not any(p["name"] == "If-Match" for p in add["parameters"])
+    assert "412" not in add["responses"]
+
+
+async def test_a_stale_group_form_is_refused(make_client: MakeClient) -> None:
+    client = await make_client()
+    await _killable(client)
+    page = await client.get("/ui/groups/g")
+    form = {"csrf": csrf_of(page), "feature": "f", "revision": _revision_of(page)}
+    ok(await client.post("/v1/groups/g/subjects/2"))  # membership: the form stays valid
+    ok(await (await make_client()).post("/v1/groups/g/overrides/f", params={"variant": "B"}))
+    refused = await client.post("/ui/groups/g/overrides/remove", data=form)
+    assert refused.status_code == 412 and "add_group_override" in refused.text
+    assert ok(await client.get("/v1/groups/g"))["overrides"] == {"f": "B"}
