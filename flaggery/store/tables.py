@@ -108,6 +108,12 @@ state = Table(
         nullable=True,
         comment="Random id of the latest write (change_log.change_id of revision).",
     ),
+    Column(
+        "key_salt",
+        String(32),
+        nullable=True,
+        comment="Random 16-byte salt (hex) targeting keys are hashed with; never changed.",
+    ),
     comment="One row. Every write increments revision first, which also serializes writers.",
 )
 
@@ -153,7 +159,8 @@ removed_subjects = Table(
     "removed_subjects",
     metadata,
     # A removed subject's bucket, so the same id registered again lands where it was (its A/B
-    # test arm and rollout state with it). Kept for FLAGGERY_REMOVED_SUBJECT_DAYS (migration 0008).
+    # test arm and rollout state with it). Kept 90 days (flaggery.store.removed_subjects;
+    # migration 0009).
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("bucket_id", Integer, ForeignKey("buckets.id"), nullable=False),
     Column("removed_at", UTCDateTime, nullable=False, index=True),
@@ -164,7 +171,7 @@ features = Table(
     metadata,
     _name("name", primary_key=True),
     Column("default_variant", String(NAME_LENGTH), nullable=True),
-    # The kill switch (migration 0008): resolution's last layer, over everything else.
+    # The kill switch (migration 0009): resolution's last layer, over everything else.
     Column("killed", Boolean, nullable=False, default=False, server_default=false()),
 )
 

@@ -7,8 +7,8 @@ switch rewrote the default and the rollout, and nothing restored them).
 ``removed_subjects``: the bucket of each removed subject, so the same id registered again lands
 in the same bucket (and the same A/B test arm) within the stated retention.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07 14:20:00.000000
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
