@@ -54,6 +54,9 @@ async def test_a_killed_feature_is_disabled_for_everyone(
     snapshot = build_snapshot(await load_state(store.database), clock.now)
     assert {snapshot.variants(i)["f"] for i in range(100)} == {"__DISABLE__"}
     assert snapshot.defaults["f"] == "__DISABLE__"
+    for key in ("someone@example.com", "42", "999"):  # any targeting key, hashed or not
+        assert snapshot.evaluate(key).flags["f"] == "__DISABLE__"
+        assert snapshot.explain_key(key).features["f"].source == "killed"
     assert (await store.get_feature("f")).killed
     # Nothing underneath was rewritten.
     assert await store.get_rollout("f") == rollout
@@ -70,6 +73,7 @@ async def test_a_killed_feature_is_disabled_for_everyone(
     assert not (await store.get_feature("f")).killed
     snapshot = build_snapshot(await load_state(store.database), clock.now)
     assert {i: snapshot.variants(i)["f"] for i in range(100)} == before
+    assert snapshot.evaluate("someone@example.com").flags["f"] != "__DISABLE__"
     await store.unkill("f")  # off already
     assert await store.revision() == revision + 2
 
