@@ -180,6 +180,7 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     assert ok(await client.get("/v1/subjects/1/flags"))["flags"] == {"f": "__DISABLE__"}
     page = await client.get("/ui/features/f")
     assert "Kill switch on" in page.text and 'action="/ui/features/f/unkill"' in page.text
+    assert 'class="badge killed"' in (await client.get("/ui/features")).text
     assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0.5  # kept
     assert (await client.post("/ui/features/f/unkill", data=confirmed)).status_code == 303
     assert ok(await client.get("/v1/features/f"))["killed"] is False
