@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from flaggery import errors
+from flaggery.core import Flaggery
 from flaggery.engine import build_snapshot
 from flaggery.store.loader import load_state
 from flaggery.store.repository import AsyncFlaggery
@@ -112,3 +113,18 @@ async def test_kill_switch_errors(store: AsyncFlaggery) -> None:
     with pytest.raises(errors.FeatureNotFound):
         await store.unkill("missing")
     assert await store.revision() == revision
+
+
+def test_the_sync_facade_kills_and_unkills_on_condition(db_url: str) -> None:
+    with Flaggery.from_db_url(db_url) as flaggery:
+        flaggery.increase_buckets(2)
+        flaggery.add_subject(1)
+        flaggery.add_feature("f")
+        flaggery.add_variant("on", "f", make_default=True)
+        seen = flaggery.revision()
+        flaggery.kill_switch("f", if_revision=seen)
+        assert flaggery.get_subject_variants(1) == {"f": "__DISABLE__"}
+        with pytest.raises(errors.EntityChanged, match="kill_switch"):
+            flaggery.unkill("f", if_revision=seen)
+        flaggery.unkill("f", if_revision=flaggery.revision())
+        assert flaggery.get_subject_variants(1) == {"f": "on"}
