@@ -312,7 +312,7 @@ OPERATIONS = (
     # Features, variants, rollouts
     Operation("GET", "/v1/features", list_features, FeatureNames, "List features", "features"),
     Operation("GET", FEATURE, get_feature, FeatureOut, "Get a feature", "features",
-              errors=(e.FeatureNotFound,)),
+              errors=(e.FeatureNotFound,), conditional=True),
     Operation("POST", FEATURE, add_feature, Success, "Create a feature", "features", 201,
               errors=(e.FeatureExists, e.ValidationError)),
     Operation("DELETE", FEATURE, rm_feature, Success, "Retire a feature", "features",
@@ -351,7 +351,7 @@ OPERATIONS = (
               description="Subjects get again exactly what the default, rollout (with its "
               "buckets), A/B tests and group overrides give. One revision; a no-op if off."),
     Operation("GET", FEATURE + "/rollout", get_rollout, RolloutOut, "Get a feature's rollout",
-              "rollouts", errors=(e.FeatureNotFound, e.RolloutNotFound)),
+              "rollouts", errors=(e.FeatureNotFound, e.RolloutNotFound), conditional=True),
     Operation("POST", FEATURE + "/rollout", add_rollout, Success, "Create a rollout at 0%",
               "rollouts", 201, VariantQuery,
               errors=(e.FeatureNotFound, e.VariantNotFound, e.RolloutExists), conditional=True),
@@ -367,7 +367,7 @@ OPERATIONS = (
     # Groups
     Operation("GET", "/v1/groups", list_groups, GroupNames, "List groups", "groups"),
     Operation("GET", GROUP, get_group, GroupOut, "Get a group", "groups",
-              errors=(e.GroupNotFound,)),
+              errors=(e.GroupNotFound,), conditional=True),
     Operation("POST", GROUP, add_group, Success, "Create a group", "groups", 201,
               errors=(e.GroupExists, e.ValidationError)),
     Operation("DELETE", GROUP, rm_group, Success, "Remove a group", "groups",
@@ -389,7 +389,7 @@ OPERATIONS = (
     # A/B tests
     Operation("GET", "/v1/abtests", list_abtests, AbTestNames, "List A/B tests", "abtests"),
     Operation("GET", "/v1/abtests/{test_name}", get_abtest, AbTestEnvelope, "Get an A/B test",
-              "abtests", errors=(e.AbTestNotFound,)),
+              "abtests", errors=(e.AbTestNotFound,), conditional=True),
     Operation("DELETE", "/v1/abtests/{test_name}", rm_abtest, Success,
               "Delete an ended or not yet started A/B test", "abtests",
               errors=(e.AbTestNotFound, e.AbTestIsLive), conditional=True),

@@ -63,7 +63,8 @@ MAX_BODY_BYTES = 64 * 1024 * 1024  # a bulk add of about a million subjects
 # long (the write is committed either way; the change feed then catches up on its own).
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 REVISION_HEADER = "X-Flaggery-Revision"
-"""On every write's response: the revision the write committed."""
+"""On every write's response: the revision the write committed. On a read of a feature,
+rollout, group or A/B test: a revision the answer is at least as new as (If-Match)."""
 MIN_REVISION_HEADER = "X-Flaggery-Min-Revision"
 """On any read: answer from a snapshot at this revision or later (waiting a bounded time)."""
 
@@ -237,8 +238,10 @@ class Operation:
     """A guarded read that read-only servers serve too (history, snapshot, stream)."""
     description: str = ""
     conditional: bool = False
-    """A write that takes ``If-Match`` (a revision): 412 if its entity changed since. Other
-    writes refuse the header rather than ignore a condition the client relies on."""
+    """A write that takes ``If-Match`` (a revision): 412 if its entity changed since; other
+    writes refuse the header rather than ignore a condition the client relies on. A read of
+    such an entity: its answer carries REVISION_HEADER, the revision read before it, to send
+    back as ``If-Match``."""
     raw: Callable[[Request], Awaitable[Response]] | None = None
     """Answers the request itself (a stream, a binary body) instead of the JSON endpoint;
     `handler` is then only the OpenAPI operation id."""
@@ -309,8 +312,11 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
             raw = await _read_body(request)
             if raw or not operation.optional_body:
                 body = decode_body(raw, operation.decoder)
+        headers = {}
         if not operation.writes:
             await services.await_revision(request.headers)
+            if operation.conditional:  # read before the entity: what to send as If-Match
+                headers[REVISION_HEADER] = str(await services.store.revision())
         elif "if-match" in request.headers and not operation.conditional:
             raise RequestValidationError(
                 f"{operation.method} {operation.path} does not take If-Match: it would not be "
@@ -318,7 +324,6 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
             )
         call = Call(services, request.path_params, query, body, request.headers)
         result = await operation.handler(call)
-        headers = {}
         if operation.writes:
             written = last_written_revision()
             await services.catch_up(written)

@@ -78,7 +78,7 @@ def _operation(op: Operation, query_schema: dict[str, Any], token: bool) -> dict
         item["requestBody"] = {"required": not op.optional_body, "content": content}
     if token and not op.public:
         item["security"] = [{"adminToken": []}]
-    if op.conditional:
+    if op.conditional and op.writes:
         item["parameters"].append(_IF_MATCH)
     return item
 
@@ -134,7 +134,7 @@ def _responses(op: Operation, token: bool) -> dict[str, Any]:
         }
     }
     errors: list[type[FlaggeryError]] = [*op.errors, RequestValidationError]
-    if op.conditional:
+    if op.conditional and op.writes:
         errors.append(EntityChanged)
     if not op.public:
         errors += [NotAdmin, DatabaseUnavailable]

@@ -199,3 +199,26 @@ async def test_a_stale_group_form_is_refused(make_client: MakeClient) -> None:
     refused = await client.post("/ui/groups/g/overrides/remove", data=form)
     assert refused.status_code == 412 and "add_group_override" in refused.text
     assert ok(await client.get("/v1/groups/g"))["overrides"] == {"f": "B"}
+
+
+async def test_a_read_gives_the_revision_to_send_back_as_if_match(
+    make_client: MakeClient,
+) -> None:
+    """Read, decide, write: the GET of a feature, rollout, group or test says the revision it
+    is at least as new as; sent back as If-Match, it holds until someone changes the entity."""
+    client = await make_client()
+    await _killable(client)
+    for path in ("/v1/features/f", "/v1/features/f/rollout", "/v1/groups/g"):
+        read = await client.get(path)
+        assert (
+            int(read.headers["x-flaggery-revision"])
+            == ok(await client.get("/v1/revision"))["revision"]
+        )
+    read = await client.get("/v1/features/f/rollout")
+    condition = {"If-Match": f'"{read.headers["x-flaggery-revision"]}"'}
+    ok(await client.put("/v1/features/f/rollout", params={"proportion": 0.5}, headers=condition))
+    again = await client.put(
+        "/v1/features/f/rollout", params={"proportion": 0.2}, headers=condition
+    )
+    assert "set_rollout" in fails(again, 412, "EntityChanged")
+    assert "x-flaggery-revision" not in (await client.get("/v1/features")).headers
