@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from flaggery.store import removed_subjects
 from flaggery.store.removed_subjects import REMEMBERED_FOR
 from flaggery.store.repository import AsyncFlaggery
 from tests.dbcheck import check_invariants
@@ -67,3 +70,17 @@ async def test_after_the_retention_or_with_forget_it_is_placed_as_new(
     assert await store.add_subject(4, weight=10) == 2  # bucket 1 is the lightest now
     clock.advance(days=REMEMBERED_FOR.days - 1)
     assert await store.add_subject(1) == 2  # within the retention: its bucket
+
+
+async def test_a_bulk_add_larger_than_the_id_lookup_reads_the_memory_whole(
+    store: AsyncFlaggery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(removed_subjects, "_IN_LIST", 3)  # as 10,000 ids would
+    await store.increase_buckets(3)
+    await store.add_subjects([(1, 1), (2, 1), (3, 1)])  # buckets 1, 2, 3
+    await store.rm_subject(1)
+    await store.rm_subject(3)
+    await store.add_subjects([(9, 5)])  # bucket 1, now the heaviest
+    placed = await store.add_subjects([(10, 1), (3, 1), (11, 1), (12, 1)])
+    assert placed[1] == 3  # subject 3 back in its bucket
+    assert await store.add_subject(1) == 1  # not in that batch: still remembered

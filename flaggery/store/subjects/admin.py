@@ -101,7 +101,11 @@ class SubjectsAdmin:
                 await _refuse_existing(tx.conn, batch.ids)
             before = await read_bucket_weights(tx.conn)
             remembered = await remembered_buckets(tx.conn, batch.ids, tx.now)
-            returning = {i: remembered[sid] for i, sid in enumerate(batch.ids) if sid in remembered}
+            returning = (
+                {i: remembered[sid] for i, sid in enumerate(batch.ids) if sid in remembered}
+                if remembered
+                else {}  # the usual case: no pass over the ids
+            )
             placed, after = place_returning_subjects(before, batch.weights, returning)
             try:
                 await insert_subjects(tx.conn, (batch.ids, batch.weights, placed))
