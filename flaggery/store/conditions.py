@@ -30,6 +30,7 @@ MAX_CONDITION_SPAN = 10_000
 while the write holds the revision lock every other writer waits for."""
 
 _LISTED = 3  # changes named in the message; the rest are counted
+_LABELS: dict[EntityKind, str] = {"feature": "Feature", "group": "Group", "test": "A/B test"}
 
 
 class _Row(NamedTuple):
@@ -66,7 +67,7 @@ async def require_unchanged(
         )
     if if_revision == head:
         return
-    entity = f"{kind.capitalize()} {name!r}"
+    entity = f"{_LABELS[kind]} {name!r}"
     if head - if_revision > MAX_CONDITION_SPAN:
         raise EntityChanged(
             f"{entity} may have changed: {head - if_revision} writes since revision "

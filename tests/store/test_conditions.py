@@ -5,6 +5,7 @@ write of the same group-commit batch. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -79,3 +80,16 @@ async def test_bad_or_unverifiable_revisions(store: AsyncFlaggery) -> None:
     assert (await store.get_feature("f")).killed
     with pytest.raises(errors.FeatureNotFound):  # the entity's own error comes first
         await store.unkill("missing", if_revision=head)
+
+
+async def test_a_changed_test_is_named_in_the_message(store: AsyncFlaggery) -> None:
+    await seed(store)
+    start = store.database.clock() + timedelta(days=1)
+    groups = {"control": {"f": "off"}, "treatment": {"f": "on"}}
+    await store.add_abtest("t", start, start + timedelta(days=1), groups)
+    seen = await store.revision()
+    await store.add_feature("unrelated")
+    await store.increase_buckets(2)  # t takes its share of the new buckets: a change to t
+    with pytest.raises(errors.EntityChanged, match=r"A/B test 't' changed since .*increase_"):
+        await store.rm_abtest("t", if_revision=seen)
+    await store.rm_abtest("t", if_revision=await store.revision())
