@@ -31,7 +31,8 @@ from cachetools import LRUCache
 
 from flaggery import errors
 from flaggery.client.fresh import FreshAnswers
-from flaggery.engine.model import Change, SubjectFact
+from flaggery.engine.model import Change
+from flaggery.engine.touches import touched
 from flaggery.live.backoff import RECONNECT, stream_worked
 from flaggery.live.sse_lines import EventTooLarge, bounded_lines, sse_events
 from flaggery.live.tasks import cancel_and_wait
@@ -194,12 +195,15 @@ class AsyncFlaggeryClient:
     def _invalidate(self, kind: str, data: str) -> None:
         if kind == "change":
             try:
-                facts = _change_decoder.decode(data).facts
+                touches = [touched(fact) for fact in _change_decoder.decode(data).facts]
             except msgspec.DecodeError:
-                facts = ()  # not understood: anything may have changed
-            if facts and all(isinstance(fact, SubjectFact) for fact in facts):
-                for fact in facts:
-                    self._fresh.drop(fact.id)  # type: ignore[union-attr]
+                touches = []  # not understood: anything may have changed
+            # Only subjects changed: only their cached answers are stale.
+            if touches and not any(
+                t.everything or t.features or t.groups or t.tests for t in touches
+            ):
+                for subject_id in {s for touch in touches for s in touch.subjects}:
+                    self._fresh.drop(subject_id)
                 return
         elif kind not in ("reload", "schedule"):
             return  # a newer server's event type
