@@ -181,7 +181,8 @@ class Services:
             self.evaluator.refresh() if revision is None else self.evaluator.refresh_to(revision)
         )
         try:
-            refreshed = await asyncio.wait_for(refresh, CATCH_UP_TIMEOUT_SECONDS)
+            async with asyncio.timeout(CATCH_UP_TIMEOUT_SECONDS):  # not wait_for: live.tasks
+                refreshed = await refresh
         except TimeoutError:
             refreshed = False
         if not refreshed:

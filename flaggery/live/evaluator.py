@@ -33,8 +33,7 @@ from flaggery.engine import (
     Snapshot,
     SubjectView,
 )
-from flaggery.errors import UpstreamRefused
-from flaggery.live.backoff import RECONNECT, REFUSED
+from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.feed import ChangeFeed
 from flaggery.live.polling_feed import PollingFeed
@@ -333,7 +332,9 @@ class Evaluator:
 
     @property
     def stale(self) -> bool:
-        """Whether answers may lag the database (it is unreachable, or was not reached yet)."""
+        """Whether answers may lag the source: the database (or upstream) is unreachable or
+        was not reached yet, its newest state does not build here, or (an upstream) it
+        announced a revision not applied yet or is stale itself."""
         return self._replica.stale
 
     @property
@@ -352,13 +353,14 @@ class Evaluator:
         take it from `AsyncFlaggery.revision` after a write).
 
         ``timeout`` in seconds, None to wait for ever. When it passes first, raises the
-        built-in ``TimeoutError`` (from ``asyncio.wait_for``), not a FlaggeryError: like
+        built-in ``TimeoutError`` (from ``asyncio.timeout``), not a FlaggeryError: like
         asyncio's own waits, the caller chose the bound, and nothing failed (the snapshot keeps
         following the database; wait again to go on). It is the one exception this method
         raises. On PostgreSQL a write usually arrives within a few milliseconds (LISTEN/NOTIFY);
         on SQLite within ``poll_interval``.
         """
-        await asyncio.wait_for(self._replica.wait_for_revision(revision), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: see flaggery.live.tasks
+            await self._replica.wait_for_revision(revision)
 
     async def refresh(self) -> bool:
         """Catch up now instead of waiting for the feed: read the change log since the current
@@ -396,7 +398,7 @@ class Evaluator:
         failures.reason = str(error)  # start() logged this one
         quick, slow = RECONNECT.delays(), REFUSED.delays()
         while True:
-            await asyncio.sleep(next(slow if isinstance(error, UpstreamRefused) else quick))
+            await asyncio.sleep(next(slow if lasting(error) else quick))
             self._replica.counts.reconnects += 1
             try:
                 await self._feed.start()

@@ -95,9 +95,11 @@ class PostgresFeed:
     async def _follow(self, connection: asyncpg.Connection) -> None:
         """Refresh on every wake-up until the connection is lost."""
         while True:
+            interval = STANDBY_POLL_SECONDS if self.standby else self._check_interval
             try:
-                interval = STANDBY_POLL_SECONDS if self.standby else self._check_interval
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                # asyncio.timeout, not wait_for: see flaggery.live.tasks (CPython 86296).
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
                 woken = True
             except TimeoutError:
                 woken = False
@@ -141,4 +143,5 @@ class PostgresFeed:
 
 async def _close(connection: asyncpg.Connection) -> None:
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(connection.close(), timeout=1.0)
+        async with asyncio.timeout(1.0):
+            await connection.close()

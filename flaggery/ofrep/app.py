@@ -31,7 +31,7 @@ from flaggery.errors import (
 )
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
-from flaggery.ofrep.events import EventBroadcast
+from flaggery.ofrep.events import OfrepEvents
 from flaggery.ofrep.wire import (
     EvaluationError,
     FlagFailure,
@@ -77,7 +77,7 @@ class OfrepApp:
         """`tally`: makes the recorder of one (route, method, status), e.g. ``Metrics.tally``;
         None for no metrics."""
         self.evaluator: Evaluator | None = None
-        self.events = EventBroadcast()
+        self.events = OfrepEvents()
         self._keyring = keyring
         self._answers: SnapshotAnswers | None = None
         self._make_tally = tally
@@ -162,7 +162,8 @@ class OfrepApp:
             raise EvaluationError(_status_of(refused), "GENERAL", str(refused)) from None
 
     def _current(self) -> SnapshotAnswers:
-        """This snapshot's answers, started afresh when a new snapshot was swapped in."""
+        """This snapshot's answers, started afresh when a new snapshot was swapped in or the
+        staleness moved."""
         evaluator = self.evaluator
         if evaluator is None or evaluator.revision < 0:
             raise EvaluationError(
@@ -170,10 +171,10 @@ class OfrepApp:
                 "GENERAL",
                 "No snapshot loaded yet: the database (an edge's upstream) has not been reached.",
             )
-        snapshot = evaluator.snapshot
+        snapshot, stale = evaluator.snapshot, evaluator.stale
         answers = self._answers
-        if answers is None or answers.snapshot is not snapshot:
-            answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH)
+        if answers is None or answers.snapshot is not snapshot or answers.stale != stale:
+            answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH, stale=stale)
         return answers
 
 
