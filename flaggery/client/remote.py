@@ -30,7 +30,7 @@ from flaggery.live.tasks import cancel_and_wait
 
 __all__ = ["AsyncFlaggeryClient", "FlagsAnswer", "ServerUnavailable"]
 
-log = logging.getLogger("flaggery.client")
+log = logging.getLogger(__name__)
 
 
 class ServerUnavailable(errors.FlaggeryError):

@@ -43,7 +43,7 @@ from flaggery.ui import ui_mount
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app"]
 
-log = logging.getLogger("flaggery.http")
+log = logging.getLogger(__name__)
 
 OPERATIONS: tuple[Operation, ...] = (
     *serving.OPERATIONS,

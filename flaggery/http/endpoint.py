@@ -50,7 +50,7 @@ __all__ = [
     "min_revision",
 ]
 
-log = logging.getLogger("flaggery.http")
+log = logging.getLogger(__name__)
 
 Q = TypeVar("Q")
 B = TypeVar("B")

@@ -31,7 +31,7 @@ from flaggery.store.replica import Replica
 
 __all__ = ["PostgresFeed"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 STANDBY_POLL_SECONDS = 0.25
 _IN_RECOVERY = "SELECT pg_is_in_recovery()"

@@ -35,7 +35,7 @@ from flaggery.ofrep.wire import (
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
 
-log = logging.getLogger("flaggery.ofrep")
+log = logging.getLogger(__name__)
 
 OFREP_PREFIX = "/ofrep/"
 BULK_PATH = "/ofrep/v1/evaluate/flags"

@@ -53,10 +53,6 @@ class EventBroadcast:
         self._clients: set[asyncio.Queue[ServerSentEvent]] = set()
         self._send_watch = SendWatch()
 
-    @property
-    def client_count(self) -> int:
-        return len(self._clients)
-
     @contextlib.asynccontextmanager
     async def running(self, evaluator: Evaluator) -> AsyncIterator[None]:
         """Watch `evaluator` for as long as the context lasts (the app's lifespan)."""

@@ -23,21 +23,22 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flaggery.clock import Clock
 from flaggery.engine import ChangeGap, Snapshot, build_snapshot
 from flaggery.engine.diagnosis import faulty_records
 from flaggery.engine.model import Change, State
 from flaggery.engine.steps import Steps
-from flaggery.store.database import Database
-from flaggery.store.head import Head, read_head, rewritten
-from flaggery.store.loader import load_state_and_head, read_changes
+from flaggery.store.head import Head, rewritten
 from flaggery.store.subscribers import Subscribers, Update
+
+if TYPE_CHECKING:
+    from flaggery.store.database import Database
 
 __all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed", "in_steps"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -54,7 +55,6 @@ class RefreshCounts:
     full: int = 0
     failed: int = 0
     reconnects: int = 0
-    build_failed: int = 0
     last_success: float | None = None
     """time.monotonic() when the snapshot was last confirmed current: loaded, refreshed, or
     found up to date by a feed."""
@@ -149,6 +149,10 @@ class Replica:
         """Load everything from scratch. Raises on failure (after counting it), and
         SnapshotBuildFailed if the state does not build (the last snapshot stays). ``reason``
         is passed to the listeners."""
+        # The SQL side is imported where it is used: an edge's replica (no database) and its
+        # process never load SQLAlchemy or a driver.
+        from flaggery.store.loader import load_state_and_head
+
         async with self._lock:
             try:
                 state, head = await load_state_and_head(self._database())
@@ -268,6 +272,9 @@ class Replica:
     async def _apply_changes(self, current: Snapshot, applied: Head) -> str | None:
         """Apply the change log after `applied` (under the lock). Returns None when done, or
         why only a full reload can catch up."""
+        from flaggery.store.database import read_head  # see `reload`
+        from flaggery.store.loader import read_changes
+
         try:
             # One pooled connection for both reads: each checkout pings the server and each
             # return rolls back, CPU on the serving loop at every write.
@@ -322,7 +329,6 @@ class Replica:
             self.build_error = (
                 f"revision {state.revision} does not build ({error!r}); at fault: {faults}"
             )
-            self.counts.build_failed += 1
             self.counts.failed += 1
             self._tell_staleness()
             log.error(

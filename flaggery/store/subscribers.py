@@ -18,7 +18,7 @@ from flaggery.engine.model import Change
 
 __all__ = ["Subscriber", "Subscribers", "Update"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
