@@ -206,7 +206,8 @@ async def _keep_starting(services: Services, failures: FailureLog, error: Except
             error = next_error
             _no_snapshot(services, failures, error)
         else:
-            log.info("First snapshot loaded at revision %s", services.evaluator.revision)
+            revision = services.evaluator.revision
+            log.info("First snapshot loaded at revision %s", revision, extra={"revision": revision})
             return
 
 

@@ -34,6 +34,7 @@ from flaggery.http.errors import ContentTooLarge, RequestValidationError
 from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
 from flaggery.settings import Settings
+from flaggery.store.actor import current_actor
 from flaggery.store.database import last_written_revision
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.stream.broadcast import Broadcast
@@ -148,7 +149,10 @@ class Services:
         except TimeoutError:
             refreshed = False
         if not refreshed:
-            log.warning("The snapshot could not catch up after a write; the feed will retry.")
+            log.warning(
+                "The snapshot could not catch up after a write; the feed will retry.",
+                extra={"revision": revision, "actor": current_actor()},
+            )
 
 
 @dataclass(frozen=True)

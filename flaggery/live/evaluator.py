@@ -192,6 +192,7 @@ class Evaluator:
                 saved.state.revision,
                 self._snapshot_path,
                 saved.age_seconds,
+                extra={"revision": saved.state.revision},
             )
             await self._replica.restore(saved.state, saved.age_seconds)
             self._spawn(self._start_feed_when_reachable(error), "flaggery-connect")
@@ -390,7 +391,13 @@ class Evaluator:
                     level=level_of(error),
                 )
                 continue
-            log.info("Connected to the %s at revision %s", self._source, self._replica.revision)
+            revision = self._replica.revision
+            log.info(
+                "Connected to the %s at revision %s",
+                self._source,
+                revision,
+                extra={"revision": revision},
+            )
             return
 
     @property

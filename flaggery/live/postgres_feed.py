@@ -135,7 +135,10 @@ class PostgresFeed:
                     raise
                 failures.failed(str(error), "Full reload after reconnect failed: %s", error)
                 continue
-            log.info("LISTEN connection restored at revision %s", self._replica.revision)
+            revision = self._replica.revision
+            log.info(
+                "LISTEN connection restored at revision %s", revision, extra={"revision": revision}
+            )
             return connection
 
 

@@ -92,7 +92,7 @@ class OfrepApp:
             status = error.status
             await _send_error(send, error, key)
         except Exception:
-            log.exception("OFREP request %s failed", path)
+            log.exception("OFREP request %s failed", path, extra={"route": path})
             status = 500
             await _send_error(send, EvaluationError(500, "GENERAL", "Internal error."), None)
         if self._make_tally is not None and route in (SINGLE_ROUTE, BULK_PATH):

@@ -277,7 +277,11 @@ class Database:
                 try:
                     await listener(batch.before, batch.changes, batch.after)
                 except Exception:  # committed: the writes must be answered as such
-                    log.warning("A commit listener failed", exc_info=True)
+                    log.warning(
+                        "A commit listener failed",
+                        exc_info=True,
+                        extra={"revision": batch.revision},
+                    )
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:

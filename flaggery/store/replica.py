@@ -215,7 +215,11 @@ class Replica:
             try:
                 snapshot = await in_steps(self._snapshot.apply_in_steps(changes, self._clock()))
             except Exception:
-                log.warning("Applying this process's own writes failed", exc_info=True)
+                log.warning(
+                    "Applying this process's own writes failed",
+                    exc_info=True,
+                    extra={"revision": after.revision},
+                )
                 return
             self.counts.incremental += 1
             self._head = after
@@ -266,7 +270,12 @@ class Replica:
         async with self._lock:
             reason = await self._apply_changes(self.snapshot, self._head)
         if reason is not None:
-            log.info("Full reload after revision %s: %s", self.revision, reason)
+            log.info(
+                "Full reload after revision %s: %s",
+                self.revision,
+                reason,
+                extra={"revision": self.revision},
+            )
             await self.reload(reason)
 
     async def _apply_changes(self, current: Snapshot, applied: Head) -> str | None:
@@ -302,7 +311,12 @@ class Replica:
         except ChangeGap as gap:
             return str(gap)
         except Exception as error:
-            log.warning("Applying changes failed: %r", error, exc_info=True)
+            log.warning(
+                "Applying changes failed: %r",
+                error,
+                exc_info=True,
+                extra={"revision": reached.revision},
+            )
             return f"applying the changes failed ({error!r})"
         self.counts.incremental += 1
         self._head = reached
@@ -336,6 +350,7 @@ class Replica:
                 self.build_error,
                 self.revision,
                 exc_info=True,
+                extra={"revision": state.revision},
             )
             raise SnapshotBuildFailed(self.build_error) from error
         self.build_error = None

@@ -68,4 +68,8 @@ class Subscribers:
             try:
                 subscriber(update)
             except Exception:
-                log.exception("A snapshot subscriber failed on revision %s", update.revision)
+                log.exception(
+                    "A snapshot subscriber failed on revision %s",
+                    update.revision,
+                    extra={"revision": update.revision},
+                )
