@@ -41,7 +41,7 @@ class SubjectsAdmin:
         """Add ``amount`` (1 to 10,000) empty buckets and return their ids, ascending.
 
         Each rollout and each A/B test that has not ended takes its share of them by count,
-        carrying the remainder across calls (README, "Allocation"). Raises ValidationError for an
+        carrying the remainder across calls (docs/allocation.md). Raises ValidationError for an
         amount out of range. One transaction.
         """
         if (
