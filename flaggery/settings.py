@@ -85,7 +85,7 @@ class SettingsError(ValueError):
     """A setting has a value flaggery cannot use; the message says which and what to write."""
 
 
-def _field(
+def _field(  # noqa: PLR0913 - keyword-only options of a field
     default: Any,
     group: str,
     help: str,
@@ -251,14 +251,30 @@ class Settings:
         return cls(**values)
 
     def validate(self) -> None:
+        """Raise SettingsError naming the variable of the first value flaggery cannot use."""
         _database_url(self.db_url)
+        self._check_numbers()
+        for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    f"FLAGGERY_{name.upper()} must be one of {', '.join(allowed)}, "
+                    f"got {getattr(self, name)!r}."
+                )
+        _check_host(self.host)
+        if self.upstream_url is not None:
+            _check_upstream(self.upstream_url, self.admin_mode)
+        names = ("db_url", "tokens_file", "upstream_url", "snapshot_path", "host", "cors_origins")
+        for name in (*names, *SECRETS):
+            value = getattr(self, name)
+            if value is not None:
+                parse_value(name, value)  # the same rule for values given in code
+        for origin in self.cors_origin_list:
+            _check_origin(origin)
+        self._check_credentials()
+
+    def _check_numbers(self) -> None:
         for name, (low, high) in INTEGER_RANGES.items():
             _require_range(name, getattr(self, name), low, high)
-        if self.log_level not in LOG_LEVELS:
-            raise SettingsError(
-                f"FLAGGERY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
-                f"got {self.log_level!r}."
-            )
         for name, (low_seconds, high_seconds, low_allowed) in SECONDS_RANGES.items():
             seconds = getattr(self, name)
             if not (
@@ -270,14 +286,8 @@ class Settings:
                     f"FLAGGERY_{name.upper()} must be seconds, {_seconds_range(name)}, "
                     f"got {seconds!r}."
                 )
-        _check_host(self.host)
-        if self.upstream_url is not None:
-            _check_upstream(self.upstream_url, self.admin_mode)
-        names = ("db_url", "tokens_file", "upstream_url", "snapshot_path", "host", "cors_origins")
-        for name in (*names, *SECRETS):
-            value = getattr(self, name)
-            if value is not None:
-                parse_value(name, value)  # the same rule for values given in code
+
+    def _check_credentials(self) -> None:
         if self.session_secret is not None and len(self.session_secret) < MIN_SESSION_SECRET:
             raise SettingsError(
                 f"FLAGGERY_SESSION_SECRET must be at least {MIN_SESSION_SECRET} characters: "
@@ -285,14 +295,7 @@ class Settings:
             )
         if self.client_tokens is not None and not self.client_token_list:
             raise SettingsError("FLAGGERY_CLIENT_TOKENS lists no token: unset it or give one.")
-        for origin in self.cors_origin_list:
-            _check_origin(origin)
         named = self.named_tokens()
-        if self.log_format not in LOG_FORMATS:
-            raise SettingsError(
-                f"FLAGGERY_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
-                f"got {self.log_format!r}."
-            )
         if self.tokens is not None and lists_no_entry(self.tokens):
             raise SettingsError(
                 "FLAGGERY_TOKENS lists no token (only comments or whitespace): unset it to need "

@@ -58,7 +58,7 @@ _change_decoder = msgspec.json.Decoder(Change)
 
 
 class AsyncFlaggeryClient:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only options, as httpx.Client's
         self,
         url: str,
         *,

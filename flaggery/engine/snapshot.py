@@ -90,7 +90,7 @@ class Snapshot:
         raise TypeError("A Snapshot is made by build_snapshot(state, now), not constructed.")
 
     @classmethod
-    def _assemble(
+    def _assemble(  # noqa: PLR0913 - every part of a Snapshot, put together once
         cls,
         revision: int,
         built_at: datetime,

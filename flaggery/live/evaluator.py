@@ -65,7 +65,7 @@ class Evaluator:
     subject plus the per-bucket views (84 MiB RSS for 1,000,000 subjects).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only options
         self,
         db: Database,
         *,
@@ -100,7 +100,7 @@ class Evaluator:
         # snapshot before they are answered, without a read of the change log.
         self._own_commits: OwnCommits | None = (db.commit_listeners, replica.apply_own_commit)
 
-    def _setup(
+    def _setup(  # noqa: PLR0913 - every part of an Evaluator, put together once
         self,
         owned_db: Database | None,
         replica: Replica,
