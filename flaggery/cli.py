@@ -7,10 +7,11 @@
 A database that cannot be reached or refuses the connection is reported in one line that says
 what to check, with exit status 1; bad settings exit with 2.
 
-Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvicorn (httptools
-with flaggery's read deadline, see ``flaggery.http.protocol``; uvloop; no access log unless
-asked). This parent process validates the settings, migrates the
-database once if asked, prepares the Prometheus multiprocess directory, then hands the final
+Every flag mirrors a ``FLAGGERY_*`` variable and wins over it: the flags are generated from
+the `Settings` fields, in groups. Logging is `flaggery.log_format`'s. Serving runs uvicorn
+(httptools with flaggery's read deadline, see ``flaggery.http.protocol``; uvloop; no access
+log unless asked). This parent process validates the settings, migrates the database once if
+asked, prepares the Prometheus multiprocess directory, then hands the final
 settings to the workers through their environment; each worker builds its own app from it.
 
 SIGTERM stops accepting connections, drains the requests in flight for at most

@@ -3,8 +3,11 @@
     settings = Settings.from_env()                       # the server's process environment
     settings = Settings.from_env({}, admin_mode=True)    # tests: explicit values win
 
-The ``flaggery`` command's flags mirror the variables one to one (``--db-url`` is
-``FLAGGERY_DB_URL``). The admin token is a secret: ``repr()`` hides it and nothing logs it.
+Each field says its group, help and flag (`_field`); the ``flaggery`` command generates one
+flag per field from them (``--db-url`` is ``FLAGGERY_DB_URL``), so a new setting has its flag
+and its line in ``--help``. Secrets (`SECRETS`) are hidden by ``repr()`` and never logged, and
+may be read from a file instead (``FLAGGERY_ADMIN_TOKEN_FILE``, `SECRET_FILES`). Files are read
+once, when the settings are built: the tokens file too (`named_tokens`).
 
 One rule for every value, whether it comes from a variable or a flag: text goes through the
 same parser (``parse_value``), and a value that is given but blank is an error, never "unset"
