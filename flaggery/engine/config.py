@@ -44,6 +44,8 @@ class Config(msgspec.Struct, frozen=True):
     """feature name -> its rollout."""
     abtests: Mapping[str, AbTest]
     groups: Mapping[str, Group]
+    key_salt: bytes
+    """The salt targeting keys are hashed with (flaggery.engine.targeting)."""
 
     @classmethod
     def of(cls, state: State) -> Config:
@@ -54,6 +56,7 @@ class Config(msgspec.Struct, frozen=True):
             rollouts=MappingProxyType(dict(state.rollouts)),
             abtests=MappingProxyType(dict(state.abtests)),
             groups=MappingProxyType(dict(state.groups)),
+            key_salt=state.key_salt,
         )
 
     def with_facts(self, facts: Iterable[Fact]) -> Config:
@@ -87,6 +90,7 @@ class Config(msgspec.Struct, frozen=True):
             rollouts=MappingProxyType(rollouts),
             abtests=MappingProxyType(abtests),
             groups=MappingProxyType(groups),
+            key_salt=self.key_salt,
         )
 
 

@@ -20,6 +20,7 @@ PURE_STDLIB = {
     "array",
     "bisect",
     "collections",
+    "contextlib",  # suppress() in the bounded per-snapshot caches (evaluation)
     "dataclasses",
     "datetime",
     "enum",
@@ -29,6 +30,7 @@ PURE_STDLIB = {
     "itertools",
     "math",
     "operator",
+    "struct",  # the fixed prefix of a State's bytes (state_codec)
     "types",
     "typing",
 }
