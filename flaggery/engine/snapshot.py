@@ -197,14 +197,9 @@ class Snapshot:
                     return slot
         return self._index.slot(subject_id)
 
-    @property
-    def defaults(self) -> Mapping[str, str]:
-        """What a subject that is not registered gets: each feature's default variant
-        (features without one are absent). Read-only."""
-        return self._defaults
-
     def variants_or_defaults(self, subject_id: int) -> Mapping[str, str]:
-        """`variants(subject_id)`, or `defaults` for a subject that is not registered."""
+        """`variants(subject_id)`, or for a subject that is not registered each feature's
+        default variant (features without one are absent), in feature-name order."""
         try:
             return self.variants(subject_id)
         except SubjectNotFound:
