@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import logging.config
 import os
 import secrets
 import shutil
@@ -131,6 +132,7 @@ def _serve(argv: Sequence[str]) -> int:
     import uvicorn
 
     from flaggery.http.protocol import protocol_factory
+    from flaggery.http.startup import log_startup
 
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
     settings.check_exposure()
@@ -148,6 +150,9 @@ def _serve(argv: Sequence[str]) -> int:
     os.environ.update(settings.to_env())
     os.environ["FLAGGERY_DB_AUTO_UPGRADE"] = "false"
     metrics_dir = _prepare_metrics_dir(settings)
+    logging_config = log_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(logging_config)  # uvicorn applies it again: the same handlers
+    log_startup(settings)
     signal.signal(signal.SIGTERM, _exit_after_drain)
     try:
         uvicorn.run(
@@ -160,7 +165,7 @@ def _serve(argv: Sequence[str]) -> int:
             loop="uvloop",
             access_log=settings.access_log,
             log_level=settings.log_level,
-            log_config=log_config(settings.log_level, settings.log_format),
+            log_config=logging_config,
             timeout_graceful_shutdown=DRAIN_SECONDS,
         )
     finally:

@@ -24,6 +24,8 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
     "admin_token": ("admin-secret", "admin-secret"),
     "client_tokens": ("c1,c2", "c1,c2"),
     "cors_origins": ("https://app.example.com", "https://app.example.com"),
+    "allowed_hosts": ("flags.internal", "flags.internal"),
+    "max_streams": ("64", 64),
     "tokens": ("bot:reader:bot-secret", "bot:reader:bot-secret"),
     "tokens_file": ("TOKENS_FILE", "TOKENS_FILE"),
     "upstream_url": ("http://upstream:8000", "http://upstream:8000"),
