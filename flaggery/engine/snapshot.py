@@ -18,7 +18,7 @@ from types import MappingProxyType
 import msgspec
 
 from flaggery.engine.catch_up import facts_after, latest_subjects
-from flaggery.engine.config import RESOLUTION_FACTS, Config
+from flaggery.engine.config import Config, changes_resolution
 from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, ResolvedView
 from flaggery.engine.explanation import Explanation, KeyExplanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
@@ -197,6 +197,12 @@ class Snapshot:
                     return slot
         return self._index.slot(subject_id)
 
+    @property
+    def defaults(self) -> Mapping[str, str]:
+        """What a subject that is not registered gets: each feature's default variant
+        (features without one are absent). Read-only."""
+        return self._defaults
+
     def variants_or_defaults(self, subject_id: int) -> Mapping[str, str]:
         """`variants(subject_id)`, or for a subject that is not registered each feature's
         default variant (features without one are absent), in feature-name order."""
@@ -308,7 +314,7 @@ class Snapshot:
         moves = {sid: (self._slot_or_none(sid), entry) for sid, entry in entries.items()}
         usage = self._usage.moved(keys, moves)
         index = self._index.patched(entries)
-        resolves_alike = not any(isinstance(fact, RESOLUTION_FACTS) for fact in facts)
+        resolves_alike = not any(map(changes_resolution, facts))
         previous: Views | None = self._views if resolves_alike else None
         if usage.wants_compaction(keys, len(config.buckets)):
             yield

@@ -26,6 +26,7 @@ from flaggery.errors import (
     AlreadyExists,
     Conflict,
     DatabaseUnavailable,
+    EntityChanged,
     FlaggeryError,
     Forbidden,
     InvalidInput,
@@ -82,6 +83,7 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     NoBuckets: 409,
     AbTestIsLive: 409,
     AbTestNotLive: 409,
+    EntityChanged: 412,  # RFC 9110 13.1.1: the If-Match condition is false
     RequestValidationError: 422,
     ContentTooLarge: 413,
     RequestTimeout: 408,
@@ -166,6 +168,10 @@ def _http_error(request: Request, error: Exception) -> Response:
     if error.status_code == 404:
         message = f"No route for {request.method} {request.url.path}: the API is listed at /docs."
     elif error.status_code == 405:
+        # Starlette lists a route's methods in set order, which differs between processes
+        # (string hashing is randomised): every worker must answer the same bytes.
+        if "Allow" in headers:
+            headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
         message = (
             f"{request.method} is not allowed on {request.url.path}; "
             f"allowed: {headers.get('Allow', 'none')}."
