@@ -328,7 +328,7 @@ class Flaggery:
     def list_abtests(self) -> list[str]:
         return self._run(self._store.list_abtests())
 
-    def changes(
+    def changes(  # noqa: PLR0913 - 0.2.1's filters, keyword-only
         self,
         after: int = 0,
         limit: int = 100,

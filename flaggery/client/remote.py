@@ -39,7 +39,7 @@ from flaggery.live.tasks import cancel_and_wait
 
 __all__ = ["AsyncFlaggeryClient", "FlagsAnswer", "ServerUnavailable"]
 
-log = logging.getLogger("flaggery.client")
+log = logging.getLogger(__name__)
 
 
 class ServerUnavailable(errors.FlaggeryError):
@@ -67,7 +67,7 @@ _change_decoder = msgspec.json.Decoder(Change)
 
 
 class AsyncFlaggeryClient:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only options, as httpx.Client's
         self,
         url: str,
         *,

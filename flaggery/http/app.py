@@ -45,7 +45,7 @@ from flaggery.ui import ui_mount
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app", "home_page"]
 
-log = logging.getLogger("flaggery.http")
+log = logging.getLogger(__name__)
 
 OPERATIONS: tuple[Operation, ...] = (
     *serving.OPERATIONS,
@@ -244,7 +244,8 @@ async def _keep_starting(services: Services, failures: FailureLog, error: Except
             error = next_error
             _no_snapshot(services, failures, error)
         else:
-            log.info("First snapshot loaded at revision %s", services.evaluator.revision)
+            revision = services.evaluator.revision
+            log.info("First snapshot loaded at revision %s", revision, extra={"revision": revision})
             return
 
 

@@ -39,6 +39,7 @@ from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
 from flaggery.request_body import BodyTooLarge, read_body
 from flaggery.settings import Settings
+from flaggery.store.actor import current_actor
 from flaggery.store.database import last_written_revision
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.stream.broadcast import Broadcast
@@ -56,7 +57,7 @@ __all__ = [
     "min_revision",
 ]
 
-log = logging.getLogger("flaggery.http")
+log = logging.getLogger(__name__)
 
 Q = TypeVar("Q")
 B = TypeVar("B")
@@ -186,7 +187,10 @@ class Services:
         except TimeoutError:
             refreshed = False
         if not refreshed:
-            log.warning("The snapshot could not catch up after a write; the feed will retry.")
+            log.warning(
+                "The snapshot could not catch up after a write; the feed will retry.",
+                extra={"revision": revision, "actor": current_actor()},
+            )
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from flaggery.store.replica import Replica
 
 __all__ = ["PostgresFeed"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 STANDBY_POLL_SECONDS = 0.25
 _IN_RECOVERY = "SELECT pg_is_in_recovery()"
@@ -137,7 +137,10 @@ class PostgresFeed:
                     raise
                 failures.failed(str(error), "Full reload after reconnect failed: %s", error)
                 continue
-            log.info("LISTEN connection restored at revision %s", self._replica.revision)
+            revision = self._replica.revision
+            log.info(
+                "LISTEN connection restored at revision %s", revision, extra={"revision": revision}
+            )
             return connection
 
 

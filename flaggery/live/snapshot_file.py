@@ -26,7 +26,7 @@ from flaggery.store.replica import Replica
 
 __all__ = ["SavedSnapshot", "SnapshotFileWriter", "read_snapshot_file", "write_snapshot_file"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 # An unchanged state is written again this long after the last write, so that the age a
 # restored replica reports is the time since the database was last seen, not since it changed.

@@ -39,7 +39,7 @@ from flaggery.store.replica import Replica, SnapshotBuildFailed
 
 __all__ = ["READ_TIMEOUT_SECONDS", "UpstreamFeed"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 READ_TIMEOUT_SECONDS = 60.0
 """Silence longer than this means the upstream is gone (it sends keep-alives every 15 s)."""

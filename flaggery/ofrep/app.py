@@ -44,7 +44,7 @@ from flaggery.tokens import Role
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "ROUTES", "OfrepApp"]
 
-log = logging.getLogger("flaggery.ofrep")
+log = logging.getLogger(__name__)
 
 OFREP_PREFIX = "/ofrep/"
 BULK_PATH = "/ofrep/v1/evaluate/flags"
@@ -114,7 +114,7 @@ class OfrepApp:
         except ClientDisconnect:
             return  # nobody to answer
         except Exception:
-            log.exception("OFREP request %s failed", path)
+            log.exception("OFREP request %s failed", path, extra={"route": path})
             status = 500
             await _send_error(send, EvaluationError(500, "GENERAL", "Internal error."), None)
         if self._make_tally is not None and route in (SINGLE_ROUTE, BULK_PATH):

@@ -215,7 +215,7 @@ async def _refuse_overlap(
             )
 
 
-async def _insert_test(
+async def _insert_test(  # noqa: PLR0913 - the rows of one new A/B test
     conn: AsyncConnection,
     name: str,
     start: datetime,

@@ -26,21 +26,22 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flaggery.clock import Clock
 from flaggery.engine import ChangeGap, Snapshot, build_snapshot
 from flaggery.engine.diagnosis import faulty_records
 from flaggery.engine.model import Change, State
 from flaggery.engine.steps import Steps
-from flaggery.store.database import Database
-from flaggery.store.head import Head, read_head, rewritten
-from flaggery.store.loader import load_state_and_head, read_changes
+from flaggery.store.head import Head, rewritten
 from flaggery.store.subscribers import Subscribers, Update
+
+if TYPE_CHECKING:
+    from flaggery.store.database import Database
 
 __all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed", "in_steps"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -57,7 +58,6 @@ class RefreshCounts:
     full: int = 0
     failed: int = 0
     reconnects: int = 0
-    build_failed: int = 0
     last_success: float | None = None
     """time.monotonic() when the snapshot was last confirmed current: loaded, refreshed, or
     found up to date by a feed."""
@@ -175,6 +175,10 @@ class Replica:
         """Load everything from scratch. Raises on failure (after counting it), and
         SnapshotBuildFailed if the state does not build (the last snapshot stays). ``reason``
         is passed to the listeners."""
+        # The SQL side is imported where it is used: an edge's replica (no database) and its
+        # process never load SQLAlchemy or a driver.
+        from flaggery.store.loader import load_state_and_head
+
         async with self._lock:
             try:
                 if self._unbuildable is not None and await self._still_unbuildable():
@@ -242,7 +246,11 @@ class Replica:
             try:
                 snapshot = await in_steps(self._snapshot.apply_in_steps(changes, self._clock()))
             except Exception:
-                log.warning("Applying this process's own writes failed", exc_info=True)
+                log.warning(
+                    "Applying this process's own writes failed",
+                    exc_info=True,
+                    extra={"revision": after.revision},
+                )
                 return
             self.counts.incremental += 1
             self._head = after
@@ -293,12 +301,20 @@ class Replica:
         async with self._lock:
             reason = await self._apply_changes(self.snapshot, self._head)
         if reason is not None:
-            log.info("Full reload after revision %s: %s", self.revision, reason)
+            log.info(
+                "Full reload after revision %s: %s",
+                self.revision,
+                reason,
+                extra={"revision": self.revision},
+            )
             await self.reload(reason)
 
     async def _apply_changes(self, current: Snapshot, applied: Head) -> str | None:
         """Apply the change log after `applied` (under the lock). Returns None when done, or
         why only a full reload can catch up."""
+        from flaggery.store.database import read_head  # see `reload`
+        from flaggery.store.loader import read_changes
+
         try:
             # One pooled connection for both reads: each checkout pings the server and each
             # return rolls back, CPU on the serving loop at every write.
@@ -326,7 +342,12 @@ class Replica:
         except ChangeGap as gap:
             return str(gap)
         except Exception as error:
-            log.warning("Applying changes failed: %r", error, exc_info=True)
+            log.warning(
+                "Applying changes failed: %r",
+                error,
+                exc_info=True,
+                extra={"revision": reached.revision},
+            )
             return f"applying the changes failed ({error!r})"
         self.counts.incremental += 1
         self._head = reached
@@ -342,6 +363,8 @@ class Replica:
         """Whether the database is still at the head whose state did not build: then a full
         load would only fail again (and a replica retrying it, from a restored file or at
         every reconnect, would load everything each time)."""
+        from flaggery.store.database import read_head  # see `reload`
+
         async with self._database().read() as conn:
             head = await read_head(conn)
         if head != self._unbuildable:
@@ -365,7 +388,6 @@ class Replica:
             self.build_error = (
                 f"revision {state.revision} does not build ({error!r}); at fault: {faults}"
             )
-            self.counts.build_failed += 1
             self.counts.failed += 1
             self._tell_staleness()
             log.error(
@@ -373,6 +395,7 @@ class Replica:
                 self.build_error,
                 self.revision,
                 exc_info=True,
+                extra={"revision": state.revision},
             )
             raise SnapshotBuildFailed(self.build_error) from error
         self.build_error = None

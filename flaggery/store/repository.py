@@ -87,7 +87,7 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         """
         return await self._db.revision()
 
-    async def changes(
+    async def changes(  # noqa: PLR0913 - 0.2.1's filters, keyword-only
         self,
         after: int = 0,
         limit: int = 100,

@@ -46,7 +46,7 @@ class Subscription:
     """One client's position in a Broadcast. `next` returns the next event published after
     the subscription was taken, or None once the client was dropped for falling behind."""
 
-    __slots__ = ("_broadcast", "_next", "_stop", "dropped")
+    __slots__ = ("_broadcast", "_next", "_stop")
 
     @property
     def unread(self) -> int:
@@ -57,7 +57,6 @@ class Subscription:
         self._broadcast = broadcast
         self._next = broadcast.published  # the sequence number of the next event to read
         self._stop: int | None = None
-        self.dropped = False
 
     async def next(self) -> StreamEvent | None:
         broadcast = self._broadcast
@@ -65,10 +64,8 @@ class Subscription:
             await broadcast.wait()
         unread = broadcast.published - self._next
         if self._stop is None and unread > QUEUE_EVENTS:
-            self.dropped = True
             self._stop = self._next + QUEUE_EVENTS
         if self._next == self._stop or unread > len(broadcast.backlog):
-            self.dropped = True
             return None
         event = broadcast.backlog[-unread]
         self._next += 1
