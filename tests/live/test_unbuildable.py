@@ -11,7 +11,6 @@ import pytest
 
 from flaggery.live.evaluator import Evaluator
 from flaggery.store import loader
-from flaggery.store import replica as replica_module
 from flaggery.store.replica import SnapshotBuildFailed
 from flaggery.store.repository import AsyncFlaggery
 from tests.http.test_bad_record import BAD_SUBJECT, _sql
@@ -30,7 +29,8 @@ async def test_the_same_unbuildable_head_is_loaded_once(
         loads += 1
         return await load(*args)
 
-    monkeypatch.setattr(replica_module, "load_state_and_head", counted)
+    # Replica imports the loader lazily (at each reload), so the loader module is patched.
+    monkeypatch.setattr(loader, "load_state_and_head", counted)
     await _sql(
         db_url,
         f"INSERT INTO subjects (id, weight, bucket_id) VALUES ({BAD_SUBJECT}, 1, 12345)",
