@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from flaggery.http import create_app
 from flaggery.http.app import OPERATIONS
+from flaggery.ofrep.app import ROUTES as OFREP_ROUTES
 from flaggery.settings import Settings
 from tests.http.helpers import ok
 
@@ -35,7 +36,7 @@ async def test_every_operation_is_documented(document: dict[str, Any]) -> None:
         for method in item
         if method in HTTP_METHODS
     }
-    assert documented == {(op.method, op.path) for op in OPERATIONS}
+    assert documented == {(op.method, op.path) for op in OPERATIONS} | set(OFREP_ROUTES)
     app = create_app(Settings())
     routed = {
         (method, route.path)
@@ -71,6 +72,41 @@ async def test_operations_describe_parameters_bodies_and_errors(
     assert set(flags["responses"]) == {"200", "404", "422", "503"}
     envelope = document["components"]["schemas"]["ErrorEnvelope"]
     assert envelope["properties"]["exception"] == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+async def test_ofrep_routes_carry_their_bodies_answers_and_error_shapes(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    single = document["paths"]["/ofrep/v1/evaluate/flags/{key}"]["post"]
+    bulk = document["paths"]["/ofrep/v1/evaluate/flags"]["post"]
+    events = document["paths"]["/ofrep/v1/events"]["get"]
+    request = {"$ref": "#/components/schemas/OfrepEvaluationRequest"}
+    for operation in (single, bulk):
+        assert operation["requestBody"]["content"]["application/json"]["schema"] == request
+        assert operation["tags"] == ["ofrep"]
+    context = schemas["OfrepEvaluationRequest"]["properties"]["context"]
+    assert context["properties"]["targetingKey"]["type"] == "string"
+
+    def schema_of(answer: dict[str, Any]) -> str:
+        ref: str = answer["content"]["application/json"]["schema"]["$ref"]
+        return ref.rsplit("/", 1)[1]
+
+    assert schema_of(single["responses"]["200"]) == "FlagEvaluation"
+    assert set(schemas["FlagEvaluation"]["required"]) == {"key", "reason", "variant", "metadata"}
+    assert schema_of(bulk["responses"]["200"]) == "BulkEvaluation"
+    # A failure naming the flag key where OfrepApp sends one (400/404 of one flag), else the
+    # general shape; never flaggery's ErrorEnvelope.
+    assert schema_of(single["responses"]["404"]) == "FlagFailure"
+    assert "FLAG_NOT_FOUND" in single["responses"]["404"]["description"]
+    assert schema_of(single["responses"]["400"]) == "FlagFailure"
+    assert schema_of(single["responses"]["401"]) == "GeneralError"
+    assert schema_of(bulk["responses"]["400"]) == "GeneralError"
+    assert set(bulk["responses"]) == {"200", "304", "400", "401", "403", "413", "429", "503"}
+    assert "text/event-stream" in events["responses"]["200"]["content"]
+    assert "Retry-After" in events["responses"]["503"]["headers"]
+    codes = schemas["GeneralError"]["properties"]["errorCode"]["enum"]
+    assert "TARGETING_KEY_MISSING" in codes and "FLAG_NOT_FOUND" in codes
 
 
 async def test_token_and_metrics_show_when_configured() -> None:
