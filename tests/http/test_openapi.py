@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from starlette.routing import Route
 
@@ -107,6 +108,38 @@ async def test_ofrep_routes_carry_their_bodies_answers_and_error_shapes(
     assert "Retry-After" in events["responses"]["503"]["headers"]
     codes = schemas["GeneralError"]["properties"]["errorCode"]["enum"]
     assert "TARGETING_KEY_MISSING" in codes and "FLAG_NOT_FOUND" in codes
+
+
+async def test_ofrep_answers_are_what_the_document_says(
+    client: httpx.AsyncClient, document: dict[str, Any]
+) -> None:
+    """Each status OfrepApp answers is documented, and its body validates against the
+    documented schema."""
+    ok(await client.put("/v1/buckets", params={"amount": 1}))
+    ok(await client.post("/v1/subjects/1", params={"weight": 1}), 201)
+    ok(await client.post("/v1/features/checkout"), 201)
+    ok(await client.post("/v1/features/checkout/variants/on", params={"make_default": True}), 201)
+    context = {"context": {"targetingKey": "1"}}
+    single, bulk = "/ofrep/v1/evaluate/flags/{key}", "/ofrep/v1/evaluate/flags"
+    answers = [
+        (single, await client.post("/ofrep/v1/evaluate/flags/checkout", json=context)),
+        (single, await client.post("/ofrep/v1/evaluate/flags/nope", json=context)),
+        (single, await client.post("/ofrep/v1/evaluate/flags/checkout", content=b"{")),
+        (bulk, await client.post(bulk, json={"context": {"targetingKey": "x"}})),
+        (bulk, await client.post(bulk, json={})),
+    ]
+    first = await client.post(bulk, json=context)
+    answers.append((bulk, first))
+    etag = {"If-None-Match": first.headers["etag"]}
+    answers.append((bulk, await client.post(bulk, json=context, headers=etag)))
+    assert [answer.status_code for _, answer in answers] == [200, 404, 400, 400, 400, 200, 304]
+    for path, answer in answers:
+        documented = document["paths"][path]["post"]["responses"][str(answer.status_code)]
+        if answer.status_code == 304:
+            assert "content" not in documented
+            continue
+        ref = documented["content"]["application/json"]["schema"]["$ref"]
+        Draft202012Validator({**document, "$ref": ref}).validate(answer.json())
 
 
 async def test_token_and_metrics_show_when_configured() -> None:
