@@ -21,6 +21,7 @@ from flaggery.errors import (
 )
 from flaggery.store import tables as t
 from flaggery.store.database import Database
+from flaggery.store.exposures import forget_exposures
 from flaggery.store.features import check_variant
 from flaggery.store.queries import read_abtests, read_bucket_weights, read_features
 from flaggery.store.records import AbTestGroupRecord, AbTestRecord
@@ -104,7 +105,8 @@ class AbTestsAdmin:
             tx.record(AbTestFact(test_name, await _require_test(tx.conn, test_name)))
 
     async def rm_abtest(self, test_name: str) -> None:
-        """Delete a test that has ended or not started yet; AbTestIsLive while it runs."""
+        """Delete a test that has ended or not started yet, with its exposure counts;
+        AbTestIsLive while it runs."""
         async with self._db.write("rm_abtest") as tx:
             test = await _require_test(tx.conn, test_name)
             if _running(test, tx.now):
@@ -115,6 +117,7 @@ class AbTestsAdmin:
             for table in (t.abtest_group_buckets, t.abtest_group_variants, t.abtest_groups):
                 await tx.conn.execute(delete(table).where(table.c.test == test_name))
             await tx.conn.execute(delete(t.abtests).where(t.abtests.c.name == test_name))
+            await forget_exposures(tx.conn, test_name)
             tx.record(AbTestFact(test_name, None))
 
     async def get_abtest(self, test_name: str) -> AbTestRecord:
