@@ -9,8 +9,9 @@ Pure functions of counts and expected shares (no I/O, no clock). Two p-values:
   ``ssrm`` and GrowthBook's ``gbstats`` sequential SRM check. Under H0 each exposure falls in
   group i with probability ``theta0_i`` (the expected share). The alternative mixes over
   ``theta ~ Dirichlet(alpha)``, ``alpha = c * theta0`` (prior centred on H0, concentration
-  ``c``, default 10,000 as in gbstats). By conjugacy the Bayes factor after cumulative counts
-  ``S`` (total ``N``, ``A = sum(alpha)``) depends on the counts only::
+  ``c``: gbstats uses 10,000; here the mean over several, ``DEFAULT_CONCENTRATIONS``). By
+  conjugacy the Bayes factor after cumulative counts ``S`` (total ``N``, ``A = sum(alpha)``)
+  depends on the counts only::
 
       log BF = lgamma(A) - lgamma(A + N)
                + sum_i [lgamma(alpha_i + S_i) - lgamma(alpha_i) - S_i * log theta0_i]
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 __all__ = [
-    "DEFAULT_CONCENTRATION",
+    "DEFAULT_CONCENTRATIONS",
     "MIN_DEVIATION",
     "MIN_PER_GROUP",
     "MIN_TOTAL",
@@ -38,19 +39,24 @@ __all__ = [
     "HealthState",
     "chi_squared_p",
     "health_state",
+    "log_bayes_factor",
     "max_share_deviation",
     "sequential_srm_p",
 ]
 
 HealthState = Literal["green", "yellow", "red"]
 
-DEFAULT_CONCENTRATION = 10_000.0
-"""Dirichlet concentration ``c`` of the sequential test's alternative (gbstats' default): larger
-is more sensitive to small mismatches and slower to react to large ones."""
+DEFAULT_CONCENTRATIONS = (100.0, 10_000.0, 1_000_000.0)
+"""Dirichlet concentrations ``c`` the sequential test's alternative mixes (10,000 is gbstats'
+only one): a large ``c`` is sensitive to small mismatches but slow to see large ones (at
+10,000 alone, 100 exposures all in one of two 50/50 groups give p = 0.6); a small ``c`` the
+reverse. The mean of the Bayes factors is itself a test martingale, so the mixture stays
+anytime-valid at the price of a factor of at most 3 on p."""
 RED_P = 0.001
 YELLOW_P = 0.01
 MIN_PER_GROUP = 8
-"""Exposures every compared group needs before the state can leave green."""
+"""Exposures every group must be *expected* to have (total x share) before the state can leave
+green: expected, not observed, so a group that lost every exposure still alarms."""
 MIN_TOTAL = 100
 """Exposures in all before the state can leave green."""
 MIN_DEVIATION = 0.001
@@ -101,28 +107,43 @@ def _chi_squared_survival(x: float, dof: int) -> float:
     return min(1.0, tail + math.fsum(math.exp(term - half) for term in terms))
 
 
-def sequential_srm_p(
-    counts: Sequence[int],
-    shares: Sequence[float],
-    concentration: float = DEFAULT_CONCENTRATION,
-    running_min: float = 1.0,
-) -> float:
-    """Anytime-valid SRM p-value ``min(running_min, 1, 1/BF)`` (Lindon & Malek 2022; module
-    docstring) of cumulative ``counts`` against ``shares`` (summing to 1). ``running_min`` is
-    the p-value of the previous look (1.0 for the first): p never rises. 0.0 when a group
-    expected to get nothing got some. Raises ValueError on bad input."""
+def log_bayes_factor(counts: Sequence[int], shares: Sequence[float], concentration: float) -> float:
+    """log BF of the Dirichlet-multinomial alternative with prior ``concentration * shares``
+    against the expected ``shares`` at cumulative ``counts`` (module docstring); +inf when a
+    group expected to get nothing got some. Raises ValueError on bad input."""
     if concentration <= 0:
         raise ValueError("the concentration must be positive")
     pairs = _compared(counts, shares)
     if any(share == 0 for _, share in pairs):
-        return 0.0
+        return math.inf
     total = sum(count for count, _ in pairs)
     prior_total = concentration * math.fsum(share for _, share in pairs)
     log_bf = math.lgamma(prior_total) - math.lgamma(prior_total + total)
     for count, share in pairs:
         alpha = concentration * share
         log_bf += math.lgamma(alpha + count) - math.lgamma(alpha) - count * math.log(share)
-    return min(running_min, 1.0, math.exp(-log_bf)) if log_bf > 0 else min(running_min, 1.0)
+    return log_bf
+
+
+def sequential_srm_p(
+    counts: Sequence[int],
+    shares: Sequence[float],
+    concentrations: Sequence[float] = DEFAULT_CONCENTRATIONS,
+    running_min: float = 1.0,
+) -> float:
+    """Anytime-valid SRM p-value ``min(running_min, 1, 1/BF)`` of cumulative ``counts`` against
+    ``shares`` (summing to 1), BF being the mean of the Bayes factors at each of
+    ``concentrations`` (module docstring). ``running_min`` is the p-value of the previous look
+    (1.0 for the first): p never rises. 0.0 when a group expected to get nothing got some.
+    Raises ValueError on bad input."""
+    if not concentrations:
+        raise ValueError("give at least one concentration")
+    logs = [log_bayes_factor(counts, shares, c) for c in concentrations]
+    top = max(logs)
+    if top == math.inf:
+        return 0.0
+    log_mean = top + math.log(math.fsum(math.exp(x - top) for x in logs) / len(logs))
+    return min(running_min, 1.0, math.exp(-log_mean)) if log_mean > 0 else min(running_min, 1.0)
 
 
 def max_share_deviation(counts: Sequence[int], shares: Sequence[float]) -> float:
@@ -136,13 +157,14 @@ def max_share_deviation(counts: Sequence[int], shares: Sequence[float]) -> float
 def health_state(counts: Sequence[int], shares: Sequence[float], p: float) -> HealthState:
     """The alarm rule for a (sequential) p-value ``p`` of ``counts`` against ``shares``.
 
-    Green until there are ``MIN_TOTAL`` exposures and ``MIN_PER_GROUP`` in every group expected
-    to get some. Then red when ``p < RED_P`` and the largest share deviation is at least
-    ``MIN_DEVIATION``; yellow when ``p < YELLOW_P`` (also a significant but tiny deviation);
-    green otherwise.
+    Green until there are ``MIN_TOTAL`` exposures and every group expected to get some is
+    expected to get ``MIN_PER_GROUP`` (total x share). Then red when ``p < RED_P`` and the
+    largest share deviation is at least ``MIN_DEVIATION``; yellow when ``p < YELLOW_P`` (also a
+    significant but tiny deviation); green otherwise.
     """
-    compared = [count for count, share in zip(counts, shares, strict=True) if share > 0]
-    if sum(counts) < MIN_TOTAL or min(compared, default=0) < MIN_PER_GROUP:
+    total = sum(counts)
+    smallest_share = min((share for share in shares if share > 0), default=0.0)
+    if total < MIN_TOTAL or total * smallest_share < MIN_PER_GROUP:
         return "green"
     if p < RED_P and max_share_deviation(counts, shares) >= MIN_DEVIATION:
         return "red"

@@ -121,3 +121,14 @@ async def test_deleting_a_test_forgets_its_exposures(
     await store.record_exposures([seen(0, group, clock)])
     health = await store.abtest_health("t")
     assert (health.populations[0].exposures, health.repeats) == (1, 0)
+
+
+async def test_a_stale_client_showing_one_group_to_everyone_turns_red(
+    store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    assigned = await seed(store, clock)
+    await store.record_exposures([seen(i, "control", clock) for i in range(100)])
+    health = await store.abtest_health("t")
+    assert health.state == "red"
+    assert health.misassigned == sum(1 for g in assigned.values() if g == "treatment") > 0
+    assert health.populations[0].sequential_p < 0.001
