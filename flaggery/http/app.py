@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flaggery.access import HostRule, Keyring
 from flaggery.clock import Clock, utc_now
 from flaggery.errors import FlaggeryError
-from flaggery.http import admin, ops, serving, snapshots, streaming
+from flaggery.http import admin, experiments, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import error_response, exception_handlers, status_for
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 OPERATIONS: tuple[Operation, ...] = (
     *serving.OPERATIONS,
     *admin.OPERATIONS,
+    *experiments.OPERATIONS,
     *streaming.OPERATIONS,
     *snapshots.OPERATIONS,
     *ops.OPERATIONS,

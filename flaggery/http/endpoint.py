@@ -256,6 +256,8 @@ class Operation:
     """Answers the request itself (a stream, a binary body) instead of the JSON endpoint;
     `handler` is then only the OpenAPI operation id."""
     media_type: str = "application/json"
+    records: bool = False
+    """A POST that records client telemetry (exposures): client role, no revision."""
     decoder: msgspec.json.Decoder[Any] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -264,12 +266,15 @@ class Operation:
 
     @property
     def writes(self) -> bool:
-        return self.method != "GET"
+        return self.method != "GET" and not self.records
 
     @property
     def role(self) -> Role | None:
         """The role a token needs for this route (docs/security.md): None for health and
-        readiness, client for the serving routes, reader for other reads, admin for writes."""
+        readiness, client for the serving routes and recording exposures, reader for other
+        reads, admin for writes."""
+        if self.records:
+            return Role.CLIENT
         if self.public:
             return Role.CLIENT if self.tag == "serving" else None
         return Role.ADMIN if self.writes else Role.READER
