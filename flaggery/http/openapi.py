@@ -20,6 +20,7 @@ from flaggery.errors import (
     FlaggeryError,
     NotAdmin,
     Unauthorized,
+    ValidationError,
 )
 from flaggery.http.endpoint import Operation
 from flaggery.http.errors import ErrorEnvelope, RequestValidationError, status_for
@@ -142,7 +143,8 @@ def _responses(op: Operation, token: bool) -> dict[str, Any]:
     }
     errors: list[type[FlaggeryError]] = [*op.errors, RequestValidationError]
     if op.conditional and op.writes:
-        errors.append(EntityChanged)
+        # An If-Match revision after the database's head is a ValidationError (400).
+        errors += [EntityChanged, ValidationError]
     if not op.public:
         errors += [NotAdmin, DatabaseUnavailable]
     if token and not op.public:

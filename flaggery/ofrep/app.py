@@ -97,16 +97,9 @@ class OfrepApp:
                 await _send_error(send, _RetryLater(503, str(full), full.retry_after), None)
             return
         started = time.perf_counter()
-        if path.startswith(SINGLE_PREFIX):
-            route, key = SINGLE_ROUTE, path[len(SINGLE_PREFIX) :]
-        else:
-            route, key = path, None
+        route, key = path, None
         try:
-            if route not in (SINGLE_ROUTE, BULK_PATH):
-                status = 405 if path == EVENTS_PATH else 404
-                raise EvaluationError(
-                    status, "GENERAL", f"No OFREP route {scope['method']} {path}."
-                )
+            route, key = _route(scope["method"], path)
             status = await self._evaluate(scope, receive, send, key)
         except EvaluationError as error:
             status = error.status
@@ -130,7 +123,7 @@ class OfrepApp:
     async def _evaluate(self, scope: Scope, receive: Receive, send: Send, key: str | None) -> int:
         """Answer an evaluation; return the status sent. Raises EvaluationError."""
         if scope["method"] != "POST":
-            raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
+            raise _NotAllowed(scope["method"], "POST")
         self._check_client(scope)
         subject_id = decode_request(await _read_body(scope, receive))
         answers = self._current().for_subject(subject_id)
@@ -178,6 +171,26 @@ class OfrepApp:
         return answers
 
 
+def _route(method: str, path: str) -> tuple[str, str | None]:
+    """The evaluation route of `path` and its flag key (None for the bulk route); the OFREP
+    error for any other path (405 with ``Allow`` for the event stream's path)."""
+    if path.startswith(SINGLE_PREFIX):
+        return SINGLE_ROUTE, path[len(SINGLE_PREFIX) :]
+    if path == BULK_PATH:
+        return BULK_PATH, None
+    if path == EVENTS_PATH:
+        raise _NotAllowed(method, "GET")
+    raise EvaluationError(404, "GENERAL", f"No OFREP route {method} {path}.")
+
+
+class _NotAllowed(EvaluationError):
+    """405 with the ``Allow`` header RFC 9110 (section 15.5.6) requires."""
+
+    def __init__(self, method: str, allow: str) -> None:
+        super().__init__(405, "GENERAL", f"{method} is not allowed: use {allow}.")
+        self.allow = allow
+
+
 class _RetryLater(EvaluationError):
     """An error answered with ``Retry-After: <retry_after>`` (seconds)."""
 
@@ -216,4 +229,6 @@ async def _send_error(send: Send, error: EvaluationError, key: str | None) -> No
         headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
     elif isinstance(error, _RetryLater):
         headers.append((b"retry-after", b"%d" % error.retry_after))
+    elif isinstance(error, _NotAllowed):
+        headers.append((b"allow", error.allow.encode()))
     await _send(send, error.status, headers, body)
