@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flaggery.client_auth import ClientAuth
 from flaggery.clock import Clock, utc_now
 from flaggery.errors import UpstreamRefused
-from flaggery.http import admin, ops, serving, snapshots, streaming
+from flaggery.http import admin, keys, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import exception_handlers, status_for
@@ -47,6 +47,7 @@ log = logging.getLogger("flaggery.http")
 
 OPERATIONS: tuple[Operation, ...] = (
     *serving.OPERATIONS,
+    *keys.OPERATIONS,
     *admin.OPERATIONS,
     *streaming.OPERATIONS,
     *snapshots.OPERATIONS,

@@ -23,8 +23,9 @@ expressions: about four fifths of a flags request's CPU time (``bench/flags_path
 are complete, the protocol asks the app's `FlagsFastPath` for the answer and, if it gives
 one (a 200 or 304 from the snapshot), writes the status line, uvicorn's default headers
 (``date``, ``server``), the fast path's headers and the body itself, in one write, exactly
-as the ASGI path would have sent them. Everything else goes through ASGI as before: other
-methods and routes, query strings and percent-encoded paths, HEAD, every error, a request
+as the ASGI path would have sent them; ``GET /v1/keys/{key}/flags`` likewise, its path
+percent-decoded as uvicorn decodes it. Everything else goes through ASGI as before: other
+methods and routes, query strings and other percent-encoded paths, HEAD, every error, a request
 pipelined behind one still in flight, and a connection whose client is not reading (the
 ASGI path waits for the socket to drain; a direct write could not). Keep-alive follows
 uvicorn's rule (HTTP/1.1 unless ``Connection: close``; HTTP/1.0 closes).
@@ -43,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from typing import Any
+from urllib.parse import unquote
 
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
@@ -57,7 +59,7 @@ from flaggery.http.errors import (
     error_body,
     status_for,
 )
-from flaggery.http.serving import FlagsFastPath, Headers
+from flaggery.http.serving import KEY_PREFIX, FlagsFastPath, Headers
 
 __all__ = ["ReadTimeoutProtocol", "protocol_factory"]
 
@@ -157,10 +159,15 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         ):
             return False
         url = self.url
-        if b"?" in url or b"%" in url or not url.isascii():
+        if b"?" in url or b"#" in url or not url.isascii():
             return False  # uvicorn's URL parsing decides what the path is
+        path = url.decode("ascii")
+        if "%" in path:
+            if not path.startswith(KEY_PREFIX):
+                return False
+            path = unquote(path)  # as uvicorn decodes it: a percent-encoded targeting key
         self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-        if not flags.respond(url.decode("ascii"), self.headers, self._write_answer):
+        if not flags.respond(path, self.headers, self._write_answer):
             return False
         self._answered = True
         self.server_state.total_requests += 1
