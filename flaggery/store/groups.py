@@ -10,9 +10,9 @@ from flaggery.errors import GroupExists, GroupNotFound, OverrideNotFound
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
+from flaggery.store.planned_writes import SubjectWrite
 from flaggery.store.queries import read_groups, read_members_without
 from flaggery.store.records import GroupRecord
-from flaggery.store.subject_writes import SubjectWrite
 from flaggery.store.validation import check_name, check_subject_id
 
 __all__ = ["GroupsAdmin"]
