@@ -89,6 +89,11 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="seconds a read with X-Flaggery-Min-Revision waits (FLAGGERY_MIN_REVISION_WAIT, 5)",
     )
     parser.add_argument(
+        "--subject-attribute",
+        help="context attribute naming a subject to bucket by "
+        "(FLAGGERY_SUBJECT_ATTRIBUTE, subject)",
+    )
+    parser.add_argument(
         "--stream-keepalive",
         help="seconds between keep-alives on GET /v1/stream (FLAGGERY_STREAM_KEEPALIVE, 15)",
     )

@@ -122,6 +122,10 @@ class Settings:
     revision before answering 503 RevisionNotReached."""
     stream_keepalive: float = 15.0
     """Seconds between keep-alive comments on an idle GET /v1/stream."""
+    subject_attribute: str = "subject"
+    """The evaluation-context attribute (OFREP, the OpenFeature provider) that names a
+    registered subject to bucket a request by instead of its targeting key: with ``subject``,
+    ``{"targetingKey": "visitor-1", "subject": "42"}`` gets subject 42's variants."""
     enable_prometheus: bool = False
     enable_docs: bool = True
     host: str = "127.0.0.1"
@@ -212,6 +216,11 @@ class Settings:
             raise SettingsError(
                 f"FLAGGERY_SESSION_SECRET must be at least {MIN_SESSION_SECRET} characters: "
                 "a long random secret, such as the output of `openssl rand -hex 32`."
+            )
+        if not self.subject_attribute or self.subject_attribute == "targetingKey":
+            raise SettingsError(
+                "FLAGGERY_SUBJECT_ATTRIBUTE must name a context attribute other than "
+                f"targetingKey, such as subject or tenantId; got {self.subject_attribute!r}."
             )
         if self.client_tokens is not None and not self.client_token_list:
             raise SettingsError("FLAGGERY_CLIENT_TOKENS lists no token: unset it or give one.")

@@ -88,7 +88,11 @@ def create_app(
     metrics = Metrics() if settings.enable_prometheus else None
     cors = settings.cors_origin_list
     fast_path = FlagsFastPath(metrics, ClientAuth(settings), cors=bool(cors))
-    ofrep = OfrepApp(ClientAuth(settings), None if metrics is None else metrics.tally)
+    ofrep = OfrepApp(
+        ClientAuth(settings),
+        None if metrics is None else metrics.tally,
+        subject_attribute=settings.subject_attribute,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
