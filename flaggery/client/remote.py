@@ -1,14 +1,16 @@
-"""AsyncFlaggeryClient: a subject's flags from GET /v1/subjects/{id}/flags, cached.
+"""AsyncFlaggeryClient: a subject's flags from GET /v1/subjects/{id}/flags, and any targeting
+key's from GET /v1/keys/{key}/flags, cached.
 
-Two caches of one answer per subject, both bounded (least recently used out when full): the
-fresh one (cachetools.TTLCache, every entry out after its TTL) answers without a request; the
-last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader token
-where the server requires one) a background task follows GET /v1/stream: a revision that
-touches only subjects drops those subjects' fresh answers, any other revision drops them all,
-so a fresh answer is at most one stream hop old. On a server error or an unreachable server,
-the last-known answer is served, marked ``stale`` with the reason; without one,
-ServerUnavailable is raised. A 4xx raises the
-server's error type (SubjectNotFound, ...) from flaggery.errors.
+Two caches of one answer per subject or key, both bounded (least recently used out when full):
+the fresh one (cachetools.TTLCache, every entry out after its TTL) answers without a request;
+the last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader
+token where the server requires one) a background task follows GET /v1/stream: a revision that
+touches only subjects drops those subjects' fresh answers, any other revision drops them all, so
+a fresh answer is at most one stream hop old (a subject fact drops the key that is the subject's
+decimal id too: the key now names that subject, or no longer does). On a server error or an
+unreachable server, the last-known answer is served, marked ``stale`` with the reason; without
+one, ServerUnavailable is raised. A 4xx raises the server's error type (SubjectNotFound, ...)
+from flaggery.errors.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from types import TracebackType
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -24,6 +27,7 @@ from cachetools import LRUCache, TTLCache
 
 from flaggery import errors
 from flaggery.engine.model import Change, SubjectFact
+from flaggery.engine.targeting import check_targeting_key
 from flaggery.live.backoff import RECONNECT
 from flaggery.live.sse_lines import sse_events
 from flaggery.live.tasks import cancel_and_wait
@@ -74,8 +78,9 @@ class AsyncFlaggeryClient:
         ``timeout``: seconds per request."""
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self._http = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout)
-        self._cache: TTLCache[int, dict[str, str]] = TTLCache(cache_size, cache_ttl)
-        self._known: LRUCache[int, dict[str, str]] = LRUCache(cache_size)
+        # Subjects by id (int), targeting keys by text (str): never equal, so one cache holds both.
+        self._cache: TTLCache[int | str, dict[str, str]] = TTLCache(cache_size, cache_ttl)
+        self._known: LRUCache[int | str, dict[str, str]] = LRUCache(cache_size)
         self._follow = follow
         self._task: asyncio.Task[None] | None = None
         self.revision: int | None = None
@@ -102,19 +107,29 @@ class AsyncFlaggeryClient:
     async def flags(self, subject_id: int) -> FlagsAnswer:
         """The subject's flags: from the cache, else one request. Raises SubjectNotFound (and
         the other flaggery.errors types for 4xx), ServerUnavailable (no cached answer)."""
-        cached = self._cache.get(subject_id)
+        return await self._answer(subject_id, f"/v1/subjects/{subject_id}/flags")
+
+    async def key_flags(self, key: str) -> FlagsAnswer:
+        """Any targeting key's flags (a registered subject's canonical id is that subject;
+        any other key is hashed on the server): from the cache, else one request. Raises
+        InvalidTargetingKey (checked here, before any request), ServerUnavailable."""
+        path = f"/v1/keys/{quote(check_targeting_key(key), safe='')}/flags"
+        return await self._answer(key, path)
+
+    async def _answer(self, unit: int | str, path: str) -> FlagsAnswer:
+        cached = self._cache.get(unit)
         if cached is not None:
             return FlagsAnswer(cached)
         try:
-            response = await self._http.get(f"/v1/subjects/{subject_id}/flags")
+            response = await self._http.get(path)
         except httpx.HTTPError as error:
-            return self._fallback(subject_id, f"the server is unreachable ({error!r})")
+            return self._fallback(unit, f"the server is unreachable ({error!r})")
         if response.status_code >= 500:
-            return self._fallback(subject_id, f"the server answered {response.status_code}")
+            return self._fallback(unit, f"the server answered {response.status_code}")
         if response.status_code != 200:
             raise _typed_error(response)
         flags = _flags_decoder.decode(response.content).flags
-        self._cache[subject_id] = self._known[subject_id] = flags
+        self._cache[unit] = self._known[unit] = flags
         return FlagsAnswer(flags)
 
     async def variants(self, subject_id: int) -> dict[str, str]:
@@ -125,11 +140,12 @@ class AsyncFlaggeryClient:
         """The subject's variant of ``feature``, or None (see `flags` for the errors)."""
         return (await self.flags(subject_id)).flags.get(feature)
 
-    def _fallback(self, subject_id: int, reason: str) -> FlagsAnswer:
-        cached = self._known.get(subject_id)
+    def _fallback(self, unit: int | str, reason: str) -> FlagsAnswer:
+        cached = self._known.get(unit)
+        name = f"subject {unit}" if isinstance(unit, int) else f"key {unit!r:.80}"
         if cached is None:
-            raise ServerUnavailable(f"No answer for subject {subject_id}: {reason}.")
-        log.warning("Serving cached flags for subject %s: %s", subject_id, reason)
+            raise ServerUnavailable(f"No answer for {name}: {reason}.")
+        log.warning("Serving cached flags for %s: %s", name, reason)
         return FlagsAnswer(cached, stale=True, reason=reason)
 
     async def _follow_forever(self) -> None:
@@ -158,7 +174,9 @@ class AsyncFlaggeryClient:
             facts = _change_decoder.decode(data).facts
             if all(isinstance(fact, SubjectFact) for fact in facts):
                 for fact in facts:
-                    self._cache.pop(fact.id, None)  # type: ignore[union-attr]
+                    subject_id: int = fact.id  # type: ignore[union-attr]
+                    self._cache.pop(subject_id, None)
+                    self._cache.pop(str(subject_id), None)
                 return
         self._cache.clear()
 
