@@ -18,6 +18,7 @@ reproduce offline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from hashlib import blake2b
 
 from flaggery.errors import InvalidTargetingKey
@@ -25,6 +26,7 @@ from flaggery.errors import InvalidTargetingKey
 __all__ = [
     "MAX_KEY_LENGTH",
     "SALT_BYTES",
+    "bucket_of_key",
     "check_targeting_key",
     "hash_key",
     "jump_consistent_hash",
@@ -93,3 +95,10 @@ def jump_consistent_hash(hashed: int, count: int) -> int:
         hashed = (hashed * _JUMP_MULTIPLIER + 1) & _UINT64
         jump = int((bucket + 1) * (2147483648.0 / ((hashed >> 33) + 1)))
     return bucket
+
+
+def bucket_of_key(salt: bytes, buckets: Sequence[int], key: str) -> tuple[int, int]:
+    """(the key's 64-bit hash, the bucket it jumps to among `buckets`, given in creation
+    order). `buckets` must not be empty; `key` must have passed `check_targeting_key`."""
+    hashed = hash_key(salt, key)
+    return hashed, buckets[jump_consistent_hash(hashed, len(buckets))]

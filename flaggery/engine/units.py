@@ -16,12 +16,7 @@ from datetime import datetime
 
 from flaggery.engine.config import Config
 from flaggery.engine.evaluation import BoundedCache, Evaluation, ResolvedView
-from flaggery.engine.targeting import (
-    check_targeting_key,
-    hash_key,
-    jump_consistent_hash,
-    subject_id_of,
-)
+from flaggery.engine.targeting import bucket_of_key, check_targeting_key, subject_id_of
 from flaggery.engine.views import ViewKey, Views, view_resolver
 from flaggery.errors import BucketNotFound, SubjectNotFound
 
@@ -99,10 +94,7 @@ class Units:
         """(64-bit hash, bucket) of a key hashed into the current buckets; None if there is
         no bucket yet."""
         buckets = self._config.buckets
-        if not buckets:
-            return None
-        hashed = hash_key(self._config.key_salt, key)
-        return hashed, buckets[jump_consistent_hash(hashed, len(buckets))]
+        return bucket_of_key(self._config.key_salt, buckets, key) if buckets else None
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """The resolved view of (bucket, groups); `BucketNotFound` for an unknown bucket."""

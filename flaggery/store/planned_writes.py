@@ -23,8 +23,9 @@ from typing import Literal
 from sqlalchemy import Executable, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.allocation import lightest_bucket
+from flaggery.engine.allocation import lightest_bucket, like_key_bucket
 from flaggery.engine.model import Fact, Subject, SubjectFact
+from flaggery.engine.targeting import bucket_of_key
 from flaggery.errors import (
     FlaggeryError,
     GroupNotFound,
@@ -54,6 +55,9 @@ class SubjectWrite:
     """add_subject, set_subject_weight."""
     group: str = ""
     """add_subject_to_group, rm_subject_from_group."""
+    like_key: str | None = None
+    """add_subject: place it where this (checked) targeting key hashes to, within the balance
+    tolerance (flaggery.engine.allocation.like_key_bucket)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ class Applied:
     revision: int | None
     facts: tuple[Fact, ...] = ()
     bucket: int | None = None
+    key_bucket: int | None = None
+    """add_subject with a like_key: the bucket the key hashes to."""
+    reason: str | None = None
+    """add_subject with a like_key placed elsewhere than `key_bucket`: why."""
 
 
 Outcome = Applied | FlaggeryError
@@ -99,6 +107,8 @@ class _WorkingCopy:
     loaded: dict[int, Subject | None]
     bucket_weights: dict[int, int]
     groups: set[str]
+    key_salt: bytes
+    """The targeting-key salt; read only when some add_subject has a like_key."""
     bucket_deltas: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     joined: dict[tuple[str, int], int] = field(default_factory=dict)
     """(group, subject) -> revision of a join made by these writes and not undone by them."""
@@ -114,12 +124,15 @@ class _WorkingCopy:
             groups = set((await conn.execute(query)).scalars())
         adds = any(w.operation == "add_subject" for w in writes)
         weights = await read_bucket_weights(conn) if adds else {}
-        return cls(subjects, dict(subjects), weights, groups)
+        salt = b""
+        if any(w.like_key is not None for w in writes):
+            salt = bytes.fromhex((await conn.execute(select(t.state.c.key_salt))).scalar_one())
+        return cls(subjects, dict(subjects), weights, groups, salt)
 
     def apply(self, write: SubjectWrite, revision: int) -> Applied:
         sid = write.subject
         if write.operation == "add_subject":
-            return self._add(sid, write.weight, revision)
+            return self._add(sid, write.weight, revision, write.like_key)
         subject = self._require(sid)
         if write.operation == "set_subject_weight":
             if subject.weight == write.weight:
@@ -131,13 +144,19 @@ class _WorkingCopy:
         self.subjects[sid] = changed
         return Applied(revision, (SubjectFact(sid, changed),))
 
-    def _add(self, sid: int, weight: int, revision: int) -> Applied:
+    def _add(self, sid: int, weight: int, revision: int, like_key: str | None) -> Applied:
         if self.subjects[sid] is not None:
             raise SubjectExists(f"Subject {sid} exists already.")
-        bucket = lightest_bucket(self.bucket_weights)
+        bucket = lightest_bucket(self.bucket_weights)  # NoBuckets first
+        key_bucket, reason = None, None
+        if like_key is not None:
+            buckets = sorted(self.bucket_weights)  # creation order: ids only grow
+            _, key_bucket = bucket_of_key(self.key_salt, buckets, like_key)
+            bucket, reason = like_key_bucket(self.bucket_weights, key_bucket, weight)
         self._add_weight(bucket, weight)
         self.subjects[sid] = Subject(weight, bucket)
-        return Applied(revision, (SubjectFact(sid, Subject(weight, bucket)),), bucket)
+        facts = (SubjectFact(sid, Subject(weight, bucket)),)
+        return Applied(revision, facts, bucket, key_bucket, reason)
 
     def _move(self, sid: int, subject: Subject, write: SubjectWrite, revision: int) -> Subject:
         """A join or a leave, checked as flaggery.store.groups checks them."""

@@ -20,9 +20,27 @@ __all__ = [
     "BucketsRecord",
     "FeatureRecord",
     "GroupRecord",
+    "PlacementRecord",
     "RolloutRecord",
     "SubjectRecord",
 ]
+
+
+class PlacementRecord(msgspec.Struct, frozen=True):
+    """Where ``add_subject(..., like_key=KEY)`` placed a new subject."""
+
+    bucket: int
+    """The subject's bucket."""
+    key_bucket: int
+    """The bucket KEY hashes to: the subject keeps KEY's variants when the two are equal."""
+    reason: str | None = None
+    """Why the subject went to the lightest bucket instead (the key's bucket was heavier than
+    the balance tolerance allows); None when it went to the key's bucket."""
+
+    @property
+    def kept(self) -> bool:
+        """The subject is in the key's bucket, so it keeps the key's variants."""
+        return self.bucket == self.key_bucket
 
 
 class SubjectRecord(msgspec.Struct, frozen=True):
