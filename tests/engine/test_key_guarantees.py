@@ -40,7 +40,8 @@ def chi_squared_limit(degrees: int, p: float = 0.001) -> float:
     """The chi-squared quantile at 1 - p (Wilson and Hilferty's approximation: within 0.1 of
     the exact value at these degrees of freedom, e.g. 148.28 against 148.23 for 99)."""
     z = NormalDist().inv_cdf(1 - p)
-    return degrees * (1 - 2 / (9 * degrees) + z * (2 / (9 * degrees)) ** 0.5) ** 3
+    cube: float = (1 - 2 / (9 * degrees) + z * (2 / (9 * degrees)) ** 0.5) ** 3
+    return degrees * cube
 
 
 def chi_squared(counts: Iterable[int], cells: int, total: int) -> float:
@@ -104,9 +105,9 @@ def test_3_rollouts_and_tests_of_different_features_are_independent() -> None:
     assert abs(fmean(bucket_overlaps) - 0.01) <= 0.003
     agreements = []
     for n in range(30):
-        first, _ = partition_buckets(WEIGHTS, [0.5, 0.5], f"test-{n}")
-        second, _ = partition_buckets(WEIGHTS, [0.5, 0.5], f"other-{n}")
-        same = (set(first[0]) & set(second[0])) | (set(first[1]) & set(second[1]))
+        one, _ = partition_buckets(WEIGHTS, [0.5, 0.5], f"test-{n}")
+        other, _ = partition_buckets(WEIGHTS, [0.5, 0.5], f"other-{n}")
+        same = (set(one[0]) & set(other[0])) | (set(one[1]) & set(other[1]))
         agreements.append(sum(1 for b in bucket_of.values() if b in same) / KEY_COUNT)
     assert abs(fmean(agreements) - 0.5) <= 0.02
 
