@@ -35,6 +35,7 @@ class Units:
     """The request-time lookups of one snapshot (its caches are part of it)."""
 
     __slots__ = (
+        "_bucket_views",
         "_built_at",
         "_config",
         "_evaluations",
@@ -53,6 +54,8 @@ class Units:
         self._slot_of = slot_of
         self._built_at = built_at
         self._slot_views: list[ResolvedView | None] = [None] * len(views.keys)
+        self._bucket_views: dict[int, ResolvedView] = {}
+        """bucket -> the view of a unit in it with no group: what every hashed key gets."""
         self._evaluations: BoundedCache[str, Evaluation] = BoundedCache(EVALUATION_CACHE_SIZE)
         self._request_views: BoundedCache[ViewKey, ResolvedView] = BoundedCache(
             REQUEST_VIEW_CACHE_SIZE
@@ -122,7 +125,10 @@ class Units:
         hashed = self.hashed_bucket(key)
         if hashed is None:
             return Evaluation(key, None, self._no_bucket_view())
-        return Evaluation(key, None, self.view(hashed[1]))
+        view = self._bucket_views.get(hashed[1])
+        if view is None:
+            view = self._bucket_views[hashed[1]] = self.view(hashed[1])
+        return Evaluation(key, None, view)
 
     def _subject_view(self, subject_id: int) -> ResolvedView:
         return self._slot_view(self._slot_of(subject_id))
