@@ -134,7 +134,10 @@ async def rm_variant(call: Call[None, None]) -> Success:
 
 async def get_rollout(call: Call[None, None]) -> RolloutOut:
     r = await call.store.get_rollout(call.path["feature"])
-    return RolloutOut(r.feature, r.variant, r.proportion, r.effective_weight, r.buckets)
+    return RolloutOut(
+        r.feature, r.variant, r.proportion, r.effective_weight, r.buckets, r.weight_share,
+        r.key_share,
+    )  # fmt: skip
 
 
 async def add_rollout(call: Call[VariantQuery, None]) -> Success:
@@ -202,7 +205,15 @@ async def list_abtests(call: Call[None, None]) -> AbTestNames:
 async def get_abtest(call: Call[None, None]) -> AbTestEnvelope:
     test = await call.store.get_abtest(call.path["test_name"])
     groups = [
-        AbTestGroupOut(g.name, g.proportion, g.variants, g.buckets, g.effective_weight)
+        AbTestGroupOut(
+            g.name,
+            g.proportion,
+            g.variants,
+            g.buckets,
+            g.effective_weight,
+            g.weight_share,
+            g.key_share,
+        )
         for g in test.groups
     ]
     return AbTestEnvelope(AbTestOut(test.name, test.start, test.end, groups))

@@ -255,6 +255,13 @@ class RolloutOut(msgspec.Struct, frozen=True):
     proportion: float
     effective_weight: int
     buckets: list[int]
+    weight_share: Annotated[
+        float | None, Meta(description="Share of the registered weight, 0 to 1 (null: none).")
+    ] = None
+    key_share: Annotated[
+        float | None,
+        Meta(description="Share of hashed targeting keys (its buckets / all buckets), 0 to 1."),
+    ] = None
 
 
 class GroupNames(msgspec.Struct, frozen=True):
@@ -273,6 +280,13 @@ class AbTestGroupOut(msgspec.Struct, frozen=True):
     variants: dict[str, str]
     buckets: list[int]
     effective_weight: int
+    weight_share: Annotated[
+        float | None, Meta(description="Share of the registered weight, 0 to 1 (null: none).")
+    ] = None
+    key_share: Annotated[
+        float | None,
+        Meta(description="Share of hashed targeting keys (its buckets / all buckets), 0 to 1."),
+    ] = None
 
 
 class AbTestOut(msgspec.Struct, frozen=True):

@@ -23,7 +23,22 @@ __all__ = [
     "PlacementRecord",
     "RolloutRecord",
     "SubjectRecord",
+    "shares",
 ]
+
+
+def shares(
+    buckets: frozenset[int] | set[int], weights: dict[int, int]
+) -> tuple[int, float | None, float | None]:
+    """(effective weight, weight share, key share) of a rollout or test group holding
+    `buckets`, given every bucket's weight."""
+    effective = sum(weights[bucket] for bucket in buckets)
+    total = sum(weights.values())
+    return (
+        effective,
+        effective / total if total else None,
+        len(buckets) / len(weights) if weights else None,
+    )
 
 
 class PlacementRecord(msgspec.Struct, frozen=True):
@@ -88,6 +103,12 @@ class RolloutRecord(msgspec.Struct, frozen=True):
     proportion: float
     effective_weight: int
     buckets: list[int]
+    weight_share: float | None = None
+    """Its share of the registered weight (effective weight / total weight), 0 to 1; None
+    while no subject has weight."""
+    key_share: float | None = None
+    """Its share of hashed targeting keys (its buckets / all buckets), 0 to 1; None while
+    there is no bucket. Differs from weight_share when bucket weights are uneven."""
 
 
 class GroupRecord(msgspec.Struct, frozen=True):
@@ -102,6 +123,12 @@ class AbTestGroupRecord(msgspec.Struct, frozen=True):
     variants: dict[str, str]
     buckets: list[int]
     effective_weight: int
+    weight_share: float | None = None
+    """Its share of the registered weight (effective weight / total weight), 0 to 1; None
+    while no subject has weight."""
+    key_share: float | None = None
+    """Its share of hashed targeting keys (its buckets / all buckets), 0 to 1; None while
+    there is no bucket. Differs from weight_share when bucket weights are uneven."""
 
 
 class AbTestRecord(msgspec.Struct, frozen=True):
