@@ -32,6 +32,7 @@ SCRIPTS = {
     ("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"'): "test_the_quickstart_runs",
     ("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")'): "test_the_readme_tour",
     ("docs/openfeature.md", "OFREPProvider("): "test_the_ofrep_provider_example",
+    ("docs/allocation.md", "def bucket_of_key("): "test_the_offline_key_hash_is_the_servers",
 }
 
 
@@ -204,6 +205,25 @@ def test_the_ofrep_provider_example(tmp_path: Path) -> None:
         last = code.rstrip().splitlines()[-1]
         code += f"print({last.strip()})\n"
         assert run_script(code, tmp_path)[-1] == "True"
+
+
+def test_the_offline_key_hash_is_the_servers() -> None:
+    """The function docs/allocation.md gives users, run as written, buckets every key as the
+    engine does, for any salt and bucket list."""
+    from flaggery.engine.targeting import bucket_of_key
+
+    namespace: dict[str, object] = {}
+    exec(block_with("docs/allocation.md", "def bucket_of_key("), namespace)
+    documented = namespace["bucket_of_key"]
+    assert callable(documented)
+    salt, buckets = bytes(range(16)), [3, 4, 7, *range(10, 207)]
+    keys = ["0", "042", "ana@example.com", "a/b c\n€", *(f"visitor-{n}" for n in range(500))]
+    for count in (1, 2, 100, 200):
+        for key in keys:
+            assert (
+                documented(salt, buckets[:count], key)
+                == bucket_of_key(salt, buckets[:count], key)[1]
+            )
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
