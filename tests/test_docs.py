@@ -210,7 +210,7 @@ def test_the_ofrep_provider_example(tmp_path: Path) -> None:
 def test_the_offline_key_hash_is_the_servers() -> None:
     """The function docs/allocation.md gives users, run as written, buckets every key as the
     engine does, for any salt and bucket list."""
-    from flaggery.engine.targeting import bucket_of_key
+    from flaggery.engine.targeting import bucket_of_key, key_hasher
 
     namespace: dict[str, object] = {}
     exec(block_with("docs/allocation.md", "def bucket_of_key("), namespace)
@@ -222,7 +222,7 @@ def test_the_offline_key_hash_is_the_servers() -> None:
         for key in keys:
             assert (
                 documented(salt, buckets[:count], key)
-                == bucket_of_key(salt, buckets[:count], key)[1]
+                == bucket_of_key(key_hasher(salt), buckets[:count], key)[1]
             )
 
 

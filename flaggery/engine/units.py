@@ -16,7 +16,12 @@ from datetime import datetime
 
 from flaggery.engine.config import Config
 from flaggery.engine.evaluation import BoundedCache, Evaluation, ResolvedView
-from flaggery.engine.targeting import bucket_of_key, check_targeting_key, subject_id_of
+from flaggery.engine.targeting import (
+    bucket_of_key,
+    check_targeting_key,
+    key_hasher,
+    subject_id_of,
+)
 from flaggery.engine.views import ViewKey, Views, view_resolver
 from flaggery.errors import BucketNotFound, SubjectNotFound
 
@@ -39,6 +44,7 @@ class Units:
         "_built_at",
         "_config",
         "_evaluations",
+        "_hash_of",
         "_request_views",
         "_resolve",
         "_slot_of",
@@ -61,6 +67,7 @@ class Units:
             REQUEST_VIEW_CACHE_SIZE
         )
         self._resolve: Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]] | None = None
+        self._hash_of = key_hasher(config.key_salt)
 
     def evaluate(
         self, key: str, context: Mapping[str, object] | None, subject_attribute: str
@@ -97,7 +104,7 @@ class Units:
         """(64-bit hash, bucket) of a key hashed into the current buckets; None if there is
         no bucket yet."""
         buckets = self._config.buckets
-        return bucket_of_key(self._config.key_salt, buckets, key) if buckets else None
+        return bucket_of_key(self._hash_of, buckets, key) if buckets else None
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """The resolved view of (bucket, groups); `BucketNotFound` for an unknown bucket."""

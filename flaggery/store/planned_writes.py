@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.allocation import lightest_bucket, like_key_bucket
 from flaggery.engine.model import Fact, Subject, SubjectFact
-from flaggery.engine.targeting import bucket_of_key
+from flaggery.engine.targeting import bucket_of_key, key_hasher
 from flaggery.errors import (
     FlaggeryError,
     GroupNotFound,
@@ -151,7 +151,7 @@ class _WorkingCopy:
         key_bucket, reason = None, None
         if like_key is not None:
             buckets = sorted(self.bucket_weights)  # creation order: ids only grow
-            _, key_bucket = bucket_of_key(self.key_salt, buckets, like_key)
+            _, key_bucket = bucket_of_key(key_hasher(self.key_salt), buckets, like_key)
             bucket, reason = like_key_bucket(self.bucket_weights, key_bucket, weight)
         self._add_weight(bucket, weight)
         self.subjects[sid] = Subject(weight, bucket)

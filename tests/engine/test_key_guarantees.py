@@ -24,7 +24,7 @@ import pytest
 
 from flaggery.engine import build_snapshot, partition_buckets, rollout_buckets, rollout_order
 from flaggery.engine.model import Feature, Rollout, State
-from flaggery.engine.targeting import bucket_of_key, hash_key, jump_consistent_hash
+from flaggery.engine.targeting import bucket_of_key, hash_key, jump_consistent_hash, key_hasher
 from tests.engine.strategies import make_state, minute
 
 KEY_COUNT = 100_000
@@ -52,7 +52,8 @@ def chi_squared(counts: Iterable[int], cells: int, total: int) -> float:
 
 
 def _buckets(keys: list[str], buckets: tuple[int, ...]) -> list[int]:
-    return [bucket_of_key(SALT, buckets, key)[1] for key in keys]
+    hash_of = key_hasher(SALT)
+    return [bucket_of_key(hash_of, buckets, key)[1] for key in keys]
 
 
 def _state(rollouts: Iterable[Rollout]) -> State:
