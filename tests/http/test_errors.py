@@ -35,6 +35,7 @@ EXPECTED_STATUS = {
     "RolloutExists": 400,
     "ValidationError": 400,
     "InvalidRolloutProportion": 400,
+    "InvalidTargetingKey": 400,
     "SubjectAlreadyInGroup": 400,
     "SubjectNotInGroup": 400,
     "FeatureHasChildren": 400,
