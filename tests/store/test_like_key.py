@@ -97,7 +97,7 @@ async def test_rest_like_key(db_url: str, clock: FakeClock) -> None:
     app = create_app(Settings(db_url=db_url, admin_mode=True, db_auto_upgrade=False), clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             ok(await client.put("/v1/buckets", params={"amount": 4}))
             visitor = "ana@example.com"
             bucket = ok(await client.get("/v1/keys/ana%40example.com/explain"))["bucket"]
