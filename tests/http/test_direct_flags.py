@@ -81,9 +81,9 @@ def test_the_direct_answer_is_the_asgi_answer(server: ServerProcess) -> None:
 def test_a_key_is_answered_directly_as_through_asgi(server: ServerProcess, path: bytes) -> None:
     with _connect(server) as sock:
         buffer = bytearray()
-        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
         direct = _read_response(sock, buffer)
-        sock.sendall(b"GET " + path + b"?via=asgi HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET " + path + b"?via=asgi HTTP/1.1\r\nHost: localhost\r\n\r\n")
         through_asgi = _read_response(sock, buffer)
     assert direct.endswith(b'\r\n\r\n{"flags":{"checkout":"on"}}')
     assert _without_date(direct) == _without_date(through_asgi)
