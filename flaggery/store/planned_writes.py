@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import Executable, bindparam, delete, insert, select, update
@@ -36,6 +37,7 @@ from flaggery.errors import (
 )
 from flaggery.store import tables as t
 from flaggery.store.queries import read_bucket_weights
+from flaggery.store.removed_subjects import forget_buckets, remembered_buckets
 from flaggery.store.validation import storable
 
 __all__ = ["Applied", "Outcome", "SubjectWrite", "apply_subject_writes"]
@@ -79,12 +81,12 @@ Outcome = Applied | FlaggeryError
 
 
 async def apply_subject_writes(
-    conn: AsyncConnection, writes: Sequence[SubjectWrite], revision: int
+    conn: AsyncConnection, writes: Sequence[SubjectWrite], revision: int, now: datetime
 ) -> list[Outcome]:
     """Judge and apply ``writes`` in order on ``conn``, the applied ones taking the revisions
-    after ``revision`` one by one. Returns one outcome per write. Raises only what the database
-    raises (then nothing may be committed)."""
-    rows = await _WorkingCopy.load(conn, writes)
+    after ``revision`` one by one, at time ``now``. Returns one outcome per write. Raises only
+    what the database raises (then nothing may be committed)."""
+    rows = await _WorkingCopy.load(conn, writes, now)
     outcomes: list[Outcome] = []
     for write in writes:
         try:
@@ -112,9 +114,15 @@ class _WorkingCopy:
     bucket_deltas: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     joined: dict[tuple[str, int], int] = field(default_factory=dict)
     """(group, subject) -> revision of a join made by these writes and not undone by them."""
+    returning: dict[int, int] = field(default_factory=dict)
+    """Removed subjects' remembered buckets (flaggery.store.removed_subjects), for the adds."""
+    returned: list[int] = field(default_factory=list)
+    """Ids added back into their remembered bucket: their memories go."""
 
     @classmethod
-    async def load(cls, conn: AsyncConnection, writes: Sequence[SubjectWrite]) -> _WorkingCopy:
+    async def load(
+        cls, conn: AsyncConnection, writes: Sequence[SubjectWrite], now: datetime
+    ) -> _WorkingCopy:
         ids = sorted({w.subject for w in writes})
         subjects = await _read_subjects(conn, ids)
         names = sorted({w.group for w in writes if w.group and storable(w.group)})
@@ -122,12 +130,13 @@ class _WorkingCopy:
         if names:
             query = select(t.groups.c.name).where(t.groups.c.name.in_(names))
             groups = set((await conn.execute(query)).scalars())
-        adds = any(w.operation == "add_subject" for w in writes)
+        adds = [w.subject for w in writes if w.operation == "add_subject"]
         weights = await read_bucket_weights(conn) if adds else {}
+        returning = await remembered_buckets(conn, adds, now) if adds else {}
         salt = b""
         if any(w.like_key is not None for w in writes):
             salt = bytes.fromhex((await conn.execute(select(t.state.c.key_salt))).scalar_one())
-        return cls(subjects, dict(subjects), weights, groups, salt)
+        return cls(subjects, dict(subjects), weights, groups, salt, returning=returning)
 
     def apply(self, write: SubjectWrite, revision: int) -> Applied:
         sid = write.subject
@@ -142,7 +151,8 @@ class _WorkingCopy:
         else:
             changed = self._move(sid, subject, write, revision)
         self.subjects[sid] = changed
-        return Applied(revision, (SubjectFact(sid, changed),))
+        left = tuple(group for group in subject.groups if group not in changed.groups)
+        return Applied(revision, (SubjectFact(sid, changed, left),))
 
     def _add(self, sid: int, weight: int, revision: int, like_key: str | None) -> Applied:
         if self.subjects[sid] is not None:
@@ -153,6 +163,15 @@ class _WorkingCopy:
             buckets = sorted(self.bucket_weights)  # creation order: ids only grow
             _, key_bucket = bucket_of_key(key_hasher(self.key_salt), buckets, like_key)
             bucket, reason = like_key_bucket(self.bucket_weights, key_bucket, weight)
+        returning = self.returning.pop(sid, None)
+        if returning is not None:  # a removed subject comes back to its own bucket
+            self.returned.append(sid)
+            if key_bucket is not None and returning != key_bucket:
+                reason = (
+                    f"Subject {sid} was registered before: it returns to its bucket {returning} "
+                    "and its variants there, not to the key's bucket."
+                )
+            bucket = returning
         self._add_weight(bucket, weight)
         self.subjects[sid] = Subject(weight, bucket)
         facts = (SubjectFact(sid, Subject(weight, bucket)),)
@@ -225,6 +244,7 @@ class _WorkingCopy:
         for statement, parameters in statements:
             if parameters:
                 await conn.execute(statement, parameters)
+        await forget_buckets(conn, self.returned)
 
 
 async def _read_subjects(conn: AsyncConnection, ids: list[int]) -> dict[int, Subject | None]:
