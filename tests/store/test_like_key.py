@@ -114,3 +114,14 @@ async def test_rest_like_key(db_url: str, clock: FakeClock) -> None:
             assert set(plain) == {"subject_id", "weight", "bucket_id"}  # 0.2.1's shape
             refused = await client.post("/v1/subjects/7", params={"weight": 1, "like_key": ""})
             fails(refused, 400, "InvalidTargetingKey")
+
+
+async def test_a_returning_subject_keeps_its_own_bucket_over_the_key(store: AsyncFlaggery) -> None:
+    await store.increase_buckets(4)
+    first = await store.add_subject(5, 1)
+    await store.rm_subject(5)
+    keys = [f"visitor-{n}" for n in range(40)]
+    elsewhere = [key for key in keys if (await store.evaluate(key)).view.bucket != first]
+    placed = await store.add_subject(5, 1, like_key=elsewhere[0])
+    assert (placed.bucket, placed.kept) == (first, False)
+    assert placed.reason is not None and "registered before" in placed.reason
