@@ -1,0 +1,166 @@
+"""Every rule group's rule, compiled once per snapshot and matched per request.
+
+Compilation numbers the distinct predicates of all rules (a constraint repeated in ten groups,
+or used inverted in one and plain in another, is one predicate) and turns each constraint set
+into two bit masks: the predicates that must hold and those that must not. A request reads
+each attribute the rules name once, evaluates each distinct predicate at most once into one
+integer of bits, and a set matches when ``truth & must == must and not truth & must_not``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from flaggery.engine.rules.constraint import Rule
+from flaggery.engine.rules.operands import Attribute, text_of
+from flaggery.engine.rules.patterns import PatternSet
+from flaggery.engine.rules.predicates import Predicate, Reader, compile_predicate
+
+__all__ = ["CURRENT_TIME", "RuleMatch", "RuleMatcher"]
+
+CURRENT_TIME = "currentTime"
+"""The attribute DATE operators read; when a request has none, the caller's clock."""
+_USER_ID, _TARGETING_KEY = "userId", "targetingKey"
+
+_Test = Callable[[Any], bool]
+
+
+class RuleMatch(NamedTuple):
+    """Which rule groups a request's context matched, for explanations."""
+
+    groups: tuple[str, ...]
+    """Matched rule groups, in name order."""
+    sets: tuple[int, ...]
+    """For each matched group, the position of the first constraint set that matched."""
+
+
+class _Attribute(NamedTuple):
+    name: str
+    when_missing: int
+    """Bits of the predicates that hold when the request lacks the attribute (NOT_IN)."""
+    reads: tuple[tuple[Reader, tuple[tuple[int, _Test], ...]], ...]
+    patterns: tuple[tuple[PatternSet, tuple[int, ...]], ...]
+    """Pattern sets (case-sensitive, case-insensitive) and the bit of each pattern."""
+
+
+_Sets = tuple[tuple[int, int], ...]
+
+
+class RuleMatcher:
+    """The compiled rules of a snapshot's rule groups (group name -> rule)."""
+
+    __slots__ = ("_attributes", "_groups", "_no_context")
+
+    def __init__(self, rules: Mapping[str, Rule]) -> None:
+        bits: dict[tuple[object, ...], int] = {}
+        predicates: list[Predicate] = []
+        groups: list[tuple[str, _Sets]] = []
+        for name in sorted(rules):
+            sets: list[tuple[int, int]] = []
+            for constraint_set in rules[name]:
+                must = must_not = 0
+                for constraint in constraint_set:
+                    compiled = compile_predicate(constraint)
+                    if compiled is None:
+                        must = must_not = -1  # fails closed: no request holds and lacks a bit
+                        break
+                    key, predicate = compiled
+                    if key not in bits:
+                        bits[key] = 1 << len(predicates)
+                        predicates.append(predicate)
+                    if constraint.inverted:
+                        must_not |= bits[key]
+                    else:
+                        must |= bits[key]
+                sets.append((must, must_not))
+            groups.append((name, tuple(sets)))
+        self._groups = tuple(groups)
+        self._attributes = _by_attribute(predicates)
+        self._no_context: RuleMatch | None = None
+        if all(attribute.name != CURRENT_TIME for attribute in self._attributes):
+            self._no_context = self._match(self._truth({}, None))
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def groups(self, context: Mapping[str, object], now: datetime) -> tuple[str, ...]:
+        """The rule groups whose rule `context` matches, in name order; `now` (aware) is
+        ``currentTime`` when the context has none. Attributes that are not a string, number
+        or boolean count as missing."""
+        return self.explain(context, now).groups
+
+    def explain(self, context: Mapping[str, object], now: datetime) -> RuleMatch:
+        """`groups`, with the constraint set that matched in each."""
+        if not context and self._no_context is not None:
+            return self._no_context
+        return self._match(self._truth(context, now))
+
+    def _truth(self, context: Mapping[str, object], now: datetime | None) -> int:
+        truth = 0
+        for attribute in self._attributes:
+            value = _attribute(context, attribute.name, now)
+            if value is None:
+                truth |= attribute.when_missing
+                continue
+            for reader, tests in attribute.reads:
+                operand = reader(value)
+                if operand is not None:
+                    for bit, test in tests:
+                        if test(operand):
+                            truth |= bit
+            for patterns, pattern_bits in attribute.patterns:
+                for position in patterns.matching(text_of(value)):
+                    truth |= pattern_bits[position]
+        return truth
+
+    def _match(self, truth: int) -> RuleMatch:
+        names: list[str] = []
+        positions: list[int] = []
+        for name, sets in self._groups:
+            for position, (must, must_not) in enumerate(sets):
+                if truth & must == must and not truth & must_not:
+                    names.append(name)
+                    positions.append(position)
+                    break
+        return RuleMatch(tuple(names), tuple(positions))
+
+
+def _attribute(context: Mapping[str, object], name: str, now: datetime | None) -> Attribute | None:
+    value = context.get(name)
+    if value is None and name == _USER_ID:
+        value = context.get(_TARGETING_KEY)
+    if value is None and name == CURRENT_TIME and now is not None:
+        return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    if isinstance(value, str | int | float):
+        return value
+    return None
+
+
+def _by_attribute(predicates: list[Predicate]) -> tuple[_Attribute, ...]:
+    """Predicates grouped by attribute, then by reader, so each is read once per request."""
+    when_missing: dict[str, int] = {}
+    reads: dict[str, dict[Reader, list[tuple[int, _Test]]]] = {}
+    patterns: dict[str, dict[bool, list[tuple[str, int]]]] = {}
+    for index, predicate in enumerate(predicates):
+        name, bit = predicate.attribute, 1 << index
+        when_missing[name] = when_missing.get(name, 0) | (bit if predicate.when_missing else 0)
+        if predicate.pattern is not None:
+            by_case = patterns.setdefault(name, {})
+            by_case.setdefault(predicate.case_sensitive, []).append((predicate.pattern, bit))
+        elif predicate.reader is not None and predicate.test is not None:
+            by_reader = reads.setdefault(name, {})
+            by_reader.setdefault(predicate.reader, []).append((bit, predicate.test))
+    return tuple(
+        _Attribute(
+            name,
+            missing,
+            tuple((reader, tuple(tests)) for reader, tests in reads.get(name, {}).items()),
+            tuple(
+                (PatternSet([text for text, _ in found], case), tuple(bit for _, bit in found))
+                for case, found in patterns.get(name, {}).items()
+            ),
+        )
+        for name, missing in when_missing.items()
+    )
