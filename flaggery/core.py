@@ -196,8 +196,12 @@ class Flaggery:
         feature_name: str,
         variant_name: str | None = None,
         proportion: float | None = None,
+        audience: str | None = None,
     ) -> None:
-        self._run(self._store.set_rollout(feature_name, variant_name, proportion))
+        self._run(self._store.set_rollout(feature_name, variant_name, proportion, audience))
+
+    def set_rollout_audience(self, feature_name: str, group_name: str | None) -> None:
+        self._run(self._store.set_rollout_audience(feature_name, group_name))
 
     def kill_switch(self, feature_name: str) -> None:
         self._run(self._store.kill_switch(feature_name))
@@ -221,6 +225,12 @@ class Flaggery:
     def rm_group(self, group_name: str) -> None:
         self._run(self._store.rm_group(group_name))
 
+    def set_group_rule(self, group_name: str, rule: object) -> None:
+        self._run(self._store.set_group_rule(group_name, rule))
+
+    def rm_group_rule(self, group_name: str) -> None:
+        self._run(self._store.rm_group_rule(group_name))
+
     def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
         self._run(self._store.add_subject_to_group(sub_id, group_name))
 
@@ -240,8 +250,12 @@ class Flaggery:
         end: datetime,
         groups: Mapping[str, Mapping[str, str]],
         proportions: Sequence[float] | None = None,
+        audience: str | None = None,
     ) -> None:
-        self._run(self._store.add_abtest(test_name, start, end, groups, proportions))
+        self._run(self._store.add_abtest(test_name, start, end, groups, proportions, audience))
+
+    def set_abtest_audience(self, test_name: str, group_name: str | None) -> None:
+        self._run(self._store.set_abtest_audience(test_name, group_name))
 
     def stop_abtest(self, test_name: str) -> None:
         self._run(self._store.stop_abtest(test_name))

@@ -10,7 +10,7 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup
     ├── InvalidInput        ValidationError, InvalidRolloutProportion
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
-    │                       AbTestIsLive, AbTestNotLive
+    │                       AbTestIsLive, AbTestNotLive, GroupIsUsed
     ├── NotAdmin            the server is read-only
     ├── Unauthorized        missing or wrong token (admin, reader or client)
     ├── Forbidden           a valid token whose role does not allow the route, or a client
@@ -40,6 +40,7 @@ __all__ = [
     "FlaggeryError",
     "Forbidden",
     "GroupExists",
+    "GroupIsUsed",
     "GroupNotFound",
     "InvalidInput",
     "InvalidRolloutProportion",
@@ -174,6 +175,10 @@ class FeatureHasChildren(Conflict):
 
 class VariantIsUsed(Conflict):
     pass
+
+
+class GroupIsUsed(Conflict):
+    """New in 0.3: the group is the audience of a rollout or an A/B test."""
 
 
 class AbTestIsLive(Conflict):

@@ -23,8 +23,11 @@ from flaggery.engine.model import (
     RolloutFact,
     State,
 )
+from flaggery.engine.rules import Rule, RuleMatcher
 
-__all__ = ["RESOLUTION_FACTS", "Config"]
+__all__ = ["RESOLUTION_FACTS", "Config", "compile_rules"]
+
+NO_RULES = RuleMatcher({})
 
 RESOLUTION_FACTS = (FeatureFact, RolloutFact, AbTestFact, GroupFact, GrowthFact)
 """Fact types that can change what an existing (bucket, groups) view resolves to."""
@@ -44,6 +47,8 @@ class Config(msgspec.Struct, frozen=True):
     """feature name -> its rollout."""
     abtests: Mapping[str, AbTest]
     groups: Mapping[str, Group]
+    rules: RuleMatcher = NO_RULES
+    """The rules of `groups`, compiled (by `of` and `with_facts`: once per snapshot)."""
 
     @classmethod
     def of(cls, state: State) -> Config:
@@ -54,6 +59,7 @@ class Config(msgspec.Struct, frozen=True):
             rollouts=MappingProxyType(dict(state.rollouts)),
             abtests=MappingProxyType(dict(state.abtests)),
             groups=MappingProxyType(dict(state.groups)),
+            rules=compile_rules(state.groups),
         )
 
     def with_facts(self, facts: Iterable[Fact]) -> Config:
@@ -62,6 +68,7 @@ class Config(msgspec.Struct, frozen=True):
         known_buckets = set(buckets)
         features, rollouts = dict(self.features), dict(self.rollouts)
         abtests, groups = dict(self.abtests), dict(self.groups)
+        rules_changed = False
         for fact in facts:
             match fact:
                 case BucketFact(id=bucket) if bucket not in known_buckets:
@@ -74,6 +81,8 @@ class Config(msgspec.Struct, frozen=True):
                 case AbTestFact(name=name, test=test):
                     _replace(abtests, name, test)
                 case GroupFact(name=name, group=group):
+                    before = groups.get(name)
+                    rules_changed |= _rule_of(before) != _rule_of(group)
                     _replace(groups, name, group)
                 case GrowthFact(first=first, last=last):
                     for bucket in range(first, last + 1):
@@ -87,7 +96,17 @@ class Config(msgspec.Struct, frozen=True):
             rollouts=MappingProxyType(rollouts),
             abtests=MappingProxyType(abtests),
             groups=MappingProxyType(groups),
+            rules=compile_rules(groups) if rules_changed else self.rules,
         )
+
+
+def compile_rules(groups: Mapping[str, Group]) -> RuleMatcher:
+    """The rules of the groups that have one, compiled."""
+    return RuleMatcher({g.name: g.rule for g in groups.values() if g.rule is not None})
+
+
+def _rule_of(group: Group | None) -> Rule | None:
+    return None if group is None else group.rule
 
 
 def _grow(rollouts: dict[str, Rollout], abtests: dict[str, AbTest], fact: GrowthFact) -> None:

@@ -25,7 +25,9 @@ class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
     """One feature's variant and the step that chose it.
 
     Only the fields of that step are set: ``proportion`` (0 to 1) for a rollout, ``test`` and
-    ``test_group`` for an A/B test, ``group`` for a group override.
+    ``test_group`` for an A/B test, ``audience`` for a rollout or test that serves one group,
+    ``group`` for a group override, and ``rule_set`` (the position of the constraint set that
+    matched) when that group applied by its targeting rule rather than by membership.
     """
 
     variant: str
@@ -33,7 +35,9 @@ class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
     proportion: float | None = None
     test: str | None = None
     test_group: str | None = None
+    audience: str | None = None
     group: str | None = None
+    rule_set: int | None = None
 
     @property
     def disabled(self) -> bool:

@@ -20,6 +20,7 @@ import msgspec.inspect
 from msgspec import UNSET, Meta, UnsetType
 from starlette.datastructures import QueryParams
 
+from flaggery.engine.rules import Rule
 from flaggery.http.errors import RequestValidationError
 from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID, TOO_DEEP
 
@@ -32,6 +33,7 @@ __all__ = [
     "AbTestNames",
     "AbTestOut",
     "AmountQuery",
+    "AudienceQuery",
     "Bucket",
     "BucketIds",
     "Buckets",
@@ -50,6 +52,7 @@ __all__ = [
     "Revision",
     "RolloutOut",
     "RolloutUpdateQuery",
+    "RuleBody",
     "SubjectAdded",
     "SubjectOut",
     "SubjectsAdded",
@@ -113,6 +116,14 @@ class VariantQuery(_Query, frozen=True):
 class RolloutUpdateQuery(_Query, frozen=True):
     proportion: Annotated[float | None, Meta(description="0 to 1 (0.25 for 25%).")] = None
     variant: str | None = None
+    audience: Annotated[
+        str | None,
+        Meta(description="A group: the variant goes only to its members; empty: to everyone."),
+    ] = None
+
+
+class AudienceQuery(_Query, frozen=True):
+    audience: Annotated[str, Meta(description="A group name; empty: no audience.")]
 
 
 class ChangesQuery(_Query, frozen=True):
@@ -166,6 +177,19 @@ class AbTestIn(_Body, frozen=True, kw_only=True):
     ] = None
     end: Moment
     groups: list[AbTestGroupIn]
+    audience: Annotated[
+        str | None, Meta(description="A group: only its members take part. Omitted: everyone.")
+    ] = None
+
+
+class RuleBody(_Body, frozen=True):
+    rule: Annotated[
+        Rule,
+        Meta(
+            description="Constraint sets (any may match), each a list of Unleash constraints "
+            "(all must match): docs/targeting.md."
+        ),
+    ]
 
 
 class AbTestBody(_Body, frozen=True):
@@ -227,22 +251,28 @@ class FeatureOut(msgspec.Struct, frozen=True):
     ]
 
 
-class RolloutOut(msgspec.Struct, frozen=True):
+class RolloutOut(msgspec.Struct, frozen=True, omit_defaults=True):
     feature: str
     variant: str
     proportion: float
     effective_weight: int
     buckets: list[int]
+    audience: Annotated[str | None, Meta(description="The group it serves; absent: everyone.")] = (
+        None
+    )
 
 
 class GroupNames(msgspec.Struct, frozen=True):
     groups: list[str]
 
 
-class GroupOut(msgspec.Struct, frozen=True):
+class GroupOut(msgspec.Struct, frozen=True, omit_defaults=True):
     group_name: str
     subjects: list[int]
     overrides: Annotated[dict[str, str], Meta(description="feature -> variant")]
+    rule: Annotated[Rule | None, Meta(description="The targeting rule; absent: members only.")] = (
+        None
+    )
 
 
 class AbTestGroupOut(msgspec.Struct, frozen=True):
@@ -253,11 +283,14 @@ class AbTestGroupOut(msgspec.Struct, frozen=True):
     effective_weight: int
 
 
-class AbTestOut(msgspec.Struct, frozen=True):
+class AbTestOut(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str
     start: Annotated[datetime, Meta(description="UTC, RFC 3339.")]
     end: Annotated[datetime, Meta(description="UTC, RFC 3339.")]
     groups: list[AbTestGroupOut]
+    audience: Annotated[str | None, Meta(description="The group it serves; absent: everyone.")] = (
+        None
+    )
 
 
 class AbTestEnvelope(msgspec.Struct, frozen=True):

@@ -51,9 +51,10 @@ _Sets = tuple[tuple[int, int], ...]
 class RuleMatcher:
     """The compiled rules of a snapshot's rule groups (group name -> rule)."""
 
-    __slots__ = ("_attributes", "_groups", "_no_context")
+    __slots__ = ("_attributes", "_groups", "_no_context", "_rules")
 
     def __init__(self, rules: Mapping[str, Rule]) -> None:
+        self._rules = dict(rules)
         bits: dict[tuple[object, ...], int] = {}
         predicates: list[Predicate] = []
         groups: list[tuple[str, _Sets]] = []
@@ -84,6 +85,13 @@ class RuleMatcher:
 
     def __bool__(self) -> bool:
         return bool(self._groups)
+
+    def __eq__(self, other: object) -> bool:
+        """Matchers of the same rules are equal (they compile alike)."""
+        return isinstance(other, RuleMatcher) and self._rules == other._rules
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._rules.items()))
 
     def groups(self, context: Mapping[str, object], now: datetime) -> tuple[str, ...]:
         """The rule groups whose rule `context` matches, in name order; `now` (aware) is
