@@ -28,7 +28,7 @@ from report import latency_measures, print_measures
 from seed import SERVER_URL, scratch_database, seed
 
 from flaggery import Evaluator
-from flaggery.store.updates import Update
+from flaggery.store.subscribers import Update
 
 WRITER = textwrap.dedent(
     """

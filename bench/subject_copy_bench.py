@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flaggery.engine.model import SubjectColumns
 from flaggery.store import tables as t
 from flaggery.store.repository import AsyncFlaggery
-from flaggery.store.subject_copy import copy_subject_columns
+from flaggery.store.subjects.binary_copy import copy_subject_columns
 
 Reader = Callable[[AsyncConnection], Awaitable[SubjectColumns]]
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import Explanation
 from flaggery.engine.model import JsonValue
-from flaggery.store.changes import ChangePage
+from flaggery.store.audit_trail import ChangePage
 from flaggery.store.records import (
     AbTestRecord,
     BucketsRecord,

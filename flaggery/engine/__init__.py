@@ -14,7 +14,7 @@ from flaggery.engine.allocation import (
     rollout_buckets,
 )
 from flaggery.engine.bucket_order import rollout_order
-from flaggery.engine.changes import ChangeGap
+from flaggery.engine.catch_up import ChangeGap
 from flaggery.engine.config import Config
 from flaggery.engine.explanation import Explanation, FeatureExplanation
 from flaggery.engine.snapshot import Snapshot, SubjectView, build_snapshot

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import msgspec
 
-from flaggery.engine.changes import facts_after, latest_subjects
+from flaggery.engine.catch_up import facts_after, latest_subjects
 from flaggery.engine.config import RESOLUTION_FACTS, Config
 from flaggery.engine.explanation import Explanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns

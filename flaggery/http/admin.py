@@ -45,7 +45,7 @@ from flaggery.http.codec import (
 )
 from flaggery.http.endpoint import Call, Operation
 from flaggery.http.errors import RequestValidationError
-from flaggery.store.changes import ChangePage
+from flaggery.store.audit_trail import ChangePage
 
 __all__ = ["OPERATIONS"]
 

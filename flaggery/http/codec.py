@@ -1,7 +1,7 @@
 """The wire format: one msgspec Struct per query string, body and response, and the decoders
 and encoder, built once.
 
-Shapes and field names are flaggery 0.2.1's (see the README's REST table); the OpenAPI document
+Shapes and field names are flaggery 0.2.1's (docs/rest-api.md, Routes); the OpenAPI document
 is generated from these same types. Query strings decode leniently ("true" is a bool), except
 integers, which are plain decimal digits within signed 64 bits; unknown and repeated parameters
 are refused.

@@ -48,6 +48,6 @@ OPERATIONS = (
     Operation("GET", SNAPSHOT_PATH, snapshot, None, "The whole state at one revision",
               "replication", replica=True, raw=_snapshot, media_type=MEDIA_TYPE,
               errors=(RevisionNotReached,),
-              description="Portable binary format (README, flaggery/live/portable.py); the "
+              description="Portable binary format (docs/rest-api.md); the "
               "revision is in X-Flaggery-Revision. Reader role."),
 )  # fmt: skip

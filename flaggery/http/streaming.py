@@ -20,7 +20,7 @@ from flaggery.errors import RevisionNotReached
 from flaggery.http.codec import NoQuery
 from flaggery.http.endpoint import Call, Operation, Services
 from flaggery.http.errors import RequestValidationError
-from flaggery.store.changes import read_change_range
+from flaggery.store.audit_trail import read_change_range
 from flaggery.stream.follow import follow
 from flaggery.stream.sse import event_source
 

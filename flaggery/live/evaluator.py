@@ -38,7 +38,7 @@ from flaggery.live.updates import Updates
 from flaggery.live.upstream_feed import UpstreamFeed
 from flaggery.store.database import OUTAGES, CommitListener, Database
 from flaggery.store.replica import RefreshCounts, Replica
-from flaggery.store.updates import Subscriber
+from flaggery.store.subscribers import Subscriber
 from flaggery.store.urls import libpq_dsn
 
 __all__ = ["Evaluator"]
@@ -267,7 +267,7 @@ class Evaluator:
         return self._replica.snapshot.explain(subject_id)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber(update)`` (a flaggery.store.updates.Update) after every change a
+        """Call ``subscriber(update)`` (a flaggery.store.subscribers.Update) after every change a
         reader could see: each snapshot swap, in revision order, with the change-log entries
         applied (None and a reason after a full load); an A/B test starting or ending (no
         entries); staleness moving (no entries). Subscribe before `start` to hear the first

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
-from flaggery.store.updates import Subscribers, Update
+from flaggery.store.subscribers import Subscribers, Update
 
 __all__ = ["Updates"]
 

@@ -13,21 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flaggery.engine import Snapshot
-from flaggery.engine.views import default_layer, entity_tag
+from flaggery.engine.views import entity_tag
 from flaggery.errors import SubjectNotFound
-from flaggery.ofrep.codec import (
-    BulkEvaluation,
-    EventStream,
-    EventStreamEndpoint,
-    FlagEvaluation,
-    encode,
-)
-from flaggery.ofrep.mapping import SubjectContext, evaluate, targeted_features
+from flaggery.flag_evaluation import UNKNOWN_SLOT, evaluate_view, targeted_features, with_revision
+from flaggery.ofrep.wire import BulkEvaluation, EventStream, EventStreamEndpoint, encode
 
-__all__ = ["UNKNOWN_SLOT", "Answers", "SnapshotAnswers", "evaluate_view", "with_revision"]
-
-UNKNOWN_SLOT = -1
-"""The view key of every subject that is not registered (they all get the defaults)."""
+__all__ = ["Answers", "SnapshotAnswers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,28 +65,3 @@ class SnapshotAnswers:
             bulk=bulk,
             etag=entity_tag(bulk),
         )
-
-
-def evaluate_view(
-    snapshot: Snapshot, subject_id: int, slot: int, targeted: frozenset[str]
-) -> list[FlagEvaluation]:
-    """Every feature's evaluation for `subject_id`, whose view is `slot` (`UNKNOWN_SLOT` for a
-    subject that is not registered), in feature-name order, without revision metadata.
-    Costs one explanation: a pass over the configuration."""
-    if slot == UNKNOWN_SLOT:
-        explained = default_layer(snapshot.config)
-        context = SubjectContext(known=False, bucket=None, targeted=targeted)
-    else:
-        explanation = snapshot.explain(subject_id)
-        explained = explanation.features
-        context = SubjectContext(True, explanation.bucket, targeted)
-    features = sorted(snapshot.config.features.values(), key=lambda feature: feature.name)
-    return [evaluate(feature, explained.get(feature.name), context) for feature in features]
-
-
-def with_revision(evaluation: FlagEvaluation, revision: int) -> FlagEvaluation:
-    """`evaluation` with the snapshot's revision added to its metadata."""
-    metadata = {**evaluation.metadata, "revision": revision}
-    return FlagEvaluation(
-        evaluation.key, evaluation.reason, evaluation.variant, metadata, evaluation.value
-    )

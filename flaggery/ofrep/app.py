@@ -24,14 +24,14 @@ from flaggery.client_auth import ClientAuth
 from flaggery.errors import Forbidden
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
-from flaggery.ofrep.codec import (
+from flaggery.ofrep.events import EventBroadcast
+from flaggery.ofrep.wire import (
     EvaluationError,
     FlagFailure,
     GeneralError,
     decode_request,
     encode,
 )
-from flaggery.ofrep.events import EventBroadcast
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
 

@@ -6,9 +6,9 @@
         client.get_boolean_value("checkout", False, EvaluationContext(targeting_key="42"))
 
 The targeting key is the subject id. Each resolution is a lookup in answers built once per
-view of the current snapshot, from the engine's explanation through OFREP's mapping table
-(`flaggery.ofrep.mapping`), so reasons, variants, values and metadata are OFREP's. Nothing
-does I/O; the async methods are the sync ones.
+view of the current snapshot, from the engine's explanation through the mapping table OFREP
+uses too (`flaggery.flag_evaluation`), so reasons, variants, values and metadata are OFREP's.
+Nothing does I/O; the async methods are the sync ones.
 
 Events: PROVIDER_CONFIGURATION_CHANGED with the changed flag keys when a new snapshot is
 swapped in; PROVIDER_STALE when the evaluator loses the database, PROVIDER_READY when it is
@@ -41,11 +41,17 @@ from openfeature.provider import AbstractProvider, Metadata
 
 from flaggery.engine import Snapshot
 from flaggery.errors import SubjectNotFound
+from flaggery.flag_evaluation import (
+    UNKNOWN_SLOT,
+    FlagEvaluation,
+    InvalidTargetingKey,
+    evaluate_view,
+    parse_targeting_key,
+    targeted_features,
+    with_revision,
+)
 from flaggery.live.evaluator import Evaluator
-from flaggery.ofrep.answers import UNKNOWN_SLOT, evaluate_view, with_revision
-from flaggery.ofrep.codec import EvaluationError, FlagEvaluation, parse_targeting_key
-from flaggery.ofrep.mapping import targeted_features
-from flaggery.openfeature.changes import changed_flags
+from flaggery.openfeature.flag_diff import changed_flags
 
 __all__ = ["FlaggeryProvider"]
 
@@ -265,5 +271,5 @@ def _subject_id(key: str | None) -> int:
         raise TargetingKeyMissingError("The context needs a targeting key: the subject id.")
     try:
         return parse_targeting_key(key)
-    except EvaluationError as error:
-        raise InvalidContextError(error.details) from None
+    except InvalidTargetingKey as error:
+        raise InvalidContextError(str(error)) from None

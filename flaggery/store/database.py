@@ -36,8 +36,8 @@ from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
 from flaggery.store.group_commit import GroupCommit
-from flaggery.store.history import Head, read_head
-from flaggery.store.subject_writes import Applied, Outcome, SubjectWrite, apply_subject_writes
+from flaggery.store.head import Head, read_head
+from flaggery.store.planned_writes import Applied, Outcome, SubjectWrite, apply_subject_writes
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
 __all__ = [
@@ -223,7 +223,7 @@ class Database:
             _written.set(tx.revision)  # committed: the batch has closed
 
     async def apply(self, write: SubjectWrite) -> Applied:
-        """One single-subject write, planned (flaggery.store.subject_writes): applied with the
+        """One single-subject write, planned (flaggery.store.planned_writes): applied with the
         concurrent ones of its batch in a few statements, with its own revision and change-log
         row like every write; returns once the batch has committed. Raises the write's own
         error (SubjectExists, SubjectNotFound, ...; nothing written), or DatabaseUnavailable if

@@ -16,7 +16,7 @@ throughput comes from: one commit (one fsync, one NOTIFY, one lock hold) for man
 
 A write may also come as a plan (data, `submit`) rather than as a block of code (`turn`):
 consecutive plans in a batch are handed together to ``apply``, which judges each in order and
-applies them set-based, in a few statements (flaggery.store.subject_writes).
+applies them set-based, in a few statements (flaggery.store.planned_writes).
 
 No task outlives the writes it serves: a batch task starts when a write finds none running
 and ends when the queue is empty.

@@ -11,6 +11,7 @@ from flaggery.errors import GroupExists, GroupIsUsed, OverrideNotFound
 from flaggery.store import tables as t
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
+from flaggery.store.planned_writes import SubjectWrite
 from flaggery.store.queries import (
     encode_rule,
     read_groups,
@@ -18,7 +19,6 @@ from flaggery.store.queries import (
     require_group,
 )
 from flaggery.store.records import GroupRecord
-from flaggery.store.subject_writes import SubjectWrite
 from flaggery.store.validation import check_name, check_subject_id
 
 __all__ = ["GroupsAdmin"]

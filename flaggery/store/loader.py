@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flaggery.engine.model import Change, State, SubjectColumns, decode_facts
 from flaggery.store import tables as t
 from flaggery.store.database import Database
-from flaggery.store.history import Head, read_head
+from flaggery.store.head import Head, read_head
 from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
-from flaggery.store.subject_load import Helpers, read_subject_columns
+from flaggery.store.subjects.load import Helpers, read_subject_columns
 
 __all__ = ["StateChanged", "load_state", "load_state_and_head", "read_changes"]
 
@@ -92,7 +92,8 @@ async def _read_state(conn: AsyncConnection, revision: int, db: Database) -> Sta
 
 
 async def _read_subject_columns(conn: AsyncConnection, db: Database) -> SubjectColumns:
-    if conn.dialect.name == "postgresql":  # no Python object per row (see subject_copy)
+    # No Python object per row on PostgreSQL (flaggery.store.subjects.binary_copy).
+    if conn.dialect.name == "postgresql":
         raw = await conn.get_raw_connection()
         return await read_subject_columns(raw.driver_connection, _lender(db))
     columns = SubjectColumns(array("q"), array("q"), array("q"))

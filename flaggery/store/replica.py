@@ -31,9 +31,9 @@ from flaggery.engine.diagnosis import faulty_records
 from flaggery.engine.model import Change, State
 from flaggery.engine.steps import Steps
 from flaggery.store.database import Database
-from flaggery.store.history import Head, read_head, rewritten
+from flaggery.store.head import Head, read_head, rewritten
 from flaggery.store.loader import load_state_and_head, read_changes
-from flaggery.store.updates import Subscribers, Update
+from flaggery.store.subscribers import Subscribers, Update
 
 __all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed", "in_steps"]
 

@@ -16,14 +16,14 @@ from sqlalchemy.engine import URL
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import Explanation, Snapshot
 from flaggery.store.abtests import AbTestsAdmin
-from flaggery.store.changes import ChangeFilter, ChangePage, read_changes
+from flaggery.store.audit_trail import ChangeFilter, ChangePage, read_changes
 from flaggery.store.database import Database
 from flaggery.store.features import FeaturesAdmin
 from flaggery.store.groups import GroupsAdmin
 from flaggery.store.migrations import upgrade
 from flaggery.store.replica import Replica
 from flaggery.store.rollouts import RolloutsAdmin
-from flaggery.store.subjects import SubjectsAdmin
+from flaggery.store.subjects.admin import SubjectsAdmin
 from flaggery.store.validation import check_subject_id
 
 __all__ = ["AsyncFlaggery"]

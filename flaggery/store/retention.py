@@ -36,7 +36,7 @@ async def prune_change_log(db: Database, retention: Retention) -> int:
     """Delete the rows outside `retention` and return how many went.
 
     The row of the latest revision always stays: it is how replicas tell that their history
-    continues (flaggery.store.history). One DELETE in a transaction of its own; it changes no
+    continues (flaggery.store.head). One DELETE in a transaction of its own; it changes no
     state, so it neither bumps the revision nor waits for the revision lock.
     """
     if not retention.bounded:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from flaggery.engine.model import Change
-from flaggery.store.updates import Update
+from flaggery.store.subscribers import Update
 from flaggery.stream.events import StreamEvent, change_event, reload_event
 
 __all__ = ["BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from flaggery.engine.changes import facts_after, latest_subjects
+from flaggery.engine.catch_up import facts_after, latest_subjects
 from flaggery.engine.columns import patch_sorted_columns
 from flaggery.engine.config import Config
 from flaggery.engine.model import Change, Fact, State, SubjectColumns

@@ -65,7 +65,7 @@ def test_a_two_level_edge_tree(db_url: str, tmp_path: Path) -> None:
 
 
 def test_an_edge_does_not_reexpose_what_its_upstream_protects(db_url: str, tmp_path: Path) -> None:
-    """The README's edge command without FLAGGERY_TOKENS is refused at start (exit 2, naming
+    """The edge command in the docs without FLAGGERY_TOKENS is refused at start (exit 2, naming
     the variables); with them, the edge on 0.0.0.0 wants a reader token for the snapshot and
     the stream, as its upstream does, and serves flags to anyone."""
     admin_args = ["--admin", "--db-url", db_url, "--db-auto-upgrade"]

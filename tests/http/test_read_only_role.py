@@ -1,4 +1,4 @@
-"""The README's read-only PostgreSQL role, verified: a replica whose role has only USAGE on the
+"""The read-only PostgreSQL role, verified: a replica whose role has only USAGE on the
 schema and SELECT on its tables loads, follows (LISTEN) and serves, history and snapshot
 included. PostgreSQL only: SQLite has no roles."""
 
@@ -22,7 +22,7 @@ async def test_a_replica_needs_only_usage_and_select(clean_postgres: str, tmp_pa
     owner = await asyncpg.connect(libpq_dsn(make_url(clean_postgres)))
     try:
         await owner.execute(f'CREATE ROLE "{role}" LOGIN')
-        # Exactly the README's grants (Deployment).
+        # Exactly the grants in docs/deployment.md.
         await owner.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
         await owner.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
         read_only_url = make_url(clean_postgres).set(username=role)

@@ -14,7 +14,7 @@ from flaggery.errors import UpstreamRefused, UpstreamUnavailable
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.polling_feed import PollingFeed
 from flaggery.store.database import Database
-from flaggery.store.history import Head
+from flaggery.store.head import Head
 from flaggery.store.migrations import upgrade
 from flaggery.store.replica import Replica
 

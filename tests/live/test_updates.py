@@ -16,7 +16,7 @@ from flaggery.live.evaluator import Evaluator
 from flaggery.live.updates import Updates
 from flaggery.store.replica import Replica
 from flaggery.store.repository import AsyncFlaggery
-from flaggery.store.updates import Update
+from flaggery.store.subscribers import Update
 from tests.engine.strategies import make_state
 from tests.fakes import FakeClock
 from tests.live.helpers import eventually, seed

@@ -129,7 +129,7 @@ async def test_groups_stay_within_a_bucket_once_growth_fills_to_the_mean(
     weight error and each new bucket is dealt by count, so once every empty bucket fills to
     the mean weight, each group is within one bucket of its target (up to the rounding of the
     mean to whole weights). Uneven filling adds its own error, which no choice made while the
-    buckets are empty can see (README, "Allocation")."""
+    buckets are empty can see (docs/allocation.md, property 4)."""
     clock = FakeClock()
     async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
         await _empty(store)

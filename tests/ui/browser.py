@@ -1,6 +1,6 @@
 """Headless Chromium from the system package, driven by Playwright (no browser download), and
-a `flaggery` server process for it to talk to. Shared by the browser tests and the README
-screenshots (`python -m tests.ui.screenshots`)."""
+a `flaggery` server process for it to talk to. Shared by the browser tests and the dashboard
+page's screenshots (`python -m tests.ui.screenshots`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Regenerate the dashboard screenshots in docs/ui/ (the README shows them):
+"""Regenerate the dashboard screenshots in docs/ui/ (docs/dashboard.md shows them):
 
     python -m tests.ui.screenshots
 

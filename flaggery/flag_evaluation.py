@@ -1,9 +1,11 @@
-"""THE mapping from the engine's explanation to OFREP: reason, variant, value and metadata.
+"""THE mapping from the engine's explanation to an OpenFeature flag evaluation: reason,
+variant, value and metadata. Shared by the two adapters, OFREP (`flaggery.ofrep`, which encodes
+it) and the in-process OpenFeature provider (`flaggery.openfeature`); neither imports the other.
 
 The engine says which variant each feature resolved to and which resolution step chose it
 (`flaggery.engine.FeatureExplanation`); this module only translates, in one table:
 
-| engine                                  | OFREP reason      | value           |
+| engine                                  | reason            | value           |
 |-----------------------------------------|-------------------|-----------------|
 | the disabling variant ``__DISABLE__``   | DISABLED          | omitted         |
 | default, nothing targets the feature    | STATIC            | variant's value |
@@ -26,11 +28,41 @@ from collections.abc import Mapping
 
 import msgspec
 
-from flaggery.engine import Config, FeatureExplanation
-from flaggery.engine.model import Feature
-from flaggery.ofrep.codec import FlagEvaluation, Metadata
+from flaggery.engine import Config, FeatureExplanation, Snapshot
+from flaggery.engine.model import Feature, JsonValue
+from flaggery.engine.views import default_layer
 
-__all__ = ["REASONS", "SubjectContext", "evaluate", "targeted_features"]
+__all__ = [
+    "REASONS",
+    "UNKNOWN_SLOT",
+    "FlagEvaluation",
+    "InvalidTargetingKey",
+    "Metadata",
+    "SubjectContext",
+    "evaluate",
+    "evaluate_view",
+    "parse_targeting_key",
+    "targeted_features",
+    "with_revision",
+]
+
+Metadata = dict[str, str | int | float | bool]
+"""OpenFeature flag metadata: values are strings, numbers or booleans only."""
+
+UNKNOWN_SLOT = -1
+"""The view key of every subject that is not registered (they all get the defaults)."""
+
+
+class FlagEvaluation(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One flag's evaluation, in OFREP's field names (OFREP sends it as it is)."""
+
+    key: str
+    reason: str
+    variant: str
+    metadata: Metadata
+    value: JsonValue | msgspec.UnsetType = msgspec.UNSET
+    """Unset: the caller's code default applies (disabled, or no variant for the subject)."""
+
 
 REASONS: Mapping[str, str] = {
     "default": "DEFAULT",  # STATIC instead when nothing targets the feature (see evaluate)
@@ -38,7 +70,7 @@ REASONS: Mapping[str, str] = {
     "abtest": "SPLIT",
     "override": "TARGETING_MATCH",
 }
-"""Explanation source -> OFREP reason."""
+"""Explanation source -> OpenFeature reason."""
 
 # The explanation's optional fields, by the metadata key OFREP clients see.
 _SOURCE_DETAILS = (
@@ -92,3 +124,52 @@ def targeted_features(config: Config) -> frozenset[str]:
     }  # fmt: skip
     overridden = {feature for group in config.groups.values() for feature in group.overrides}
     return frozenset(config.rollouts) | tested | overridden
+
+
+def evaluate_view(
+    snapshot: Snapshot, subject_id: int, slot: int, targeted: frozenset[str]
+) -> list[FlagEvaluation]:
+    """Every feature's evaluation for `subject_id`, whose view is `slot` (`UNKNOWN_SLOT` for a
+    subject that is not registered), in feature-name order, without revision metadata.
+    Costs one explanation: a pass over the configuration."""
+    if slot == UNKNOWN_SLOT:
+        explained = default_layer(snapshot.config)
+        context = SubjectContext(known=False, bucket=None, targeted=targeted)
+    else:
+        explanation = snapshot.explain(subject_id)
+        explained = explanation.features
+        context = SubjectContext(True, explanation.bucket, targeted)
+    features = sorted(snapshot.config.features.values(), key=lambda feature: feature.name)
+    return [evaluate(feature, explained.get(feature.name), context) for feature in features]
+
+
+def with_revision(evaluation: FlagEvaluation, revision: int) -> FlagEvaluation:
+    """`evaluation` with the snapshot's revision added to its metadata."""
+    metadata = {**evaluation.metadata, "revision": revision}
+    return FlagEvaluation(
+        evaluation.key, evaluation.reason, evaluation.variant, metadata, evaluation.value
+    )
+
+
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
+_MAX_ID_DIGITS = 19  # a signed 64-bit integer has at most 19 digits
+
+
+class InvalidTargetingKey(ValueError):
+    """A targeting key that is not a subject id; ``str(error)`` says what a key must be."""
+
+
+def parse_targeting_key(key: object) -> int:
+    """A targeting key as a subject id: a string of a decimal signed 64-bit integer.
+    Raises InvalidTargetingKey."""
+    if isinstance(key, str):
+        digits = key[1:] if key[:1] == "-" else key
+        # Length first: int() refuses more than 4,300 digits with a ValueError of its own.
+        if digits.isascii() and digits.isdigit() and len(digits.lstrip("0")) <= _MAX_ID_DIGITS:
+            subject_id = int(key)
+            if MIN_ID <= subject_id <= MAX_ID:
+                return subject_id
+    raise InvalidTargetingKey(
+        "targetingKey must be a subject id: a string holding a decimal signed 64-bit integer "
+        f'such as "42", got {key!r:.60}.'
+    )

@@ -23,7 +23,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.store import tables as t
-from flaggery.store.subject_copy import copy_subjects_in
+from flaggery.store.subjects.binary_copy import copy_subjects_in
 
 __all__ = ["insert_subjects"]
 

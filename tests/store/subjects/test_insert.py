@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 from flaggery import errors
 from flaggery.engine.allocation import lightest_bucket
-from flaggery.store import subject_insert
 from flaggery.store.repository import AsyncFlaggery
-from flaggery.store.subject_copy import encode_rows
+from flaggery.store.subjects import insert as subject_insert
+from flaggery.store.subjects.binary_copy import encode_rows
 from flaggery.store.urls import libpq_dsn
 from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID
 from tests.dbcheck import check_invariants

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from flaggery.engine.model import JsonValue
+from flaggery.flag_evaluation import FlagEvaluation, InvalidTargetingKey, parse_targeting_key
 from flaggery.store.validation import TOO_DEEP
 
 __all__ = [
@@ -22,23 +22,15 @@ __all__ = [
     "EvaluationError",
     "EventStream",
     "EventStreamEndpoint",
-    "FlagEvaluation",
     "FlagFailure",
     "GeneralError",
-    "Metadata",
     "decode_request",
     "encode",
-    "parse_targeting_key",
 ]
-
-Metadata = dict[str, str | int | float | bool]
-"""OFREP metadata: values are strings, numbers or booleans only."""
 
 ErrorCode = Literal[
     "PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "FLAG_NOT_FOUND", "GENERAL"
 ]
-
-MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 
 
 class _Context(msgspec.Struct, frozen=True):
@@ -50,15 +42,6 @@ class _Context(msgspec.Struct, frozen=True):
 
 class _Request(msgspec.Struct, frozen=True):
     context: _Context | None = None
-
-
-class FlagEvaluation(msgspec.Struct, frozen=True, omit_defaults=True):
-    key: str
-    reason: str
-    variant: str
-    metadata: Metadata
-    value: JsonValue | msgspec.UnsetType = msgspec.UNSET
-    """Unset: the caller's code default applies (disabled, or no variant for the subject)."""
 
 
 class FlagFailure(msgspec.Struct, frozen=True):
@@ -125,24 +108,7 @@ def decode_request(body: bytes) -> int:
             "The context needs a targetingKey: the subject id, e.g. "
             '{"context": {"targetingKey": "42"}}.',
         )
-    return parse_targeting_key(request.context.targetingKey)
-
-
-_MAX_ID_DIGITS = 19  # a signed 64-bit integer has at most 19 digits
-
-
-def parse_targeting_key(key: object) -> int:
-    """A targeting key as a subject id: a string of a decimal signed 64-bit integer."""
-    if isinstance(key, str):
-        digits = key[1:] if key[:1] == "-" else key
-        # Length first: int() refuses more than 4,300 digits with a ValueError of its own.
-        if digits.isascii() and digits.isdigit() and len(digits.lstrip("0")) <= _MAX_ID_DIGITS:
-            subject_id = int(key)
-            if MIN_ID <= subject_id <= MAX_ID:
-                return subject_id
-    raise EvaluationError(
-        400,
-        "INVALID_CONTEXT",
-        "targetingKey must be a subject id: a string holding a decimal signed 64-bit integer "
-        f'such as "42", got {key!r:.60}.',
-    )
+    try:
+        return parse_targeting_key(request.context.targetingKey)
+    except InvalidTargetingKey as error:
+        raise EvaluationError(400, "INVALID_CONTEXT", str(error)) from None

@@ -14,7 +14,7 @@ from flaggery.core import Flaggery
 from flaggery.engine.model import FeatureFact
 from flaggery.errors import ValidationError
 from flaggery.store.actor import acting_as
-from flaggery.store.changes import read_change_range
+from flaggery.store.audit_trail import read_change_range
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention, prune_change_log
 from tests.fakes import FakeClock

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flaggery.errors import ValidationError
-from flaggery.store import subject_batch
-from flaggery.store.subject_batch import check_subject_pairs
+from flaggery.store.subjects import batch as subject_batch
+from flaggery.store.subjects.batch import check_subject_pairs
 from flaggery.store.validation import MAX_SUBJECT_ID, MAX_WEIGHT, MIN_SUBJECT_ID
 
 ids = st.integers(MIN_SUBJECT_ID, MAX_SUBJECT_ID)

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flaggery.engine.model import SubjectColumns
-from flaggery.store.subject_copy import copy_subject_columns
+from flaggery.store.subjects.binary_copy import copy_subject_columns
 
 __all__ = ["PARALLEL_ROWS", "PARTS", "Helpers", "read_subject_columns"]
 

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flaggery.engine import ChangeGap
-from flaggery.engine.changes import facts_after
+from flaggery.engine.catch_up import facts_after
 from flaggery.engine.model import (
     AbTest,
     BucketFact,

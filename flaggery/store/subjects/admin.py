@@ -17,14 +17,14 @@ from flaggery.engine.model import (
 from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
 from flaggery.store import database
 from flaggery.store import tables as t
-from flaggery.store.bulk import insert_rows
 from flaggery.store.database import Database
-from flaggery.store.growth import grow_allocations
+from flaggery.store.planned_writes import SubjectWrite
 from flaggery.store.queries import read_bucket_weights, read_subject
 from flaggery.store.records import BucketRecord, BucketsRecord, SubjectRecord
-from flaggery.store.subject_batch import check_subject_pairs
-from flaggery.store.subject_insert import insert_subjects
-from flaggery.store.subject_writes import SubjectWrite
+from flaggery.store.subjects.batch import check_subject_pairs
+from flaggery.store.subjects.bulk import insert_rows
+from flaggery.store.subjects.growth import grow_allocations
+from flaggery.store.subjects.insert import insert_subjects
 from flaggery.store.validation import check_subject_id, check_weight
 
 __all__ = ["SubjectsAdmin"]
@@ -41,7 +41,7 @@ class SubjectsAdmin:
         """Add ``amount`` (1 to 10,000) empty buckets and return their ids, ascending.
 
         Each rollout and each A/B test that has not ended takes its share of them by count,
-        carrying the remainder across calls (README, "Allocation"). Raises ValidationError for an
+        carrying the remainder across calls (docs/allocation.md). Raises ValidationError for an
         amount out of range. One transaction.
         """
         if (
@@ -87,7 +87,7 @@ class SubjectsAdmin:
 
         All or nothing: raises SubjectExists if any id exists (nothing is added), ValidationError
         for a repeated id, a bad id or weight, or more than 10,000,000 pairs, NoBuckets. On
-        PostgreSQL the rows go in by binary COPY (flaggery.store.subject_insert): ten million
+        PostgreSQL the rows go in by binary COPY (flaggery.store.subjects.insert): ten million
         subjects took 11 s on a quiet 2-core machine, 25 to 41 s on a busy one
         (bench/ten_million_bench.py). A batch of more than MAX_LOGGED_FACTS subjects is logged
         as one ReloadFact.

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from flaggery.store import subject_load
 from flaggery.store import tables as t
 from flaggery.store.loader import load_state
 from flaggery.store.repository import AsyncFlaggery
-from flaggery.store.subject_copy import BinaryCopyError, _ColumnReader, copy_subject_columns
+from flaggery.store.subjects import load as subject_load
+from flaggery.store.subjects.binary_copy import BinaryCopyError, _ColumnReader, copy_subject_columns
 from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID
 
 SUBJECTS = [(MIN_SUBJECT_ID, 1), (-5, 7), (0, 2**31 - 1), (3, 1), (2**33, 9), (MAX_SUBJECT_ID, 3)]

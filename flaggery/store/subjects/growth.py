@@ -2,9 +2,9 @@
 
 Part of `increase_buckets`' transaction. The change-log row says only what changed (the new
 bucket range and the new buckets each rollout and test group took, one `GrowthFact`), and the
-rows go in one statement per table (flaggery.store.bulk): adding 100 buckets to 1,000 with 20
-rollouts and 5 tests logged about 130 KB and took hundreds of milliseconds when every grown
-rollout's and test's whole bucket set was read, logged and inserted row by row.
+rows go in one statement per table (flaggery.store.subjects.bulk): adding 100 buckets to 1,000
+with 20 rollouts and 5 tests logged about 130 KB and took hundreds of milliseconds when every
+grown rollout's and test's whole bucket set was read, logged and inserted row by row.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy import bindparam, select, update
 from flaggery.engine.allocation import grow_abtest, grow_rollout
 from flaggery.engine.model import GrownTest, GrowthFact
 from flaggery.store import tables as t
-from flaggery.store.bulk import insert_rows
 from flaggery.store.database import WriteTransaction
+from flaggery.store.subjects.bulk import insert_rows
 
 __all__ = ["grow_allocations"]
 
