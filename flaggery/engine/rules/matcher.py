@@ -23,6 +23,7 @@ __all__ = ["CURRENT_TIME", "RuleMatch", "RuleMatcher"]
 CURRENT_TIME = "currentTime"
 """The attribute DATE operators read; when a request has none, the caller's clock."""
 _USER_ID, _TARGETING_KEY = "userId", "targetingKey"
+_INT64 = 2**63
 
 _Test = Callable[[Any], bool]
 
@@ -93,10 +94,30 @@ class RuleMatcher:
     def __hash__(self) -> int:
         return hash(frozenset(self._rules.items()))
 
+    @property
+    def context_free(self) -> bool:
+        """No rule group can hold a request without context (and no rule reads the clock):
+        such requests are in their explicit groups only, as the views built with the
+        snapshot assume."""
+        return self._no_context is not None and not self._no_context.groups
+
+    def view_groups(
+        self, explicit: tuple[str, ...], context: Mapping[str, object], now: datetime
+    ) -> tuple[str, ...]:
+        """The groups of a request's view, in the order their overrides apply (later wins):
+        the rule groups `context` matches, in name order, then the `explicit` groups of the
+        unit in join order (a group both joined and matched counts as joined)."""
+        if not self._groups:
+            return explicit
+        matched = self.groups(context, now)
+        if not matched:
+            return explicit
+        return tuple(name for name in matched if name not in explicit) + explicit
+
     def groups(self, context: Mapping[str, object], now: datetime) -> tuple[str, ...]:
         """The rule groups whose rule `context` matches, in name order; `now` (aware) is
-        ``currentTime`` when the context has none. Attributes that are not a string, number
-        or boolean count as missing."""
+        ``currentTime`` when the context has none. Attributes that are not a string, a
+        number (integers within 64 bits) or a boolean count as missing."""
         return self.explain(context, now).groups
 
     def explain(self, context: Mapping[str, object], now: datetime) -> RuleMatch:
@@ -141,7 +162,10 @@ def _attribute(context: Mapping[str, object], name: str, now: datetime | None) -
         value = context.get(_TARGETING_KEY)
     if value is None and name == CURRENT_TIME and now is not None:
         return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-    if isinstance(value, str | int | float):
+    if isinstance(value, str | float):
+        return value
+    # Integers beyond 64 bits have no float and (past 4,300 digits) no text: missing.
+    if isinstance(value, int) and -_INT64 <= value < 2 * _INT64:
         return value
     return None
 
