@@ -9,25 +9,23 @@ from flaggery.engine.rules import Rule, parse_rule
 
 __all__ = ["SAMPLE_CONTEXTS", "SAMPLE_RULES"]
 
-SAMPLE_RULES: tuple[Rule, ...] = tuple(
-    parse_rule(raw)
-    for raw in (
-        [],
-        [[]],
-        [[{"contextName": "plan", "operator": "IN", "values": ["pro", "team"]}]],
-        [[{"contextName": "country", "operator": "NOT_IN", "values": ["DE"]}]],
+_RAW: tuple[list[list[dict[str, object]]], ...] = (
+    [],
+    [[]],
+    [[{"contextName": "plan", "operator": "IN", "values": ["pro", "team"]}]],
+    [[{"contextName": "country", "operator": "NOT_IN", "values": ["DE"]}]],
+    [
+        [{"contextName": "version", "operator": "SEMVER_GTE", "value": "2.0.0"}],
+        [{"contextName": "email", "operator": "STR_ENDS_WITH", "values": ["@example.com"]}],
+    ],
+    [
         [
-            [{"contextName": "version", "operator": "SEMVER_GTE", "value": "2.0.0"}],
-            [{"contextName": "email", "operator": "STR_ENDS_WITH", "values": ["@example.com"]}],
-        ],
-        [
-            [
-                {"contextName": "plan", "operator": "IN", "values": ["pro"]},
-                {"contextName": "country", "operator": "IN", "values": ["DE"], "inverted": True},
-            ]
-        ],
-    )
+            {"contextName": "plan", "operator": "IN", "values": ["pro"]},
+            {"contextName": "country", "operator": "IN", "values": ["DE"], "inverted": True},
+        ]
+    ],
 )
+SAMPLE_RULES: tuple[Rule, ...] = tuple(parse_rule(raw) for raw in _RAW)
 
 SAMPLE_CONTEXTS = st.dictionaries(
     st.sampled_from(["plan", "country", "version", "email", "other"]),
