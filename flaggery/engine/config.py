@@ -96,13 +96,14 @@ class Config(msgspec.Struct, frozen=True):
             rollouts=MappingProxyType(rollouts),
             abtests=MappingProxyType(abtests),
             groups=MappingProxyType(groups),
-            rules=compile_rules(groups) if rules_changed else self.rules,
+            rules=compile_rules(groups, self.rules) if rules_changed else self.rules,
         )
 
 
-def compile_rules(groups: Mapping[str, Group]) -> RuleMatcher:
-    """The rules of the groups that have one, compiled."""
-    return RuleMatcher({g.name: g.rule for g in groups.values() if g.rule is not None})
+def compile_rules(groups: Mapping[str, Group], previous: RuleMatcher | None = None) -> RuleMatcher:
+    """The rules of the groups that have one, compiled (reusing what `previous` compiled)."""
+    rules = {group.name: group.rule for group in groups.values() if group.rule is not None}
+    return RuleMatcher(rules, previous)
 
 
 def _rule_of(group: Group | None) -> Rule | None:

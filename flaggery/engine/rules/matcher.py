@@ -13,17 +13,26 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from flaggery.engine.rules.constraint import Rule
+from flaggery.engine.rules.constraint import Constraint, Rule
 from flaggery.engine.rules.operands import Attribute, text_of
 from flaggery.engine.rules.patterns import PatternSet
-from flaggery.engine.rules.predicates import Predicate, Reader, compile_predicate
+from flaggery.engine.rules.predicates import (
+    Predicate,
+    Reader,
+    compile_predicate,
+    predicate_key,
+)
 
-__all__ = ["CURRENT_TIME", "RuleMatch", "RuleMatcher"]
+__all__ = ["CURRENT_TIME", "KNOWN_VALUES", "RuleMatch", "RuleMatcher"]
 
 CURRENT_TIME = "currentTime"
 """The attribute DATE operators read; when a request has none, the caller's clock."""
 _USER_ID, _TARGETING_KEY = "userId", "targetingKey"
 _INT64 = 2**63
+_UNSEEN = object()
+KNOWN_VALUES = 1_024
+"""Evaluated values kept per attribute, and matches kept per distinct truth; all go at once
+when full."""
 
 _Test = Callable[[Any], bool]
 
@@ -41,6 +50,13 @@ class _Attribute(NamedTuple):
     name: str
     when_missing: int
     """Bits of the predicates that hold when the request lacks the attribute (NOT_IN)."""
+    known: dict[tuple[type, object], int]
+    """(type, value) -> its bits, for values already evaluated (at most KNOWN_VALUES;
+    per snapshot, as the matcher is). Dict operations are atomic: threads may share it."""
+    tests: _Tests
+
+
+class _Tests(NamedTuple):
     reads: tuple[tuple[Reader, tuple[tuple[int, _Test], ...]], ...]
     patterns: tuple[tuple[PatternSet, tuple[int, ...]], ...]
     """Pattern sets (case-sensitive, case-insensitive) and the bit of each pattern."""
@@ -52,11 +68,26 @@ _Sets = tuple[tuple[int, int], ...]
 class RuleMatcher:
     """The compiled rules of a snapshot's rule groups (group name -> rule)."""
 
-    __slots__ = ("_attributes", "_groups", "_no_context", "_rules")
+    __slots__ = (
+        "_attributes",
+        "_compiled",
+        "_groups",
+        "_keys",
+        "_matches",
+        "_no_context",
+        "_rules",
+    )
 
-    def __init__(self, rules: Mapping[str, Rule]) -> None:
+    def __init__(self, rules: Mapping[str, Rule], previous: RuleMatcher | None = None) -> None:
+        """Compile `rules`; the predicates `previous` compiled are reused (a change to one
+        rule compiles only its new constraints)."""
         self._rules = dict(rules)
-        bits: dict[tuple[object, ...], int] = {}
+        compiled = previous._compiled if previous is not None else {}
+        keys = previous._keys if previous is not None else {}
+        self._compiled: dict[Constraint, Predicate | None] = {}
+        self._keys: dict[Constraint, Constraint] = {}
+        """constraint -> its `predicate_key` (sorting 10,000 values once, not per build)"""
+        bits: dict[Constraint, int] = {}
         predicates: list[Predicate] = []
         groups: list[tuple[str, _Sets]] = []
         for name in sorted(rules):
@@ -64,11 +95,19 @@ class RuleMatcher:
             for constraint_set in rules[name]:
                 must = must_not = 0
                 for constraint in constraint_set:
-                    compiled = compile_predicate(constraint)
-                    if compiled is None:
+                    key = self._keys.get(constraint) or keys.get(constraint)
+                    if key is None:
+                        key = predicate_key(constraint)
+                    self._keys[constraint] = key
+                    if key not in self._compiled:
+                        reused = compiled.get(key, _UNSEEN)
+                        self._compiled[key] = (
+                            compile_predicate(key) if reused is _UNSEEN else reused  # type: ignore[assignment]
+                        )
+                    predicate = self._compiled[key]
+                    if predicate is None:
                         must = must_not = -1  # fails closed: no request holds and lacks a bit
                         break
-                    key, predicate = compiled
                     if key not in bits:
                         bits[key] = 1 << len(predicates)
                         predicates.append(predicate)
@@ -79,6 +118,7 @@ class RuleMatcher:
                 sets.append((must, must_not))
             groups.append((name, tuple(sets)))
         self._groups = tuple(groups)
+        self._matches: dict[int, RuleMatch] = {}
         self._attributes = _by_attribute(predicates)
         self._no_context: RuleMatch | None = None
         if all(attribute.name != CURRENT_TIME for attribute in self._attributes):
@@ -124,24 +164,36 @@ class RuleMatcher:
         """`groups`, with the constraint set that matched in each."""
         if not context and self._no_context is not None:
             return self._no_context
-        return self._match(self._truth(context, now))
+        truth = self._truth(context, now)
+        # Requests fall into few distinct truths (which predicates hold): their matches are kept.
+        found = self._matches.get(truth)
+        if found is None:
+            found = self._match(truth)
+            if len(self._matches) >= KNOWN_VALUES:
+                self._matches.clear()
+            self._matches[truth] = found
+        return found
 
     def _truth(self, context: Mapping[str, object], now: datetime | None) -> int:
         truth = 0
-        for attribute in self._attributes:
-            value = _attribute(context, attribute.name, now)
-            if value is None:
-                truth |= attribute.when_missing
-                continue
-            for reader, tests in attribute.reads:
-                operand = reader(value)
-                if operand is not None:
-                    for bit, test in tests:
-                        if test(operand):
-                            truth |= bit
-            for patterns, pattern_bits in attribute.patterns:
-                for position in patterns.matching(text_of(value)):
-                    truth |= pattern_bits[position]
+        get = context.get
+        for name, when_missing, known, attribute in self._attributes:
+            value = get(name)
+            if value.__class__ not in _PLAIN:
+                value = _unusual(context, name, value, now)
+                if value is None:
+                    truth |= when_missing
+                    continue
+            # Attribute values repeat (countries, plans, versions): their bits are kept.
+            key = (value.__class__, value)
+            bits = known.get(key)
+            if bits is None:
+                bits = _evaluate(attribute, value)  # type: ignore[arg-type]
+                if not isinstance(value, datetime):  # the clock never repeats
+                    if len(known) >= KNOWN_VALUES:
+                        known.clear()
+                    known[key] = bits
+            truth |= bits
         return truth
 
     def _match(self, truth: int) -> RuleMatch:
@@ -156,16 +208,39 @@ class RuleMatcher:
         return RuleMatch(tuple(names), tuple(positions))
 
 
-def _attribute(context: Mapping[str, object], name: str, now: datetime | None) -> Attribute | None:
-    value = context.get(name)
+def _evaluate(attribute: _Tests, value: Attribute) -> int:
+    """The bits of the attribute's predicates that hold for `value`."""
+    bits = 0
+    for reader, tests in attribute.reads:
+        operand = reader(value)
+        if operand is not None:
+            for bit, test in tests:
+                if test(operand):
+                    bits |= bit
+    for patterns, pattern_bits in attribute.patterns:
+        for position in patterns.matching(text_of(value)):
+            bits |= pattern_bits[position]
+    return bits
+
+
+_PLAIN = frozenset({str, float, bool})
+"""Attribute types used as they come; anything else goes through `_unusual`."""
+
+
+def _unusual(
+    context: Mapping[str, object], name: str, value: object, now: datetime | None
+) -> Attribute | None:
+    """An attribute that is missing, an integer, or of a type rules do not read (None)."""
     if value is None and name == _USER_ID:
         value = context.get(_TARGETING_KEY)
+        if value.__class__ in _PLAIN:
+            return value  # type: ignore[return-value]
     if value is None and name == CURRENT_TIME and now is not None:
         return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-    if isinstance(value, str | float):
-        return value
     # Integers beyond 64 bits have no float and (past 4,300 digits) no text: missing.
     if isinstance(value, int) and -_INT64 <= value < 2 * _INT64:
+        return value
+    if isinstance(value, str | float):  # subclasses
         return value
     return None
 
@@ -188,10 +263,13 @@ def _by_attribute(predicates: list[Predicate]) -> tuple[_Attribute, ...]:
         _Attribute(
             name,
             missing,
-            tuple((reader, tuple(tests)) for reader, tests in reads.get(name, {}).items()),
-            tuple(
-                (PatternSet([text for text, _ in found], case), tuple(bit for _, bit in found))
-                for case, found in patterns.get(name, {}).items()
+            {},
+            _Tests(
+                tuple((reader, tuple(tests)) for reader, tests in reads.get(name, {}).items()),
+                tuple(
+                    (PatternSet([text for text, _ in found], case), tuple(bit for _, bit in found))
+                    for case, found in patterns.get(name, {}).items()
+                ),
             ),
         )
         for name, missing in when_missing.items()

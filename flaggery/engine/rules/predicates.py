@@ -13,6 +13,8 @@ import operator
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import msgspec
+
 from flaggery.engine.rules.constraint import (
     DATE_OPERATORS,
     LIST_OPERATORS,
@@ -32,7 +34,14 @@ from flaggery.engine.rules.operands import (
 )
 from flaggery.engine.rules.patterns import pattern_error
 
-__all__ = ["CASE_OPERATORS", "Predicate", "Reader", "compile_predicate", "folded_text_of"]
+__all__ = [
+    "CASE_OPERATORS",
+    "Predicate",
+    "Reader",
+    "compile_predicate",
+    "folded_text_of",
+    "predicate_key",
+]
 
 Reader = Callable[[Attribute], Any]
 """Reads an attribute into what a test compares (``None``: unreadable, the test is false)."""
@@ -67,19 +76,25 @@ class Predicate(NamedTuple):
     case_sensitive: bool = True
 
 
-def _key(constraint: Constraint) -> tuple[object, ...]:
-    """What makes two constraints the same predicate (``inverted`` aside)."""
-    operands: tuple[str, ...] = constraint.operands()
+def predicate_key(constraint: Constraint) -> Constraint:
+    """What makes two constraints the same predicate: the constraint without ``inverted``,
+    without ``caseInsensitive`` where it does not act, and with its list of values sorted
+    (``IN ["DE", "AT"]`` is ``IN ["AT", "DE"]``)."""
+    values = constraint.values
     if constraint.operator in LIST_OPERATORS:
-        operands = tuple(sorted(set(operands)))
-    case = constraint.case_insensitive and constraint.operator in CASE_OPERATORS
-    return constraint.context_name, constraint.operator, operands, case
+        values = tuple(sorted(set(values)))
+    return msgspec.structs.replace(
+        constraint,
+        values=values,
+        inverted=False,
+        case_insensitive=constraint.case_insensitive and constraint.operator in CASE_OPERATORS,
+    )
 
 
-def compile_predicate(constraint: Constraint) -> tuple[tuple[object, ...], Predicate] | None:
-    """The constraint's identity and predicate, or ``None`` for a constraint that can never
-    match (an unknown operator or an unreadable value: the store refuses both, and a rule
-    that reaches the engine anyway fails closed, inverted or not)."""
+def compile_predicate(constraint: Constraint) -> Predicate | None:
+    """The constraint's predicate (``inverted`` aside), or ``None`` for a constraint that can
+    never match (an unknown operator or an unreadable value: the store refuses both, and a
+    rule that reaches the engine anyway fails closed, inverted or not)."""
     name, op = constraint.context_name, constraint.operator
     operands = constraint.operands()
     folded = constraint.case_insensitive
@@ -98,7 +113,7 @@ def compile_predicate(constraint: Constraint) -> tuple[tuple[object, ...], Predi
             predicate = Predicate(name, address_of, ranges.__contains__, False)
     elif op in _ORDERED and operands:
         predicate = _ordered_predicate(name, op, operands[0])
-    return None if predicate is None else (_key(constraint), predicate)
+    return predicate
 
 
 def _not_in(values: frozenset[str]) -> Callable[[str], bool]:

@@ -8,6 +8,7 @@ import pytest
 
 from flaggery.engine.rules import Constraint, Rule, RuleMatch, RuleMatcher, parse_rule
 from flaggery.engine.rules import predicates as predicates_module
+from flaggery.engine.rules.predicates import Predicate
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -113,18 +114,16 @@ def test_each_distinct_predicate_is_evaluated_once_per_request(
     calls: list[str] = []
     original = predicates_module.compile_predicate
 
-    def counting(constraint: Constraint) -> object:
-        compiled = original(constraint)
-        assert compiled is not None
-        key, predicate = compiled
+    def counting(constraint: Constraint) -> Predicate:
+        predicate = original(constraint)
+        assert predicate is not None and predicate.test is not None
         test = predicate.test
-        assert test is not None
 
         def counted(operand: object) -> bool:
             calls.append(constraint.context_name)
             return test(operand)
 
-        return key, predicate._replace(test=counted)
+        return predicate._replace(test=counted)
 
     monkeypatch.setattr("flaggery.engine.rules.matcher.compile_predicate", counting)
     shared = [c("country", "IN", "DE", "AT")]

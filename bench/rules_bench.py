@@ -1,0 +1,121 @@
+"""Targeting rules in process: matching a context, and building snapshots with many rules.
+
+    python bench/rules_bench.py [--subjects 100000] [--rule-groups 1000] [--repeat 5]
+
+1. Matching: the 10 rule groups of bench/rule_set.py (20 constraints: 2 REGEX, 2 SEMVER, an IN
+   of 1,000 values, an IN_CIDR) compiled once; the time of ``rules.view_groups`` per request
+   over 10,000 varied contexts (the rule work a request with a context adds).
+2. Snapshots: the engine benchmark's State (bench/engine_bench.py: 100 buckets, 20 features,
+   10 rollouts, a live A/B test) at ``--subjects``, with ``--rule-groups`` rule groups added
+   (each a copy of one of the ten rules under its own name, so every group compiles), three
+   rollouts given an audience; ``build_snapshot`` against the same State without rules, and
+   ``Snapshot.apply`` of one change replacing one group's rule. Best of ``--repeat``.
+Target (issue 20): build and apply under 100 ms with 1,000 rule groups at 100,000 subjects.
+Prints a table and one JSON line, with the load average (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from engine_bench import build_state
+from report import print_measures
+from rule_set import AUDIENCES, RULES, contexts
+
+from flaggery.engine import build_snapshot
+from flaggery.engine.model import Change, Group, GroupFact, State
+from flaggery.engine.rules import RuleMatcher, parse_rule
+
+NOW = datetime(2026, 12, 24, 12, tzinfo=UTC)
+
+
+def best(action: Callable[[], object], repeat: int) -> float:
+    """The fastest of `repeat` runs, in seconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def matching(repeat: int) -> dict[str, object]:
+    matcher = RuleMatcher({name: parse_rule(rule) for name, rule in RULES.items()})
+    requests = contexts(10_000)
+    matched = sum(bool(matcher.view_groups((), context, NOW)) for context in requests)
+
+    def match_all() -> None:
+        for context in requests:
+            matcher.view_groups((), context, NOW)
+
+    seconds = best(match_all, repeat)
+    return {
+        "match_us_per_request": round(seconds / len(requests) * 1e6, 2),
+        "requests_matching_a_group": f"{matched / len(requests):.0%}",
+    }
+
+
+def with_rules(state: State, count: int) -> State:
+    sources = [parse_rule(rule) for rule in RULES.values()]
+    groups = dict(state.groups)
+    for index in range(count):
+        name = f"rule-group-{index:04d}"
+        groups[name] = Group(name, {f"feature-{index % 20}": "B"}, sources[index % len(sources)])
+    for name, rule in zip(AUDIENCES, sources, strict=False):
+        groups[name] = Group(name, {}, rule)
+    rollouts = dict(state.rollouts)
+    for feature, audience in zip(list(rollouts)[:3], AUDIENCES, strict=True):
+        rollouts[feature] = msgspec.structs.replace(rollouts[feature], audience=audience)
+    return msgspec.structs.replace(state, groups=groups, rollouts=rollouts)
+
+
+def snapshots(subjects: int, rule_groups: int, repeat: int) -> dict[str, object]:
+    plain = build_state(subjects, random.Random(42))
+    ruled = with_rules(plain, rule_groups)
+    snapshot = build_snapshot(ruled, NOW)
+    changed = Group("rule-group-0000", {"feature-0": "A"}, parse_rule(RULES["staff"]))
+    change = Change(ruled.revision + 1, "set_group_rule", (GroupFact(changed.name, changed),))
+    return {
+        "subjects": subjects,
+        "rule_groups": rule_groups,
+        "build_without_rules_ms": round(best(lambda: build_snapshot(plain, NOW), repeat) * 1e3, 1),
+        "build_with_rules_ms": round(best(lambda: build_snapshot(ruled, NOW), repeat) * 1e3, 1),
+        "apply_rule_change_ms": round(best(lambda: snapshot.apply([change], NOW), repeat) * 1e3, 1),
+        "compile_rules_ms": round(
+            best(
+                lambda: RuleMatcher({g.name: g.rule for g in ruled.groups.values() if g.rule}),
+                repeat,
+            )
+            * 1e3,
+            1,
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=100_000)
+    parser.add_argument("--rule-groups", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    result = {
+        **matching(args.repeat),
+        **snapshots(args.subjects, args.rule_groups, args.repeat),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
+    print_measures("rules", result)
+
+
+if __name__ == "__main__":
+    main()
