@@ -98,6 +98,7 @@ def build_state(subject_count: int, rng: random.Random) -> State:
         rollouts=rollouts,
         abtests={test.name: test},
         groups=groups,
+        key_salt=rng.randbytes(16),
     )
 
 

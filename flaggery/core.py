@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine import Explanation
+from flaggery.engine import SUBJECT_ATTRIBUTE, Evaluation, Explanation, KeyExplanation
 from flaggery.engine.model import JsonValue
 from flaggery.store.audit_trail import ChangePage
 from flaggery.store.records import (
@@ -142,6 +142,22 @@ class Flaggery:
 
     def explain(self, sub_id: int) -> Explanation:
         return self._run(self._store.explain(sub_id))
+
+    def evaluate(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> Evaluation:
+        return self._run(self._store.evaluate(key, context, subject_attribute))
+
+    def explain_key(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> KeyExplanation:
+        return self._run(self._store.explain_key(key, context, subject_attribute))
 
     def add_feature(self, feature_name: str) -> None:
         self._run(self._store.add_feature(feature_name))

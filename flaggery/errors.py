@@ -8,7 +8,7 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     │                       AbTestNotFound, RolloutNotFound, BucketNotFound, OverrideNotFound
     ├── AlreadyExists       SubjectExists, FeatureExists, VariantExists, GroupExists,
     │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup
-    ├── InvalidInput        ValidationError, InvalidRolloutProportion
+    ├── InvalidInput        ValidationError, InvalidRolloutProportion, InvalidTargetingKey
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
     │                       AbTestIsLive, AbTestNotLive, GroupIsUsed
     ├── NotAdmin            the server is read-only
@@ -44,6 +44,7 @@ __all__ = [
     "GroupNotFound",
     "InvalidInput",
     "InvalidRolloutProportion",
+    "InvalidTargetingKey",
     "NoBuckets",
     "NotAdmin",
     "NotFound",
@@ -159,6 +160,11 @@ class ValidationError(InvalidInput):
 
 class InvalidRolloutProportion(InvalidInput):
     pass
+
+
+class InvalidTargetingKey(InvalidInput):
+    """New in 0.3: a targeting key that is empty, longer than 256 characters, holds NUL, or is
+    not Unicode text (a lone surrogate)."""
 
 
 class NoBuckets(Conflict):

@@ -11,6 +11,7 @@ postgres). Unreachable, its tests skip with the reason, unless FLAGGERY_REQUIRE_
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -82,10 +83,12 @@ async def clean_postgres(postgres_database: str) -> str:
     connection = await asyncpg.connect(libpq_dsn(make_url(postgres_database)))
     try:
         await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-        # A new identity, as a freshly migrated database would have.
+        # A new identity and key salt, as a freshly migrated database would have.
         await connection.execute(
-            "INSERT INTO flaggery_state (id, revision, database_id) VALUES (1, 0, $1)",
+            "INSERT INTO flaggery_state (id, revision, database_id, key_salt)"
+            " VALUES (1, 0, $1, $2)",
             uuid.uuid4().hex,
+            secrets.token_hex(16),
         )
     finally:
         await connection.close()

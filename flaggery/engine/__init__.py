@@ -16,15 +16,20 @@ from flaggery.engine.allocation import (
 from flaggery.engine.bucket_order import rollout_order
 from flaggery.engine.catch_up import ChangeGap
 from flaggery.engine.config import Config
-from flaggery.engine.explanation import Explanation, FeatureExplanation
+from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, ResolvedView
+from flaggery.engine.explanation import Explanation, FeatureExplanation, KeyExplanation
 from flaggery.engine.snapshot import Snapshot, SubjectView, build_snapshot
 from flaggery.engine.state_codec import decode_state, encode_state
 
 __all__ = [
+    "SUBJECT_ATTRIBUTE",
     "ChangeGap",
     "Config",
+    "Evaluation",
     "Explanation",
     "FeatureExplanation",
+    "KeyExplanation",
+    "ResolvedView",
     "Snapshot",
     "SubjectView",
     "build_snapshot",

@@ -47,6 +47,8 @@ class Config(msgspec.Struct, frozen=True):
     """feature name -> its rollout."""
     abtests: Mapping[str, AbTest]
     groups: Mapping[str, Group]
+    key_salt: bytes
+    """The salt targeting keys are hashed with (flaggery.engine.targeting)."""
     rules: RuleMatcher = NO_RULES
     """The rules of `groups`, compiled (by `of` and `with_facts`: once per snapshot)."""
 
@@ -59,6 +61,7 @@ class Config(msgspec.Struct, frozen=True):
             rollouts=MappingProxyType(dict(state.rollouts)),
             abtests=MappingProxyType(dict(state.abtests)),
             groups=MappingProxyType(dict(state.groups)),
+            key_salt=state.key_salt,
             rules=compile_rules(state.groups),
         )
 
@@ -96,6 +99,7 @@ class Config(msgspec.Struct, frozen=True):
             rollouts=MappingProxyType(rollouts),
             abtests=MappingProxyType(abtests),
             groups=MappingProxyType(groups),
+            key_salt=self.key_salt,
             rules=compile_rules(groups, self.rules) if rules_changed else self.rules,
         )
 

@@ -15,7 +15,7 @@ import msgspec
 
 from flaggery.engine.model import DISABLE
 
-__all__ = ["Explanation", "FeatureExplanation", "Source"]
+__all__ = ["Explanation", "FeatureExplanation", "KeyExplanation", "Source"]
 
 Source = Literal["default", "rollout", "abtest", "override"]
 """The resolution step that decided a feature's variant (SEMANTICS.md steps 1-4)."""
@@ -57,5 +57,27 @@ class Explanation(msgspec.Struct, frozen=True):
     subject_id: int
     revision: int
     bucket: int
+    groups: list[str]
+    features: dict[str, FeatureExplanation]
+
+
+class KeyExplanation(msgspec.Struct, frozen=True):
+    """A targeting key's resolution at one snapshot revision (`Snapshot.explain_key`).
+
+    ``hashed`` is true when the key names no registered subject: ``key_hash`` is then its
+    64-bit hash (16 hex digits; flaggery.engine.targeting), and ``bucket`` the bucket that hash
+    jumps to among ``bucket_count`` buckets; it gets what a subject in that bucket with no
+    group gets. Otherwise ``subject_id`` is the registered subject it was bucketed by (the key
+    itself, or the one the context named), with that subject's bucket and groups. ``bucket`` is
+    None only while there is no bucket (defaults only). ``features`` as in `Explanation`.
+    """
+
+    key: str
+    subject_id: int | None
+    hashed: bool
+    key_hash: str | None
+    bucket_count: int
+    revision: int
+    bucket: int | None
     groups: list[str]
     features: dict[str, FeatureExplanation]

@@ -222,6 +222,9 @@ class State(msgspec.Struct, frozen=True):
     """feature name -> its rollout."""
     abtests: Mapping[str, AbTest]
     groups: Mapping[str, Group]
+    key_salt: bytes
+    """The database's salt for hashing targeting keys (flaggery.engine.targeting), given at
+    migration and never changed."""
 
 
 _facts_encoder = msgspec.json.Encoder()

@@ -19,15 +19,18 @@ import msgspec
 
 from flaggery.engine.catch_up import facts_after, latest_subjects
 from flaggery.engine.config import RESOLUTION_FACTS, Config
-from flaggery.engine.explanation import Explanation
+from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, ResolvedView
+from flaggery.engine.explanation import Explanation, KeyExplanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
 from flaggery.engine.steps import Steps, finish
 from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
+from flaggery.engine.units import Units
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
     ViewKey,
     ViewKeys,
     Views,
+    default_layer,
     default_variants,
     explain_key,
     next_boundary,
@@ -68,6 +71,7 @@ class Snapshot:
         "_json",
         "_next_boundary",
         "_revision",
+        "_units",
         "_usage",
         "_views",
     )
@@ -85,6 +89,7 @@ class Snapshot:
     _json: tuple[bytes, ...]
     _etags: tuple[bytes, ...]
     _defaults: Mapping[str, str]
+    _units: Units
 
     def __init__(self) -> None:
         raise TypeError("A Snapshot is made by build_snapshot(state, now), not constructed.")
@@ -114,6 +119,7 @@ class Snapshot:
         snapshot._json = views.json
         snapshot._etags = views.etags
         snapshot._defaults = default_variants(config)
+        snapshot._units = Units(config, views, snapshot.view_slot, built_at)
         return snapshot
 
     @property
@@ -230,6 +236,58 @@ class Snapshot:
             features=explain_key(self._config, key, self._built_at),
         )
 
+    def evaluate(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> Evaluation:
+        """What a request for targeting key `key` gets: the one request-time entry point.
+
+        `key` is any string of 1 to 256 characters without NUL (`InvalidTargetingKey`
+        otherwise). Its unit: the registered subject ``context[subject_attribute]`` names (an
+        int or canonical decimal text), else the subject whose canonical decimal id `key` is,
+        else `key` hashed into a bucket (flaggery.engine.targeting), which gets what a subject
+        in that bucket with no group gets. No I/O; a key seen before in this snapshot without
+        context costs one dictionary lookup, a new one hashing (a few microseconds).
+        """
+        return self._units.evaluate(key, context, subject_attribute)
+
+    def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
+        """What a unit in `bucket` and `groups` (overrides applied in this order) gets: a view
+        built with the snapshot, or resolved on first use into a bounded cache.
+        `BucketNotFound` for an unknown bucket."""
+        return self._units.view(bucket, groups)
+
+    def explain_key(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> KeyExplanation:
+        """Why `evaluate(key, context)` answers as it does: the unit (registered subject, or
+        the key's hash and bucket), the groups, and per feature the step that chose the
+        variant. For debugging and admin tools, not the serving path."""
+        evaluation = self._units.evaluate(key, context, subject_attribute)
+        hashed = None if evaluation.subject is not None else self._units.hashed_bucket(key)
+        view = evaluation.view
+        features = (
+            default_layer(self._config)
+            if view.bucket is None
+            else explain_key(self._config, ViewKey(view.bucket, view.groups), self._built_at)
+        )
+        return KeyExplanation(
+            key=key,
+            subject_id=evaluation.subject,
+            hashed=evaluation.hashed,
+            key_hash=None if hashed is None else f"{hashed[0]:016x}",
+            bucket_count=len(self._config.buckets),
+            revision=self._revision,
+            bucket=view.bucket,
+            groups=list(view.groups),
+            features=features,
+        )
+
     def apply(self, changes: Sequence[Change], now: datetime) -> Snapshot:
         """The snapshot after `changes`, resolved at `now`.
 
@@ -293,6 +351,7 @@ class Snapshot:
             rollouts=self._config.rollouts,
             abtests=self._config.abtests,
             groups=self._config.groups,
+            key_salt=self._config.key_salt,
         )
 
     def at(self, now: datetime) -> Snapshot:

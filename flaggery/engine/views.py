@@ -6,7 +6,7 @@ they are resolved once per distinct `ViewKey` when a snapshot is built, never pe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from hashlib import blake2b
 from types import MappingProxyType
@@ -31,6 +31,7 @@ __all__ = [
     "next_boundary",
     "resolve_views",
     "resolve_views_in_steps",
+    "view_resolver",
 ]
 
 # Liveness is inclusive (start <= now <= end): a test is still live at `end` and stops being
@@ -157,6 +158,14 @@ def explain_key(config: Config, key: ViewKey, now: datetime) -> dict[str, Featur
     """Why `key` resolves as it does at `now`. Costs one pass over the configuration (rollout
     and test buckets), not over subjects: meant for explaining one subject, not for serving."""
     return _Resolver(config, live_tests(config.abtests, now)).explain(key)
+
+
+def view_resolver(
+    config: Config, now: datetime
+) -> Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]]:
+    """A function resolving any one key at `now` to (flags, ``{"flags": ...}`` bytes, ETag),
+    for views met at request time. Building it costs one pass over the configuration."""
+    return _Resolver(config, live_tests(config.abtests, now)).resolve
 
 
 def live_tests(abtests: Mapping[str, AbTest], now: datetime) -> list[AbTest]:

@@ -1,5 +1,5 @@
 """GET /v1/snapshot: this process's whole resolution state at one revision, in the portable
-format (flaggery.live.portable), for replicas that follow GET /v1/stream. Reader role;
+format (flaggery.engine.state_codec), for replicas that follow GET /v1/stream. Reader role;
 read-only servers serve it. The revision is in X-Flaggery-Revision; resume the stream after it.
 """
 
@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from flaggery.engine.model import State
+from flaggery.engine.state_codec import state_chunks
 from flaggery.errors import RevisionNotReached
 from flaggery.http.codec import NoQuery
 from flaggery.http.endpoint import REVISION_HEADER, Call, Operation, Services
-from flaggery.live.portable import portable_chunks
 
 __all__ = ["MEDIA_TYPE", "OPERATIONS", "SNAPSHOT_PATH"]
 
@@ -35,7 +35,7 @@ async def _snapshot(request: Request) -> Response:
 
 
 async def _chunks(state: State) -> AsyncIterator[bytes | memoryview]:
-    for chunk in portable_chunks(state):
+    for chunk in state_chunks(state):
         yield chunk
 
 

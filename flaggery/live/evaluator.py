@@ -25,7 +25,14 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine import Explanation, Snapshot, SubjectView
+from flaggery.engine import (
+    SUBJECT_ATTRIBUTE,
+    Evaluation,
+    Explanation,
+    KeyExplanation,
+    Snapshot,
+    SubjectView,
+)
 from flaggery.errors import UpstreamRefused
 from flaggery.live.backoff import RECONNECT, REFUSED
 from flaggery.live.failure_log import FailureLog, level_of
@@ -265,6 +272,31 @@ class Evaluator:
         I/O. Raises SubjectNotFound for an unknown id.
         """
         return self._replica.snapshot.explain(subject_id)
+
+    def evaluate(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> Evaluation:
+        """What targeting key `key` (any string of 1 to 256 characters without NUL) gets, with
+        the evaluation context `context`: ``.flags`` (feature -> variant), ``.subject`` (the
+        registered subject it was bucketed by, or None when it was hashed), ``.view.bucket``.
+        A subject's canonical decimal id is that subject; ``context[subject_attribute]`` may
+        name the subject to bucket by; any other key is hashed (docs/allocation.md). No I/O.
+        Raises InvalidTargetingKey, and RuntimeError before `start` has loaded a snapshot.
+        """
+        return self._replica.snapshot.evaluate(key, context, subject_attribute)
+
+    def explain_key(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> KeyExplanation:
+        """Why `evaluate` answers as it does (`Snapshot.explain_key`). No I/O. Raises
+        InvalidTargetingKey."""
+        return self._replica.snapshot.explain_key(key, context, subject_attribute)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber(update)`` (a flaggery.store.subscribers.Update) after every change a

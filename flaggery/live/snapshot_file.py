@@ -44,8 +44,8 @@ class SavedSnapshot(msgspec.Struct, frozen=True):
 
 class _FileContents(msgspec.Struct, frozen=True):
     confirmed_at: datetime
-    state: msgspec.Raw
-    """The bytes of encode_state(), embedded as they are."""
+    state: bytes
+    """The bytes of encode_state() (flaggery.engine.state_codec)."""
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -54,7 +54,7 @@ _decoder = msgspec.msgpack.Decoder(_FileContents)
 
 def write_snapshot_file(path: Path, state: State, confirmed_at: datetime) -> None:
     """Replace the file at `path` atomically and durably."""
-    data = _encoder.encode(_FileContents(confirmed_at, msgspec.Raw(encode_state(state))))
+    data = _encoder.encode(_FileContents(confirmed_at, encode_state(state)))
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as file:

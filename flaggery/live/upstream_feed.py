@@ -19,10 +19,10 @@ import msgspec
 
 from flaggery.engine import ChangeGap
 from flaggery.engine.model import Change
+from flaggery.engine.state_codec import decode_state
 from flaggery.errors import UpstreamRefused, UpstreamUnavailable
 from flaggery.live.backoff import RECONNECT, REFUSED
 from flaggery.live.failure_log import FailureLog, level_of
-from flaggery.live.portable import decode_portable
 from flaggery.live.sse_lines import sse_events
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.replica import Replica
@@ -64,7 +64,7 @@ class UpstreamFeed:
         except httpx.HTTPError as error:
             self._replica.count_failure()
             raise self._unreachable(error) from error
-        state = await asyncio.to_thread(decode_portable, body)
+        state = await asyncio.to_thread(decode_state, body)
         del body  # 24 bytes a subject: gone before the snapshot is built
         await self._replica.install(state, reason)
 

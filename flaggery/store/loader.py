@@ -88,7 +88,15 @@ async def _read_state(conn: AsyncConnection, revision: int, db: Database) -> Sta
         rollouts=await read_rollouts(conn),
         abtests=await read_abtests(conn),
         groups=await read_groups(conn),
+        key_salt=await _read_key_salt(conn),
     )
+
+
+async def _read_key_salt(conn: AsyncConnection) -> bytes:
+    salt = (await conn.execute(select(t.state.c.key_salt))).scalar_one()
+    if salt is None:
+        raise ValueError("The database has no targeting-key salt: run `flaggery db upgrade`.")
+    return bytes.fromhex(salt)
 
 
 async def _read_subject_columns(conn: AsyncConnection, db: Database) -> SubjectColumns:

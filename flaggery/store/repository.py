@@ -9,12 +9,19 @@ up to the database's current revision first, so a read right after a write sees 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 
 from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine import Explanation, Snapshot
+from flaggery.engine import (
+    SUBJECT_ATTRIBUTE,
+    Evaluation,
+    Explanation,
+    KeyExplanation,
+    Snapshot,
+)
 from flaggery.store.abtests import AbTestsAdmin
 from flaggery.store.audit_trail import ChangeFilter, ChangePage, read_changes
 from flaggery.store.database import Database
@@ -121,6 +128,27 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         `SubjectNotFound` if unknown."""
         check_subject_id(sub_id)
         return (await self._caught_up()).explain(sub_id)
+
+    async def evaluate(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> Evaluation:
+        """What targeting key `key` gets with evaluation context `context`, as of the latest
+        committed write (`Snapshot.evaluate`: any key, registered subject or hashed). Same cost
+        as get_subject_variants. Raises InvalidTargetingKey, DatabaseUnavailable."""
+        return (await self._caught_up()).evaluate(key, context, subject_attribute)
+
+    async def explain_key(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> KeyExplanation:
+        """Why `evaluate` answers as it does: hashed or registered, the bucket, and per
+        feature where the variant comes from. Raises InvalidTargetingKey."""
+        return (await self._caught_up()).explain_key(key, context, subject_attribute)
 
     async def _caught_up(self) -> Snapshot:
         """The snapshot as of the latest committed write (same cost as get_subject_variants)."""

@@ -106,6 +106,12 @@ state = Table(
         nullable=True,
         comment="Random id of the latest write (change_log.change_id of revision).",
     ),
+    Column(
+        "key_salt",
+        String(32),
+        nullable=True,
+        comment="Random 16-byte salt (hex) targeting keys are hashed with; never changed.",
+    ),
     comment="One row. Every write increments revision first, which also serializes writers.",
 )
 

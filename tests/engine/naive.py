@@ -7,6 +7,7 @@ it is an oracle, not a second implementation for users.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -14,7 +15,13 @@ from flaggery.engine.model import State
 from flaggery.engine.rules import RuleMatcher
 from flaggery.errors import SubjectNotFound
 
-__all__ = ["naive_variants"]
+__all__ = [
+    "naive_bucket_of_key",
+    "naive_groups",
+    "naive_key_variants",
+    "naive_variants",
+    "naive_view",
+]
 
 
 def naive_groups(
@@ -42,18 +49,29 @@ def naive_variants(
         position = state.subjects.ids.index(subject_id)
     except ValueError:
         raise SubjectNotFound(f"Subject {subject_id} does not exist.") from None
-    bucket = state.subjects.buckets[position]
-    groups = naive_groups(state, state.memberships.get(subject_id, ()), context, now)
+    explicit = state.memberships.get(subject_id, ())
+    return naive_view(state, state.subjects.buckets[position], explicit, context, now)
+
+
+def naive_view(
+    state: State,
+    bucket: int | None,
+    explicit: tuple[str, ...],
+    context: Mapping[str, object] | None,
+    now: datetime,
+) -> dict[str, str]:
+    """What a unit in `bucket` (None: no bucket yet) with these explicit groups gets."""
+    groups = naive_groups(state, explicit, context, now)
     flags: dict[str, str] = {}
     # 1. every feature's default variant
     for feature in state.features.values():
         if feature.default is not None:
             flags[feature.name] = feature.default
-    # 2. rollouts that include the subject's bucket (and, with an audience, its groups)
+    # 2. rollouts that include the unit's bucket (and, with an audience, its groups)
     for rollout in state.rollouts.values():
         if bucket in rollout.buckets and rollout.audience in (None, *groups):
             flags[rollout.feature] = rollout.variant
-    # 3. the group holding the subject's bucket in each live A/B test (audience: as above)
+    # 3. the group holding the unit's bucket in each live A/B test (audience: as above)
     for test in state.abtests.values():
         if test.is_live(now) and test.audience in (None, *groups):
             for test_group in test.groups:
@@ -65,3 +83,27 @@ def naive_variants(
         if group is not None:
             flags.update(group.overrides)
     return flags
+
+
+def naive_bucket_of_key(state: State, key: str) -> int:
+    """The bucket a hashed key lands in, written from docs/allocation.md alone (the Python
+    there, to reproduce offline): BLAKE2b keyed by the salt, then jump consistent hash."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8, key=state.key_salt).digest()
+    h = int.from_bytes(digest, "big")
+    b, j = -1, 0
+    while j < len(state.buckets):
+        b = j
+        h = (h * 2862933555777941757 + 1) % 2**64
+        j = int((b + 1) * (2**31 / ((h >> 33) + 1)))
+    return state.buckets[b]  # in creation order
+
+
+def naive_key_variants(
+    state: State, key: str, now: datetime, context: Mapping[str, object] | None = None
+) -> dict[str, str]:
+    """What a targeting key gets: a registered subject's canonical id is that subject; any
+    other key gets what a unit in its hashed bucket with no explicit group gets."""
+    if key.isdigit() and key.isascii() and str(int(key)) == key and int(key) in state.subjects.ids:
+        return naive_variants(state, int(key), now, context)
+    bucket = naive_bucket_of_key(state, key) if state.buckets else None
+    return naive_view(state, bucket, (), context, now)

@@ -45,6 +45,7 @@ def apply_facts(state: State, facts: Sequence[Fact]) -> State:
         rollouts=config.rollouts,
         abtests=config.abtests,
         groups=config.groups,
+        key_salt=config.key_salt,
     )
 
 

@@ -36,6 +36,8 @@ VARIANTS = ("A", "B", "C")
 GROUP_NAMES = ("beta", "staff", "vip")
 TEST_NAMES = ("t1", "t2")
 # Mostly a compact range (dense index), sometimes far-away ids (sparse index).
+TEST_SALT = bytes(range(16))
+"""The key salt of test states (a database gets 16 random bytes at migration)."""
 SUBJECT_IDS = st.one_of(st.integers(-3, 40), st.sampled_from([-(2**63), 2**63 - 1, 10**12, 10**15]))
 
 
@@ -52,6 +54,7 @@ def make_state(
     abtests: Iterable[AbTest] = (),
     groups: Iterable[Group] = (),
     revision: int = 1,
+    key_salt: bytes = TEST_SALT,
 ) -> State:
     """A State from entity lists; subjects as id -> Subject (groups in join order)."""
     subjects = subjects or {}
@@ -69,6 +72,7 @@ def make_state(
         rollouts={rollout.feature: rollout for rollout in rollouts},
         abtests={test.name: test for test in abtests},
         groups={group.name: group for group in groups},
+        key_salt=key_salt,
     )
 
 

@@ -20,6 +20,7 @@ PURE_STDLIB = {
     "array",
     "bisect",
     "collections",
+    "contextlib",  # suppress() in the bounded per-snapshot caches (evaluation)
     "dataclasses",
     "datetime",
     "enum",
@@ -31,6 +32,7 @@ PURE_STDLIB = {
     "math",
     "operator",
     "re",  # fixed internal patterns (semantic versions, dates, numbers); rules use RE2
+    "struct",  # the fixed prefix of a State's bytes (state_codec)
     "types",
     "typing",
 }

@@ -1,9 +1,10 @@
-"""A snapshot saved as bytes comes back as the same State, and anything else is refused."""
+"""A State as bytes (the snapshot file, GET /v1/snapshot) comes back as the same State on any
+machine (little-endian columns, a versioned prefix), and anything else is refused."""
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Mapping
+import struct
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import msgspec
@@ -11,8 +12,8 @@ import pytest
 from hypothesis import given
 
 from flaggery.engine import build_snapshot
-from flaggery.engine.model import Change, Feature, State, Subject, SubjectColumns
-from flaggery.engine.state_codec import decode_state, encode_state
+from flaggery.engine.model import Change, Feature, State, Subject
+from flaggery.engine.state_codec import decode_state, encode_state, state_chunks
 from tests.engine.reference import assert_resolves_like_naive
 from tests.engine.state_patch import apply_changes
 from tests.engine.strategies import changes, make_state, states, times
@@ -47,18 +48,36 @@ def test_the_state_survives_encoding(state: State, now: datetime) -> None:
     assert_resolves_like_naive(build_snapshot(decoded, now), state, now)
 
 
-def test_other_bytes_are_refused_with_a_value_error() -> None:
-    state = make_state(
+def _small() -> State:
+    return make_state(
         buckets=[1],
         subjects={7: Subject(weight=2, bucket=1, groups=("beta",))},
         features=[Feature("checkout", ("A",), default="A")],
+        key_salt=b"\x01" * 16,
     )
-    encoded = encode_state(state)
-    other_format = encoded.replace(b"\xa6format\x01", b"\xa6format\x02")
-    assert other_format != encoded
-    uneven = msgspec.structs.replace(
-        state, subjects=SubjectColumns(array("q", [7, 8]), array("q", [2]), array("q", [1]))
-    )
-    for data in (b"", b"not msgpack", encoded[:-3], other_format, encode_state(uneven)):
-        with pytest.raises(ValueError):
-            decode_state(data)
+
+
+def test_the_layout_is_fixed_and_carries_the_key_salt() -> None:
+    data = b"".join(bytes(chunk) for chunk in state_chunks(_small()))
+    assert data == encode_state(_small())
+    magic, version, length = struct.unpack_from(">7sBI", data)
+    assert (magic, version) == (b"FLGSNAP", 2)
+    ids, weights, buckets = struct.unpack("<3q", data[12 + length :])
+    assert (ids, weights, buckets) == (7, 2, 1)
+    assert decode_state(data).key_salt == b"\x01" * 16
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: d[:5], "too short"),
+        (lambda d: b"FLGSNAQ" + d[7:], "Not a flaggery snapshot of format 2"),
+        (lambda d: d[:7] + b"\x01" + d[8:], "Not a flaggery snapshot of format 2"),
+        (lambda d: d[:-1], "truncated"),
+        (lambda d: d + b"\x00", "truncated"),
+        (lambda d: d[:12] + b"\xc1" + d[13:], "header does not decode"),
+    ],
+)
+def test_other_bytes_are_refused(mutate: Callable[[bytes], bytes], reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        decode_state(mutate(encode_state(_small())))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flaggery.live.portable import decode_portable
+from flaggery.engine.state_codec import decode_state
 from tests.http.processes import flaggery_command, flaggery_process, free_port, wait_for
 
 TOKENS = "ops:admin:admin-secret edge:reader:reader-secret"
@@ -60,7 +60,7 @@ def test_a_two_level_edge_tree(db_url: str, tmp_path: Path) -> None:
         revision = write.headers["x-flaggery-revision"]
         wait_for(lambda: not first.client.get("/readyz").json()["stale"], 15)
         reader = {"Authorization": f"Bearer {READER}", MIN: revision}
-        state = decode_portable(second.client.get("/v1/snapshot", headers=reader).content)
+        state = decode_state(second.client.get("/v1/snapshot", headers=reader).content)
         assert state.revision == int(revision) and state.features["f"].variants == ("A", "B")
 
 

@@ -4,7 +4,7 @@ which resolves every subject as the server does; reader role; read-only servers 
 from __future__ import annotations
 
 from flaggery.engine import build_snapshot
-from flaggery.live.portable import decode_portable
+from flaggery.engine.state_codec import decode_state
 from tests.fakes import FakeClock
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok, seed_basics
@@ -24,7 +24,7 @@ async def test_the_snapshot_resolves_like_the_server(
     response = await client.get("/v1/snapshot")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/vnd.flaggery.snapshot"
-    state = decode_portable(response.content)
+    state = decode_state(response.content)
     head = ok(await client.get("/v1/revision"))["revision"]
     assert state.revision == head == int(response.headers["x-flaggery-revision"])
     snapshot = build_snapshot(state, clock.now)
@@ -38,4 +38,4 @@ async def test_readers_only_and_served_read_only(make_client: MakeClient) -> Non
     client = await make_client(tokens=TOKENS, admin_mode=False)
     fails(await client.get("/v1/snapshot"), 401, "Unauthorized")
     response = await client.get("/v1/snapshot", headers=READER)
-    assert response.status_code == 200 and decode_portable(response.content).revision == 0
+    assert response.status_code == 200 and decode_state(response.content).revision == 0

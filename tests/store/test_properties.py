@@ -9,6 +9,7 @@ one revision, and rollouts only grow when raised and only shrink when lowered.
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -66,7 +67,9 @@ async def _empty(store: AsyncFlaggery) -> None:
     async with store.database.engine.begin() as conn:
         for table in reversed(tables.metadata.sorted_tables):
             await conn.execute(delete(table))
-        await conn.execute(insert(tables.state).values(id=1, revision=0))
+        await conn.execute(
+            insert(tables.state).values(id=1, revision=0, key_salt=secrets.token_hex(16))
+        )
 
 
 Operation = tuple[Any, ...]

@@ -1,0 +1,87 @@
+"""What a request for a targeting key gets: its view and who it was bucketed as.
+
+`Snapshot.evaluate` answers with an `Evaluation`: the key, the registered subject it was
+bucketed by (None when the key was hashed), and the `ResolvedView` it resolves to. Views are
+shared by every key and subject with the same (bucket, groups), so an evaluation costs no
+resolution, only finding the view. `BoundedCache` keeps what is worth keeping per snapshot
+(keys already evaluated, views first met at request time) without growing past its limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import Generic, NamedTuple, TypeVar
+
+import msgspec
+
+__all__ = ["SUBJECT_ATTRIBUTE", "BoundedCache", "Evaluation", "ResolvedView"]
+
+SUBJECT_ATTRIBUTE = "subject"
+"""The evaluation-context attribute that names a registered subject to bucket by, unless the
+caller names another (setting FLAGGERY_SUBJECT_ATTRIBUTE)."""
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+class ResolvedView(msgspec.Struct, frozen=True):
+    """The flags of one (bucket, groups) combination, ready to serve."""
+
+    bucket: int | None
+    """The bucket; None only while the database has no bucket (then only defaults apply)."""
+    groups: tuple[str, ...]
+    """Group names, in the order their overrides apply (later ones win)."""
+    flags: Mapping[str, str]
+    """Read-only feature -> variant, in feature-name order."""
+    json: bytes
+    """``{"flags": {...}}`` encoded: byte for byte what the REST API sends."""
+    etag: bytes
+    """The quoted HTTP entity tag of ``json``."""
+
+
+class Evaluation(NamedTuple):
+    """The answer for one targeting key (and evaluation context)."""
+
+    key: str
+    """The targeting key, as given."""
+    subject: int | None
+    """The registered subject the request was bucketed by: the key itself when it is a
+    subject's canonical id, or the subject the context named; None when the key was hashed."""
+    view: ResolvedView
+
+    @property
+    def hashed(self) -> bool:
+        """The key was hashed into its bucket (it names no registered subject)."""
+        return self.subject is None
+
+    @property
+    def flags(self) -> Mapping[str, str]:
+        """feature -> variant (read-only)."""
+        return self.view.flags
+
+
+class BoundedCache(Generic[_Key, _Value]):
+    """A dict that forgets its oldest entry once it holds `limit`: per-snapshot memoisation
+    whose memory stays bounded whatever keys requests bring. Safe to share between threads
+    (every step is one dict operation; a lost race only forgets or recomputes an entry)."""
+
+    __slots__ = ("_entries", "_limit", "get")
+
+    def __init__(self, limit: int) -> None:
+        self._entries: dict[_Key, _Value] = {}
+        self._limit = limit
+        self.get = self._entries.get
+        """The entry of a key, or None."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, key: _Key, value: _Value) -> None:
+        """Keep ``value`` for ``key``, forgetting the oldest entry when full."""
+        entries = self._entries
+        if len(entries) >= self._limit:
+            # Another thread may change the dict meanwhile: it then stays about full.
+            with suppress(KeyError, RuntimeError, StopIteration):
+                del entries[next(iter(entries))]
+        entries[key] = value

@@ -1,0 +1,95 @@
+"""Targeting keys: which strings are keys, which keys are registered subjects, where others hash.
+
+A targeting key (OpenFeature's term) is any string of 1 to 256 characters (Unicode code points)
+without NUL; spaces, line breaks and any other text are allowed. A key that is the canonical
+decimal id of a registered subject (ASCII digits, no sign, no leading zero, "0" allowed, below
+2**63) is that subject. Every other key is *hashed* into the current buckets::
+
+    h     = BLAKE2b(UTF-8 bytes of the key, key=salt, digest_size=8), read as a big-endian
+            unsigned 64-bit integer
+    index = JumpConsistentHash(h, number of buckets)      (Lamping and Veach, 2014)
+    bucket = the index-th bucket in creation (id) order
+
+The salt is 16 random bytes given to each database at migration (``flaggery_state.key_salt``),
+so two databases hash the same key apart, and every process, replica, edge and remote client of
+one database hashes it alike. docs/allocation.md shows the function in a few lines of Python to
+reproduce offline.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+from flaggery.errors import InvalidTargetingKey
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "SALT_BYTES",
+    "check_targeting_key",
+    "hash_key",
+    "jump_consistent_hash",
+    "subject_id_of",
+]
+
+MAX_KEY_LENGTH = 256
+"""The longest targeting key, in characters (Unicode code points)."""
+
+SALT_BYTES = 16
+"""The length of a database's key salt."""
+
+_MAX_ID_DIGITS = 19  # 2**63 - 1 has 19 digits
+_SUBJECT_ID_LIMIT = 1 << 63
+_JUMP_MULTIPLIER = 2862933555777941757
+_UINT64 = (1 << 64) - 1
+
+
+def check_targeting_key(key: object) -> str:
+    """`key` if it is a targeting key; `InvalidTargetingKey` saying why not otherwise."""
+    if not isinstance(key, str):
+        raise InvalidTargetingKey(f"A targeting key is a string, not {type(key).__name__}.")
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise InvalidTargetingKey(
+            f"A targeting key has 1 to {MAX_KEY_LENGTH} characters; this one has {len(key)}."
+        )
+    if "\x00" in key:
+        raise InvalidTargetingKey("A targeting key may not contain NUL (U+0000).")
+    if not key.isascii():
+        try:
+            key.encode()
+        except UnicodeEncodeError:
+            raise InvalidTargetingKey(
+                "A targeting key must be Unicode text; this one holds a lone surrogate."
+            ) from None
+    return key
+
+
+def subject_id_of(key: str) -> int | None:
+    """The subject id `key` spells canonically (``"42"``, ``"0"``), or None (``"042"``, ``"+1"``,
+    ``"٤٢"``, 2**63 or more): only a canonical id can name a registered subject."""
+    if not (key.isascii() and key.isdigit()) or len(key) > _MAX_ID_DIGITS:
+        return None
+    if key[0] == "0" and len(key) > 1:
+        return None
+    subject_id = int(key)
+    return subject_id if subject_id < _SUBJECT_ID_LIMIT else None
+
+
+def hash_key(salt: bytes, key: str) -> int:
+    """The key's 64-bit hash: BLAKE2b of its UTF-8 bytes keyed by `salt`, 8-byte digest read
+    big-endian. `key` must have passed `check_targeting_key`."""
+    return int.from_bytes(blake2b(key.encode(), digest_size=8, key=salt).digest(), "big")
+
+
+def jump_consistent_hash(hashed: int, count: int) -> int:
+    """Lamping and Veach's jump consistent hash: an index in ``range(count)`` (``count`` >= 1).
+
+    Growing ``count`` to ``count'`` moves a hash only to a new index (>= count), and only
+    (count' - count) / count' of hashes move. Floating point as in the paper's C code (IEEE
+    doubles), so every implementation of it agrees.
+    """
+    bucket, jump = -1, 0
+    while jump < count:
+        bucket = jump
+        hashed = (hashed * _JUMP_MULTIPLIER + 1) & _UINT64
+        jump = int((bucket + 1) * (2147483648.0 / ((hashed >> 33) + 1)))
+    return bucket

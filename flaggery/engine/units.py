@@ -1,0 +1,161 @@
+"""Which unit a request is, and the view it gets: the request-time half of a snapshot.
+
+A request is a targeting key and an optional evaluation context. Its *unit* is a registered
+subject (the key is the subject's canonical id, or the context names one in its subject
+attribute) or else the key itself, hashed into a bucket (flaggery.engine.targeting). The unit
+decides the view key (bucket, groups): a subject's bucket and explicit groups; for a hashed key
+its bucket and no group. `Units` finds the resolved view of that key: built with the snapshot,
+or resolved on first use into a bounded cache. Evaluations of context-free keys are cached too,
+so a key seen again costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from flaggery.engine.config import Config
+from flaggery.engine.evaluation import BoundedCache, Evaluation, ResolvedView
+from flaggery.engine.targeting import (
+    check_targeting_key,
+    hash_key,
+    jump_consistent_hash,
+    subject_id_of,
+)
+from flaggery.engine.views import ViewKey, Views, view_resolver
+from flaggery.errors import BucketNotFound, SubjectNotFound
+
+__all__ = ["EVALUATION_CACHE_SIZE", "REQUEST_VIEW_CACHE_SIZE", "Units"]
+
+EVALUATION_CACHE_SIZE = 32_768
+"""Evaluated keys kept per snapshot: at most about 15 MB even with 256-character keys."""
+
+REQUEST_VIEW_CACHE_SIZE = 4_096
+"""Views first met at request time kept per snapshot (each about 1 KB for 20 features)."""
+
+_NO_BUCKET = -1  # the view of a database with no bucket yet: defaults only
+
+
+class Units:
+    """The request-time lookups of one snapshot (its caches are part of it)."""
+
+    __slots__ = (
+        "_built_at",
+        "_config",
+        "_evaluations",
+        "_request_views",
+        "_resolve",
+        "_slot_of",
+        "_slot_views",
+        "_views",
+    )
+
+    def __init__(
+        self, config: Config, views: Views, slot_of: Callable[[int], int], built_at: datetime
+    ) -> None:
+        self._config = config
+        self._views = views
+        self._slot_of = slot_of
+        self._built_at = built_at
+        self._slot_views: list[ResolvedView | None] = [None] * len(views.keys)
+        self._evaluations: BoundedCache[str, Evaluation] = BoundedCache(EVALUATION_CACHE_SIZE)
+        self._request_views: BoundedCache[ViewKey, ResolvedView] = BoundedCache(
+            REQUEST_VIEW_CACHE_SIZE
+        )
+        self._resolve: Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]] | None = None
+
+    def evaluate(
+        self, key: str, context: Mapping[str, object] | None, subject_attribute: str
+    ) -> Evaluation:
+        """See `Snapshot.evaluate`."""
+        if context:
+            named = self.registered_subject(context.get(subject_attribute))
+            if named is not None:
+                return Evaluation(check_targeting_key(key), named, self._subject_view(named))
+        evaluation = self._evaluations.get(key)
+        if evaluation is None:
+            evaluation = self._evaluate_key(check_targeting_key(key))
+            self._evaluations.put(key, evaluation)
+        return evaluation
+
+    def registered_subject(self, value: object) -> int | None:
+        """The id of the registered subject `value` names (an int, or its canonical decimal
+        text), or None."""
+        if isinstance(value, str):
+            subject_id = subject_id_of(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            subject_id = value
+        else:
+            return None
+        if subject_id is None:
+            return None
+        try:
+            self._slot_of(subject_id)
+        except SubjectNotFound:
+            return None
+        return subject_id
+
+    def hashed_bucket(self, key: str) -> tuple[int, int] | None:
+        """(64-bit hash, bucket) of a key hashed into the current buckets; None if there is
+        no bucket yet."""
+        buckets = self._config.buckets
+        if not buckets:
+            return None
+        hashed = hash_key(self._config.key_salt, key)
+        return hashed, buckets[jump_consistent_hash(hashed, len(buckets))]
+
+    def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
+        """The resolved view of (bucket, groups); `BucketNotFound` for an unknown bucket."""
+        try:
+            return self._slot_view(self._views.keys.slot(ViewKey(bucket, groups)))
+        except KeyError:
+            pass
+        view = self._request_views.get(ViewKey(bucket, groups))
+        if view is None:
+            if bucket not in self._config.buckets:
+                raise BucketNotFound(f"Bucket {bucket} does not exist.")
+            view = self._resolved(ViewKey(bucket, groups))
+            self._request_views.put(ViewKey(bucket, groups), view)
+        return view
+
+    def _evaluate_key(self, key: str) -> Evaluation:
+        subject_id = subject_id_of(key)
+        if subject_id is not None:
+            try:
+                slot = self._slot_of(subject_id)
+            except SubjectNotFound:
+                pass  # an unregistered id is a key like any other
+            else:
+                return Evaluation(key, subject_id, self._slot_view(slot))
+        hashed = self.hashed_bucket(key)
+        if hashed is None:
+            return Evaluation(key, None, self._no_bucket_view())
+        return Evaluation(key, None, self.view(hashed[1]))
+
+    def _subject_view(self, subject_id: int) -> ResolvedView:
+        return self._slot_view(self._slot_of(subject_id))
+
+    def _slot_view(self, slot: int) -> ResolvedView:
+        view = self._slot_views[slot]
+        if view is None:
+            views = self._views
+            key = views.keys[slot]
+            view = ResolvedView(
+                key.bucket, key.groups, views.flags[slot], views.json[slot], views.etags[slot]
+            )
+            self._slot_views[slot] = view
+        return view
+
+    def _no_bucket_view(self) -> ResolvedView:
+        view = self._request_views.get(ViewKey(_NO_BUCKET))
+        if view is None:
+            view = self._resolved(ViewKey(_NO_BUCKET))
+            view = ResolvedView(None, (), view.flags, view.json, view.etag)
+            self._request_views.put(ViewKey(_NO_BUCKET), view)
+        return view
+
+    def _resolved(self, key: ViewKey) -> ResolvedView:
+        if self._resolve is None:
+            self._resolve = view_resolver(self._config, self._built_at)
+        flags, body, etag = self._resolve(key)
+        return ResolvedView(key.bucket, key.groups, flags, body, etag)
