@@ -81,3 +81,6 @@ class KeyExplanation(msgspec.Struct, frozen=True):
     bucket: int | None
     groups: list[str]
     features: dict[str, FeatureExplanation]
+    rule_groups: dict[str, int] = {}
+    """The groups the request is in by their rule (not joined), in name order: group ->
+    position of the first constraint set of its rule that the context matched."""

@@ -138,7 +138,8 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         """What targeting key `key` gets with evaluation context `context`, as of the latest
         committed write (`Snapshot.evaluate`: any key, registered subject or hashed). Same cost
         as get_subject_variants. Raises InvalidTargetingKey, DatabaseUnavailable."""
-        return (await self._caught_up()).evaluate(key, context, subject_attribute)
+        snapshot = await self._caught_up()
+        return snapshot.evaluate(key, context, subject_attribute, self._replica.clock())
 
     async def explain_key(
         self,
@@ -148,7 +149,8 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
     ) -> KeyExplanation:
         """Why `evaluate` answers as it does: hashed or registered, the bucket, and per
         feature where the variant comes from. Raises InvalidTargetingKey."""
-        return (await self._caught_up()).explain_key(key, context, subject_attribute)
+        snapshot = await self._caught_up()
+        return snapshot.explain_key(key, context, subject_attribute, self._replica.clock())
 
     async def _caught_up(self) -> Snapshot:
         """The snapshot as of the latest committed write (same cost as get_subject_variants)."""

@@ -28,11 +28,12 @@ def naive_groups(
     state: State, explicit: tuple[str, ...], context: Mapping[str, object] | None, now: datetime
 ) -> tuple[str, ...]:
     """The groups a request is in, in the order their overrides apply: the rule groups its
-    context matches (name order; each rule on its own), then the explicit ones (join order)."""
+    context matches (name order; each rule on its own), then the explicit ones (join order).
+    A request without context (None or no attribute) is in its explicit groups only."""
     matched = [
         name
         for name, group in sorted(state.groups.items())
-        if context is not None
+        if context
         and group.rule is not None
         and name not in explicit
         and RuleMatcher({name: group.rule}).groups(context, now)

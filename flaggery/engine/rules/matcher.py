@@ -74,7 +74,6 @@ class RuleMatcher:
         "_groups",
         "_keys",
         "_matches",
-        "_no_context",
         "_rules",
     )
 
@@ -120,9 +119,6 @@ class RuleMatcher:
         self._groups = tuple(groups)
         self._matches: dict[int, RuleMatch] = {}
         self._attributes = _by_attribute(predicates)
-        self._no_context: RuleMatch | None = None
-        if all(attribute.name != CURRENT_TIME for attribute in self._attributes):
-            self._no_context = self._match(self._truth({}, None))
 
     def __bool__(self) -> bool:
         return bool(self._groups)
@@ -133,13 +129,6 @@ class RuleMatcher:
 
     def __hash__(self) -> int:
         return hash(frozenset(self._rules.items()))
-
-    @property
-    def context_free(self) -> bool:
-        """No rule group can hold a request without context (and no rule reads the clock):
-        such requests are in their explicit groups only, as the views built with the
-        snapshot assume."""
-        return self._no_context is not None and not self._no_context.groups
 
     def view_groups(
         self, explicit: tuple[str, ...], context: Mapping[str, object], now: datetime
@@ -162,8 +151,6 @@ class RuleMatcher:
 
     def explain(self, context: Mapping[str, object], now: datetime) -> RuleMatch:
         """`groups`, with the constraint set that matched in each."""
-        if not context and self._no_context is not None:
-            return self._no_context
         truth = self._truth(context, now)
         # Requests fall into few distinct truths (which predicates hold): their matches are kept.
         found = self._matches.get(truth)
@@ -174,7 +161,7 @@ class RuleMatcher:
             self._matches[truth] = found
         return found
 
-    def _truth(self, context: Mapping[str, object], now: datetime | None) -> int:
+    def _truth(self, context: Mapping[str, object], now: datetime) -> int:
         truth = 0
         get = context.get
         for name, when_missing, known, attribute in self._attributes:
@@ -228,14 +215,14 @@ _PLAIN = frozenset({str, float, bool})
 
 
 def _unusual(
-    context: Mapping[str, object], name: str, value: object, now: datetime | None
+    context: Mapping[str, object], name: str, value: object, now: datetime
 ) -> Attribute | None:
     """An attribute that is missing, an integer, or of a type rules do not read (None)."""
     if value is None and name == _USER_ID:
         value = context.get(_TARGETING_KEY)
         if value.__class__ in _PLAIN:
             return value  # type: ignore[return-value]
-    if value is None and name == CURRENT_TIME and now is not None:
+    if value is None and name == CURRENT_TIME:
         return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     # Integers beyond 64 bits have no float and (past 4,300 digits) no text: missing.
     if isinstance(value, int) and -_INT64 <= value < 2 * _INT64:
