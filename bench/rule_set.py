@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["RULES", "contexts"]
+__all__ = ["AUDIENCES", "GROWTHBOOK_CONDITIONS", "RULES", "contexts"]
 
 COUNTRIES = ["DE", "AT", "CH", "FR", "US", "GB", "JP", "BR"]
 ACCOUNTS = [f"acct-{i:04d}" for i in range(1_000)]
@@ -78,6 +78,38 @@ RULES: dict[str, list[list[dict[str, object]]]] = {
         ]
     ],
 }
+# The same conditions in GrowthBook's language (MongoDB-style), for bench/rules_bench.py.
+# GrowthBook has no CIDR operator: "office" tests the address with an equivalent regex, and
+# no clock: "holiday" compares currentTime as ISO text (the contexts give it).
+GROWTHBOOK_CONDITIONS: dict[str, dict[str, object]] = {
+    "dach": {"country": {"$in": ["DE", "AT", "CH"]}},
+    "new-app": {"version": {"$vgte": "2.1.0"}},
+    "old-app": {"$or": [{"version": {"$vlt": "1.5.0"}}, {"platform": {"$regex": "^ios-15"}}]},
+    "staff": {
+        "$or": [
+            {"email": {"$regex": r"@example\.(com|org)$"}},
+            {"email": {"$regex": r"@example\.net$"}},
+        ]
+    },
+    "testers": {"email": {"$regex": "(?i)^qa[+-]"}, "plan": {"$nin": ["free"]}},
+    "key-accounts": {"account": {"$in": ACCOUNTS}},
+    "office": {"remoteAddress": {"$regex": r"^10\."}, "plan": {"$in": ["team", "enterprise"]}},
+    "heavy-users": {
+        "$or": [
+            {"sessions": {"$gte": 100}, "plan": {"$in": ["pro", "team"]}},
+            {"sessions": {"$gt": 1000}},
+        ]
+    },
+    "holiday": {
+        "currentTime": {"$gt": "2026-12-20T00:00:00Z", "$lt": "2027-01-06T00:00:00Z"},
+        "country": {"$in": ["DE", "AT"]},
+    },
+    "android-beta": {
+        "platform": {"$regex": "^android"},
+        "channel": {"$in": ["beta"]},
+        "locale": {"$regex": "(?i)de"},
+    },
+}
 AUDIENCES = ("dach", "new-app", "key-accounts")
 """The groups three rollouts are limited to."""
 
@@ -98,6 +130,7 @@ def contexts(count: int, seed: int = 7) -> list[dict[str, object]]:
             "platform": rng.choice(["android-14", "ios-17", "web"]),
             "channel": rng.choice(["beta", "stable"]),
             "locale": rng.choice(["de-DE", "en-US", "fr-FR"]),
+            "currentTime": rng.choice(["2026-12-24T12:00:00Z", "2027-02-01T12:00:00Z"]),
         }
         for _ in range(count)
     ]

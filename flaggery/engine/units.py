@@ -166,14 +166,17 @@ class Units:
         return view
 
     def _grouped(self, bucket: int | None, groups: tuple[str, ...]) -> ResolvedView:
+        """The view of a unit in rule groups: a combination first met at request time, so the
+        bounded cache is asked first (a view built with the snapshot is found after)."""
+        key = ViewKey(NO_BUCKET if bucket is None else bucket, groups)
+        view = self._request_views.get(key)
+        if view is not None:
+            return view
         if bucket is not None:
             return self.view(bucket, groups)
-        key = ViewKey(NO_BUCKET, groups)
-        view = self._request_views.get(key)
-        if view is None:
-            resolved = self._resolved(key)
-            view = ResolvedView(None, groups, resolved.flags, resolved.json, resolved.etag)
-            self._request_views.put(key, view)
+        resolved = self._resolved(key)
+        view = ResolvedView(None, groups, resolved.flags, resolved.json, resolved.etag)
+        self._request_views.put(key, view)
         return view
 
     def _no_bucket_view(self) -> ResolvedView:

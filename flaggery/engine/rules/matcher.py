@@ -50,9 +50,10 @@ class _Attribute(NamedTuple):
     name: str
     when_missing: int
     """Bits of the predicates that hold when the request lacks the attribute (NOT_IN)."""
-    known: dict[tuple[type, object], int]
-    """(type, value) -> its bits, for values already evaluated (at most KNOWN_VALUES;
-    per snapshot, as the matcher is). Dict operations are atomic: threads may share it."""
+    known: dict[object, int]
+    """value (text) or (type, value) -> its bits, for values already evaluated (at most
+    KNOWN_VALUES; per snapshot, as the matcher is). Dict operations are atomic: threads may
+    share it."""
     tests: _Tests
 
 
@@ -62,7 +63,8 @@ class _Tests(NamedTuple):
     """Pattern sets (case-sensitive, case-insensitive) and the bit of each pattern."""
 
 
-_Sets = tuple[tuple[int, int], ...]
+_Row = tuple[str, int, int, int]
+"""(group, position of the set in its rule, must, must_not): one constraint set."""
 
 
 class RuleMatcher:
@@ -74,6 +76,7 @@ class RuleMatcher:
         "_groups",
         "_keys",
         "_matches",
+        "_rows",
         "_rules",
     )
 
@@ -88,10 +91,9 @@ class RuleMatcher:
         """constraint -> its `predicate_key` (sorting 10,000 values once, not per build)"""
         bits: dict[Constraint, int] = {}
         predicates: list[Predicate] = []
-        groups: list[tuple[str, _Sets]] = []
+        rows: list[_Row] = []
         for name in sorted(rules):
-            sets: list[tuple[int, int]] = []
-            for constraint_set in rules[name]:
+            for position, constraint_set in enumerate(rules[name]):
                 must = must_not = 0
                 for constraint in constraint_set:
                     key = self._keys.get(constraint) or keys.get(constraint)
@@ -114,9 +116,9 @@ class RuleMatcher:
                         must_not |= bits[key]
                     else:
                         must |= bits[key]
-                sets.append((must, must_not))
-            groups.append((name, tuple(sets)))
-        self._groups = tuple(groups)
+                rows.append((name, position, must, must_not))
+        self._groups = frozenset(rules)
+        self._rows = tuple(rows)
         self._matches: dict[int, RuleMatch] = {}
         self._attributes = _by_attribute(predicates)
 
@@ -171,8 +173,9 @@ class RuleMatcher:
                 if value is None:
                     truth |= when_missing
                     continue
-            # Attribute values repeat (countries, plans, versions): their bits are kept.
-            key = (value.__class__, value)
+            # Attribute values repeat (countries, plans, versions): their bits are kept. Text
+            # is its own key; other types go with their type (True, 1 and 1.0 are equal keys).
+            key = value if value.__class__ is str else (value.__class__, value)
             bits = known.get(key)
             if bits is None:
                 bits = _evaluate(attribute, value)  # type: ignore[arg-type]
@@ -184,15 +187,15 @@ class RuleMatcher:
         return truth
 
     def _match(self, truth: int) -> RuleMatch:
-        names: list[str] = []
-        positions: list[int] = []
-        for name, sets in self._groups:
-            for position, (must, must_not) in enumerate(sets):
-                if truth & must == must and not truth & must_not:
-                    names.append(name)
-                    positions.append(position)
-                    break
-        return RuleMatch(tuple(names), tuple(positions))
+        matched = [
+            (name, position)
+            for name, position, must, must_not in self._rows
+            if truth & must == must and not truth & must_not
+        ]
+        # Rows come in group-name order, then set order: a group's first match is its first row.
+        first = dict(reversed(matched))
+        names = tuple(sorted(first))
+        return RuleMatch(names, tuple(first[name] for name in names))
 
 
 def _evaluate(attribute: _Tests, value: Attribute) -> int:
