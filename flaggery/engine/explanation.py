@@ -45,13 +45,15 @@ class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
         return self.variant == DISABLE
 
 
-class Explanation(msgspec.Struct, frozen=True):
+class Explanation(msgspec.Struct, frozen=True, omit_defaults=True):
     """A subject's resolution at one snapshot revision.
 
     ``features`` maps feature name -> explanation, in name order, with exactly the features
     and variants the subject's flags have (a feature with no default and no other source is
     absent from both). ``groups`` are the subject's groups in join order: on a feature several
-    of them override, the last joined wins.
+    of them override, the last joined wins. Explained with an evaluation context, ``groups``
+    starts with the rule groups it matched (name order), and ``rule_groups`` maps each to the
+    position of the first constraint set that matched (absent without one).
     """
 
     subject_id: int
@@ -59,6 +61,7 @@ class Explanation(msgspec.Struct, frozen=True):
     bucket: int
     groups: list[str]
     features: dict[str, FeatureExplanation]
+    rule_groups: dict[str, int] = {}
 
 
 class KeyExplanation(msgspec.Struct, frozen=True):

@@ -20,7 +20,7 @@ import msgspec.inspect
 from msgspec import UNSET, Meta, UnsetType
 from starlette.datastructures import QueryParams
 
-from flaggery.engine.rules import Rule
+from flaggery.engine.rules import CONTEXT_NAME, Rule
 from flaggery.http.errors import RequestValidationError
 from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID, TOO_DEEP
 
@@ -37,6 +37,7 @@ __all__ = [
     "Bucket",
     "BucketIds",
     "Buckets",
+    "ContextQuery",
     "FeatureNames",
     "FeatureOut",
     "Flags",
@@ -95,6 +96,20 @@ class NoQuery(_Query, frozen=True):
 
 class IgnoredQuery(msgspec.Struct, frozen=True):
     """The serving routes ignore query strings, as 0.2.1 did (cache busters keep working)."""
+
+
+CONTEXT_PREFIX = "context."
+"""Query parameters ``context.NAME=VALUE`` are the evaluation context of a flags request."""
+
+
+class ContextQuery(msgspec.Struct, frozen=True):
+    """The flags routes: ``context.NAME=VALUE`` parameters are the evaluation context
+    (docs/targeting.md); any other parameter is ignored, as 0.2.1 did (cache busters)."""
+
+    context: Annotated[
+        dict[str, str],
+        Meta(description="context.NAME=VALUE: an attribute for targeting rules (text)."),
+    ] = {}
 
 
 class WeightQuery(_Query, frozen=True):
@@ -349,13 +364,33 @@ def decode_query(params: Mapping[str, str], kind: type[T]) -> T:
                 f"Invalid query parameters: {', '.join(map(repr, repeated))} given more than "
                 "once; give each parameter once."
             )
-    values = dict(params)
+    values: dict[str, Any] = dict(params)
+    if kind is ContextQuery:
+        values = {"context": _context_of(values)}
     for name in _integer_fields(kind).intersection(values):  # type: ignore[arg-type]
         _check_integer(name, values[name])
     try:
         return msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as error:
         raise RequestValidationError(f"Invalid query parameters: {error}") from None
+
+
+def _context_of(params: Mapping[str, str]) -> dict[str, str]:
+    """The ``context.NAME`` parameters as {NAME: VALUE}; a NAME that no rule could name is
+    refused (RequestValidationError)."""
+    context = {
+        name[len(CONTEXT_PREFIX) :]: value
+        for name, value in params.items()
+        if name.startswith(CONTEXT_PREFIX)
+    }
+    bad = sorted(name for name in context if not CONTEXT_NAME.fullmatch(name))
+    if bad:
+        raise RequestValidationError(
+            f"Invalid query parameters: {', '.join(repr(CONTEXT_PREFIX + n) for n in bad)}: an "
+            "attribute name has 1 to 100 letters, digits or '_ . : -', starting with a letter "
+            "or '_'."
+        )
+    return context
 
 
 @cache

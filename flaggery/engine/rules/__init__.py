@@ -9,6 +9,7 @@ operators and their semantics: ``docs/targeting.md``.
 from flaggery.engine.rules.constraint import OPERATORS, Constraint, ConstraintSet, Rule
 from flaggery.engine.rules.matcher import CURRENT_TIME, RuleMatch, RuleMatcher
 from flaggery.engine.rules.validation import (
+    CONTEXT_NAME,
     MAX_CONSTRAINTS_PER_SET,
     MAX_IN_VALUES,
     MAX_OTHER_VALUES,
@@ -20,6 +21,7 @@ from flaggery.engine.rules.validation import (
 )
 
 __all__ = [
+    "CONTEXT_NAME",
     "CURRENT_TIME",
     "MAX_CONSTRAINTS_PER_SET",
     "MAX_IN_VALUES",

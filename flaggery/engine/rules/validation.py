@@ -26,6 +26,7 @@ from flaggery.engine.rules.patterns import pattern_error
 from flaggery.errors import ValidationError
 
 __all__ = [
+    "CONTEXT_NAME",
     "MAX_CONSTRAINTS_PER_SET",
     "MAX_IN_VALUES",
     "MAX_OTHER_VALUES",
