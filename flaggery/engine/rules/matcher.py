@@ -29,7 +29,6 @@ CURRENT_TIME = "currentTime"
 """The attribute DATE operators read; when a request has none, the caller's clock."""
 _USER_ID, _TARGETING_KEY = "userId", "targetingKey"
 _INT64 = 2**63
-_UNSEEN = object()
 KNOWN_VALUES = 1_024
 """Evaluated values kept per attribute, and matches kept per distinct truth; all go at once
 when full."""
@@ -81,14 +80,13 @@ class RuleMatcher:
     )
 
     def __init__(self, rules: Mapping[str, Rule], previous: RuleMatcher | None = None) -> None:
-        """Compile `rules`; the predicates `previous` compiled are reused (a change to one
-        rule compiles only its new constraints)."""
+        """Compile `rules`; what `previous` compiled is reused (a change to one rule compiles
+        only its new constraints)."""
         self._rules = dict(rules)
-        compiled = previous._compiled if previous is not None else {}
-        keys = previous._keys if previous is not None else {}
-        self._compiled: dict[Constraint, Predicate | None] = {}
+        # constraint -> its predicate_key (sorting 10,000 values once, not per build), and
+        # key -> its predicate (None: the constraint fails closed).
         self._keys: dict[Constraint, Constraint] = {}
-        """constraint -> its `predicate_key` (sorting 10,000 values once, not per build)"""
+        self._compiled: dict[Constraint, Predicate | None] = {}
         bits: dict[Constraint, int] = {}
         predicates: list[Predicate] = []
         rows: list[_Row] = []
@@ -96,31 +94,39 @@ class RuleMatcher:
             for position, constraint_set in enumerate(rules[name]):
                 must = must_not = 0
                 for constraint in constraint_set:
-                    key = self._keys.get(constraint) or keys.get(constraint)
-                    if key is None:
-                        key = predicate_key(constraint)
-                    self._keys[constraint] = key
-                    if key not in self._compiled:
-                        reused = compiled.get(key, _UNSEEN)
-                        self._compiled[key] = (
-                            compile_predicate(key) if reused is _UNSEEN else reused  # type: ignore[assignment]
-                        )
-                    predicate = self._compiled[key]
+                    key = self._key(constraint, previous)
+                    predicate = self._predicate(key, previous)
                     if predicate is None:
                         must = must_not = -1  # fails closed: no request holds and lacks a bit
                         break
                     if key not in bits:
                         bits[key] = 1 << len(predicates)
                         predicates.append(predicate)
+                    bit = bits[key]
                     if constraint.inverted:
-                        must_not |= bits[key]
+                        must_not |= bit
                     else:
-                        must |= bits[key]
+                        must |= bit
                 rows.append((name, position, must, must_not))
         self._groups = frozenset(rules)
         self._rows = tuple(rows)
         self._matches: dict[int, RuleMatch] = {}
         self._attributes = _by_attribute(predicates)
+
+    def _key(self, constraint: Constraint, previous: RuleMatcher | None) -> Constraint:
+        key = self._keys.get(constraint)
+        if key is None:
+            key = previous._keys.get(constraint) if previous is not None else None
+            self._keys[constraint] = key = key or predicate_key(constraint)
+        return key
+
+    def _predicate(self, key: Constraint, previous: RuleMatcher | None) -> Predicate | None:
+        if key not in self._compiled:
+            if previous is not None and key in previous._compiled:
+                self._compiled[key] = previous._compiled[key]
+            else:
+                self._compiled[key] = compile_predicate(key)
+        return self._compiled[key]
 
     def __bool__(self) -> bool:
         return bool(self._groups)
