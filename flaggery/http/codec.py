@@ -98,8 +98,9 @@ class IgnoredQuery(msgspec.Struct, frozen=True):
     """The serving routes ignore query strings, as 0.2.1 did (cache busters keep working)."""
 
 
-CONTEXT_PREFIX = "context."
-"""Query parameters ``context.NAME=VALUE`` are the evaluation context of a flags request."""
+CONTEXT_PREFIX = "context"
+"""Query parameters ``context.NAME=VALUE`` (or OpenAPI's deepObject ``context[NAME]=VALUE``)
+are the evaluation context of a flags request."""
 
 
 class ContextQuery(msgspec.Struct, frozen=True):
@@ -108,7 +109,10 @@ class ContextQuery(msgspec.Struct, frozen=True):
 
     context: Annotated[
         dict[str, str],
-        Meta(description="context.NAME=VALUE: an attribute for targeting rules (text)."),
+        Meta(
+            description="The evaluation context for targeting rules, one attribute a "
+            "parameter: context[NAME]=VALUE, or context.NAME=VALUE (values are text)."
+        ),
     ] = {}
 
 
@@ -376,21 +380,36 @@ def decode_query(params: Mapping[str, str], kind: type[T]) -> T:
 
 
 def _context_of(params: Mapping[str, str]) -> dict[str, str]:
-    """The ``context.NAME`` parameters as {NAME: VALUE}; a NAME that no rule could name is
-    refused (RequestValidationError)."""
-    context = {
-        name[len(CONTEXT_PREFIX) :]: value
-        for name, value in params.items()
-        if name.startswith(CONTEXT_PREFIX)
-    }
-    bad = sorted(name for name in context if not CONTEXT_NAME.fullmatch(name))
+    """The ``context.NAME`` and ``context[NAME]`` parameters as {NAME: VALUE}; a NAME that no
+    rule could name, or given both ways, is refused (RequestValidationError)."""
+    context: dict[str, str] = {}
+    bad: list[str] = []
+    for parameter, value in params.items():
+        name = _attribute_name(parameter)
+        if name is None:
+            continue
+        if name in context or not CONTEXT_NAME.fullmatch(name):
+            bad.append(parameter)
+        context[name] = value
     if bad:
         raise RequestValidationError(
-            f"Invalid query parameters: {', '.join(repr(CONTEXT_PREFIX + n) for n in bad)}: an "
-            "attribute name has 1 to 100 letters, digits or '_ . : -', starting with a letter "
-            "or '_'."
+            f"Invalid query parameters: {', '.join(map(repr, sorted(bad)))}: an attribute is "
+            "given once, and its name has 1 to 100 letters, digits or '_ . : -', starting "
+            "with a letter or '_'."
         )
     return context
+
+
+def _attribute_name(parameter: str) -> str | None:
+    """NAME of ``context.NAME`` or ``context[NAME]``; None for any other parameter."""
+    if not parameter.startswith(CONTEXT_PREFIX):
+        return None
+    rest = parameter[len(CONTEXT_PREFIX) :]
+    if rest.startswith("."):
+        return rest[1:]
+    if rest.startswith("[") and rest.endswith("]"):
+        return rest[1:-1]
+    return None
 
 
 @cache

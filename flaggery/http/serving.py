@@ -45,7 +45,7 @@ _CONTENT_TYPE = (b"content-type", b"application/json")
 _MIN_REVISION = MIN_REVISION_HEADER.lower().encode()
 # Up to 18 ASCII digits is always a valid non-negative signed 64-bit id: `int()` alone reads it.
 _PLAIN_ID_DIGITS = 18
-_CONTEXT = CONTEXT_PREFIX.encode()
+_CONTEXT = CONTEXT_PREFIX.encode()  # in a query string: maybe an evaluation context
 _SUBJECT = "\x00subject"  # names the unit of a subject route; no query can send NUL names
 
 Headers = list[tuple[bytes, bytes]]

@@ -1,5 +1,5 @@
-"""The flags and explain routes with an evaluation context (``context.NAME=VALUE``): rule
-groups, audiences, ETags and refusals. SQLite and PostgreSQL."""
+"""The flags and explain routes with an evaluation context (``context.NAME=VALUE`` or
+``context[NAME]=VALUE``): rule groups, audiences, ETags and refusals. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ async def test_a_context_puts_the_subject_in_the_rule_group(client: httpx.AsyncC
     assert german.headers["etag"] != plain.headers["etag"]
     french = await client.get("/v1/subjects/3/flags", params={"context.country": "FR", "x": "1"})
     assert ok(french) == {"flags": {"f": "A"}}
+    deep_object = await client.get("/v1/subjects/3/flags", params={"context[country]": "AT"})
+    assert ok(deep_object) == {"flags": {"f": "B"}}
     cached = await client.get(
         "/v1/subjects/3/flags",
         params={"context.country": "AT"},
@@ -79,3 +81,5 @@ async def test_a_bad_context_parameter_is_a_422(client: httpx.AsyncClient) -> No
     assert "'context.1x'" in bad_name.json()["exception"]["message"]
     twice = await client.get("/v1/subjects/3/flags?context.country=DE&context.country=AT")
     fails(twice, 422, "RequestValidationError")
+    both_ways = await client.get("/v1/subjects/3/flags?context.country=DE&context[country]=AT")
+    fails(both_ways, 422, "RequestValidationError")
