@@ -22,6 +22,7 @@ from flaggery.store.repository import AsyncFlaggery
 from flaggery.ui import pages
 from flaggery.ui.abtest_form import FieldError, parse_groups
 from flaggery.ui.render import Ui
+from flaggery.ui.rule_form import rule_of
 from flaggery.ui.session import CSRF_FIELD, CSRF_HEADER, check_csrf, sign_in
 from flaggery.ui.values import typed_value
 
@@ -67,6 +68,8 @@ def routes(ui: Ui) -> list[Route]:
         post("/groups/{name:path}/members/remove", _rm_member, pages.group, "member"),
         post("/groups/{name:path}/overrides", _add_override, pages.group, "override"),
         post("/groups/{name:path}/overrides/remove", _rm_override, pages.group, "override"),
+        post("/groups/{name:path}/rule", _set_rule, pages.group, "rule"),
+        post("/groups/{name:path}/rule/remove", _rm_rule, pages.group, "rule"),
         post("/groups/{name:path}/remove", _confirmed(_rm_group), pages.group, "remove"),
     ]
 
@@ -207,7 +210,8 @@ async def _rollout(store: AsyncFlaggery, form: FormData, request: Request) -> No
         if variant is None:
             raise ValidationError("Choose the variant to roll out.") from None
         await store.add_rollout(variant, feature)
-    await store.set_rollout(feature, variant, proportion)
+    audience = _text(form, "audience") if "audience" in form else None  # "": no audience
+    await store.set_rollout(feature, variant, proportion, audience)
 
 
 async def _rm_rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:
@@ -274,6 +278,14 @@ async def _add_override(store: AsyncFlaggery, form: FormData, request: Request) 
 
 async def _rm_override(store: AsyncFlaggery, form: FormData, request: Request) -> None:
     await store.rm_group_override(_name(request), _text(form, "feature"))
+
+
+async def _set_rule(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.set_group_rule(_name(request), rule_of(form))
+
+
+async def _rm_rule(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.rm_group_rule(_name(request))
 
 
 async def _rm_group(store: AsyncFlaggery, form: FormData, request: Request) -> str:
