@@ -2,8 +2,8 @@
 
     python bench/http_bench.py [--duration 10] [--rounds 3] [--connections 16]
 
-Seeds the benchmark dataset (bench/seed.py) into a fresh PostgreSQL database, starts, each
-with 2 uvicorn workers (httptools, uvloop, no access log):
+Seeds the benchmark dataset (bench/seed.py) into a new PostgreSQL database (dropped at the
+end) and starts, each with 2 uvicorn workers (httptools, uvloop, no access log):
   - raw:        a bare ASGI app answering every request with a constant body of the same size
                 as a typical flags response (the ceiling for this server stack),
   - flaggery:   ``flaggery`` in read-only mode,
@@ -19,7 +19,6 @@ Targets (issue 14), as medians of rounds: flaggery >= 0.90 x raw, with metrics >
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -140,15 +139,6 @@ def wrk(base: str, script: Path, args: argparse.Namespace) -> dict[str, float]:
     return result
 
 
-async def seed_database(server_url: str) -> str:
-    sys.path.insert(0, str(BENCH_DIR))
-    from seed import create_database, seed
-
-    url = await create_database(server_url)
-    await seed(url)
-    return url
-
-
 def wrk_arguments(description: str, rounds: int) -> argparse.Namespace:
     """The command line every wrk benchmark takes (database, wrk load, server workers); exits
     if wrk is not installed."""
@@ -168,12 +158,15 @@ def wrk_arguments(description: str, rounds: int) -> argparse.Namespace:
 def main() -> None:
     args = wrk_arguments(__doc__.splitlines()[0], rounds=3)
 
-    db_url = asyncio.run(seed_database(args.postgres_url))
-    test_live_at = time.monotonic() + 2.5  # the seeded A/B test goes live 2 s after seeding
     ports = {name: free_port() for name in ("raw", "flaggery", "flaggery+m", "admin+ui")}
-    env = {"FLAGGERY_DB_URL": db_url, "FLAGGERY_ADMIN_MODE": "false"}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in ports}
     with contextlib.ExitStack() as stack:
+        sys.path.insert(0, str(BENCH_DIR))
+        from seed import seeded_database
+
+        db_url = stack.enter_context(seeded_database(args.postgres_url))
+        test_live_at = time.monotonic() + 2.5  # the seeded A/B test goes live 2 s after seeding
+        env = {"FLAGGERY_DB_URL": db_url, "FLAGGERY_ADMIN_MODE": "false"}
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         script = workdir / "random_subjects.lua"
         from seed import SUBJECTS

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import copy
 import dataclasses
+import logging.config
 import os
 import secrets
 import shutil
@@ -112,6 +113,16 @@ def _serve_parser() -> argparse.ArgumentParser:
         "(FLAGGERY_CORS_ORIGINS; default: none)",
     )
     parser.add_argument(
+        "--allowed-hosts",
+        help="comma-separated host names an open loopback server also answers, besides "
+        "localhost, 127.0.0.0/8 and [::1] (FLAGGERY_ALLOWED_HOSTS)",
+    )
+    parser.add_argument(
+        "--max-streams",
+        help="event streams one worker serves at once, beyond it 503 (FLAGGERY_MAX_STREAMS; "
+        "default: half the file-descriptor limit)",
+    )
+    parser.add_argument(
         "--tokens-file",
         help="file of named tokens, name:role:secret entries (FLAGGERY_TOKENS_FILE; the "
         "entries may also be given in FLAGGERY_TOKENS)",
@@ -156,6 +167,7 @@ def _serve(argv: Sequence[str]) -> int:
     import uvicorn
 
     from flaggery.http.protocol import protocol_factory
+    from flaggery.http.startup import log_startup
 
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))
     settings.check_exposure()
@@ -170,6 +182,9 @@ def _serve(argv: Sequence[str]) -> int:
     os.environ.update(settings.to_env())
     os.environ["FLAGGERY_DB_AUTO_UPGRADE"] = "false"
     metrics_dir = _prepare_metrics_dir(settings)
+    log_config = _log_config(settings.log_level)
+    logging.config.dictConfig(log_config)  # uvicorn applies it again: the same handlers
+    log_startup(settings)
     signal.signal(signal.SIGTERM, _exit_after_drain)
     try:
         uvicorn.run(
@@ -182,7 +197,7 @@ def _serve(argv: Sequence[str]) -> int:
             loop="uvloop",
             access_log=settings.access_log,
             log_level=settings.log_level,
-            log_config=_log_config(settings.log_level),
+            log_config=log_config,
             timeout_graceful_shutdown=DRAIN_SECONDS,
         )
     finally:

@@ -8,13 +8,17 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     │                       AbTestNotFound, RolloutNotFound, BucketNotFound, OverrideNotFound
     ├── AlreadyExists       SubjectExists, FeatureExists, VariantExists, GroupExists,
     │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup
-    ├── InvalidInput        ValidationError, InvalidRolloutProportion, InvalidTargetingKey
+    ├── InvalidInput        ValidationError, InvalidRolloutProportion, InvalidTargetingKey,
+    │                       AmbiguousCredentials
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
     │                       AbTestIsLive, AbTestNotLive, GroupIsUsed
     ├── NotAdmin            the server is read-only
     ├── Unauthorized        missing or wrong token (admin, reader or client)
     ├── Forbidden           a valid token whose role does not allow the route, or a client
     │                       token that is not a configured one
+    ├── TooManyAttempts     the client's address failed to authenticate too often: retry later
+    ├── MisdirectedRequest  an open loopback server was addressed by another name (Host)
+    ├── TooManyStreams      this process serves as many event streams as it may: retry later
     ├── RevisionNotReached  a read asked for a revision this server has not reached in time
     └── DatabaseUnavailable the database could not be reached for a write
         └── UpstreamUnavailable  an edge's upstream server could not be reached, or
@@ -31,6 +35,7 @@ __all__ = [
     "AbTestNotFound",
     "AbTestNotLive",
     "AlreadyExists",
+    "AmbiguousCredentials",
     "BucketNotFound",
     "Conflict",
     "DatabaseUnavailable",
@@ -45,6 +50,7 @@ __all__ = [
     "InvalidInput",
     "InvalidRolloutProportion",
     "InvalidTargetingKey",
+    "MisdirectedRequest",
     "NoBuckets",
     "NotAdmin",
     "NotFound",
@@ -56,6 +62,8 @@ __all__ = [
     "SubjectExists",
     "SubjectNotFound",
     "SubjectNotInGroup",
+    "TooManyAttempts",
+    "TooManyStreams",
     "Unauthorized",
     "UpstreamRefused",
     "UpstreamUnavailable",
@@ -207,6 +215,34 @@ class Unauthorized(FlaggeryError):
 class Forbidden(FlaggeryError):
     """The token is not allowed this route: its role is too low (a reader cannot write), or
     it is not one of the configured client tokens."""
+
+
+class AmbiguousCredentials(InvalidInput):
+    """The request has two Authorization (or two X-API-Key) headers: which one counts would be
+    a guess, so neither does."""
+
+
+class TooManyAttempts(FlaggeryError):
+    """The client's address presented too many wrong tokens; ``retry_after`` seconds until it
+    may present another (flaggery.access.attempts)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MisdirectedRequest(FlaggeryError):
+    """A server open because it listens on loopback was addressed by a name that is not a
+    loopback name or a FLAGGERY_ALLOWED_HOSTS one (DNS rebinding; flaggery.access.hosts)."""
+
+
+class TooManyStreams(FlaggeryError):
+    """This process serves as many event streams as FLAGGERY_MAX_STREAMS allows; ``retry_after``
+    seconds is a hint when to try again (the other replicas or workers may have room)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RevisionNotReached(FlaggeryError):

@@ -19,6 +19,7 @@ import ipaddress
 import math
 import os
 import re
+import resource
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,9 +29,18 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import URL
 
 from flaggery.store.urls import async_url, is_sqlite
-from flaggery.tokens import NamedToken, TokenFormatError, lists_no_entry, parse_tokens
+from flaggery.tokens import NamedToken, Role, TokenFormatError, lists_no_entry, parse_tokens
 
-__all__ = ["DEFAULT_DB_URL", "Settings", "SettingsError", "parse_bool", "parse_value"]
+__all__ = [
+    "DEFAULT_DB_URL",
+    "MIN_TOKEN_SECRET",
+    "Settings",
+    "SettingsError",
+    "is_loopback",
+    "parse_bool",
+    "parse_value",
+    "strong_secret",
+]
 
 DEFAULT_DB_URL = "sqlite:///flaggery.db"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -56,6 +66,11 @@ SECRETS = ("admin_token", "client_tokens", "tokens", "upstream_token", "session_
 TOKEN_LISTS = frozenset({"client_tokens"})
 """Secrets that list several tokens, separated by commas."""
 MIN_SESSION_SECRET = 32
+STREAM_HEADROOM = 256
+"""File descriptors FLAGGERY_MAX_STREAMS must leave for everything else."""
+MIN_TOKEN_SECRET = 32
+"""Characters of a reader or admin token's secret on a server other machines can reach."""
+MIN_TOKEN_DISTINCT = 8
 # FLAGGERY_ADMIN_TOKEN is one admin token by this name (the actor of its changes).
 ADMIN_TOKEN_NAME = "admin"
 INTEGER_RANGES = {
@@ -63,6 +78,7 @@ INTEGER_RANGES = {
     "workers": (1, MAX_WORKERS),
     "change_log_retention_revisions": (0, 10**12),
     "change_log_retention_days": (0, 36_500),
+    "max_streams": (1, 1_000_000),
 }
 """Each integer setting's bounds, both inclusive."""
 SECONDS_RANGES = {
@@ -94,6 +110,13 @@ class Settings:
     """Comma-separated tokens of the ``client`` role. If set, the serving routes (flags,
     subject, OFREP, its event stream) need one (or the admin token) as ``Authorization:
     Bearer <token>`` or ``X-API-Key: <token>``; unset, they are open (as in 0.2.1)."""
+    allowed_hosts: str | None = None
+    """Comma-separated host names (no port) that a server open because it is on loopback also
+    answers, besides localhost, 127.0.0.0/8 and [::1] (flaggery.access.hosts)."""
+    max_streams: int | None = None
+    """Event streams (GET /v1/stream, /ui/stream, /ofrep/v1/events) one process serves at once;
+    beyond it 503. Unset: half the process's file-descriptor limit (RLIMIT_NOFILE), the other
+    half kept for serving, the database and files (flaggery.stream.send_watch)."""
     cors_origins: str | None = None
     """Comma-separated origins (``https://app.example.com``, or ``*``) whose browsers may call
     the serving routes; unset: no CORS headers at all."""
@@ -153,6 +176,11 @@ class Settings:
         return _split_list(self.client_tokens)
 
     @property
+    def allowed_host_list(self) -> tuple[str, ...]:
+        """`allowed_hosts` split at commas, blanks dropped."""
+        return _split_list(self.allowed_hosts)
+
+    @property
     def cors_origin_list(self) -> tuple[str, ...]:
         """`cors_origins` split at commas, blanks dropped."""
         return _split_list(self.cors_origins)
@@ -183,7 +211,9 @@ class Settings:
     def validate(self) -> None:
         _database_url(self.db_url)
         for name, (low, high) in INTEGER_RANGES.items():
-            _require_range(name, getattr(self, name), low, high)
+            value = getattr(self, name)
+            if value is not None:
+                _require_range(name, value, low, high)
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(
                 f"FLAGGERY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
@@ -203,7 +233,17 @@ class Settings:
         _check_host(self.host)
         if self.upstream_url is not None:
             _check_upstream(self.upstream_url, self.admin_mode)
-        names = ("db_url", "tokens_file", "upstream_url", "snapshot_path", "host", "cors_origins")
+        for name in self.allowed_host_list:
+            _check_host_name(name)
+        names = (
+            "db_url",
+            "tokens_file",
+            "upstream_url",
+            "snapshot_path",
+            "host",
+            "cors_origins",
+            "allowed_hosts",
+        )
         for name in (*names, *SECRETS):
             value = getattr(self, name)
             if value is not None:
@@ -227,8 +267,9 @@ class Settings:
 
     def check_startup(self) -> None:
         """What only the machine the server starts on can tell: FLAGGERY_HOST resolves to an
-        address, and FLAGGERY_SNAPSHOT_PATH names a file (not a directory) in a directory that
-        exists and this process may write. Raises SettingsError naming the variable."""
+        address, FLAGGERY_SNAPSHOT_PATH names a file (not a directory) in a directory that
+        exists and this process may write, and FLAGGERY_MAX_STREAMS leaves STREAM_HEADROOM
+        file descriptors for serving. Raises SettingsError naming the variable."""
         try:
             socket.getaddrinfo(self.host.strip("[]"), self.port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
@@ -238,6 +279,8 @@ class Settings:
             ) from None
         if self.snapshot_path is not None:
             _check_snapshot_path(self.snapshot_path)
+        if self.max_streams is not None:
+            _check_stream_headroom(self.max_streams)
 
     def named_tokens(self) -> tuple[NamedToken, ...]:
         """Every configured token: FLAGGERY_ADMIN_TOKEN (as admin token "admin"), then
@@ -273,6 +316,8 @@ class Settings:
                 "(or --admin-token) to a long random secret, or FLAGGERY_TOKENS(_FILE), or "
                 "bind to 127.0.0.1."
             )
+        if not is_loopback(self.host):
+            _require_strong_secrets(self.named_tokens(), self.host)
         if self.upstream_token is not None and not self.requires_tokens:
             raise SettingsError(
                 "Refusing to start an edge with FLAGGERY_UPSTREAM_TOKEN but no token of its "
@@ -327,7 +372,8 @@ def parse_value(name: str, text: str) -> Any:
                 "HTTP header); check the file or variable it is read from."
             )
         return text
-    return _PARSERS.get(type(getattr(Settings, name, "")), _text)(variable, text.strip())
+    kind = int if name in INTEGER_RANGES else type(getattr(Settings, name, ""))
+    return _PARSERS.get(kind, _text)(variable, text.strip())
 
 
 def parse_bool(variable: str, text: str) -> bool:
@@ -412,6 +458,37 @@ def _check_host(host: str) -> None:
         )
 
 
+def _check_host_name(name: str) -> None:
+    if ":" in name or not _HOSTNAME.fullmatch(name):
+        raise SettingsError(
+            "FLAGGERY_ALLOWED_HOSTS must list host names without a port, such as "
+            f"flaggery.local, got {_excerpt(name)}."
+        )
+
+
+def _require_strong_secrets(tokens: tuple[NamedToken, ...], host: str) -> None:
+    """Refuse a reader or admin secret that could be guessed: the server is reachable from
+    other machines. Client tokens are exempt: they ship inside apps, where anyone can read
+    them, and grant only flags."""
+    for position, token in enumerate(tokens, start=1):
+        if token.role >= Role.READER and not strong_secret(token.secret):
+            raise SettingsError(
+                f"Refusing to start on {host} with a weak secret: the {token.role.name.lower()} "
+                f"token {token.name!r} (token {position} of FLAGGERY_ADMIN_TOKEN, "
+                f"FLAGGERY_TOKENS, FLAGGERY_TOKENS_FILE) needs at least {MIN_TOKEN_SECRET} "
+                f"characters with at least {MIN_TOKEN_DISTINCT} different ones, such as the "
+                "output of `openssl rand -hex 32`; or bind to 127.0.0.1."
+            )
+
+
+def strong_secret(secret: bytes) -> bool:
+    """Whether ``secret`` is long and varied enough for a server other machines can reach:
+    MIN_TOKEN_SECRET characters, MIN_TOKEN_DISTINCT of them different (32 hex digits carry
+    128 bits, and 32 of them have fewer than 8 different ones about never; the second rule
+    refuses 'aaaa...' and 'abcabc...')."""
+    return len(secret) >= MIN_TOKEN_SECRET and len(set(secret)) >= MIN_TOKEN_DISTINCT
+
+
 def _check_origin(origin: str) -> None:
     """An origin is scheme://host[:port], exactly what browsers send in Origin: nothing else
     would ever match, so a path (even '/'), query, fragment or user is refused."""
@@ -447,6 +524,16 @@ def _refuse_shared_secrets(named: tuple[NamedToken, ...], client_tokens: tuple[s
                 f"FLAGGERY_CLIENT_TOKENS holds the secret of the {token.role.name.lower()} "
                 f"token {token.name!r}: give every role its own secrets."
             )
+
+
+def _check_stream_headroom(max_streams: int) -> None:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_streams > soft - STREAM_HEADROOM:
+        raise SettingsError(
+            f"FLAGGERY_MAX_STREAMS {max_streams} would leave fewer than {STREAM_HEADROOM} of this "
+            f"process's {soft} file descriptors (ulimit -n) for serving, the database and "
+            "files: lower it, raise the limit, or unset it (half the limit)."
+        )
 
 
 def _check_snapshot_path(path: str) -> None:

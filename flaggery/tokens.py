@@ -10,15 +10,14 @@ may itself hold colons. For example::
     grafana:reader:77ab12...
 
 A role grants its own routes and every lower role's: ``admin`` > ``reader`` > ``client``.
-The token's name is the actor recorded on every change it makes. Secrets are compared in
-constant time and never appear in ``repr`` or messages.
+The token's name is the actor recorded on every change it makes. Secrets never appear in
+``repr`` or messages; they are looked up in one place, flaggery.access.Keyring.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import hmac
 import re
 from collections.abc import Iterable
 
@@ -26,7 +25,6 @@ __all__ = [
     "NamedToken",
     "Role",
     "TokenFormatError",
-    "find_token",
     "lists_no_entry",
     "parse_tokens",
 ]
@@ -38,7 +36,8 @@ _COMMENT = re.compile(r"#[^\n]*")
 
 
 class TokenFormatError(ValueError):
-    """A token entry cannot be used; the message says which entry (by position) and why."""
+    """A token entry cannot be used; the message says which entry (by position, never its
+    text) and why."""
 
 
 class Role(enum.IntEnum):
@@ -47,7 +46,7 @@ class Role(enum.IntEnum):
 
     CLIENT = 5
     """The serving routes (flags, explain, OFREP), when client tokens are configured
-    (flaggery.client_auth); they are open otherwise, as in 0.2.1."""
+    (flaggery.access.Keyring); they are open otherwise, as in 0.2.1."""
     READER = 10
     """Read-only admin routes, history, the snapshot and the change stream."""
     ADMIN = 20
@@ -86,16 +85,6 @@ def lists_no_entry(text: str) -> bool:
     return not _COMMENT.sub("", text).split()
 
 
-def find_token(tokens: Iterable[NamedToken], secret: bytes) -> NamedToken | None:
-    """The token whose secret is ``secret``, or None. Compares against every token, each in
-    constant time, so the answer's timing tells nothing about any secret."""
-    found = None
-    for token in tokens:
-        if hmac.compare_digest(token.secret, secret):
-            found = token
-    return found
-
-
 def _entries(text: str) -> Iterable[tuple[int, str]]:
     return enumerate(_COMMENT.sub("", text).split(), start=1)
 
@@ -103,7 +92,8 @@ def _entries(text: str) -> Iterable[tuple[int, str]]:
 def _parse_entry(number: int, entry: str) -> NamedToken:
     name, _, rest = entry.partition(":")
     role, _, secret = rest.partition(":")
-    where = f"token entry {number} ({name!r})"
+    # By position only: an entry that does not parse may be a secret pasted alone.
+    where = f"token entry {number}"
     if ":" not in entry:
         # Most often a space inside an entry ("a b:admin:x"): whitespace separates entries.
         raise TokenFormatError(

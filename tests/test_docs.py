@@ -3,14 +3,16 @@
 Every relative link and anchor in README.md, CHANGELOG.md and docs/*.md must resolve (anchors
 as GitHub makes them from headings). Every Python block must compile (fragments may use
 top-level ``await``); the blocks that are complete scripts (no name left undefined) are run:
-each one is listed in ``SCRIPTS`` with the test that runs it, so a new one fails here until
-someone decides how to run it.
+each one is listed in ``SCRIPTS`` and run by its own test, so a new one fails here until
+someone decides how to run it. Files and Python names the pages mention must exist, and every
+benchmark command shown must accept the options it is shown with.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import importlib
 import re
 import subprocess
 import sys
@@ -25,14 +27,15 @@ ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+SOURCE_PATH = re.compile(r"(?<![\w/.])((?:flaggery|bench|tests|docs)/[\w/.*-]*\w)")
+DOTTED_NAME = re.compile(r"`(flaggery(?:\.\w+)+)(?![\w(])")  # a call is on an instance
 README_PORT = "127.0.0.1:8000"
 
-# (page, a line the script contains) -> the test that runs it.
-SCRIPTS = {
-    ("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"'): "test_the_quickstart_runs",
-    ("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")'): "test_the_readme_tour",
-    ("docs/openfeature.md", "OFREPProvider("): "test_the_ofrep_provider_example",
-}
+# The complete scripts, each as (page, a line it contains); each is run by a test below.
+QUICKSTART = ("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"')
+TOUR = ("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")')
+OFREP_EXAMPLE = ("docs/openfeature.md", "OFREPProvider(")
+SCRIPTS = (QUICKSTART, TOUR, OFREP_EXAMPLE)
 
 
 def blocks(page: Path, language: str) -> list[str]:
@@ -97,6 +100,33 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
     assert not broken, f"{page.name}: {broken}"
 
 
+def resolves(dotted: str) -> bool:
+    """Whether ``flaggery.a.b.C`` names something: the longest importable module, then
+    attributes."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_source_file_and_python_name_named_exists(page: Path) -> None:
+    """Paths such as `flaggery/store/group_commit.py` or `tests/store/test_allocation*.py`,
+    and names such as `flaggery.engine.Explanation`: a rename must reach the docs."""
+    text = page.read_text()
+    missing = [path for path in SOURCE_PATH.findall(text) if not list(ROOT.glob(path))]
+    missing += [name for name in DOTTED_NAME.findall(text) if not resolves(name)]
+    assert not missing, f"{page.name} names what does not exist: {missing}"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_every_python_block_compiles_and_every_script_is_run(page: Path) -> None:
     name = str(page.relative_to(ROOT))
@@ -108,8 +138,33 @@ def test_every_python_block_compiles_and_every_script_is_run(page: Path) -> None
             )
 
 
+def bench_commands() -> dict[str, set[str]]:
+    """Each benchmark script the README and docs/ run with options -> those options."""
+    commands: dict[str, set[str]] = {}
+    for page in PAGES:
+        for script, arguments in re.findall(r"`python (bench/\w+\.py)([^`]*)`", page.read_text()):
+            commands.setdefault(script, set()).update(re.findall(r"--[\w-]+", arguments))
+    return {script: options for script, options in commands.items() if options}
+
+
+@pytest.mark.parametrize("script", sorted(bench_commands()))
+def test_every_benchmark_command_shown_takes_its_options(script: str) -> None:
+    """So that each documented number's command still runs as written."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    missing = {option for option in bench_commands()[script] if option not in result.stdout}
+    assert not missing, f"{script} --help has no {sorted(missing)}"
+
+
 def test_the_readme_stays_a_front_door() -> None:
-    assert len((ROOT / "README.md").read_text().splitlines()) <= 250
+    """At most 250 lines, and a link to every page in docs/ (a page no link reaches is lost)."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    linked = {target.partition("#")[0] for target in LINK.findall(readme)}
+    pages = {f"docs/{page.name}" for page in (ROOT / "docs").glob("*.md")}
+    assert pages <= linked, f"not linked from the README: {sorted(pages - linked)}"
 
 
 def run_script(code: str, cwd: Path, name: str = "script.py") -> list[str]:
@@ -125,7 +180,7 @@ def run_script(code: str, cwd: Path, name: str = "script.py") -> list[str]:
 def test_the_quickstart_runs(tmp_path: Path, db_url: str) -> None:
     """As written (a new SQLite file in an empty directory), and on PostgreSQL with only the URL
     changed; twice each, as the page says a second run works and writes nothing."""
-    code = block_with("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"')
+    code = block_with(*QUICKSTART)
     if db_url.startswith("postgresql"):
         code = code.replace('"sqlite:///quickstart.db"', repr(db_url))
     else:
@@ -168,6 +223,7 @@ def test_the_readme_tour(tmp_path: Path) -> None:
     tour = next(bash for bash in blocks(readme, "bash") if "curl" in bash)
     with flaggery_process(["--admin"], cwd=tmp_path) as server:
         for command, comment in shell_commands(tour):
+            assert command.startswith("curl "), command
             command = command.replace(README_PORT, f"127.0.0.1:{server.port}")
             result = subprocess.run(
                 ["bash", "-c", f"curl --silent --show-error --fail {command[len('curl ') :]}"],
@@ -179,7 +235,7 @@ def test_the_readme_tour(tmp_path: Path) -> None:
             assert result.returncode == 0, f"{command}: {result.stderr}"
             for part in promised(comment):
                 assert part in result.stdout, f"{command}: {part!r} not in {result.stdout}"
-        code = block_with("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")')
+        code = block_with(*TOUR)
         printed = [
             line.partition("  # ")[2]
             for line in code.splitlines()
@@ -188,11 +244,12 @@ def test_the_readme_tour(tmp_path: Path) -> None:
         assert run_script(code, tmp_path, "tour.py") == printed
 
 
-def test_the_ofrep_provider_example(tmp_path: Path) -> None:
+def test_the_ofrep_provider_example(tmp_path: Path, db_url: str) -> None:
     """The remote OpenFeature example, pointed at a real server instead of http://flags:8000:
     the SDK's OFREP provider evaluates a flag the server has."""
-    code = block_with("docs/openfeature.md", "OFREPProvider(")
-    with flaggery_process(["--admin"], cwd=tmp_path) as server:
+    code = block_with(*OFREP_EXAMPLE)
+    env = {"FLAGGERY_DB_URL": db_url}
+    with flaggery_process(["--admin"], cwd=tmp_path, env=env) as server:
         client = server.client
         client.put("/v1/buckets", params={"amount": 1}).raise_for_status()
         client.post("/v1/subjects/42", params={"weight": 1}).raise_for_status()

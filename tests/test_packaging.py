@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tarfile
@@ -75,3 +76,38 @@ def test_the_sdist_holds_the_license(built: tuple[str, Path]) -> None:
     assert license_text.startswith(
         "COMMON DEVELOPMENT AND DISTRIBUTION LICENSE (CDDL)\nVersion 1.1"
     )
+
+
+def test_the_quickstart_runs_inside_the_checkout_after_a_plain_install(
+    built: tuple[str, Path], tmp_path: Path
+) -> None:
+    """`pip install .` then the quickstart saved in the checkout: Python imports the checkout's
+    flaggery/ (the script's directory comes first on sys.path), not the installed one, so the
+    source tree must hold everything the package does, the Alembic history included. The
+    wheel is unpacked into a new venv whose only other path is this environment's
+    site-packages, read without its .pth files (so no editable install can help)."""
+    _, out = built
+    checkout = out.parent
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (wheel,) = out.glob("flaggery-*.whl")
+    zipfile.ZipFile(wheel).extractall(purelib)
+    Path(purelib, "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    docs = (ROOT / "docs" / "python-api.md").read_text()
+    quickstart = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    script = checkout / "quickstart.py"
+    script.write_text("import flaggery\nprint(flaggery.__file__)\n" + quickstart)
+    result = subprocess.run(
+        [python, str(script)], capture_output=True, text=True, timeout=120, cwd=checkout
+    )
+    assert result.returncode == 0, result.stderr
+    imported, *printed = result.stdout.splitlines()
+    assert imported == str(checkout / "flaggery" / "__init__.py")  # the checkout shadows
+    assert printed[-1] == "{'checkout': '__DISABLE__'}"

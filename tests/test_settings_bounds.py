@@ -96,7 +96,7 @@ def test_a_snapshot_path_in_a_read_only_directory_is_refused_at_start(tmp_path: 
 
 def test_a_space_inside_a_token_entry_says_entries_are_separated_by_whitespace() -> None:
     refusal = _refused({"FLAGGERY_TOKENS": "a b:admin:x"})
-    assert "token entry 1 ('a') has no ':'" in refusal
+    assert "token entry 1 has no ':'" in refusal and "'a'" not in refusal
     assert "separated by whitespace" in refusal and "blank" not in refusal
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flaggery.settings import Settings, SettingsError
-from flaggery.tokens import NamedToken, Role, TokenFormatError, find_token, parse_tokens
+from flaggery.tokens import NamedToken, Role, TokenFormatError, parse_tokens
 
 
 def test_entries_comments_and_secrets_with_colons() -> None:
@@ -40,13 +40,6 @@ def test_malformed_entries_are_refused(text: str, reason: str) -> None:
 def test_roles_include_lower_roles() -> None:
     assert Role.ADMIN.allows(Role.READER) and Role.ADMIN.allows(Role.ADMIN)
     assert not Role.READER.allows(Role.ADMIN)
-
-
-def test_find_token_checks_every_token() -> None:
-    tokens = parse_tokens("a:admin:one b:reader:two")
-    assert find_token(tokens, b"two") == tokens[1]
-    assert find_token(tokens, b"tw") is None
-    assert find_token(tokens, b"") is None
 
 
 def test_settings_join_the_admin_token_the_variable_and_the_file(tmp_path: Path) -> None:

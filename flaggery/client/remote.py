@@ -25,7 +25,7 @@ from cachetools import LRUCache, TTLCache
 from flaggery import errors
 from flaggery.engine.model import Change, SubjectFact
 from flaggery.live.backoff import RECONNECT
-from flaggery.live.sse_lines import sse_events
+from flaggery.live.sse_lines import EventTooLarge, bounded_lines, sse_events
 from flaggery.live.tasks import cancel_and_wait
 
 __all__ = ["AsyncFlaggeryClient", "FlagsAnswer", "ServerUnavailable"]
@@ -138,7 +138,7 @@ class AsyncFlaggeryClient:
             try:
                 await self._follow_stream()
                 delays = RECONNECT.delays()
-            except (httpx.HTTPError, msgspec.DecodeError) as error:
+            except (httpx.HTTPError, msgspec.DecodeError, EventTooLarge) as error:
                 log.warning("Lost the flaggery stream (%s); the cache expires by TTL", error)
             self._cache.clear()  # changes while disconnected are unknown
             await asyncio.sleep(next(delays))
@@ -148,7 +148,7 @@ class AsyncFlaggeryClient:
             "GET", "/v1/stream", timeout=httpx.Timeout(5.0, read=60.0)
         ) as response:
             response.raise_for_status()
-            async for event in sse_events(response.aiter_lines()):
+            async for event in sse_events(bounded_lines(response.aiter_bytes())):
                 self._invalidate(event.event, "\n".join(event.data))
                 with contextlib.suppress(ValueError, TypeError):
                     self.revision = int(event.id or "")

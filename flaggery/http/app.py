@@ -18,13 +18,13 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flaggery.client_auth import ClientAuth
+from flaggery.access import HostRule, Keyring
 from flaggery.clock import Clock, utc_now
-from flaggery.errors import UpstreamRefused
+from flaggery.errors import FlaggeryError, UpstreamRefused
 from flaggery.http import admin, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
-from flaggery.http.errors import exception_handlers, status_for
+from flaggery.http.errors import error_response, exception_handlers, status_for
 from flaggery.http.gc_tuning import tune_for_serving
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
@@ -39,9 +39,10 @@ from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
+from flaggery.stream.send_watch import SendWatch
 from flaggery.ui import ui_mount
 
-__all__ = ["FlaggeryApp", "app_from_env", "create_app"]
+__all__ = ["FlaggeryApp", "app_from_env", "create_app", "home_page"]
 
 log = logging.getLogger("flaggery.http")
 
@@ -57,12 +58,20 @@ METRICS_SAMPLE_SECONDS = 1.0
 
 class FlaggeryApp(Starlette):
     """Starlette, with the flags fast path and the OFREP app in front of its middleware and
-    router (OFREP answers every error itself, in OFREP's shapes)."""
+    router (OFREP answers every error itself, in OFREP's shapes), and before all of them the
+    Host rule of an open loopback server (flaggery.access.hosts; None when it does not apply)."""
 
     fast_path: FlagsFastPath
     ofrep: ASGIApp
+    hosts: HostRule | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hosts is not None and scope["type"] in ("http", "websocket"):
+            try:
+                self.hosts.check(scope["headers"])
+            except FlaggeryError as error:
+                await _refuse(error, scope, receive, send)
+                return
         if scope["type"] == "http":
             if scope["path"].startswith(OFREP_PREFIX):
                 await self.ofrep(scope, receive, send)
@@ -86,14 +95,18 @@ def create_app(
     settings.check_exposure()
     metrics = Metrics() if settings.enable_prometheus else None
     cors = settings.cors_origin_list
-    fast_path = FlagsFastPath(metrics, ClientAuth(settings), cors=bool(cors))
-    ofrep = OfrepApp(ClientAuth(settings), None if metrics is None else metrics.tally)
+    keyring = Keyring(settings)  # one per app: the failed attempts of every entry point
+    hosts = HostRule.for_settings(settings)
+    fast_path = FlagsFastPath(metrics, keyring, cors=bool(cors), hosts=hosts)
+    ofrep = OfrepApp(keyring, None if metrics is None else metrics.tally)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             store, evaluator = await _open_source(settings, clock, stack)
-            services = Services(settings, store, evaluator, metrics)
+            # One watch per process: its stream limit covers every stream, OFREP's too.
+            watch = SendWatch(limit=settings.max_streams)
+            services = Services(settings, store, evaluator, metrics, send_watch=watch)
             evaluator.subscribe(services.broadcast.on_update)
             app.state.services = services
             stack.push_async_callback(evaluator.stop)
@@ -102,7 +115,7 @@ def create_app(
                 _freeze_gc(stack)
             fast_path.snapshot_of = lambda: evaluator.snapshot
             ofrep.evaluator = evaluator
-            await stack.enter_async_context(ofrep.events.running(evaluator))
+            await stack.enter_async_context(ofrep.events.running(evaluator, watch))
             retention = Retention(
                 settings.change_log_retention_revisions, settings.change_log_retention_days
             )
@@ -121,14 +134,23 @@ def create_app(
     if cors:
         middleware.append(Middleware(FlagsCors, origins=cors))
     app = FlaggeryApp(
-        routes=_routes(settings),
+        routes=_routes(settings, keyring),
         middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.fast_path = fast_path
     app.ofrep = cors_for(ofrep, cors) if cors else ofrep
+    app.hosts = hosts
     return app
+
+
+async def _refuse(error: FlaggeryError, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    response = error_response(status_for(type(error)), error.name, error.message)
+    await response(scope, receive, send)
 
 
 async def _open_source(
@@ -165,7 +187,7 @@ def _freeze_gc(stack: contextlib.AsyncExitStack) -> None:
     stack.callback(gc.unfreeze)
 
 
-def _routes(settings: Settings) -> list[BaseRoute]:
+def _routes(settings: Settings, keyring: Keyring) -> list[BaseRoute]:
     openapi = None
     if settings.enable_docs:
         openapi = openapi_document(
@@ -174,13 +196,25 @@ def _routes(settings: Settings) -> list[BaseRoute]:
             # A closed reader route answers 401 too (auth.AdminGuard): document it.
             token=settings.requires_tokens or settings.reader_routes_closed,
         )
-    routes: list[BaseRoute] = [*build_routes(OPERATIONS, settings), ui_mount(settings, status_for)]
+    routes: list[BaseRoute] = [
+        *build_routes(OPERATIONS, settings, keyring),
+        ui_mount(settings, status_for, keyring),
+    ]
     routes += ops.routes(
         enable_prometheus=settings.enable_prometheus,
         enable_docs=settings.enable_docs,
         openapi=openapi,
+        home=home_page(settings),
     )
     return routes
+
+
+def home_page(settings: Settings) -> str | None:
+    """Where ``GET /`` sends a browser: the dashboard on an admin server (the only one that
+    serves it), else the API reference if enabled, else nowhere (404)."""
+    if settings.admin_mode:
+        return "/ui/"
+    return "/docs" if settings.enable_docs else None
 
 
 async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from flaggery.access import Keyring
 from flaggery.errors import (
     DatabaseUnavailable,
     FlaggeryError,
@@ -30,6 +31,7 @@ from flaggery.errors import (
 )
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
+from flaggery.http.downloads import SharedStates
 from flaggery.http.errors import ContentTooLarge, RequestValidationError
 from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
@@ -92,6 +94,8 @@ class Services:
     """This process's stream events, fed by the evaluator (flaggery.stream)."""
     send_watch: SendWatch = field(default_factory=SendWatch)
     """This process's stream connections, ended when a send stays blocked."""
+    downloads: SharedStates = field(default_factory=SharedStates)
+    """The states of the snapshots being downloaded (GET /v1/snapshot), one each."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
 
@@ -216,22 +220,27 @@ class Operation:
 
     @property
     def role(self) -> Role | None:
-        """The role a token needs for this route; None for public routes."""
+        """The role a token needs for this route (docs/security.md): None for health and
+        readiness, client for the serving routes, reader for other reads, admin for writes."""
         if self.public:
-            return None
+            return Role.CLIENT if self.tag == "serving" else None
         return Role.ADMIN if self.writes else Role.READER
 
 
-def build_routes(operations: Iterable[Operation], settings: Settings) -> list[Route]:
+def build_routes(
+    operations: Iterable[Operation], settings: Settings, keyring: Keyring
+) -> list[Route]:
     """One route per path, so a wrong method gets 405 with every allowed method listed; the
-    admin guard covers the path's admin methods only (GET a subject is public, POST is not)."""
+    guard gives each method its own role (GET a subject is client, POST is admin)."""
     by_path: dict[str, dict[str, Operation]] = {}
     for operation in operations:
         by_path.setdefault(operation.path, {})[operation.method] = operation
-    return [_route(path, by_method, settings) for path, by_method in by_path.items()]
+    return [_route(path, by_method, settings, keyring) for path, by_method in by_path.items()]
 
 
-def _route(path: str, by_method: Mapping[str, Operation], settings: Settings) -> Route:
+def _route(
+    path: str, by_method: Mapping[str, Operation], settings: Settings, keyring: Keyring
+) -> Route:
     endpoints = {method: op.raw or _endpoint(op) for method, op in by_method.items()}
     if "GET" in endpoints:
         endpoints["HEAD"] = endpoints["GET"]
@@ -245,16 +254,9 @@ def _route(path: str, by_method: Mapping[str, Operation], settings: Settings) ->
         roles["HEAD"] = roles["GET"]
     if "GET" in admin_only:
         admin_only.add("HEAD")
-    client_methods = {m for m, op in by_method.items() if op.public and op.tag == "serving"}
-    if "GET" in client_methods:
-        client_methods.add("HEAD")
     guard = [
         Middleware(
-            AdminGuard,
-            settings=settings,
-            roles=roles,
-            admin_only=admin_only,
-            client_methods=client_methods,
+            AdminGuard, settings=settings, keyring=keyring, roles=roles, admin_only=admin_only
         )
     ]
     name = "_".join(op.handler.__name__ for op in by_method.values())

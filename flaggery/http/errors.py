@@ -27,10 +27,13 @@ from flaggery.errors import (
     FlaggeryError,
     Forbidden,
     InvalidInput,
+    MisdirectedRequest,
     NoBuckets,
     NotAdmin,
     NotFound,
     RevisionNotReached,
+    TooManyAttempts,
+    TooManyStreams,
     Unauthorized,
     UpstreamUnavailable,
 )
@@ -44,6 +47,7 @@ __all__ = [
     "RequestTimeout",
     "RequestValidationError",
     "error_body",
+    "error_headers",
     "error_response",
     "exception_handlers",
     "status_for",
@@ -81,6 +85,9 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     NotAdmin: 423,
     Unauthorized: 401,
     Forbidden: 403,
+    TooManyAttempts: 429,
+    MisdirectedRequest: 421,
+    TooManyStreams: 503,
     DatabaseUnavailable: 503,
     UpstreamUnavailable: 503,  # an edge's database is its upstream: not ready, retry later
     RevisionNotReached: 503,
@@ -135,7 +142,17 @@ def _flaggery_error(_request: Request, error: Exception) -> Response:
     status = status_for(type(error))
     if status == 500:
         raise error  # a FlaggeryError the table does not know is a bug: answer it as one
-    return error_response(status, error.name, error.message, _EXTRA_HEADERS.get(type(error)))
+    return error_response(status, error.name, error.message, error_headers(error))
+
+
+def error_headers(error: FlaggeryError) -> dict[str, str] | None:
+    """The headers an error's response carries besides the envelope's: a challenge for
+    Unauthorized, Retry-After for the errors that say when to retry."""
+    headers = _EXTRA_HEADERS.get(type(error))
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(retry_after)}
+    return headers
 
 
 def _http_error(request: Request, error: Exception) -> Response:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -98,10 +98,14 @@ async def metrics(request: Request) -> Response:
 
 
 def routes(
-    *, enable_prometheus: bool, enable_docs: bool, openapi: bytes | None
+    *, enable_prometheus: bool, enable_docs: bool, openapi: bytes | None, home: str | None
 ) -> Sequence[BaseRoute]:
-    """The non-JSON routes (the JSON ones are ``OPERATIONS``)."""
+    """The non-JSON routes (the JSON ones are ``OPERATIONS``). ``home``: where ``GET /``
+    sends a browser (a 307 to that path), or None for no ``/`` route (404)."""
     found: list[BaseRoute] = []
+    if home is not None:
+        target = home
+        found.append(Route("/", lambda _request: RedirectResponse(target, 307), methods=["GET"]))
     if enable_prometheus:
         found.append(Route("/metrics", metrics, methods=["GET"]))
     if enable_docs and openapi is not None:

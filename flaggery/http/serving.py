@@ -20,8 +20,8 @@ import msgspec
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from flaggery.access import HostRule, Keyring
 from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
-from flaggery.client_auth import ClientAuth
 from flaggery.engine import Explanation, Snapshot
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
 from flaggery.http.codec import (
@@ -131,13 +131,22 @@ class FlagsFastPath:
     router answer. Lives on the app; `snapshot_of` is set once the snapshot is loaded.
 
     It leaves to the router what the router does better: errors (a bad or unknown id, a
-    missing or wrong client token), HEAD, and browser requests (``Origin``) when CORS is on,
-    which need the CORS middleware's headers.
+    missing or wrong client token, a reader or admin secret, which the failed-attempt limit
+    covers, a Host the open loopback server does not answer), HEAD, and browser requests
+    (``Origin``) when CORS is on, which need the CORS middleware's headers. The token and Host
+    checks cost nothing when client tokens are not required and the Host rule does not apply.
     """
 
-    def __init__(self, metrics: Metrics | None, clients: ClientAuth, cors: bool) -> None:
+    def __init__(
+        self,
+        metrics: Metrics | None,
+        keyring: Keyring,
+        cors: bool,
+        hosts: HostRule | None = None,
+    ) -> None:
         self.snapshot_of: Callable[[], Snapshot] | None = None
-        self._clients = clients if clients.required else None
+        self._keyring = keyring if keyring.clients_required else None
+        self._hosts = hosts
         self._cors = cors
         # The answer to a browser (with Origin, through the router) carries CORS headers that
         # this one lacks: a cache must not hand one for the other.
@@ -162,8 +171,13 @@ class FlagsFastPath:
                 return None
             elif name == _MIN_REVISION:
                 return None  # the router's route waits for the revision
-        if self._clients is not None and self._clients.problem(headers) is not None:
+        if self._keyring is not None and not self._keyring.serves_flags(headers):
             return None
+        hosts = self._hosts
+        if hosts is not None:  # an open loopback server (flaggery.access.hosts)
+            for name, value in headers:
+                if name == b"host" and not hosts.allows(value):
+                    return None
         try:
             snapshot = snapshot_of()
             subject_id = _subject_id(path[_ID_START:_ID_END])

@@ -23,7 +23,7 @@ from flaggery.engine.state_codec import decode_state
 from flaggery.errors import UpstreamRefused, UpstreamUnavailable
 from flaggery.live.backoff import RECONNECT, REFUSED
 from flaggery.live.failure_log import FailureLog, level_of
-from flaggery.live.sse_lines import sse_events
+from flaggery.live.sse_lines import bounded_lines, sse_events
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.replica import Replica
 
@@ -112,7 +112,7 @@ class UpstreamFeed:
                 "Following the upstream %s again from revision %s", self._url,
                 self._replica.revision,
             )  # fmt: skip
-            async for event in sse_events(response.aiter_lines()):
+            async for event in sse_events(bounded_lines(response.aiter_bytes())):
                 await self._apply(event.event, "\n".join(event.data))
                 self._replica.mark_current()
 

@@ -19,9 +19,15 @@ from typing import Protocol
 
 from starlette.types import Receive, Scope, Send
 
+from flaggery.access import Keyring
 from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
-from flaggery.client_auth import ClientAuth
-from flaggery.errors import Forbidden
+from flaggery.errors import (
+    FlaggeryError,
+    Forbidden,
+    TooManyAttempts,
+    TooManyStreams,
+    Unauthorized,
+)
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
 from flaggery.ofrep.events import EventBroadcast
@@ -32,8 +38,10 @@ from flaggery.ofrep.wire import (
     decode_request,
     encode,
 )
+from flaggery.stream.send_watch import RETRY_AFTER_SECONDS
+from flaggery.tokens import Role
 
-__all__ = ["EVENTS_PATH", "OFREP_PREFIX", "OfrepApp"]
+__all__ = ["EVENTS_PATH", "OFREP_PREFIX", "ROUTES", "OfrepApp"]
 
 log = logging.getLogger("flaggery.ofrep")
 
@@ -42,8 +50,12 @@ BULK_PATH = "/ofrep/v1/evaluate/flags"
 SINGLE_PREFIX = BULK_PATH + "/"
 SINGLE_ROUTE = SINGLE_PREFIX + "{key}"
 EVENTS_PATH = "/ofrep/v1/events"
+ROUTES = (("POST", SINGLE_ROUTE), ("POST", BULK_PATH), ("GET", EVENTS_PATH))
+"""Every (method, route) this app answers, for whoever lists the server's routes (the
+role-table test: each needs the client role, docs/security.md)."""
 MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
 _JSON = (b"content-type", b"application/json")
+RETRY_AFTER = b"%d" % RETRY_AFTER_SECONDS
 
 
 class Recorder(Protocol):
@@ -61,12 +73,12 @@ class OfrepApp:
     With metrics, evaluations are counted and timed by route template and status, like the
     router's routes (the event stream is not: its duration is the connection's)."""
 
-    def __init__(self, clients: ClientAuth, tally: TallyFactory | None = None) -> None:
+    def __init__(self, keyring: Keyring, tally: TallyFactory | None = None) -> None:
         """`tally`: makes the recorder of one (route, method, status), e.g. ``Metrics.tally``;
         None for no metrics."""
         self.evaluator: Evaluator | None = None
         self.events = EventBroadcast()
-        self._clients = clients
+        self._keyring = keyring
         self._answers: SnapshotAnswers | None = None
         self._make_tally = tally
         self._tallies: dict[tuple[str, str, int], Recorder] = {}
@@ -74,7 +86,15 @@ class OfrepApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if path == EVENTS_PATH and scope["method"] in ("GET", "HEAD"):
-            await self.events.serve(scope, receive, send)
+            try:
+                self._check_client(scope)
+            except EvaluationError as error:
+                await _send_error(send, error, None)
+                return
+            try:
+                await self.events.serve(scope, receive, send)
+            except TooManyStreams as full:
+                await _send_error(send, EvaluationError(503, "GENERAL", str(full)), None)
             return
         started = time.perf_counter()
         if path.startswith(SINGLE_PREFIX):
@@ -109,11 +129,7 @@ class OfrepApp:
         """Answer an evaluation; return the status sent. Raises EvaluationError."""
         if scope["method"] != "POST":
             raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
-        if self._clients.required:
-            problem = self._clients.problem(scope["headers"])
-            if problem is not None:
-                status = 403 if isinstance(problem, Forbidden) else 401
-                raise EvaluationError(status, "GENERAL", str(problem))
+        self._check_client(scope)
         subject_id = decode_request(await _read_body(receive))
         answers = self._current().for_subject(subject_id)
         if key is not None:
@@ -131,6 +147,16 @@ class OfrepApp:
         await _send(send, 200, headers, answers.bulk)
         return 200
 
+    def _check_client(self, scope: Scope) -> None:
+        """The client role (the role table, docs/security.md), when client tokens are
+        configured. Raises EvaluationError with the status REST would answer."""
+        if not self._keyring.clients_required:
+            return
+        try:
+            self._keyring.check(scope, Role.CLIENT)
+        except FlaggeryError as refused:
+            raise EvaluationError(_status_of(refused), "GENERAL", str(refused)) from None
+
     def _current(self) -> SnapshotAnswers:
         """This snapshot's answers, started afresh when a new snapshot was swapped in."""
         evaluator = self.evaluator
@@ -145,6 +171,16 @@ class OfrepApp:
         if answers is None or answers.snapshot is not snapshot:
             answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH)
         return answers
+
+
+def _status_of(refused: FlaggeryError) -> int:
+    if isinstance(refused, Unauthorized):
+        return 401
+    if isinstance(refused, Forbidden):
+        return 403
+    if isinstance(refused, TooManyAttempts):
+        return 429
+    return 400  # AmbiguousCredentials
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -182,4 +218,6 @@ async def _send_error(send: Send, error: EvaluationError, key: str | None) -> No
     headers = [_JSON, (b"content-length", b"%d" % len(body))]
     if error.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
+    elif error.status in (429, 503):
+        headers.append((b"retry-after", RETRY_AFTER))
     await _send(send, error.status, headers, body)

@@ -6,12 +6,14 @@ event in every connected client's queue. Each client is an async generator serve
 sse-starlette (keep-alive pings, disconnect and shutdown handling). Queues are bounded: a
 client that does not read is dropped rather than buffered without end, and its EventSource
 reconnects and refetches; a client whose send stays blocked (it stopped reading and its socket
-filled) is disconnected by a `SendWatch`, like the change stream's.
+filled) is disconnected by the process's `SendWatch`, the change stream's, which also bounds
+how many streams of every kind the process serves (beyond it: 503 with Retry-After).
 
 The stream carries no flag data, only that the configuration moved on (``etag`` is the
 revision, ``lastModified`` Unix seconds), so clients refetch the bulk evaluation and get a 304
-if their own flags did not change. It is open even when client tokens are required, because a
-browser's EventSource cannot send an Authorization header and nothing in it is secret.
+if their own flags did not change. Like every OFREP route it needs a client token when client
+tokens are required (the role table, docs/security.md): nothing in it is secret, but each
+connection is held for as long as the client likes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sse_starlette import ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from flaggery.engine import Snapshot
+from flaggery.errors import TooManyStreams
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.stream.send_watch import SendWatch, WatchedEventSourceResponse
@@ -51,24 +54,28 @@ class EventBroadcast:
 
     def __init__(self) -> None:
         self._clients: set[asyncio.Queue[ServerSentEvent]] = set()
-        self._send_watch = SendWatch()
+        self._send_watch: SendWatch | None = None
 
     @property
     def client_count(self) -> int:
         return len(self._clients)
 
     @contextlib.asynccontextmanager
-    async def running(self, evaluator: Evaluator) -> AsyncIterator[None]:
-        """Watch `evaluator` for as long as the context lasts (the app's lifespan)."""
+    async def running(self, evaluator: Evaluator, watch: SendWatch) -> AsyncIterator[None]:
+        """Watch `evaluator` for as long as the context lasts (the app's lifespan); ``watch``
+        is the process's stream watch (its owner runs it)."""
+        self._send_watch = watch
         task = asyncio.create_task(self._watch(evaluator), name="flaggery-ofrep-events")
-        sends = asyncio.create_task(self._send_watch.run(), name="flaggery-ofrep-send-watch")
         try:
             yield
         finally:
-            await cancel_and_wait(task, sends)
+            await cancel_and_wait(task)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Stream events to one client until it disconnects, is dropped, or the server stops."""
+        """Stream events to one client until it disconnects, is dropped, or the server stops.
+        Raises TooManyStreams (nothing sent) when the process serves as many as it may."""
+        if self._send_watch is None:
+            raise TooManyStreams("The server is not started yet.", retry_after=1)
         response = WatchedEventSourceResponse(
             self._events(),
             watch=self._send_watch,

@@ -18,7 +18,7 @@ __all__ = ["alembic_config", "upgrade"]
 
 def alembic_config() -> Config:
     config = Config()
-    # Top-level migrations/ in a checkout, flaggery/migrations/ in an installed wheel.
+    # Found, not imported: its env.py imports flaggery.store (an import would be a cycle).
     spec = find_spec("flaggery.migrations")
     assert spec is not None and spec.origin is not None, "flaggery.migrations is not installed"
     config.set_main_option("script_location", str(Path(spec.origin).parent))

@@ -7,6 +7,10 @@ its own position (a cursor, not a queue of its own). A client that falls more th
 behind is dropped after reading QUEUE_EVENTS more (its stream ends; it resumes with
 Last-Event-ID), so a slow reader costs a bounded amount of memory and never slows the feed or
 the other clients.
+
+The backlog is bounded in bytes as well as in events: BACKLOG_EVENTS events or BACKLOG_BYTES
+of their wire form, whichever is less (the newest event always stays). 100 bulk adds of 9,000
+subjects are about 60 MB of events: kept whole, every replica, worker and edge held them.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from flaggery.engine.model import Change
 from flaggery.store.subscribers import Update
 from flaggery.stream.events import StreamEvent, change_event, reload_event
 
-__all__ = ["BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
+__all__ = ["BACKLOG_BYTES", "BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
 
 QUEUE_EVENTS = 1000
 """Events a client may fall behind before it is dropped."""
 BACKLOG_EVENTS = 1000
 """Recent events kept for resumes; older ones are replayed from the change log. Clients read
 new events from this backlog too: one that falls out of it is dropped."""
+BACKLOG_BYTES = 8 * 1024 * 1024
+"""... and at most this many bytes of them (their wire form, the only copy kept)."""
 
 
 class Subscription:
@@ -62,8 +68,10 @@ class Broadcast:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
-        self.backlog: deque[StreamEvent] = deque(maxlen=BACKLOG_EVENTS)
+        self.backlog: deque[StreamEvent] = deque()
         """The latest events, oldest first (read-only outside this class)."""
+        self.backlog_bytes = 0
+        """The size of the backlog's events on the wire."""
         self.published = 0
         """How many events were published so far."""
         self._published_event = asyncio.Event()
@@ -110,7 +118,13 @@ class Broadcast:
 
     def _publish(self, event: StreamEvent) -> None:
         self.revision = event.revision
-        self.backlog.append(event)
+        backlog = self.backlog
+        backlog.append(event)
+        self.backlog_bytes += len(event.wire)
+        while len(backlog) > 1 and (
+            len(backlog) > BACKLOG_EVENTS or self.backlog_bytes > BACKLOG_BYTES
+        ):
+            self.backlog_bytes -= len(backlog.popleft().wire)
         self.published += 1
         # One wake-up for every waiting client; those that wake read the backlog themselves.
         woken, self._published_event = self._published_event, asyncio.Event()

@@ -9,11 +9,18 @@ then uvicorn's send waits for it to drain) and cancels those streams. A blocked 
 therefore disconnected between ``timeout`` and ``timeout + period`` seconds after its send
 blocked, as sse-starlette's own timeout would (SendTimeoutError, then uvicorn closes the
 connection).
+
+The watch also bounds how many streams the process serves at once (``limit``: every stream,
+GET /v1/stream, /ui/stream and /ofrep/v1/events alike): each holds a socket, a file descriptor
+and ~46 KiB, and a process out of descriptors can answer nobody (nor open its SQLite file).
+A stream beyond the limit is refused before it starts, TooManyStreams (503, Retry-After).
+The default, `default_stream_limit`, keeps half the process's descriptors for serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 from typing import Any
 
@@ -22,11 +29,32 @@ from sse_starlette import EventSourceResponse
 from sse_starlette.sse import ContentStream, SendTimeoutError
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["SEND_TIMEOUT_SECONDS", "SendWatch", "WatchedEventSourceResponse"]
+from flaggery.errors import TooManyStreams
+
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "SEND_TIMEOUT_SECONDS",
+    "SendWatch",
+    "WatchedEventSourceResponse",
+    "default_stream_limit",
+]
 
 SEND_TIMEOUT_SECONDS = 10.0
 """How long a stream's send may stay blocked before the client is disconnected."""
 _END_SECONDS = 1.0  # ending a stream at shutdown must not wait on a client that stopped reading
+RETRY_AFTER_SECONDS = 5
+"""Retry-After of a stream refused for the limit: other workers or replicas may have room."""
+MAX_DEFAULT_STREAMS = 100_000
+
+
+def default_stream_limit() -> int:
+    """Half the process's soft file-descriptor limit (RLIMIT_NOFILE), at most
+    MAX_DEFAULT_STREAMS: 512 streams under the common 1,024, the other half kept for serving
+    connections, the database and files."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_DEFAULT_STREAMS
+    return max(1, min(soft // 2, MAX_DEFAULT_STREAMS))
 
 
 class _Stream:
@@ -41,10 +69,17 @@ class _Stream:
 class SendWatch:
     """The streams of one process and their sends in progress."""
 
-    def __init__(self, timeout: float = SEND_TIMEOUT_SECONDS, period: float = 1.0) -> None:
-        """``timeout`` and ``period`` in seconds (see the module)."""
+    def __init__(
+        self,
+        timeout: float = SEND_TIMEOUT_SECONDS,
+        period: float = 1.0,
+        limit: int | None = None,
+    ) -> None:
+        """``timeout`` and ``period`` in seconds, ``limit`` streams at once (None:
+        `default_stream_limit`); see the module."""
         self.timeout = timeout
         self.period = period
+        self.limit = default_stream_limit() if limit is None else limit
         self._streams: set[_Stream] = set()
 
     @property
@@ -65,6 +100,13 @@ class SendWatch:
                 stream.cancel.cancel()
 
     def add(self, stream: _Stream) -> None:
+        """Watch ``stream``; raises TooManyStreams if the process serves `limit` already."""
+        if len(self._streams) >= self.limit:
+            raise TooManyStreams(
+                f"This server process serves {self.limit} event streams already "
+                "(FLAGGERY_MAX_STREAMS); retry in a few seconds, or on another replica.",
+                retry_after=RETRY_AFTER_SECONDS,
+            )
         self._streams.add(stream)
 
     def discard(self, stream: _Stream) -> None:
@@ -74,6 +116,7 @@ class SendWatch:
 class WatchedEventSourceResponse(EventSourceResponse):
     """An EventSourceResponse whose blocked sends a `SendWatch` ends, instead of a timer
     per send; takes every EventSourceResponse option but ``send_timeout``. Raises
+    TooManyStreams before sending anything when the watch's limit is reached, and
     SendTimeoutError when it was ended for a blocked send."""
 
     def __init__(self, content: ContentStream, *, watch: SendWatch, **options: Any) -> None:

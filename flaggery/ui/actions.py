@@ -16,7 +16,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from flaggery.errors import FlaggeryError, Forbidden, NotFound, Unauthorized, ValidationError
+from flaggery.errors import (
+    FlaggeryError,
+    Forbidden,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+    ValidationError,
+)
 from flaggery.store.actor import acting_as
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.ui import pages
@@ -297,9 +304,13 @@ async def _signin(ui: Ui, request: Request) -> Response:
     form = await _form(request)
     check_csrf(request, _csrf(request, form))
     try:
-        sign_in(request, ui.tokens, _text(form, "token"))
-    except Unauthorized as refused:
-        return await pages.signin(ui, request, status=401, errors={"token": refused.message})
+        sign_in(request, ui.keyring, _text(form, "token"))
+    except (Unauthorized, Forbidden, TooManyAttempts) as refused:
+        status = ui.status_for(type(refused))
+        response = await pages.signin(ui, request, status=status, errors={"token": refused.message})
+        if isinstance(refused, TooManyAttempts):
+            response.headers["Retry-After"] = str(refused.retry_after)
+        return response
     return RedirectResponse("/ui/features", 303)
 
 

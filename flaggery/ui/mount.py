@@ -1,22 +1,26 @@
 """The ``/ui`` mount: static assets, the guard every page passes, and the session cookie.
 
 Order, outermost first: security headers (CSP forbids inline scripts and styles and every
-origin but this one), the signed session cookie (Secure over HTTPS), the guard (423 on a
-read-only server, sign-in where tokens are configured), then the page router.
+origin but this one), the signed session cookie (Secure over HTTPS), the guard, then the page
+router. The guard is the role table's (docs/security.md): 423 on a read-only server; where
+tokens are configured, the sign-in page and the static files are open, every other page and
+the live stream need a signed-in reader or admin token, and every form post an admin one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flaggery.errors import FlaggeryError, NotAdmin
+from flaggery.access import Keyring
+from flaggery.errors import FlaggeryError, Forbidden, NotAdmin
 from flaggery.settings import Settings
 from flaggery.ui import actions, live, pages
 from flaggery.ui.render import Ui
@@ -34,7 +38,7 @@ _HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
-_OPEN_PATHS = ("/static/", "/signin")
+_OPEN_PATHS = ("/static/", "/signin", "/signout")
 
 
 # A signed cookie is checked, not looked up: signing out deletes it from the browser, but a copy
@@ -43,29 +47,30 @@ _OPEN_PATHS = ("/static/", "/signin")
 SESSION_SECONDS = 12 * 60 * 60
 
 
-def ui_mount(settings: Settings, status_for: Callable[[type[FlaggeryError]], int]) -> Mount:
+def ui_mount(
+    settings: Settings, status_for: Callable[[type[FlaggeryError]], int], keyring: Keyring
+) -> Mount:
     """The dashboard, to mount at ``/ui``. ``status_for`` is the HTTP error table's lookup
-    (flaggery.http.errors), so a refused form answers the same status as the REST route."""
-    ui = Ui(settings, status_for)
-    router = Router(
-        routes=[
-            Route("/", lambda request: RedirectResponse("/ui/features", 303)),
-            Mount("/static", StaticFiles(packages=[("flaggery.ui", "static")]), name="static"),
-            *pages.routes(ui),
-            *actions.routes(ui),
-            *live.routes(ui),
-        ]
-    )
-    guarded = _Guard(router, ui)
-    tokens = settings.named_tokens()
-    session = SessionMiddleware(
-        guarded,
-        session_key(tokens, settings.session_secret),
+    (flaggery.http.errors), so a refused form answers the same status as the REST route;
+    ``keyring`` is the app's (the same tokens and failed-attempt limit as every route)."""
+    ui = Ui(settings, status_for, keyring)
+    routes = [
+        Route("/", lambda request: RedirectResponse("/ui/features", 303)),
+        Mount("/static", StaticFiles(packages=[("flaggery.ui", "static")]), name="static"),
+        *pages.routes(ui),
+        *actions.routes(ui),
+        *live.routes(ui),
+    ]
+    session = Middleware(
+        SessionMiddleware,
+        secret_key=session_key(keyring.tokens, settings.session_secret),
         session_cookie="flaggery_ui",
         max_age=SESSION_SECONDS,
         same_site="strict",
     )
-    return Mount("/ui", app=_SecurityHeaders(session))
+    # The routes stay visible (Mount.routes), so the role-table test walks them too.
+    middleware = [Middleware(_SecurityHeaders), session, Middleware(_Guard, ui=ui)]
+    return Mount("/ui", routes=routes, middleware=middleware)
 
 
 class _Guard:
@@ -80,13 +85,18 @@ class _Guard:
                 "with FLAGGERY_ADMIN_MODE=true (flaggery --admin)."
             )
         path = scope["path"][len(scope.get("root_path", "")) :]
-        request = Request(scope)
-        if viewer(request, self.ui.tokens) is None and not path.startswith(_OPEN_PATHS):
+        if path.startswith(_OPEN_PATHS):
+            await self.app(scope, receive, send)
+            return
+        signed_in = viewer(Request(scope), self.ui.tokens)
+        if signed_in is None:
             response: Response = RedirectResponse("/ui/signin", 303)
-            if scope["method"] != "GET":
+            if scope["method"] not in ("GET", "HEAD"):
                 response = Response("Sign in first.", 401, {"HX-Redirect": "/ui/signin"})
             await response(scope, receive, send)
             return
+        if scope["method"] not in ("GET", "HEAD") and not signed_in.can_write:
+            raise Forbidden(f"The token {signed_in.name!r} is a reader: it cannot change anything.")
         await self.app(scope, receive, send)
 
 

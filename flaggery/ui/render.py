@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from flaggery.access import Keyring
 from flaggery.engine.model import (
     AbTestFact,
     BucketFact,
@@ -50,10 +51,14 @@ class Ui:
     """What every page handler needs: settings, tokens, templates, the error table."""
 
     def __init__(
-        self, settings: Settings, status_for: Callable[[type[FlaggeryError]], int]
+        self,
+        settings: Settings,
+        status_for: Callable[[type[FlaggeryError]], int],
+        keyring: Keyring,
     ) -> None:
         self.settings = settings
-        self.tokens = settings.named_tokens()
+        self.keyring = keyring
+        self.tokens = keyring.tokens
         self.status_for = status_for
         self.templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
         self.templates.env.filters["describe"] = describe

@@ -4,9 +4,11 @@ The cookie (``flaggery_ui``) is HttpOnly and SameSite=Strict, Secure when the re
 over HTTPS, signed with a key derived from FLAGGERY_SESSION_SECRET and the configured token
 secrets (so every worker and restart agrees, and changing the tokens signs everyone out).
 It holds the token's *name*, never its secret; each request checks the name is still
-configured, so removing a token ends its sessions. Without tokens (an open loopback admin
-server) nobody signs in and the cookie only carries the CSRF token; the ``flaggery`` command
-then gives its workers one session secret (flaggery.cli), so each accepts the others' forms.
+configured, so removing a token ends its sessions. Only reader and admin tokens sign in (the
+role table, docs/security.md): a client token ships inside apps and serves flags only.
+Without tokens (an open loopback admin server) nobody signs in and the cookie only carries
+the CSRF token; the ``flaggery`` command then gives its workers one session secret
+(flaggery.cli), so each accepts the others' forms.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from collections.abc import Sequence
 
 from starlette.requests import Request
 
+from flaggery.access import Keyring
+from flaggery.access.credentials import client_address
 from flaggery.errors import Forbidden, Unauthorized
 from flaggery.store.actor import ANONYMOUS
-from flaggery.tokens import NamedToken, Role, find_token
+from flaggery.tokens import NamedToken, Role
 
 __all__ = ["CSRF_FIELD", "CSRF_HEADER", "Viewer", "check_csrf", "csrf_token", "session_key"]
 
@@ -54,21 +58,32 @@ def session_key(tokens: Sequence[NamedToken], secret: str | None) -> str:
 
 
 def viewer(request: Request, tokens: Sequence[NamedToken]) -> Viewer | None:
-    """The request's viewer, or None when tokens are configured and nobody is signed in."""
+    """The request's viewer, or None when tokens are configured and nobody is signed in (or
+    the session names a token that is gone, or a client token)."""
     if not tokens:
         return Viewer(ANONYMOUS, Role.ADMIN)
     name = request.session.get("token")
     for token in tokens:
-        if token.name == name:
+        if token.name == name and token.role.allows(Role.READER):
             return Viewer(token.name, token.role)
     return None
 
 
-def sign_in(request: Request, tokens: Sequence[NamedToken], secret: str) -> Viewer:
-    """Check ``secret`` and remember its token's name. Raises Unauthorized (unknown token)."""
-    token = find_token(tokens, secret.strip().encode())
+def sign_in(request: Request, keyring: Keyring, secret: str) -> Viewer:
+    """Check ``secret`` and remember its token's name. Raises TooManyAttempts (this address
+    failed too often), Unauthorized (unknown token: a failed attempt) or Forbidden (a client
+    token, which cannot sign in)."""
+    address = client_address(request.scope)
+    keyring.refuse_if_limited(address)
+    token = keyring.find(secret.strip().encode())
     if token is None:
+        keyring.attempts.failed(address)
         raise Unauthorized("That token is not one this server accepts.")
+    if not token.role.allows(Role.READER):
+        raise Forbidden(
+            f"The token {token.name!r} is a client token, which serves flags only: sign in "
+            "with a reader or admin token."
+        )
     request.session.clear()
     request.session["token"] = token.name
     return Viewer(token.name, token.role)

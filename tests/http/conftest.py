@@ -31,7 +31,7 @@ async def make_client(db_url: str, clock: FakeClock) -> AsyncIterator[MakeClient
             app = create_app(Settings(**values), clock=clock)
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app, raise_app_exceptions=raise_app_exceptions)
-            client = httpx.AsyncClient(transport=transport, base_url="http://flaggery.test")
+            client = httpx.AsyncClient(transport=transport, base_url="http://localhost")
             return await stack.enter_async_context(client)
 
         yield make

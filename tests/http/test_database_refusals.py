@@ -73,7 +73,7 @@ async def serving(url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(db_url=url, admin_mode=True, db_auto_upgrade=False))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 

@@ -15,9 +15,9 @@ from tests.http.processes import ServerProcess, flaggery_process
 
 pytestmark = pytest.mark.slow
 
-DIRECT = b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n"
+DIRECT = b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: localhost\r\n\r\n"
 # A query string makes the protocol leave the request to the app (its ASGI fast path).
-THROUGH_ASGI = b"GET /v1/subjects/7/flags?via=asgi HTTP/1.1\r\nHost: x\r\n\r\n"
+THROUGH_ASGI = b"GET /v1/subjects/7/flags?via=asgi HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_the_direct_answer_is_the_asgi_answer(server: ServerProcess) -> None:
 
 
 def test_keep_alive_and_pipelining_keep_the_order(server: ServerProcess) -> None:
-    missing = b"GET /v1/subjects/8/flags HTTP/1.1\r\nHost: x\r\n\r\n"
+    missing = b"GET /v1/subjects/8/flags HTTP/1.1\r\nHost: localhost\r\n\r\n"
     with _connect(server) as sock:
         buffer = bytearray()
         sock.sendall(DIRECT + missing + THROUGH_ASGI + DIRECT)  # one segment, four requests
@@ -107,9 +107,9 @@ def test_a_matching_etag_is_a_304_without_body(server: ServerProcess) -> None:
 @pytest.mark.parametrize(
     "request_bytes",
     [
-        b"GET /v1/subjects/7/flags HTTP/1.0\r\nHost: x\r\n\r\n",
+        b"GET /v1/subjects/7/flags HTTP/1.0\r\nHost: localhost\r\n\r\n",
         b"GET /v1/subjects/7/flags HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",  # as uvicorn
-        b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     ],
     ids=["http-1.0", "http-1.0-keep-alive", "connection-close"],
 )
@@ -127,13 +127,48 @@ def test_a_connection_that_should_close_is_closed(
 def test_what_the_fast_path_does_not_answer_goes_to_the_app(server: ServerProcess) -> None:
     with _connect(server) as sock:
         buffer = bytearray()
-        sock.sendall(b"HEAD /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"HEAD /v1/subjects/7/flags HTTP/1.1\r\nHost: localhost\r\n\r\n")
         head = b""
         while b"\r\n\r\n" not in head:
             head += sock.recv(65536)
         assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
-        sock.sendall(b"GET /v1/subjects/%37/flags HTTP/1.1\r\nHost: x\r\n\r\n")  # %37 is 7
+        sock.sendall(b"GET /v1/subjects/%37/flags HTTP/1.1\r\nHost: localhost\r\n\r\n")  # %37 is 7
         assert _read_response(sock, buffer).endswith(b'{"flags":{"checkout":"on"}}')
-        sock.sendall(b"GET /v1/subjects/x/flags HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /v1/subjects/x/flags HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert b" 422 " in _read_response(sock, buffer).split(b"\r\n", 1)[0]
     assert "Traceback" not in Path(server.log_path).read_text()
+
+
+def test_the_direct_path_keeps_the_host_rule(server: ServerProcess) -> None:
+    """An open loopback server (the README's first command) answers the flags route only to
+    a loopback Host, on the direct path too (issue 18, item 2: DNS rebinding)."""
+    rebound = DIRECT.replace(b"Host: localhost", b"Host: rebind.attacker.example:8000")
+    with _connect(server) as sock:
+        buffer = bytearray()
+        sock.sendall(rebound + DIRECT)
+        refused, answered = _read_response(sock, buffer), _read_response(sock, buffer)
+    assert refused.startswith(b"HTTP/1.1 421 ") and b'"name":"MisdirectedRequest"' in refused
+    assert answered.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_two_authorization_headers_are_a_400_on_both_paths(tmp_path: Path) -> None:
+    """One credential rule (issue 24 section 3): two Authorization headers are refused, 400,
+    by the direct path and by ASGI alike, never answered from whichever one came first."""
+    secret = b"client-s3cret-token"
+    env = {"FLAGGERY_CLIENT_TOKENS": secret.decode()}
+    with flaggery_process(["--admin"], tmp_path, env) as running:
+        client = running.client
+        client.headers["Authorization"] = f"Bearer {secret.decode()}"
+        assert client.put("/v1/buckets", params={"amount": 1}).status_code == 200
+        assert client.post("/v1/subjects", json=[{"id": 7, "weight": 1}]).status_code == 201
+        good = b"Authorization: Bearer " + secret + b"\r\n"
+        twice = good + b"Authorization: Bearer wrong\r\n"
+        with _connect(running) as sock:
+            buffer = bytearray()
+            for request in (DIRECT, THROUGH_ASGI):
+                sock.sendall(request.replace(b"\r\n\r\n", b"\r\n" + good + b"\r\n"))
+                assert _read_response(sock, buffer).startswith(b"HTTP/1.1 200 OK\r\n")
+                sock.sendall(request.replace(b"\r\n\r\n", b"\r\n" + twice + b"\r\n"))
+                response = _read_response(sock, buffer)
+                assert response.startswith(b"HTTP/1.1 400 ")
+                assert b'"name":"AmbiguousCredentials"' in response

@@ -64,6 +64,9 @@ def test_a_two_level_edge_tree(db_url: str, tmp_path: Path) -> None:
         assert state.revision == int(revision) and state.features["f"].variants == ("A", "B")
 
 
+BELOW = "be10w5ecre7be10w5ecre7be10w5ecre7"  # off loopback: 32 characters, 8 different
+
+
 def test_an_edge_does_not_reexpose_what_its_upstream_protects(db_url: str, tmp_path: Path) -> None:
     """The edge command in the docs without FLAGGERY_TOKENS is refused at start (exit 2, naming
     the variables); with them, the edge on 0.0.0.0 wants a reader token for the snapshot and
@@ -87,12 +90,12 @@ def test_an_edge_does_not_reexpose_what_its_upstream_protects(db_url: str, tmp_p
         assert "FLAGGERY_TOKENS or FLAGGERY_TOKENS_FILE" in refused.stderr
 
         edge_env = {
-            "FLAGGERY_TOKENS": "below:reader:below-secret",
+            "FLAGGERY_TOKENS": f"below:reader:{BELOW}",
             "FLAGGERY_UPSTREAM_TOKEN": READER,
         }
         with flaggery_process(edge_args, tmp_path, edge_env) as edge:
             for path in ("/v1/snapshot", "/v1/stream", "/v1/changes"):
                 assert edge.client.get(path).status_code == 401, path
-            below = {"Authorization": "Bearer below-secret"}
+            below = {"Authorization": f"Bearer {BELOW}"}
             assert edge.client.get("/v1/snapshot", headers=below).status_code == 200
             assert edge.client.get("/v1/subjects/1/flags").json() == {"flags": {}}

@@ -19,6 +19,11 @@ from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok
 
 EXPECTED_STATUS = {
+    "AmbiguousCredentials": 400,
+    "InvalidTargetingKey": 400,
+    "TooManyAttempts": 429,
+    "MisdirectedRequest": 421,
+    "TooManyStreams": 503,
     "SubjectNotFound": 404,
     "FeatureNotFound": 404,
     "VariantNotFound": 404,

@@ -76,7 +76,7 @@ async def test_operations_describe_parameters_bodies_and_errors(
 async def test_token_and_metrics_show_when_configured() -> None:
     app = create_app(Settings(admin_token="t", enable_prometheus=True))
     transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         document = ok(await client.get("/openapi.json"))
     validate(document)
     assert document["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"

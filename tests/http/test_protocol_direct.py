@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from flaggery.client_auth import ClientAuth
+from flaggery.access import Keyring
 from flaggery.engine import build_snapshot
 from flaggery.engine.model import Feature, Subject
 from flaggery.http.protocol import ReadTimeoutProtocol
@@ -77,9 +77,9 @@ class App:
 
 
 def _protocol(
-    *, access_log: bool = False, root_path: str = "", clients: ClientAuth | None = None
+    *, access_log: bool = False, root_path: str = "", clients: Keyring | None = None
 ) -> tuple[ReadTimeoutProtocol, RecordingTransport, App]:
-    fast_path = FlagsFastPath(None, clients or ClientAuth(Settings()), cors=False)
+    fast_path = FlagsFastPath(None, clients or Keyring(Settings()), cors=False)
     fast_path.snapshot_of = lambda: SNAPSHOT
     app = App(fast_path)
     config = Config(
@@ -133,7 +133,7 @@ async def test_access_logs_and_root_paths_keep_the_asgi_path(options: dict[str, 
 
 
 async def test_a_missing_client_token_goes_to_the_app_for_its_401() -> None:
-    clients = ClientAuth(Settings(client_tokens="s3cret-client-token"))
+    clients = Keyring(Settings(client_tokens="s3cret-client-token"))
     protocol, transport, app = _protocol(clients=clients)
     protocol.data_received(b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n")
     assert transport.writes == []

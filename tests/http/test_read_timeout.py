@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow
 
 READ_TIMEOUT = 1.0
 SLACK = 3.0  # a loaded 2-core machine may run the timer late, never early
-HEADERS_ONLY = b"GET /v1/subjects/1/flags HTTP/1.1\r\nHost: x\r\n"
-HALF_BODY = b"POST /v1/subjects HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[{"
+HEADERS_ONLY = b"GET /v1/subjects/1/flags HTTP/1.1\r\nHost: localhost\r\n"
+HALF_BODY = b"POST /v1/subjects HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n[{"
 
 
 @pytest.fixture(scope="module", params=["admin", "read-only"])

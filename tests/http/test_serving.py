@@ -96,7 +96,7 @@ async def test_serves_before_the_database_is_reachable() -> None:
     app = create_app(Settings(db_url=UNREACHABLE_POSTGRES, db_auto_upgrade=False))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             assert ok(await client.get("/healthz")) == {"status": "ok"}
             fails(await client.get("/readyz"), 503, "DatabaseUnavailable")
             fails(await client.get("/v1/subjects/1/flags"), 503, "DatabaseUnavailable")

@@ -105,12 +105,16 @@ def test_client_tokens_never_show_and_lists_split() -> None:
     assert Settings().client_token_list == () and Settings().cors_origin_list == ()
 
 
+STRONG = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+"""A secret strong enough for a server off loopback (flaggery.settings.strong_secret)."""
+
+
 def test_admin_exposure() -> None:
     Settings(admin_mode=True, host="127.0.0.1").check_exposure()
     Settings(admin_mode=True, host="localhost").check_exposure()
     Settings(admin_mode=True, host="::1").check_exposure()
     Settings(admin_mode=False, host="0.0.0.0").check_exposure()
-    Settings(admin_mode=True, host="0.0.0.0", admin_token="t").check_exposure()
+    Settings(admin_mode=True, host="0.0.0.0", admin_token=STRONG).check_exposure()
     with pytest.raises(SettingsError, match="FLAGGERY_ADMIN_TOKEN"):
         Settings(admin_mode=True, host="0.0.0.0").check_exposure()
 
@@ -121,7 +125,7 @@ def test_an_edge_with_an_upstream_token_needs_tokens_of_its_own() -> None:
         with pytest.raises(SettingsError, match="FLAGGERY_TOKENS or FLAGGERY_TOKENS_FILE"):
             Settings(upstream_url=upstream, upstream_token="r", host=host).check_exposure()
     Settings(
-        upstream_url=upstream, upstream_token="r", host="0.0.0.0", tokens="edge2:reader:s"
+        upstream_url=upstream, upstream_token="r", host="0.0.0.0", tokens=f"edge2:reader:{STRONG}"
     ).check_exposure()
     Settings(upstream_url="http://upstream.internal", host="0.0.0.0").check_exposure()
 

@@ -92,7 +92,7 @@ async def stall_upload(port: int, batch: int, sent: asyncio.Event) -> bytes:
     """Send all of a batch but its last bytes, then wait: the answer, once the server gives up."""
     body = batch_body(batch)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    head = f"POST /v1/subjects HTTP/1.1\r\nHost: flaggery\r\nContent-Length: {len(body)}\r\n\r\n"
+    head = f"POST /v1/subjects HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n\r\n"
     try:
         writer.write(head.encode() + body[:-100])
         await writer.drain()

@@ -21,7 +21,8 @@ STREAMS = (b"/v1/stream", b"/ui/stream", b"/ofrep/v1/events")
 
 def _open_stream(port: int, path: bytes) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-    sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+    head = b" HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+    sock.sendall(b"GET " + path + head)
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(65536)

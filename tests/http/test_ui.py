@@ -126,7 +126,7 @@ async def test_sign_in_roles_and_the_actor_in_history(make_client: MakeClient) -
 
 async def test_the_cookie_is_secure_over_https(make_client: MakeClient) -> None:
     client = await make_client(tokens=TOKENS)
-    client.base_url = httpx.URL("https://flaggery.test")
+    client.base_url = httpx.URL("https://localhost")
     signed = await sign_in(client, "alice-secret-1")
     assert "secure" in signed.headers["set-cookie"].lower()
 

@@ -147,9 +147,16 @@ def test_the_event_stream_delivers_refetch_after_a_write(server: ServerProcess) 
     events: list[dict[str, object]] = []
     connected = threading.Event()
 
+    url = f"{server.client.base_url}/ofrep/v1/events"
+    # The client role, like every OFREP route (docs/security.md, the role table).
+    assert httpx.get(url, timeout=10).status_code == 401
+
     def listen() -> None:
-        url = f"{server.client.base_url}/ofrep/v1/events"
-        with httpx.Client(timeout=10) as client, client.stream("GET", url) as response:
+        headers = {"X-API-Key": CLIENT}
+        with (
+            httpx.Client(timeout=10, headers=headers) as client,
+            client.stream("GET", url) as response,
+        ):
             assert response.headers["content-type"].startswith("text/event-stream")
             connected.set()
             for line in response.iter_lines():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from flaggery.store.tables import metadata
@@ -26,7 +26,7 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_with_own_engine(url: str) -> None:
+async def _run_with_own_engine(url: URL) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
@@ -42,4 +42,7 @@ if connection is not None:
 else:
     from flaggery.store.urls import async_url
 
-    asyncio.run(_run_with_own_engine(async_url(context.config.get_main_option("sqlalchemy.url"))))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise SystemExit("alembic: set sqlalchemy.url in alembic.ini")
+    asyncio.run(_run_with_own_engine(async_url(url)))

@@ -1,1 +1,0 @@
-"""Alembic revision history, shipped inside the wheel as ``flaggery.migrations``."""
