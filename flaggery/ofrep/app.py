@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from flaggery.access import Keyring
-from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.caching import CACHE_CONTROL, etag_matches, if_none_match, not_modified_headers
 from flaggery.errors import (
     FlaggeryError,
     Forbidden,
@@ -38,6 +39,7 @@ from flaggery.ofrep.wire import (
     decode_request,
     encode,
 )
+from flaggery.request_body import BodyTooLarge, read_body
 from flaggery.stream.send_watch import RETRY_AFTER_SECONDS
 from flaggery.tokens import Role
 
@@ -111,6 +113,8 @@ class OfrepApp:
         except EvaluationError as error:
             status = error.status
             await _send_error(send, error, key)
+        except ClientDisconnect:
+            return  # nobody to answer
         except Exception:
             log.exception("OFREP request %s failed", path)
             status = 500
@@ -130,7 +134,7 @@ class OfrepApp:
         if scope["method"] != "POST":
             raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
         self._check_client(scope)
-        subject_id = decode_request(await _read_body(receive))
+        subject_id = decode_request(await _read_body(scope, receive))
         answers = self._current().for_subject(subject_id)
         if key is not None:
             body = answers.single.get(key)
@@ -138,8 +142,8 @@ class OfrepApp:
                 raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
             await _send(send, 200, [_JSON, (b"content-length", b"%d" % len(body))], body)
             return 200
-        if_none_match = _header(scope, b"if-none-match")
-        if if_none_match is not None and etag_matches(if_none_match, answers.etag):
+        validators = if_none_match(scope["headers"])
+        if validators is not None and etag_matches(validators, answers.etag):
             await _send(send, 304, not_modified_headers(answers.etag), b"")
             return 304
         length = (b"content-length", b"%d" % len(answers.bulk))
@@ -183,26 +187,11 @@ def _status_of(refused: FlaggeryError) -> int:
     return 400  # AmbiguousCredentials
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for header, value in scope["headers"]:
-        if header == name:
-            return bytes(value)
-    return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise EvaluationError(
-                413, "GENERAL", f"The body may have at most {MAX_BODY_BYTES} bytes."
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunk if len(chunks) == 1 else b"".join(chunks)
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    try:
+        return await read_body(receive, scope["headers"], MAX_BODY_BYTES)
+    except BodyTooLarge as error:
+        raise EvaluationError(413, "GENERAL", str(error)) from None
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
