@@ -32,6 +32,9 @@ _INT64 = 2**63
 KNOWN_VALUES = 1_024
 """Evaluated values kept per attribute, and matches kept per distinct truth; all go at once
 when full."""
+KNOWN_LENGTH = 256
+"""Text longer than this is evaluated every time, not kept: at most 1,024 x 256 characters
+kept per attribute and snapshot."""
 
 _Test = Callable[[Any], bool]
 
@@ -185,7 +188,7 @@ class RuleMatcher:
             bits = known.get(key)
             if bits is None:
                 bits = _evaluate(attribute, value)  # type: ignore[arg-type]
-                if not isinstance(value, datetime):  # the clock never repeats
+                if _worth_keeping(value):
                     if len(known) >= KNOWN_VALUES:
                         known.clear()
                     known[key] = bits
@@ -202,6 +205,14 @@ class RuleMatcher:
         first = dict(reversed(matched))
         names = tuple(sorted(first))
         return RuleMatch(names, tuple(first[name] for name in names))
+
+
+def _worth_keeping(value: object) -> bool:
+    """Keep short values only (a client sending long unique ones must not fill memory), and
+    never the clock (it does not repeat)."""
+    if value.__class__ is str:
+        return len(value) <= KNOWN_LENGTH
+    return not isinstance(value, datetime)
 
 
 def _evaluate(attribute: _Tests, value: Attribute) -> int:

@@ -8,6 +8,7 @@ import pytest
 
 from flaggery.engine.rules import Constraint, Rule, RuleMatch, RuleMatcher, parse_rule
 from flaggery.engine.rules import predicates as predicates_module
+from flaggery.engine.rules.matcher import KNOWN_LENGTH
 from flaggery.engine.rules.predicates import Predicate
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -142,3 +143,13 @@ def test_a_rule_the_store_would_refuse_fails_closed_even_inverted() -> None:
     matcher = RuleMatcher({"broken": broken})
     assert matcher.groups({"x": "1.0.0"}, NOW) == ()
     assert matcher.groups({}, NOW) == ()
+
+
+def test_only_short_values_are_kept_between_requests() -> None:
+    matcher = RuleMatcher({"long": rule([c("x", "STR_CONTAINS", "needle")])})
+    long_value = "needle" + "h" * KNOWN_LENGTH
+    for _ in range(2):
+        assert matcher.groups({"x": long_value}, NOW) == ("long",)
+        assert matcher.groups({"x": "needle"}, NOW) == ("long",)
+    (attribute,) = matcher._attributes
+    assert list(attribute.known) == ["needle"]
