@@ -1,7 +1,7 @@
 """targeting rules: a group's rule, a rollout's and an A/B test's audience
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 14:10:00.000000
 
 Three nullable columns: existing groups have no rule (members only) and existing rollouts and
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
