@@ -40,7 +40,6 @@ from flaggery.ofrep.wire import (
     encode,
 )
 from flaggery.request_body import BodyTooLarge, read_body
-from flaggery.stream.send_watch import RETRY_AFTER_SECONDS
 from flaggery.tokens import Role
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "ROUTES", "OfrepApp"]
@@ -57,7 +56,6 @@ ROUTES = (("POST", SINGLE_ROUTE), ("POST", BULK_PATH), ("GET", EVENTS_PATH))
 role-table test: each needs the client role, docs/security.md)."""
 MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
 _JSON = (b"content-type", b"application/json")
-RETRY_AFTER = b"%d" % RETRY_AFTER_SECONDS
 
 
 class Recorder(Protocol):
@@ -96,7 +94,7 @@ class OfrepApp:
             try:
                 await self.events.serve(scope, receive, send)
             except TooManyStreams as full:
-                await _send_error(send, EvaluationError(503, "GENERAL", str(full)), None)
+                await _send_error(send, _RetryLater(503, str(full), full.retry_after), None)
             return
         started = time.perf_counter()
         if path.startswith(SINGLE_PREFIX):
@@ -159,6 +157,8 @@ class OfrepApp:
         try:
             self._keyring.check(scope, Role.CLIENT)
         except FlaggeryError as refused:
+            if isinstance(refused, TooManyAttempts):
+                raise _RetryLater(429, str(refused), refused.retry_after) from None
             raise EvaluationError(_status_of(refused), "GENERAL", str(refused)) from None
 
     def _current(self) -> SnapshotAnswers:
@@ -177,13 +177,19 @@ class OfrepApp:
         return answers
 
 
+class _RetryLater(EvaluationError):
+    """An error answered with ``Retry-After: <retry_after>`` (seconds)."""
+
+    def __init__(self, status: int, details: str, retry_after: int) -> None:
+        super().__init__(status, "GENERAL", details)
+        self.retry_after = retry_after
+
+
 def _status_of(refused: FlaggeryError) -> int:
     if isinstance(refused, Unauthorized):
         return 401
     if isinstance(refused, Forbidden):
         return 403
-    if isinstance(refused, TooManyAttempts):
-        return 429
     return 400  # AmbiguousCredentials
 
 
@@ -207,6 +213,6 @@ async def _send_error(send: Send, error: EvaluationError, key: str | None) -> No
     headers = [_JSON, (b"content-length", b"%d" % len(body))]
     if error.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
-    elif error.status in (429, 503):
-        headers.append((b"retry-after", RETRY_AFTER))
+    elif isinstance(error, _RetryLater):
+        headers.append((b"retry-after", b"%d" % error.retry_after))
     await _send(send, error.status, headers, body)

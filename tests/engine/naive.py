@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
-from flaggery.engine.model import State
+from flaggery.engine.model import DISABLE, State
 from flaggery.engine.rules import RuleMatcher
 from flaggery.errors import SubjectNotFound
 
@@ -83,6 +83,14 @@ def naive_view(
         group = state.groups.get(group_name)
         if group is not None:
             flags.update(group.overrides)
+    return _killed(state, flags)
+
+
+def _killed(state: State, flags: dict[str, str]) -> dict[str, str]:
+    """5. the kill switch: a killed feature is disabled whatever the steps above gave."""
+    for feature in state.features.values():
+        if feature.killed:
+            flags[feature.name] = DISABLE
     return flags
 
 
