@@ -291,11 +291,13 @@ class Flaggery:
     def rm_group(self, group_name: str, *, if_revision: int | None = None) -> None:
         self._run(self._store.rm_group(group_name, if_revision=if_revision))
 
-    def set_group_rule(self, group_name: str, rule: object) -> None:
-        self._run(self._store.set_group_rule(group_name, rule))
+    def set_group_rule(
+        self, group_name: str, rule: object, *, if_revision: int | None = None
+    ) -> None:
+        self._run(self._store.set_group_rule(group_name, rule, if_revision=if_revision))
 
-    def rm_group_rule(self, group_name: str) -> None:
-        self._run(self._store.rm_group_rule(group_name))
+    def rm_group_rule(self, group_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.rm_group_rule(group_name, if_revision=if_revision))
 
     def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
         self._run(self._store.add_subject_to_group(sub_id, group_name))
@@ -333,8 +335,10 @@ class Flaggery:
     ) -> None:
         self._run(self._store.add_abtest(test_name, start, end, groups, proportions, audience))
 
-    def set_abtest_audience(self, test_name: str, group_name: str | None) -> None:
-        self._run(self._store.set_abtest_audience(test_name, group_name))
+    def set_abtest_audience(
+        self, test_name: str, group_name: str | None, *, if_revision: int | None = None
+    ) -> None:
+        self._run(self._store.set_abtest_audience(test_name, group_name, if_revision=if_revision))
 
     def stop_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
         self._run(self._store.stop_abtest(test_name, if_revision=if_revision))

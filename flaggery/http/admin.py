@@ -191,12 +191,14 @@ async def get_group(call: Call[None, None]) -> GroupOut:
 
 
 async def set_group_rule(call: Call[None, RuleBody]) -> Success:
-    await call.store.set_group_rule(call.path["group"], call.body.rule)
+    await call.store.set_group_rule(
+        call.path["group"], call.body.rule, if_revision=call.if_revision()
+    )
     return OK
 
 
 async def rm_group_rule(call: Call[None, None]) -> Success:
-    await call.store.rm_group_rule(call.path["group"])
+    await call.store.rm_group_rule(call.path["group"], if_revision=call.if_revision())
     return OK
 
 
@@ -268,7 +270,9 @@ async def add_abtest(call: Call[None, AbTestBody]) -> Success:
 
 
 async def set_abtest_audience(call: Call[AudienceQuery, None]) -> Success:
-    await call.store.set_abtest_audience(call.path["test_name"], call.query.audience or None)
+    await call.store.set_abtest_audience(
+        call.path["test_name"], call.query.audience or None, if_revision=call.if_revision()
+    )
     return OK
 
 
@@ -398,10 +402,11 @@ OPERATIONS = (
               description="A request whose evaluation context matches the rule is in the group, "
               "besides its explicit members. Body {\"rule\": [[constraint, ...], ...]}: "
               "Unleash's constraint objects; any set may match, all constraints of a set must. "
-              "Operators, semantics and bounds: docs/targeting.md."),
+              "Operators, semantics and bounds: docs/targeting.md.", conditional=True),
     Operation("DELETE", GROUP + "/rule", rm_group_rule, Success,
               "Remove the group's targeting rule", "groups", errors=(e.GroupNotFound,),
-              description="Only the explicit members are in the group again."),
+              description="Only the explicit members are in the group again.",
+              conditional=True),
     Operation("POST", GROUP + "/subjects/{subject_id}", add_subject_to_group, Success,
               "Add a subject to a group", "groups",
               errors=(e.GroupNotFound, e.SubjectNotFound, e.SubjectAlreadyInGroup)),
@@ -439,7 +444,7 @@ OPERATIONS = (
               "Change an A/B test's audience", "abtests", query=AudienceQuery,
               errors=(e.AbTestNotFound, e.GroupNotFound),
               description="audience=GROUP: only the group's members take part; audience= "
-              "(empty): everyone in the test's buckets."),
+              "(empty): everyone in the test's buckets.", conditional=True),
     # History
     Operation("GET", "/v1/changes", changes, ChangePage,
               "The change log: who changed what, oldest first", "history",

@@ -158,12 +158,15 @@ class AbTestsAdmin:
         ]
         return AbTestRecord(test.name, test.start, test.end, groups, test.audience)
 
-    async def set_abtest_audience(self, test_name: str, group_name: str | None) -> None:
+    async def set_abtest_audience(
+        self, test_name: str, group_name: str | None, *, if_revision: int | None = None
+    ) -> None:
         """Give the test an audience (a group), or none (None), running or not. Raises
-        AbTestNotFound, GroupNotFound. One transaction; nothing is written when it is the
-        audience already."""
+        AbTestNotFound, GroupNotFound, EntityChanged. One transaction; nothing is written
+        when it is the audience already."""
         async with self._db.write("set_abtest_audience") as tx:
             test = await _require_test(tx.conn, test_name)
+            await require_unchanged(tx, if_revision, "test", test_name)
             if test.audience == group_name:
                 return
             if group_name is not None:

@@ -56,7 +56,9 @@ class GroupsAdmin:
             members = await _members(conn, group_name)
         return GroupRecord(group_name, members, dict(group.overrides), group.rule)
 
-    async def set_group_rule(self, group_name: str, rule: object) -> None:
+    async def set_group_rule(
+        self, group_name: str, rule: object, *, if_revision: int | None = None
+    ) -> None:
         """Give the group a targeting rule, replacing any: a request whose evaluation context
         matches it is in the group, besides the explicit members (docs/targeting.md).
 
@@ -64,20 +66,23 @@ class GroupsAdmin:
         objects (``{"contextName": ..., "operator": ..., "values": [...]}``) or
         ``flaggery.engine.rules.Constraint``. ``[]`` matches no request, ``[[]]`` every one.
         Raises GroupNotFound, ValidationError (the message names the constraint and the
-        bound). One transaction; nothing is written when the rule is the group's already.
+        bound), EntityChanged (see `add_group_override`). One transaction; nothing is
+        written when the rule is the group's already.
         """
         parsed = parse_rule(rule)
         async with self._db.write("set_group_rule") as tx:
             group = await require_group(tx.conn, group_name)
+            await require_unchanged(tx, if_revision, "group", group_name)
             if group.rule == parsed:
                 return
             await _write_rule(tx, group_name, encode_rule(parsed))
 
-    async def rm_group_rule(self, group_name: str) -> None:
+    async def rm_group_rule(self, group_name: str, *, if_revision: int | None = None) -> None:
         """Remove the group's rule: only its explicit members are in it again. Nothing is
-        written when it has none. Raises GroupNotFound. One transaction."""
+        written when it has none. Raises GroupNotFound, EntityChanged. One transaction."""
         async with self._db.write("rm_group_rule") as tx:
             group = await require_group(tx.conn, group_name)
+            await require_unchanged(tx, if_revision, "group", group_name)
             if group.rule is not None:
                 await _write_rule(tx, group_name, None)
 

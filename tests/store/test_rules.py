@@ -152,3 +152,14 @@ def test_the_sync_facade_edits_rules_and_audiences(db_url: str) -> None:
         flaggery.rm_group_rule("g")
         assert flaggery.get_group("g").rule is None
         assert flaggery.get_rollout("f").audience is None
+
+
+async def test_rule_writes_are_conditional_on_the_group_unchanged(store: AsyncFlaggery) -> None:
+    await _seed(store)
+    seen = await store.revision()
+    await store.set_group_rule("germany", GERMANY, if_revision=seen)
+    with pytest.raises(errors.EntityChanged):
+        await store.rm_group_rule("germany", if_revision=seen)  # the rule changed since
+    assert (await store.get_group("germany")).rule is not None
+    await store.rm_group_rule("germany", if_revision=await store.revision())
+    assert (await store.get_group("germany")).rule is None
