@@ -269,11 +269,21 @@ class Flaggery:
         feature_name: str,
         variant_name: str | None = None,
         proportion: float | None = None,
+        audience: str | None = None,
         *,
         if_revision: int | None = None,
     ) -> None:
         self._run(
-            self._store.set_rollout(feature_name, variant_name, proportion, if_revision=if_revision)
+            self._store.set_rollout(
+                feature_name, variant_name, proportion, audience, if_revision=if_revision
+            )
+        )
+
+    def set_rollout_audience(
+        self, feature_name: str, group_name: str | None, *, if_revision: int | None = None
+    ) -> None:
+        self._run(
+            self._store.set_rollout_audience(feature_name, group_name, if_revision=if_revision)
         )
 
     def kill_switch(self, feature_name: str, *, if_revision: int | None = None) -> None:
@@ -301,6 +311,14 @@ class Flaggery:
     def rm_group(self, group_name: str, *, if_revision: int | None = None) -> None:
         self._run(self._store.rm_group(group_name, if_revision=if_revision))
 
+    def set_group_rule(
+        self, group_name: str, rule: object, *, if_revision: int | None = None
+    ) -> None:
+        self._run(self._store.set_group_rule(group_name, rule, if_revision=if_revision))
+
+    def rm_group_rule(self, group_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.rm_group_rule(group_name, if_revision=if_revision))
+
     def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
         self._run(self._store.add_subject_to_group(sub_id, group_name))
 
@@ -326,15 +344,21 @@ class Flaggery:
     ) -> None:
         self._run(self._store.rm_group_override(group_name, feature_name, if_revision=if_revision))
 
-    def add_abtest(
+    def add_abtest(  # noqa: PLR0913 - 0.2.1's arguments, then keyword-only options
         self,
         test_name: str,
         start: datetime | None,
         end: datetime,
         groups: Mapping[str, Mapping[str, str]],
         proportions: Sequence[float] | None = None,
+        audience: str | None = None,
     ) -> None:
-        self._run(self._store.add_abtest(test_name, start, end, groups, proportions))
+        self._run(self._store.add_abtest(test_name, start, end, groups, proportions, audience))
+
+    def set_abtest_audience(
+        self, test_name: str, group_name: str | None, *, if_revision: int | None = None
+    ) -> None:
+        self._run(self._store.set_abtest_audience(test_name, group_name, if_revision=if_revision))
 
     def stop_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
         self._run(self._store.stop_abtest(test_name, if_revision=if_revision))

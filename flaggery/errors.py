@@ -11,7 +11,7 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     ├── InvalidInput        ValidationError, InvalidRolloutProportion, InvalidTargetingKey,
     │                       AmbiguousCredentials
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
-    │                       AbTestIsLive, AbTestNotLive
+    │                       AbTestIsLive, AbTestNotLive, GroupIsUsed
     │   └── EntityChanged   a conditional write (if_revision, If-Match) whose entity
     │                       changed since the revision the caller saw
     ├── NotAdmin            the server is read-only
@@ -48,6 +48,7 @@ __all__ = [
     "FlaggeryError",
     "Forbidden",
     "GroupExists",
+    "GroupIsUsed",
     "GroupNotFound",
     "InvalidInput",
     "InvalidRolloutProportion",
@@ -191,6 +192,10 @@ class FeatureHasChildren(Conflict):
 
 class VariantIsUsed(Conflict):
     pass
+
+
+class GroupIsUsed(Conflict):
+    """New in 0.3: the group is the audience of a rollout or an A/B test."""
 
 
 class AbTestIsLive(Conflict):

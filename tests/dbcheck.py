@@ -30,12 +30,12 @@ async def naive_variants_all(conn: AsyncConnection, now: datetime) -> dict[int, 
     defaults = await _rows(conn, "SELECT name, default_variant FROM features")
     rollouts = await _rows(
         conn,
-        "SELECT r.feature, r.variant, rb.bucket_id FROM rollouts r "
+        "SELECT r.feature, r.variant, rb.bucket_id, r.audience FROM rollouts r "
         "JOIN rollout_buckets rb ON rb.feature = r.feature",
     )
     tests = await _rows(
         conn,
-        'SELECT t.start, t."end", b.bucket_id, v.feature, v.variant FROM abtests t '
+        'SELECT t.start, t."end", b.bucket_id, v.feature, v.variant, t.audience FROM abtests t '
         "JOIN abtest_group_buckets b ON b.test = t.name "
         'JOIN abtest_group_variants v ON v.test = t.name AND v."group" = b."group"',
     )
@@ -54,9 +54,11 @@ async def naive_variants_all(conn: AsyncConnection, now: datetime) -> dict[int, 
     result = {}
     for subject_id, bucket in subjects:
         flags = {feature: default for feature, default in defaults if default is not None}
-        flags |= {feature: variant for feature, variant, b in rollouts if b == bucket}
-        for start, end, b, feature, variant in tests:
-            if b == bucket and _aware(start) <= now <= _aware(end):
+        # A rollout or test with an audience serves only that group's members.
+        serves = {None, *groups_of[subject_id]}
+        flags |= {f: v for f, v, b, audience in rollouts if b == bucket and audience in serves}
+        for start, end, b, feature, variant, audience in tests:
+            if b == bucket and _aware(start) <= now <= _aware(end) and audience in serves:
                 flags[feature] = variant
         for group in groups_of[subject_id]:
             flags |= dict(group_overrides[group])

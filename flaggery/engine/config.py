@@ -25,8 +25,11 @@ from flaggery.engine.model import (
     State,
     SubjectFact,
 )
+from flaggery.engine.rules import Rule, RuleMatcher
 
-__all__ = ["Config", "changes_resolution"]
+__all__ = ["Config", "changes_resolution", "compile_rules"]
+
+NO_RULES = RuleMatcher({})
 
 
 def changes_resolution(fact: Fact) -> bool:
@@ -59,6 +62,8 @@ class Config(msgspec.Struct, frozen=True):
     groups: Mapping[str, Group]
     key_salt: bytes
     """The salt targeting keys are hashed with (flaggery.engine.targeting)."""
+    rules: RuleMatcher = NO_RULES
+    """The rules of `groups`, compiled (by `of` and `with_facts`: once per snapshot)."""
 
     @classmethod
     def of(cls, state: State) -> Config:
@@ -70,6 +75,7 @@ class Config(msgspec.Struct, frozen=True):
             abtests=MappingProxyType(dict(state.abtests)),
             groups=MappingProxyType(dict(state.groups)),
             key_salt=state.key_salt,
+            rules=compile_rules(state.groups),
         )
 
     # One short case per fact type, in one match (mypy checks it covers them all).
@@ -79,6 +85,7 @@ class Config(msgspec.Struct, frozen=True):
         known_buckets = set(buckets)
         features, rollouts = dict(self.features), dict(self.rollouts)
         abtests, groups = dict(self.abtests), dict(self.groups)
+        rules_changed = False
         for fact in facts:
             match fact:
                 case BucketFact(id=bucket) if bucket not in known_buckets:
@@ -91,6 +98,8 @@ class Config(msgspec.Struct, frozen=True):
                 case AbTestFact(name=name, test=test):
                     _replace(abtests, name, test)
                 case GroupFact(name=name, group=group):
+                    before = groups.get(name)
+                    rules_changed |= _rule_of(before) != _rule_of(group)
                     _replace(groups, name, group)
                 case GrowthFact(first=first, last=last):
                     for bucket in range(first, last + 1):
@@ -109,7 +118,18 @@ class Config(msgspec.Struct, frozen=True):
             abtests=MappingProxyType(abtests),
             groups=MappingProxyType(groups),
             key_salt=self.key_salt,
+            rules=compile_rules(groups, self.rules) if rules_changed else self.rules,
         )
+
+
+def compile_rules(groups: Mapping[str, Group], previous: RuleMatcher | None = None) -> RuleMatcher:
+    """The rules of the groups that have one, compiled (reusing what `previous` compiled)."""
+    rules = {group.name: group.rule for group in groups.values() if group.rule is not None}
+    return RuleMatcher(rules, previous)
+
+
+def _rule_of(group: Group | None) -> Rule | None:
+    return None if group is None else group.rule
 
 
 def _grow(rollouts: dict[str, Rollout], abtests: dict[str, AbTest], fact: GrowthFact) -> None:

@@ -26,9 +26,12 @@ class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
     """One feature's variant and the step that chose it.
 
     Only the fields of that step are set: ``proportion`` (0 to 1, of the weight) for a
-    rollout, ``test`` and ``test_group`` for an A/B test, ``group`` for a group override; and
-    for a rollout or test group ``key_share``, its share of hashed targeting keys (its buckets
-    out of all, 0 to 1), which differs from its share of weight when bucket weights are uneven.
+    rollout, ``test`` and ``test_group`` for an A/B test, ``audience`` for a rollout or test
+    that serves one group, ``group`` for a group override, and ``rule_set`` (the position of
+    the constraint set that matched) when that group applied by its targeting rule rather than
+    by membership; for a rollout or test group ``key_share``, its share of hashed targeting
+    keys (its buckets out of all, 0 to 1), which differs from its share of weight when bucket
+    weights are uneven.
     """
 
     variant: str
@@ -36,8 +39,10 @@ class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
     proportion: float | None = None
     test: str | None = None
     test_group: str | None = None
+    audience: str | None = None
     group: str | None = None
     key_share: float | None = None
+    rule_set: int | None = None
 
     @property
     def disabled(self) -> bool:
@@ -45,13 +50,15 @@ class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
         return self.variant == DISABLE
 
 
-class Explanation(msgspec.Struct, frozen=True):
+class Explanation(msgspec.Struct, frozen=True, omit_defaults=True):
     """A subject's resolution at one snapshot revision.
 
     ``features`` maps feature name -> explanation, in name order, with exactly the features
     and variants the subject's flags have (a feature with no default and no other source is
     absent from both). ``groups`` are the subject's groups in join order: on a feature several
-    of them override, the last joined wins.
+    of them override, the last joined wins. Explained with an evaluation context, ``groups``
+    starts with the rule groups it matched (name order), and ``rule_groups`` maps each to the
+    position of the first constraint set that matched (absent without one).
     """
 
     subject_id: int
@@ -59,6 +66,7 @@ class Explanation(msgspec.Struct, frozen=True):
     bucket: int
     groups: list[str]
     features: dict[str, FeatureExplanation]
+    rule_groups: dict[str, int] = {}
 
 
 class KeyExplanation(msgspec.Struct, frozen=True):
@@ -81,3 +89,6 @@ class KeyExplanation(msgspec.Struct, frozen=True):
     bucket: int | None
     groups: list[str]
     features: dict[str, FeatureExplanation]
+    rule_groups: dict[str, int] = {}
+    """The groups the request is in by their rule (not joined), in name order: group ->
+    position of the first constraint set of its rule that the context matched."""

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from flaggery.engine.rules.constraint import Rule
+
 __all__ = [
     "AbTest",
     "AbTestFact",
@@ -77,6 +79,9 @@ class Rollout(msgspec.Struct, frozen=True):
     variant: str
     proportion: float
     buckets: frozenset[int]
+    audience: str | None = None
+    """A group: the rollout's variant goes only to its members (explicit or by rule) whose
+    bucket it holds; None: to every unit in its buckets."""
 
 
 class TestGroup(msgspec.Struct, frozen=True):
@@ -94,6 +99,9 @@ class AbTest(msgspec.Struct, frozen=True):
     start: datetime
     end: datetime
     groups: tuple[TestGroup, ...]
+    audience: str | None = None
+    """A group: the test's variants go only to its members (explicit or by rule) in the
+    test's buckets; None: to every unit in them."""
 
     def is_live(self, now: datetime) -> bool:
         return self.start <= now <= self.end
@@ -103,6 +111,9 @@ class Group(msgspec.Struct, frozen=True):
     name: str
     overrides: dict[str, str]
     """feature -> variant; never mutated after construction."""
+    rule: Rule | None = None
+    """A request whose evaluation context matches the rule is in the group, besides the
+    subjects joined explicitly (flaggery.engine.rules); None: explicit members only."""
 
 
 class SubjectFact(msgspec.Struct, frozen=True, tag="subject", omit_defaults=True):

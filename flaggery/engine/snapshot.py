@@ -24,13 +24,12 @@ from flaggery.engine.explanation import Explanation, KeyExplanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
 from flaggery.engine.steps import Steps, finish
 from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
-from flaggery.engine.units import Units
+from flaggery.engine.units import NO_BUCKET, Units
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
     ViewKey,
     ViewKeys,
     Views,
-    default_layer,
     default_variants,
     explain_key,
     next_boundary,
@@ -242,6 +241,7 @@ class Snapshot:
         key: str,
         context: Mapping[str, object] | None = None,
         subject_attribute: str = SUBJECT_ATTRIBUTE,
+        now: datetime | None = None,
     ) -> Evaluation:
         """What a request for targeting key `key` gets: the one request-time entry point.
 
@@ -251,8 +251,15 @@ class Snapshot:
         else `key` hashed into a bucket (flaggery.engine.targeting), which gets what a subject
         in that bucket with no group gets. No I/O; a key seen before in this snapshot without
         context costs one dictionary lookup, a new one hashing (a few microseconds).
+
+        Its groups: the rule groups whose rule `context` matches (name order), then the
+        unit's explicit groups (join order); later ones' overrides win (docs/targeting.md).
+        `now` (aware UTC; the snapshot's `built_at` if None) is ``currentTime`` for rules
+        when the context has none. A request without context (None or no attribute) is in
+        its explicit groups only: rules cost it nothing, as they cost nothing when the
+        snapshot has none.
         """
-        return self._units.evaluate(key, context, subject_attribute)
+        return self._units.evaluate(key, context, subject_attribute, now)
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """What a unit in `bucket` and `groups` (overrides applied in this order) gets: a view
@@ -265,18 +272,33 @@ class Snapshot:
         key: str,
         context: Mapping[str, object] | None = None,
         subject_attribute: str = SUBJECT_ATTRIBUTE,
+        now: datetime | None = None,
     ) -> KeyExplanation:
         """Why `evaluate(key, context)` answers as it does: the unit (registered subject, or
-        the key's hash and bucket), the groups, and per feature the step that chose the
-        variant. For debugging and admin tools, not the serving path."""
-        evaluation = self._units.evaluate(key, context, subject_attribute)
+        the key's hash and bucket), the groups, the rule groups the context matched with the
+        constraint set that matched each, and per feature the step that chose the variant
+        (``rule_set`` set on an override from a group the unit is in by its rule). For
+        debugging and admin tools, not the serving path."""
+        evaluation = self._units.evaluate(key, context, subject_attribute, now)
+        explicit = self._units.unit(key, context, subject_attribute).view.groups
+        by_rule: dict[str, int] = {}
+        if context:
+            matched = self._config.rules.explain(context, now or self._built_at)
+            by_rule = {
+                group: position
+                for group, position in zip(matched.groups, matched.sets, strict=True)
+                if group not in explicit
+            }
         hashed = None if evaluation.subject is not None else self._units.hashed_bucket(key)
         view = evaluation.view
-        features = (
-            default_layer(self._config)
-            if view.bucket is None
-            else explain_key(self._config, ViewKey(view.bucket, view.groups), self._built_at)
+        features = explain_key(
+            self._config,
+            ViewKey(NO_BUCKET if view.bucket is None else view.bucket, view.groups),
+            self._built_at,
         )
+        for feature, why in features.items():
+            if why.source == "override" and why.group in by_rule:
+                features[feature] = msgspec.structs.replace(why, rule_set=by_rule[why.group])
         return KeyExplanation(
             key=key,
             subject_id=evaluation.subject,
@@ -287,6 +309,7 @@ class Snapshot:
             bucket=view.bucket,
             groups=list(view.groups),
             features=features,
+            rule_groups=by_rule,
         )
 
     def apply(self, changes: Sequence[Change], now: datetime) -> Snapshot:

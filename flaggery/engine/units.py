@@ -25,7 +25,7 @@ from flaggery.engine.targeting import (
 from flaggery.engine.views import ViewKey, Views, view_resolver
 from flaggery.errors import BucketNotFound, SubjectNotFound
 
-__all__ = ["EVALUATION_CACHE_SIZE", "REQUEST_VIEW_CACHE_SIZE", "Units"]
+__all__ = ["EVALUATION_CACHE_SIZE", "NO_BUCKET", "REQUEST_VIEW_CACHE_SIZE", "Units"]
 
 EVALUATION_CACHE_SIZE = 32_768
 """Evaluated keys kept per snapshot: at most about 15 MB even with 256-character keys."""
@@ -33,7 +33,8 @@ EVALUATION_CACHE_SIZE = 32_768
 REQUEST_VIEW_CACHE_SIZE = 4_096
 """Views first met at request time kept per snapshot (each about 1 KB for 20 features)."""
 
-_NO_BUCKET = -1  # the view of a database with no bucket yet: defaults only
+NO_BUCKET = -1
+"""The bucket of a view for a database with no bucket yet: defaults and overrides only."""
 
 
 class Units:
@@ -70,9 +71,27 @@ class Units:
         self._hash_of = key_hasher(config.key_salt)
 
     def evaluate(
-        self, key: str, context: Mapping[str, object] | None, subject_attribute: str
+        self,
+        key: str,
+        context: Mapping[str, object] | None,
+        subject_attribute: str,
+        now: datetime | None = None,
     ) -> Evaluation:
         """See `Snapshot.evaluate`."""
+        evaluation = self.unit(key, context, subject_attribute)
+        rules = self._config.rules
+        if not rules or not context:
+            return evaluation  # what it cost before rules: the unit's view as it is
+        view = evaluation.view
+        groups = rules.view_groups(view.groups, context, now or self._built_at)
+        if groups == view.groups:
+            return evaluation
+        return Evaluation(evaluation.key, evaluation.subject, self._grouped(view.bucket, groups))
+
+    def unit(
+        self, key: str, context: Mapping[str, object] | None, subject_attribute: str
+    ) -> Evaluation:
+        """The request's unit and its own view (explicit groups only, no rule group)."""
         if context:
             named = self.registered_subject(context.get(subject_attribute))
             if named is not None:
@@ -151,12 +170,26 @@ class Units:
             self._slot_views[slot] = view
         return view
 
+    def _grouped(self, bucket: int | None, groups: tuple[str, ...]) -> ResolvedView:
+        """The view of a unit in rule groups: a combination first met at request time, so the
+        bounded cache is asked first (a view built with the snapshot is found after)."""
+        key = ViewKey(NO_BUCKET if bucket is None else bucket, groups)
+        view = self._request_views.get(key)
+        if view is not None:
+            return view
+        if bucket is not None:
+            return self.view(bucket, groups)
+        resolved = self._resolved(key)
+        view = ResolvedView(None, groups, resolved.flags, resolved.json, resolved.etag)
+        self._request_views.put(key, view)
+        return view
+
     def _no_bucket_view(self) -> ResolvedView:
-        view = self._request_views.get(ViewKey(_NO_BUCKET))
+        view = self._request_views.get(ViewKey(NO_BUCKET))
         if view is None:
-            view = self._resolved(ViewKey(_NO_BUCKET))
+            view = self._resolved(ViewKey(NO_BUCKET))
             view = ResolvedView(None, (), view.flags, view.json, view.etag)
-            self._request_views.put(ViewKey(_NO_BUCKET), view)
+            self._request_views.put(ViewKey(NO_BUCKET), view)
         return view
 
     def _resolved(self, key: ViewKey) -> ResolvedView:

@@ -225,7 +225,10 @@ class _Resolver:
     def explain(self, key: ViewKey) -> dict[str, FeatureExplanation]:
         """feature -> why it has its variant, in feature-name order."""
         explained = dict(self._defaults)
-        explained.update(self._by_bucket.get(key.bucket, {}))
+        for audience, layer in self._by_bucket.get(key.bucket, ()):
+            # A rollout or test with an audience serves only the audience group's members.
+            if audience is None or audience in key.groups:
+                explained.update(layer)
         for name in key.groups:
             # A deleted group no longer overrides anything; of several groups, the last joined
             # wins because its layer is applied last.
@@ -243,24 +246,31 @@ class _Resolver:
         return interned
 
 
+_Layers = list[tuple[str | None, dict[str, FeatureExplanation]]]
+
+
 def _bucket_assignments(
     rollouts: Iterable[Rollout], live: Iterable[AbTest], bucket_count: int
-) -> dict[int, dict[str, FeatureExplanation]]:
-    """bucket -> what rollouts (step 2) then live test groups (step 3) assign to it.
+) -> dict[int, _Layers]:
+    """bucket -> what rollouts (step 2) then live test groups (step 3) assign to it, as
+    (audience, layer) pairs in step order; a layer applies to a view whose groups hold its
+    audience (None: to every view).
 
-    Each step overwrites the previous per feature, so layering them into one dict in step
-    order gives the same result as applying the steps one after another.
+    Each step overwrites the previous per feature, so layering them in step order gives the
+    same result as applying the steps one after another; consecutive layers of one audience
+    are merged, so without audiences each bucket has one layer.
     """
-    by_bucket: dict[int, dict[str, FeatureExplanation]] = {}
+    by_bucket: dict[int, _Layers] = {}
     for rollout in rollouts:
         why = FeatureExplanation(
             rollout.variant,
             "rollout",
             proportion=rollout.proportion,
+            audience=rollout.audience,
             key_share=_share(rollout.buckets, bucket_count),
         )
         for bucket in rollout.buckets:
-            by_bucket.setdefault(bucket, {})[rollout.feature] = why
+            _add_layer(by_bucket.setdefault(bucket, []), rollout.audience, {rollout.feature: why})
     for test in live:
         for group in test.groups:
             layer = {
@@ -269,15 +279,25 @@ def _bucket_assignments(
                     "abtest",
                     test=test.name,
                     test_group=group.name,
+                    audience=test.audience,
                     key_share=_share(group.buckets, bucket_count),
                 )
                 for feature, variant in group.variants.items()
             }
             for bucket in group.buckets:
-                by_bucket.setdefault(bucket, {}).update(layer)
+                _add_layer(by_bucket.setdefault(bucket, []), test.audience, layer)
     return by_bucket
 
 
 def _share(buckets: frozenset[int], bucket_count: int) -> float:
     """The share of hashed keys `buckets` serve: their count out of all buckets."""
     return len(buckets) / bucket_count if bucket_count else 0.0
+
+
+def _add_layer(
+    layers: _Layers, audience: str | None, layer: Mapping[str, FeatureExplanation]
+) -> None:
+    if layers and layers[-1][0] == audience:
+        layers[-1][1].update(layer)
+    else:
+        layers.append((audience, dict(layer)))

@@ -20,6 +20,7 @@ from flaggery.http.codec import (
     AbTestNames,
     AbTestOut,
     AmountQuery,
+    AudienceQuery,
     Bucket,
     BucketIds,
     Buckets,
@@ -35,6 +36,7 @@ from flaggery.http.codec import (
     Revision,
     RolloutOut,
     RolloutUpdateQuery,
+    RuleBody,
     SubjectAdded,
     SubjectsAdded,
     Success,
@@ -159,7 +161,7 @@ async def get_rollout(call: Call[None, None]) -> RolloutOut:
     r = await call.store.get_rollout(call.path["feature"])
     return RolloutOut(
         r.feature, r.variant, r.proportion, r.effective_weight, r.buckets, r.weight_share,
-        r.key_share,
+        r.key_share, r.audience,
     )  # fmt: skip
 
 
@@ -171,11 +173,11 @@ async def add_rollout(call: Call[VariantQuery, None]) -> Success:
 
 
 async def update_rollout(call: Call[RolloutUpdateQuery, None]) -> Success:
-    proportion, variant = call.query.proportion, call.query.variant
-    if proportion is None and variant is None:
-        raise RequestValidationError("Give proportion, variant, or both.")
+    proportion, variant, audience = call.query.proportion, call.query.variant, call.query.audience
+    if proportion is None and variant is None and audience is None:
+        raise RequestValidationError("Give proportion, variant, audience, or several.")
     await call.store.set_rollout(
-        call.path["feature"], variant, proportion, if_revision=call.if_revision()
+        call.path["feature"], variant, proportion, audience, if_revision=call.if_revision()
     )
     return OK
 
@@ -191,7 +193,19 @@ async def list_groups(call: Call[None, None]) -> GroupNames:
 
 async def get_group(call: Call[None, None]) -> GroupOut:
     group = await call.store.get_group(call.path["group"])
-    return GroupOut(group.name, group.subjects, group.overrides)
+    return GroupOut(group.name, group.subjects, group.overrides, group.rule)
+
+
+async def set_group_rule(call: Call[None, RuleBody]) -> Success:
+    await call.store.set_group_rule(
+        call.path["group"], call.body.rule, if_revision=call.if_revision()
+    )
+    return OK
+
+
+async def rm_group_rule(call: Call[None, None]) -> Success:
+    await call.store.rm_group_rule(call.path["group"], if_revision=call.if_revision())
+    return OK
 
 
 async def add_group(call: Call[None, None]) -> Success:
@@ -247,7 +261,7 @@ async def get_abtest(call: Call[None, None]) -> AbTestEnvelope:
         )
         for g in test.groups
     ]
-    return AbTestEnvelope(AbTestOut(test.name, test.start, test.end, groups))
+    return AbTestEnvelope(AbTestOut(test.name, test.start, test.end, groups, test.audience))
 
 
 async def add_abtest(call: Call[None, AbTestBody]) -> Success:
@@ -264,6 +278,14 @@ async def add_abtest(call: Call[None, AbTestBody]) -> Success:
         parse_moment(test.end, "end"),
         groups,
         given or None,
+        test.audience,
+    )
+    return OK
+
+
+async def set_abtest_audience(call: Call[AudienceQuery, None]) -> Success:
+    await call.store.set_abtest_audience(
+        call.path["test_name"], call.query.audience or None, if_revision=call.if_revision()
     )
     return OK
 
@@ -376,9 +398,11 @@ OPERATIONS = (
               "Change a rollout's proportion and/or variant", "rollouts",
               query=RolloutUpdateQuery,
               errors=(e.FeatureNotFound, e.VariantNotFound, e.RolloutNotFound,
-                      e.InvalidRolloutProportion),
-              description="Variant and proportion change in one transaction (one revision); "
-              "0 is a valid proportion (0.2.1 ignored it).", conditional=True),
+                      e.InvalidRolloutProportion, e.GroupNotFound),
+              description="Variant, proportion and audience change in one transaction (one "
+              "revision); 0 is a valid proportion (0.2.1 ignored it). audience=GROUP: the "
+              "variant goes only to the group's members (explicit or by rule) in the rollout's "
+              "buckets; audience= (empty): to every unit in them.", conditional=True),
     Operation("DELETE", FEATURE + "/rollout", rm_rollout, Success, "Remove a rollout",
               "rollouts", errors=(e.RolloutNotFound,), conditional=True),
     # Groups
@@ -388,7 +412,18 @@ OPERATIONS = (
     Operation("POST", GROUP, add_group, Success, "Create a group", "groups", 201,
               errors=(e.GroupExists, e.ValidationError)),
     Operation("DELETE", GROUP, rm_group, Success, "Remove a group", "groups",
-              errors=(e.GroupNotFound,), conditional=True),
+              errors=(e.GroupNotFound, e.GroupIsUsed), conditional=True),
+    Operation("PUT", GROUP + "/rule", set_group_rule, Success,
+              "Set the group's targeting rule", "groups", body=RuleBody,
+              errors=(e.GroupNotFound, e.ValidationError),
+              description="A request whose evaluation context matches the rule is in the group, "
+              "besides its explicit members. Body {\"rule\": [[constraint, ...], ...]}: "
+              "Unleash's constraint objects; any set may match, all constraints of a set must. "
+              "Operators, semantics and bounds: docs/targeting.md.", conditional=True),
+    Operation("DELETE", GROUP + "/rule", rm_group_rule, Success,
+              "Remove the group's targeting rule", "groups", errors=(e.GroupNotFound,),
+              description="Only the explicit members are in the group again.",
+              conditional=True),
     Operation("POST", GROUP + "/subjects/{subject_id}", add_subject_to_group, Success,
               "Add a subject to a group", "groups",
               errors=(e.GroupNotFound, e.SubjectNotFound, e.SubjectAlreadyInGroup)),
@@ -416,10 +451,17 @@ OPERATIONS = (
               "buckets, so assignments stay readable.", conditional=True),
     Operation("POST", "/v1/abtests", add_abtest, Success, "Create an A/B test", "abtests", 201,
               body=AbTestBody,
-              errors=(e.AbTestExists, e.ValidationError, e.FeatureNotFound, e.VariantNotFound),
+              errors=(e.AbTestExists, e.ValidationError, e.FeatureNotFound, e.VariantNotFound,
+                      e.GroupNotFound),
               description="start and end: YYYY-MM-DD (midnight UTC, as in 0.2.1) or ISO 8601 "
               "datetimes (no offset = UTC); start omitted or at most 5 minutes in the past "
-              "means now. Proportions: for every group or none (equal)."),
+              "means now. Proportions: for every group or none (equal). audience: a group; "
+              "only its members (explicit or by rule) take part."),
+    Operation("PUT", "/v1/abtests/{test_name}/audience", set_abtest_audience, Success,
+              "Change an A/B test's audience", "abtests", query=AudienceQuery,
+              errors=(e.AbTestNotFound, e.GroupNotFound),
+              description="audience=GROUP: only the group's members take part; audience= "
+              "(empty): everyone in the test's buckets.", conditional=True),
     # History
     Operation("GET", "/v1/changes", changes, ChangePage,
               "The change log: who changed what, oldest first", "history",

@@ -20,6 +20,7 @@ import msgspec.inspect
 from msgspec import UNSET, Meta, UnsetType
 from starlette.datastructures import QueryParams
 
+from flaggery.engine.rules import CONTEXT_NAME, Rule
 from flaggery.http.errors import RequestValidationError
 from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID, TOO_DEEP
 
@@ -32,9 +33,11 @@ __all__ = [
     "AbTestNames",
     "AbTestOut",
     "AmountQuery",
+    "AudienceQuery",
     "Bucket",
     "BucketIds",
     "Buckets",
+    "ContextQuery",
     "FeatureNames",
     "FeatureOut",
     "Flags",
@@ -52,6 +55,7 @@ __all__ = [
     "Revision",
     "RolloutOut",
     "RolloutUpdateQuery",
+    "RuleBody",
     "SubjectAdded",
     "SubjectOut",
     "SubjectsAdded",
@@ -94,6 +98,24 @@ class NoQuery(_Query, frozen=True):
 
 class IgnoredQuery(msgspec.Struct, frozen=True):
     """The serving routes ignore query strings, as 0.2.1 did (cache busters keep working)."""
+
+
+CONTEXT_PREFIX = "context"
+"""Query parameters ``context.NAME=VALUE`` (or OpenAPI's deepObject ``context[NAME]=VALUE``)
+are the evaluation context of a flags request."""
+
+
+class ContextQuery(msgspec.Struct, frozen=True):
+    """The flags routes: ``context.NAME=VALUE`` parameters are the evaluation context
+    (docs/targeting.md); any other parameter is ignored, as 0.2.1 did (cache busters)."""
+
+    context: Annotated[
+        dict[str, str],
+        Meta(
+            description="The evaluation context for targeting rules, one attribute a "
+            "parameter: context[NAME]=VALUE, or context.NAME=VALUE (values are text)."
+        ),
+    ] = {}
 
 
 class WeightQuery(_Query, frozen=True):
@@ -139,6 +161,14 @@ class VariantQuery(_Query, frozen=True):
 class RolloutUpdateQuery(_Query, frozen=True):
     proportion: Annotated[float | None, Meta(description="0 to 1 (0.25 for 25%).")] = None
     variant: str | None = None
+    audience: Annotated[
+        str | None,
+        Meta(description="A group: the variant goes only to its members; empty: to everyone."),
+    ] = None
+
+
+class AudienceQuery(_Query, frozen=True):
+    audience: Annotated[str, Meta(description="A group name; empty: no audience.")]
 
 
 class ChangesQuery(_Query, frozen=True):
@@ -192,6 +222,19 @@ class AbTestIn(_Body, frozen=True, kw_only=True):
     ] = None
     end: Moment
     groups: list[AbTestGroupIn]
+    audience: Annotated[
+        str | None, Meta(description="A group: only its members take part. Omitted: everyone.")
+    ] = None
+
+
+class RuleBody(_Body, frozen=True):
+    rule: Annotated[
+        Rule,
+        Meta(
+            description="Constraint sets (any may match), each a list of Unleash constraints "
+            "(all must match): docs/targeting.md."
+        ),
+    ]
 
 
 class AbTestBody(_Body, frozen=True):
@@ -264,7 +307,7 @@ class FeatureOut(msgspec.Struct, frozen=True):
     ] = False
 
 
-class RolloutOut(msgspec.Struct, frozen=True):
+class RolloutOut(msgspec.Struct, frozen=True, omit_defaults=True):
     feature: str
     variant: str
     proportion: float
@@ -277,16 +320,22 @@ class RolloutOut(msgspec.Struct, frozen=True):
         float | None,
         Meta(description="Share of hashed targeting keys (its buckets / all buckets), 0 to 1."),
     ] = None
+    audience: Annotated[str | None, Meta(description="The group it serves; absent: everyone.")] = (
+        None
+    )
 
 
 class GroupNames(msgspec.Struct, frozen=True):
     groups: list[str]
 
 
-class GroupOut(msgspec.Struct, frozen=True):
+class GroupOut(msgspec.Struct, frozen=True, omit_defaults=True):
     group_name: str
     subjects: list[int]
     overrides: Annotated[dict[str, str], Meta(description="feature -> variant")]
+    rule: Annotated[Rule | None, Meta(description="The targeting rule; absent: members only.")] = (
+        None
+    )
 
 
 class AbTestGroupOut(msgspec.Struct, frozen=True):
@@ -304,11 +353,14 @@ class AbTestGroupOut(msgspec.Struct, frozen=True):
     ] = None
 
 
-class AbTestOut(msgspec.Struct, frozen=True):
+class AbTestOut(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str
     start: Annotated[datetime, Meta(description="UTC, RFC 3339.")]
     end: Annotated[datetime, Meta(description="UTC, RFC 3339.")]
     groups: list[AbTestGroupOut]
+    audience: Annotated[str | None, Meta(description="The group it serves; absent: everyone.")] = (
+        None
+    )
 
 
 class AbTestEnvelope(msgspec.Struct, frozen=True):
@@ -367,13 +419,48 @@ def decode_query(params: Mapping[str, str], kind: type[T]) -> T:
                 f"Invalid query parameters: {', '.join(map(repr, repeated))} given more than "
                 "once; give each parameter once."
             )
-    values = dict(params)
+    values: dict[str, Any] = dict(params)
+    if kind is ContextQuery:
+        values = {"context": _context_of(values)}
     for name in _integer_fields(kind).intersection(values):  # type: ignore[arg-type]
         _check_integer(name, values[name])
     try:
         return msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as error:
         raise RequestValidationError(f"Invalid query parameters: {error}") from None
+
+
+def _context_of(params: Mapping[str, str]) -> dict[str, str]:
+    """The ``context.NAME`` and ``context[NAME]`` parameters as {NAME: VALUE}; a NAME that no
+    rule could name, or given both ways, is refused (RequestValidationError)."""
+    context: dict[str, str] = {}
+    bad: list[str] = []
+    for parameter, value in params.items():
+        name = _attribute_name(parameter)
+        if name is None:
+            continue
+        if name in context or not CONTEXT_NAME.fullmatch(name):
+            bad.append(parameter)
+        context[name] = value
+    if bad:
+        raise RequestValidationError(
+            f"Invalid query parameters: {', '.join(map(repr, sorted(bad)))}: an attribute is "
+            "given once, and its name has 1 to 100 letters, digits or '_ . : -', starting "
+            "with a letter or '_'."
+        )
+    return context
+
+
+def _attribute_name(parameter: str) -> str | None:
+    """NAME of ``context.NAME`` or ``context[NAME]``; None for any other parameter."""
+    if not parameter.startswith(CONTEXT_PREFIX):
+        return None
+    rest = parameter[len(CONTEXT_PREFIX) :]
+    if rest.startswith("."):
+        return rest[1:]
+    if rest.startswith("[") and rest.endswith("]"):
+        return rest[1:-1]
+    return None
 
 
 @cache

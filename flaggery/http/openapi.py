@@ -133,6 +133,8 @@ def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:
             if field.get("default", 0) is None:
                 del field["default"]
         parameter = {"name": name, "in": "query", "required": name in required, "schema": field}
+        if field.get("type") == "object":  # the evaluation context: context[NAME]=VALUE
+            parameter |= {"style": "deepObject", "explode": True}
         if description:
             parameter["description"] = description
         parameters.append(parameter)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import msgspec
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
@@ -24,7 +25,14 @@ from flaggery.access import HostRule, Keyring
 from flaggery.caching import CACHE_CONTROL, etag_matches, if_none_match, not_modified_headers
 from flaggery.engine import Explanation, Snapshot
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
-from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_id
+from flaggery.http.codec import (
+    CONTEXT_PREFIX,
+    ContextQuery,
+    Flags,
+    IgnoredQuery,
+    SubjectOut,
+    parse_subject_id,
+)
 from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation
 from flaggery.http.metrics import Metrics, ObservingTally, Tally
 
@@ -49,16 +57,22 @@ _CONTENT_TYPE = (b"content-type", b"application/json")
 _MIN_REVISION = MIN_REVISION_HEADER.lower().encode()
 # Up to 18 ASCII digits is always a valid non-negative signed 64-bit id: `int()` alone reads it.
 _PLAIN_ID_DIGITS = 18
+_CONTEXT = CONTEXT_PREFIX.encode()  # in a query string: maybe an evaluation context
+_SUBJECT = "\x00subject"  # names the unit of a subject route; no query can send NUL names
 
 Headers = list[tuple[bytes, bytes]]
 """ASGI's header list: (lower-case name, value) byte pairs."""
 
 
-async def get_flags(call: Call[IgnoredQuery, None]) -> Response:
-    """The snapshot's pre-encoded ``Flags`` JSON, sent as is, with its ETag (304 on a match)."""
+async def get_flags(call: Call[ContextQuery, None]) -> Response:
+    """The snapshot's pre-encoded ``Flags`` JSON, sent as is, with its ETag (304 on a match);
+    with ``context.NAME`` parameters, those of the view the context's rule groups give."""
     call.services.require_snapshot()
     snapshot, subject_id = call.evaluator.snapshot, call.subject_id()
     body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
+    if call.query.context:
+        view = call.evaluator.evaluate(*_subject_request(subject_id, call)).view
+        body, etag = view.json, view.etag
     validators = if_none_match(call.headers.raw)
     if validators is not None and etag_matches(validators, etag):
         return Response(status_code=304, headers=_str_headers(not_modified_headers(etag)))
@@ -76,22 +90,47 @@ async def get_subject(call: Call[IgnoredQuery, None]) -> SubjectOut:
     return SubjectOut(view.id, view.weight, view.bucket, list(view.groups))
 
 
-async def explain(call: Call[IgnoredQuery, None]) -> Explanation:
-    """The engine's explanation, encoded as is: the REST shape is the engine's type."""
+async def explain(call: Call[ContextQuery, None]) -> Explanation:
+    """The engine's explanation, encoded as is: the REST shape is the engine's type. With
+    ``context.NAME`` parameters, the rule groups the context matched too."""
     call.services.require_snapshot()
-    return call.evaluator.explain(call.subject_id())
+    subject_id = call.subject_id()
+    explained = call.evaluator.explain(subject_id)
+    if not call.query.context:
+        return explained
+    by_key = call.evaluator.explain_key(*_subject_request(subject_id, call))
+    return msgspec.structs.replace(
+        explained,
+        groups=by_key.groups,
+        features=by_key.features,
+        rule_groups=by_key.rule_groups,
+    )
+
+
+def _subject_request(
+    subject_id: int, call: Call[ContextQuery, None]
+) -> tuple[str, dict[str, object], str]:
+    """(key, context, subject attribute) of a subject's request with an evaluation context:
+    its ``context.NAME`` parameters, the id as ``targetingKey`` (rules on ``userId`` see it,
+    as over OFREP), and the subject named under an attribute no rule can name, so that the
+    subject is the unit whatever its id (negative ids are no canonical key)."""
+    key = str(subject_id)
+    context: dict[str, object] = {**call.query.context, "targetingKey": key}
+    context[_SUBJECT] = subject_id
+    return key, context, _SUBJECT
 
 
 OPERATIONS = (
     Operation("GET", FLAGS_ROUTE, get_flags, Flags, "Resolve a subject's flags", "serving",
-              query=IgnoredQuery, errors=(SubjectNotFound, DatabaseUnavailable), public=True,
+              query=ContextQuery, errors=(SubjectNotFound, DatabaseUnavailable), public=True,
               description="{feature: variant} from this process's in-memory snapshot, without "
-              "database access. Served in read-only mode."),
+              "database access. Served in read-only mode. context.NAME=VALUE parameters are an "
+              "evaluation context for targeting rules (docs/targeting.md)."),
     Operation("GET", "/v1/subjects/{subject_id}", get_subject, SubjectOut, "Get a subject",
               "serving", query=IgnoredQuery, errors=(SubjectNotFound, DatabaseUnavailable),
               public=True, description="From the in-memory snapshot. Served in read-only mode."),
     Operation("GET", "/v1/subjects/{subject_id}/explain", explain, Explanation,
-              "Explain a subject's flags", "serving", query=IgnoredQuery,
+              "Explain a subject's flags", "serving", query=ContextQuery,
               errors=(SubjectNotFound, DatabaseUnavailable), public=True,
               description="Per feature: the variant and its source (default; rollout with its "
               "proportion; A/B test and group; group override), from the same in-memory snapshot "
@@ -194,7 +233,10 @@ class FlagsFastPath:
         return True
 
     async def serve(self, scope: Scope, send: Send) -> bool:
-        """Answer an ASGI GET request as `respond` does, or return False."""
+        """Answer an ASGI GET request as `respond` does, or return False (also for a request
+        with an evaluation context: the router's route applies its rules)."""
+        if _CONTEXT in scope["query_string"]:
+            return False
         tallies = self._tallies
         started = time.perf_counter() if tallies is not None else 0.0
         response = self.answer(scope["path"], scope["headers"])

@@ -299,7 +299,9 @@ class Evaluator:
         name the subject to bucket by; any other key is hashed (docs/allocation.md). No I/O.
         Raises InvalidTargetingKey, and RuntimeError before `start` has loaded a snapshot.
         """
-        return self._replica.snapshot.evaluate(key, context, subject_attribute)
+        return self._replica.snapshot.evaluate(
+            key, context, subject_attribute, self._replica.clock()
+        )
 
     def explain_key(
         self,
@@ -309,7 +311,9 @@ class Evaluator:
     ) -> KeyExplanation:
         """Why `evaluate` answers as it does (`Snapshot.explain_key`). No I/O. Raises
         InvalidTargetingKey."""
-        return self._replica.snapshot.explain_key(key, context, subject_attribute)
+        return self._replica.snapshot.explain_key(
+            key, context, subject_attribute, self._replica.clock()
+        )
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber(update)`` (a flaggery.store.subscribers.Update) after every change a

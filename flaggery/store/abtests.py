@@ -24,7 +24,12 @@ from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database
 from flaggery.store.exposures import forget_exposures
 from flaggery.store.features import check_variant
-from flaggery.store.queries import read_abtests, read_bucket_weights, read_features
+from flaggery.store.queries import (
+    read_abtests,
+    read_bucket_weights,
+    read_features,
+    require_group,
+)
 from flaggery.store.records import AbTestGroupRecord, AbTestRecord, shares
 from flaggery.store.validation import check_name, to_utc
 
@@ -42,15 +47,19 @@ travel may lag the server a little, but an older start would claim exposure that
 class AbTestsAdmin:
     _db: Database
 
-    async def add_abtest(
+    async def add_abtest(  # noqa: PLR0913 - 0.2.1's arguments, then keyword-only options
         self,
         test_name: str,
         start: datetime | None,
         end: datetime,
         groups: Mapping[str, Mapping[str, str]],
         proportions: Sequence[float] | None = None,
+        audience: str | None = None,
     ) -> None:
         """Create an A/B test, live from its start to ``end`` inclusive.
+
+        ``audience``: a group; the test's variants then go only to its members (explicit or
+        by rule) in the test's buckets, and everyone else resolves as if there were no test.
 
         ``groups`` maps each test group's name to {feature: variant} (2 or more groups, each
         setting the same 1-100 features); ``proportions`` (each 0 to 1, summing to 1) default to
@@ -62,7 +71,8 @@ class AbTestsAdmin:
         ``start`` None, or at most START_NOW_TOLERANCE (5 minutes) in the past, starts the test
         at the moment of the write; an earlier start raises ValidationError.
 
-        Raises AbTestExists, FeatureNotFound, VariantNotFound, ValidationError (start not before
+        Raises AbTestExists, FeatureNotFound, VariantNotFound, GroupNotFound (the audience),
+        ValidationError (start not before
         end, start earlier than the tolerance allows, bad groups or proportions, or an overlap in
         time with a test of the same features). One transaction.
         """
@@ -84,7 +94,11 @@ class AbTestsAdmin:
             await _refuse_overlap(tx.conn, test_name, start, end, features)
             weights = await read_bucket_weights(tx.conn)
             partition = partition_buckets(weights, shares, test_name)
+            if audience is not None:
+                await require_group(tx.conn, audience)
             await _insert_test(tx.conn, test_name, start, end, groups, shares, partition)
+            if audience is not None:
+                await _update_audience(tx.conn, test_name, audience)
             tx.record(AbTestFact(test_name, (await read_abtests(tx.conn, test_name))[test_name]))
 
     async def stop_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
@@ -146,12 +160,34 @@ class AbTestsAdmin:
             )
             for group in test.groups
         ]
-        return AbTestRecord(test.name, test.start, test.end, groups)
+        return AbTestRecord(test.name, test.start, test.end, groups, test.audience)
+
+    async def set_abtest_audience(
+        self, test_name: str, group_name: str | None, *, if_revision: int | None = None
+    ) -> None:
+        """Give the test an audience (a group), or none (None), running or not. Raises
+        AbTestNotFound, GroupNotFound, EntityChanged. One transaction; nothing is written
+        when it is the audience already."""
+        async with self._db.write("set_abtest_audience") as tx:
+            test = await _require_test(tx.conn, test_name)
+            await require_unchanged(tx, if_revision, "test", test_name)
+            if test.audience == group_name:
+                return
+            if group_name is not None:
+                await require_group(tx.conn, group_name)
+            await _update_audience(tx.conn, test_name, group_name)
+            tx.record(AbTestFact(test_name, (await read_abtests(tx.conn, test_name))[test_name]))
 
     async def list_abtests(self) -> list[str]:
         """Every A/B test name, sorted."""
         async with self._db.read() as conn:
             return list((await conn.execute(select(t.abtests.c.name).order_by("name"))).scalars())
+
+
+async def _update_audience(conn: AsyncConnection, test_name: str, audience: str | None) -> None:
+    await conn.execute(
+        update(t.abtests).where(t.abtests.c.name == test_name).values(audience=audience)
+    )
 
 
 async def _require_test(conn: AsyncConnection, test_name: str) -> AbTest:

@@ -6,13 +6,19 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import Group, GroupFact, SubjectFact
-from flaggery.errors import GroupExists, GroupNotFound, OverrideNotFound
+from flaggery.engine.rules import parse_rule
+from flaggery.errors import GroupExists, GroupIsUsed, OverrideNotFound
 from flaggery.store import tables as t
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
 from flaggery.store.planned_writes import SubjectWrite
-from flaggery.store.queries import read_groups, read_members_without
+from flaggery.store.queries import (
+    encode_rule,
+    read_groups,
+    read_members_without,
+    require_group,
+)
 from flaggery.store.records import GroupRecord
 from flaggery.store.validation import check_name, check_subject_id
 
@@ -40,14 +46,45 @@ class GroupsAdmin:
             return list((await conn.execute(select(t.groups.c.name).order_by("name"))).scalars())
 
     async def get_group(self, group_name: str) -> GroupRecord:
-        """The group's name, its member ids (ascending) and its overrides {feature: variant}.
+        """The group's name, its member ids (ascending), its overrides {feature: variant} and
+        its rule (None without one).
 
         Raises GroupNotFound. Reads every membership of the group: O(members).
         """
         async with self._db.read() as conn:
-            group = await _require_group(conn, group_name)
+            group = await require_group(conn, group_name)
             members = await _members(conn, group_name)
-        return GroupRecord(group_name, members, dict(group.overrides))
+        return GroupRecord(group_name, members, dict(group.overrides), group.rule)
+
+    async def set_group_rule(
+        self, group_name: str, rule: object, *, if_revision: int | None = None
+    ) -> None:
+        """Give the group a targeting rule, replacing any: a request whose evaluation context
+        matches it is in the group, besides the explicit members (docs/targeting.md).
+
+        ``rule`` is a list of constraint sets, each a list of constraints: Unleash's JSON
+        objects (``{"contextName": ..., "operator": ..., "values": [...]}``) or
+        ``flaggery.engine.rules.Constraint``. ``[]`` matches no request, ``[[]]`` every one.
+        Raises GroupNotFound, ValidationError (the message names the constraint and the
+        bound), EntityChanged (see `add_group_override`). One transaction; nothing is
+        written when the rule is the group's already.
+        """
+        parsed = parse_rule(rule)
+        async with self._db.write("set_group_rule") as tx:
+            group = await require_group(tx.conn, group_name)
+            await require_unchanged(tx, if_revision, "group", group_name)
+            if group.rule == parsed:
+                return
+            await _write_rule(tx, group_name, encode_rule(parsed))
+
+    async def rm_group_rule(self, group_name: str, *, if_revision: int | None = None) -> None:
+        """Remove the group's rule: only its explicit members are in it again. Nothing is
+        written when it has none. Raises GroupNotFound, EntityChanged. One transaction."""
+        async with self._db.write("rm_group_rule") as tx:
+            group = await require_group(tx.conn, group_name)
+            await require_unchanged(tx, if_revision, "group", group_name)
+            if group.rule is not None:
+                await _write_rule(tx, group_name, None)
 
     async def rm_group(self, group_name: str, *, if_revision: int | None = None) -> None:
         """Delete the group, its overrides and its memberships (not the subjects).
@@ -55,11 +92,13 @@ class GroupsAdmin:
         A fixed number of statements whatever the number of members: every admin write in
         every process waits while this transaction holds the revision lock.
 
-        Raises GroupNotFound, EntityChanged (see `add_group_override`). One transaction.
+        Raises GroupNotFound, GroupIsUsed (the audience of a rollout or an A/B test),
+        EntityChanged (see `add_group_override`). One transaction.
         """
         async with self._db.write("rm_group") as tx:
-            group = await _require_group(tx.conn, group_name)
+            group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
+            await _refuse_audience(tx.conn, group_name)
             members = await read_members_without(tx.conn, group_name)
             members_of = t.group_members.c.group == group_name
             await tx.conn.execute(delete(t.group_members).where(members_of))
@@ -105,7 +144,7 @@ class GroupsAdmin:
         VariantNotFound. One transaction.
         """
         async with self._db.write("add_group_override") as tx:
-            group = await _require_group(tx.conn, group_name)
+            group = await require_group(tx.conn, group_name)
             await require_variant(tx.conn, feature_name, variant_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             current = group.overrides.get(feature_name)
@@ -137,7 +176,7 @@ class GroupsAdmin:
         transaction.
         """
         async with self._db.write("rm_group_override") as tx:
-            group = await _require_group(tx.conn, group_name)
+            group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             if feature_name not in group.overrides:
                 raise OverrideNotFound(
@@ -150,13 +189,6 @@ class GroupsAdmin:
                 )
             )
             await _record_group(tx, group_name, removed_override=feature_name)
-
-
-async def _require_group(conn: AsyncConnection, name: str) -> Group:
-    group = (await read_groups(conn, name)).get(name)
-    if group is None:
-        raise GroupNotFound(f"Group {name!r} does not exist.")
-    return group
 
 
 async def _members(conn: AsyncConnection, group_name: str) -> list[int]:
@@ -172,4 +204,21 @@ async def _record_group(
     tx: WriteTransaction, group_name: str, removed_override: str | None = None
 ) -> None:
     removed = () if removed_override is None else (removed_override,)
-    tx.record(GroupFact(group_name, await _require_group(tx.conn, group_name), removed))
+    tx.record(GroupFact(group_name, await require_group(tx.conn, group_name), removed))
+
+
+async def _write_rule(tx: WriteTransaction, group_name: str, rule: str | None) -> None:
+    await tx.conn.execute(update(t.groups).where(t.groups.c.name == group_name).values(rule=rule))
+    await _record_group(tx, group_name)
+
+
+async def _refuse_audience(conn: AsyncConnection, group_name: str) -> None:
+    rollouts = select(t.rollouts.c.feature).where(t.rollouts.c.audience == group_name)
+    tests = select(t.abtests.c.name).where(t.abtests.c.audience == group_name)
+    users = [f"the rollout of {name!r}" for name in (await conn.execute(rollouts)).scalars()]
+    users += [f"A/B test {name!r}" for name in (await conn.execute(tests)).scalars()]
+    if users:
+        raise GroupIsUsed(
+            f"Group {group_name!r} is the audience of {', '.join(sorted(users))}: "
+            "give those another audience or none first."
+        )

@@ -17,11 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import AbTest, Feature, Group, JsonValue, Rollout, Subject, TestGroup
+from flaggery.engine.rules import Rule
+from flaggery.errors import GroupNotFound
 from flaggery.store import tables as t
 from flaggery.store.validation import storable
 
 __all__ = [
+    "decode_rule",
     "decode_value",
+    "encode_rule",
     "encode_value",
     "read_abtests",
     "read_bucket_weights",
@@ -31,10 +35,12 @@ __all__ = [
     "read_rollouts",
     "read_subject",
     "read_subject_groups",
+    "require_group",
 ]
 
 _value_encoder = msgspec.json.Encoder()
 _value_decoder = msgspec.json.Decoder(JsonValue)
+_rule_decoder = msgspec.json.Decoder(Rule)
 
 
 async def read_bucket_weights(conn: AsyncConnection) -> dict[int, int]:
@@ -87,7 +93,11 @@ async def read_rollouts(conn: AsyncConnection, feature: str | None = None) -> di
         buckets[name].add(bucket_id)
     return {
         row.feature: Rollout(
-            row.feature, row.variant, row.proportion, frozenset(buckets[row.feature])
+            row.feature,
+            row.variant,
+            row.proportion,
+            frozenset(buckets[row.feature]),
+            row.audience,
         )
         for row in await conn.execute(query)
     }
@@ -118,7 +128,7 @@ async def read_abtests(conn: AsyncConnection, name: str | None = None) -> dict[s
             TestGroup(row.name, row.proportion, variants[key], frozenset(buckets[key]))
         )
     return {
-        row.name: AbTest(row.name, row.start, row.end, tuple(groups[row.name]))
+        row.name: AbTest(row.name, row.start, row.end, tuple(groups[row.name]), row.audience)
         for row in await conn.execute(tests_query)
     }
 
@@ -126,7 +136,7 @@ async def read_abtests(conn: AsyncConnection, name: str | None = None) -> dict[s
 async def read_groups(conn: AsyncConnection, name: str | None = None) -> dict[str, Group]:
     if name is not None and not storable(name):
         return {}
-    groups_query = select(t.groups.c.name).order_by(t.groups.c.name)
+    groups_query = select(t.groups.c.name, t.groups.c.rule).order_by(t.groups.c.name)
     overrides_query = select(t.group_overrides)
     if name is not None:
         groups_query = groups_query.where(t.groups.c.name == name)
@@ -134,7 +144,27 @@ async def read_groups(conn: AsyncConnection, name: str | None = None) -> dict[st
     overrides: dict[str, dict[str, str]] = defaultdict(dict)
     for row in await conn.execute(overrides_query):
         overrides[row.group][row.feature] = row.variant
-    return {group: Group(group, overrides[group]) for (group,) in await conn.execute(groups_query)}
+    return {
+        group: Group(group, overrides[group], None if rule is None else decode_rule(rule))
+        for group, rule in await conn.execute(groups_query)
+    }
+
+
+async def require_group(conn: AsyncConnection, name: str) -> Group:
+    """The group named `name`; GroupNotFound if there is none."""
+    group = (await read_groups(conn, name)).get(name)
+    if group is None:
+        raise GroupNotFound(f"Group {name!r} does not exist.")
+    return group
+
+
+def encode_rule(rule: Rule | None) -> str | None:
+    """A rule as ``groups.rule`` holds it: Unleash's JSON, NULL for "no rule"."""
+    return None if rule is None else _value_encoder.encode(rule).decode()
+
+
+def decode_rule(text: str) -> Rule:
+    return _rule_decoder.decode(text)
 
 
 async def read_subject_groups(conn: AsyncConnection, subject_id: int) -> tuple[str, ...]:

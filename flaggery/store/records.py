@@ -12,6 +12,7 @@ from types import TracebackType
 import msgspec
 
 from flaggery.engine.model import JsonValue
+from flaggery.engine.rules import Rule
 
 __all__ = [
     "AbTestGroupRecord",
@@ -111,12 +112,16 @@ class RolloutRecord(msgspec.Struct, frozen=True):
     key_share: float | None = None
     """Its share of hashed targeting keys (its buckets / all buckets), 0 to 1; None while
     there is no bucket. Differs from weight_share when bucket weights are uneven."""
+    audience: str | None = None
+    """The group the variant goes to (members whose bucket the rollout holds); None: all."""
 
 
 class GroupRecord(msgspec.Struct, frozen=True):
     name: str
     subjects: list[int]
     overrides: dict[str, str]
+    rule: Rule | None = None
+    """The targeting rule (constraint sets); None: explicit members only."""
 
 
 class AbTestGroupRecord(msgspec.Struct, frozen=True):
@@ -138,6 +143,8 @@ class AbTestRecord(msgspec.Struct, frozen=True):
     start: datetime
     end: datetime
     groups: list[AbTestGroupRecord]
+    audience: str | None = None
+    """The group the test's variants go to; None: every unit in its buckets."""
 
 
 class BucketRecord(msgspec.Struct, frozen=True):

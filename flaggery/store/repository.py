@@ -142,7 +142,8 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         """What targeting key `key` gets with evaluation context `context`, as of the latest
         committed write (`Snapshot.evaluate`: any key, registered subject or hashed). Same cost
         as get_subject_variants. Raises InvalidTargetingKey, DatabaseUnavailable."""
-        return (await self._caught_up()).evaluate(key, context, subject_attribute)
+        snapshot = await self._caught_up()
+        return snapshot.evaluate(key, context, subject_attribute, self._replica.clock())
 
     async def explain_key(
         self,
@@ -152,7 +153,8 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
     ) -> KeyExplanation:
         """Why `evaluate` answers as it does: hashed or registered, the bucket, and per
         feature where the variant comes from. Raises InvalidTargetingKey."""
-        return (await self._caught_up()).explain_key(key, context, subject_attribute)
+        snapshot = await self._caught_up()
+        return snapshot.explain_key(key, context, subject_attribute, self._replica.clock())
 
     async def record_exposures(self, exposures: Sequence[Exposure]) -> None:
         """Count `exposures` (what clients showed: targeting key, A/B test, test group, aware

@@ -23,7 +23,7 @@ from flaggery.store import tables as t
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_feature, require_variant
-from flaggery.store.queries import read_bucket_weights, read_rollouts
+from flaggery.store.queries import read_bucket_weights, read_rollouts, require_group
 from flaggery.store.records import RolloutRecord, shares
 from flaggery.store.validation import check_proportion
 
@@ -77,6 +77,7 @@ class RolloutsAdmin:
             sorted(rollout.buckets),
             weight_share,
             key_share,
+            rollout.audience,
         )
 
     async def set_rollout_variant(
@@ -112,25 +113,43 @@ class RolloutsAdmin:
         feature_name: str,
         variant_name: str | None = None,
         proportion: float | None = None,
+        audience: str | None = None,
         *,
         if_revision: int | None = None,
     ) -> None:
-        """Change the rollout's variant, its proportion, or both, in one transaction (one
-        revision): no replica ever serves the new variant at the old proportion. Raises
-        ValidationError if neither is given, EntityChanged (see `kill_switch`); nothing
-        changes if either is refused."""
-        await self._set_rollout("set_rollout", feature_name, variant_name, proportion, if_revision)
+        """Change the rollout's variant, its proportion, its audience, or several, in one
+        transaction (one revision): no replica ever serves the new variant at the old
+        proportion. ``audience``: a group name (the variant then goes only to its members,
+        explicit or by rule, whose bucket the rollout holds), ``""`` for none (everyone in
+        its buckets), None to keep it. Raises ValidationError if nothing is given,
+        GroupNotFound for an unknown audience, EntityChanged (see `kill_switch`); nothing
+        changes if anything is refused."""
+        await self._set_rollout(
+            "set_rollout", feature_name, variant_name, proportion, if_revision, audience
+        )
 
-    async def _set_rollout(
+    async def set_rollout_audience(
+        self, feature_name: str, group_name: str | None, *, if_revision: int | None = None
+    ) -> None:
+        """Give the rollout an audience (a group), or none (None). Raises RolloutNotFound,
+        GroupNotFound, EntityChanged. One transaction; nothing is written when it is the
+        audience already."""
+        audience = "" if group_name is None else group_name
+        await self._set_rollout(
+            "set_rollout_audience", feature_name, None, None, if_revision, audience
+        )
+
+    async def _set_rollout(  # noqa: PLR0913 - every rollout write's parts
         self,
         operation: str,
         feature_name: str,
         variant_name: str | None,
         proportion: float | None,
         if_revision: int | None,
+        audience: str | None = None,
     ) -> None:
-        if variant_name is None and proportion is None:
-            raise ValidationError("Give a variant, a proportion, or both.")
+        if variant_name is None and proportion is None and audience is None:
+            raise ValidationError("Give a variant, a proportion, an audience, or several.")
         if proportion is not None:
             proportion = check_proportion(proportion)
         async with self._db.write(operation) as tx:
@@ -143,6 +162,8 @@ class RolloutsAdmin:
                 changed |= await _set_variant(tx.conn, rollout, variant_name)
             if proportion is not None:
                 changed |= await _set_proportion(tx.conn, rollout, proportion)
+            if audience is not None:
+                changed |= await _set_audience(tx.conn, rollout, audience or None)
             if changed:
                 await _record(tx, feature_name)
 
@@ -255,6 +276,17 @@ async def _rollout_order(conn: AsyncConnection, feature: str, weights: dict[int,
         for bucket, flag in enumerate(flags, start=first):
             (joined if flag == "1" else declined).append(bucket)
     return rollout_order(feature, weights, joined, declined)
+
+
+async def _set_audience(conn: AsyncConnection, rollout: Rollout, audience: str | None) -> bool:
+    if audience == rollout.audience:
+        return False
+    if audience is not None:
+        await require_group(conn, audience)
+    await conn.execute(
+        update(t.rollouts).where(t.rollouts.c.feature == rollout.feature).values(audience=audience)
+    )
+    return True
 
 
 async def _require_rollout(conn: AsyncConnection, feature_name: str) -> Rollout:

@@ -193,6 +193,15 @@ rollouts = Table(
     _name("variant"),
     Column("proportion", Float, nullable=False),
     Column(
+        "audience",
+        String(NAME_LENGTH),
+        nullable=True,
+        comment="the group the rollout's variant goes to; NULL: every unit in its buckets",
+    ),
+    # No foreign key to groups: on SQLite adding one rebuilds the table, which the tables
+    # referencing rollouts forbid. The store checks the group on write, and rm_group refuses
+    # to remove an audience (GroupIsUsed).
+    Column(
         "carry",
         Float,
         nullable=False,
@@ -237,6 +246,12 @@ abtests = Table(
     _name("name", primary_key=True),
     Column("start", UTCDateTime, nullable=False),
     Column("end", UTCDateTime, nullable=False),
+    Column(
+        "audience",
+        String(NAME_LENGTH),
+        nullable=True,
+        comment="the group the test's variants go to; NULL: every unit in its buckets",
+    ),
 )
 
 abtest_groups = Table(
@@ -281,6 +296,12 @@ groups = Table(
     "groups",
     metadata,
     _name("name", primary_key=True),
+    Column(
+        "rule",
+        Text,
+        nullable=True,
+        comment="JSON: the targeting rule (a list of constraint sets); NULL: members only",
+    ),
 )
 
 group_members = Table(

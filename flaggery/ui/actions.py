@@ -32,6 +32,7 @@ from flaggery.store.repository import AsyncFlaggery
 from flaggery.ui import pages
 from flaggery.ui.abtest_form import FieldError, parse_groups
 from flaggery.ui.render import Ui
+from flaggery.ui.rule_form import rule_of
 from flaggery.ui.session import CSRF_FIELD, CSRF_HEADER, check_csrf, sign_in
 from flaggery.ui.values import typed_value
 
@@ -78,6 +79,8 @@ def routes(ui: Ui) -> list[Route]:
         post("/groups/{name:path}/members/remove", _rm_member, pages.group, "member"),
         post("/groups/{name:path}/overrides", _add_override, pages.group, "override"),
         post("/groups/{name:path}/overrides/remove", _rm_override, pages.group, "override"),
+        post("/groups/{name:path}/rule", _set_rule, pages.group, "rule"),
+        post("/groups/{name:path}/rule/remove", _rm_rule, pages.group, "rule"),
         post("/groups/{name:path}/remove", _confirmed(_rm_group), pages.group, "remove"),
     ]
 
@@ -249,7 +252,8 @@ async def _rollout(store: AsyncFlaggery, form: FormData, request: Request) -> No
             raise ValidationError("Choose the variant to roll out.") from None
         await store.add_rollout(variant, feature, if_revision=seen)
         seen = None  # the new rollout is this form's own write
-    await store.set_rollout(feature, variant, proportion, if_revision=seen)
+    audience = _text(form, "audience") if "audience" in form else None  # "": no audience
+    await store.set_rollout(feature, variant, proportion, audience, if_revision=seen)
 
 
 async def _rm_rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:
@@ -326,6 +330,14 @@ async def _rm_override(store: AsyncFlaggery, form: FormData, request: Request) -
     await store.rm_group_override(
         _name(request), _text(form, "feature"), if_revision=_revision(form)
     )
+
+
+async def _set_rule(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.set_group_rule(_name(request), rule_of(form))
+
+
+async def _rm_rule(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.rm_group_rule(_name(request))
 
 
 async def _rm_group(store: AsyncFlaggery, form: FormData, request: Request) -> str:

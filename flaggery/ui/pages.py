@@ -19,6 +19,7 @@ from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.ui.abtest_form import draft
 from flaggery.ui.render import Ui, bars, page_of
+from flaggery.ui.rule_form import OPERATOR_CHOICES, rows_of
 
 __all__ = ["routes", "share", "status_of"]
 
@@ -235,6 +236,8 @@ async def group(ui: Ui, request: Request, **context: Any) -> Response:
         group=record,
         members=members,
         features=await store.list_features(),
+        rule_rows=rows_of(record.rule),
+        operators=OPERATOR_CHOICES,
         revision=revision,
         **context,
     )
@@ -242,6 +245,8 @@ async def group(ui: Ui, request: Request, **context: Any) -> Response:
 
 async def subjects(ui: Ui, request: Request) -> Response:
     evaluator = ui.services(request).evaluator
+    if "key" in request.query_params:
+        return _try_context(ui, request)
     raw = request.query_params.get("id", "").strip()
     explanation, error = None, None
     if raw:
@@ -262,6 +267,32 @@ async def subjects(ui: Ui, request: Request) -> Response:
         explanation=explanation,
         weight=weight if explanation else None,
         errors={"id": error} if error else {},
+    )
+
+
+def _try_context(ui: Ui, request: Request) -> Response:
+    """What a targeting key gets with a context (one NAME=VALUE a line), and why."""
+    key = request.query_params.get("key", "")
+    text = request.query_params.get("context", "")
+    context = {
+        name.strip(): value.strip()
+        for name, _, value in (line.partition("=") for line in text.splitlines())
+        if name.strip()
+    }
+    tried, error = None, None
+    try:
+        tried = ui.services(request).evaluator.explain_key(key, context)
+    except FlaggeryError as refused:
+        error = refused.message
+    return ui.page(
+        request,
+        "subjects.html",
+        200 if error is None else 400,
+        raw="",
+        key=key,
+        context_text=text,
+        tried=tried,
+        errors={"key": error} if error else {},
     )
 
 

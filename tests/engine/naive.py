@@ -8,39 +8,79 @@ it is an oracle, not a second implementation for users.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
 
 from flaggery.engine.model import DISABLE, State
+from flaggery.engine.rules import RuleMatcher
 from flaggery.errors import SubjectNotFound
 
-__all__ = ["naive_bucket_of_key", "naive_key_variants", "naive_variants"]
+__all__ = [
+    "naive_bucket_of_key",
+    "naive_groups",
+    "naive_key_variants",
+    "naive_variants",
+    "naive_view",
+]
+
+
+def naive_groups(
+    state: State, explicit: tuple[str, ...], context: Mapping[str, object] | None, now: datetime
+) -> tuple[str, ...]:
+    """The groups a request is in, in the order their overrides apply: the rule groups its
+    context matches (name order; each rule on its own), then the explicit ones (join order).
+    A request without context (None or no attribute) is in its explicit groups only."""
+    matched = [
+        name
+        for name, group in sorted(state.groups.items())
+        if context
+        and group.rule is not None
+        and name not in explicit
+        and RuleMatcher({name: group.rule}).groups(context, now)
+    ]
+    return (*matched, *explicit)
 
 
 # The reference resolution: the rules as written, flat (its branches are the rules).
-def naive_variants(state: State, subject_id: int, now: datetime) -> dict[str, str]:  # noqa: C901
-    """The subject's feature -> variant map at `now`; `SubjectNotFound` if unknown."""
+def naive_variants(
+    state: State, subject_id: int, now: datetime, context: Mapping[str, object] | None = None
+) -> dict[str, str]:
+    """The subject's feature -> variant map at `now`, for a request with `context`;
+    `SubjectNotFound` if unknown."""
     try:
         position = state.subjects.ids.index(subject_id)
     except ValueError:
         raise SubjectNotFound(f"Subject {subject_id} does not exist.") from None
-    bucket = state.subjects.buckets[position]
+    explicit = state.memberships.get(subject_id, ())
+    return naive_view(state, state.subjects.buckets[position], explicit, context, now)
+
+
+def naive_view(  # noqa: C901 - the reference resolution, flat: its branches are the rules
+    state: State,
+    bucket: int | None,
+    explicit: tuple[str, ...],
+    context: Mapping[str, object] | None,
+    now: datetime,
+) -> dict[str, str]:
+    """What a unit in `bucket` (None: no bucket yet) with these explicit groups gets."""
+    groups = naive_groups(state, explicit, context, now)
     flags: dict[str, str] = {}
     # 1. every feature's default variant
     for feature in state.features.values():
         if feature.default is not None:
             flags[feature.name] = feature.default
-    # 2. rollouts that include the subject's bucket
+    # 2. rollouts that include the unit's bucket (and, with an audience, its groups)
     for rollout in state.rollouts.values():
-        if bucket in rollout.buckets:
+        if bucket in rollout.buckets and rollout.audience in (None, *groups):
             flags[rollout.feature] = rollout.variant
-    # 3. the group holding the subject's bucket in each live A/B test
+    # 3. the group holding the unit's bucket in each live A/B test (audience: as above)
     for test in state.abtests.values():
-        if test.is_live(now):
+        if test.is_live(now) and test.audience in (None, *groups):
             for test_group in test.groups:
                 if bucket in test_group.buckets:
                     flags.update(test_group.variants)
-    # 4. the overrides of the subject's groups, in the order it joined them
-    for group_name in state.memberships.get(subject_id, ()):
+    # 4. the overrides of its groups: rule groups, then those it joined, in join order
+    for group_name in groups:
         group = state.groups.get(group_name)
         if group is not None:
             flags.update(group.overrides)
@@ -68,21 +108,12 @@ def naive_bucket_of_key(state: State, key: str) -> int:
     return state.buckets[b]  # in creation order
 
 
-def naive_key_variants(state: State, key: str, now: datetime) -> dict[str, str]:
+def naive_key_variants(
+    state: State, key: str, now: datetime, context: Mapping[str, object] | None = None
+) -> dict[str, str]:
     """What a targeting key gets: a registered subject's canonical id is that subject; any
-    other key gets what a subject in its hashed bucket with no group gets."""
+    other key gets what a unit in its hashed bucket with no explicit group gets."""
     if key.isdigit() and key.isascii() and str(int(key)) == key and int(key) in state.subjects.ids:
-        return naive_variants(state, int(key), now)
-    flags = {f.name: f.default for f in state.features.values() if f.default is not None}
-    if not state.buckets:
-        return _killed(state, flags)
-    bucket = naive_bucket_of_key(state, key)
-    for rollout in state.rollouts.values():
-        if bucket in rollout.buckets:
-            flags[rollout.feature] = rollout.variant
-    for test in state.abtests.values():
-        if test.is_live(now):
-            for test_group in test.groups:
-                if bucket in test_group.buckets:
-                    flags.update(test_group.variants)
-    return _killed(state, flags)
+        return naive_variants(state, int(key), now, context)
+    bucket = naive_bucket_of_key(state, key) if state.buckets else None
+    return naive_view(state, bucket, (), context, now)

@@ -28,6 +28,7 @@ from flaggery.engine.model import (
     SubjectFact,
     TestGroup,
 )
+from tests.engine.rules.samples import SAMPLE_RULES
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 FEATURES = ("checkout", "search", "theme")
@@ -96,6 +97,8 @@ _group_name_counts = st.integers(0, 3)
 _deletions = st.booleans()
 _fact_counts = st.integers(0, 4)
 _change_counts = st.integers(1, 4)
+_audiences = st.none() | st.sampled_from(GROUP_NAMES)
+_rules = st.none() | st.sampled_from(SAMPLE_RULES)
 _fact_kinds = st.sampled_from(
     ["subject", "subject", "bucket", "growth", "feature", "rollout", "abtest", "group"]
 )
@@ -113,7 +116,8 @@ def _feature(draw: st.DrawFn, name: str) -> Feature:
 
 def _rollout(draw: st.DrawFn, feature: str, buckets: list[int]) -> Rollout:
     proportion = draw(st.floats(0, 1))
-    return Rollout(feature, draw(_variants), proportion, _some_buckets(draw, buckets))
+    buckets_taken = _some_buckets(draw, buckets)
+    return Rollout(feature, draw(_variants), proportion, buckets_taken, draw(_audiences))
 
 
 def _abtest(draw: st.DrawFn, name: str, buckets: list[int]) -> AbTest:
@@ -123,7 +127,8 @@ def _abtest(draw: st.DrawFn, name: str, buckets: list[int]) -> AbTest:
         TestGroup(f"g{i}", 1 / count, draw(_feature_maps), _some_buckets(draw, buckets))
         for i in range(count)
     )
-    return AbTest(name, minute(start), minute(start + draw(_minutes) % (12 - start)), groups)
+    end = minute(start + draw(_minutes) % (12 - start))
+    return AbTest(name, minute(start), end, groups, draw(_audiences))
 
 
 def _subject(draw: st.DrawFn, buckets: list[int]) -> Subject:
@@ -142,7 +147,10 @@ def states(draw: st.DrawFn) -> State:
         features=[_feature(draw, name) for name in draw(st.sets(st.sampled_from(FEATURES)))],
         rollouts=[_rollout(draw, f, buckets) for f in draw(st.sets(st.sampled_from(FEATURES)))],
         abtests=[_abtest(draw, n, buckets) for n in draw(st.sets(st.sampled_from(TEST_NAMES)))],
-        groups=[Group(n, draw(_feature_maps)) for n in draw(st.sets(st.sampled_from(GROUP_NAMES)))],
+        groups=[
+            Group(n, draw(_feature_maps), draw(_rules))
+            for n in draw(st.sets(st.sampled_from(GROUP_NAMES)))
+        ],
         revision=draw(st.integers(0, 5)),
     )
 
@@ -162,7 +170,8 @@ def _fact(draw: st.DrawFn, buckets: list[int], known_subjects: list[int]) -> Fac
         return SubjectFact(subject_id, None if deleted else _subject(draw, buckets))
     if kind == "group":
         name = draw(st.sampled_from(GROUP_NAMES))
-        return GroupFact(name, None if deleted else Group(name, draw(_feature_maps)))
+        group = Group(name, draw(_feature_maps), draw(_rules))
+        return GroupFact(name, None if deleted else group)
     if kind == "abtest":
         name = draw(st.sampled_from(TEST_NAMES))
         return AbTestFact(name, None if deleted else _abtest(draw, name, buckets))

@@ -44,6 +44,7 @@ EXPECTED_STATUS = {
     "SubjectNotInGroup": 400,
     "FeatureHasChildren": 400,
     "VariantIsUsed": 400,
+    "GroupIsUsed": 400,
     "NoBuckets": 409,
     "AbTestIsLive": 409,
     "AbTestNotLive": 409,

@@ -24,6 +24,7 @@ from flaggery.store.loader import load_state
 from flaggery.store.records import RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
 from tests.dbcheck import check_invariants, naive_variants_all
+from tests.engine.rules.samples import SAMPLE_RULES
 from tests.fakes import FakeClock
 
 SUBJECTS = st.integers(0, 12)
@@ -59,6 +60,9 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("rm_rollout"), FEATURES),
     st.tuples(st.just("set_rollout"), FEATURES, VARIANTS, PROPORTIONS),
     st.tuples(st.just("rm_feature"), FEATURES),
+    st.tuples(st.just("set_rollout_audience"), FEATURES, st.none() | GROUPS),
+    st.tuples(st.just("set_group_rule"), GROUPS, st.sampled_from(SAMPLE_RULES)),
+    st.tuples(st.just("rm_group_rule"), GROUPS),
     st.tuples(st.just("advance_clock"), st.integers(1, 30)),
 )
 
