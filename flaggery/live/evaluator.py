@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -299,9 +300,12 @@ class Evaluator:
         name the subject to bucket by; any other key is hashed (docs/allocation.md). No I/O.
         Raises InvalidTargetingKey, and RuntimeError before `start` has loaded a snapshot.
         """
-        return self._replica.snapshot.evaluate(
-            key, context, subject_attribute, self._replica.clock()
-        )
+        return self._replica.snapshot.evaluate(key, context, subject_attribute, self.now())
+
+    def now(self) -> datetime:
+        """The evaluator's clock (aware UTC): ``currentTime`` for date rules when a context
+        has none, as every adapter over this evaluator passes it."""
+        return self._replica.clock()
 
     def explain_key(
         self,

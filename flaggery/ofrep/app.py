@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from starlette.requests import ClientDisconnect
@@ -23,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from flaggery.access import Keyring
 from flaggery.caching import CACHE_CONTROL, etag_matches, if_none_match, not_modified_headers
+from flaggery.clock import utc_now
 from flaggery.engine import SUBJECT_ATTRIBUTE
 from flaggery.engine.targeting import check_targeting_key
 from flaggery.errors import (
@@ -137,10 +139,10 @@ class OfrepApp:
             raise _NotAllowed(scope["method"], "POST")
         self._check_client(scope)
         targeting_key, context = decode_request(await _read_body(scope, receive))
-        current = self._current()
+        current, now = self._current(), self._now()
         try:
             checked = check_targeting_key(targeting_key)
-            evaluation = current.snapshot.evaluate(checked, context, self._subject_attribute)
+            evaluation = current.snapshot.evaluate(checked, context, self._subject_attribute, now)
         except InvalidTargetingKey as error:
             raise EvaluationError(400, "INVALID_CONTEXT", f"targetingKey: {error}") from None
         answers = current.for_unit(evaluation)
@@ -170,6 +172,10 @@ class OfrepApp:
             if isinstance(refused, TooManyAttempts):
                 raise _RetryLater(429, str(refused), refused.retry_after) from None
             raise EvaluationError(_status_of(refused), "GENERAL", str(refused)) from None
+
+    def _now(self) -> datetime:
+        """The evaluator's clock: ``currentTime`` for date rules when a context has none."""
+        return utc_now() if self.evaluator is None else self.evaluator.now()
 
     def _current(self) -> SnapshotAnswers:
         """This snapshot's answers, started afresh when a new snapshot was swapped in or the

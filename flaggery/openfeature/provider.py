@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -66,27 +67,36 @@ _NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 class _Resolved:
     """One snapshot's resolutions, per view and flag, built on first use; and, as a shortcut
-    for the hot path, per targeting key seen without a subject attribute (bounded: cleared
-    when full)."""
+    for the hot path, per targeting key seen without a subject attribute, where the answer
+    depends on the key alone: a snapshot with no targeting rules, or a context with no
+    attributes (bounded: cleared when full)."""
 
-    __slots__ = ("by_key", "by_view", "snapshot", "subject_attribute", "targeted")
+    __slots__ = ("by_key", "by_view", "keyed", "snapshot", "subject_attribute", "targeted")
 
     def __init__(self, snapshot: Snapshot, subject_attribute: str) -> None:
         self.snapshot = snapshot
         self.subject_attribute = subject_attribute
+        self.keyed = not snapshot.config.rules
+        """No rule reads the context: a key's answer is the same in every context."""
         self.targeted = targeted_features(snapshot.config)
         self.by_view: dict[AnswerKey, dict[str, Details]] = {}
         self.by_key: dict[str, dict[str, Details]] = {}
 
-    def for_context(self, key: str | None, attributes: Mapping[str, Any]) -> dict[str, Details]:
-        """flag -> resolution for targeting key `key` with context `attributes`. Raises
-        TargetingKeyMissingError or InvalidContextError."""
+    def by_key_only(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether a request with `attributes` may be answered by its key alone."""
+        return (self.keyed or not attributes) and self.subject_attribute not in attributes
+
+    def for_context(
+        self, key: str | None, attributes: Mapping[str, Any], now: datetime
+    ) -> dict[str, Details]:
+        """flag -> resolution for targeting key `key` with context `attributes` at `now` (the
+        ``currentTime`` of date rules). Raises TargetingKeyMissingError or InvalidContextError."""
         if key is None:
             raise TargetingKeyMissingError("The context needs a targeting key.")
         snapshot = self.snapshot
         try:
             evaluation = snapshot.evaluate(
-                check_targeting_key(key), attributes, self.subject_attribute
+                check_targeting_key(key), attributes, self.subject_attribute, now
             )
         except InvalidTargetingKey as error:
             raise InvalidContextError(str(error)) from None
@@ -97,7 +107,7 @@ class _Resolved:
             revision = snapshot.revision
             by_flag = {e.key: _details(with_revision(e, revision)) for e in evaluations}
             self.by_view[view] = by_flag
-        if self.subject_attribute not in attributes:
+        if self.by_key_only(attributes):
             if len(self.by_key) >= KEY_CACHE_SIZE:
                 self.by_key.clear()
             self.by_key[key] = by_flag
@@ -126,10 +136,12 @@ def _typed_resolve(kind: type[Any]) -> Callable[..., Details]:
         else:
             key, attributes = evaluation_context.targeting_key, evaluation_context.attributes
         by_flag = (
-            None if resolved.subject_attribute in attributes else resolved.by_key.get(key)  # type: ignore[arg-type]  # None is never a key
+            resolved.by_key.get(key)  # type: ignore[arg-type]  # None is never a key
+            if resolved.by_key_only(attributes)
+            else None
         )
         if by_flag is None:
-            by_flag = resolved.for_context(key, attributes)
+            by_flag = resolved.for_context(key, attributes, self._evaluator.now())
         details = by_flag.get(flag_key)
         if details is None:
             raise FlagNotFoundError(f"Flag {flag_key!r} was not found.")

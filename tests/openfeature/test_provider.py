@@ -204,3 +204,25 @@ async def test_not_ready_before_the_evaluator_loads(tmp_path: Path) -> None:
     finally:
         provider.shutdown()
         await evaluator.stop()
+
+
+async def test_a_rule_groups_answer_follows_the_context_not_the_key(
+    flaggery_client: tuple[OpenFeatureClient, Recorder, AsyncFlaggery],
+) -> None:
+    """The provider's per-key shortcut must not hand one context's answer to another: with a
+    rule reading `country`, the same key gets the override in DE and not in FR."""
+    client, _, store = flaggery_client
+    germany = [[{"contextName": "country", "operator": "IN", "values": ["DE"]}]]
+    await store.set_group_rule("staff", germany)
+    revision = await store.revision()
+    await eventually(
+        lambda: (
+            client.get_string_details("color", "", ctx("1")).flag_metadata["revision"] == revision
+        )
+    )
+
+    def retries(country: str) -> str | None:
+        context = EvaluationContext(targeting_key="visitor-1", attributes={"country": country})
+        return client.get_integer_details("retries", 0, context).variant
+
+    assert [retries("DE"), retries("FR"), retries("DE")] == ["many", "few", "many"]
