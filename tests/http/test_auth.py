@@ -15,6 +15,8 @@ PUBLIC = {
     ("GET", "/v1/subjects/{subject_id}"),
     ("GET", "/v1/subjects/{subject_id}/flags"),
     ("GET", "/v1/subjects/{subject_id}/explain"),
+    ("GET", "/v1/keys/{key:targeting_key}/flags"),
+    ("GET", "/v1/keys/{key:targeting_key}/explain"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 }
@@ -31,7 +33,8 @@ def test_public_operations_are_exactly_the_read_only_ones() -> None:
 async def test_read_only_mode_locks_every_admin_route(make_client: MakeClient) -> None:
     client = await make_client(admin_mode=False)
     admin_operations = [op for op in OPERATIONS if not (op.public or op.replica)]
-    assert len(admin_operations) == 35  # 33 + the kill switch on and off
+    # 33 + the kill switch on and off + a group's rule set and removed + a test's audience
+    assert len(admin_operations) == 38
     for op in admin_operations:
         response = await client.request(op.method, _concrete(op.path))
         message = fails(response, 423, "NotAdmin")
