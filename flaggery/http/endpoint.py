@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from flaggery.access import Keyring
+from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.errors import (
     DatabaseUnavailable,
     FlaggeryError,
@@ -73,12 +74,10 @@ def min_revision(headers: Mapping[str, str]) -> int | None:
     text = headers.get(MIN_REVISION_HEADER.lower())
     if text is None:
         return None
-    text = text.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise RequestValidationError(
-            f"{MIN_REVISION_HEADER} must be a revision (digits, at most 18), got {text[:40]!r}."
-        )
-    return int(text)
+    try:
+        return parse_decimal(text.strip(), f"{MIN_REVISION_HEADER} (a revision)")
+    except DecimalTextError as error:
+        raise RequestValidationError(str(error)) from None
 
 
 @dataclass
