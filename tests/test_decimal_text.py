@@ -16,7 +16,7 @@ def test_ascii_digits_in_bounds_are_read(text: str) -> None:
     "text", ["", "²", "٣", "1_000", "+5", " 5", "5 ", "1e3", "1.0", "--5", "-5", "0x10"]
 )
 def test_anything_else_is_refused_naming_the_field(text: str) -> None:
-    with pytest.raises(DecimalTextError, match="^count must be a whole number"):
+    with pytest.raises(DecimalTextError, match=r"^count must be a whole number"):
         parse_decimal(text, "count")
 
 
@@ -39,7 +39,9 @@ def test_field_bounds_apply() -> None:
         parse_decimal("6", "n", low=1, high=5)
 
 
-@pytest.mark.parametrize(("text", "value"), [("0", 0.0), ("12.5", 12.5), (".5", 0.5), ("100", 100.0)])
+@pytest.mark.parametrize(
+    ("text", "value"), [("0", 0.0), ("12.5", 12.5), (".5", 0.5), ("100", 100.0)]
+)
 def test_percentages(text: str, value: float) -> None:
     assert percent(text) == value
 
