@@ -11,7 +11,9 @@ max-age because a kill switch must take effect on the next request, not after a 
 
 from __future__ import annotations
 
-__all__ = ["CACHE_CONTROL", "etag_matches", "not_modified_headers"]
+from collections.abc import Iterable
+
+__all__ = ["CACHE_CONTROL", "etag_matches", "if_none_match", "not_modified_headers"]
 
 CACHE_CONTROL = (b"cache-control", b"private, no-cache")
 
@@ -26,6 +28,13 @@ def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
         if candidate == b"*" or candidate.removeprefix(b"W/") == etag:
             return True
     return False
+
+
+def if_none_match(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """Every ``If-None-Match`` line of ASGI `headers` (lower-case names) as one list, or None:
+    RFC 9110 (5.3) makes several lines of a list-valued field one comma-separated value."""
+    values = [value for name, value in headers if name == b"if-none-match"]
+    return b", ".join(values) if values else None
 
 
 def not_modified_headers(etag: bytes) -> list[tuple[bytes, bytes]]:

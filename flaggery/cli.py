@@ -166,7 +166,7 @@ def _add_db_url(parser: argparse.ArgumentParser) -> None:
 def _serve(argv: Sequence[str]) -> int:
     import uvicorn
 
-    from flaggery.http.protocol import protocol_factory
+    from flaggery.http.protocol_guard import protocol_factory
     from flaggery.http.startup import log_startup
 
     settings = Settings.from_env(**vars(_serve_parser().parse_args(argv)))

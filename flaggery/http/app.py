@@ -28,6 +28,7 @@ from flaggery.http.errors import error_response, exception_handlers, status_for
 from flaggery.http.gc_tuning import tune_for_serving
 from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
+from flaggery.http.protocol_guard import capability_problem
 from flaggery.http.serving import FlagsFastPath
 from flaggery.live.backoff import RECONNECT, REFUSED
 from flaggery.live.evaluator import Evaluator
@@ -94,6 +95,8 @@ def create_app(
     """
     settings.check_exposure()
     metrics = Metrics() if settings.enable_prometheus else None
+    if metrics is not None:
+        metrics.protocol_fallback.set(capability_problem() is not None)
     cors = settings.cors_origin_list
     keyring = Keyring(settings)  # one per app: the failed attempts of every entry point
     hosts = HostRule.for_settings(settings)

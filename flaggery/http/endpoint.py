@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,6 +37,7 @@ from flaggery.http.downloads import SharedStates
 from flaggery.http.errors import ContentTooLarge, RequestValidationError
 from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
+from flaggery.request_body import BodyTooLarge, read_body
 from flaggery.settings import Settings
 from flaggery.store.database import last_written_revision
 from flaggery.store.repository import AsyncFlaggery
@@ -160,8 +162,8 @@ class Call(Generic[Q, B]):
     path: Mapping[str, str]
     query: Q
     body: B
-    headers: Mapping[str, str] = field(default_factory=dict)
-    """The request headers, names in lower case."""
+    headers: Headers = field(default_factory=Headers)
+    """The request headers (``.raw``: every line, in order; ``.get``: the first)."""
 
     @property
     def store(self) -> AsyncFlaggery:
@@ -292,18 +294,7 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    # Compared as text first: int() of a header with 4,301+ digits raises ValueError.
-    if (
-        declared.isascii()
-        and declared.isdigit()
-        and (len(declared) > len(str(MAX_BODY_BYTES)) or int(declared) > MAX_BODY_BYTES)
-    ):
-        raise ContentTooLarge(f"The body may have at most {MAX_BODY_BYTES} bytes.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ContentTooLarge(f"The body may have at most {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_body(request.receive, request.headers.raw, MAX_BODY_BYTES)
+    except BodyTooLarge as error:
+        raise ContentTooLarge(str(error)) from None

@@ -162,6 +162,10 @@ def _http_error(request: Request, error: Exception) -> Response:
     if error.status_code == 404:
         message = f"No route for {request.method} {request.url.path}: the API is listed at /docs."
     elif error.status_code == 405:
+        # Starlette lists a route's methods in set order, which differs between processes
+        # (string hashing is randomised): every worker must answer the same bytes.
+        if "Allow" in headers:
+            headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
         message = (
             f"{request.method} is not allowed on {request.url.path}; "
             f"allowed: {headers.get('Allow', 'none')}."

@@ -99,6 +99,15 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=None,
         )
+        self.protocol_fallback = Gauge(
+            "http_protocol_fallback",
+            "1 when uvicorn's internals failed the start-up check, so `flaggery serve` uses "
+            "uvicorn's stock protocol with the read deadline only (the log says why); 0 when "
+            "flaggery's protocol serves.",
+            namespace=NAMESPACE,
+            multiprocess_mode="livemax",
+            registry=None,
+        )
         self.reconnects = Counter(
             "feed_reconnects",
             "Times the change feed lost its database connection and reconnected.",
@@ -184,6 +193,7 @@ class Metrics:
             self.age,
             self.subjects,
             self.build_failing,
+            self.protocol_fallback,
             self.refreshes,
             self.reconnects,
         ]
@@ -196,10 +206,10 @@ class Tally:
     ``Counter.inc`` and ``Histogram.observe`` cost about 2 us per request in multiprocess mode
     (each writes to a memory-mapped file), a tenth of what serving a flags request costs. The
     bulk add uses the histogram child's bucket and sum values, which prometheus-client keeps
-    as ``_buckets`` (non-cumulative, one per upper bound) and ``_sum``: private fields, so the
-    dependency is pinned to the tested minor version, test_metrics checks the result against
-    ``observe`` (in multiprocess mode too), and `supports` sends a client without those fields
-    to `ObservingTally` instead.
+    as ``_buckets`` (non-cumulative, one per upper bound of ``_upper_bounds``) and ``_sum``:
+    private fields, so the dependency is pinned to the tested minor version, test_metrics
+    checks the result against ``observe`` (in multiprocess mode too; .ci/run also against the
+    newest release), and `supports` sends a client without those fields to `ObservingTally`.
     """
 
     __slots__ = ("_bounds", "_buckets", "_latency", "_requests", "_sum", "count")

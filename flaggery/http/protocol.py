@@ -1,97 +1,96 @@
-"""The HTTP/1.1 protocol flaggery serves with: uvicorn's httptools protocol plus a read deadline
-and the flags route answered without ASGI.
-
-**Read deadline.** uvicorn bounds the idle time between requests (``timeout_keep_alive``) but
-not the time a client takes to send one: a connection that sends a request line and headers
-but never the blank line, a body that never completes, or nothing at all after connecting,
-stays open until the client leaves. Each holds a socket and a file descriptor; enough of them
-(slowloris) and the server cannot accept anyone else.
-
-Here a request must arrive whole, headers and body, within ``read_timeout`` seconds of its
-first byte (of the connection being made, for the first request). Otherwise the server
-answers 408 ``RequestTimeout`` in the usual envelope, if no response has started, and closes
-the connection; an application still waiting for the body sees the client disconnect.
-
-Cost on the hot path: the deadline timer is armed only when a read ends in the middle of a
-request, which a request arriving in one segment never does; the first request of a
-connection pays one timer (armed on connect, cancelled when the request is complete).
+"""The HTTP/1.1 protocol flaggery serves with: uvicorn's httptools protocol plus the read
+deadline (`flaggery.http.deadline`), the flags route answered without ASGI, a timer on every
+idle connection, and close-delimited bodies for HTTP/1.0.
 
 **The flags route.** Through ASGI, a request costs uvicorn a scope, a request cycle with its
 ``asyncio.Event``, a task, and two ``send`` calls that check every header with regular
 expressions: about four fifths of a flags request's CPU time (``bench/flags_path_bench.py
 --profile``), against a sixth for flaggery's own work. So when the headers of a plain ``GET``
-are complete, the protocol asks the app's `FlagsFastPath` for the answer and, if it gives
-one (a 200 or 304 from the snapshot), writes the status line, uvicorn's default headers
-(``date``, ``server``), the fast path's headers and the body itself, in one write, exactly
-as the ASGI path would have sent them. Everything else goes through ASGI as before: other
-methods and routes, query strings and percent-encoded paths, HEAD, every error, a request
-pipelined behind one still in flight, and a connection whose client is not reading (the
-ASGI path waits for the socket to drain; a direct write could not). Keep-alive follows
-uvicorn's rule (HTTP/1.1 unless ``Connection: close``; HTTP/1.0 closes).
+without a body are complete, the protocol asks the app's `FlagsFastPath` for the answer and,
+if it gives one (a 200 or 304 from the snapshot), holds it until httptools has judged the
+request complete and well-formed, then writes the status line, uvicorn's default headers
+(``date``, ``server``), the fast path's headers and the body, in one write, exactly as the
+ASGI path would have sent them. A request the parser rejects after its headers (a
+``Transfer-Encoding`` it does not accept, a bad chunk) therefore gets uvicorn's 400 alone, as
+on the ASGI path, never a 200 and then a 400. Everything else goes through ASGI: other
+methods and routes, query strings and percent-encoded paths, HEAD, a request with a body
+(``Transfer-Encoding``, or a ``Content-Length`` other than 0: ASGI answers it before its body
+arrives), every error, a request pipelined behind one still in flight, and a connection whose
+client is not reading (the ASGI path waits for the socket to drain; a direct write could not).
+Keep-alive follows uvicorn's rule (HTTP/1.1 unless ``Connection: close``; HTTP/1.0 closes).
+A request ASGI answered before its body arrived, whose body the parser then rejects, is closed
+without uvicorn's 400: one request, one response, on both paths.
 
-**Bounds.** httptools keeps a request's line and headers in memory until they are complete,
-with no limit of its own: a header that never ends grew one connection by 74 MB in 4 s. A
-request whose line and headers pass MAX_HEAD_BYTES (64 KiB, checked per read: a read of up to
-a socket buffer more may arrive first) is answered 431 and the connection closed. The read
-deadline answers 408 only while no response to the request has been sent: a request answered
-before its body arrived (the flags route ignores a GET's body) is closed without a second,
-unrequested response.
+**Timers.** A connection always has one: the read deadline while a request is being read, the
+response's own progress while one is being sent, and otherwise the keep-alive timeout, also
+when a request's last byte arrives after its response (uvicorn arms keep-alive only when a
+response completes, and cancels it on every read).
+
+**HTTP/1.0.** uvicorn frames a response without ``Content-Length`` (the event streams) as
+chunked, which HTTP/1.0 does not have; here such a body is sent as is and ended by closing the
+connection (RFC 9112, 6.3), as h11 does.
+
+**uvicorn and httptools internals used** (the upgrade checklist; `flaggery.http.protocol_guard`
+checks them at start and falls back to `DeadlineProtocol` if one is missing or behaves
+differently; uvicorn is pinned to the minor version tested in ``pyproject.toml``):
+
+- ``uvicorn.protocols.http.httptools_impl``: ``HttpToolsProtocol`` and its constructor
+  ``(config, server_state, app_state, _loop)``, ``STATUS_LINE``, ``RequestResponseCycle``;
+- ``HttpToolsProtocol`` attributes ``transport``, ``loop``, ``app``, ``access_log``,
+  ``root_path``, ``parser``, ``url``,
+  ``headers``, ``cycle``, ``flow``, ``server_state``, ``timeout_keep_alive``,
+  ``timeout_keep_alive_task``, and ``limit_concurrency``, ``connections`` and ``tasks`` (its
+  admission check, repeated before a direct answer); methods ``_start_asgi_task(cycle, app)``
+  (overridden: the one place a request's ASGI task starts, pipelined or not),
+  ``_unset_keepalive_if_required()``, ``timeout_keep_alive_handler()``,
+  ``send_400_response(msg)`` (overridden: a request already answered is closed instead); and
+  what ``on_headers_complete``, ``on_body`` and
+  ``on_message_complete`` do, which a directly answered request skips (a new admission check
+  added there, beside ``limit_concurrency``, would be bypassed: the guard compares their
+  source with the versions tested);
+- ``RequestResponseCycle`` attributes ``scope``, ``transport``, ``flow``, ``keep_alive``,
+  ``response_started``, ``response_complete``, ``disconnected``, ``chunked_encoding``,
+  ``message_event``, ``on_response``, and the framing ``send`` writes;
+- ``ServerState.default_headers`` and ``total_requests``; ``FlowControl.write_paused`` and
+  ``drain()``;
+- ``uvicorn.config.Config`` and ``ServerState()``, which the start-up probe constructs;
+- httptools' ``HttpRequestParser.get_method()``, ``get_http_version()``,
+  ``should_keep_alive()``, ``should_upgrade()``, and the order of its callbacks (the message is
+  complete only after every check on the head and body).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import (
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
 
-from flaggery.errors import FlaggeryError
-from flaggery.http.errors import (
-    RequestHeadersTooLarge,
-    RequestTimeout,
-    error_body,
-    status_for,
-)
+from flaggery.http.close_delimited import close_delimited
+from flaggery.http.deadline import MAX_HEAD_BYTES, DeadlineProtocol
 from flaggery.http.serving import FlagsFastPath, Headers
 
-__all__ = ["ReadTimeoutProtocol", "protocol_factory"]
-
-MAX_HEAD_BYTES = 64 * 1024
-"""The longest request line and headers read, in bytes (nginx's default is 32 KiB)."""
+__all__ = ["MAX_HEAD_BYTES", "ReadTimeoutProtocol"]
 
 # How many ASGI wrappers (uvicorn's proxy headers, message logger, ...) to look through for
 # flaggery's app.
 _WRAPPERS = 8
 
 
-class ReadTimeoutProtocol(HttpToolsProtocol):
+class ReadTimeoutProtocol(DeadlineProtocol):
+    """flaggery's protocol: `DeadlineProtocol` and everything in this module's docstring."""
+
     def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
-        self._reading = False  # between a request's first byte and its last
-        self._deadline: asyncio.TimerHandle | None = None
+        super().__init__(*args, read_timeout=read_timeout, **kwargs)
         # Access logs and a root path are ASGI's business (the log line, the path's prefix).
         direct = not self.access_log and not self.root_path
         self._flags = _flags_fast_path(self.app) if direct else None
-        self._answered = False  # the current request was answered by `_answer_flags`
-        self._keep_alive = True  # the current request's, for `_write_answer`
-        self._in_head = True  # reading a request line and headers (or waiting for one)
-        self._head_bytes = 0  # read since the current request began, while in its head
+        self._answer: bytes | None = None  # the direct answer, held until its request is whole
+        self._keep_alive = True  # the current request's, for `_hold`
         # The cycle whose ASGI task runs: uvicorn's `self.cycle` is the newest one, which is a
         # pipelined request queued behind it when there is one.
         self._running: RequestResponseCycle | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
-        self._arm()  # a client that connects and sends nothing is bounded too
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
         running = self._running
         if running is not None and not running.response_complete:
             # uvicorn marks only `self.cycle` disconnected: a response waiting for the socket
@@ -102,51 +101,61 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            self._head_bytes += len(data)  # reset when a request begins, so before the feed
         super().data_received(data)
-        if self.transport.is_closing():
-            return
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
-            self._refuse(RequestHeadersTooLarge(
-                f"The request line and headers may have at most {MAX_HEAD_BYTES} bytes; "
-                "the connection is closed."
-            ))  # fmt: skip
-            return
-        if self._reading and self._deadline is None:
-            self._arm()
+        if (
+            not self._reading
+            and self.timeout_keep_alive_task is None
+            and not self.transport.is_closing()
+            and (self.cycle is None or self.cycle.response_complete)
+        ):
+            # Idle, answered (perhaps before its last byte arrived), and uvicorn's read just
+            # cancelled the keep-alive timer: without this the connection would have none.
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        self._running = cycle
+        self._prepare(cycle)
         super()._start_asgi_task(cycle, app)
+
+    def _prepare(self, cycle: RequestResponseCycle) -> None:
+        """What flaggery adds to a request cycle before its ASGI task starts."""
+        self._running = cycle
+        if cycle.scope["http_version"] == "1.0":
+            close_delimited(cycle)
 
     def on_message_begin(self) -> None:
         # A request pipelined behind a directly answered one: its keep-alive timer must not
         # cut this one off while the app works on it.
         self._unset_keepalive_if_required()
         super().on_message_begin()
-        self._reading = True
-        self._answered = False
-        self._in_head, self._head_bytes = True, 0
+        self._answer = None
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        if not self._answer_flags():
+        if self._direct():
+            self._in_head = False
+        else:
             super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if not self._answered:
+        if self._answer is None:  # a directly answered request has no body: see `_direct`
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._reading = False
-        self._in_head = True
-        self._disarm()
-        if not self._answered:
+        answer = self._answer
+        if answer is None:
             super().on_message_complete()
+            return
+        self._request_read()
+        self._answer = None
+        self.transport.write(answer)
+        self.server_state.total_requests += 1
+        if not self._keep_alive:
+            self.transport.close()
 
-    def _answer_flags(self) -> bool:
-        """Answer a plain GET of the flags route from the snapshot, or return False."""
+    def _direct(self) -> bool:
+        """Prepare the direct answer of a plain bodiless GET of the flags route, or return
+        False to leave the request to ASGI."""
         flags, parser, cycle = self._flags, self.parser, self.cycle
         if (
             flags is None
@@ -154,25 +163,22 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
             or (cycle is not None and not cycle.response_complete)  # pipelined behind it
             or self.flow.write_paused
             or parser.should_upgrade()
+            or self._over_capacity()
         ):
             return False
         url = self.url
-        if b"?" in url or b"%" in url or not url.isascii():
+        if b"?" in url or b"%" in url or not url.isascii() or not _bodiless(self.headers):
             return False  # uvicorn's URL parsing decides what the path is
         self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-        if not flags.respond(url.decode("ascii"), self.headers, self._write_answer):
-            return False
-        self._answered = True
-        self.server_state.total_requests += 1
-        if not self._keep_alive:
-            self.transport.close()
-        elif not self.transport.is_closing():
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
-        return True
+        return flags.respond(url.decode("ascii"), self.headers, self._hold)
 
-    def _write_answer(self, status: int, headers: Headers, body: bytes) -> None:
+    def _over_capacity(self) -> bool:
+        """uvicorn's ``limit_concurrency`` admission check (in ``on_headers_complete``, which a
+        direct answer skips): over it, uvicorn answers 503 through ASGI."""
+        limit = self.limit_concurrency
+        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
+
+    def _hold(self, status: int, headers: Headers, body: bytes) -> None:
         parts = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             parts += (name, b": ", value, b"\r\n")
@@ -181,52 +187,34 @@ class ReadTimeoutProtocol(HttpToolsProtocol):
         if not self._keep_alive:
             parts.append(b"connection: close\r\n")
         parts += (b"\r\n", body)
-        self.transport.write(b"".join(parts))
-
-    def _arm(self) -> None:
-        self._deadline = self.loop.call_later(self.read_timeout, self._timed_out)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _timed_out(self) -> None:
-        self._deadline = None
-        if self.transport.is_closing():
-            return
-        if not self._responded():
-            self._refuse(RequestTimeout(
-                f"The request did not arrive whole (headers and body) within "
-                f"{self.read_timeout:g} s (FLAGGERY_READ_TIMEOUT); the connection is closed."
-            ))  # fmt: skip
-        else:
-            self.transport.close()
+        self._answer = b"".join(parts)
 
     def _responded(self) -> bool:
-        """Whether the request being read already has (the start of) its response."""
-        if self._in_head:
-            return False  # its headers are not complete: nothing can have answered it
-        cycle = self.cycle
-        return self._answered or (cycle is not None and cycle.response_started)
+        if self._in_head or self._answer is not None:
+            return False  # headers incomplete, or the direct answer is not written yet
+        cycle = self.cycle  # the request's own: it went through ASGI
+        return cycle is not None and cycle.response_started
 
-    def _refuse(self, error: FlaggeryError) -> None:
-        """Answer `error` in the usual envelope and close the connection."""
-        body = error_body(error)
-        status = status_for(type(error))
-        parts = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            parts += (name, b": ", value, b"\r\n")
-        parts.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body))
-        parts += (b"connection: close\r\n\r\n", body)
-        self.transport.write(b"".join(parts))
-        self.transport.close()
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request the parser rejects; but a request already answered
+        (before its malformed body arrived) is only closed: a 400 now would be a second,
+        unrequested response, which a pooling proxy would hand to the next request."""
+        if self._responded():
+            self.transport.close()
+        else:
+            super().send_400_response(msg)
+
+    def _default_headers(self) -> list[tuple[bytes, bytes]]:
+        return list(self.server_state.default_headers)
 
 
-def protocol_factory(read_timeout: float) -> Any:
-    """What ``uvicorn.run(http=...)`` takes: the protocol class with its deadline bound.
-    A partial of a module-level class, so it pickles to spawned worker processes."""
-    return functools.partial(ReadTimeoutProtocol, read_timeout=read_timeout)
+def _bodiless(headers: Headers) -> bool:
+    """Whether a request with these headers has no body (no ``Transfer-Encoding``, no
+    ``Content-Length`` but 0), so its headers complete it."""
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return False
+    return True
 
 
 def _flags_fast_path(app: Any) -> FlagsFastPath | None:

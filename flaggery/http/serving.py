@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from flaggery.access import HostRule, Keyring
-from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.caching import CACHE_CONTROL, etag_matches, if_none_match, not_modified_headers
 from flaggery.engine import Explanation, Snapshot
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
 from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_id
@@ -47,8 +47,8 @@ async def get_flags(call: Call[IgnoredQuery, None]) -> Response:
     call.services.require_snapshot()
     snapshot, subject_id = call.evaluator.snapshot, call.subject_id()
     body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
-    if_none_match = call.headers.get("if-none-match")
-    if if_none_match is not None and etag_matches(if_none_match.encode("latin-1"), etag):
+    validators = if_none_match(call.headers.raw)
+    if validators is not None and etag_matches(validators, etag):
         return Response(status_code=304, headers=_str_headers(not_modified_headers(etag)))
     headers = _str_headers([(b"etag", etag), CACHE_CONTROL])
     return Response(body, headers=headers, media_type="application/json")
@@ -124,10 +124,10 @@ class FlagsFastPath:
         snapshot_of = self.snapshot_of
         if snapshot_of is None or not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
             return None
-        if_none_match = None
+        validators = None  # every If-None-Match line, as one list (RFC 9110)
         for name, value in headers:
             if name == b"if-none-match":
-                if_none_match = value
+                validators = value if validators is None else validators + b", " + value
             elif name == b"origin" and self._cors:
                 return None
             elif name == _MIN_REVISION:
@@ -145,7 +145,7 @@ class FlagsFastPath:
             body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
         except Exception:  # a bad or unknown id, or anything else: the router's reply is the one
             return None
-        if if_none_match is not None and etag_matches(if_none_match, etag):
+        if validators is not None and etag_matches(validators, etag):
             return 304, b"", etag
         return 200, body, etag
 

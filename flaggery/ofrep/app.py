@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from flaggery.access import Keyring
-from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
+from flaggery.caching import CACHE_CONTROL, etag_matches, if_none_match, not_modified_headers
 from flaggery.errors import (
     FlaggeryError,
     Forbidden,
@@ -38,7 +39,7 @@ from flaggery.ofrep.wire import (
     decode_request,
     encode,
 )
-from flaggery.stream.send_watch import RETRY_AFTER_SECONDS
+from flaggery.request_body import BodyTooLarge, read_body
 from flaggery.tokens import Role
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "ROUTES", "OfrepApp"]
@@ -55,7 +56,6 @@ ROUTES = (("POST", SINGLE_ROUTE), ("POST", BULK_PATH), ("GET", EVENTS_PATH))
 role-table test: each needs the client role, docs/security.md)."""
 MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
 _JSON = (b"content-type", b"application/json")
-RETRY_AFTER = b"%d" % RETRY_AFTER_SECONDS
 
 
 class Recorder(Protocol):
@@ -94,7 +94,7 @@ class OfrepApp:
             try:
                 await self.events.serve(scope, receive, send)
             except TooManyStreams as full:
-                await _send_error(send, EvaluationError(503, "GENERAL", str(full)), None)
+                await _send_error(send, _RetryLater(503, str(full), full.retry_after), None)
             return
         started = time.perf_counter()
         if path.startswith(SINGLE_PREFIX):
@@ -111,6 +111,8 @@ class OfrepApp:
         except EvaluationError as error:
             status = error.status
             await _send_error(send, error, key)
+        except ClientDisconnect:
+            return  # nobody to answer
         except Exception:
             log.exception("OFREP request %s failed", path)
             status = 500
@@ -130,7 +132,7 @@ class OfrepApp:
         if scope["method"] != "POST":
             raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
         self._check_client(scope)
-        subject_id = decode_request(await _read_body(receive))
+        subject_id = decode_request(await _read_body(scope, receive))
         answers = self._current().for_subject(subject_id)
         if key is not None:
             body = answers.single.get(key)
@@ -138,8 +140,8 @@ class OfrepApp:
                 raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
             await _send(send, 200, [_JSON, (b"content-length", b"%d" % len(body))], body)
             return 200
-        if_none_match = _header(scope, b"if-none-match")
-        if if_none_match is not None and etag_matches(if_none_match, answers.etag):
+        validators = if_none_match(scope["headers"])
+        if validators is not None and etag_matches(validators, answers.etag):
             await _send(send, 304, not_modified_headers(answers.etag), b"")
             return 304
         length = (b"content-length", b"%d" % len(answers.bulk))
@@ -155,6 +157,8 @@ class OfrepApp:
         try:
             self._keyring.check(scope, Role.CLIENT)
         except FlaggeryError as refused:
+            if isinstance(refused, TooManyAttempts):
+                raise _RetryLater(429, str(refused), refused.retry_after) from None
             raise EvaluationError(_status_of(refused), "GENERAL", str(refused)) from None
 
     def _current(self) -> SnapshotAnswers:
@@ -173,36 +177,27 @@ class OfrepApp:
         return answers
 
 
+class _RetryLater(EvaluationError):
+    """An error answered with ``Retry-After: <retry_after>`` (seconds)."""
+
+    def __init__(self, status: int, details: str, retry_after: int) -> None:
+        super().__init__(status, "GENERAL", details)
+        self.retry_after = retry_after
+
+
 def _status_of(refused: FlaggeryError) -> int:
     if isinstance(refused, Unauthorized):
         return 401
     if isinstance(refused, Forbidden):
         return 403
-    if isinstance(refused, TooManyAttempts):
-        return 429
     return 400  # AmbiguousCredentials
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for header, value in scope["headers"]:
-        if header == name:
-            return bytes(value)
-    return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise EvaluationError(
-                413, "GENERAL", f"The body may have at most {MAX_BODY_BYTES} bytes."
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunk if len(chunks) == 1 else b"".join(chunks)
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    try:
+        return await read_body(receive, scope["headers"], MAX_BODY_BYTES)
+    except BodyTooLarge as error:
+        raise EvaluationError(413, "GENERAL", str(error)) from None
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
@@ -218,6 +213,6 @@ async def _send_error(send: Send, error: EvaluationError, key: str | None) -> No
     headers = [_JSON, (b"content-length", b"%d" % len(body))]
     if error.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
-    elif error.status in (429, 503):
-        headers.append((b"retry-after", RETRY_AFTER))
+    elif isinstance(error, _RetryLater):
+        headers.append((b"retry-after", b"%d" % error.retry_after))
     await _send(send, error.status, headers, body)

@@ -15,6 +15,12 @@ GET /v1/stream, /ui/stream and /ofrep/v1/events alike): each holds a socket, a f
 and ~46 KiB, and a process out of descriptors can answer nobody (nor open its SQLite file).
 A stream beyond the limit is refused before it starts, TooManyStreams (503, Retry-After).
 The default, `default_stream_limit`, keeps half the process's descriptors for serving.
+sse-starlette internals used (pinned to the minor version tested in ``pyproject.toml``;
+tests/stream/test_send_watch.py checks each, and .ci/run runs it against the newest release):
+``EventSourceResponse.__call__(scope, receive, send)`` sends every message through the `send`
+it is given; its ``raw_headers`` include the ``connection`` header it sets; the type alias
+``sse_starlette.sse.ContentStream`` and the exception ``sse_starlette.sse.SendTimeoutError``; at
+server shutdown it stops a stream without ending the response.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert "/v2/nothing" in message
     response = await client.patch("/v1/buckets")
     fails(response, 405, "MethodNotAllowed")
-    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "PUT"}
+    assert response.headers["allow"] == "GET, HEAD, PUT"  # sorted: the same in every process
 
 
 async def test_malformed_requests(client: httpx.AsyncClient) -> None:

@@ -62,3 +62,14 @@ async def test_a_limited_address_without_a_token_is_told_to_send_one(
         fails(await client.get("/v1/features", headers=_bearer("guess")), 401, "Unauthorized")
     fails(await client.get("/v1/features", headers=_bearer("guess")), 429, "TooManyAttempts")
     assert "has none" in fails(await client.get("/v1/features"), 401, "Unauthorized")
+
+
+async def test_ofrep_counts_and_refuses_alike(make_client: MakeClient) -> None:
+    client = await make_client(admin_token=ADMIN, client_tokens=CLIENT)
+    bulk, context = "/ofrep/v1/evaluate/flags", {"context": {"targetingKey": "1"}}
+    for _ in range(FAILURE_BURST):
+        assert (await client.post(bulk, json=context, headers=_bearer("guess"))).status_code == 401
+    refused = await client.post(bulk, json=context, headers=_bearer(CLIENT))
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert refused.json()["errorCode"] == "GENERAL"
+    fails(await client.get("/v1/features", headers=_bearer(ADMIN)), 429, "TooManyAttempts")

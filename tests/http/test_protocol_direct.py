@@ -18,6 +18,7 @@ from uvicorn.server import ServerState
 from flaggery.access import Keyring
 from flaggery.engine import build_snapshot
 from flaggery.engine.model import Feature, Subject
+from flaggery.http.deadline import DeadlineProtocol
 from flaggery.http.protocol import ReadTimeoutProtocol
 from flaggery.http.serving import FlagsFastPath
 from flaggery.settings import Settings
@@ -72,21 +73,39 @@ class App:
         self.calls += 1
         if scope["method"] == "GET" and await self.fast_path.serve(scope, send):
             return
+        if scope["path"] == "/stream":  # a body without Content-Length, as the event streams
+            headers = [(b"content-type", b"text/event-stream")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            for data in (b"data: 1\n\n", b"data: 2\n\n"):
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
 
 def _protocol(
-    *, access_log: bool = False, root_path: str = "", clients: Keyring | None = None
-) -> tuple[ReadTimeoutProtocol, RecordingTransport, App]:
+    *,
+    access_log: bool = False,
+    root_path: str = "",
+    clients: Keyring | None = None,
+    protocol_class: type[DeadlineProtocol] = ReadTimeoutProtocol,
+    read_timeout: float = 60.0,
+    limit_concurrency: int | None = None,
+) -> tuple[DeadlineProtocol, RecordingTransport, App]:
     fast_path = FlagsFastPath(None, clients or Keyring(Settings()), cors=False)
     fast_path.snapshot_of = lambda: SNAPSHOT
     app = App(fast_path)
     config = Config(
-        app, http="httptools", access_log=access_log, root_path=root_path, lifespan="off"
+        app,
+        http="httptools",
+        access_log=access_log,
+        root_path=root_path,
+        lifespan="off",
+        limit_concurrency=limit_concurrency,
     )
     config.load()  # wraps the app in uvicorn's proxy-headers middleware: looked through
-    protocol = ReadTimeoutProtocol(config, ServerState(), {}, read_timeout=60.0)
+    protocol = protocol_class(config, ServerState(), {}, read_timeout=read_timeout)
     transport = RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport, app
@@ -190,3 +209,105 @@ async def test_a_client_that_stops_reading_and_leaves_raises_nothing(
     await asyncio.sleep(0.01)
     uvicorn_log.removeHandler(caplog.handler)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Transfer-Encoding: identity\r\n\r\n",
+        b"Transfer-Encoding: xchunked\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",  # a bad chunk size
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n",
+    ],
+)
+async def test_a_flags_get_the_parser_rejects_gets_its_400_alone(framing: bytes) -> None:
+    """The direct answer waits for the parser's verdict on the whole request: never a 200
+    followed by uvicorn's 400 (a second, unrequested response)."""
+    protocol, transport, _ = _protocol()
+    protocol.data_received(b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n" + framing)
+    await asyncio.sleep(0.01)
+    assert [w.split(b"\r\n", 1)[0] for w in transport.writes] == [b"HTTP/1.1 400 Bad Request"]
+    assert transport.closed
+    protocol.connection_lost(None)
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 2\r\n\r\nab", b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"],
+)
+async def test_a_flags_get_with_a_body_goes_through_the_app(framing: bytes) -> None:
+    protocol, transport, app = _protocol()
+    protocol.data_received(b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n" + framing)
+    assert transport.writes == []
+    await asyncio.sleep(0.01)
+    assert app.calls == 1 and len(transport.writes) == 2 and transport.writes[-1] == FLAGS
+
+
+@pytest.mark.parametrize("path", [b"/v1/subjects/7/flags", b"/healthz"])
+async def test_a_body_arriving_after_the_answer_leaves_a_keep_alive_timer(path: bytes) -> None:
+    """Answered before its last byte arrived: uvicorn's read of that byte cancels the
+    keep-alive timer it armed at the answer; the connection must not be left with none."""
+    protocol, transport, app = _protocol()
+    protocol.data_received(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
+    await asyncio.sleep(0.01)
+    assert app.calls == 1 and transport.writes
+    protocol.data_received(b"x")
+    assert protocol.timeout_keep_alive_task is not None
+    protocol.connection_lost(None)
+
+
+async def test_several_if_none_match_lines_are_one_list() -> None:
+    etag = SNAPSHOT.flags_etag(7)
+    protocol, transport, _ = _protocol()
+    protocol.data_received(
+        b'GET /v1/subjects/7/flags HTTP/1.1\r\nIf-None-Match: "other"\r\n'
+        b"If-None-Match: " + etag + b"\r\n\r\n"
+    )
+    assert transport.writes[0].startswith(b"HTTP/1.1 304 ")
+    protocol.connection_lost(None)
+
+
+async def test_an_http_1_0_stream_is_close_delimited() -> None:
+    protocol, transport, _ = _protocol()
+    protocol.data_received(b"GET /stream HTTP/1.0\r\n\r\n")
+    await asyncio.sleep(0.01)
+    head, body = b"".join(transport.writes).split(b"\r\n\r\n", 1)
+    assert b"transfer-encoding" not in head.lower() and b"connection: close" in head
+    assert body == b"data: 1\n\ndata: 2\n\n" and transport.closed
+    protocol.connection_lost(None)
+
+
+async def test_an_http_1_1_stream_stays_chunked() -> None:
+    protocol, transport, _ = _protocol()
+    protocol.data_received(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.01)
+    assert b"transfer-encoding: chunked" in transport.writes[0]
+    assert b"".join(transport.writes).endswith(b"0\r\n\r\n") and not transport.closed
+    protocol.connection_lost(None)
+
+
+async def test_uvicorns_concurrency_limit_holds_for_the_flags_route() -> None:
+    """``limit_concurrency`` is checked where a direct answer would skip it: over it, the
+    flags route gets uvicorn's 503 like any other."""
+    protocol, transport, app = _protocol(limit_concurrency=1)
+    protocol.connections.add(protocol)  # as uvicorn's server does on connect: at the limit
+    protocol.data_received(b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert transport.writes == []
+    await asyncio.sleep(0.01)
+    assert transport.writes[0].startswith(b"HTTP/1.1 503 ") and app.calls == 0
+    protocol.connection_lost(None)
+
+
+async def test_a_malformed_body_after_the_answer_closes_without_a_second_response() -> None:
+    """Through ASGI too: a GET answered before its chunked body arrived, whose body then
+    turns out malformed, gets no 400 after its 200; the connection is closed."""
+    protocol, transport, app = _protocol()
+    protocol.data_received(
+        b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    await asyncio.sleep(0.01)
+    assert app.calls == 1 and transport.writes[-1] == FLAGS
+    protocol.data_received(b"zz\r\n")  # not a chunk size
+    assert [w for w in transport.writes if w.startswith(b"HTTP/1.1 ")] == transport.writes[:1]
+    assert transport.closed
+    protocol.connection_lost(None)

@@ -117,6 +117,33 @@ def test_a_request_answered_before_its_body_gets_one_response(server: ServerProc
     assert READ_TIMEOUT - 0.1 <= elapsed <= READ_TIMEOUT + SLACK
 
 
+KEEP_ALIVE = 5.0  # uvicorn's default timeout_keep_alive, which `flaggery serve` keeps
+
+
+def test_a_body_arriving_after_the_answer_leaves_a_timer(server: ServerProcess) -> None:
+    """Answered before its last byte arrived (the flags route, /healthz, an early error), the
+    request then completes and the client falls silent: the keep-alive timeout still closes
+    the connection (uvicorn's read of that byte cancelled the timer its answer armed)."""
+    heads = [
+        HEADERS_ONLY,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+        b"PATCH /v1/buckets HTTP/1.1\r\nHost: x\r\n",  # 405 before the body is read
+    ]
+    socks = [_connect(server) for _ in heads]
+    try:
+        for sock, head in zip(socks, heads, strict=True):
+            sock.sendall(head + b"Content-Length: 1\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 ")
+            sock.sendall(b"x")
+        started = time.monotonic()
+        for sock in socks:
+            assert b"HTTP/1.1 " not in _until_closed(sock)[0]  # the rest of the one response
+        assert time.monotonic() - started <= KEEP_ALIVE + SLACK
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def test_headers_beyond_the_bound_are_431_at_once(server: ServerProcess) -> None:
     """httptools holds a request's head until it is complete: beyond MAX_HEAD_BYTES the
     server answers 431 and closes, long before the read deadline."""

@@ -31,7 +31,16 @@ SECRETS = {
 }
 TOKENS = " ".join(f"{role.name.lower()}-1:{role.name.lower()}:{s}" for role, s in SECRETS.items())
 CREDENTIALS: tuple[Role | None, ...] = (None, Role.CLIENT, Role.READER, Role.ADMIN)
-OPEN = ("/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/ui/signin", "/ui/signout")
+OPEN = (
+    "/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/ui/signin",
+    "/ui/signout",
+)
 SERVING = re.compile(r"/v1/subjects/\{subject_id\}(/flags|/explain)?")
 
 

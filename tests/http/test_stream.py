@@ -5,13 +5,14 @@ reload event when it is gone; keep-alive comments; no token, no stream."""
 from __future__ import annotations
 
 import itertools
+import socket
 from pathlib import Path
 
 import msgspec
 
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails
-from tests.http.processes import flaggery_server
+from tests.http.processes import flaggery_process, flaggery_server
 from tests.http.sse import Event, events
 
 TOKENS = "ops:admin:admin-secret grafana:reader:reader-secret"
@@ -72,3 +73,24 @@ def test_keep_alive_comments(tmp_path: Path) -> None:
         lines = response.iter_lines()
         comments = [line for line in itertools.islice(lines, 4) if line.startswith(":")]
     assert comments, "no keep-alive comment within 4 lines"
+
+
+def test_http_1_0_clients_get_close_delimited_streams(tmp_path: Path) -> None:
+    """HTTP/1.0 has no chunked framing (issue 18 #19): each event stream's body is its bytes
+    as they are, ended by the close, as h11 sends it."""
+    env = {"FLAGGERY_STREAM_KEEPALIVE": "0.2"}
+    with flaggery_process(["--admin"], tmp_path, env) as server:
+        for path in (b"/v1/stream", b"/ofrep/v1/events", b"/ui/stream"):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path)
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += sock.recv(65536)
+                head, body = received.split(b"\r\n\r\n", 1)
+                if path != b"/ofrep/v1/events":  # OFREP's stream pings less often
+                    while not body:
+                        body += sock.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n"), (path, head)
+            assert b"transfer-encoding" not in head.lower(), (path, head)
+            assert b"\r\nconnection: close" in head, (path, head)
+            assert body == b"" or body.startswith(b": ping"), (path, body)

@@ -270,3 +270,23 @@ async def test_read_only_replicas_serve_ofrep(make_client: MakeClient) -> None:
     context = {"context": {"targetingKey": "2"}}
     assert ok(await replica.post(SINGLE + "checkout", json=context))["value"] is False
     assert len(ok(await replica.post(BULK, json=context))["flags"]) == 2
+
+
+async def test_several_if_none_match_lines_are_one_list(make_client: MakeClient) -> None:
+    """RFC 9110 (5.3): two If-None-Match lines are one list; the tag in either matches, on the
+    flags route's fast path, its router (an Origin with CORS on) and OFREP alike."""
+    for cors in (None, ORIGIN):
+        client = await make_client(cors_origins=cors)
+        if cors is None:
+            await seed(client)
+        origin = [] if cors is None else [("Origin", ORIGIN)]
+        etag = (await client.get("/v1/subjects/1/flags")).headers["etag"]
+        for lines in ([etag, '"old"'], ['"old"', etag]):
+            headers = origin + [("If-None-Match", line) for line in lines]
+            cached = await client.get("/v1/subjects/1/flags", headers=headers)
+            assert cached.status_code == 304, (cors, lines)
+    context = {"context": {"targetingKey": "1"}}
+    etag = (await client.post(BULK, json=context)).headers["etag"]
+    for lines in ([etag, '"old"'], ['"old"', etag]):
+        headers = [("If-None-Match", line) for line in lines]
+        assert (await client.post(BULK, json=context, headers=headers)).status_code == 304

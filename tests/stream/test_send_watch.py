@@ -86,3 +86,16 @@ async def test_a_blocked_stream_is_ended_and_the_others_keep_going() -> None:
         reader.disconnected.set()
         await asyncio.wait_for(reader_task, 5)
     assert watch.streams == 0
+
+
+def test_the_sse_starlette_internals_used_are_there() -> None:
+    """What WatchedEventSourceResponse relies on (its module docstring lists it): a changed
+    sse-starlette fails here, not in production."""
+    from sse_starlette import EventSourceResponse
+    from sse_starlette.sse import ContentStream
+
+    assert ContentStream is not None and issubclass(SendTimeoutError, Exception)
+    plain = EventSourceResponse(_ticks([]))
+    assert (b"connection", b"keep-alive") in plain.raw_headers  # what the subclass removes
+    watched = WatchedEventSourceResponse(_ticks([]), watch=SendWatch())
+    assert all(name != b"connection" for name, _ in watched.raw_headers)
