@@ -34,21 +34,26 @@ class DecimalTextError(ValueError):
 def parse_decimal(text: str, field: str, *, low: int = 0, high: int = INT64_MAX) -> int:
     """``text`` as an integer from ``low`` to ``high`` (inclusive) for the field named ``field``.
 
-    A leading '-' is accepted only when ``low`` is negative. The text is not stripped: callers
-    that allow surrounding spaces strip first. The length is checked before ``int()``, so a
-    megabyte of digits costs nothing. Raises DecimalTextError."""
-    digits = text[1:] if low < 0 and text[:1] == "-" else text
+    A leading '-' is accepted only when ``low`` is negative (else: the bounds message). The
+    text is not stripped: callers that allow surrounding spaces strip first. The length is
+    checked before ``int()``, so a megabyte of digits costs nothing. Raises DecimalTextError."""
+    # A '-' where no negative is allowed passes here and fails the bounds: the clearer message.
+    negative = text[:1] == "-"
+    digits = text[1:] if negative else text
     if not (digits.isascii() and digits.isdigit()):
         sign = ", with an optional leading '-'" if low < 0 else ""
         raise DecimalTextError(
             f"{field} must be a whole number written in the digits 0-9{sign}, got {excerpt(text)}."
         )
-    bound = max(len(str(low)), len(str(high)))
-    if len(digits.lstrip("0")) <= bound:
-        value = int(text)
+    significant = digits.lstrip("0") or "0"
+    # int() counts leading zeros toward its 4,300-digit limit: read the significant digits only.
+    if (low < 0 or not negative) and len(significant) <= len(str(max(-low, high))):
+        value = -int(significant) if negative else int(significant)
         if low <= value <= high:
             return value
-    raise DecimalTextError(f"{field} must be from {low} to {high}, got {excerpt(text)}.")
+    raise DecimalTextError(
+        f"{field} must be a whole number from {low} to {high}, got {excerpt(text)}."
+    )
 
 
 def percent(text: str) -> float | None:

@@ -160,7 +160,7 @@ def _subject_id(form: FormData, key: str) -> int:
     try:
         return parse_decimal(_text(form, key), "A subject id", low=MIN_SUBJECT_ID)
     except DecimalTextError as error:
-        raise FieldError(key, str(error)) from None
+        raise ValidationError(str(error)) from None
 
 
 def _percent(form: FormData) -> float:

@@ -51,13 +51,12 @@ def routes(ui: Ui) -> list[Route]:
 
 
 def _int(request: Request, key: str, default: int) -> int:
-    """The query's ``key`` (a page or revision: 0 or more), ``default`` when absent. Raises
-    ValidationError for anything but a whole number (flaggery.decimal_text)."""
-    text = request.query_params.get(key, "").strip()
+    """The query's ``key`` (a page or revision: 0 or more); ``default`` when absent or not a
+    whole number (flaggery.decimal_text): a link to a page, not an input to refuse."""
     try:
-        return parse_decimal(text, key) if text else default
-    except DecimalTextError as error:
-        raise ValidationError(str(error)) from None
+        return parse_decimal(request.query_params.get(key, "").strip(), key)
+    except DecimalTextError:
+        return default
 
 
 def _listing(request: Request, items: Sequence[Any]) -> dict[str, Any]:
