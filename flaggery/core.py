@@ -128,8 +128,8 @@ class Flaggery:
     def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
         return self._run(self._store.add_subjects(list(subjects)))
 
-    def rm_subject(self, sub_id: int) -> None:
-        self._run(self._store.rm_subject(sub_id))
+    def rm_subject(self, sub_id: int, *, forget: bool = False) -> None:
+        self._run(self._store.rm_subject(sub_id, forget=forget))
 
     def set_subject_weight(self, sub_id: int, weight: int) -> None:
         self._run(self._store.set_subject_weight(sub_id, weight))
@@ -162,8 +162,8 @@ class Flaggery:
     def add_feature(self, feature_name: str) -> None:
         self._run(self._store.add_feature(feature_name))
 
-    def rm_feature(self, feature_name: str) -> None:
-        self._run(self._store.rm_feature(feature_name))
+    def rm_feature(self, feature_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.rm_feature(feature_name, if_revision=if_revision))
 
     def list_features(self) -> list[str]:
         return self._run(self._store.list_features())
@@ -177,49 +177,93 @@ class Flaggery:
         feature_name: str,
         make_default: bool = False,
         value: JsonValue | None = None,
+        *,
+        if_revision: int | None = None,
     ) -> None:
-        self._run(self._store.add_variant(variant_name, feature_name, make_default, value))
+        self._run(
+            self._store.add_variant(
+                variant_name, feature_name, make_default, value, if_revision=if_revision
+            )
+        )
 
     def set_variant_value(
-        self, variant_name: str, feature_name: str, value: JsonValue | None
+        self,
+        variant_name: str,
+        feature_name: str,
+        value: JsonValue | None,
+        *,
+        if_revision: int | None = None,
     ) -> None:
         """The value OpenFeature clients get for the variant; None: its name again."""
-        self._run(self._store.set_variant_value(variant_name, feature_name, value))
+        self._run(
+            self._store.set_variant_value(
+                variant_name, feature_name, value, if_revision=if_revision
+            )
+        )
 
-    def add_disabling_variant(self, feature_name: str, make_default: bool = False) -> None:
-        self._run(self._store.add_disabling_variant(feature_name, make_default))
+    def add_disabling_variant(
+        self, feature_name: str, make_default: bool = False, *, if_revision: int | None = None
+    ) -> None:
+        self._run(
+            self._store.add_disabling_variant(feature_name, make_default, if_revision=if_revision)
+        )
 
-    def rm_variant(self, variant_name: str, feature_name: str) -> None:
-        self._run(self._store.rm_variant(variant_name, feature_name))
+    def rm_variant(
+        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+    ) -> None:
+        self._run(self._store.rm_variant(variant_name, feature_name, if_revision=if_revision))
 
-    def set_default_feature_variant(self, feature_name: str, variant_name: str) -> None:
-        self._run(self._store.set_default_feature_variant(feature_name, variant_name))
+    def set_default_feature_variant(
+        self, feature_name: str, variant_name: str, *, if_revision: int | None = None
+    ) -> None:
+        self._run(
+            self._store.set_default_feature_variant(
+                feature_name, variant_name, if_revision=if_revision
+            )
+        )
 
-    def add_rollout(self, variant_name: str, feature_name: str) -> None:
-        self._run(self._store.add_rollout(variant_name, feature_name))
+    def add_rollout(
+        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+    ) -> None:
+        self._run(self._store.add_rollout(variant_name, feature_name, if_revision=if_revision))
 
     def get_rollout(self, feature_name: str) -> RolloutRecord:
         return self._run(self._store.get_rollout(feature_name))
 
-    def set_rollout_variant(self, variant_name: str, feature_name: str) -> None:
-        self._run(self._store.set_rollout_variant(variant_name, feature_name))
+    def set_rollout_variant(
+        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+    ) -> None:
+        self._run(
+            self._store.set_rollout_variant(variant_name, feature_name, if_revision=if_revision)
+        )
 
-    def set_rollout_proportion(self, feature_name: str, proportion: float) -> None:
-        self._run(self._store.set_rollout_proportion(feature_name, proportion))
+    def set_rollout_proportion(
+        self, feature_name: str, proportion: float, *, if_revision: int | None = None
+    ) -> None:
+        self._run(
+            self._store.set_rollout_proportion(feature_name, proportion, if_revision=if_revision)
+        )
 
     def set_rollout(
         self,
         feature_name: str,
         variant_name: str | None = None,
         proportion: float | None = None,
+        *,
+        if_revision: int | None = None,
     ) -> None:
-        self._run(self._store.set_rollout(feature_name, variant_name, proportion))
+        self._run(
+            self._store.set_rollout(feature_name, variant_name, proportion, if_revision=if_revision)
+        )
 
-    def kill_switch(self, feature_name: str) -> None:
-        self._run(self._store.kill_switch(feature_name))
+    def kill_switch(self, feature_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.kill_switch(feature_name, if_revision=if_revision))
 
-    def rm_rollout(self, feature_name: str) -> None:
-        self._run(self._store.rm_rollout(feature_name))
+    def unkill(self, feature_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.unkill(feature_name, if_revision=if_revision))
+
+    def rm_rollout(self, feature_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.rm_rollout(feature_name, if_revision=if_revision))
 
     def preview_rollout_proportion(self, feature_name: str, proportion: float) -> int:
         """The effective weight the rollout would hold at ``proportion``; writes nothing."""
@@ -234,8 +278,8 @@ class Flaggery:
     def get_group(self, group_name: str) -> GroupRecord:
         return self._run(self._store.get_group(group_name))
 
-    def rm_group(self, group_name: str) -> None:
-        self._run(self._store.rm_group(group_name))
+    def rm_group(self, group_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.rm_group(group_name, if_revision=if_revision))
 
     def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
         self._run(self._store.add_subject_to_group(sub_id, group_name))
@@ -243,11 +287,24 @@ class Flaggery:
     def rm_subject_from_group(self, sub_id: int, group_name: str) -> None:
         self._run(self._store.rm_subject_from_group(sub_id, group_name))
 
-    def add_group_override(self, group_name: str, feature_name: str, variant_name: str) -> None:
-        self._run(self._store.add_group_override(group_name, feature_name, variant_name))
+    def add_group_override(
+        self,
+        group_name: str,
+        feature_name: str,
+        variant_name: str,
+        *,
+        if_revision: int | None = None,
+    ) -> None:
+        self._run(
+            self._store.add_group_override(
+                group_name, feature_name, variant_name, if_revision=if_revision
+            )
+        )
 
-    def rm_group_override(self, group_name: str, feature_name: str) -> None:
-        self._run(self._store.rm_group_override(group_name, feature_name))
+    def rm_group_override(
+        self, group_name: str, feature_name: str, *, if_revision: int | None = None
+    ) -> None:
+        self._run(self._store.rm_group_override(group_name, feature_name, if_revision=if_revision))
 
     def add_abtest(
         self,
@@ -259,11 +316,11 @@ class Flaggery:
     ) -> None:
         self._run(self._store.add_abtest(test_name, start, end, groups, proportions))
 
-    def stop_abtest(self, test_name: str) -> None:
-        self._run(self._store.stop_abtest(test_name))
+    def stop_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.stop_abtest(test_name, if_revision=if_revision))
 
-    def rm_abtest(self, test_name: str) -> None:
-        self._run(self._store.rm_abtest(test_name))
+    def rm_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
+        self._run(self._store.rm_abtest(test_name, if_revision=if_revision))
 
     def get_abtest(self, test_name: str) -> AbTestRecord:
         return self._run(self._store.get_abtest(test_name))

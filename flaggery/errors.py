@@ -12,6 +12,8 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     │                       AmbiguousCredentials
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
     │                       AbTestIsLive, AbTestNotLive
+    │   └── EntityChanged   a conditional write (if_revision, If-Match) whose entity
+    │                       changed since the revision the caller saw
     ├── NotAdmin            the server is read-only
     ├── Unauthorized        missing or wrong token (admin, reader or client)
     ├── Forbidden           a valid token whose role does not allow the route, or a client
@@ -39,6 +41,7 @@ __all__ = [
     "BucketNotFound",
     "Conflict",
     "DatabaseUnavailable",
+    "EntityChanged",
     "FeatureExists",
     "FeatureHasChildren",
     "FeatureNotFound",
@@ -196,6 +199,12 @@ class AbTestIsLive(Conflict):
 
 class AbTestNotLive(Conflict):
     """Only a running A/B test can be stopped."""
+
+
+class EntityChanged(Conflict):
+    """A write made on condition that its entity had not changed since a revision (Python
+    ``if_revision=``, REST ``If-Match``, a dashboard form) was refused because it had: the
+    message says which writes changed it. Nothing was written."""
 
 
 class NotAdmin(FlaggeryError):

@@ -8,6 +8,7 @@ The engine says which variant each feature resolved to and which resolution step
 | engine                                  | reason            | value           |
 |-----------------------------------------|-------------------|-----------------|
 | the disabling variant ``__DISABLE__``   | DISABLED          | omitted         |
+| (also every killed feature)             |                   |                 |
 | default, nothing targets the feature    | STATIC            | variant's value |
 | default, something targets the feature  | DEFAULT           | variant's value |
 | default, the subject is not registered  | DEFAULT           | variant's value |
@@ -69,6 +70,7 @@ REASONS: Mapping[str, str] = {
     "rollout": "SPLIT",
     "abtest": "SPLIT",
     "override": "TARGETING_MATCH",
+    "killed": "DISABLED",  # the variant is __DISABLE__: answered as disabled (see evaluate)
 }
 """Explanation source -> OpenFeature reason."""
 

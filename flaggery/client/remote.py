@@ -23,7 +23,8 @@ import msgspec
 from cachetools import LRUCache, TTLCache
 
 from flaggery import errors
-from flaggery.engine.model import Change, SubjectFact
+from flaggery.engine.model import Change
+from flaggery.engine.touches import touched
 from flaggery.live.backoff import RECONNECT
 from flaggery.live.sse_lines import EventTooLarge, bounded_lines, sse_events
 from flaggery.live.tasks import cancel_and_wait
@@ -155,10 +156,11 @@ class AsyncFlaggeryClient:
 
     def _invalidate(self, kind: str, data: str) -> None:
         if kind == "change":
-            facts = _change_decoder.decode(data).facts
-            if all(isinstance(fact, SubjectFact) for fact in facts):
-                for fact in facts:
-                    self._cache.pop(fact.id, None)  # type: ignore[union-attr]
+            touches = [touched(fact) for fact in _change_decoder.decode(data).facts]
+            # Only subjects changed: only their cached answers are stale.
+            if not any(t.everything or t.features or t.groups or t.tests for t in touches):
+                for subject_id in {s for touch in touches for s in touch.subjects}:
+                    self._cache.pop(subject_id, None)
                 return
         self._cache.clear()
 

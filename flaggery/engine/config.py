@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TypeVar, assert_never
 
 import msgspec
 
@@ -19,15 +19,28 @@ from flaggery.engine.model import (
     GroupFact,
     GrownTest,
     GrowthFact,
+    ReloadFact,
     Rollout,
     RolloutFact,
     State,
+    SubjectFact,
 )
 
-__all__ = ["RESOLUTION_FACTS", "Config"]
+__all__ = ["Config", "changes_resolution"]
 
-RESOLUTION_FACTS = (FeatureFact, RolloutFact, AbTestFact, GroupFact, GrowthFact)
-"""Fact types that can change what an existing (bucket, groups) view resolves to."""
+
+def changes_resolution(fact: Fact) -> bool:
+    """Whether `fact` can change what an existing (bucket, groups) view resolves to."""
+    match fact:
+        case FeatureFact() | RolloutFact() | AbTestFact() | GroupFact() | GrowthFact():
+            return True
+        case SubjectFact() | BucketFact():
+            return False
+        case ReloadFact():  # may change anything
+            return True
+        case _:
+            assert_never(fact)
+
 
 _Entity = TypeVar("_Entity")
 
@@ -84,6 +97,10 @@ class Config(msgspec.Struct, frozen=True):
                             buckets.append(bucket)
                             known_buckets.add(bucket)
                     _grow(rollouts, abtests, fact)
+                case BucketFact() | SubjectFact() | ReloadFact():
+                    pass  # a known bucket; subjects live in the index; a reload never gets here
+                case _:
+                    assert_never(fact)
         return Config(
             buckets=tuple(buckets),
             features=MappingProxyType(features),

@@ -4,7 +4,7 @@ The snapshot resolves views through these types (`views._Resolver.explain`), so 
 explanation is not a second resolution that could disagree with the flags: the flags *are*
 the explanation's variants. Adapters (REST, an OpenFeature/OFREP provider, a dashboard) only
 translate it, e.g. source "default" -> reason DEFAULT, "rollout"/"abtest" -> SPLIT,
-"override" -> TARGETING_MATCH, ``disabled`` -> DISABLED.
+"override" -> TARGETING_MATCH, ``disabled`` (also every "killed") -> DISABLED.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from flaggery.engine.model import DISABLE
 
 __all__ = ["Explanation", "FeatureExplanation", "KeyExplanation", "Source"]
 
-Source = Literal["default", "rollout", "abtest", "override"]
-"""The resolution step that decided a feature's variant (SEMANTICS.md steps 1-4)."""
+Source = Literal["default", "rollout", "abtest", "override", "killed"]
+"""The resolution step that decided a feature's variant (docs/semantics.md steps 1-5;
+"killed": the feature's kill switch is on)."""
 
 
 class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):

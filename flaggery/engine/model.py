@@ -62,6 +62,11 @@ class Feature(msgspec.Struct, frozen=True, omit_defaults=True):
     """variant -> its value, for the variants given one (the others' value is their name);
     never mutated after construction."""
 
+    killed: bool = False
+    """The kill switch is on: every subject and key gets ``__DISABLE__`` of this feature,
+    whatever its default, rollout, A/B tests and group overrides say; those are kept, so
+    turning the switch off restores exactly what they gave (docs/semantics.md)."""
+
     def value_of(self, variant: str) -> JsonValue:
         """The variant's value: the one it was given, else its name."""
         return self.values.get(variant, variant)
@@ -100,9 +105,12 @@ class Group(msgspec.Struct, frozen=True):
     """feature -> variant; never mutated after construction."""
 
 
-class SubjectFact(msgspec.Struct, frozen=True, tag="subject"):
+class SubjectFact(msgspec.Struct, frozen=True, tag="subject", omit_defaults=True):
     id: int
     subject: Subject | None
+    left: tuple[str, ...] = ()
+    """The groups the subject left in this write (removed from them, or removed itself), so
+    history filtered by one of them sees the removal."""
 
 
 class BucketFact(msgspec.Struct, frozen=True, tag="bucket"):
@@ -122,14 +130,20 @@ class RolloutFact(msgspec.Struct, frozen=True, tag="rollout"):
     rollout: Rollout | None
 
 
-class AbTestFact(msgspec.Struct, frozen=True, tag="abtest"):
+class AbTestFact(msgspec.Struct, frozen=True, tag="abtest", omit_defaults=True):
     name: str
     test: AbTest | None
+    removed_features: tuple[str, ...] = ()
+    """For a removed test (``test`` None): the features it set, so history filtered by one
+    of them sees the removal."""
 
 
-class GroupFact(msgspec.Struct, frozen=True, tag="group"):
+class GroupFact(msgspec.Struct, frozen=True, tag="group", omit_defaults=True):
     name: str
     group: Group | None
+    removed_overrides: tuple[str, ...] = ()
+    """The features whose override of this group the write removed (one override, or all of
+    them with the group), so history filtered by one of them sees the removal."""
 
 
 class GrownTest(msgspec.Struct, frozen=True):

@@ -18,7 +18,7 @@ from types import MappingProxyType
 import msgspec
 
 from flaggery.engine.catch_up import facts_after, latest_subjects
-from flaggery.engine.config import RESOLUTION_FACTS, Config
+from flaggery.engine.config import Config, changes_resolution
 from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, ResolvedView
 from flaggery.engine.explanation import Explanation, KeyExplanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
@@ -313,7 +313,7 @@ class Snapshot:
         moves = {sid: (self._slot_or_none(sid), entry) for sid, entry in entries.items()}
         usage = self._usage.moved(keys, moves)
         index = self._index.patched(entries)
-        resolves_alike = not any(isinstance(fact, RESOLUTION_FACTS) for fact in facts)
+        resolves_alike = not any(map(changes_resolution, facts))
         previous: Views | None = self._views if resolves_alike else None
         if usage.wants_compaction(keys, len(config.buckets)):
             yield

@@ -16,6 +16,7 @@ import msgspec
 
 from flaggery.engine.config import Config
 from flaggery.engine.explanation import FeatureExplanation
+from flaggery.engine.kill import kill_layer
 from flaggery.engine.model import AbTest, Rollout
 from flaggery.engine.steps import STEP_KEYS, Steps, finish
 
@@ -140,13 +141,17 @@ def entity_tag(body: bytes) -> bytes:
 
 
 def default_layer(config: Config) -> dict[str, FeatureExplanation]:
-    """Resolution step 1: feature -> its default variant, in feature-name order. Alone, it is
-    what a subject that is not registered gets."""
-    return {
+    """Resolution step 1 with the kill switches (step 5) over it: feature -> its default
+    variant, or ``__DISABLE__`` if killed, in feature-name order. Alone, it is what a subject
+    that is not registered gets."""
+    features = sorted(config.features.values(), key=lambda feature: feature.name)
+    layer = {
         feature.name: FeatureExplanation(feature.default, "default")
-        for feature in sorted(config.features.values(), key=lambda feature: feature.name)
+        for feature in features
         if feature.default is not None
     }
+    layer.update(kill_layer(features))
+    return dict(sorted(layer.items()))
 
 
 def default_variants(config: Config) -> Mapping[str, str]:
@@ -197,7 +202,7 @@ def _after(end: datetime) -> datetime | None:
 
 
 class _Resolver:
-    """Resolution steps 1-4 of docs/semantics.md, with the per-bucket steps precomputed.
+    """Resolution steps 1-5 of docs/semantics.md, with the per-bucket steps precomputed.
 
     Each step is a feature -> `FeatureExplanation` layer; later layers overwrite earlier ones.
     The flags are the variants of the merged layers, so flags and explanations cannot differ.
@@ -213,6 +218,7 @@ class _Resolver:
             }
             for group in config.groups.values()
         }
+        self._kills = kill_layer(config.features.values())
         # Many keys resolve alike (most buckets of a rollout, say): share one map and one body.
         self._interned: dict[bytes, tuple[Mapping[str, str], bytes, bytes]] = {}
 
@@ -224,6 +230,7 @@ class _Resolver:
             # A deleted group no longer overrides anything; of several groups, the last joined
             # wins because its layer is applied last.
             explained.update(self._overrides.get(name, {}))
+        explained.update(self._kills)  # last: a killed feature is off whatever else applies
         return dict(sorted(explained.items()))
 
     def resolve(self, key: ViewKey) -> tuple[Mapping[str, str], bytes, bytes]:

@@ -26,6 +26,7 @@ from flaggery.http.codec import (
     ChangesQuery,
     FeatureNames,
     FeatureOut,
+    ForgetQuery,
     GroupNames,
     GroupOut,
     MakeDefaultQuery,
@@ -67,8 +68,8 @@ async def set_subject_weight(call: Call[WeightQuery, None]) -> Success:
     return OK
 
 
-async def rm_subject(call: Call[None, None]) -> Success:
-    await call.store.rm_subject(call.subject_id())
+async def rm_subject(call: Call[ForgetQuery, None]) -> Success:
+    await call.store.rm_subject(call.subject_id(), forget=call.query.forget)
     return OK
 
 
@@ -88,7 +89,9 @@ async def list_features(call: Call[None, None]) -> FeatureNames:
 
 async def get_feature(call: Call[None, None]) -> FeatureOut:
     feature = await call.store.get_feature(call.path["feature"])
-    return FeatureOut(feature.name, feature.variants, feature.default_variant, feature.values)
+    return FeatureOut(
+        feature.name, feature.variants, feature.default_variant, feature.values, feature.killed
+    )
 
 
 async def add_feature(call: Call[None, None]) -> Success:
@@ -97,35 +100,55 @@ async def add_feature(call: Call[None, None]) -> Success:
 
 
 async def rm_feature(call: Call[None, None]) -> Success:
-    await call.store.rm_feature(call.path["feature"])
+    await call.store.rm_feature(call.path["feature"], if_revision=call.if_revision())
     return OK
 
 
 async def set_default_variant(call: Call[None, None]) -> Success:
-    await call.store.set_default_feature_variant(call.path["feature"], call.path["variant"])
+    await call.store.set_default_feature_variant(
+        call.path["feature"], call.path["variant"], if_revision=call.if_revision()
+    )
     return OK
 
 
 async def add_variant(call: Call[MakeDefaultQuery, VariantValueBody | None]) -> Success:
     variant, feature = call.path["variant"], call.path["feature"]
     value = None if call.body is None else call.body.value
-    await call.store.add_variant(variant, feature, call.query.make_default, value)
+    await call.store.add_variant(
+        variant, feature, call.query.make_default, value, if_revision=call.if_revision()
+    )
     return OK
 
 
 async def set_variant_value(call: Call[None, VariantValueBody]) -> Success:
     variant, feature = call.path["variant"], call.path["feature"]
-    await call.store.set_variant_value(variant, feature, call.body.value)
+    await call.store.set_variant_value(
+        variant, feature, call.body.value, if_revision=call.if_revision()
+    )
     return OK
 
 
 async def add_disabling_variant(call: Call[MakeDefaultQuery, None]) -> Success:
-    await call.store.add_disabling_variant(call.path["feature"], call.query.make_default)
+    await call.store.add_disabling_variant(
+        call.path["feature"], call.query.make_default, if_revision=call.if_revision()
+    )
     return OK
 
 
 async def rm_variant(call: Call[None, None]) -> Success:
-    await call.store.rm_variant(call.path["variant"], call.path["feature"])
+    await call.store.rm_variant(
+        call.path["variant"], call.path["feature"], if_revision=call.if_revision()
+    )
+    return OK
+
+
+async def kill_switch(call: Call[None, None]) -> Success:
+    await call.store.kill_switch(call.path["feature"], if_revision=call.if_revision())
+    return OK
+
+
+async def unkill(call: Call[None, None]) -> Success:
+    await call.store.unkill(call.path["feature"], if_revision=call.if_revision())
     return OK
 
 
@@ -135,7 +158,9 @@ async def get_rollout(call: Call[None, None]) -> RolloutOut:
 
 
 async def add_rollout(call: Call[VariantQuery, None]) -> Success:
-    await call.store.add_rollout(call.query.variant, call.path["feature"])
+    await call.store.add_rollout(
+        call.query.variant, call.path["feature"], if_revision=call.if_revision()
+    )
     return OK
 
 
@@ -143,12 +168,14 @@ async def update_rollout(call: Call[RolloutUpdateQuery, None]) -> Success:
     proportion, variant = call.query.proportion, call.query.variant
     if proportion is None and variant is None:
         raise RequestValidationError("Give proportion, variant, or both.")
-    await call.store.set_rollout(call.path["feature"], variant, proportion)
+    await call.store.set_rollout(
+        call.path["feature"], variant, proportion, if_revision=call.if_revision()
+    )
     return OK
 
 
 async def rm_rollout(call: Call[None, None]) -> Success:
-    await call.store.rm_rollout(call.path["feature"])
+    await call.store.rm_rollout(call.path["feature"], if_revision=call.if_revision())
     return OK
 
 
@@ -167,7 +194,7 @@ async def add_group(call: Call[None, None]) -> Success:
 
 
 async def rm_group(call: Call[None, None]) -> Success:
-    await call.store.rm_group(call.path["group"])
+    await call.store.rm_group(call.path["group"], if_revision=call.if_revision())
     return OK
 
 
@@ -183,12 +210,16 @@ async def rm_subject_from_group(call: Call[None, None]) -> Success:
 
 async def add_group_override(call: Call[VariantQuery, None]) -> Success:
     group, feature = call.path["group"], call.path["feature"]
-    await call.store.add_group_override(group, feature, call.query.variant)
+    await call.store.add_group_override(
+        group, feature, call.query.variant, if_revision=call.if_revision()
+    )
     return OK
 
 
 async def rm_group_override(call: Call[None, None]) -> Success:
-    await call.store.rm_group_override(call.path["group"], call.path["feature"])
+    await call.store.rm_group_override(
+        call.path["group"], call.path["feature"], if_revision=call.if_revision()
+    )
     return OK
 
 
@@ -224,12 +255,12 @@ async def add_abtest(call: Call[None, AbTestBody]) -> Success:
 
 
 async def stop_abtest(call: Call[None, None]) -> Success:
-    await call.store.stop_abtest(call.path["test_name"])
+    await call.store.stop_abtest(call.path["test_name"], if_revision=call.if_revision())
     return OK
 
 
 async def rm_abtest(call: Call[None, None]) -> Success:
-    await call.store.rm_abtest(call.path["test_name"])
+    await call.store.rm_abtest(call.path["test_name"], if_revision=call.if_revision())
     return OK
 
 
@@ -266,7 +297,9 @@ OPERATIONS = (
     Operation("PUT", SUBJECT, set_subject_weight, Success, "Change a subject's weight",
               "subjects", query=WeightQuery, errors=(e.SubjectNotFound, e.ValidationError)),
     Operation("DELETE", SUBJECT, rm_subject, Success, "Remove a subject", "subjects",
-              errors=(e.SubjectNotFound,)),
+              query=ForgetQuery, errors=(e.SubjectNotFound,),
+              description="Its bucket is remembered for 90 days: the same id added again goes "
+              "back to it (and to its A/B test arm). forget=true remembers nothing."),
     Operation("POST", "/v1/subjects", add_subjects, SubjectsAdded,
               "Add many subjects in one transaction", "subjects", 201, body=list[NewSubject],
               errors=(e.SubjectExists, *NO_BUCKETS_ERRORS),
@@ -279,56 +312,66 @@ OPERATIONS = (
     # Features, variants, rollouts
     Operation("GET", "/v1/features", list_features, FeatureNames, "List features", "features"),
     Operation("GET", FEATURE, get_feature, FeatureOut, "Get a feature", "features",
-              errors=(e.FeatureNotFound,)),
+              errors=(e.FeatureNotFound,), conditional=True),
     Operation("POST", FEATURE, add_feature, Success, "Create a feature", "features", 201,
               errors=(e.FeatureExists, e.ValidationError)),
     Operation("DELETE", FEATURE, rm_feature, Success, "Retire a feature", "features",
               errors=(e.FeatureNotFound, e.FeatureHasChildren),
               description="Removes the feature with its variants and default in one "
               "transaction; FeatureHasChildren while a rollout, a running or future A/B test, or "
-              "a group override uses it."),
+              "a group override uses it.", conditional=True),
     Operation("PUT", FEATURE + "/default_variant/{variant}", set_default_variant, Success,
               "Set the default variant", "features",
-              errors=(e.FeatureNotFound, e.VariantNotFound)),
+              errors=(e.FeatureNotFound, e.VariantNotFound), conditional=True),
     Operation("POST", FEATURE + "/variants/{variant}", add_variant, Success, "Add a variant",
               "features", 201, MakeDefaultQuery, body=VariantValueBody, optional_body=True,
               errors=(e.FeatureNotFound, e.VariantExists, e.ValidationError),
               description="Optional body {\"value\": ...}: the variant's typed value for "
-              "OpenFeature clients (without one, its value is its name)."),
+              "OpenFeature clients (without one, its value is its name).", conditional=True),
     Operation("PUT", FEATURE + "/variants/{variant}/value", set_variant_value, Success,
               "Change a variant's value", "features", body=VariantValueBody,
               errors=(e.FeatureNotFound, e.VariantNotFound, e.ValidationError),
-              description="{\"value\": null} gives the variant its name as value again."),
+              description="{\"value\": null} gives the variant its name as value again.",
+              conditional=True),
     Operation("POST", FEATURE + "/disabling_variant", add_disabling_variant, Success,
               "Add the disabling variant __DISABLE__", "features", 201, MakeDefaultQuery,
-              errors=(e.FeatureNotFound, e.VariantExists)),
+              errors=(e.FeatureNotFound, e.VariantExists), conditional=True),
     Operation("DELETE", FEATURE + "/variants/{variant}", rm_variant, Success,
               "Remove an unused variant", "features",
               description="Unused: not the default, not rolled out, not overridden, and not set "
               "by a running or future A/B test (ended tests keep their records).",
-              errors=(e.FeatureNotFound, e.VariantNotFound, e.VariantIsUsed)),
+              errors=(e.FeatureNotFound, e.VariantNotFound, e.VariantIsUsed), conditional=True),
+    Operation("POST", FEATURE + "/kill", kill_switch, Success, "Turn the kill switch on",
+              "features", errors=(e.FeatureNotFound,), conditional=True,
+              description="Everyone (every subject and targeting key) gets __DISABLE__ of the "
+              "feature, whatever its default, rollout, A/B tests and group overrides; those are "
+              "kept, so DELETE restores them exactly. One revision; a no-op if already on."),
+    Operation("DELETE", FEATURE + "/kill", unkill, Success, "Turn the kill switch off",
+              "features", errors=(e.FeatureNotFound,), conditional=True,
+              description="Subjects get again exactly what the default, rollout (with its "
+              "buckets), A/B tests and group overrides give. One revision; a no-op if off."),
     Operation("GET", FEATURE + "/rollout", get_rollout, RolloutOut, "Get a feature's rollout",
-              "rollouts", errors=(e.FeatureNotFound, e.RolloutNotFound)),
+              "rollouts", errors=(e.FeatureNotFound, e.RolloutNotFound), conditional=True),
     Operation("POST", FEATURE + "/rollout", add_rollout, Success, "Create a rollout at 0%",
               "rollouts", 201, VariantQuery,
-              errors=(e.FeatureNotFound, e.VariantNotFound, e.RolloutExists)),
+              errors=(e.FeatureNotFound, e.VariantNotFound, e.RolloutExists), conditional=True),
     Operation("PUT", FEATURE + "/rollout", update_rollout, Success,
               "Change a rollout's proportion and/or variant", "rollouts",
               query=RolloutUpdateQuery,
               errors=(e.FeatureNotFound, e.VariantNotFound, e.RolloutNotFound,
                       e.InvalidRolloutProportion),
               description="Variant and proportion change in one transaction (one revision); "
-              "0 is a valid proportion (0.2.1 ignored it)."),
+              "0 is a valid proportion (0.2.1 ignored it).", conditional=True),
     Operation("DELETE", FEATURE + "/rollout", rm_rollout, Success, "Remove a rollout",
-              "rollouts", errors=(e.RolloutNotFound,)),
+              "rollouts", errors=(e.RolloutNotFound,), conditional=True),
     # Groups
     Operation("GET", "/v1/groups", list_groups, GroupNames, "List groups", "groups"),
     Operation("GET", GROUP, get_group, GroupOut, "Get a group", "groups",
-              errors=(e.GroupNotFound,)),
+              errors=(e.GroupNotFound,), conditional=True),
     Operation("POST", GROUP, add_group, Success, "Create a group", "groups", 201,
               errors=(e.GroupExists, e.ValidationError)),
     Operation("DELETE", GROUP, rm_group, Success, "Remove a group", "groups",
-              errors=(e.GroupNotFound,)),
+              errors=(e.GroupNotFound,), conditional=True),
     Operation("POST", GROUP + "/subjects/{subject_id}", add_subject_to_group, Success,
               "Add a subject to a group", "groups",
               errors=(e.GroupNotFound, e.SubjectNotFound, e.SubjectAlreadyInGroup)),
@@ -338,21 +381,22 @@ OPERATIONS = (
     Operation("POST", GROUP + "/overrides/{feature}", add_group_override, Success,
               "Override a feature for the group's members", "groups", query=VariantQuery,
               errors=(e.GroupNotFound, e.FeatureNotFound, e.VariantNotFound),
-              description="Replaces the group's existing override of the feature, if any."),
+              description="Replaces the group's existing override of the feature, if any.",
+              conditional=True),
     Operation("DELETE", GROUP + "/overrides/{feature}", rm_group_override, Success,
               "Remove a group override", "groups",
-              errors=(e.GroupNotFound, e.OverrideNotFound)),
+              errors=(e.GroupNotFound, e.OverrideNotFound), conditional=True),
     # A/B tests
     Operation("GET", "/v1/abtests", list_abtests, AbTestNames, "List A/B tests", "abtests"),
     Operation("GET", "/v1/abtests/{test_name}", get_abtest, AbTestEnvelope, "Get an A/B test",
-              "abtests", errors=(e.AbTestNotFound,)),
+              "abtests", errors=(e.AbTestNotFound,), conditional=True),
     Operation("DELETE", "/v1/abtests/{test_name}", rm_abtest, Success,
               "Delete an ended or not yet started A/B test", "abtests",
-              errors=(e.AbTestNotFound, e.AbTestIsLive)),
+              errors=(e.AbTestNotFound, e.AbTestIsLive), conditional=True),
     Operation("POST", "/v1/abtests/{test_name}/stop", stop_abtest, Success,
               "Stop a running A/B test now", "abtests", errors=(e.AbTestNotFound, e.AbTestNotLive),
               description="The test ends at the moment of the write; its groups keep their "
-              "buckets, so assignments stay readable."),
+              "buckets, so assignments stay readable.", conditional=True),
     Operation("POST", "/v1/abtests", add_abtest, Success, "Create an A/B test", "abtests", 201,
               body=AbTestBody,
               errors=(e.AbTestExists, e.ValidationError, e.FeatureNotFound, e.VariantNotFound),

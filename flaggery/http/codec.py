@@ -38,6 +38,7 @@ __all__ = [
     "FeatureNames",
     "FeatureOut",
     "Flags",
+    "ForgetQuery",
     "GroupNames",
     "GroupOut",
     "Health",
@@ -102,6 +103,16 @@ class AmountQuery(_Query, frozen=True):
 
 class MakeDefaultQuery(_Query, frozen=True):
     make_default: Annotated[bool, Meta(description="Also make it the default variant.")] = False
+
+
+class ForgetQuery(_Query, frozen=True):
+    forget: Annotated[
+        bool,
+        Meta(
+            description="Do not remember the subject's bucket (an erasure request): the same "
+            "id added again is placed as a new subject. Default: remembered for 90 days."
+        ),
+    ] = False
 
 
 class VariantQuery(_Query, frozen=True):
@@ -223,6 +234,10 @@ class FeatureOut(msgspec.Struct, frozen=True):
         dict[str, bool | int | float | str | dict[str, Any]],
         Meta(description="variant -> value, for the variants given one (new in 0.3)."),
     ]
+    killed: Annotated[
+        bool,
+        Meta(description="The kill switch is on: everyone gets __DISABLE__ (new in 0.3)."),
+    ] = False
 
 
 class RolloutOut(msgspec.Struct, frozen=True):

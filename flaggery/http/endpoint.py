@@ -26,6 +26,7 @@ from flaggery.access import Keyring
 from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.errors import (
     DatabaseUnavailable,
+    EntityChanged,
     FlaggeryError,
     NotAdmin,
     RevisionNotReached,
@@ -52,6 +53,7 @@ __all__ = [
     "Operation",
     "Services",
     "build_routes",
+    "if_match_revision",
     "min_revision",
 ]
 
@@ -65,7 +67,8 @@ MAX_BODY_BYTES = 64 * 1024 * 1024  # a bulk add of about a million subjects
 # long (the write is committed either way; the change feed then catches up on its own).
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 REVISION_HEADER = "X-Flaggery-Revision"
-"""On every write's response: the revision the write committed."""
+"""On every write's response: the revision the write committed. On a read of a feature,
+rollout, group or A/B test: a revision the answer is at least as new as (If-Match)."""
 MIN_REVISION_HEADER = "X-Flaggery-Min-Revision"
 """On any read: answer from a snapshot at this revision or later (waiting a bounded time)."""
 
@@ -80,6 +83,34 @@ def min_revision(headers: Mapping[str, str]) -> int | None:
         return parse_decimal(text.strip(), f"{MIN_REVISION_HEADER} (a revision)")
     except DecimalTextError as error:
         raise RequestValidationError(str(error)) from None
+
+
+def if_match_revision(values: Iterable[str]) -> int | None:
+    """The revision an ``If-Match`` header names (RFC 9110 13.1.1): the write goes ahead only
+    if its entity has not changed after that revision. ``"12"`` (an entity tag) or ``12``;
+    several tags (one list, over one or more header lines) name the latest of them; ``*`` or
+    no header: None, no condition beyond the entity existing. A weak tag (``W/"12"``) never
+    matches in a strong comparison: EntityChanged, as RFC 9110 prescribes. Raises
+    RequestValidationError for anything else."""
+    tags = [tag.strip() for value in values for tag in value.split(",") if tag.strip()]
+    if not tags or "*" in tags:
+        return None
+    revisions = []
+    for tag in tags:
+        if tag.startswith("W/"):
+            continue
+        digits = tag[1:-1] if len(tag) > 1 and tag[0] == tag[-1] == '"' else tag
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+            raise RequestValidationError(
+                f'If-Match must name revisions, such as "12", got {tag[:40]!r}.'
+            )
+        revisions.append(int(digits))
+    if not revisions:
+        raise EntityChanged(
+            "If-Match names only weak entity tags, which never match (RFC 9110 13.1.1): "
+            'send the revision as a strong tag, such as "12".'
+        )
+    return max(revisions)
 
 
 @dataclass
@@ -176,6 +207,11 @@ class Call(Generic[Q, B]):
     def subject_id(self) -> int:
         return parse_subject_id(self.path["subject_id"])
 
+    def if_revision(self) -> int | None:
+        """The request's ``If-Match`` revision (`if_match_revision`), None without one."""
+        lines = self.headers.getlist("if-match") if isinstance(self.headers, Headers) else []
+        return if_match_revision(lines)
+
 
 Handler = Callable[[Call[Any, Any]], Awaitable[msgspec.Struct | bytes | Response]]
 """Returns the response Struct, or its JSON already encoded, or a whole Response (for headers
@@ -205,6 +241,11 @@ class Operation:
     replica: bool = False
     """A guarded read that read-only servers serve too (history, snapshot, stream)."""
     description: str = ""
+    conditional: bool = False
+    """A write that takes ``If-Match`` (a revision): 412 if its entity changed since; other
+    writes refuse the header rather than ignore a condition the client relies on. A read of
+    such an entity: its answer carries REVISION_HEADER, the revision read before it, to send
+    back as ``If-Match``."""
     raw: Callable[[Request], Awaitable[Response]] | None = None
     """Answers the request itself (a stream, a binary body) instead of the JSON endpoint;
     `handler` is then only the OpenAPI operation id."""
@@ -273,11 +314,18 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
             raw = await _read_body(request)
             if raw or not operation.optional_body:
                 body = decode_body(raw, operation.decoder)
+        headers = {}
         if not operation.writes:
             await services.await_revision(request.headers)
+            if operation.conditional:  # read before the entity: what to send as If-Match
+                headers[REVISION_HEADER] = str(await services.store.revision())
+        elif "if-match" in request.headers and not operation.conditional:
+            raise RequestValidationError(
+                f"{operation.method} {operation.path} does not take If-Match: it would not be "
+                "checked. Send the write without it."
+            )
         call = Call(services, request.path_params, query, body, request.headers)
         result = await operation.handler(call)
-        headers = {}
         if operation.writes:
             written = last_written_revision()
             await services.catch_up(written)

@@ -24,6 +24,7 @@ from flaggery.errors import (
     AlreadyExists,
     Conflict,
     DatabaseUnavailable,
+    EntityChanged,
     FlaggeryError,
     Forbidden,
     InvalidInput,
@@ -78,6 +79,7 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     NoBuckets: 409,
     AbTestIsLive: 409,
     AbTestNotLive: 409,
+    EntityChanged: 412,  # RFC 9110 13.1.1: the If-Match condition is false
     RequestValidationError: 422,
     ContentTooLarge: 413,
     RequestTimeout: 408,

@@ -14,7 +14,13 @@ from typing import Any
 
 import msgspec
 
-from flaggery.errors import DatabaseUnavailable, FlaggeryError, NotAdmin, Unauthorized
+from flaggery.errors import (
+    DatabaseUnavailable,
+    EntityChanged,
+    FlaggeryError,
+    NotAdmin,
+    Unauthorized,
+)
 from flaggery.http.endpoint import Operation
 from flaggery.http.errors import ErrorEnvelope, RequestValidationError, status_for
 
@@ -72,7 +78,19 @@ def _operation(op: Operation, query_schema: dict[str, Any], token: bool) -> dict
         item["requestBody"] = {"required": not op.optional_body, "content": content}
     if token and not op.public:
         item["security"] = [{"adminToken": []}]
+    if op.conditional and op.writes:
+        item["parameters"].append(_IF_MATCH)
     return item
+
+
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "example": '"12"'},
+    "description": "A revision (as an entity tag): write only if the entity has not changed "
+    "after it; else 412 EntityChanged, saying which writes changed it.",
+}
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
@@ -116,6 +134,8 @@ def _responses(op: Operation, token: bool) -> dict[str, Any]:
         }
     }
     errors: list[type[FlaggeryError]] = [*op.errors, RequestValidationError]
+    if op.conditional and op.writes:
+        errors.append(EntityChanged)
     if not op.public:
         errors += [NotAdmin, DatabaseUnavailable]
     if token and not op.public:

@@ -20,6 +20,7 @@ from flaggery.errors import (
     ValidationError,
 )
 from flaggery.store import tables as t
+from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database
 from flaggery.store.features import check_variant
 from flaggery.store.queries import read_abtests, read_bucket_weights, read_features
@@ -85,11 +86,13 @@ class AbTestsAdmin:
             await _insert_test(tx.conn, test_name, start, end, groups, shares, partition)
             tx.record(AbTestFact(test_name, (await read_abtests(tx.conn, test_name))[test_name]))
 
-    async def stop_abtest(self, test_name: str) -> None:
+    async def stop_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
         """End a live test now. Its groups keep their buckets, so who was in which group stays
-        readable with get_abtest(). AbTestNotLive if it has not started or has ended."""
+        readable with get_abtest(). AbTestNotLive if it has not started or has ended;
+        EntityChanged if ``if_revision`` is given and a write after it changed the test."""
         async with self._db.write("stop_abtest") as tx:
             test = await _require_test(tx.conn, test_name)
+            await require_unchanged(tx, if_revision, "test", test_name)
             if not _running(test, tx.now):
                 raise AbTestNotLive(
                     f"A/B test {test_name!r} is not running ({test.start} to {test.end}): "
@@ -103,10 +106,12 @@ class AbTestsAdmin:
             )
             tx.record(AbTestFact(test_name, await _require_test(tx.conn, test_name)))
 
-    async def rm_abtest(self, test_name: str) -> None:
-        """Delete a test that has ended or not started yet; AbTestIsLive while it runs."""
+    async def rm_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
+        """Delete a test that has ended or not started yet; AbTestIsLive while it runs;
+        EntityChanged if ``if_revision`` is given and a write after it changed the test."""
         async with self._db.write("rm_abtest") as tx:
             test = await _require_test(tx.conn, test_name)
+            await require_unchanged(tx, if_revision, "test", test_name)
             if _running(test, tx.now):
                 raise AbTestIsLive(
                     f"A/B test {test_name!r} is running until {test.end}: "
@@ -115,7 +120,8 @@ class AbTestsAdmin:
             for table in (t.abtest_group_buckets, t.abtest_group_variants, t.abtest_groups):
                 await tx.conn.execute(delete(table).where(table.c.test == test_name))
             await tx.conn.execute(delete(t.abtests).where(t.abtests.c.name == test_name))
-            tx.record(AbTestFact(test_name, None))
+            features = {feature for group in test.groups for feature in group.variants}
+            tx.record(AbTestFact(test_name, None, tuple(sorted(features))))
 
     async def get_abtest(self, test_name: str) -> AbTestRecord:
         """The test: name, start and end (aware, UTC) and its groups with their proportion,

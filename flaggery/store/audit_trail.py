@@ -8,25 +8,15 @@ rows the caller asked for are gone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
 from sqlalchemy import Row, func, select
 
-from flaggery.engine.model import (
-    AbTestFact,
-    Change,
-    Fact,
-    FeatureFact,
-    GroupFact,
-    GrowthFact,
-    ReloadFact,
-    RolloutFact,
-    SubjectFact,
-    decode_facts,
-)
+from flaggery.engine.model import Change, Fact, decode_facts
+from flaggery.engine.touches import Touched, touched
 from flaggery.errors import ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database
@@ -91,40 +81,24 @@ class ChangeFilter(msgspec.Struct, frozen=True):
         return self == ChangeFilter()
 
     def keeps(self, facts: tuple[Fact, ...]) -> bool:
-        given = [kind for kind in _KINDS if getattr(self, kind) is not None]
-        return all(any(self._touches(kind, fact) for fact in facts) for kind in given)
+        touches = [touched(fact) for fact in facts]
+        return all(
+            any(touch.everything or matches(touch) for touch in touches)
+            for matches in self._conditions()
+        )
 
-    def _touches(self, kind: str, fact: Fact) -> bool:
-        """Whether ``fact`` touches this filter's name of ``kind`` (one of _KINDS)."""
-        match fact:
-            case ReloadFact():
-                return True
-            case SubjectFact(id=sid, subject=subject):
-                groups = () if subject is None else subject.groups
-                if kind == "group":
-                    return self.group in groups
-                return kind == "subject" and sid == self.subject
-            case FeatureFact(name=name) | RolloutFact(feature=name):
-                return kind == "feature" and name == self.feature
-            case AbTestFact(name=name, test=test):
-                features = set() if test is None else {f for g in test.groups for f in g.variants}
-                if kind == "feature":
-                    return self.feature in features
-                return kind == "test" and name == self.test
-            case GroupFact(name=name, group=group):
-                overrides = {} if group is None else group.overrides
-                if kind == "feature":
-                    return self.feature in overrides
-                return kind == "group" and name == self.group
-            case GrowthFact(rollouts=rollouts, abtests=abtests):
-                if kind == "feature":
-                    features = {f for grown in abtests.values() for f in grown.features}
-                    return self.feature in rollouts.keys() | features
-                return kind == "test" and self.test in abtests
-        return False
-
-
-_KINDS = ("feature", "group", "test", "subject")
+    def _conditions(self) -> list[Callable[[Touched], bool]]:
+        """One test per name given (flaggery.engine.touches answers what a fact touches)."""
+        conditions: list[Callable[[Touched], bool]] = []
+        if (feature := self.feature) is not None:
+            conditions.append(lambda touch: feature in touch.features)
+        if (group := self.group) is not None:
+            conditions.append(lambda touch: group in touch.groups or group in touch.members)
+        if (test := self.test) is not None:
+            conditions.append(lambda touch: test in touch.tests)
+        if (subject := self.subject) is not None:
+            conditions.append(lambda touch: subject in touch.subjects)
+        return conditions
 
 
 async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter) -> ChangePage:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -156,9 +156,18 @@ class WriteTransaction:
     """An open write: its connection, its revision, and the facts it has recorded so far."""
 
     def __init__(
-        self, conn: AsyncConnection, revision: int, change_id: str, now: datetime, actor: str
+        self,
+        conn: AsyncConnection,
+        revision: int,
+        change_id: str,
+        now: datetime,
+        actor: str,
+        earlier: Sequence[Mapping[str, object]] = (),
     ) -> None:
         self.conn = conn
+        self.earlier = earlier
+        """The change-log rows of the writes applied before this one in its batch: committed
+        with it, not yet in the change_log table."""
         self.actor = actor
         self.revision = revision
         self.change_id = change_id
@@ -211,7 +220,12 @@ class Database:
             async with self._group_commit.turn() as batch:
                 actor = current_actor() or self.actor
                 tx = WriteTransaction(
-                    batch.conn, batch.revision + 1, uuid.uuid4().hex, self.clock(), actor
+                    batch.conn,
+                    batch.revision + 1,
+                    uuid.uuid4().hex,
+                    self.clock(),
+                    actor,
+                    batch.rows,
                 )
                 async with batch.conn.begin_nested() as savepoint:
                     yield tx
@@ -238,10 +252,10 @@ class Database:
         return outcome
 
     async def _apply_planned(self, batch: Batch, plans: Sequence[_Planned]) -> list[Outcome]:
-        outcomes = await apply_subject_writes(
-            batch.conn, [plan.write for plan in plans], batch.revision
-        )
         now = self.clock()
+        outcomes = await apply_subject_writes(
+            batch.conn, [plan.write for plan in plans], batch.revision, now
+        )
         for plan, outcome in zip(plans, outcomes, strict=True):
             if isinstance(outcome, Applied) and outcome.revision is not None:
                 tx = WriteTransaction(

@@ -19,6 +19,7 @@ from flaggery.errors import (
     VariantNotFound,
 )
 from flaggery.store import tables as t
+from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.queries import encode_value, read_features, read_rollouts
 from flaggery.store.records import FeatureRecord
@@ -27,7 +28,6 @@ from flaggery.store.validation import check_name, check_variant_name, check_vari
 __all__ = [
     "FeaturesAdmin",
     "check_variant",
-    "make_disabling_default",
     "require_feature",
     "require_variant",
 ]
@@ -49,14 +49,16 @@ class FeaturesAdmin:
             await tx.conn.execute(insert(t.features).values(name=feature_name))
             tx.record(FeatureFact(feature_name, Feature(feature_name, ())))
 
-    async def rm_feature(self, feature_name: str) -> None:
+    async def rm_feature(self, feature_name: str, *, if_revision: int | None = None) -> None:
         """Retire a feature: remove it with its variants and default in one transaction.
 
         Raises FeatureNotFound, FeatureHasChildren (saying what) while a rollout, a running or
-        future A/B test, or a group override uses it. Ended tests keep their records.
+        future A/B test, or a group override uses it, EntityChanged (see `kill_switch`). Ended
+        tests keep their records.
         """
         async with self._db.write("rm_feature") as tx:
             await require_feature(tx.conn, feature_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
             uses = await _feature_uses(tx.conn, feature_name, tx.now)
             if uses:
                 raise FeatureHasChildren(
@@ -73,13 +75,16 @@ class FeaturesAdmin:
             return list((await conn.execute(select(t.features.c.name).order_by("name"))).scalars())
 
     async def get_feature(self, feature_name: str) -> FeatureRecord:
-        """The feature's name, its variant names (sorted) and its default variant or None.
+        """The feature's name, its variant names (sorted), its default variant or None, its
+        variants' values and whether its kill switch is on.
 
         Raises FeatureNotFound.
         """
         async with self._db.read() as conn:
             feature = await require_feature(conn, feature_name)
-        return FeatureRecord(feature.name, list(feature.variants), feature.default, feature.values)
+        return FeatureRecord(
+            feature.name, list(feature.variants), feature.default, feature.values, feature.killed
+        )
 
     async def add_variant(
         self,
@@ -87,31 +92,43 @@ class FeaturesAdmin:
         feature_name: str,
         make_default: bool = False,
         value: JsonValue | None = None,
+        *,
+        if_revision: int | None = None,
     ) -> None:
         """Add ``variant_name`` to the feature; with ``make_default`` it also becomes the
         feature's default. ``value`` (bool, number, string or JSON object, at most 64 KiB as
         JSON) is what OpenFeature clients receive for it; None: its name.
 
         Raises FeatureNotFound, VariantExists, ValidationError (a bad name or value, or
-        ``__DISABLE__``, which only `add_disabling_variant` creates). One transaction.
+        ``__DISABLE__``, which only `add_disabling_variant` creates), EntityChanged (see
+        `kill_switch`). One transaction.
         """
         check_variant_name(variant_name)
         checked = None if value is None else check_variant_value(value)
-        await self._add_variant(variant_name, feature_name, make_default, checked)
+        await self._add_variant(variant_name, feature_name, make_default, checked, if_revision)
 
-    async def add_disabling_variant(self, feature_name: str, make_default: bool = False) -> None:
+    async def add_disabling_variant(
+        self, feature_name: str, make_default: bool = False, *, if_revision: int | None = None
+    ) -> None:
         """Add the reserved ``__DISABLE__`` variant to the feature; with ``make_default`` it
         also becomes the feature's default.
 
-        Raises FeatureNotFound, VariantExists. One transaction.
+        Raises FeatureNotFound, VariantExists, EntityChanged (see `kill_switch`). One
+        transaction.
         """
-        await self._add_variant(DISABLE, feature_name, make_default, None)
+        await self._add_variant(DISABLE, feature_name, make_default, None, if_revision)
 
     async def set_variant_value(
-        self, variant_name: str, feature_name: str, value: JsonValue | None
+        self,
+        variant_name: str,
+        feature_name: str,
+        value: JsonValue | None,
+        *,
+        if_revision: int | None = None,
     ) -> None:
         """Give a variant a new value (None: its name again). One transaction, change-logged.
-        VariantNotFound, or ValidationError for a bad value or the disabling variant."""
+        VariantNotFound, ValidationError for a bad value or the disabling variant,
+        EntityChanged (see `kill_switch`)."""
         checked = None if value is None else check_variant_value(value)
         if variant_name == DISABLE and checked is not None:
             raise ValidationError(
@@ -119,6 +136,7 @@ class FeaturesAdmin:
             )
         async with self._db.write("set_variant_value") as tx:
             feature = await require_variant(tx.conn, feature_name, variant_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
             # Compared as JSON: True == 1 in Python, but they are different values.
             if encode_value(feature.values.get(variant_name)) == encode_value(checked):
                 return
@@ -130,11 +148,17 @@ class FeaturesAdmin:
             await _record_feature(tx, feature_name)
 
     async def _add_variant(
-        self, variant_name: str, feature_name: str, make_default: bool, value: JsonValue | None
+        self,
+        variant_name: str,
+        feature_name: str,
+        make_default: bool,
+        value: JsonValue | None,
+        if_revision: int | None,
     ) -> None:
         disabling = variant_name == DISABLE
         async with self._db.write("add_variant") as tx:
             feature = await require_feature(tx.conn, feature_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
             if variant_name in feature.variants:
                 raise VariantExists(
                     f"Feature {feature_name!r} has a variant {variant_name!r} already."
@@ -151,14 +175,52 @@ class FeaturesAdmin:
                 await _set_default(tx.conn, feature_name, variant_name)
             await _record_feature(tx, feature_name)
 
-    async def rm_variant(self, variant_name: str, feature_name: str) -> None:
+    async def kill_switch(self, feature_name: str, *, if_revision: int | None = None) -> None:
+        """Turn the feature's kill switch on: every subject and targeting key gets
+        ``__DISABLE__`` of it, whatever its default, rollout, A/B tests and group overrides say
+        (explanations say source "killed"). Those are kept as they are, and changes to them
+        are still accepted, so `unkill` restores exactly what they give. Nothing is written if
+        the switch is on already.
+
+        ``if_revision`` (every feature write takes it): write only if nothing changed the
+        feature after that revision (itself, its rollout, a test or group override setting
+        it); else EntityChanged, saying which writes did. Raises FeatureNotFound,
+        ValidationError (a bad if_revision). One transaction, one revision.
+        """
+        await self._set_killed("kill_switch", feature_name, True, if_revision)
+
+    async def unkill(self, feature_name: str, *, if_revision: int | None = None) -> None:
+        """Turn the feature's kill switch off: subjects get again exactly what the default,
+        rollout (with its buckets), A/B tests and group overrides give now. Nothing is written
+        if the switch is off already. Raises FeatureNotFound, EntityChanged (see
+        `kill_switch`). One transaction, one revision."""
+        await self._set_killed("unkill", feature_name, False, if_revision)
+
+    async def _set_killed(
+        self, operation: str, feature_name: str, killed: bool, if_revision: int | None
+    ) -> None:
+        async with self._db.write(operation) as tx:
+            feature = await require_feature(tx.conn, feature_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
+            if feature.killed == killed:
+                return
+            await tx.conn.execute(
+                update(t.features).where(t.features.c.name == feature_name).values(killed=killed)
+            )
+            await _record_feature(tx, feature_name)
+
+    async def rm_variant(
+        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+    ) -> None:
         """Remove a variant nothing uses.
 
         Raises FeatureNotFound, VariantNotFound, VariantIsUsed (the message says by what: the
-        default, the rollout, an A/B-test group or a group override). One transaction.
+        default, the rollout, an A/B-test group or a group override), EntityChanged (see
+        `kill_switch`). One transaction.
         """
         async with self._db.write("rm_variant") as tx:
             await require_variant(tx.conn, feature_name, variant_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
             reason = await _variant_use(tx.conn, feature_name, variant_name, tx.now)
             if reason:
                 raise VariantIsUsed(
@@ -172,34 +234,22 @@ class FeaturesAdmin:
             )
             await _record_feature(tx, feature_name)
 
-    async def set_default_feature_variant(self, feature_name: str, variant_name: str) -> None:
+    async def set_default_feature_variant(
+        self, feature_name: str, variant_name: str, *, if_revision: int | None = None
+    ) -> None:
         """Make ``variant_name`` the feature's default: what subjects get when nothing else
         applies (docs/semantics.md, "Resolution").
 
-        Raises FeatureNotFound, VariantNotFound. One transaction.
+        Raises FeatureNotFound, VariantNotFound, EntityChanged (see `kill_switch`). One
+        transaction.
         """
         async with self._db.write("set_default_feature_variant") as tx:
             feature = await require_variant(tx.conn, feature_name, variant_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
             if feature.default == variant_name:
                 return
             await _set_default(tx.conn, feature_name, variant_name)
             await _record_feature(tx, feature_name)
-
-
-async def make_disabling_default(tx: WriteTransaction, feature_name: str) -> None:
-    """Inside `tx`: add ``__DISABLE__`` to the feature if it lacks it and make it the default;
-    records the feature if that changed anything. Raises FeatureNotFound."""
-    feature = await require_feature(tx.conn, feature_name)
-    if feature.default == DISABLE:
-        return
-    if DISABLE not in feature.variants:
-        await tx.conn.execute(
-            insert(t.variants).values(
-                feature=feature_name, name=DISABLE, disabling=True, value=encode_value(None)
-            )
-        )
-    await _set_default(tx.conn, feature_name, DISABLE)
-    await _record_feature(tx, feature_name)
 
 
 async def _read_feature(conn: AsyncConnection, name: str) -> Feature | None:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flaggery.engine.model import Group, GroupFact, SubjectFact
 from flaggery.errors import GroupExists, GroupNotFound, OverrideNotFound
 from flaggery.store import tables as t
+from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
 from flaggery.store.planned_writes import SubjectWrite
@@ -48,16 +49,17 @@ class GroupsAdmin:
             members = await _members(conn, group_name)
         return GroupRecord(group_name, members, dict(group.overrides))
 
-    async def rm_group(self, group_name: str) -> None:
+    async def rm_group(self, group_name: str, *, if_revision: int | None = None) -> None:
         """Delete the group, its overrides and its memberships (not the subjects).
 
         A fixed number of statements whatever the number of members: every admin write in
         every process waits while this transaction holds the revision lock.
 
-        Raises GroupNotFound. One transaction.
+        Raises GroupNotFound, EntityChanged (see `add_group_override`). One transaction.
         """
         async with self._db.write("rm_group") as tx:
-            await _require_group(tx.conn, group_name)
+            group = await _require_group(tx.conn, group_name)
+            await require_unchanged(tx, if_revision, "group", group_name)
             members = await read_members_without(tx.conn, group_name)
             members_of = t.group_members.c.group == group_name
             await tx.conn.execute(delete(t.group_members).where(members_of))
@@ -65,8 +67,9 @@ class GroupsAdmin:
                 delete(t.group_overrides).where(t.group_overrides.c.group == group_name)
             )
             await tx.conn.execute(delete(t.groups).where(t.groups.c.name == group_name))
-            tx.record(GroupFact(group_name, None))
-            tx.record(*(SubjectFact(i, subject) for i, subject in sorted(members.items())))
+            tx.record(GroupFact(group_name, None, removed_overrides=tuple(sorted(group.overrides))))
+            left = (group_name,)
+            tx.record(*(SubjectFact(i, s, left) for i, s in sorted(members.items())))
 
     async def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
         """Add the subject to the group. It joins last: when two of its groups override the same
@@ -86,16 +89,25 @@ class GroupsAdmin:
         await self._db.apply(write)
 
     async def add_group_override(
-        self, group_name: str, feature_name: str, variant_name: str
+        self,
+        group_name: str,
+        feature_name: str,
+        variant_name: str,
+        *,
+        if_revision: int | None = None,
     ) -> None:
         """Members of the group get ``variant_name`` of the feature, whatever else applies.
         An existing override of the same feature is replaced.
 
-        Raises GroupNotFound, FeatureNotFound, VariantNotFound. One transaction.
+        ``if_revision`` (every group write takes it): write only if nothing changed the group
+        (created, removed, an override; not a membership) after that revision; else
+        EntityChanged, saying which writes did. Raises GroupNotFound, FeatureNotFound,
+        VariantNotFound. One transaction.
         """
         async with self._db.write("add_group_override") as tx:
             group = await _require_group(tx.conn, group_name)
             await require_variant(tx.conn, feature_name, variant_name)
+            await require_unchanged(tx, if_revision, "group", group_name)
             current = group.overrides.get(feature_name)
             if current == variant_name:
                 return
@@ -116,13 +128,17 @@ class GroupsAdmin:
                 )
             await _record_group(tx, group_name)
 
-    async def rm_group_override(self, group_name: str, feature_name: str) -> None:
+    async def rm_group_override(
+        self, group_name: str, feature_name: str, *, if_revision: int | None = None
+    ) -> None:
         """Remove the group's override of the feature.
 
-        Raises GroupNotFound, OverrideNotFound. One transaction.
+        Raises GroupNotFound, OverrideNotFound, EntityChanged (see `add_group_override`). One
+        transaction.
         """
         async with self._db.write("rm_group_override") as tx:
             group = await _require_group(tx.conn, group_name)
+            await require_unchanged(tx, if_revision, "group", group_name)
             if feature_name not in group.overrides:
                 raise OverrideNotFound(
                     f"Group {group_name!r} has no override for feature {feature_name!r}."
@@ -133,7 +149,7 @@ class GroupsAdmin:
                     t.group_overrides.c.feature == feature_name,
                 )
             )
-            await _record_group(tx, group_name)
+            await _record_group(tx, group_name, removed_override=feature_name)
 
 
 async def _require_group(conn: AsyncConnection, name: str) -> Group:
@@ -152,5 +168,8 @@ async def _members(conn: AsyncConnection, group_name: str) -> list[int]:
     return list((await conn.execute(query)).scalars())
 
 
-async def _record_group(tx: WriteTransaction, group_name: str) -> None:
-    tx.record(GroupFact(group_name, await _require_group(tx.conn, group_name)))
+async def _record_group(
+    tx: WriteTransaction, group_name: str, removed_override: str | None = None
+) -> None:
+    removed = () if removed_override is None else (removed_override,)
+    tx.record(GroupFact(group_name, await _require_group(tx.conn, group_name), removed))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import Executable, bindparam, delete, insert, select, update
@@ -35,6 +36,7 @@ from flaggery.errors import (
 )
 from flaggery.store import tables as t
 from flaggery.store.queries import read_bucket_weights
+from flaggery.store.removed_subjects import forget_buckets, remembered_buckets
 from flaggery.store.validation import storable
 
 __all__ = ["Applied", "Outcome", "SubjectWrite", "apply_subject_writes"]
@@ -71,12 +73,12 @@ Outcome = Applied | FlaggeryError
 
 
 async def apply_subject_writes(
-    conn: AsyncConnection, writes: Sequence[SubjectWrite], revision: int
+    conn: AsyncConnection, writes: Sequence[SubjectWrite], revision: int, now: datetime
 ) -> list[Outcome]:
     """Judge and apply ``writes`` in order on ``conn``, the applied ones taking the revisions
-    after ``revision`` one by one. Returns one outcome per write. Raises only what the database
-    raises (then nothing may be committed)."""
-    rows = await _WorkingCopy.load(conn, writes)
+    after ``revision`` one by one, at time ``now``. Returns one outcome per write. Raises only
+    what the database raises (then nothing may be committed)."""
+    rows = await _WorkingCopy.load(conn, writes, now)
     outcomes: list[Outcome] = []
     for write in writes:
         try:
@@ -102,9 +104,15 @@ class _WorkingCopy:
     bucket_deltas: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     joined: dict[tuple[str, int], int] = field(default_factory=dict)
     """(group, subject) -> revision of a join made by these writes and not undone by them."""
+    returning: dict[int, int] = field(default_factory=dict)
+    """Removed subjects' remembered buckets (flaggery.store.removed_subjects), for the adds."""
+    returned: list[int] = field(default_factory=list)
+    """Ids added back into their remembered bucket: their memories go."""
 
     @classmethod
-    async def load(cls, conn: AsyncConnection, writes: Sequence[SubjectWrite]) -> _WorkingCopy:
+    async def load(
+        cls, conn: AsyncConnection, writes: Sequence[SubjectWrite], now: datetime
+    ) -> _WorkingCopy:
         ids = sorted({w.subject for w in writes})
         subjects = await _read_subjects(conn, ids)
         names = sorted({w.group for w in writes if w.group and storable(w.group)})
@@ -112,9 +120,10 @@ class _WorkingCopy:
         if names:
             query = select(t.groups.c.name).where(t.groups.c.name.in_(names))
             groups = set((await conn.execute(query)).scalars())
-        adds = any(w.operation == "add_subject" for w in writes)
+        adds = [w.subject for w in writes if w.operation == "add_subject"]
         weights = await read_bucket_weights(conn) if adds else {}
-        return cls(subjects, dict(subjects), weights, groups)
+        returning = await remembered_buckets(conn, adds, now) if adds else {}
+        return cls(subjects, dict(subjects), weights, groups, returning=returning)
 
     def apply(self, write: SubjectWrite, revision: int) -> Applied:
         sid = write.subject
@@ -129,12 +138,17 @@ class _WorkingCopy:
         else:
             changed = self._move(sid, subject, write, revision)
         self.subjects[sid] = changed
-        return Applied(revision, (SubjectFact(sid, changed),))
+        left = tuple(group for group in subject.groups if group not in changed.groups)
+        return Applied(revision, (SubjectFact(sid, changed, left),))
 
     def _add(self, sid: int, weight: int, revision: int) -> Applied:
         if self.subjects[sid] is not None:
             raise SubjectExists(f"Subject {sid} exists already.")
-        bucket = lightest_bucket(self.bucket_weights)
+        bucket = self.returning.pop(sid, None)
+        if bucket is None:
+            bucket = lightest_bucket(self.bucket_weights)
+        else:
+            self.returned.append(sid)
         self._add_weight(bucket, weight)
         self.subjects[sid] = Subject(weight, bucket)
         return Applied(revision, (SubjectFact(sid, Subject(weight, bucket)),), bucket)
@@ -206,6 +220,7 @@ class _WorkingCopy:
         for statement, parameters in statements:
             if parameters:
                 await conn.execute(statement, parameters)
+        await forget_buckets(conn, self.returned)
 
 
 async def _read_subjects(conn: AsyncConnection, ids: list[int]) -> dict[int, Subject | None]:

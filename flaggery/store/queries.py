@@ -45,7 +45,8 @@ async def read_bucket_weights(conn: AsyncConnection) -> dict[int, int]:
 async def read_features(conn: AsyncConnection, name: str | None = None) -> dict[str, Feature]:
     if name is not None and not storable(name):
         return {}
-    query = select(t.features.c.name, t.features.c.default_variant).order_by(t.features.c.name)
+    f = t.features.c
+    query = select(f.name, f.default_variant, f.killed).order_by(f.name)
     variant_query = select(t.variants.c.feature, t.variants.c.name, t.variants.c.value).order_by(
         t.variants.c.feature, t.variants.c.name
     )
@@ -59,8 +60,8 @@ async def read_features(conn: AsyncConnection, name: str | None = None) -> dict[
         if value is not None:
             values[feature][variant] = decode_value(value)
     return {
-        feature: Feature(feature, tuple(variants[feature]), default, values[feature])
-        for feature, default in await conn.execute(query)
+        feature: Feature(feature, tuple(variants[feature]), default, values[feature], killed)
+        for feature, default, killed in await conn.execute(query)
     }
 
 

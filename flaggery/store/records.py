@@ -62,6 +62,8 @@ class FeatureRecord(msgspec.Struct, frozen=True):
     default_variant: str | None
     values: dict[str, JsonValue] = {}
     """variant -> value, for the variants given one; the others' value is their name."""
+    killed: bool = False
+    """The kill switch is on: everyone gets ``__DISABLE__`` (kill_switch, unkill)."""
 
 
 class RolloutRecord(msgspec.Struct, frozen=True):

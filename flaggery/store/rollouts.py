@@ -20,8 +20,9 @@ from flaggery.engine.restore import (
 )
 from flaggery.errors import RolloutExists, RolloutNotFound, ValidationError
 from flaggery.store import tables as t
+from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
-from flaggery.store.features import make_disabling_default, require_feature, require_variant
+from flaggery.store.features import require_feature, require_variant
 from flaggery.store.queries import read_bucket_weights, read_rollouts
 from flaggery.store.records import RolloutRecord
 from flaggery.store.validation import check_proportion
@@ -32,14 +33,17 @@ __all__ = ["RolloutsAdmin"]
 class RolloutsAdmin:
     _db: Database
 
-    async def add_rollout(self, variant_name: str, feature_name: str) -> None:
+    async def add_rollout(
+        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+    ) -> None:
         """Create the feature's rollout of ``variant_name``, at proportion 0 (no bucket).
 
-        Raises FeatureNotFound, VariantNotFound, RolloutExists (one rollout per feature). One
-        transaction.
+        Raises FeatureNotFound, VariantNotFound, RolloutExists (one rollout per feature),
+        EntityChanged (``if_revision``: see `kill_switch`). One transaction.
         """
         async with self._db.write("add_rollout") as tx:
             await require_variant(tx.conn, feature_name, variant_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
             if (await read_rollouts(tx.conn, feature_name)).get(feature_name):
                 raise RolloutExists(
                     f"Feature {feature_name!r} has a rollout already: "
@@ -67,34 +71,47 @@ class RolloutsAdmin:
             feature_name, rollout.variant, rollout.proportion, weight, sorted(rollout.buckets)
         )
 
-    async def set_rollout_variant(self, variant_name: str, feature_name: str) -> None:
+    async def set_rollout_variant(
+        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+    ) -> None:
         """Roll out ``variant_name`` instead; the rollout keeps its buckets and proportion.
 
-        Raises RolloutNotFound, VariantNotFound. One transaction.
+        Raises RolloutNotFound, VariantNotFound, EntityChanged (see `kill_switch`). One
+        transaction.
         """
-        await self._set_rollout("set_rollout_variant", feature_name, variant_name, None)
+        await self._set_rollout(
+            "set_rollout_variant", feature_name, variant_name, None, if_revision
+        )
 
-    async def set_rollout_proportion(self, feature_name: str, proportion: float) -> None:
+    async def set_rollout_proportion(
+        self, feature_name: str, proportion: float, *, if_revision: int | None = None
+    ) -> None:
         """Move the rollout to ``proportion`` (0 to 1: 0.07 for 7%) of the total weight.
 
         Raising it only adds buckets and lowering it only removes buckets, so subjects that get
         the variant keep it as the rollout grows; moving back to a proportion it left, with the
         bucket weights unchanged since, gives back the same buckets (docs/semantics.md,
         "Allocation"). Setting the current proportion again is a no-op. Raises RolloutNotFound,
-        InvalidRolloutProportion. One transaction; O(buckets log buckets).
+        InvalidRolloutProportion, EntityChanged (see `kill_switch`). One transaction;
+        O(buckets log buckets).
         """
-        await self._set_rollout("set_rollout_proportion", feature_name, None, proportion)
+        await self._set_rollout(
+            "set_rollout_proportion", feature_name, None, proportion, if_revision
+        )
 
     async def set_rollout(
         self,
         feature_name: str,
         variant_name: str | None = None,
         proportion: float | None = None,
+        *,
+        if_revision: int | None = None,
     ) -> None:
         """Change the rollout's variant, its proportion, or both, in one transaction (one
         revision): no replica ever serves the new variant at the old proportion. Raises
-        ValidationError if neither is given; nothing changes if either is refused."""
-        await self._set_rollout("set_rollout", feature_name, variant_name, proportion)
+        ValidationError if neither is given, EntityChanged (see `kill_switch`); nothing
+        changes if either is refused."""
+        await self._set_rollout("set_rollout", feature_name, variant_name, proportion, if_revision)
 
     async def _set_rollout(
         self,
@@ -102,6 +119,7 @@ class RolloutsAdmin:
         feature_name: str,
         variant_name: str | None,
         proportion: float | None,
+        if_revision: int | None,
     ) -> None:
         if variant_name is None and proportion is None:
             raise ValidationError("Give a variant, a proportion, or both.")
@@ -111,6 +129,7 @@ class RolloutsAdmin:
             if variant_name is not None:
                 await require_variant(tx.conn, feature_name, variant_name)
             rollout = await _require_rollout(tx.conn, feature_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
             changed = False
             if variant_name is not None:
                 changed |= await _set_variant(tx.conn, rollout, variant_name)
@@ -140,23 +159,12 @@ class RolloutsAdmin:
                 chosen, weights = move.chosen, move.weights
         return sum(weights[bucket] for bucket in chosen)
 
-    async def kill_switch(self, feature_name: str) -> None:
-        """Everyone gets the disabling variant now, except where a live A/B test or a group
-        override decides (stop or remove those): ``__DISABLE__``, added if missing, becomes the
-        default, and the rollout, if any, drops to 0%. Nothing changes if both already hold.
-
-        Raises FeatureNotFound. One transaction, one revision, one change-log row.
-        """
-        async with self._db.write("kill_switch") as tx:
-            await make_disabling_default(tx, feature_name)
-            rollout = (await read_rollouts(tx.conn, feature_name)).get(feature_name)
-            if rollout is not None and await _set_proportion(tx.conn, rollout, 0.0):
-                await _record(tx, feature_name)
-
-    async def rm_rollout(self, feature_name: str) -> None:
-        """Remove the feature's rollout: its subjects fall back to the default variant."""
+    async def rm_rollout(self, feature_name: str, *, if_revision: int | None = None) -> None:
+        """Remove the feature's rollout: its subjects fall back to the default variant.
+        Raises RolloutNotFound, EntityChanged (see `kill_switch`)."""
         async with self._db.write("rm_rollout") as tx:
             await _require_rollout(tx.conn, feature_name)
+            await require_unchanged(tx, if_revision, "feature", feature_name)
             for table in (t.rollout_buckets, t.rollout_deals, t.rollouts):
                 await tx.conn.execute(delete(table).where(table.c.feature == feature_name))
             tx.record(RolloutFact(feature_name, None))

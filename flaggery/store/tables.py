@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -41,6 +42,7 @@ __all__ = [
     "group_overrides",
     "groups",
     "metadata",
+    "removed_subjects",
     "rollout_buckets",
     "rollout_deals",
     "rollouts",
@@ -153,11 +155,24 @@ subjects = Table(
     Column("bucket_id", Integer, ForeignKey("buckets.id"), nullable=False),
 )
 
+removed_subjects = Table(
+    "removed_subjects",
+    metadata,
+    # A removed subject's bucket, so the same id registered again lands where it was (its A/B
+    # test arm and rollout state with it). Kept 90 days (flaggery.store.removed_subjects;
+    # migration 0009).
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("bucket_id", Integer, ForeignKey("buckets.id"), nullable=False),
+    Column("removed_at", UTCDateTime, nullable=False, index=True),
+)
+
 features = Table(
     "features",
     metadata,
     _name("name", primary_key=True),
     Column("default_variant", String(NAME_LENGTH), nullable=True),
+    # The kill switch (migration 0009): resolution's last layer, over everything else.
+    Column("killed", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 variants = Table(

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from flaggery.decimal_text import DecimalTextError, excerpt, parse_decimal, percent
 from flaggery.errors import (
+    EntityChanged,
     FlaggeryError,
     Forbidden,
     NotFound,
@@ -66,6 +67,7 @@ def routes(ui: Ui) -> list[Route]:
         post("/features/{name:path}/rollout", _rollout, pages.feature, "rollout"),
         post("/features/{name:path}/rollout/remove", _rm_rollout, pages.feature, "rollout"),
         post("/features/{name:path}/kill", _confirmed(_kill), pages.feature, "kill"),
+        post("/features/{name:path}/unkill", _confirmed(_unkill), pages.feature, "kill"),
         post("/features/{name:path}/remove", _confirmed(_rm_feature), pages.feature, "remove"),
         post("/abtests", _add_abtest, pages.abtests, "create"),
         post("/abtests/{name:path}/stop", _confirmed(_stop_abtest), pages.abtests, "abtest"),
@@ -96,8 +98,11 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
         status = ui.status_for(type(error))
         if status >= 500:
             raise
+        message = error.message
+        if isinstance(error, EntityChanged):
+            message += " Not saved: the page now shows the current state; submit again to apply."
         await services.catch_up()  # a new rollout's earlier steps may stand
-        return await page(ui, request, status=status, errors={beside: error.message}, form=form)
+        return await page(ui, request, status=status, errors={beside: message}, form=form)
     await services.catch_up()  # the next page, read from the snapshot, shows the write
     return RedirectResponse(target or _back(request), 303)
 
@@ -138,6 +143,7 @@ def _back(request: Request) -> str:
         "/rollout/remove",
         "/rollout",
         "/kill",
+        "/unkill",
         "/members/remove",
         "/members",
         "/overrides/remove",
@@ -171,6 +177,17 @@ def _percent(form: FormData) -> float:
     return round(value / 100, 6)
 
 
+def _revision(form: FormData) -> int | None:
+    """The revision the form was rendered from (its hidden ``revision`` field): the write is
+    refused if its entity changed after it. None for a post without one (a script)."""
+    text = _text(form, "revision")
+    if not text:
+        return None
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        raise ValidationError(f"The form's revision must be a whole number, got {text[:40]!r}.")
+    return int(text)
+
+
 def _name(request: Request) -> str:
     name: str = request.path_params["name"]
     return name
@@ -184,47 +201,62 @@ async def _add_feature(store: AsyncFlaggery, form: FormData, request: Request) -
 
 async def _add_variant(store: AsyncFlaggery, form: FormData, request: Request) -> None:
     await store.add_variant(
-        _text(form, "variant"), _name(request), form.get("make_default") == "on"
+        _text(form, "variant"),
+        _name(request),
+        form.get("make_default") == "on",
+        if_revision=_revision(form),
     )
 
 
 async def _rm_variant(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.rm_variant(_text(form, "variant"), _name(request))
+    await store.rm_variant(_text(form, "variant"), _name(request), if_revision=_revision(form))
 
 
 async def _set_default(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.set_default_feature_variant(_name(request), _text(form, "variant"))
+    await store.set_default_feature_variant(
+        _name(request), _text(form, "variant"), if_revision=_revision(form)
+    )
 
 
 async def _set_value(store: AsyncFlaggery, form: FormData, request: Request) -> None:
     """The REST route's store call; the value is typed by the form's ``type``."""
     value = typed_value(_text(form, "type"), form.get("value"))
-    await store.set_variant_value(_text(form, "variant"), _name(request), value)
+    await store.set_variant_value(
+        _text(form, "variant"), _name(request), value, if_revision=_revision(form)
+    )
 
 
 async def _rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:
     """Create the rollout if there is none, then move it (variant and proportion at once)."""
     feature, variant = _name(request), _text(form, "variant") or None
     proportion = _percent(form) if _text(form, "percent") else None
+    seen = _revision(form)
     try:
         await store.get_rollout(feature)
     except NotFound:
         if variant is None:
             raise ValidationError("Choose the variant to roll out.") from None
-        await store.add_rollout(variant, feature)
-    await store.set_rollout(feature, variant, proportion)
+        await store.add_rollout(variant, feature, if_revision=seen)
+        seen = None  # the new rollout is this form's own write
+    await store.set_rollout(feature, variant, proportion, if_revision=seen)
 
 
 async def _rm_rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.rm_rollout(_name(request))
+    await store.rm_rollout(_name(request), if_revision=_revision(form))
 
 
 async def _kill(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    # Unconditional: firing it again is harmless and loses nothing (unkill restores all),
+    # and in an incident it must never be refused because the page is a minute old.
     await store.kill_switch(_name(request))
 
 
+async def _unkill(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.unkill(_name(request), if_revision=_revision(form))
+
+
 async def _rm_feature(store: AsyncFlaggery, form: FormData, request: Request) -> str:
-    await store.rm_feature(_name(request))
+    await store.rm_feature(_name(request), if_revision=_revision(form))
     return "/ui/features"
 
 
@@ -250,12 +282,12 @@ def _time(form: FormData, key: str) -> Any:
 
 
 async def _stop_abtest(store: AsyncFlaggery, form: FormData, request: Request) -> str:
-    await store.stop_abtest(_name(request))
+    await store.stop_abtest(_name(request), if_revision=_revision(form))
     return "/ui/abtests"
 
 
 async def _rm_abtest(store: AsyncFlaggery, form: FormData, request: Request) -> str:
-    await store.rm_abtest(_name(request))
+    await store.rm_abtest(_name(request), if_revision=_revision(form))
     return "/ui/abtests"
 
 
@@ -274,15 +306,19 @@ async def _rm_member(store: AsyncFlaggery, form: FormData, request: Request) -> 
 
 
 async def _add_override(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.add_group_override(_name(request), _text(form, "feature"), _text(form, "variant"))
+    await store.add_group_override(
+        _name(request), _text(form, "feature"), _text(form, "variant"), if_revision=_revision(form)
+    )
 
 
 async def _rm_override(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.rm_group_override(_name(request), _text(form, "feature"))
+    await store.rm_group_override(
+        _name(request), _text(form, "feature"), if_revision=_revision(form)
+    )
 
 
 async def _rm_group(store: AsyncFlaggery, form: FormData, request: Request) -> str:
-    await store.rm_group(_name(request))
+    await store.rm_group(_name(request), if_revision=_revision(form))
     return "/ui/groups"
 
 

@@ -136,6 +136,7 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
 async def feature(ui: Ui, request: Request, **context: Any) -> Response:
     store = ui.services(request).store
     name = request.path_params["name"]
+    revision = await store.revision()  # read first: the forms' condition (ui/actions.py)
     record = await store.get_feature(name)
     rollout = await _rollout(store, name)
     total = (await store.get_buckets()).total_weight
@@ -151,6 +152,7 @@ async def feature(ui: Ui, request: Request, **context: Any) -> Response:
         total=total,
         share=share,
         preview=preview,
+        revision=revision,
         **context,
     )
 
@@ -180,7 +182,8 @@ async def preview(ui: Ui, request: Request) -> Response:
 async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
     """Tests by status from the live snapshot's configuration; one query (bucket weights)."""
     services = ui.services(request)
-    config = services.evaluator.snapshot.config
+    snapshot = services.evaluator.snapshot
+    config = snapshot.config
     now = services.store.database.clock()  # the clock writes use: tests move it
     buckets = await services.store.get_buckets()
     weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
@@ -198,6 +201,7 @@ async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
         share=share,
         features=sorted(config.features),
         groups=draft(context.get("form")),
+        revision=snapshot.revision,
         **context,
     )
 
@@ -230,6 +234,7 @@ async def groups(ui: Ui, request: Request, **context: Any) -> Response:
 
 async def group(ui: Ui, request: Request, **context: Any) -> Response:
     store = ui.services(request).store
+    revision = await store.revision()  # read first: the forms' condition (ui/actions.py)
     record = await store.get_group(request.path_params["name"])
     members = _listing(request, sorted(record.subjects))
     return ui.page(
@@ -239,6 +244,7 @@ async def group(ui: Ui, request: Request, **context: Any) -> Response:
         group=record,
         members=members,
         features=await store.list_features(),
+        revision=revision,
         **context,
     )
 

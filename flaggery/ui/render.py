@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -122,8 +122,10 @@ def bars(weights: Sequence[int], width: int = 960, height: int = 160) -> list[di
 def describe(fact: Fact) -> str:
     """One change-log fact in words, for History: what it is about and, if so, its removal."""
     match fact:
-        case SubjectFact(id=sub_id, subject=subject):
-            return f"subject {sub_id}" + ("" if subject else " removed")
+        case SubjectFact(id=sub_id, subject=subject, left=left):
+            if subject is None:
+                return f"subject {sub_id} removed" + _listed(", it was in", left)
+            return f"subject {sub_id}" + _listed(", left", left)
         case BucketFact(id=bucket):
             return f"bucket {bucket} added"
         case FeatureFact(name=name, feature=feature):
@@ -132,10 +134,12 @@ def describe(fact: Fact) -> str:
             if rollout is None:
                 return f"rollout of {name} removed"
             return f"rollout of {name}: {rollout.variant} at {rollout.proportion:.1%}"
-        case AbTestFact(name=name, test=test):
-            return f"A/B test {name}" + ("" if test else " removed")
-        case GroupFact(name=name, group=group):
-            return f"group {name}" + ("" if group else " removed")
+        case AbTestFact(name=name, test=test, removed_features=features):
+            removed = "" if test else " removed" + _listed(", it set", features)
+            return f"A/B test {name}{removed}"
+        case GroupFact(name=name, group=group, removed_overrides=overrides):
+            removed = "" if group else " removed"
+            return f"group {name}{removed}" + _listed(", overrides removed:", overrides)
         case GrowthFact(first=first, last=last, rollouts=rollouts, abtests=abtests):
             return (
                 f"buckets {first}-{last} added: {len(rollouts)} rollouts and "
@@ -143,4 +147,9 @@ def describe(fact: Fact) -> str:
             )
         case ReloadFact(facts=count):
             return f"{count} facts (too many to list)"
-    return type(fact).__name__
+        case _:
+            assert_never(fact)
+
+
+def _listed(label: str, names: Sequence[str]) -> str:
+    return f"{label} {', '.join(names)}" if names else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from flaggery.engine.model import State
+from flaggery.engine.model import DISABLE, State
 from flaggery.errors import SubjectNotFound
 
 __all__ = ["naive_bucket_of_key", "naive_key_variants", "naive_variants"]
@@ -43,6 +43,14 @@ def naive_variants(state: State, subject_id: int, now: datetime) -> dict[str, st
         group = state.groups.get(group_name)
         if group is not None:
             flags.update(group.overrides)
+    return _killed(state, flags)
+
+
+def _killed(state: State, flags: dict[str, str]) -> dict[str, str]:
+    """5. the kill switch: a killed feature is disabled whatever the steps above gave."""
+    for feature in state.features.values():
+        if feature.killed:
+            flags[feature.name] = DISABLE
     return flags
 
 
@@ -66,7 +74,7 @@ def naive_key_variants(state: State, key: str, now: datetime) -> dict[str, str]:
         return naive_variants(state, int(key), now)
     flags = {f.name: f.default for f in state.features.values() if f.default is not None}
     if not state.buckets:
-        return flags
+        return _killed(state, flags)
     bucket = naive_bucket_of_key(state, key)
     for rollout in state.rollouts.values():
         if bucket in rollout.buckets:
@@ -76,4 +84,4 @@ def naive_key_variants(state: State, key: str, now: datetime) -> dict[str, str]:
             for test_group in test.groups:
                 if bucket in test_group.buckets:
                     flags.update(test_group.variants)
-    return flags
+    return _killed(state, flags)

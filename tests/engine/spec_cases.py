@@ -21,6 +21,7 @@ class CaseFeature(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     variants: list[str]
     default: str | None = None
+    killed: bool = False
 
 
 class CaseSubject(msgspec.Struct, forbid_unknown_fields=True):
@@ -92,7 +93,9 @@ def state_of(case: SpecCase) -> State:
     return make_state(
         buckets=spec.buckets,
         subjects={s.id: Subject(s.weight, s.bucket, tuple(s.groups)) for s in spec.subjects},
-        features=[Feature(f.name, tuple(f.variants), f.default) for f in spec.features],
+        features=[
+            Feature(f.name, tuple(f.variants), f.default, killed=f.killed) for f in spec.features
+        ],
         rollouts=[
             Rollout(r.feature, r.variant, r.proportion, frozenset(r.buckets)) for r in spec.rollouts
         ],

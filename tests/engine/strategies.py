@@ -106,7 +106,9 @@ def _some_buckets(draw: st.DrawFn, buckets: list[int]) -> frozenset[int]:
 
 
 def _feature(draw: st.DrawFn, name: str) -> Feature:
-    return Feature(name, VARIANTS, draw(_optional_variants))
+    # One feature in five is killed: the kill switch's layer goes over every other.
+    killed = draw(st.integers(0, 4)) == 0
+    return Feature(name, VARIANTS, draw(_optional_variants), killed=killed)
 
 
 def _rollout(draw: st.DrawFn, feature: str, buckets: list[int]) -> Rollout:

@@ -100,7 +100,10 @@ def _assert_source_holds(
         group = next(g for g in test.groups if g.name == why.test_group)
         assert test.is_live(now) and bucket in group.buckets
         assert group.variants[feature] == why.variant
+    elif why.source == "killed":
+        assert state.features[feature].killed and why.variant == "__DISABLE__"
     else:
+        assert why.source == "override"
         overriding = [g for g in groups if feature in getattr(state.groups.get(g), "overrides", {})]
         assert overriding[-1] == why.group
         assert state.groups[why.group].overrides[feature] == why.variant

@@ -82,6 +82,7 @@ async def test_features_and_variants(client: httpx.AsyncClient) -> None:
         "variants": [],
         "default_variant": None,
         "values": {},
+        "killed": False,
     }
     fails(await client.get("/v1/features/nope"), 404, "FeatureNotFound")
 

@@ -31,7 +31,7 @@ def test_public_operations_are_exactly_the_read_only_ones() -> None:
 async def test_read_only_mode_locks_every_admin_route(make_client: MakeClient) -> None:
     client = await make_client(admin_mode=False)
     admin_operations = [op for op in OPERATIONS if not (op.public or op.replica)]
-    assert len(admin_operations) == 33
+    assert len(admin_operations) == 35  # 33 + the kill switch on and off
     for op in admin_operations:
         response = await client.request(op.method, _concrete(op.path))
         message = fails(response, 423, "NotAdmin")

@@ -47,6 +47,7 @@ EXPECTED_STATUS = {
     "NoBuckets": 409,
     "AbTestIsLive": 409,
     "AbTestNotLive": 409,
+    "EntityChanged": 412,
     "NotAdmin": 423,
     "Unauthorized": 401,
     "Forbidden": 403,

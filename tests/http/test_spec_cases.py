@@ -87,3 +87,6 @@ async def _replay(client: httpx.AsyncClient, case: SpecCase) -> None:
         created_test = ok(await client.get(f"/v1/abtests/{test.name}"))["test"]
         for got, expected in zip(created_test["groups"], test.groups, strict=True):
             assert sorted(bucket_of[b] for b in got["buckets"]) == sorted(expected.buckets)
+    for feature in state.features:
+        if feature.killed:
+            ok(await client.post(f"/v1/features/{feature.name}/kill"))

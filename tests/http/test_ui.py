@@ -176,8 +176,15 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0.5
     confirmed = {"csrf": csrf, "confirm": "on"}
     assert (await client.post("/ui/features/f/kill", data=confirmed)).status_code == 303
-    assert ok(await client.get("/v1/features/f"))["default_variant"] == "__DISABLE__"
-    assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0
+    assert ok(await client.get("/v1/features/f"))["killed"] is True
+    assert ok(await client.get("/v1/subjects/1/flags"))["flags"] == {"f": "__DISABLE__"}
+    page = await client.get("/ui/features/f")
+    assert "Kill switch on" in page.text and 'action="/ui/features/f/unkill"' in page.text
+    assert 'class="badge killed"' in (await client.get("/ui/features")).text
+    assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0.5  # kept
+    assert (await client.post("/ui/features/f/unkill", data=confirmed)).status_code == 303
+    assert ok(await client.get("/v1/features/f"))["killed"] is False
+    assert "Kill switch on" not in (await client.get("/ui/features/f")).text
     await client.post("/ui/groups", data={"csrf": csrf, "name": "g"})
     for subject in ("3", "5"):
         await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": subject})

@@ -19,6 +19,7 @@ async def test_values_over_rest(client: httpx.AsyncClient) -> None:
         "variants": ["A", "B", "C", "D"],
         "default_variant": "A",
         "values": {"A": 2.5, "C": {"limit": 5}},
+        "killed": False,
     }
     assert ok(await client.get("/v1/subjects/1/flags")) == {"flags": {"f": "A"}}
     ok(await client.put("/v1/features/f/variants/A/value", json={"value": None}))

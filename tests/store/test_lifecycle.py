@@ -185,25 +185,3 @@ async def test_a_preview_is_the_weight_the_move_lands_on(store: AsyncFlaggery) -
         assert await store.revision() == revision
         await store.set_rollout_proportion("f", proportion)
         assert (await store.get_rollout("f")).effective_weight == preview
-
-
-async def test_the_kill_switch_is_one_write(store: AsyncFlaggery) -> None:
-    """The disabling variant is added, made the default and the rollout drops to 0%, all in one
-    revision: no replica can serve the disabled default while the rollout still holds buckets."""
-    await seed(store)
-    await store.add_rollout("on", "f")
-    await store.set_rollout_proportion("f", 0.5)
-    revision, rows = await store.revision(), await change_log_rows(store)
-    await store.kill_switch("f")
-    await assert_one_write(store, revision, rows)
-    feature = await store.get_feature("f")
-    assert feature.default_variant == "__DISABLE__" and "__DISABLE__" in feature.variants
-    assert (await store.get_rollout("f")).buckets == []
-    assert {
-        variants["f"] for variants in [await store.get_subject_variants(i) for i in range(100)]
-    } == {"__DISABLE__"}
-    await store.kill_switch("f")  # already killed: nothing to write
-    assert await store.revision() == revision + 1
-    with pytest.raises(errors.FeatureNotFound):
-        await store.kill_switch("missing")
-    assert await store.revision() == revision + 1

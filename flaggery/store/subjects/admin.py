@@ -8,12 +8,12 @@ import asyncpg
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.allocation import place_subjects
 from flaggery.engine.model import (
     ReloadFact,
     Subject,
     SubjectFact,
 )
+from flaggery.engine.returning import place_returning_subjects
 from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
 from flaggery.store import database
 from flaggery.store import tables as t
@@ -21,6 +21,7 @@ from flaggery.store.database import Database
 from flaggery.store.planned_writes import SubjectWrite
 from flaggery.store.queries import read_bucket_weights, read_subject
 from flaggery.store.records import BucketRecord, BucketsRecord, SubjectRecord
+from flaggery.store.removed_subjects import forget_buckets, remember_bucket, remembered_buckets
 from flaggery.store.subjects.batch import check_subject_pairs
 from flaggery.store.subjects.bulk import insert_rows
 from flaggery.store.subjects.growth import grow_allocations
@@ -70,7 +71,8 @@ class SubjectsAdmin:
 
     async def add_subject(self, sub_id: int, weight: int = 1) -> int:
         """Add subject ``sub_id`` with ``weight`` (1 to 2^31-1) to the lightest bucket (ties:
-        lowest id) and return that bucket's id.
+        lowest id) and return that bucket's id. A subject removed within the last 90 days goes
+        back to the bucket it had instead (flaggery.store.removed_subjects).
 
         Raises SubjectExists, NoBuckets (no bucket yet), ValidationError (id outside signed 64 bits,
         weight out of range). One transaction; about 4 ms on PostgreSQL with 100,000 subjects,
@@ -83,7 +85,8 @@ class SubjectsAdmin:
 
     async def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
         """Add many (id, weight) pairs in one transaction, placed exactly as one-by-one insertion
-        in the given order would place them. Returns their bucket ids, in input order.
+        in the given order would place them (removed subjects coming back included). Returns
+        their bucket ids, in input order.
 
         All or nothing: raises SubjectExists if any id exists (nothing is added), ValidationError
         for a repeated id, a bad id or weight, or more than 10,000,000 pairs, NoBuckets. On
@@ -97,7 +100,13 @@ class SubjectsAdmin:
             if tx.conn.dialect.name != "postgresql":  # PostgreSQL: the COPY finds them
                 await _refuse_existing(tx.conn, batch.ids)
             before = await read_bucket_weights(tx.conn)
-            placed, after = place_subjects(before, batch.weights)
+            remembered = await remembered_buckets(tx.conn, batch.ids, tx.now)
+            returning = (
+                {i: remembered[sid] for i, sid in enumerate(batch.ids) if sid in remembered}
+                if remembered
+                else {}  # the usual case: no pass over the ids
+            )
+            placed, after = place_returning_subjects(before, batch.weights, returning)
             try:
                 await insert_subjects(tx.conn, (batch.ids, batch.weights, placed))
             except asyncpg.UniqueViolationError:  # PostgreSQL: say which ids exist
@@ -106,6 +115,7 @@ class SubjectsAdmin:
             await _add_bucket_weights(
                 tx.conn, {b: w - before[b] for b, w in after.items() if w != before[b]}
             )
+            await forget_buckets(tx.conn, list(remembered))
             if len(batch) > database.MAX_LOGGED_FACTS:  # logged as a reload in any case
                 tx.record(ReloadFact(len(batch)))
             else:
@@ -117,8 +127,10 @@ class SubjectsAdmin:
                 )
         return placed.tolist()
 
-    async def rm_subject(self, sub_id: int) -> None:
-        """Delete the subject and its group memberships; its bucket gets lighter.
+    async def rm_subject(self, sub_id: int, *, forget: bool = False) -> None:
+        """Delete the subject and its group memberships; its bucket gets lighter. Its bucket
+        is remembered for 90 days, so the same id added again lands there (and stays in its A/B
+        test arm); ``forget=True`` remembers nothing (an erasure request).
 
         Raises SubjectNotFound. One transaction.
         """
@@ -129,7 +141,11 @@ class SubjectsAdmin:
             )
             await tx.conn.execute(delete(t.subjects).where(t.subjects.c.id == sub_id))
             await _add_bucket_weight(tx.conn, subject.bucket, -subject.weight)
-            tx.record(SubjectFact(sub_id, None))
+            if forget:
+                await forget_buckets(tx.conn, [sub_id])
+            else:
+                await remember_bucket(tx.conn, sub_id, subject.bucket, tx.now)
+            tx.record(SubjectFact(sub_id, None, left=subject.groups))
 
     async def set_subject_weight(self, sub_id: int, weight: int) -> None:
         """Change a subject's weight (1 to 2^31-1). The subject stays in its bucket, whose weight
