@@ -183,9 +183,10 @@ def _revision(form: FormData) -> int | None:
     text = _text(form, "revision")
     if not text:
         return None
-    if not re.fullmatch(r"[0-9]{1,18}", text):
-        raise ValidationError(f"The form's revision must be a whole number, got {text[:40]!r}.")
-    return int(text)
+    try:
+        return parse_decimal(text, "The form's revision")
+    except DecimalTextError as error:
+        raise ValidationError(str(error)) from None
 
 
 def _name(request: Request) -> str:
