@@ -7,10 +7,11 @@
 A database that cannot be reached or refuses the connection is reported in one line that says
 what to check, with exit status 1; bad settings exit with 2.
 
-Every flag mirrors a ``FLAGGERY_*`` variable and wins over it. Serving runs uvicorn (httptools
-with flaggery's read deadline, see ``flaggery.http.protocol``; uvloop; no access log unless
-asked). This parent process validates the settings, migrates the
-database once if asked, prepares the Prometheus multiprocess directory, then hands the final
+Every flag mirrors a ``FLAGGERY_*`` variable and wins over it: the flags are generated from
+the `Settings` fields, in groups. Logging is `flaggery.log_format`'s. Serving runs uvicorn
+(httptools with flaggery's read deadline, see ``flaggery.http.protocol``; uvloop; no access
+log unless asked). This parent process validates the settings, migrates the database once if
+asked, prepares the Prometheus multiprocess directory, then hands the final
 settings to the workers through their environment; each worker builds its own app from it.
 
 SIGTERM stops accepting connections, drains the requests in flight for at most
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import dataclasses
 import logging.config
 import os
@@ -32,12 +32,13 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from flaggery import __version__
-from flaggery.settings import LOG_LEVELS, Settings, SettingsError
+from flaggery.log_format import log_config
+from flaggery.settings import SECRET_FILES, Settings, SettingsError
 
 __all__ = ["main"]
 
@@ -67,100 +68,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+GROUPS = {
+    "server": "the server process",
+    "database": "the database",
+    "access": "access: the admin API, tokens, the dashboard, browsers",
+    "edge": "an edge: follow another flaggery server instead of a database",
+    "serving": "serving",
+}
+"""Settings group -> the title of its section in ``flaggery --help``."""
+
+
 def _serve_parser() -> argparse.ArgumentParser:
+    """One flag per setting, generated from `Settings`' fields, plus ``--<name>-file`` for each
+    secret (`SECRET_FILES`); each flag's help names its variable and default."""
     parser = argparse.ArgumentParser(
         prog="flaggery",
         description="Serve the flaggery REST API. Subcommand: 'flaggery db upgrade'.",
-        epilog="Every option falls back to its FLAGGERY_* environment variable.",
+        epilog="Every option falls back to its FLAGGERY_* environment variable. Secrets on a "
+        "command line are visible to other users: prefer the variable or its --*-file flag.",
     )
-    flag = argparse.BooleanOptionalAction
     parser.add_argument("--version", action="version", version=f"flaggery {__version__}")
-    parser.add_argument("--host", help="bind address (FLAGGERY_HOST, default 127.0.0.1)")
-    # Values stay text here: flags and variables go through one parser (Settings.from_env).
-    parser.add_argument("--port", help="port (FLAGGERY_PORT, default 8000)")
-    parser.add_argument("--workers", help="worker processes (FLAGGERY_WORKERS, 1)")
-    parser.add_argument("--log-level", help=f"{'/'.join(LOG_LEVELS)} (FLAGGERY_LOG_LEVEL, info)")
-    parser.add_argument(
-        "--read-timeout",
-        help="seconds a client may take to send a request's headers and body "
-        "(FLAGGERY_READ_TIMEOUT, 60)",
-    )
-    parser.add_argument(
-        "--min-revision-wait",
-        help="seconds a read with X-Flaggery-Min-Revision waits (FLAGGERY_MIN_REVISION_WAIT, 5)",
-    )
-    parser.add_argument(
-        "--stream-keepalive",
-        help="seconds between keep-alives on GET /v1/stream (FLAGGERY_STREAM_KEEPALIVE, 15)",
-    )
-    parser.add_argument("--access-log", action=flag, help="FLAGGERY_ACCESS_LOG (off)")
-    parser.add_argument(
-        "--admin", dest="admin_mode", action=flag, help="serve the admin API (FLAGGERY_ADMIN_MODE)"
-    )
-    parser.add_argument(
-        "--admin-token",
-        help="bearer token for admin routes (FLAGGERY_ADMIN_TOKEN; prefer the variable: "
-        "command lines are visible to other users)",
-    )
-    parser.add_argument(
-        "--client-tokens",
-        help="comma-separated tokens the serving and OFREP routes then require "
-        "(FLAGGERY_CLIENT_TOKENS; prefer the variable)",
-    )
-    parser.add_argument(
-        "--cors-origins",
-        help="comma-separated origins browsers may call the serving routes from "
-        "(FLAGGERY_CORS_ORIGINS; default: none)",
-    )
-    parser.add_argument(
-        "--allowed-hosts",
-        help="comma-separated host names an open loopback server also answers, besides "
-        "localhost, 127.0.0.0/8 and [::1] (FLAGGERY_ALLOWED_HOSTS)",
-    )
-    parser.add_argument(
-        "--max-streams",
-        help="event streams one worker serves at once, beyond it 503 (FLAGGERY_MAX_STREAMS; "
-        "default: half the file-descriptor limit)",
-    )
-    parser.add_argument(
-        "--tokens-file",
-        help="file of named tokens, name:role:secret entries (FLAGGERY_TOKENS_FILE; the "
-        "entries may also be given in FLAGGERY_TOKENS)",
-    )
-    parser.add_argument(
-        "--upstream",
-        dest="upstream_url",
-        help="follow this flaggery server instead of a database: a read-only edge "
-        "(FLAGGERY_UPSTREAM_URL; its reader token in FLAGGERY_UPSTREAM_TOKEN)",
-    )
-    _add_db_url(parser)
-    parser.add_argument(
-        "--snapshot-path", help="file for the last good snapshot (FLAGGERY_SNAPSHOT_PATH)"
-    )
-    parser.add_argument(
-        "--db-auto-upgrade", action=flag, help="migrate on start (FLAGGERY_DB_AUTO_UPGRADE)"
-    )
-    parser.add_argument(
-        "--change-log-retention-revisions",
-        help="admin server: keep the change log of the last N revisions, 0 for all "
-        "(FLAGGERY_CHANGE_LOG_RETENTION_REVISIONS, 100000)",
-    )
-    parser.add_argument(
-        "--change-log-retention-days",
-        help="admin server: also drop change-log rows older than N days, 0 never "
-        "(FLAGGERY_CHANGE_LOG_RETENTION_DAYS, 0)",
-    )
-    parser.add_argument(
-        "--prometheus", dest="enable_prometheus", action=flag, help="FLAGGERY_ENABLE_PROMETHEUS"
-    )
-    parser.add_argument("--docs", dest="enable_docs", action=flag, help="FLAGGERY_ENABLE_DOCS")
+    groups = {name: parser.add_argument_group(title) for name, title in GROUPS.items()}
+    for field in dataclasses.fields(Settings):
+        _add_setting_flags(groups[field.metadata["group"]].add_argument, field)
     return parser
+
+
+def _add_setting_flags(add: Callable[..., object], field: dataclasses.Field[Any]) -> None:
+    """``add``: the add_argument of the field's group."""
+    variable = f"FLAGGERY_{field.name.upper()}"
+    flag = field.metadata["flag"] or f"--{field.name.replace('_', '-')}"
+    shown = field.metadata["default"] or _shown(field.default)
+    default = f", default {shown}" if shown else ""
+    help_text = f"{field.metadata['help']} ({variable}{default})"
+    if field.type in ("bool", bool):
+        add(flag, dest=field.name, action=argparse.BooleanOptionalAction, help=help_text)
+    else:
+        # Values stay text here: flags and variables go through one parser (Settings.from_env).
+        add(flag, dest=field.name, metavar=field.name.upper(), help=help_text)
+    if field.name in SECRET_FILES:
+        add(
+            f"{flag}-file",
+            dest=f"{field.name}_file",
+            metavar="PATH",
+            help=f"read {flag} from this file ({variable}_FILE)",
+        )
+
+
+def _shown(default: object) -> str:
+    if default is None:
+        return ""
+    return ("yes" if default else "no") if isinstance(default, bool) else str(default)
 
 
 def _add_db_url(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db-url", help="database URL (FLAGGERY_DB_URL, default sqlite:///flaggery.db)"
     )
+    parser.add_argument("--db-url-file", help="read --db-url from this file (FLAGGERY_DB_URL_FILE)")
 
 
 def _serve(argv: Sequence[str]) -> int:
@@ -179,11 +144,14 @@ def _serve(argv: Sequence[str]) -> int:
         # worker, so a form served by one is accepted by another (new at each start).
         settings = dataclasses.replace(settings, session_secret=secrets.token_hex(32))
     # Workers must not migrate again: they inherit these settings with auto-upgrade off.
+    # Secrets read from files reach them as values, so the file variables must not.
+    for name in SECRET_FILES:
+        os.environ.pop(f"FLAGGERY_{name.upper()}_FILE", None)
     os.environ.update(settings.to_env())
     os.environ["FLAGGERY_DB_AUTO_UPGRADE"] = "false"
     metrics_dir = _prepare_metrics_dir(settings)
-    log_config = _log_config(settings.log_level)
-    logging.config.dictConfig(log_config)  # uvicorn applies it again: the same handlers
+    logging_config = log_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(logging_config)  # uvicorn applies it again: the same handlers
     log_startup(settings)
     signal.signal(signal.SIGTERM, _exit_after_drain)
     try:
@@ -197,7 +165,7 @@ def _serve(argv: Sequence[str]) -> int:
             loop="uvloop",
             access_log=settings.access_log,
             log_level=settings.log_level,
-            log_config=log_config,
+            log_config=logging_config,
             timeout_graceful_shutdown=DRAIN_SECONDS,
         )
     finally:
@@ -218,7 +186,7 @@ def _db(argv: Sequence[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_db_url(commands.add_parser("upgrade", help="migrate the database to the latest schema"))
     args = parser.parse_args(argv)
-    settings = Settings.from_env(db_url=args.db_url)
+    settings = Settings.from_env(db_url=args.db_url, db_url_file=args.db_url_file)
     before, after = _upgrade(settings.db_url)
     where = f"flaggery: database at {_safe_url(settings.db_url)}"
     if before == after:
@@ -316,20 +284,6 @@ def _prepare_metrics_dir(settings: Settings) -> Path | None:
     path = Path(tempfile.mkdtemp(prefix="flaggery-prometheus-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return path
-
-
-def _log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging, with flaggery's own loggers on the same handler."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    python_level = "DEBUG" if level == "trace" else level.upper()
-    config["loggers"]["flaggery"] = {
-        "handlers": ["default"],
-        "level": python_level,
-        "propagate": False,
-    }
-    return config
 
 
 def _safe_url(url: str) -> str:

@@ -20,6 +20,9 @@ from sqlalchemy.engine import URL
 
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import SUBJECT_ATTRIBUTE, Evaluation, Explanation, KeyExplanation
+from flaggery.engine.expected_shares import ShareBasis
+from flaggery.engine.exposures import Exposure
+from flaggery.engine.health_report import AbTestHealth
 from flaggery.engine.model import JsonValue
 from flaggery.store.audit_trail import ChangePage
 from flaggery.store.records import (
@@ -158,6 +161,12 @@ class Flaggery:
         subject_attribute: str = SUBJECT_ATTRIBUTE,
     ) -> KeyExplanation:
         return self._run(self._store.explain_key(key, context, subject_attribute))
+
+    def record_exposures(self, exposures: Sequence[Exposure]) -> None:
+        self._run(self._store.record_exposures(exposures))
+
+    def abtest_health(self, test_name: str, basis: ShareBasis = "subjects") -> AbTestHealth:
+        return self._run(self._store.abtest_health(test_name, basis))
 
     def add_feature(self, feature_name: str) -> None:
         self._run(self._store.add_feature(feature_name))
@@ -328,7 +337,7 @@ class Flaggery:
     def list_abtests(self) -> list[str]:
         return self._run(self._store.list_abtests())
 
-    def changes(
+    def changes(  # noqa: PLR0913 - 0.2.1's filters, keyword-only
         self,
         after: int = 0,
         limit: int = 100,

@@ -21,6 +21,11 @@ An omitted value means "use the caller's code default". ``variant`` is always pr
 empty string when there is none), because the Python OFREP provider requires it. Metadata says
 where the answer came from: ``source``, ``subjectKnown``, ``bucket``, and per source
 ``proportion``, ``abTest`` and ``abTestGroup``, or ``group``.
+
+An answer from a snapshot that may lag its source (the database unreachable, an edge behind or
+cut off from its upstream, a newer state that does not build) says so, as flagd does: reason
+``STALE`` (OpenFeature: "the resolved value is non-authoritative or possibly out of date"),
+with the reason it would have had in ``resolutionReason`` (`as_stale`).
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ from flaggery.engine.views import default_layer
 
 __all__ = [
     "REASONS",
+    "STALE_REASON",
     "UNKNOWN_SLOT",
     "FlagEvaluation",
     "InvalidTargetingKey",
     "Metadata",
     "SubjectContext",
+    "as_stale",
     "evaluate",
     "evaluate_view",
     "parse_targeting_key",
@@ -51,6 +58,7 @@ Metadata = dict[str, str | int | float | bool]
 """OpenFeature flag metadata: values are strings, numbers or booleans only."""
 
 UNKNOWN_SLOT = -1
+STALE_REASON = "STALE"
 """The view key of every subject that is not registered (they all get the defaults)."""
 
 
@@ -143,6 +151,15 @@ def evaluate_view(
         context = SubjectContext(True, explanation.bucket, targeted)
     features = sorted(snapshot.config.features.values(), key=lambda feature: feature.name)
     return [evaluate(feature, explained.get(feature.name), context) for feature in features]
+
+
+def as_stale(evaluation: FlagEvaluation) -> FlagEvaluation:
+    """`evaluation` from a snapshot that may lag its source: reason ``STALE``, the reason
+    it had in metadata ``resolutionReason``; variant and value unchanged."""
+    metadata = {**evaluation.metadata, "resolutionReason": evaluation.reason}
+    return FlagEvaluation(
+        evaluation.key, STALE_REASON, evaluation.variant, metadata, evaluation.value
+    )
 
 
 def with_revision(evaluation: FlagEvaluation, revision: int) -> FlagEvaluation:

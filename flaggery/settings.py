@@ -3,8 +3,11 @@
     settings = Settings.from_env()                       # the server's process environment
     settings = Settings.from_env({}, admin_mode=True)    # tests: explicit values win
 
-The ``flaggery`` command's flags mirror the variables one to one (``--db-url`` is
-``FLAGGERY_DB_URL``). The admin token is a secret: ``repr()`` hides it and nothing logs it.
+Each field says its group, help and flag (`_field`); the ``flaggery`` command generates one
+flag per field from them (``--db-url`` is ``FLAGGERY_DB_URL``), so a new setting has its flag
+and its line in ``--help``. Secrets (`SECRETS`) are hidden by ``repr()`` and never logged, and
+may be read from a file instead (``FLAGGERY_ADMIN_TOKEN_FILE``, `SECRET_FILES`). Files are read
+once, when the settings are built: the tokens file too (`named_tokens`).
 
 One rule for every value, whether it comes from a variable or a flag: text goes through the
 same parser (``parse_value``), and a value that is given but blank is an error, never "unset"
@@ -15,6 +18,7 @@ mount therefore stops the server instead of opening the admin API.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import math
 import os
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.store.urls import async_url, is_sqlite
@@ -35,6 +39,8 @@ from flaggery.tokens import NamedToken, Role, TokenFormatError, lists_no_entry, 
 __all__ = [
     "DEFAULT_DB_URL",
     "MIN_TOKEN_SECRET",
+    "SECRETS",
+    "SECRET_FILES",
     "Settings",
     "SettingsError",
     "is_loopback",
@@ -45,6 +51,7 @@ __all__ = [
 
 DEFAULT_DB_URL = "sqlite:///flaggery.db"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+LOG_FORMATS = ("text", "json")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 # Python's float() also takes "1_000", "٣", "inf" and "nan"; a setting takes plain ASCII
@@ -60,8 +67,6 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")
 # database connections (1,000 forked 1,000 processes and exhausted PostgreSQL's
 # connections). 64 is above any core count flaggery is deployed on.
 MAX_WORKERS = 64
-SECRETS = ("admin_token", "client_tokens", "tokens", "upstream_token", "session_secret")
-"""Settings that repr() hides and nothing logs."""
 TOKEN_LISTS = frozenset({"client_tokens"})
 """Secrets that list several tokens, separated by commas."""
 MIN_SESSION_SECRET = 32
@@ -92,66 +97,135 @@ class SettingsError(ValueError):
     """A setting has a value flaggery cannot use; the message says which and what to write."""
 
 
+def _field(  # noqa: PLR0913 - keyword-only options of a field
+    default: Any,
+    group: str,
+    help: str,
+    *,
+    flag: str | None = None,
+    secret: bool = False,
+    shown_default: str | None = None,
+) -> Any:
+    """A settings field with what its command-line flag needs: the argparse group, a one-line
+    help, the flag's name when it is not ``--`` and the field's name in kebab case, and the
+    default as ``--help`` says it when that is not `default`. A secret is hidden from repr()
+    and may also be read from a file (``FLAGGERY_<NAME>_FILE``, see `SECRET_FILES`)."""
+    metadata = {
+        "group": group,
+        "help": help,
+        "flag": flag,
+        "secret": secret,
+        "default": shown_default,
+    }
+    return dataclasses.field(default=default, repr=not secret, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Everything configurable. Build it with ``from_env``; construct directly only in tests.
     Every instance is valid: construction raises SettingsError otherwise."""
 
-    db_url: str = DEFAULT_DB_URL
+    db_url: str = _field(
+        DEFAULT_DB_URL, "database", "database URL; postgresql:// in production", flag="--db-url"
+    )
     """SQLAlchemy URL; ``postgresql://`` in production, an SQLite file by default."""
-    db_auto_upgrade: bool = True
+    db_auto_upgrade: bool = _field(
+        True, "database", "migrate the database on start", shown_default="yes for SQLite only"
+    )
     """Migrate the database on start. Default: true for SQLite, false for PostgreSQL."""
-    admin_mode: bool = False
+    admin_mode: bool = _field(False, "access", "serve the admin API", flag="--admin")
     """False: read-only server, admin routes answer 423 NotAdmin."""
-    admin_token: str | None = dataclasses.field(default=None, repr=False)
+    admin_token: str | None = _field(
+        None, "access", "bearer token of the admin routes", secret=True
+    )
     """If set, admin routes need ``Authorization: Bearer <token>``."""
-    client_tokens: str | None = dataclasses.field(default=None, repr=False)
+    client_tokens: str | None = _field(
+        None, "access", "comma-separated tokens the serving and OFREP routes then need", secret=True
+    )
     """Comma-separated tokens of the ``client`` role. If set, the serving routes (flags,
     subject, OFREP, its event stream) need one (or the admin token) as ``Authorization:
     Bearer <token>`` or ``X-API-Key: <token>``; unset, they are open (as in 0.2.1)."""
-    allowed_hosts: str | None = None
+    allowed_hosts: str | None = _field(
+        None, "access", "comma-separated host names an open loopback server also answers"
+    )
     """Comma-separated host names (no port) that a server open because it is on loopback also
     answers, besides localhost, 127.0.0.0/8 and [::1] (flaggery.access.hosts)."""
-    max_streams: int | None = None
+    max_streams: int | None = _field(
+        None,
+        "serving",
+        "event streams one worker serves at once, beyond it 503",
+        shown_default="half the file-descriptor limit",
+    )
     """Event streams (GET /v1/stream, /ui/stream, /ofrep/v1/events) one process serves at once;
     beyond it 503. Unset: half the process's file-descriptor limit (RLIMIT_NOFILE), the other
     half kept for serving, the database and files (flaggery.stream.send_watch)."""
-    cors_origins: str | None = None
+    cors_origins: str | None = _field(
+        None, "access", "comma-separated origins browsers may call the serving routes from"
+    )
     """Comma-separated origins (``https://app.example.com``, or ``*``) whose browsers may call
     the serving routes; unset: no CORS headers at all."""
-    tokens: str | None = dataclasses.field(default=None, repr=False)
+    tokens: str | None = _field(
+        None, "access", "named tokens, name:role:secret entries", secret=True
+    )
     """Named tokens with roles, ``name:role:secret`` entries (format: flaggery.tokens)."""
-    tokens_file: str | None = None
-    """A file of named tokens in the same format, read once at start."""
-    upstream_url: str | None = None
+    tokens_file: str | None = _field(
+        None, "access", "a file of named tokens, name:role:secret entries, read once at start"
+    )
+    """A file of named tokens in the same format, read once when the settings are built."""
+    upstream_url: str | None = _field(
+        None, "edge", "follow this flaggery server instead of a database", flag="--upstream"
+    )
     """If set, an edge: a read-only server with no database that follows this flaggery
     server's GET /v1/snapshot and GET /v1/stream (Evaluator.from_upstream)."""
-    upstream_token: str | None = dataclasses.field(default=None, repr=False)
+    upstream_token: str | None = _field(
+        None, "edge", "a reader token for the upstream", secret=True
+    )
     """A reader token for the upstream, if it requires tokens."""
-    session_secret: str | None = dataclasses.field(default=None, repr=False)
+    session_secret: str | None = _field(
+        None, "access", "signs the dashboard's session cookie (32+ characters)", secret=True
+    )
     """Signs the dashboard's session cookie (with the token secrets, if any), so every worker
     and restart accepts it. Unset: the ``flaggery`` command makes one for its workers when no
     token is configured; a process started otherwise without tokens uses a random key."""
-    snapshot_path: str | None = None
+    snapshot_path: str | None = _field(
+        None, "database", "keep the last good snapshot in this file; start from it offline"
+    )
     """If set, the last good snapshot is saved there, and served from there when the process
     starts while the database is unreachable."""
-    change_log_retention_revisions: int = 100_000
+    change_log_retention_revisions: int = _field(
+        100_000, "database", "admin server: keep the change log of the last N revisions, 0 all"
+    )
     """The admin server prunes change-log rows older than this many revisions (0: no bound)."""
-    change_log_retention_days: int = 0
+    change_log_retention_days: int = _field(
+        0, "database", "admin server: also drop change-log rows older than N days, 0 never"
+    )
     """... and rows older than this many days (0: no bound). The latest row always stays."""
-    min_revision_wait: float = 5.0
+    min_revision_wait: float = _field(
+        5.0, "serving", "seconds a read with X-Flaggery-Min-Revision waits for that revision"
+    )
     """Seconds a read with ``X-Flaggery-Min-Revision`` waits for this server to reach that
     revision before answering 503 RevisionNotReached."""
-    stream_keepalive: float = 15.0
+    stream_keepalive: float = _field(
+        15.0, "serving", "seconds between keep-alive comments on an idle GET /v1/stream"
+    )
     """Seconds between keep-alive comments on an idle GET /v1/stream."""
-    enable_prometheus: bool = False
-    enable_docs: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    log_level: str = "info"
-    access_log: bool = False
-    read_timeout: float = 60.0
+    enable_prometheus: bool = _field(
+        False, "serving", "serve Prometheus metrics at /metrics", flag="--prometheus"
+    )
+    enable_docs: bool = _field(
+        True, "serving", "serve the OpenAPI document and /docs", flag="--docs"
+    )
+    host: str = _field("127.0.0.1", "server", "bind address")
+    port: int = _field(8000, "server", "port")
+    workers: int = _field(1, "server", "worker processes")
+    log_level: str = _field("info", "server", "/".join(LOG_LEVELS))
+    log_format: str = _field("text", "server", "text, or json: one JSON object a line")
+    """``text``: time, level, logger and message on each line; ``json``: one object a line,
+    with ``revision``, ``route`` and ``actor`` where a line has them (flaggery.log_format)."""
+    access_log: bool = _field(False, "server", "log every request")
+    read_timeout: float = _field(
+        60.0, "server", "seconds a client may take to send a request's headers and body"
+    )
     """Seconds a client may take to send one request, headers and body, from its first byte
     (or from connecting); then the connection is closed."""
 
@@ -162,12 +236,13 @@ class Settings:
         fields = [
             f"{field.name}={getattr(self, field.name)!r}"
             for field in dataclasses.fields(self)
-            if field.name not in SECRETS
+            if field.name not in SECRETS and field.name != "db_url"
         ]
+        url = make_url(self.db_url).render_as_string(hide_password=True)
         hidden = [
             f"{name}={'None' if getattr(self, name) is None else repr('***')}" for name in SECRETS
         ]
-        return f"Settings({', '.join(fields + hidden)})"
+        return f"Settings({', '.join([f'db_url={url!r}', *fields, *hidden])})"
 
     @property
     def client_token_list(self) -> tuple[str, ...]:
@@ -187,15 +262,14 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
         """Values from ``explicit`` (None means "not given"; text is parsed like a variable),
-        else ``FLAGGERY_<NAME>`` if the variable exists, else the default. Raises
-        SettingsError naming the variable of any value it cannot use, blank ones included."""
+        else ``FLAGGERY_<NAME>`` if the variable exists, else the default. A secret (and the
+        database URL) may instead be read from a file: ``<name>_file`` explicitly, or
+        ``FLAGGERY_<NAME>_FILE`` (`SECRET_FILES`). Raises SettingsError naming the variable of
+        any value it cannot use, blank ones included, or a value given both ways."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
-            given = explicit.pop(field.name, None)
-            variable = f"FLAGGERY_{field.name.upper()}"
-            if given is None:
-                given = env.get(variable)
+            given = _given(field.name, explicit, env)
             if isinstance(given, str):
                 given = parse_value(field.name, given)
             if given is not None:
@@ -208,26 +282,14 @@ class Settings:
         return cls(**values)
 
     def validate(self) -> None:
+        """Raise SettingsError naming the variable of the first value flaggery cannot use."""
         _database_url(self.db_url)
-        for name, (low, high) in INTEGER_RANGES.items():
-            value = getattr(self, name)
-            if value is not None:
-                _require_range(name, value, low, high)
-        if self.log_level not in LOG_LEVELS:
-            raise SettingsError(
-                f"FLAGGERY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
-                f"got {self.log_level!r}."
-            )
-        for name, (low_seconds, high_seconds, low_allowed) in SECONDS_RANGES.items():
-            seconds = getattr(self, name)
-            if not (
-                math.isfinite(seconds)
-                and (low_seconds <= seconds if low_allowed else low_seconds < seconds)
-                and seconds <= high_seconds
-            ):
+        self._check_numbers()
+        for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+            if getattr(self, name) not in allowed:
                 raise SettingsError(
-                    f"FLAGGERY_{name.upper()} must be seconds, {_seconds_range(name)}, "
-                    f"got {seconds!r}."
+                    f"FLAGGERY_{name.upper()} must be one of {', '.join(allowed)}, "
+                    f"got {getattr(self, name)!r}."
                 )
         _check_host(self.host)
         if self.upstream_url is not None:
@@ -247,6 +309,28 @@ class Settings:
             value = getattr(self, name)
             if value is not None:
                 parse_value(name, value)  # the same rule for values given in code
+        for origin in self.cors_origin_list:
+            _check_origin(origin)
+        self._check_credentials()
+
+    def _check_numbers(self) -> None:
+        for name, (low, high) in INTEGER_RANGES.items():
+            value = getattr(self, name)
+            if value is not None:
+                _require_range(name, value, low, high)
+        for name, (low_seconds, high_seconds, low_allowed) in SECONDS_RANGES.items():
+            seconds = getattr(self, name)
+            if not (
+                math.isfinite(seconds)
+                and (low_seconds <= seconds if low_allowed else low_seconds < seconds)
+                and seconds <= high_seconds
+            ):
+                raise SettingsError(
+                    f"FLAGGERY_{name.upper()} must be seconds, {_seconds_range(name)}, "
+                    f"got {seconds!r}."
+                )
+
+    def _check_credentials(self) -> None:
         if self.session_secret is not None and len(self.session_secret) < MIN_SESSION_SECRET:
             raise SettingsError(
                 f"FLAGGERY_SESSION_SECRET must be at least {MIN_SESSION_SECRET} characters: "
@@ -254,8 +338,6 @@ class Settings:
             )
         if self.client_tokens is not None and not self.client_token_list:
             raise SettingsError("FLAGGERY_CLIENT_TOKENS lists no token: unset it or give one.")
-        for origin in self.cors_origin_list:
-            _check_origin(origin)
         named = self.named_tokens()
         if self.tokens is not None and lists_no_entry(self.tokens):
             raise SettingsError(
@@ -283,9 +365,15 @@ class Settings:
 
     def named_tokens(self) -> tuple[NamedToken, ...]:
         """Every configured token: FLAGGERY_ADMIN_TOKEN (as admin token "admin"), then
-        FLAGGERY_TOKENS, then the entries of FLAGGERY_TOKENS_FILE (read on each call; the
-        server calls it once at start). Empty: no route needs a token. Raises SettingsError
-        for a malformed entry, a blank secret, a duplicate, or a file that cannot be read."""
+        FLAGGERY_TOKENS, then the entries of FLAGGERY_TOKENS_FILE, as read and parsed once
+        when these settings were built (`validate`). Empty: no route needs a token."""
+        return self._named_tokens
+
+    @functools.cached_property
+    def _named_tokens(self) -> tuple[NamedToken, ...]:
+        """Read and parsed on first use, which is construction: every guard, the dashboard and
+        the client role then share them. Raises SettingsError for a malformed entry, a blank
+        secret, a duplicate, or a file that cannot be read."""
         text = "" if self.tokens is None else self.tokens
         if self.tokens_file is not None:
             listed = _read_tokens_file(self.tokens_file)
@@ -347,6 +435,49 @@ class Settings:
                 value = "true" if value else "false"
             env[f"FLAGGERY_{field.name.upper()}"] = str(value)
         return env
+
+
+SECRETS = tuple(field.name for field in dataclasses.fields(Settings) if field.metadata["secret"])
+"""Settings that repr() hides and nothing logs."""
+SECRET_FILES = ("db_url", *(name for name in SECRETS if name != "tokens"))
+"""Settings that may be read from the file ``FLAGGERY_<NAME>_FILE`` names (a mounted secret);
+FLAGGERY_TOKENS has its own setting for that, FLAGGERY_TOKENS_FILE."""
+
+
+def _given(name: str, explicit: dict[str, Any], env: Mapping[str, str]) -> Any:
+    """The value of setting `name` as given, before parsing: explicitly (``name`` or
+    ``name_file``), else in the environment (``FLAGGERY_NAME`` or ``FLAGGERY_NAME_FILE``),
+    else None. A file's content is read here, once, and stripped of surrounding whitespace
+    (a mounted secret usually ends with a newline)."""
+    variable = f"FLAGGERY_{name.upper()}"
+    file_variable = f"{variable}_FILE"
+    has_file = name in SECRET_FILES
+    sources = [
+        (explicit.pop(name, None), explicit.pop(f"{name}_file", None) if has_file else None),
+        (env.get(variable), env.get(file_variable) if has_file else None),
+    ]
+    for value, path in sources:
+        if value is not None and path is not None:
+            raise SettingsError(f"{variable} and {file_variable} are both set: give one.")
+        if path is not None:
+            return _read_secret_file(file_variable, path)
+        if value is not None:
+            return value
+    return None
+
+
+def _read_secret_file(variable: str, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{variable} cannot be read: {error}") from None
+    if not text:
+        raise SettingsError(
+            f"{variable} ({path}) is empty: a secret that failed to mount? Unset the variable "
+            "to use the default, or put the value in the file."
+        )
+    return text
 
 
 def parse_value(name: str, text: str) -> Any:

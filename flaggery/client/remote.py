@@ -1,14 +1,19 @@
 """AsyncFlaggeryClient: a subject's flags from GET /v1/subjects/{id}/flags, cached.
 
 Two caches of one answer per subject, both bounded (least recently used out when full): the
-fresh one (cachetools.TTLCache, every entry out after its TTL) answers without a request; the
-last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader token
-where the server requires one) a background task follows GET /v1/stream: a revision that
-touches only subjects drops those subjects' fresh answers, any other revision drops them all,
-so a fresh answer is at most one stream hop old. On a server error or an unreachable server,
-the last-known answer is served, marked ``stale`` with the reason; without one,
-ServerUnavailable is raised. A 4xx raises the
-server's error type (SubjectNotFound, ...) from flaggery.errors.
+fresh one (flaggery.client.fresh, every entry out after its TTL) answers without a request;
+the last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader
+token where the server requires one) a background task follows GET /v1/stream: a revision that
+touches only subjects drops those subjects' fresh answers; any other revision, a reload, an A/B
+test starting or ending on its schedule, and every (re)connection (resumed with
+Last-Event-ID) drop them all; event types it does not know are ignored. A request in flight
+when its answer is dropped is answered but not cached, so a fresh answer is at most one
+stream hop old. A stream that ends at once
+without an event does not restart the reconnect backoff (flaggery.live.backoff.stream_worked).
+On a server error, an unreachable server, or a 200 whose body is not flags JSON (a captive
+portal, a proxy's page), the last-known answer is served, marked ``stale`` with the reason;
+without one, ServerUnavailable is raised. A 4xx raises the server's error type
+(SubjectNotFound, ...) from flaggery.errors.
 """
 
 from __future__ import annotations
@@ -16,22 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator
 from types import TracebackType
 
 import httpx
 import msgspec
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache
 
 from flaggery import errors
+from flaggery.client.fresh import FreshAnswers
 from flaggery.engine.model import Change
 from flaggery.engine.touches import touched
-from flaggery.live.backoff import RECONNECT
+from flaggery.live.backoff import RECONNECT, stream_worked
 from flaggery.live.sse_lines import EventTooLarge, bounded_lines, sse_events
 from flaggery.live.tasks import cancel_and_wait
 
 __all__ = ["AsyncFlaggeryClient", "FlagsAnswer", "ServerUnavailable"]
 
-log = logging.getLogger("flaggery.client")
+log = logging.getLogger(__name__)
 
 
 class ServerUnavailable(errors.FlaggeryError):
@@ -59,7 +67,7 @@ _change_decoder = msgspec.json.Decoder(Change)
 
 
 class AsyncFlaggeryClient:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only options, as httpx.Client's
         self,
         url: str,
         *,
@@ -75,10 +83,11 @@ class AsyncFlaggeryClient:
         ``timeout``: seconds per request."""
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self._http = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout)
-        self._cache: TTLCache[int, dict[str, str]] = TTLCache(cache_size, cache_ttl)
+        self._fresh = FreshAnswers(cache_size, cache_ttl)
         self._known: LRUCache[int, dict[str, str]] = LRUCache(cache_size)
         self._follow = follow
         self._task: asyncio.Task[None] | None = None
+        self._first_line: float | None = None
         self.revision: int | None = None
         """The last revision the stream reported (None before any)."""
 
@@ -103,19 +112,25 @@ class AsyncFlaggeryClient:
     async def flags(self, subject_id: int) -> FlagsAnswer:
         """The subject's flags: from the cache, else one request. Raises SubjectNotFound (and
         the other flaggery.errors types for 4xx), ServerUnavailable (no cached answer)."""
-        cached = self._cache.get(subject_id)
+        cached = self._fresh.get(subject_id)
         if cached is not None:
             return FlagsAnswer(cached)
-        try:
-            response = await self._http.get(f"/v1/subjects/{subject_id}/flags")
-        except httpx.HTTPError as error:
-            return self._fallback(subject_id, f"the server is unreachable ({error!r})")
-        if response.status_code >= 500:
-            return self._fallback(subject_id, f"the server answered {response.status_code}")
-        if response.status_code != 200:
-            raise _typed_error(response)
-        flags = _flags_decoder.decode(response.content).flags
-        self._cache[subject_id] = self._known[subject_id] = flags
+        with self._fresh.fetching(subject_id) as fetch:
+            try:
+                response = await self._http.get(f"/v1/subjects/{subject_id}/flags")
+            except httpx.HTTPError as error:
+                return self._fallback(subject_id, f"the server is unreachable ({error!r})")
+            if response.status_code >= 500:
+                return self._fallback(subject_id, f"the server answered {response.status_code}")
+            if response.status_code != 200:
+                raise _typed_error(response)
+            try:
+                flags = _flags_decoder.decode(response.content).flags
+            except msgspec.DecodeError as error:
+                reason = f"the server answered 200 with a body that is not flags JSON ({error})"
+                return self._fallback(subject_id, reason)
+            fetch.store(flags)
+            self._known[subject_id] = flags
         return FlagsAnswer(flags)
 
     async def variants(self, subject_id: int) -> dict[str, str]:
@@ -134,35 +149,65 @@ class AsyncFlaggeryClient:
         return FlagsAnswer(cached, stale=True, reason=reason)
 
     async def _follow_forever(self) -> None:
+        # Nothing but cancellation ends this loop: without it the cache expires by TTL only.
         delays = RECONNECT.delays()
         while True:
             try:
-                await self._follow_stream()
-                delays = RECONNECT.delays()
-            except (httpx.HTTPError, msgspec.DecodeError, EventTooLarge) as error:
-                log.warning("Lost the flaggery stream (%s); the cache expires by TTL", error)
-            self._cache.clear()  # changes while disconnected are unknown
+                if await self._follow_stream():
+                    delays = RECONNECT.delays()  # it worked: start the schedule over
+                else:
+                    log.warning("The flaggery stream ended at once, without an event")
+            except Exception as error:
+                log.warning(
+                    "Lost the flaggery stream (%r); the cache expires by TTL", error,
+                    exc_info=not isinstance(error, httpx.HTTPError | EventTooLarge),
+                )  # fmt: skip
+            self._fresh.drop_all()  # changes while disconnected are unknown
             await asyncio.sleep(next(delays))
 
-    async def _follow_stream(self) -> None:
+    async def _follow_stream(self) -> bool:
+        """Follow the stream until it ends; whether it worked (`stream_worked`)."""
+        self._first_line = None
+        events = 0
+        # Resumed after the last revision seen: what was published while the server took the
+        # new stream's subscription is replayed, not lost.
+        resume = {} if self.revision is None else {"Last-Event-ID": str(self.revision)}
+        timeout = httpx.Timeout(5.0, read=60.0)
         async with self._http.stream(
-            "GET", "/v1/stream", timeout=httpx.Timeout(5.0, read=60.0)
+            "GET", "/v1/stream", headers=resume, timeout=timeout
         ) as response:
             response.raise_for_status()
-            async for event in sse_events(bounded_lines(response.aiter_bytes())):
+            self._fresh.drop_all()  # answers fetched before the stream opened may be stale
+            async for event in sse_events(self._received(bounded_lines(response.aiter_bytes()))):
+                events += 1
                 self._invalidate(event.event, "\n".join(event.data))
                 with contextlib.suppress(ValueError, TypeError):
                     self.revision = int(event.id or "")
+        opened = self._first_line
+        return stream_worked(events, None if opened is None else time.monotonic() - opened)
+
+    async def _received(self, lines: AsyncIterator[str]) -> AsyncIterator[str]:
+        async for line in lines:
+            if self._first_line is None:
+                self._first_line = time.monotonic()
+            yield line
 
     def _invalidate(self, kind: str, data: str) -> None:
         if kind == "change":
-            touches = [touched(fact) for fact in _change_decoder.decode(data).facts]
+            try:
+                touches = [touched(fact) for fact in _change_decoder.decode(data).facts]
+            except msgspec.DecodeError:
+                touches = []  # not understood: anything may have changed
             # Only subjects changed: only their cached answers are stale.
-            if not any(t.everything or t.features or t.groups or t.tests for t in touches):
+            if touches and not any(
+                t.everything or t.features or t.groups or t.tests for t in touches
+            ):
                 for subject_id in {s for touch in touches for s in touch.subjects}:
-                    self._cache.pop(subject_id, None)
+                    self._fresh.drop(subject_id)
                 return
-        self._cache.clear()
+        elif kind not in ("reload", "schedule"):
+            return  # a newer server's event type
+        self._fresh.drop_all()
 
 
 def _typed_error(response: httpx.Response) -> errors.FlaggeryError:

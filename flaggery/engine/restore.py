@@ -47,7 +47,7 @@ def weights_fingerprint(bucket_weights: Mapping[int, int]) -> str:
     return hashlib.blake2b(flat.tobytes(), digest_size=8).hexdigest()
 
 
-def recall(
+def recall(  # noqa: PLR0913 - a rollout's restore state, whole
     memory: RestoreMemory | None,
     fingerprint: str,
     proportion: float,
@@ -87,7 +87,7 @@ def recall(
     return frozenset(order[:bounded]), carry if bounded == length else None
 
 
-def remember(
+def remember(  # noqa: PLR0913 - a rollout's restore state, whole
     memory: RestoreMemory | None,
     fingerprint: str,
     proportion: float,

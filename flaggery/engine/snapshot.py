@@ -95,7 +95,7 @@ class Snapshot:
         raise TypeError("A Snapshot is made by build_snapshot(state, now), not constructed.")
 
     @classmethod
-    def _assemble(
+    def _assemble(  # noqa: PLR0913 - every part of a Snapshot, put together once
         cls,
         revision: int,
         built_at: datetime,
@@ -204,7 +204,8 @@ class Snapshot:
         return self._defaults
 
     def variants_or_defaults(self, subject_id: int) -> Mapping[str, str]:
-        """`variants(subject_id)`, or `defaults` for a subject that is not registered."""
+        """`variants(subject_id)`, or for a subject that is not registered each feature's
+        default variant (features without one are absent), in feature-name order."""
         try:
             return self.variants(subject_id)
         except SubjectNotFound:

@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flaggery.access import HostRule, Keyring
 from flaggery.clock import Clock, utc_now
-from flaggery.errors import FlaggeryError, UpstreamRefused
-from flaggery.http import admin, ops, serving, snapshots, streaming
+from flaggery.errors import FlaggeryError
+from flaggery.http import admin, experiments, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import error_response, exception_handlers, status_for
@@ -30,7 +30,7 @@ from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.protocol_guard import capability_problem
 from flaggery.http.serving import FlagsFastPath
-from flaggery.live.backoff import RECONNECT, REFUSED
+from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.pruner import prune_forever
@@ -45,11 +45,12 @@ from flaggery.ui import ui_mount
 
 __all__ = ["FlaggeryApp", "app_from_env", "create_app", "home_page"]
 
-log = logging.getLogger("flaggery.http")
+log = logging.getLogger(__name__)
 
 OPERATIONS: tuple[Operation, ...] = (
     *serving.OPERATIONS,
     *admin.OPERATIONS,
+    *experiments.OPERATIONS,
     *streaming.OPERATIONS,
     *snapshots.OPERATIONS,
     *ops.OPERATIONS,
@@ -118,7 +119,7 @@ def create_app(
                 _freeze_gc(stack)
             fast_path.snapshot_of = lambda: evaluator.snapshot
             ofrep.evaluator = evaluator
-            await stack.enter_async_context(ofrep.events.running(evaluator, watch))
+            ofrep.events.attach(services.broadcast, watch)
             retention = Retention(
                 settings.change_log_retention_revisions, settings.change_log_retention_days
             )
@@ -233,17 +234,19 @@ async def _start(services: Services, stack: contextlib.AsyncExitStack) -> None:
 
 
 async def _keep_starting(services: Services, failures: FailureLog, error: Exception) -> None:
-    # A refused token is retried slowly (flaggery.live.backoff.REFUSED), an outage quickly.
+    # A refused token or a state that does not build is retried slowly
+    # (flaggery.live.backoff.lasting), an outage quickly.
     quick, slow = RECONNECT.delays(), REFUSED.delays()
     while True:
-        await asyncio.sleep(next(slow if isinstance(error, UpstreamRefused) else quick))
+        await asyncio.sleep(next(slow if lasting(error) else quick))
         try:
             await services.evaluator.start()
         except Exception as next_error:
             error = next_error
             _no_snapshot(services, failures, error)
         else:
-            log.info("First snapshot loaded at revision %s", services.evaluator.revision)
+            revision = services.evaluator.revision
+            log.info("First snapshot loaded at revision %s", revision, extra={"revision": revision})
             return
 
 

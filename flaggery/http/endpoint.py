@@ -40,6 +40,7 @@ from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
 from flaggery.request_body import BodyTooLarge, read_body
 from flaggery.settings import Settings
+from flaggery.store.actor import current_actor
 from flaggery.store.database import last_written_revision
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.stream.broadcast import Broadcast
@@ -57,7 +58,7 @@ __all__ = [
     "min_revision",
 ]
 
-log = logging.getLogger("flaggery.http")
+log = logging.getLogger(__name__)
 
 Q = TypeVar("Q")
 B = TypeVar("B")
@@ -180,11 +181,15 @@ class Services:
             self.evaluator.refresh() if revision is None else self.evaluator.refresh_to(revision)
         )
         try:
-            refreshed = await asyncio.wait_for(refresh, CATCH_UP_TIMEOUT_SECONDS)
+            async with asyncio.timeout(CATCH_UP_TIMEOUT_SECONDS):  # not wait_for: live.tasks
+                refreshed = await refresh
         except TimeoutError:
             refreshed = False
         if not refreshed:
-            log.warning("The snapshot could not catch up after a write; the feed will retry.")
+            log.warning(
+                "The snapshot could not catch up after a write; the feed will retry.",
+                extra={"revision": revision, "actor": current_actor()},
+            )
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,8 @@ class Operation:
     """Answers the request itself (a stream, a binary body) instead of the JSON endpoint;
     `handler` is then only the OpenAPI operation id."""
     media_type: str = "application/json"
+    records: bool = False
+    """A POST that records client telemetry (exposures): client role, no revision."""
     decoder: msgspec.json.Decoder[Any] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -258,12 +265,15 @@ class Operation:
 
     @property
     def writes(self) -> bool:
-        return self.method != "GET"
+        return self.method != "GET" and not self.records
 
     @property
     def role(self) -> Role | None:
         """The role a token needs for this route (docs/security.md): None for health and
-        readiness, client for the serving routes, reader for other reads, admin for writes."""
+        readiness, client for the serving routes and recording exposures, reader for other
+        reads, admin for writes."""
+        if self.records:
+            return Role.CLIENT
         if self.public:
             return Role.CLIENT if self.tag == "serving" else None
         return Role.ADMIN if self.writes else Role.READER

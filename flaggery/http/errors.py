@@ -13,6 +13,8 @@ A bug answers 500 ``InternalError`` with a generic message; the traceback goes t
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -53,6 +55,8 @@ __all__ = [
     "exception_handlers",
     "status_for",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class RequestValidationError(FlaggeryError):
@@ -176,9 +180,13 @@ def _http_error(request: Request, error: Exception) -> Response:
     return error_response(error.status_code, name, message, headers)
 
 
-def _internal_error(_request: Request, _error: Exception) -> Response:
+def _internal_error(request: Request, error: Exception) -> Response:
     # Starlette re-raises the error after this response is sent, and the server logs it with
-    # its traceback; logging it here as well would print every traceback twice.
+    # its traceback (without saying which request); this line names the route, once.
+    path = request.url.path
+    log.error(
+        "Internal error answering %s %s: %r", request.method, path, error, extra={"route": path}
+    )
     return error_response(500, "InternalError", INTERNAL_ERROR_MESSAGE)
 
 

@@ -20,9 +20,11 @@ from flaggery.errors import (
     FlaggeryError,
     NotAdmin,
     Unauthorized,
+    ValidationError,
 )
 from flaggery.http.endpoint import Operation
 from flaggery.http.errors import ErrorEnvelope, RequestValidationError, status_for
+from flaggery.http.openapi_ofrep import ofrep_components, ofrep_paths
 
 __all__ = ["openapi_document"]
 
@@ -34,7 +36,11 @@ DESCRIPTION = """Feature flags served from an in-memory snapshot.
 
 Errors have the body `{"exception": {"name": ..., "message": ...}}`. Admin routes answer 423
 NotAdmin on a read-only server, and need `Authorization: Bearer <token>` when the server has
-FLAGGERY_ADMIN_TOKEN set. Malformed requests answer 422 RequestValidationError."""
+FLAGGERY_ADMIN_TOKEN set. Malformed requests answer 422 RequestValidationError.
+
+The OFREP routes (tag `ofrep`, OpenFeature Remote Evaluation Protocol) answer errors in
+OFREP's shapes instead: `{"errorCode": ..., "errorDetails": ...}`, with the flag `key` when one
+flag was asked for."""
 
 
 def openapi_document(operations: Iterable[Operation], *, metrics: bool, token: bool) -> bytes:
@@ -50,6 +56,8 @@ def openapi_document(operations: Iterable[Operation], *, metrics: bool, token: b
     for op in operations:
         item = _operation(op, query_schemas[op.query.__name__], token)
         paths.setdefault(op.path, {})[op.method.lower()] = item
+    paths.update(ofrep_paths())
+    components.update(ofrep_components())
     if metrics:
         paths["/metrics"] = {"get": _metrics_operation()}
     schemes = {"adminToken": {"type": "http", "scheme": "bearer"}}
@@ -135,7 +143,8 @@ def _responses(op: Operation, token: bool) -> dict[str, Any]:
     }
     errors: list[type[FlaggeryError]] = [*op.errors, RequestValidationError]
     if op.conditional and op.writes:
-        errors.append(EntityChanged)
+        # An If-Match revision after the database's head is a ValidationError (400).
+        errors += [EntityChanged, ValidationError]
     if not op.public:
         errors += [NotAdmin, DatabaseUnavailable]
     if token and not op.public:

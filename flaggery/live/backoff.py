@@ -16,7 +16,17 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["RECONNECT", "REFUSED", "Backoff"]
+from flaggery.errors import UpstreamRefused
+from flaggery.store.replica import SnapshotBuildFailed
+
+__all__ = [
+    "RECONNECT",
+    "REFUSED",
+    "STREAM_WORKED_SECONDS",
+    "Backoff",
+    "lasting",
+    "stream_worked",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,25 @@ class Backoff:
 RECONNECT = Backoff(first=0.1, cap=2.0)
 """A replica resyncs within about two seconds of the database coming back; a refused
 connection costs the server next to nothing, so a short cap is cheap."""
+
+STREAM_WORKED_SECONDS = 2.0
+"""How long a stream that brought no event must have stayed open to count as working."""
+
+
+def stream_worked(events: int, open_seconds: float | None) -> bool:
+    """Whether an event stream that ended worked, so the backoff may start over: it brought
+    ``events``, or it sent something (``open_seconds`` since its first line; None: nothing)
+    and stayed open STREAM_WORKED_SECONDS. A proxy that answers 200 and closes at once, even
+    after the server's opening comment, did not: its retries keep backing off."""
+    return events > 0 or (open_seconds is not None and open_seconds >= STREAM_WORKED_SECONDS)
+
+
+def lasting(error: BaseException) -> bool:
+    """Whether only a change on the source's side ends ``error``, so it is retried on the
+    REFUSED schedule: a refused token, or a state that does not build (retrying it at once
+    would download or load it all again for nothing)."""
+    return isinstance(error, UpstreamRefused | SnapshotBuildFailed)
+
 
 REFUSED = Backoff(first=5.0, cap=30.0)
 """After a refused token (an edge's upstream answered 401/403): only a change of tokens on

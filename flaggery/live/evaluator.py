@@ -20,9 +20,7 @@ import os
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from flaggery.clock import Clock, utc_now
 from flaggery.engine import (
@@ -33,27 +31,29 @@ from flaggery.engine import (
     Snapshot,
     SubjectView,
 )
-from flaggery.errors import UpstreamRefused, ValidationError
-from flaggery.live.backoff import RECONNECT, REFUSED
+from flaggery.errors import DatabaseUnavailable, ValidationError
+from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.feed import ChangeFeed
-from flaggery.live.polling_feed import PollingFeed
-from flaggery.live.postgres_feed import PostgresFeed
 from flaggery.live.snapshot_file import SavedSnapshot, SnapshotFileWriter, read_snapshot_file
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.live.updates import Updates
 from flaggery.live.upstream_feed import UpstreamFeed
-from flaggery.store.database import OUTAGES, CommitListener, Database
 from flaggery.store.replica import RefreshCounts, Replica
 from flaggery.store.subscribers import Subscriber
-from flaggery.store.urls import libpq_dsn
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from flaggery.store.database import CommitListener, Database
+
 
 __all__ = ["Evaluator"]
 
-OwnCommits = tuple[list[CommitListener], CommitListener]
+OwnCommits: TypeAlias = "tuple[list[CommitListener], CommitListener]"
 """A database handle's commit listeners, and the one that applies them to this evaluator."""
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 # With an injected clock the timer cannot know when "now" jumps, so it never sleeps longer
 # than this before looking at the clock again.
@@ -72,7 +72,7 @@ class Evaluator:
     subject plus the per-bucket views (84 MiB RSS for 1,000,000 subjects).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only options
         self,
         db: Database,
         *,
@@ -90,25 +90,34 @@ class Evaluator:
         most every ``snapshot_interval`` seconds, and start from it when the database is
         unreachable. ``owns_db``: dispose of ``db`` on `stop`.
         """
+        from flaggery.live.polling_feed import PollingFeed  # only a database's evaluator
+        from flaggery.live.postgres_feed import PostgresFeed  # loads the drivers
+        from flaggery.store.database import OUTAGES
+        from flaggery.store.urls import libpq_dsn
+
         replica = Replica(db, db.clock)
         feed: ChangeFeed
         if db.is_postgres:
             feed = PostgresFeed(libpq_dsn(db.url), replica, check_interval)
         else:
             feed = PollingFeed(db, replica, poll_interval)
-        self._setup(db if owns_db else None, replica, feed, snapshot_path, snapshot_interval)
+        owned = db if owns_db else None
+        self._setup(owned, replica, feed, snapshot_path, snapshot_interval, OUTAGES)
         # While started, writes made through the same handle (the admin server's) reach the
         # snapshot before they are answered, without a read of the change log.
         self._own_commits: OwnCommits | None = (db.commit_listeners, replica.apply_own_commit)
 
-    def _setup(
+    def _setup(  # noqa: PLR0913 - every part of an Evaluator, put together once
         self,
         owned_db: Database | None,
         replica: Replica,
         feed: ChangeFeed,
         snapshot_path: str | os.PathLike[str] | None,
         snapshot_interval: float,
+        outages: tuple[type[Exception], ...] = (DatabaseUnavailable, OSError),
     ) -> None:
+        """`outages`: what `start` survives by serving the snapshot file (the source is
+        unreachable); a database's (OUTAGES) include its driver's errors."""
         self._owned_db = owned_db
         self._replica = replica
         self._feed = feed
@@ -120,6 +129,7 @@ class Evaluator:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._own_commits = None
+        self._outages = outages
 
     @classmethod
     def from_db_url(
@@ -134,6 +144,8 @@ class Evaluator:
         datetimes) decides when A/B tests are live; ``options``: ``poll_interval``,
         ``check_interval``, ``snapshot_interval`` in seconds (see `Evaluator`).
         """
+        from flaggery.store.database import Database
+
         return cls(Database(url, clock=clock), snapshot_path=snapshot_path, owns_db=True, **options)
 
     @classmethod
@@ -175,7 +187,7 @@ class Evaluator:
                 listeners.append(listener)
         try:
             await self._feed.start()
-        except OUTAGES as error:
+        except self._outages as error:
             saved = await self._read_snapshot_file()
             if saved is None:
                 raise
@@ -187,6 +199,7 @@ class Evaluator:
                 saved.state.revision,
                 self._snapshot_path,
                 saved.age_seconds,
+                extra={"revision": saved.state.revision},
             )
             await self._replica.restore(saved.state, saved.age_seconds)
             self._spawn(self._start_feed_when_reachable(error), "flaggery-connect")
@@ -341,7 +354,9 @@ class Evaluator:
 
     @property
     def stale(self) -> bool:
-        """Whether answers may lag the database (it is unreachable, or was not reached yet)."""
+        """Whether answers may lag the source: the database (or upstream) is unreachable or
+        was not reached yet, its newest state does not build here, or (an upstream) it
+        announced a revision not applied yet or is stale itself."""
         return self._replica.stale
 
     @property
@@ -360,13 +375,14 @@ class Evaluator:
         take it from `AsyncFlaggery.revision` after a write).
 
         ``timeout`` in seconds, None to wait for ever. When it passes first, raises the
-        built-in ``TimeoutError`` (from ``asyncio.wait_for``), not a FlaggeryError: like
+        built-in ``TimeoutError`` (from ``asyncio.timeout``), not a FlaggeryError: like
         asyncio's own waits, the caller chose the bound, and nothing failed (the snapshot keeps
         following the database; wait again to go on). It is the one exception this method
         raises. On PostgreSQL a write usually arrives within a few milliseconds (LISTEN/NOTIFY);
         on SQLite within ``poll_interval``.
         """
-        await asyncio.wait_for(self._replica.wait_for_revision(revision), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: see flaggery.live.tasks
+            await self._replica.wait_for_revision(revision)
 
     async def refresh(self) -> bool:
         """Catch up now instead of waiting for the feed: read the change log since the current
@@ -404,7 +420,7 @@ class Evaluator:
         failures.reason = str(error)  # start() logged this one
         quick, slow = RECONNECT.delays(), REFUSED.delays()
         while True:
-            await asyncio.sleep(next(slow if isinstance(error, UpstreamRefused) else quick))
+            await asyncio.sleep(next(slow if lasting(error) else quick))
             self._replica.counts.reconnects += 1
             try:
                 await self._feed.start()
@@ -418,7 +434,13 @@ class Evaluator:
                     level=level_of(error),
                 )
                 continue
-            log.info("Connected to the %s at revision %s", self._source, self._replica.revision)
+            revision = self._replica.revision
+            log.info(
+                "Connected to the %s at revision %s",
+                self._source,
+                revision,
+                extra={"revision": revision},
+            )
             return
 
     @property

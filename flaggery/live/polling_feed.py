@@ -13,7 +13,7 @@ from flaggery.store.replica import Replica
 
 __all__ = ["PollingFeed"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 
 class PollingFeed:

@@ -31,7 +31,7 @@ from flaggery.store.replica import Replica
 
 __all__ = ["PostgresFeed"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 STANDBY_POLL_SECONDS = 0.25
 _IN_RECOVERY = "SELECT pg_is_in_recovery()"
@@ -95,9 +95,11 @@ class PostgresFeed:
     async def _follow(self, connection: asyncpg.Connection) -> None:
         """Refresh on every wake-up until the connection is lost."""
         while True:
+            interval = STANDBY_POLL_SECONDS if self.standby else self._check_interval
             try:
-                interval = STANDBY_POLL_SECONDS if self.standby else self._check_interval
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                # asyncio.timeout, not wait_for: see flaggery.live.tasks (CPython 86296).
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
                 woken = True
             except TimeoutError:
                 woken = False
@@ -135,10 +137,14 @@ class PostgresFeed:
                     raise
                 failures.failed(str(error), "Full reload after reconnect failed: %s", error)
                 continue
-            log.info("LISTEN connection restored at revision %s", self._replica.revision)
+            revision = self._replica.revision
+            log.info(
+                "LISTEN connection restored at revision %s", revision, extra={"revision": revision}
+            )
             return connection
 
 
 async def _close(connection: asyncpg.Connection) -> None:
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(connection.close(), timeout=1.0)
+        async with asyncio.timeout(1.0):
+            await connection.close()

@@ -10,7 +10,7 @@ from flaggery.store.retention import Retention, prune_change_log
 
 __all__ = ["PRUNE_INTERVAL_SECONDS", "prune_forever"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 # Pruning is one indexed DELETE; once a minute keeps the log within a minute's writes of its
 # bound without adding noticeable load.

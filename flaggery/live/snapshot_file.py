@@ -21,11 +21,12 @@ import msgspec
 
 from flaggery.engine import Snapshot, decode_state, encode_state
 from flaggery.engine.model import State
+from flaggery.live.tasks import STOP_TIMEOUT_SECONDS
 from flaggery.store.replica import Replica
 
 __all__ = ["SavedSnapshot", "SnapshotFileWriter", "read_snapshot_file", "write_snapshot_file"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 # An unchanged state is written again this long after the last write, so that the age a
 # restored replica reports is the time since the database was last seen, not since it changed.
@@ -106,7 +107,10 @@ class SnapshotFileWriter:
         # Not cancelled: a write cut off in its thread could land after a newer one.
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            _, pending = await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_SECONDS)
+            if pending:
+                log.error("The snapshot file writer did not stop within %.1f s (a write "
+                          "blocked in its thread); leaving it", STOP_TIMEOUT_SECONDS)  # fmt: skip
             self._task = None
 
     async def _run(self) -> None:
@@ -115,7 +119,8 @@ class SnapshotFileWriter:
             if self._stopping.is_set():
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
+                async with asyncio.timeout(self._interval):  # not wait_for: see live.tasks
+                    await self._stopping.wait()
 
     async def _save_if_due(self) -> None:
         replica = self._replica

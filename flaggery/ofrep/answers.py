@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from flaggery.engine import Snapshot
 from flaggery.engine.views import entity_tag
 from flaggery.errors import SubjectNotFound
-from flaggery.flag_evaluation import UNKNOWN_SLOT, evaluate_view, targeted_features, with_revision
+from flaggery.flag_evaluation import (
+    UNKNOWN_SLOT,
+    as_stale,
+    evaluate_view,
+    targeted_features,
+    with_revision,
+)
 from flaggery.ofrep.wire import BulkEvaluation, EventStream, EventStreamEndpoint, encode
 
 __all__ = ["Answers", "SnapshotAnswers"]
@@ -35,12 +41,14 @@ class Answers:
 
 
 class SnapshotAnswers:
-    """The answers of one snapshot, per view. Not thread-safe; one per event loop."""
+    """The answers of one snapshot, per view, and whether it is ``stale`` (then every reason
+    is STALE: flaggery.flag_evaluation.as_stale). Not thread-safe; one per event loop."""
 
-    __slots__ = ("_by_slot", "_stream", "_targeted", "snapshot")
+    __slots__ = ("_by_slot", "_stream", "_targeted", "snapshot", "stale")
 
-    def __init__(self, snapshot: Snapshot, stream_uri: str) -> None:
+    def __init__(self, snapshot: Snapshot, stream_uri: str, *, stale: bool = False) -> None:
         self.snapshot = snapshot
+        self.stale = stale
         self._stream = [EventStream(EventStreamEndpoint(stream_uri))]
         self._targeted = targeted_features(snapshot.config)
         self._by_slot: dict[int, Answers] = {}
@@ -59,6 +67,8 @@ class SnapshotAnswers:
     def _build(self, subject_id: int, slot: int) -> Answers:
         snapshot = self.snapshot
         evaluations = evaluate_view(snapshot, subject_id, slot, self._targeted)
+        if self.stale:
+            evaluations = [as_stale(evaluation) for evaluation in evaluations]
         bulk = encode(BulkEvaluation(evaluations, self._stream))
         return Answers(
             single={e.key: encode(with_revision(e, snapshot.revision)) for e in evaluations},

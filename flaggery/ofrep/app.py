@@ -31,7 +31,7 @@ from flaggery.errors import (
 )
 from flaggery.live.evaluator import Evaluator
 from flaggery.ofrep.answers import SnapshotAnswers
-from flaggery.ofrep.events import EventBroadcast
+from flaggery.ofrep.events import OfrepEvents
 from flaggery.ofrep.wire import (
     EvaluationError,
     FlagFailure,
@@ -44,7 +44,7 @@ from flaggery.tokens import Role
 
 __all__ = ["EVENTS_PATH", "OFREP_PREFIX", "ROUTES", "OfrepApp"]
 
-log = logging.getLogger("flaggery.ofrep")
+log = logging.getLogger(__name__)
 
 OFREP_PREFIX = "/ofrep/"
 BULK_PATH = "/ofrep/v1/evaluate/flags"
@@ -77,7 +77,7 @@ class OfrepApp:
         """`tally`: makes the recorder of one (route, method, status), e.g. ``Metrics.tally``;
         None for no metrics."""
         self.evaluator: Evaluator | None = None
-        self.events = EventBroadcast()
+        self.events = OfrepEvents()
         self._keyring = keyring
         self._answers: SnapshotAnswers | None = None
         self._make_tally = tally
@@ -97,16 +97,9 @@ class OfrepApp:
                 await _send_error(send, _RetryLater(503, str(full), full.retry_after), None)
             return
         started = time.perf_counter()
-        if path.startswith(SINGLE_PREFIX):
-            route, key = SINGLE_ROUTE, path[len(SINGLE_PREFIX) :]
-        else:
-            route, key = path, None
+        route, key = path, None
         try:
-            if route not in (SINGLE_ROUTE, BULK_PATH):
-                status = 405 if path == EVENTS_PATH else 404
-                raise EvaluationError(
-                    status, "GENERAL", f"No OFREP route {scope['method']} {path}."
-                )
+            route, key = _route(scope["method"], path)
             status = await self._evaluate(scope, receive, send, key)
         except EvaluationError as error:
             status = error.status
@@ -114,7 +107,7 @@ class OfrepApp:
         except ClientDisconnect:
             return  # nobody to answer
         except Exception:
-            log.exception("OFREP request %s failed", path)
+            log.exception("OFREP request %s failed", path, extra={"route": path})
             status = 500
             await _send_error(send, EvaluationError(500, "GENERAL", "Internal error."), None)
         if self._make_tally is not None and route in (SINGLE_ROUTE, BULK_PATH):
@@ -130,7 +123,7 @@ class OfrepApp:
     async def _evaluate(self, scope: Scope, receive: Receive, send: Send, key: str | None) -> int:
         """Answer an evaluation; return the status sent. Raises EvaluationError."""
         if scope["method"] != "POST":
-            raise EvaluationError(405, "GENERAL", f"{scope['method']} is not allowed: use POST.")
+            raise _NotAllowed(scope["method"], "POST")
         self._check_client(scope)
         subject_id = decode_request(await _read_body(scope, receive))
         answers = self._current().for_subject(subject_id)
@@ -162,7 +155,8 @@ class OfrepApp:
             raise EvaluationError(_status_of(refused), "GENERAL", str(refused)) from None
 
     def _current(self) -> SnapshotAnswers:
-        """This snapshot's answers, started afresh when a new snapshot was swapped in."""
+        """This snapshot's answers, started afresh when a new snapshot was swapped in or the
+        staleness moved."""
         evaluator = self.evaluator
         if evaluator is None or evaluator.revision < 0:
             raise EvaluationError(
@@ -170,11 +164,31 @@ class OfrepApp:
                 "GENERAL",
                 "No snapshot loaded yet: the database (an edge's upstream) has not been reached.",
             )
-        snapshot = evaluator.snapshot
+        snapshot, stale = evaluator.snapshot, evaluator.stale
         answers = self._answers
-        if answers is None or answers.snapshot is not snapshot:
-            answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH)
+        if answers is None or answers.snapshot is not snapshot or answers.stale != stale:
+            answers = self._answers = SnapshotAnswers(snapshot, EVENTS_PATH, stale=stale)
         return answers
+
+
+def _route(method: str, path: str) -> tuple[str, str | None]:
+    """The evaluation route of `path` and its flag key (None for the bulk route); the OFREP
+    error for any other path (405 with ``Allow`` for the event stream's path)."""
+    if path.startswith(SINGLE_PREFIX):
+        return SINGLE_ROUTE, path[len(SINGLE_PREFIX) :]
+    if path == BULK_PATH:
+        return BULK_PATH, None
+    if path == EVENTS_PATH:
+        raise _NotAllowed(method, "GET")
+    raise EvaluationError(404, "GENERAL", f"No OFREP route {method} {path}.")
+
+
+class _NotAllowed(EvaluationError):
+    """405 with the ``Allow`` header RFC 9110 (section 15.5.6) requires."""
+
+    def __init__(self, method: str, allow: str) -> None:
+        super().__init__(405, "GENERAL", f"{method} is not allowed: use {allow}.")
+        self.allow = allow
 
 
 class _RetryLater(EvaluationError):
@@ -215,4 +229,6 @@ async def _send_error(send: Send, error: EvaluationError, key: str | None) -> No
         headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
     elif isinstance(error, _RetryLater):
         headers.append((b"retry-after", b"%d" % error.retry_after))
+    elif isinstance(error, _NotAllowed):
+        headers.append((b"allow", error.allow.encode()))
     await _send(send, error.status, headers, body)

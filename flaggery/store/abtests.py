@@ -22,6 +22,7 @@ from flaggery.errors import (
 from flaggery.store import tables as t
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database
+from flaggery.store.exposures import forget_exposures
 from flaggery.store.features import check_variant
 from flaggery.store.queries import read_abtests, read_bucket_weights, read_features
 from flaggery.store.records import AbTestGroupRecord, AbTestRecord
@@ -107,8 +108,9 @@ class AbTestsAdmin:
             tx.record(AbTestFact(test_name, await _require_test(tx.conn, test_name)))
 
     async def rm_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
-        """Delete a test that has ended or not started yet; AbTestIsLive while it runs;
-        EntityChanged if ``if_revision`` is given and a write after it changed the test."""
+        """Delete a test that has ended or not started yet, with its exposure counts;
+        AbTestIsLive while it runs; EntityChanged if ``if_revision`` is given and a write
+        after it changed the test."""
         async with self._db.write("rm_abtest") as tx:
             test = await _require_test(tx.conn, test_name)
             await require_unchanged(tx, if_revision, "test", test_name)
@@ -120,6 +122,7 @@ class AbTestsAdmin:
             for table in (t.abtest_group_buckets, t.abtest_group_variants, t.abtest_groups):
                 await tx.conn.execute(delete(table).where(table.c.test == test_name))
             await tx.conn.execute(delete(t.abtests).where(t.abtests.c.name == test_name))
+            await forget_exposures(tx.conn, test_name)
             features = {feature for group in test.groups for feature in group.variants}
             tx.record(AbTestFact(test_name, None, tuple(sorted(features))))
 
@@ -215,7 +218,7 @@ async def _refuse_overlap(
             )
 
 
-async def _insert_test(
+async def _insert_test(  # noqa: PLR0913 - the rows of one new A/B test
     conn: AsyncConnection,
     name: str,
     start: datetime,

@@ -36,7 +36,7 @@ from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
 from flaggery.store.group_commit import GroupCommit
-from flaggery.store.head import Head, read_head
+from flaggery.store.head import Head
 from flaggery.store.planned_writes import Applied, Outcome, SubjectWrite, apply_subject_writes
 from flaggery.store.urls import async_url, is_postgres, is_sqlite
 
@@ -47,10 +47,11 @@ __all__ = [
     "Database",
     "WriteTransaction",
     "last_written_revision",
+    "read_head",
     "translate_outage",
 ]
 
-log = logging.getLogger("flaggery.store")
+log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "flaggery"
 # Connecting, or checking a pooled connection out, takes milliseconds on a healthy network; a
@@ -155,7 +156,7 @@ class _Planned(NamedTuple):
 class WriteTransaction:
     """An open write: its connection, its revision, and the facts it has recorded so far."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the parts of one open write, each recorded
         self,
         conn: AsyncConnection,
         revision: int,
@@ -290,7 +291,11 @@ class Database:
                 try:
                     await listener(batch.before, batch.changes, batch.after)
                 except Exception:  # committed: the writes must be answered as such
-                    log.warning("A commit listener failed", exc_info=True)
+                    log.warning(
+                        "A commit listener failed",
+                        exc_info=True,
+                        extra={"revision": batch.revision},
+                    )
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
@@ -303,6 +308,13 @@ class Database:
             async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
                 conn = await stack.enter_async_context(self.engine.connect())
             yield conn
+
+
+async def read_head(conn: AsyncConnection) -> Head:
+    """The database's current head: one single-row read."""
+    query = select(t.state.c.database_id, t.state.c.revision, t.state.c.change_id)
+    row = (await conn.execute(query)).one()
+    return Head(row.database_id, int(row.revision), row.change_id)
 
 
 async def _lock_head(conn: AsyncConnection) -> Head:

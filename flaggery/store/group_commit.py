@@ -35,7 +35,7 @@ from flaggery.errors import DatabaseUnavailable
 
 __all__ = ["MAX_BATCH", "GroupCommit"]
 
-log = logging.getLogger("flaggery.store")
+log = logging.getLogger(__name__)
 
 B = TypeVar("B")
 P = TypeVar("P")

@@ -11,12 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from flaggery.store import tables as t
-
-__all__ = ["Head", "read_head", "rewritten"]
+__all__ = ["Head", "rewritten"]
 
 
 class Head(NamedTuple):
@@ -27,13 +22,6 @@ class Head(NamedTuple):
     revision: int
     change_id: str | None
     """Random id of the write that made `revision`; None at 0 and for writes before 0002."""
-
-
-async def read_head(conn: AsyncConnection) -> Head:
-    """The database's current head: one single-row read."""
-    query = select(t.state.c.database_id, t.state.c.revision, t.state.c.change_id)
-    row = (await conn.execute(query)).one()
-    return Head(row.database_id, int(row.revision), row.change_id)
 
 
 def rewritten(applied: Head, current: Head) -> str | None:

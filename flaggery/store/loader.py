@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import Change, State, SubjectColumns, decode_facts
 from flaggery.store import tables as t
-from flaggery.store.database import Database
-from flaggery.store.head import Head, read_head
+from flaggery.store.database import Database, read_head
+from flaggery.store.head import Head
 from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
 from flaggery.store.subjects.load import Helpers, read_subject_columns
 

@@ -12,8 +12,11 @@ it once per failure, and the replica is stale until a later revision builds.
 
 Readiness reads four things here: ``connected`` (the last attempt to reach the database
 worked), ``build_error``, ``stale`` (answers may lag the database) and ``age_seconds`` (since
-the snapshot was last confirmed current). A snapshot restored from a file is stale, aged as
-the file is, until the first full load from the database.
+the snapshot was last confirmed current). A replica fed by an upstream server also knows the
+newest revision the upstream announced (`saw_source_revision`): below it, it is ``behind``,
+so stale, and its age is not renewed; the same while the upstream says it is stale itself
+(`saw_source_staleness`): a follower is no fresher than what it follows. A snapshot restored
+from a file is stale, aged as the file is, until the first full load from the database.
 """
 
 from __future__ import annotations
@@ -23,21 +26,22 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flaggery.clock import Clock
 from flaggery.engine import ChangeGap, Snapshot, build_snapshot
 from flaggery.engine.diagnosis import faulty_records
 from flaggery.engine.model import Change, State
 from flaggery.engine.steps import Steps
-from flaggery.store.database import Database
-from flaggery.store.head import Head, read_head, rewritten
-from flaggery.store.loader import load_state_and_head, read_changes
+from flaggery.store.head import Head, rewritten
 from flaggery.store.subscribers import Subscribers, Update
+
+if TYPE_CHECKING:
+    from flaggery.store.database import Database
 
 __all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed", "in_steps"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -54,7 +58,6 @@ class RefreshCounts:
     full: int = 0
     failed: int = 0
     reconnects: int = 0
-    build_failed: int = 0
     last_success: float | None = None
     """time.monotonic() when the snapshot was last confirmed current: loaded, refreshed, or
     found up to date by a feed."""
@@ -79,6 +82,8 @@ class Replica:
         self.subscribers = Subscribers()
         """Told of every swap, A/B-test boundary and staleness change (`Update`)."""
         self._told_stale: bool | None = None
+        self._source_revision = -1
+        self._source_stale = False
 
     @property
     def snapshot(self) -> Snapshot:
@@ -108,8 +113,28 @@ class Replica:
     @property
     def stale(self) -> bool:
         """Whether answers may lag the database: it cannot be reached, was not reached yet,
-        or its newest state does not build."""
-        return not self._connected or self.build_error is not None
+        its newest state does not build, or (an upstream) announced a later revision or said
+        it is stale itself."""
+        return (
+            not self._connected or self.build_error is not None or self.behind or self._source_stale
+        )
+
+    @property
+    def behind(self) -> bool:
+        """Whether the source announced a revision this snapshot does not include yet."""
+        return self.revision < self._source_revision
+
+    def saw_source_staleness(self, stale: bool) -> None:
+        """A feed learned whether the source (an upstream server) is stale itself."""
+        if stale != self._source_stale:
+            self._source_stale = stale
+            self._tell_staleness()
+
+    def saw_source_revision(self, revision: int) -> None:
+        """A feed learned that the source (an upstream server) is at ``revision`` or later."""
+        if revision > self._source_revision:
+            self._source_revision = revision
+            self._tell_staleness()
 
     @property
     def age_seconds(self) -> float | None:
@@ -118,9 +143,10 @@ class Replica:
         return None if last is None else time.monotonic() - last
 
     def mark_current(self) -> None:
-        """A feed saw that the database has not moved on from this snapshot."""
+        """A feed saw that the database has not moved on from this snapshot (an upstream
+        feed: that it is connected; `behind` says whether it has caught up)."""
         self._connected = True
-        self.counts.last_success = time.monotonic()
+        self._confirm()
         self._tell_staleness()
 
     def mark_disconnected(self) -> None:
@@ -149,9 +175,17 @@ class Replica:
         """Load everything from scratch. Raises on failure (after counting it), and
         SnapshotBuildFailed if the state does not build (the last snapshot stays). ``reason``
         is passed to the listeners."""
+        # The SQL side is imported where it is used: an edge's replica (no database) and its
+        # process never load SQLAlchemy or a driver.
+        from flaggery.store.loader import load_state_and_head
+
         async with self._lock:
             try:
+                if self._unbuildable is not None and await self._still_unbuildable():
+                    raise SnapshotBuildFailed(self.build_error)
                 state, head = await load_state_and_head(self._database())
+            except SnapshotBuildFailed:
+                raise
             except Exception:
                 self.count_failure()
                 raise
@@ -173,6 +207,7 @@ class Replica:
             snapshot = self._build(state)
             self.counts.full += 1
             self._head = Head(None, state.revision, None)
+            self._source_revision = state.revision  # the upstream's, as of now (it may go back)
             await self._swap(snapshot)
             self._tell(None, reason)
 
@@ -211,7 +246,11 @@ class Replica:
             try:
                 snapshot = await in_steps(self._snapshot.apply_in_steps(changes, self._clock()))
             except Exception:
-                log.warning("Applying this process's own writes failed", exc_info=True)
+                log.warning(
+                    "Applying this process's own writes failed",
+                    exc_info=True,
+                    extra={"revision": after.revision},
+                )
                 return
             self.counts.incremental += 1
             self._head = after
@@ -262,12 +301,20 @@ class Replica:
         async with self._lock:
             reason = await self._apply_changes(self.snapshot, self._head)
         if reason is not None:
-            log.info("Full reload after revision %s: %s", self.revision, reason)
+            log.info(
+                "Full reload after revision %s: %s",
+                self.revision,
+                reason,
+                extra={"revision": self.revision},
+            )
             await self.reload(reason)
 
     async def _apply_changes(self, current: Snapshot, applied: Head) -> str | None:
         """Apply the change log after `applied` (under the lock). Returns None when done, or
         why only a full reload can catch up."""
+        from flaggery.store.database import read_head  # see `reload`
+        from flaggery.store.loader import read_changes
+
         try:
             # One pooled connection for both reads: each checkout pings the server and each
             # return rolls back, CPU on the serving loop at every write.
@@ -295,7 +342,12 @@ class Replica:
         except ChangeGap as gap:
             return str(gap)
         except Exception as error:
-            log.warning("Applying changes failed: %r", error, exc_info=True)
+            log.warning(
+                "Applying changes failed: %r",
+                error,
+                exc_info=True,
+                extra={"revision": reached.revision},
+            )
             return f"applying the changes failed ({error!r})"
         self.counts.incremental += 1
         self._head = reached
@@ -306,6 +358,20 @@ class Replica:
         else:
             self._tell_staleness()
         return None
+
+    async def _still_unbuildable(self) -> bool:
+        """Whether the database is still at the head whose state did not build: then a full
+        load would only fail again (and a replica retrying it, from a restored file or at
+        every reconnect, would load everything each time)."""
+        from flaggery.store.database import read_head  # see `reload`
+
+        async with self._database().read() as conn:
+            head = await read_head(conn)
+        if head != self._unbuildable:
+            return False
+        self._connected = True
+        self._tell_staleness()
+        return True
 
     def _database(self) -> Database:
         if self._db is None:
@@ -322,7 +388,6 @@ class Replica:
             self.build_error = (
                 f"revision {state.revision} does not build ({error!r}); at fault: {faults}"
             )
-            self.counts.build_failed += 1
             self.counts.failed += 1
             self._tell_staleness()
             log.error(
@@ -330,17 +395,24 @@ class Replica:
                 self.build_error,
                 self.revision,
                 exc_info=True,
+                extra={"revision": state.revision},
             )
             raise SnapshotBuildFailed(self.build_error) from error
         self.build_error = None
+        self._unbuildable = None
         return snapshot
 
     async def _swap(self, snapshot: Snapshot) -> None:
         # The subscribers hear of the swap (and of being current again) from `_tell`.
         self._snapshot = snapshot
         self._connected = True
-        self.counts.last_success = time.monotonic()
+        self._confirm()
         await self._announce_swap()
+
+    def _confirm(self) -> None:
+        """The snapshot is confirmed current now, unless the source is known to be ahead."""
+        if not self.behind and not self._source_stale:
+            self.counts.last_success = time.monotonic()
 
     def _tell(self, changes: Sequence[Change] | None, reason: str | None) -> None:
         self._told_stale = self.stale

@@ -9,7 +9,7 @@ up to the database's current revision first, so a read right after a write sees 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from sqlalchemy.engine import URL
@@ -22,9 +22,13 @@ from flaggery.engine import (
     KeyExplanation,
     Snapshot,
 )
+from flaggery.engine.expected_shares import ShareBasis
+from flaggery.engine.exposures import Exposure, classify
+from flaggery.engine.health_report import AbTestHealth
 from flaggery.store.abtests import AbTestsAdmin
 from flaggery.store.audit_trail import ChangeFilter, ChangePage, read_changes
 from flaggery.store.database import Database
+from flaggery.store.exposures import health_from, record_exposures
 from flaggery.store.features import FeaturesAdmin
 from flaggery.store.groups import GroupsAdmin
 from flaggery.store.migrations import upgrade
@@ -87,7 +91,7 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         """
         return await self._db.revision()
 
-    async def changes(
+    async def changes(  # noqa: PLR0913 - 0.2.1's filters, keyword-only
         self,
         after: int = 0,
         limit: int = 100,
@@ -149,6 +153,26 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         """Why `evaluate` answers as it does: hashed or registered, the bucket, and per
         feature where the variant comes from. Raises InvalidTargetingKey."""
         return (await self._caught_up()).explain_key(key, context, subject_attribute)
+
+    async def record_exposures(self, exposures: Sequence[Exposure]) -> None:
+        """Count `exposures` (what clients showed: targeting key, A/B test, test group, aware
+        time), all or nothing, in one transaction: a unit's first exposure in the test's window
+        counts for the group reported; later ones count as repeats; one whose group is not the
+        one the allocation (as of the latest committed write) assigns also counts as
+        misassigned; one timed outside the window counts as early or late only. Raises
+        AbTestNotFound, ValidationError (a group the test lacks), InvalidTargetingKey,
+        DatabaseUnavailable; nothing is counted then."""
+        snapshot = await self._caught_up()
+        await record_exposures(self._db, [classify(snapshot, e) for e in exposures])
+
+    async def abtest_health(self, test_name: str, basis: ShareBasis = "subjects") -> AbTestHealth:
+        """The test's health (flaggery.engine.health_report): per population the expected and
+        observed split, chi-squared and anytime-valid sequential p, green/yellow/red; repeats,
+        misassigned, early and late exposures; the per-bucket table. `basis`: registered
+        subjects count one each, or by weight. Same cost as get_subject_variants, plus a
+        pass over the subjects. Raises AbTestNotFound, DatabaseUnavailable."""
+        snapshot = await self._caught_up()
+        return await health_from(self._db, snapshot, test_name, basis)
 
     async def _caught_up(self) -> Snapshot:
         """The snapshot as of the latest committed write (same cost as get_subject_variants)."""

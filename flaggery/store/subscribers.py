@@ -18,7 +18,7 @@ from flaggery.engine.model import Change
 
 __all__ = ["Subscriber", "Subscribers", "Update"]
 
-log = logging.getLogger("flaggery.live")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,4 +68,8 @@ class Subscribers:
             try:
                 subscriber(update)
             except Exception:
-                log.exception("A snapshot subscriber failed on revision %s", update.revision)
+                log.exception(
+                    "A snapshot subscriber failed on revision %s",
+                    update.revision,
+                    extra={"revision": update.revision},
+                )

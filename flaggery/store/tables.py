@@ -37,6 +37,8 @@ __all__ = [
     "abtests",
     "buckets",
     "change_log",
+    "exposed_units",
+    "exposure_counts",
     "features",
     "group_members",
     "group_overrides",
@@ -297,4 +299,28 @@ group_overrides = Table(
     _name("feature", primary_key=True),
     _name("variant"),
     ForeignKeyConstraint(["feature", "variant"], ["variants.feature", "variants.name"]),
+)
+
+
+exposure_counts = Table(
+    "exposure_counts",
+    metadata,
+    _name("test", primary_key=True),
+    _name("test_group", primary_key=True, comment="the group the client reported seeing"),
+    Column("hashed", Boolean, primary_key=True, comment="true: hashed targeting keys"),
+    Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+    Column("first", BigInteger, nullable=False, comment="first exposures of a unit in the test"),
+    Column("repeats", BigInteger, nullable=False, comment="exposures of units seen before"),
+    Column("misassigned", BigInteger, nullable=False, comment="reported group != assigned"),
+    Column("early", BigInteger, nullable=False, comment="exposures timed before the start"),
+    Column("late", BigInteger, nullable=False, comment="exposures timed after the end"),
+    comment="Exposure counters (POST /v1/exposures), added to in one upsert per batch.",
+)
+
+exposed_units = Table(
+    "exposed_units",
+    metadata,
+    _name("test", primary_key=True),
+    Column("unit", String(300), primary_key=True, comment="'s:<subject id>' or 'k:<key>'"),
+    comment="Every unit exposed to a test during its window: first exposures counted exactly.",
 )

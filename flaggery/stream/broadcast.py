@@ -20,9 +20,16 @@ import contextlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 
+from flaggery.engine import Snapshot
 from flaggery.engine.model import Change
 from flaggery.store.subscribers import Update
-from flaggery.stream.events import StreamEvent, change_event, reload_event
+from flaggery.stream.events import (
+    StreamEvent,
+    change_event,
+    freshness_event,
+    reload_event,
+    schedule_event,
+)
 
 __all__ = ["BACKLOG_BYTES", "BACKLOG_EVENTS", "QUEUE_EVENTS", "Broadcast", "Subscription"]
 
@@ -39,13 +46,17 @@ class Subscription:
     """One client's position in a Broadcast. `next` returns the next event published after
     the subscription was taken, or None once the client was dropped for falling behind."""
 
-    __slots__ = ("_broadcast", "_next", "_stop", "dropped")
+    __slots__ = ("_broadcast", "_next", "_stop")
+
+    @property
+    def unread(self) -> int:
+        """Events published and not read yet: `next` returns at once when there are any."""
+        return self._broadcast.published - self._next
 
     def __init__(self, broadcast: Broadcast) -> None:
         self._broadcast = broadcast
         self._next = broadcast.published  # the sequence number of the next event to read
         self._stop: int | None = None
-        self.dropped = False
 
     async def next(self) -> StreamEvent | None:
         broadcast = self._broadcast
@@ -53,10 +64,8 @@ class Subscription:
             await broadcast.wait()
         unread = broadcast.published - self._next
         if self._stop is None and unread > QUEUE_EVENTS:
-            self.dropped = True
             self._stop = self._next + QUEUE_EVENTS
         if self._next == self._stop or unread > len(broadcast.backlog):
-            self.dropped = True
             return None
         event = broadcast.backlog[-unread]
         self._next += 1
@@ -76,15 +85,28 @@ class Broadcast:
         """How many events were published so far."""
         self._published_event = asyncio.Event()
         self.revision = -1
+        self._snapshot: Snapshot | None = None
+        self.stale = False
+        """Whether the process's answers may lag their source (the latest update's)."""
 
     @property
     def clients(self) -> int:
         return len(self._subscriptions)
 
     def on_update(self, update: Update) -> None:
-        """An Evaluator subscriber (`Evaluator.subscribe`): `on_swap` of each update; updates
-        without change-log entries (the clock, staleness) publish nothing."""
-        self.on_swap(update.revision, update.changes, update.reason)
+        """An Evaluator subscriber (`Evaluator.subscribe`): `on_swap` of each update; an
+        update without change-log entries publishes a schedule event if it swapped the
+        snapshot (an A/B test started or ended). Staleness moving publishes a freshness
+        event, after the update's other events."""
+        previous, self._snapshot = self._snapshot, update.snapshot
+        if update.changes is not None and not update.changes:
+            if previous is not None and update.snapshot is not previous:
+                self._publish(schedule_event(update.revision))
+        else:
+            self.on_swap(update.revision, update.changes, update.reason)
+        if update.stale != self.stale:
+            self.stale = update.stale
+            self._publish(freshness_event(update.revision, update.stale))
 
     def on_swap(self, revision: int, changes: Sequence[Change] | None, reason: str | None) -> None:
         """One event per change applied, or one reload event when ``changes`` is None."""
@@ -110,8 +132,14 @@ class Broadcast:
 
     def backlog_after(self, revision: int) -> list[StreamEvent] | None:
         """The kept events after ``revision``, oldest first, if they continue it (the first is
-        ``revision + 1`` or a reload); None if the backlog no longer reaches back that far."""
-        events = [event for event in self.backlog if event.revision > revision]
+        ``revision + 1`` or a reload); None if the backlog no longer reaches back that far.
+        Only change and reload events are kept for this: the others signal a moment, and one
+        is no proof that the change of its revision is still kept."""
+        events = [
+            event
+            for event in self.backlog
+            if event.revision > revision and event.kind in ("change", "reload")
+        ]
         if not events or events[0].revision == revision + 1 or events[0].kind == "reload":
             return events
         return None

@@ -4,7 +4,13 @@
 facts of flaggery.engine.model, which a replica applies to its snapshot (Snapshot.apply).
 ``reload`` events, ``{"revision", "reason"}``, say that patching cannot continue (a gap, a write
 too large to itemize, a rewritten history, a resume from beyond the retained log): fetch the
-whole state again (GET /v1/snapshot).
+whole state again (GET /v1/snapshot). ``schedule`` events, ``{"revision", "reason"}``, say
+that an A/B test started or ended on its schedule at that revision (no write, so no new
+revision): the answers changed, the configuration did not (a replica with its own clock needs
+nothing; a cache of answers drops them). ``freshness`` events, ``{"revision", "stale"}``, say
+that the server's answers started or stopped possibly lagging their source (its database
+unreachable, or its own upstream lost or ahead): a follower is no fresher than what it
+follows. Clients ignore event types they do not know.
 """
 
 from __future__ import annotations
@@ -16,7 +22,19 @@ import msgspec
 from flaggery.engine.model import Change, ReloadFact
 from flaggery.live.sse_lines import MAX_EVENT_BYTES
 
-__all__ = ["ReloadData", "StreamEvent", "change_event", "reload_event", "stream_event"]
+__all__ = [
+    "EventKind",
+    "FreshnessData",
+    "ReloadData",
+    "StreamEvent",
+    "change_event",
+    "freshness_event",
+    "reload_event",
+    "schedule_event",
+    "stream_event",
+]
+
+EventKind = Literal["change", "reload", "schedule", "freshness"]
 
 _encoder = msgspec.json.Encoder()
 
@@ -26,6 +44,11 @@ class ReloadData(msgspec.Struct, frozen=True):
     reason: str
 
 
+class FreshnessData(msgspec.Struct, frozen=True):
+    revision: int
+    stale: bool
+
+
 class StreamEvent(msgspec.Struct, frozen=True):
     """One SSE event: ``id`` = revision, ``event`` = kind, ``data`` = JSON. ``wire`` is the
     whole event as sent (UTF-8, CRLF line ends, as sse-starlette writes its own lines), encoded
@@ -33,7 +56,7 @@ class StreamEvent(msgspec.Struct, frozen=True):
     add's event is hundreds of KB), `data` reads it back."""
 
     revision: int
-    kind: Literal["change", "reload"]
+    kind: EventKind
     wire: bytes
 
     @property
@@ -57,7 +80,20 @@ def reload_event(revision: int, reason: str) -> StreamEvent:
     return stream_event(revision, "reload", _encoder.encode(ReloadData(revision, reason)).decode())
 
 
-def stream_event(revision: int, kind: Literal["change", "reload"], data: str) -> StreamEvent:
+def schedule_event(revision: int) -> StreamEvent:
+    """The event for an A/B test starting or ending on its schedule at ``revision``."""
+    reason = "an A/B test started or ended on its schedule"
+    data = _encoder.encode(ReloadData(revision, reason)).decode()
+    return stream_event(revision, "schedule", data)
+
+
+def freshness_event(revision: int, stale: bool) -> StreamEvent:
+    """The event for the server's answers starting (``stale``) or stopping to lag."""
+    data = _encoder.encode(FreshnessData(revision, stale)).decode()
+    return stream_event(revision, "freshness", data)
+
+
+def stream_event(revision: int, kind: EventKind, data: str) -> StreamEvent:
     """The event with its wire bytes; `data` must be one line (compact JSON is)."""
     # Compact JSON escapes every line break, so the data is always one `data:` line.
     wire = f"id: {revision}\r\nevent: {kind}\r\ndata: {data}\r\n\r\n".encode()

@@ -31,7 +31,8 @@ async def follow(
                 yield missed
                 sent = missed.revision
         while (event := await subscription.next()) is not None:
-            if event.revision > sent or event.kind == "reload":
+            # Published after the subscription: new, unless the replay already sent its change.
+            if event.revision > sent or event.kind != "change":
                 yield event
                 sent = event.revision
 

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from flaggery.decimal_text import DecimalTextError, excerpt, parse_decimal, percent
+from flaggery.engine.model import DISABLE
 from flaggery.errors import (
     EntityChanged,
     FlaggeryError,
@@ -24,6 +25,7 @@ from flaggery.errors import (
     TooManyAttempts,
     Unauthorized,
     ValidationError,
+    VariantExists,
 )
 from flaggery.store.actor import acting_as
 from flaggery.store.repository import AsyncFlaggery
@@ -201,12 +203,12 @@ async def _add_feature(store: AsyncFlaggery, form: FormData, request: Request) -
 
 
 async def _add_variant(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.add_variant(
-        _text(form, "variant"),
-        _name(request),
-        form.get("make_default") == "on",
-        if_revision=_revision(form),
-    )
+    """Typing the reserved ``__DISABLE__`` adds the disabling variant ("Off (disabled)")."""
+    variant, make_default = _text(form, "variant"), form.get("make_default") == "on"
+    if variant == DISABLE:
+        await store.add_disabling_variant(_name(request), make_default, if_revision=_revision(form))
+        return
+    await store.add_variant(variant, _name(request), make_default, if_revision=_revision(form))
 
 
 async def _rm_variant(store: AsyncFlaggery, form: FormData, request: Request) -> None:
@@ -214,9 +216,16 @@ async def _rm_variant(store: AsyncFlaggery, form: FormData, request: Request) ->
 
 
 async def _set_default(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.set_default_feature_variant(
-        _name(request), _text(form, "variant"), if_revision=_revision(form)
-    )
+    """ "Off (disabled)" (``__DISABLE__``) as the default adds the disabling variant when the
+    feature has none, in the same write."""
+    feature, variant, seen = _name(request), _text(form, "variant"), _revision(form)
+    if variant == DISABLE:
+        try:
+            await store.add_disabling_variant(feature, make_default=True, if_revision=seen)
+            return
+        except VariantExists:
+            pass  # the feature has it: only the default changes
+    await store.set_default_feature_variant(feature, variant, if_revision=seen)
 
 
 async def _set_value(store: AsyncFlaggery, form: FormData, request: Request) -> None:

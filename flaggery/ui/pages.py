@@ -286,6 +286,8 @@ async def buckets(ui: Ui, request: Request) -> Response:
         subjects=services.evaluator.snapshot.subject_count,
         lightest=min(weights, default=0),
         heaviest=max(weights, default=0),
+        first_id=record.buckets[0].id if record.buckets else None,
+        last_id=record.buckets[-1].id if record.buckets else None,
     )
 
 

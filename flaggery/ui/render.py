@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from flaggery.access import Keyring
 from flaggery.engine.model import (
+    DISABLE,
     AbTestFact,
     BucketFact,
     Fact,
@@ -29,6 +30,7 @@ from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.stream.broadcast import Broadcast
 from flaggery.stream.send_watch import SendWatch
+from flaggery.ui.labels import variant_label
 from flaggery.ui.session import Viewer, csrf_token, viewer
 from flaggery.ui.values import TYPES, json_text, type_of
 
@@ -64,6 +66,8 @@ class Ui:
         self.templates.env.filters["describe"] = describe
         self.templates.env.filters["json_text"] = json_text
         self.templates.env.filters["type_of"] = type_of
+        self.templates.env.filters["variant"] = variant_label
+        self.templates.env.globals["DISABLE"] = DISABLE
         self.templates.env.globals["value_types"] = TYPES
 
     def services(self, request: Request) -> _Services:
@@ -119,7 +123,8 @@ def bars(weights: Sequence[int], width: int = 960, height: int = 160) -> list[di
     ]
 
 
-def describe(fact: Fact) -> str:
+# One short case per fact type, in one match.
+def describe(fact: Fact) -> str:  # noqa: C901
     """One change-log fact in words, for History: what it is about and, if so, its removal."""
     match fact:
         case SubjectFact(id=sub_id, subject=subject, left=left):
@@ -133,7 +138,9 @@ def describe(fact: Fact) -> str:
         case RolloutFact(feature=name, rollout=rollout):
             if rollout is None:
                 return f"rollout of {name} removed"
-            return f"rollout of {name}: {rollout.variant} at {rollout.proportion:.1%}"
+            return (
+                f"rollout of {name}: {variant_label(rollout.variant)} at {rollout.proportion:.1%}"
+            )
         case AbTestFact(name=name, test=test, removed_features=features):
             removed = "" if test else " removed" + _listed(", it set", features)
             return f"A/B test {name}{removed}"

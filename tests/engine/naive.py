@@ -16,7 +16,8 @@ from flaggery.errors import SubjectNotFound
 __all__ = ["naive_bucket_of_key", "naive_key_variants", "naive_variants"]
 
 
-def naive_variants(state: State, subject_id: int, now: datetime) -> dict[str, str]:
+# The reference resolution: the rules as written, flat (its branches are the rules).
+def naive_variants(state: State, subject_id: int, now: datetime) -> dict[str, str]:  # noqa: C901
     """The subject's feature -> variant map at `now`; `SubjectNotFound` if unknown."""
     try:
         position = state.subjects.ids.index(subject_id)

@@ -61,7 +61,7 @@ async def test_a_state_that_does_not_build_keeps_the_last_snapshot(
         f"INSERT INTO subjects (id, weight, bucket_id) VALUES ({BAD_SUBJECT}, 1, 12345)",
         "UPDATE flaggery_state SET revision = revision + 1",
     )
-    with caplog.at_level(logging.ERROR, logger="flaggery.live"):
+    with caplog.at_level(logging.ERROR, logger="flaggery.store.replica"):
         ok(await client.post("/v1/features/later"), 201)  # committed; the reload fails
     assert f"subject {BAD_SUBJECT}" in caplog.text
 

@@ -52,6 +52,8 @@ def needed(method: str, path: str) -> Role | None:
         return Role.CLIENT
     if SERVING.fullmatch(path) and method in ("GET", "HEAD"):
         return Role.CLIENT
+    if (method, path) == ("POST", "/v1/exposures"):
+        return Role.CLIENT
     return Role.READER if method in ("GET", "HEAD") else Role.ADMIN
 
 

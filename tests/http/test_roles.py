@@ -22,7 +22,8 @@ def _concrete(path: str) -> str:
 
 async def test_each_role_on_every_route(make_client: MakeClient) -> None:
     client = await make_client(tokens=TOKENS)
-    guarded = [op for op in OPERATIONS if not op.public]
+    # Serving and recording exposures need the client role: open without client tokens.
+    guarded = [op for op in OPERATIONS if not (op.public or op.records)]
     for op in guarded:
         path = _concrete(op.path)
         fails(await client.request(op.method, path), 401, "Unauthorized")
@@ -33,7 +34,7 @@ async def test_each_role_on_every_route(make_client: MakeClient) -> None:
             response = await client.request(op.method, path, headers=READER)
             assert response.status_code not in (401, 403), (op.path, response.text)
     for op in OPERATIONS:
-        if op.public:
+        if op.public or op.records:
             response = await client.request(op.method, _concrete(op.path))
             assert response.status_code not in (401, 403), op.path
 
@@ -89,13 +90,13 @@ async def test_reader_routes_are_closed_off_loopback_without_tokens(
     """A read-only server on 0.0.0.0 with no token: every reader route it serves (history, the
     snapshot, the stream) answers 401 saying what to configure; serving stays open."""
     client = await make_client(admin_mode=False, host="0.0.0.0")
-    readers = [op for op in OPERATIONS if op.replica]
+    readers = [op for op in OPERATIONS if op.replica and not op.records]
     assert {op.path for op in readers} >= {"/v1/changes", "/v1/snapshot", "/v1/stream"}
     for op in readers:
         message = fails(await client.request(op.method, _concrete(op.path)), 401, "Unauthorized")
         assert "FLAGGERY_TOKENS" in message and "0.0.0.0" in message
     for op in OPERATIONS:
-        if op.public:
+        if op.public or op.records:
             response = await client.request(op.method, _concrete(op.path))
             assert response.status_code not in (401, 403), op.path
     ofrep = await client.post("/ofrep/v1/evaluate/flags", json={"context": {"targetingKey": "1"}})

@@ -42,6 +42,7 @@ def test_events_resume_and_reload(db_url: str, tmp_path: Path) -> None:
         with client.stream("GET", "/v1/stream", headers=READER) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["x-flaggery-revision"] == "1"  # where the stream starts
             stream = events(response)
             client.post("/v1/features/f/variants/A").raise_for_status()  # 2
             client.post("/v1/features/g").raise_for_status()  # 3
@@ -70,9 +71,10 @@ def test_keep_alive_comments(tmp_path: Path) -> None:
         flaggery_server(["--admin"], tmp_path, env) as client,
         client.stream("GET", "/v1/stream") as response,
     ):
-        lines = response.iter_lines()
-        comments = [line for line in itertools.islice(lines, 4) if line.startswith(":")]
-    assert comments, "no keep-alive comment within 4 lines"
+        lines = list(itertools.islice(response.iter_lines(), 6))
+    assert lines[0] == ": open"  # at once: a follower knows the stream works
+    comments = [line for line in lines[1:] if line.startswith(":")]
+    assert comments, "no keep-alive comment within 6 lines"
 
 
 def test_http_1_0_clients_get_close_delimited_streams(tmp_path: Path) -> None:
@@ -93,4 +95,4 @@ def test_http_1_0_clients_get_close_delimited_streams(tmp_path: Path) -> None:
             assert head.startswith(b"HTTP/1.1 200 OK\r\n"), (path, head)
             assert b"transfer-encoding" not in head.lower(), (path, head)
             assert b"\r\nconnection: close" in head, (path, head)
-            assert body == b"" or body.startswith(b": ping"), (path, body)
+            assert body == b"" or body.startswith((b": ping", b": open")), (path, body)

@@ -61,7 +61,7 @@ async def test_the_polling_feed_logs_an_outage_once(
         replica = Replica(db, utc_now)
         feed = PollingFeed(db, replica, interval=0.01)
         await feed.start()
-        caplog.set_level(logging.INFO, logger="flaggery.live")
+        caplog.set_level(logging.INFO, logger="flaggery.live.polling_feed")
         working = db.head
         db.head = _failing_head  # type: ignore[method-assign]
         await asyncio.sleep(0.2)

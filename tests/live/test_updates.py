@@ -144,7 +144,7 @@ async def test_a_failing_subscriber_is_logged_and_the_others_still_hear(
     recorder = Recorder()
     replica.subscribers.add(broken)
     replica.subscribers.add(recorder)
-    with caplog.at_level(logging.ERROR, logger="flaggery.live"):
+    with caplog.at_level(logging.ERROR, logger="flaggery.store.subscribers"):
         await replica.install(make_state(revision=1), "full load")
     assert [u.revision for u in recorder.updates] == [1]
     assert "A snapshot subscriber failed on revision 1" in caplog.text

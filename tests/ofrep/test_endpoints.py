@@ -104,9 +104,13 @@ async def test_other_errors(client: httpx.AsyncClient) -> None:
     context = {"context": {"targetingKey": "1"}}
     missing = ofrep_error(await client.post(SINGLE + "nope", json=context), 404, "FLAG_NOT_FOUND")
     assert missing["key"] == "nope" and "nope" in missing["errorDetails"]
-    ofrep_error(await client.get(SINGLE + "checkout"), 405, "GENERAL")
+    wrong_method = await client.get(SINGLE + "checkout")
+    ofrep_error(wrong_method, 405, "GENERAL")
+    assert wrong_method.headers["allow"] == "POST"  # RFC 9110: a 405 names what is allowed
     ofrep_error(await client.post("/ofrep/v2/whatever", json=context), 404, "GENERAL")
-    ofrep_error(await client.post("/ofrep/v1/events"), 405, "GENERAL")
+    events_posted = await client.post("/ofrep/v1/events")
+    ofrep_error(events_posted, 405, "GENERAL")
+    assert events_posted.headers["allow"] == "GET"
     ofrep_error(await client.post(BULK, content=b"{" * 70_000), 413, "GENERAL")
 
 

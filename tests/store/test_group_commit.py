@@ -15,8 +15,8 @@ from flaggery import errors
 from flaggery.engine.model import Subject, SubjectFact
 from flaggery.store import database
 from flaggery.store import tables as t
+from flaggery.store.database import read_head
 from flaggery.store.group_commit import GroupCommit
-from flaggery.store.head import read_head
 from flaggery.store.replica import Replica
 from flaggery.store.repository import AsyncFlaggery
 from tests.dbcheck import check_invariants, naive_variants_all
