@@ -101,11 +101,10 @@ def if_match_revision(values: Iterable[str]) -> int | None:
         if tag.startswith("W/"):
             continue
         digits = tag[1:-1] if len(tag) > 1 and tag[0] == tag[-1] == '"' else tag
-        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
-            raise RequestValidationError(
-                f'If-Match must name revisions, such as "12", got {tag[:40]!r}.'
-            )
-        revisions.append(int(digits))
+        try:
+            revisions.append(parse_decimal(digits, "If-Match (a revision)"))
+        except DecimalTextError as error:
+            raise RequestValidationError(f'{error} Send revisions, such as "12".') from None
     if not revisions:
         raise EntityChanged(
             "If-Match names only weak entity tags, which never match (RFC 9110 13.1.1): "
