@@ -51,8 +51,9 @@ def parse_decimal(text: str, field: str, *, low: int = 0, high: int = INT64_MAX)
         value = -int(significant) if negative else int(significant)
         if low <= value <= high:
             return value
+    kind = " (a signed 64-bit integer)" if (low, high) == (INT64_MIN, INT64_MAX) else ""
     raise DecimalTextError(
-        f"{field} must be a whole number from {low} to {high}, got {excerpt(text)}."
+        f"{field} must be a whole number from {low} to {high}{kind}, got {excerpt(text)}."
     )
 
 
