@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy.engine import URL
 
@@ -30,6 +30,7 @@ from flaggery.store.records import (
     BucketsRecord,
     FeatureRecord,
     GroupRecord,
+    PlacementRecord,
     RolloutRecord,
     SubjectRecord,
 )
@@ -125,8 +126,18 @@ class Flaggery:
     def get_buckets(self) -> BucketsRecord:
         return self._run(self._store.get_buckets())
 
-    def add_subject(self, sub_id: int, weight: int = 1) -> int:
-        return self._run(self._store.add_subject(sub_id, weight))
+    @overload
+    def add_subject(self, sub_id: int, weight: int = 1) -> int: ...
+
+    @overload
+    def add_subject(self, sub_id: int, weight: int = 1, *, like_key: str) -> PlacementRecord: ...
+
+    def add_subject(
+        self, sub_id: int, weight: int = 1, *, like_key: str | None = None
+    ) -> int | PlacementRecord:
+        if like_key is None:
+            return self._run(self._store.add_subject(sub_id, weight))
+        return self._run(self._store.add_subject(sub_id, weight, like_key=like_key))
 
     def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
         return self._run(self._store.add_subjects(list(subjects)))

@@ -11,16 +11,18 @@ The engine says which variant each feature resolved to and which resolution step
 | (also every killed feature)             |                   |                 |
 | default, nothing targets the feature    | STATIC            | variant's value |
 | default, something targets the feature  | DEFAULT           | variant's value |
-| default, the subject is not registered  | DEFAULT           | variant's value |
+| default, no bucket exists yet           | DEFAULT           | variant's value |
 | rollout                                 | SPLIT             | variant's value |
 | A/B test group                          | SPLIT             | variant's value |
 | group override                          | TARGETING_MATCH   | variant's value |
 | no variant at all for the subject       | DEFAULT           | omitted         |
 
 An omitted value means "use the caller's code default". ``variant`` is always present (the
-empty string when there is none), because the Python OFREP provider requires it. Metadata says
-where the answer came from: ``source``, ``subjectKnown``, ``bucket``, and per source
-``proportion``, ``abTest`` and ``abTestGroup``, or ``group``.
+empty string when there is none), because the Python OFREP provider requires it. A hashed
+targeting key gets the reasons a subject in its bucket with no group gets. Metadata says where
+the answer came from: ``subjectKnown`` (bucketed by a registered subject) and ``keyHashed``
+(the key was hashed into its bucket), ``bucket``, ``source``, and per source ``proportion``,
+``abTest`` and ``abTestGroup``, or ``group``.
 
 An answer from a snapshot that may lag its source (the database unreachable, an edge behind or
 cut off from its upstream, a newer state that does not build) says so, as flagd does: reason
@@ -34,22 +36,21 @@ from collections.abc import Mapping
 
 import msgspec
 
-from flaggery.engine import Config, FeatureExplanation, Snapshot
+from flaggery.engine import Config, Evaluation, FeatureExplanation, Snapshot
 from flaggery.engine.model import Feature, JsonValue
-from flaggery.engine.views import default_layer
+from flaggery.engine.views import ViewKey, default_layer, explain_key
 
 __all__ = [
     "REASONS",
     "STALE_REASON",
-    "UNKNOWN_SLOT",
+    "AnswerKey",
     "FlagEvaluation",
-    "InvalidTargetingKey",
     "Metadata",
-    "SubjectContext",
+    "UnitContext",
+    "answer_key",
     "as_stale",
     "evaluate",
-    "evaluate_view",
-    "parse_targeting_key",
+    "evaluate_unit",
     "targeted_features",
     "with_revision",
 ]
@@ -57,9 +58,10 @@ __all__ = [
 Metadata = dict[str, str | int | float | bool]
 """OpenFeature flag metadata: values are strings, numbers or booleans only."""
 
-UNKNOWN_SLOT = -1
 STALE_REASON = "STALE"
-"""The view key of every subject that is not registered (they all get the defaults)."""
+"""OpenFeature's reason for a non-authoritative, possibly out-of-date answer."""
+AnswerKey = tuple[int | None, tuple[str, ...], bool]
+"""What a unit's answers depend on in one snapshot: bucket, groups, registered or hashed."""
 
 
 class FlagEvaluation(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -91,8 +93,9 @@ _SOURCE_DETAILS = (
 )
 
 
-class SubjectContext(msgspec.Struct, frozen=True):
-    """What every flag of one subject shares: is it registered, and its bucket if so."""
+class UnitContext(msgspec.Struct, frozen=True):
+    """What every flag of one unit shares: bucketed by a registered subject or hashed, and its
+    bucket (None only while no bucket exists)."""
 
     known: bool
     bucket: int | None
@@ -100,14 +103,12 @@ class SubjectContext(msgspec.Struct, frozen=True):
     """Features that some rollout, A/B test or group override sets (see `targeted_features`)."""
 
 
-def evaluate(
-    feature: Feature, why: FeatureExplanation | None, subject: SubjectContext
-) -> FlagEvaluation:
-    """One feature's OFREP evaluation for a subject, from the engine's explanation (None when
-    the subject has no variant of this feature)."""
-    metadata: Metadata = {"subjectKnown": subject.known}
-    if subject.bucket is not None:
-        metadata["bucket"] = subject.bucket
+def evaluate(feature: Feature, why: FeatureExplanation | None, unit: UnitContext) -> FlagEvaluation:
+    """One feature's OFREP evaluation for a unit, from the engine's explanation (None when
+    the unit has no variant of this feature)."""
+    metadata: Metadata = {"subjectKnown": unit.known, "keyHashed": not unit.known}
+    if unit.bucket is not None:
+        metadata["bucket"] = unit.bucket
     if why is None:
         return FlagEvaluation(feature.name, "DEFAULT", "", metadata)
     metadata["source"] = why.source
@@ -118,7 +119,7 @@ def evaluate(
     if why.disabled:
         return FlagEvaluation(feature.name, "DISABLED", why.variant, metadata)
     reason = REASONS[why.source]
-    if why.source == "default" and subject.known and feature.name not in subject.targeted:
+    if why.source == "default" and unit.bucket is not None and feature.name not in unit.targeted:
         reason = "STATIC"
     return FlagEvaluation(
         feature.name, reason, why.variant, metadata, feature.value_of(why.variant)
@@ -136,20 +137,26 @@ def targeted_features(config: Config) -> frozenset[str]:
     return frozenset(config.rollouts) | tested | overridden
 
 
-def evaluate_view(
-    snapshot: Snapshot, subject_id: int, slot: int, targeted: frozenset[str]
+def answer_key(evaluation: Evaluation) -> AnswerKey:
+    """The key under which a snapshot's answers for `evaluation` can be shared."""
+    view = evaluation.view
+    return view.bucket, view.groups, evaluation.subject is None
+
+
+def evaluate_unit(
+    snapshot: Snapshot, evaluation: Evaluation, targeted: frozenset[str]
 ) -> list[FlagEvaluation]:
-    """Every feature's evaluation for `subject_id`, whose view is `slot` (`UNKNOWN_SLOT` for a
-    subject that is not registered), in feature-name order, without revision metadata.
-    Costs one explanation: a pass over the configuration."""
-    if slot == UNKNOWN_SLOT:
-        explained = default_layer(snapshot.config)
-        context = SubjectContext(known=False, bucket=None, targeted=targeted)
-    else:
-        explanation = snapshot.explain(subject_id)
-        explained = explanation.features
-        context = SubjectContext(True, explanation.bucket, targeted)
-    features = sorted(snapshot.config.features.values(), key=lambda feature: feature.name)
+    """Every feature's evaluation for the unit of `evaluation` (`Snapshot.evaluate`), in
+    feature-name order, without revision metadata. Costs one explanation: a pass over the
+    configuration."""
+    view, config = evaluation.view, snapshot.config
+    explained = (
+        default_layer(config)
+        if view.bucket is None
+        else explain_key(config, ViewKey(view.bucket, view.groups), snapshot.built_at)
+    )
+    context = UnitContext(evaluation.subject is not None, view.bucket, targeted)
+    features = sorted(config.features.values(), key=lambda feature: feature.name)
     return [evaluate(feature, explained.get(feature.name), context) for feature in features]
 
 
@@ -167,28 +174,4 @@ def with_revision(evaluation: FlagEvaluation, revision: int) -> FlagEvaluation:
     metadata = {**evaluation.metadata, "revision": revision}
     return FlagEvaluation(
         evaluation.key, evaluation.reason, evaluation.variant, metadata, evaluation.value
-    )
-
-
-MIN_ID, MAX_ID = -(2**63), 2**63 - 1
-_MAX_ID_DIGITS = 19  # a signed 64-bit integer has at most 19 digits
-
-
-class InvalidTargetingKey(ValueError):
-    """A targeting key that is not a subject id; ``str(error)`` says what a key must be."""
-
-
-def parse_targeting_key(key: object) -> int:
-    """A targeting key as a subject id: a string of a decimal signed 64-bit integer.
-    Raises InvalidTargetingKey."""
-    if isinstance(key, str):
-        digits = key[1:] if key[:1] == "-" else key
-        # Length first: int() refuses more than 4,300 digits with a ValueError of its own.
-        if digits.isascii() and digits.isdigit() and len(digits.lstrip("0")) <= _MAX_ID_DIGITS:
-            subject_id = int(key)
-            if MIN_ID <= subject_id <= MAX_ID:
-                return subject_id
-    raise InvalidTargetingKey(
-        "targetingKey must be a subject id: a string holding a decimal signed 64-bit integer "
-        f'such as "42", got {key!r:.60}.'
     )

@@ -209,6 +209,12 @@ class Settings:
         15.0, "serving", "seconds between keep-alive comments on an idle GET /v1/stream"
     )
     """Seconds between keep-alive comments on an idle GET /v1/stream."""
+    subject_attribute: str = _field(
+        "subject", "serving", "context attribute naming a subject to bucket a request by"
+    )
+    """The evaluation-context attribute (OFREP, the OpenFeature provider) that names a
+    registered subject to bucket a request by instead of its targeting key: with ``subject``,
+    ``{"targetingKey": "visitor-1", "subject": "42"}`` gets subject 42's variants."""
     enable_prometheus: bool = _field(
         False, "serving", "serve Prometheus metrics at /metrics", flag="--prometheus"
     )
@@ -335,6 +341,11 @@ class Settings:
             raise SettingsError(
                 f"FLAGGERY_SESSION_SECRET must be at least {MIN_SESSION_SECRET} characters: "
                 "a long random secret, such as the output of `openssl rand -hex 32`."
+            )
+        if not self.subject_attribute or self.subject_attribute == "targetingKey":
+            raise SettingsError(
+                "FLAGGERY_SUBJECT_ATTRIBUTE must name a context attribute other than "
+                f"targetingKey, such as subject or tenantId; got {self.subject_attribute!r}."
             )
         if self.client_tokens is not None and not self.client_token_list:
             raise SettingsError("FLAGGERY_CLIENT_TOKENS lists no token: unset it or give one.")

@@ -35,7 +35,8 @@ README_PORT = "127.0.0.1:8000"
 QUICKSTART = ("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"')
 TOUR = ("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")')
 OFREP_EXAMPLE = ("docs/openfeature.md", "OFREPProvider(")
-SCRIPTS = (QUICKSTART, TOUR, OFREP_EXAMPLE)
+OFFLINE_KEY_HASH = ("docs/allocation.md", "def bucket_of_key(")
+SCRIPTS = (QUICKSTART, TOUR, OFREP_EXAMPLE, OFFLINE_KEY_HASH)
 
 
 def blocks(page: Path, language: str) -> list[str]:
@@ -261,6 +262,25 @@ def test_the_ofrep_provider_example(tmp_path: Path, db_url: str) -> None:
         last = code.rstrip().splitlines()[-1]
         code += f"print({last.strip()})\n"
         assert run_script(code, tmp_path)[-1] == "True"
+
+
+def test_the_offline_key_hash_is_the_servers() -> None:
+    """The function docs/allocation.md gives users, run as written, buckets every key as the
+    engine does, for any salt and bucket list."""
+    from flaggery.engine.targeting import bucket_of_key, key_hasher
+
+    namespace: dict[str, object] = {}
+    exec(block_with(*OFFLINE_KEY_HASH), namespace)
+    documented = namespace["bucket_of_key"]
+    assert callable(documented)
+    salt, buckets = bytes(range(16)), [3, 4, 7, *range(10, 207)]
+    keys = ["0", "042", "ana@example.com", "a/b c\n€", *(f"visitor-{n}" for n in range(500))]
+    for count in (1, 2, 100, 200):
+        for key in keys:
+            assert (
+                documented(salt, buckets[:count], key)
+                == bucket_of_key(key_hasher(salt), buckets[:count], key)[1]
+            )
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

@@ -25,6 +25,7 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
     "client_tokens": ("c1,c2", "c1,c2"),
     "cors_origins": ("https://app.example.com", "https://app.example.com"),
     "allowed_hosts": ("flags.internal", "flags.internal"),
+    "subject_attribute": ("tenant", "tenant"),
     "max_streams": ("64", 64),
     "tokens": ("bot:reader:bot-secret", "bot:reader:bot-secret"),
     "tokens_file": ("TOKENS_FILE", "TOKENS_FILE"),

@@ -1,7 +1,8 @@
-"""The remote client's fresh answers: each subject's flags for at most a TTL, dropped when the
-change stream says they changed, and never stored after such a drop.
+"""The remote client's fresh answers: each unit's flags (a subject by its id, a targeting key by
+its text) for at most a TTL, dropped when the change stream says they changed, and never stored
+after such a drop.
 
-A request in flight while the stream drops its subject (or everything) returns the answer it
+A request in flight while the stream drops its unit (or everything) returns the answer it
 got, but does not store it: the server may have answered from the snapshot before the change
 (a kill switch), and storing it would serve the old answer for the rest of the TTL.
 """
@@ -13,52 +14,55 @@ from collections.abc import Iterator
 
 from cachetools import TTLCache
 
-__all__ = ["Fetch", "FreshAnswers"]
+__all__ = ["Fetch", "FreshAnswers", "Unit"]
+
+Unit = int | str
+"""A subject id, or a targeting key: never equal, so one cache holds both."""
 
 
 class Fetch:
-    """One request for a subject's flags; `store` keeps its answer unless it was dropped."""
+    """One request for a unit's flags; `store` keeps its answer unless it was dropped."""
 
-    __slots__ = ("_answers", "dropped", "subject_id")
+    __slots__ = ("_answers", "dropped", "unit")
 
-    def __init__(self, answers: FreshAnswers, subject_id: int) -> None:
+    def __init__(self, answers: FreshAnswers, unit: Unit) -> None:
         self._answers = answers
-        self.subject_id = subject_id
+        self.unit = unit
         self.dropped = False
-        """Whether the stream dropped the subject's answers since the request started."""
+        """Whether the stream dropped the unit's answers since the request started."""
 
     def store(self, flags: dict[str, str]) -> None:
         if not self.dropped:
-            self._answers.cache[self.subject_id] = flags
+            self._answers.cache[self.unit] = flags
 
 
 class FreshAnswers:
     """Bounded (least recently used out when full) and timed (``ttl`` seconds) answers."""
 
     def __init__(self, size: int, ttl: float) -> None:
-        self.cache: TTLCache[int, dict[str, str]] = TTLCache(size, ttl)
-        self._fetches: dict[int, set[Fetch]] = {}
+        self.cache: TTLCache[Unit, dict[str, str]] = TTLCache(size, ttl)
+        self._fetches: dict[Unit, set[Fetch]] = {}
 
-    def get(self, subject_id: int) -> dict[str, str] | None:
-        return self.cache.get(subject_id)
+    def get(self, unit: Unit) -> dict[str, str] | None:
+        return self.cache.get(unit)
 
     @contextlib.contextmanager
-    def fetching(self, subject_id: int) -> Iterator[Fetch]:
-        """A request for the subject's flags, for the block's duration."""
-        fetch = Fetch(self, subject_id)
-        fetches = self._fetches.setdefault(subject_id, set())
+    def fetching(self, unit: Unit) -> Iterator[Fetch]:
+        """A request for the unit's flags, for the block's duration."""
+        fetch = Fetch(self, unit)
+        fetches = self._fetches.setdefault(unit, set())
         fetches.add(fetch)
         try:
             yield fetch
         finally:
             fetches.discard(fetch)
             if not fetches:
-                del self._fetches[subject_id]
+                del self._fetches[unit]
 
-    def drop(self, subject_id: int) -> None:
-        """The subject's answer changed: forget it, and what requests in flight will get."""
-        self.cache.pop(subject_id, None)
-        for fetch in self._fetches.get(subject_id, ()):
+    def drop(self, unit: Unit) -> None:
+        """The unit's answer changed: forget it, and what requests in flight will get."""
+        self.cache.pop(unit, None)
+        for fetch in self._fetches.get(unit, ()):
             fetch.dropped = True
 
     def drop_all(self) -> None:

@@ -1,19 +1,20 @@
-"""AsyncFlaggeryClient: a subject's flags from GET /v1/subjects/{id}/flags, cached.
+"""AsyncFlaggeryClient: a subject's flags from GET /v1/subjects/{id}/flags, and any targeting
+key's from GET /v1/keys/{key}/flags, cached.
 
-Two caches of one answer per subject, both bounded (least recently used out when full): the
-fresh one (flaggery.client.fresh, every entry out after its TTL) answers without a request;
+Two caches of one answer per subject or key, both bounded (least recently used out when full):
+the fresh one (flaggery.client.fresh, every entry out after its TTL) answers without a request;
 the last-known one (cachetools.LRUCache) is the fallback. With ``follow=True`` (and a reader
 token where the server requires one) a background task follows GET /v1/stream: a revision that
-touches only subjects drops those subjects' fresh answers; any other revision, a reload, an A/B
-test starting or ending on its schedule, and every (re)connection (resumed with
+touches only subjects drops those subjects' fresh answers (and the keys that are their decimal
+ids: such a key now names the subject, or no longer does); any other revision, a reload, an
+A/B test starting or ending on its schedule, and every (re)connection (resumed with
 Last-Event-ID) drop them all; event types it does not know are ignored. A request in flight
 when its answer is dropped is answered but not cached, so a fresh answer is at most one
-stream hop old. A stream that ends at once
-without an event does not restart the reconnect backoff (flaggery.live.backoff.stream_worked).
-On a server error, an unreachable server, or a 200 whose body is not flags JSON (a captive
-portal, a proxy's page), the last-known answer is served, marked ``stale`` with the reason;
-without one, ServerUnavailable is raised. A 4xx raises the server's error type
-(SubjectNotFound, ...) from flaggery.errors.
+stream hop old. A stream that ends at once without an event does not restart the reconnect
+backoff (flaggery.live.backoff.stream_worked). On a server error, an unreachable server, or a
+200 whose body is not flags JSON (a captive portal, a proxy's page), the last-known answer is
+served, marked ``stale`` with the reason; without one, ServerUnavailable is raised. A 4xx
+raises the server's error type (SubjectNotFound, ...) from flaggery.errors.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
+from urllib.parse import quote
 
 import httpx
 import msgspec
 from cachetools import LRUCache
 
 from flaggery import errors
-from flaggery.client.fresh import FreshAnswers
+from flaggery.client.fresh import FreshAnswers, Unit
 from flaggery.engine.model import Change
+from flaggery.engine.targeting import check_targeting_key
 from flaggery.engine.touches import touched
 from flaggery.live.backoff import RECONNECT, stream_worked
 from flaggery.live.sse_lines import EventTooLarge, bounded_lines, sse_events
@@ -84,7 +87,7 @@ class AsyncFlaggeryClient:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self._http = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout)
         self._fresh = FreshAnswers(cache_size, cache_ttl)
-        self._known: LRUCache[int, dict[str, str]] = LRUCache(cache_size)
+        self._known: LRUCache[Unit, dict[str, str]] = LRUCache(cache_size)
         self._follow = follow
         self._task: asyncio.Task[None] | None = None
         self._first_line: float | None = None
@@ -112,25 +115,35 @@ class AsyncFlaggeryClient:
     async def flags(self, subject_id: int) -> FlagsAnswer:
         """The subject's flags: from the cache, else one request. Raises SubjectNotFound (and
         the other flaggery.errors types for 4xx), ServerUnavailable (no cached answer)."""
-        cached = self._fresh.get(subject_id)
+        return await self._answer(subject_id, f"/v1/subjects/{subject_id}/flags")
+
+    async def key_flags(self, key: str) -> FlagsAnswer:
+        """Any targeting key's flags (a registered subject's canonical id is that subject;
+        any other key is hashed on the server): from the cache, else one request. Raises
+        InvalidTargetingKey (checked here, before any request), ServerUnavailable."""
+        path = f"/v1/keys/{quote(check_targeting_key(key), safe='')}/flags"
+        return await self._answer(key, path)
+
+    async def _answer(self, unit: Unit, path: str) -> FlagsAnswer:
+        cached = self._fresh.get(unit)
         if cached is not None:
             return FlagsAnswer(cached)
-        with self._fresh.fetching(subject_id) as fetch:
+        with self._fresh.fetching(unit) as fetch:
             try:
-                response = await self._http.get(f"/v1/subjects/{subject_id}/flags")
+                response = await self._http.get(path)
             except httpx.HTTPError as error:
-                return self._fallback(subject_id, f"the server is unreachable ({error!r})")
+                return self._fallback(unit, f"the server is unreachable ({error!r})")
             if response.status_code >= 500:
-                return self._fallback(subject_id, f"the server answered {response.status_code}")
+                return self._fallback(unit, f"the server answered {response.status_code}")
             if response.status_code != 200:
                 raise _typed_error(response)
             try:
                 flags = _flags_decoder.decode(response.content).flags
             except msgspec.DecodeError as error:
                 reason = f"the server answered 200 with a body that is not flags JSON ({error})"
-                return self._fallback(subject_id, reason)
+                return self._fallback(unit, reason)
             fetch.store(flags)
-            self._known[subject_id] = flags
+            self._known[unit] = flags
         return FlagsAnswer(flags)
 
     async def variants(self, subject_id: int) -> dict[str, str]:
@@ -141,11 +154,12 @@ class AsyncFlaggeryClient:
         """The subject's variant of ``feature``, or None (see `flags` for the errors)."""
         return (await self.flags(subject_id)).flags.get(feature)
 
-    def _fallback(self, subject_id: int, reason: str) -> FlagsAnswer:
-        cached = self._known.get(subject_id)
+    def _fallback(self, unit: Unit, reason: str) -> FlagsAnswer:
+        cached = self._known.get(unit)
+        name = f"subject {unit}" if isinstance(unit, int) else f"key {unit!r:.80}"
         if cached is None:
-            raise ServerUnavailable(f"No answer for subject {subject_id}: {reason}.")
-        log.warning("Serving cached flags for subject %s: %s", subject_id, reason)
+            raise ServerUnavailable(f"No answer for {name}: {reason}.")
+        log.warning("Serving cached flags for %s: %s", name, reason)
         return FlagsAnswer(cached, stale=True, reason=reason)
 
     async def _follow_forever(self) -> None:
@@ -198,12 +212,14 @@ class AsyncFlaggeryClient:
                 touches = [touched(fact) for fact in _change_decoder.decode(data).facts]
             except msgspec.DecodeError:
                 touches = []  # not understood: anything may have changed
-            # Only subjects changed: only their cached answers are stale.
+            # Only subjects changed: only their cached answers are stale, and the keys that
+            # are their decimal ids (such a key now names the subject, or no longer does).
             if touches and not any(
                 t.everything or t.features or t.groups or t.tests for t in touches
             ):
                 for subject_id in {s for touch in touches for s in touch.subjects}:
                     self._fresh.drop(subject_id)
+                    self._fresh.drop(str(subject_id))
                 return
         elif kind not in ("reload", "schedule"):
             return  # a newer server's event type

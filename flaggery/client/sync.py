@@ -31,6 +31,9 @@ class FlaggeryClient:
     def flags(self, subject_id: int) -> FlagsAnswer:
         return self._run(self._client.flags(subject_id))
 
+    def key_flags(self, key: str) -> FlagsAnswer:
+        return self._run(self._client.key_flags(key))
+
     def variants(self, subject_id: int) -> dict[str, str]:
         return self._run(self._client.variants(subject_id))
 

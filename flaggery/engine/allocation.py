@@ -18,9 +18,11 @@ from flaggery.engine.dealing import Deal, deal_buckets, is_safe
 from flaggery.errors import InvalidRolloutProportion, NoBuckets, ValidationError
 
 __all__ = [
+    "LIKE_KEY_TOLERANCE",
     "grow_abtest",
     "grow_rollout",
     "lightest_bucket",
+    "like_key_bucket",
     "partition_buckets",
     "place_subjects",
     "rollout_buckets",
@@ -32,6 +34,35 @@ def lightest_bucket(bucket_weights: Mapping[int, int]) -> int:
     if not bucket_weights:
         raise _no_buckets()
     return min(bucket_weights, key=lambda bucket: (bucket_weights[bucket], bucket))
+
+
+LIKE_KEY_TOLERANCE = 0.05
+"""How much heavier than the lightest bucket a targeting key's bucket may be, as a share of
+the mean bucket weight, for a new subject to join it (see `like_key_bucket`)."""
+
+
+def like_key_bucket(
+    bucket_weights: Mapping[int, int], key_bucket: int, weight: int
+) -> tuple[int, str | None]:
+    """Where a new subject of `weight` goes to keep the variants of the key that hashes to
+    `key_bucket`: that bucket, unless it is heavier than the lightest by more than the
+    tolerance, the larger of `weight` and LIKE_KEY_TOLERANCE of the mean bucket weight; then
+    the lightest bucket, with the reason (else None). Lightest-bucket placement keeps every
+    bucket within one subject's weight of the lightest; this keeps them within the tolerance
+    plus one subject's weight, so a rollout's share of registered weight stays within about
+    5 % (relative) of its share of buckets."""
+    lightest = lightest_bucket(bucket_weights)
+    mean = sum(bucket_weights.values()) / len(bucket_weights)
+    tolerance = max(weight, LIKE_KEY_TOLERANCE * mean)
+    excess = bucket_weights[key_bucket] - bucket_weights[lightest]
+    if excess <= tolerance:
+        return key_bucket, None
+    return lightest, (
+        f"The key's bucket {key_bucket} weighs {excess} more than the lightest bucket "
+        f"{lightest}, beyond the tolerance of {tolerance:g} (the larger of the subject's "
+        f"weight and {LIKE_KEY_TOLERANCE:.0%} of the mean bucket weight): placed in bucket "
+        f"{lightest} to keep the buckets balanced; the key's variants may differ."
+    )
 
 
 def place_subjects(

@@ -10,7 +10,6 @@ resolution, only finding the view. `BoundedCache` keeps what is worth keeping pe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import suppress
 from typing import Generic, NamedTuple, TypeVar
 
 import msgspec
@@ -62,9 +61,11 @@ class Evaluation(NamedTuple):
 
 
 class BoundedCache(Generic[_Key, _Value]):
-    """A dict that forgets its oldest entry once it holds `limit`: per-snapshot memoisation
-    whose memory stays bounded whatever keys requests bring. Safe to share between threads
-    (every step is one dict operation; a lost race only forgets or recomputes an entry)."""
+    """A dict emptied whenever it reaches `limit` entries: per-snapshot memoisation whose
+    memory stays bounded whatever keys requests bring. Emptying, rather than dropping the
+    oldest entry, keeps a store to a plain dict assignment: a stream of keys never seen
+    (visitors' UUIDs) pays no bookkeeping, and a key seen again is recomputed at most once
+    per `limit` new keys. Safe to share between threads (each step is one dict operation)."""
 
     __slots__ = ("_entries", "_limit", "get")
 
@@ -78,10 +79,8 @@ class BoundedCache(Generic[_Key, _Value]):
         return len(self._entries)
 
     def put(self, key: _Key, value: _Value) -> None:
-        """Keep ``value`` for ``key``, forgetting the oldest entry when full."""
+        """Keep ``value`` for ``key``, emptying the cache first when it is full."""
         entries = self._entries
         if len(entries) >= self._limit:
-            # Another thread may change the dict meanwhile: it then stays about full.
-            with suppress(KeyError, RuntimeError, StopIteration):
-                del entries[next(iter(entries))]
+            entries.clear()
         entries[key] = value

@@ -25,8 +25,10 @@ Source = Literal["default", "rollout", "abtest", "override", "killed"]
 class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
     """One feature's variant and the step that chose it.
 
-    Only the fields of that step are set: ``proportion`` (0 to 1) for a rollout, ``test`` and
-    ``test_group`` for an A/B test, ``group`` for a group override.
+    Only the fields of that step are set: ``proportion`` (0 to 1, of the weight) for a
+    rollout, ``test`` and ``test_group`` for an A/B test, ``group`` for a group override; and
+    for a rollout or test group ``key_share``, its share of hashed targeting keys (its buckets
+    out of all, 0 to 1), which differs from its share of weight when bucket weights are uneven.
     """
 
     variant: str
@@ -35,6 +37,7 @@ class FeatureExplanation(msgspec.Struct, frozen=True, omit_defaults=True):
     test: str | None = None
     test_group: str | None = None
     group: str | None = None
+    key_share: float | None = None
 
     @property
     def disabled(self) -> bool:

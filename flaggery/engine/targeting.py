@@ -18,6 +18,7 @@ reproduce offline.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from hashlib import blake2b
 
 from flaggery.errors import InvalidTargetingKey
@@ -25,9 +26,11 @@ from flaggery.errors import InvalidTargetingKey
 __all__ = [
     "MAX_KEY_LENGTH",
     "SALT_BYTES",
+    "bucket_of_key",
     "check_targeting_key",
     "hash_key",
     "jump_consistent_hash",
+    "key_hasher",
     "subject_id_of",
 ]
 
@@ -74,10 +77,23 @@ def subject_id_of(key: str) -> int | None:
     return subject_id if subject_id < _SUBJECT_ID_LIMIT else None
 
 
+def key_hasher(salt: bytes) -> Callable[[str], int]:
+    """The key -> 64-bit hash function of one salt (`hash_key`), its keyed state prepared once:
+    about twice as fast per key as hashing from scratch."""
+    keyed = blake2b(digest_size=8, key=salt)
+
+    def hash_of(key: str) -> int:
+        state = keyed.copy()
+        state.update(key.encode())
+        return int.from_bytes(state.digest(), "big")
+
+    return hash_of
+
+
 def hash_key(salt: bytes, key: str) -> int:
     """The key's 64-bit hash: BLAKE2b of its UTF-8 bytes keyed by `salt`, 8-byte digest read
     big-endian. `key` must have passed `check_targeting_key`."""
-    return int.from_bytes(blake2b(key.encode(), digest_size=8, key=salt).digest(), "big")
+    return key_hasher(salt)(key)
 
 
 def jump_consistent_hash(hashed: int, count: int) -> int:
@@ -93,3 +109,13 @@ def jump_consistent_hash(hashed: int, count: int) -> int:
         hashed = (hashed * _JUMP_MULTIPLIER + 1) & _UINT64
         jump = int((bucket + 1) * (2147483648.0 / ((hashed >> 33) + 1)))
     return bucket
+
+
+def bucket_of_key(
+    hash_of: Callable[[str], int], buckets: Sequence[int], key: str
+) -> tuple[int, int]:
+    """(the key's 64-bit hash by `hash_of` (a `key_hasher`), the bucket it jumps to among
+    `buckets`, given in creation order). `buckets` must not be empty; `key` must have passed
+    `check_targeting_key`."""
+    hashed = hash_of(key)
+    return hashed, buckets[jump_consistent_hash(hashed, len(buckets))]

@@ -17,9 +17,9 @@ from datetime import datetime
 from flaggery.engine.config import Config
 from flaggery.engine.evaluation import BoundedCache, Evaluation, ResolvedView
 from flaggery.engine.targeting import (
+    bucket_of_key,
     check_targeting_key,
-    hash_key,
-    jump_consistent_hash,
+    key_hasher,
     subject_id_of,
 )
 from flaggery.engine.views import ViewKey, Views, view_resolver
@@ -40,9 +40,11 @@ class Units:
     """The request-time lookups of one snapshot (its caches are part of it)."""
 
     __slots__ = (
+        "_bucket_views",
         "_built_at",
         "_config",
         "_evaluations",
+        "_hash_of",
         "_request_views",
         "_resolve",
         "_slot_of",
@@ -58,11 +60,14 @@ class Units:
         self._slot_of = slot_of
         self._built_at = built_at
         self._slot_views: list[ResolvedView | None] = [None] * len(views.keys)
+        self._bucket_views: dict[int, ResolvedView] = {}
+        """bucket -> the view of a unit in it with no group: what every hashed key gets."""
         self._evaluations: BoundedCache[str, Evaluation] = BoundedCache(EVALUATION_CACHE_SIZE)
         self._request_views: BoundedCache[ViewKey, ResolvedView] = BoundedCache(
             REQUEST_VIEW_CACHE_SIZE
         )
         self._resolve: Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]] | None = None
+        self._hash_of = key_hasher(config.key_salt)
 
     def evaluate(
         self, key: str, context: Mapping[str, object] | None, subject_attribute: str
@@ -99,10 +104,7 @@ class Units:
         """(64-bit hash, bucket) of a key hashed into the current buckets; None if there is
         no bucket yet."""
         buckets = self._config.buckets
-        if not buckets:
-            return None
-        hashed = hash_key(self._config.key_salt, key)
-        return hashed, buckets[jump_consistent_hash(hashed, len(buckets))]
+        return bucket_of_key(self._hash_of, buckets, key) if buckets else None
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """The resolved view of (bucket, groups); `BucketNotFound` for an unknown bucket."""
@@ -130,7 +132,10 @@ class Units:
         hashed = self.hashed_bucket(key)
         if hashed is None:
             return Evaluation(key, None, self._no_bucket_view())
-        return Evaluation(key, None, self.view(hashed[1]))
+        view = self._bucket_views.get(hashed[1])
+        if view is None:
+            view = self._bucket_views[hashed[1]] = self.view(hashed[1])
+        return Evaluation(key, None, view)
 
     def _subject_view(self, subject_id: int) -> ResolvedView:
         return self._slot_view(self._slot_of(subject_id))

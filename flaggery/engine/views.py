@@ -210,7 +210,7 @@ class _Resolver:
 
     def __init__(self, config: Config, live: Iterable[AbTest]) -> None:
         self._defaults = default_layer(config)
-        self._by_bucket = _bucket_assignments(config.rollouts.values(), live)
+        self._by_bucket = _bucket_assignments(config.rollouts.values(), live, len(config.buckets))
         self._overrides = {
             group.name: {
                 feature: FeatureExplanation(variant, "override", group=group.name)
@@ -244,7 +244,7 @@ class _Resolver:
 
 
 def _bucket_assignments(
-    rollouts: Iterable[Rollout], live: Iterable[AbTest]
+    rollouts: Iterable[Rollout], live: Iterable[AbTest], bucket_count: int
 ) -> dict[int, dict[str, FeatureExplanation]]:
     """bucket -> what rollouts (step 2) then live test groups (step 3) assign to it.
 
@@ -253,17 +253,31 @@ def _bucket_assignments(
     """
     by_bucket: dict[int, dict[str, FeatureExplanation]] = {}
     for rollout in rollouts:
-        why = FeatureExplanation(rollout.variant, "rollout", proportion=rollout.proportion)
+        why = FeatureExplanation(
+            rollout.variant,
+            "rollout",
+            proportion=rollout.proportion,
+            key_share=_share(rollout.buckets, bucket_count),
+        )
         for bucket in rollout.buckets:
             by_bucket.setdefault(bucket, {})[rollout.feature] = why
     for test in live:
         for group in test.groups:
             layer = {
                 feature: FeatureExplanation(
-                    variant, "abtest", test=test.name, test_group=group.name
+                    variant,
+                    "abtest",
+                    test=test.name,
+                    test_group=group.name,
+                    key_share=_share(group.buckets, bucket_count),
                 )
                 for feature, variant in group.variants.items()
             }
             for bucket in group.buckets:
                 by_bucket.setdefault(bucket, {}).update(layer)
     return by_bucket
+
+
+def _share(buckets: frozenset[int], bucket_count: int) -> float:
+    """The share of hashed keys `buckets` serve: their count out of all buckets."""
+    return len(buckets) / bucket_count if bucket_count else 0.0

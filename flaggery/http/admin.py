@@ -31,6 +31,7 @@ from flaggery.http.codec import (
     GroupOut,
     MakeDefaultQuery,
     NewSubject,
+    NewSubjectQuery,
     Revision,
     RolloutOut,
     RolloutUpdateQuery,
@@ -52,10 +53,12 @@ OK = Success()
 T = TypeVar("T")
 
 
-async def add_subject(call: Call[WeightQuery, None]) -> SubjectAdded:
-    subject_id = call.subject_id()
-    bucket = await call.store.add_subject(subject_id, call.query.weight)
-    return SubjectAdded(subject_id, call.query.weight, bucket)
+async def add_subject(call: Call[NewSubjectQuery, None]) -> SubjectAdded:
+    subject_id, weight, like_key = call.subject_id(), call.query.weight, call.query.like_key
+    if like_key is None:
+        return SubjectAdded(subject_id, weight, await call.store.add_subject(subject_id, weight))
+    placed = await call.store.add_subject(subject_id, weight, like_key=like_key)
+    return SubjectAdded(subject_id, weight, placed.bucket, placed.key_bucket, placed.reason)
 
 
 async def add_subjects(call: Call[None, list[NewSubject]]) -> SubjectsAdded:
@@ -154,7 +157,10 @@ async def unkill(call: Call[None, None]) -> Success:
 
 async def get_rollout(call: Call[None, None]) -> RolloutOut:
     r = await call.store.get_rollout(call.path["feature"])
-    return RolloutOut(r.feature, r.variant, r.proportion, r.effective_weight, r.buckets)
+    return RolloutOut(
+        r.feature, r.variant, r.proportion, r.effective_weight, r.buckets, r.weight_share,
+        r.key_share,
+    )  # fmt: skip
 
 
 async def add_rollout(call: Call[VariantQuery, None]) -> Success:
@@ -230,7 +236,15 @@ async def list_abtests(call: Call[None, None]) -> AbTestNames:
 async def get_abtest(call: Call[None, None]) -> AbTestEnvelope:
     test = await call.store.get_abtest(call.path["test_name"])
     groups = [
-        AbTestGroupOut(g.name, g.proportion, g.variants, g.buckets, g.effective_weight)
+        AbTestGroupOut(
+            g.name,
+            g.proportion,
+            g.variants,
+            g.buckets,
+            g.effective_weight,
+            g.weight_share,
+            g.key_share,
+        )
         for g in test.groups
     ]
     return AbTestEnvelope(AbTestOut(test.name, test.start, test.end, groups))
@@ -293,7 +307,10 @@ def _given(value: T | UnsetType) -> T | None:
 OPERATIONS = (
     # Subjects and buckets
     Operation("POST", SUBJECT, add_subject, SubjectAdded, "Add a subject to the lightest bucket",
-              "subjects", 201, WeightQuery, errors=(e.SubjectExists, *NO_BUCKETS_ERRORS)),
+              "subjects", 201, NewSubjectQuery,
+              errors=(e.SubjectExists, e.InvalidTargetingKey, *NO_BUCKETS_ERRORS),
+              description="With like_key, to the bucket that targeting key hashes to (within "
+              "the balance tolerance), so a visitor who signs in keeps every variant."),
     Operation("PUT", SUBJECT, set_subject_weight, Success, "Change a subject's weight",
               "subjects", query=WeightQuery, errors=(e.SubjectNotFound, e.ValidationError)),
     Operation("DELETE", SUBJECT, rm_subject, Success, "Remove a subject", "subjects",

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flaggery.access import HostRule, Keyring
 from flaggery.clock import Clock, utc_now
 from flaggery.errors import FlaggeryError
-from flaggery.http import admin, experiments, ops, serving, snapshots, streaming
+from flaggery.http import admin, experiments, keys, ops, serving, snapshots, streaming
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import error_response, exception_handlers, status_for
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 OPERATIONS: tuple[Operation, ...] = (
     *serving.OPERATIONS,
+    *keys.OPERATIONS,
     *admin.OPERATIONS,
     *experiments.OPERATIONS,
     *streaming.OPERATIONS,
@@ -102,7 +103,11 @@ def create_app(
     keyring = Keyring(settings)  # one per app: the failed attempts of every entry point
     hosts = HostRule.for_settings(settings)
     fast_path = FlagsFastPath(metrics, keyring, cors=bool(cors), hosts=hosts)
-    ofrep = OfrepApp(keyring, None if metrics is None else metrics.tally)
+    ofrep = OfrepApp(
+        keyring,
+        None if metrics is None else metrics.tally,
+        subject_attribute=settings.subject_attribute,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -46,6 +46,7 @@ __all__ = [
     "MakeDefaultQuery",
     "Moment",
     "NewSubject",
+    "NewSubjectQuery",
     "NoQuery",
     "Readiness",
     "Revision",
@@ -95,6 +96,20 @@ class IgnoredQuery(msgspec.Struct, frozen=True):
 
 class WeightQuery(_Query, frozen=True):
     weight: Annotated[int, Meta(description="Subject weight, at least 1.")]
+
+
+class NewSubjectQuery(_Query, frozen=True):
+    weight: Annotated[int, Meta(description="Subject weight, at least 1.")]
+    like_key: Annotated[
+        str | None,
+        Meta(
+            description="A targeting key (e.g. the visitor's before sign-in): place the subject "
+            "in the bucket this key hashes to, so it keeps the key's variants, unless that "
+            "bucket is heavier than the lightest by more than the balance tolerance (the larger "
+            "of the weight and 5% of the mean bucket weight); then in the lightest, with a "
+            "reason."
+        ),
+    ] = None
 
 
 class AmountQuery(_Query, frozen=True):
@@ -192,10 +207,17 @@ class SubjectOut(msgspec.Struct, frozen=True):
     groups: list[str]
 
 
-class SubjectAdded(msgspec.Struct, frozen=True):
+class SubjectAdded(msgspec.Struct, frozen=True, omit_defaults=True):
     subject_id: int
     weight: int
     bucket_id: int
+    key_bucket: Annotated[
+        int | None, Meta(description="With like_key: the bucket the key hashes to.")
+    ] = None
+    reason: Annotated[
+        str | None,
+        Meta(description="With like_key, placed elsewhere than key_bucket: why."),
+    ] = None
 
 
 class SubjectsAdded(msgspec.Struct, frozen=True):
@@ -246,6 +268,13 @@ class RolloutOut(msgspec.Struct, frozen=True):
     proportion: float
     effective_weight: int
     buckets: list[int]
+    weight_share: Annotated[
+        float | None, Meta(description="Share of the registered weight, 0 to 1 (null: none).")
+    ] = None
+    key_share: Annotated[
+        float | None,
+        Meta(description="Share of hashed targeting keys (its buckets / all buckets), 0 to 1."),
+    ] = None
 
 
 class GroupNames(msgspec.Struct, frozen=True):
@@ -264,6 +293,13 @@ class AbTestGroupOut(msgspec.Struct, frozen=True):
     variants: dict[str, str]
     buckets: list[int]
     effective_weight: int
+    weight_share: Annotated[
+        float | None, Meta(description="Share of the registered weight, 0 to 1 (null: none).")
+    ] = None
+    key_share: Annotated[
+        float | None,
+        Meta(description="Share of hashed targeting keys (its buckets / all buckets), 0 to 1."),
+    ] = None
 
 
 class AbTestOut(msgspec.Struct, frozen=True):

@@ -29,8 +29,16 @@ from flaggery.http.openapi_ofrep import ofrep_components, ofrep_paths
 __all__ = ["openapi_document"]
 
 REF = "#/components/schemas/{name}"
-_PATH_PARAMETER = re.compile(r"{(\w+)}")
+_PATH_PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")  # Starlette's convertor is not OpenAPI's
 _SUBJECT_ID = {"type": "integer", "format": "int64", "description": "Subject id (signed 64-bit)."}
+_TARGETING_KEY = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 256,
+    "description": "Targeting key: any text of 1 to 256 characters without NUL, "
+    "percent-encoded as UTF-8 ('/' as %2F).",
+}
+_PARAMETER_SCHEMAS = {"subject_id": _SUBJECT_ID, "key": _TARGETING_KEY}
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}}
 DESCRIPTION = """Feature flags served from an in-memory snapshot.
 
@@ -55,7 +63,7 @@ def openapi_document(operations: Iterable[Operation], *, metrics: bool, token: b
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         item = _operation(op, query_schemas[op.query.__name__], token)
-        paths.setdefault(op.path, {})[op.method.lower()] = item
+        paths.setdefault(_PATH_PARAMETER.sub(r"{\1}", op.path), {})[op.method.lower()] = item
     paths.update(ofrep_paths())
     components.update(ofrep_components())
     if metrics:
@@ -107,7 +115,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": _SUBJECT_ID if name == "subject_id" else {"type": "string"},
+            "schema": _PARAMETER_SCHEMAS.get(name, {"type": "string"}),
         }
         for name in _PATH_PARAMETER.findall(path)
     ]

@@ -28,14 +28,15 @@ EVALUATION_REQUEST: dict[str, Any] = {
     "properties": {
         "context": {
             "type": "object",
-            "description": "The evaluation context. Attributes other than targetingKey are "
-            "accepted.",
+            "description": "The evaluation context: targetingKey and flat attributes (strings, "
+            "numbers, booleans) that targeting rules read (docs/targeting.md).",
             "properties": {
                 "targetingKey": {
                     "type": "string",
-                    "description": "The targeting key: a registered subject's decimal id, "
-                    'e.g. "42".',
-                    "examples": ["42"],
+                    "description": "The targeting key: 1 to 256 characters without NUL. A "
+                    "registered subject's canonical decimal id is that subject; any other key "
+                    "is hashed into a bucket.",
+                    "examples": ["42", "6f1c0f6e-9a7e-4c7e-8d0b-1b2f3c4d5e6f"],
                 }
             },
             "required": ["targetingKey"],
@@ -121,7 +122,8 @@ def _single() -> dict[str, Any]:
             },
             "400": _error(
                 "PARSE_ERROR (not an OFREP request), TARGETING_KEY_MISSING, "
-                "INVALID_CONTEXT (a targeting key that is not a subject id)",
+                "INVALID_CONTEXT (a targeting key that is empty, longer than 256 characters or "
+                "holds NUL)",
                 "FlagFailure",
             ),
             "404": _error("FLAG_NOT_FOUND: no feature has this key.", "FlagFailure"),

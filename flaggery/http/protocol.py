@@ -10,10 +10,11 @@ without a body are complete, the protocol asks the app's `FlagsFastPath` for the
 if it gives one (a 200 or 304 from the snapshot), holds it until httptools has judged the
 request complete and well-formed, then writes the status line, uvicorn's default headers
 (``date``, ``server``), the fast path's headers and the body, in one write, exactly as the
-ASGI path would have sent them. A request the parser rejects after its headers (a
+ASGI path would have sent them; ``GET /v1/keys/{key}/flags`` likewise, its path
+percent-decoded as uvicorn decodes it. A request the parser rejects after its headers (a
 ``Transfer-Encoding`` it does not accept, a bad chunk) therefore gets uvicorn's 400 alone, as
 on the ASGI path, never a 200 and then a 400. Everything else goes through ASGI: other
-methods and routes, query strings and percent-encoded paths, HEAD, a request with a body
+methods and routes, query strings and other percent-encoded paths, HEAD, a request with a body
 (``Transfer-Encoding``, or a ``Content-Length`` other than 0: ASGI answers it before its body
 arrives), every error, a request pipelined behind one still in flight, and a connection whose
 client is not reading (the ASGI path waits for the socket to drain; a direct write could not).
@@ -62,12 +63,13 @@ differently; uvicorn is pinned to the minor version tested in ``pyproject.toml``
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
 
 from flaggery.http.close_delimited import close_delimited
 from flaggery.http.deadline import MAX_HEAD_BYTES, DeadlineProtocol
-from flaggery.http.serving import FlagsFastPath, Headers
+from flaggery.http.serving import KEY_PREFIX, FlagsFastPath, Headers
 
 __all__ = ["MAX_HEAD_BYTES", "ReadTimeoutProtocol"]
 
@@ -167,10 +169,15 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         ):
             return False
         url = self.url
-        if b"?" in url or b"%" in url or not url.isascii() or not _bodiless(self.headers):
+        if b"?" in url or b"#" in url or not url.isascii() or not _bodiless(self.headers):
             return False  # uvicorn's URL parsing decides what the path is
+        path = url.decode("ascii")
+        if "%" in path:
+            if not path.startswith(KEY_PREFIX):
+                return False
+            path = unquote(path)  # as uvicorn decodes it: a percent-encoded targeting key
         self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-        return flags.respond(url.decode("ascii"), self.headers, self._hold)
+        return flags.respond(path, self.headers, self._hold)
 
     def _over_capacity(self) -> bool:
         """uvicorn's ``limit_concurrency`` admission check (in ``on_headers_complete``, which a

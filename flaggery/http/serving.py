@@ -1,11 +1,12 @@
 """Serving: a subject's flags and the subject itself, from the in-memory snapshot only.
 
-``GET /v1/subjects/{subject_id}/flags`` is the hot path. ``FlagsFastPath`` answers it ahead of
-Starlette's middleware and router: match the path by hand, one pass over the headers
-(``If-None-Match``), two snapshot lookups that return the pre-encoded ``{"flags": {...}}``
-bytes and their precomputed ETag. flaggery's HTTP protocol (`flaggery.http.protocol`) asks it
-first, from the parsed request, and writes the answer itself; the app asks it again for
-requests that reach ASGI (and under any other ASGI server), sending two ASGI messages.
+``GET /v1/subjects/{subject_id}/flags`` and ``GET /v1/keys/{key}/flags`` (flaggery.http.keys)
+are the hot path. ``FlagsFastPath`` answers both ahead of Starlette's middleware and router:
+match the path by hand, one pass over the headers (``If-None-Match``), snapshot lookups that
+return the pre-encoded ``{"flags": {...}}`` bytes and their precomputed ETag. flaggery's HTTP
+protocol (`flaggery.http.protocol`) asks it first, from the parsed request, and writes the
+answer itself; the app asks it again for requests that reach ASGI (and under any other ASGI
+server), sending two ASGI messages.
 Anything it does not answer with a 200 or a 304 (a malformed or unknown id, no snapshot yet,
 a HEAD request, a token problem) goes on to the router, whose route below is the reference
 behaviour and produces every error.
@@ -27,12 +28,23 @@ from flaggery.http.codec import Flags, IgnoredQuery, SubjectOut, parse_subject_i
 from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation
 from flaggery.http.metrics import Metrics, ObservingTally, Tally
 
-__all__ = ["FLAGS_ROUTE", "OPERATIONS", "FlagsFastPath", "Headers", "response_headers"]
+__all__ = [
+    "FLAGS_ROUTE",
+    "KEY_FLAGS_ROUTE",
+    "KEY_PREFIX",
+    "OPERATIONS",
+    "FlagsFastPath",
+    "Headers",
+    "response_headers",
+]
 
 FLAGS_ROUTE = "/v1/subjects/{subject_id}/flags"
+KEY_FLAGS_ROUTE = "/v1/keys/{key:targeting_key}/flags"
+KEY_PREFIX = "/v1/keys/"
 _PREFIX = "/v1/subjects/"
 _SUFFIX = "/flags"
 _ID_START, _ID_END = len(_PREFIX), -len(_SUFFIX)
+_KEY_START = len(KEY_PREFIX)
 _CONTENT_TYPE = (b"content-type", b"application/json")
 _MIN_REVISION = MIN_REVISION_HEADER.lower().encode()
 # Up to 18 ASCII digits is always a valid non-negative signed 64-bit id: `int()` alone reads it.
@@ -88,8 +100,9 @@ OPERATIONS = (
 
 
 class FlagsFastPath:
-    """Answers ``GET /v1/subjects/{id}/flags`` with a 200 or a 304, or returns False to let the
-    router answer. Lives on the app; `snapshot_of` is set once the snapshot is loaded.
+    """Answers ``GET /v1/subjects/{id}/flags`` and ``GET /v1/keys/{key}/flags`` with a 200 or
+    a 304, or returns False to let the router answer. Lives on the app; `snapshot_of` is set
+    once the snapshot is loaded.
 
     It leaves to the router what the router does better: errors (a bad or unknown id, a
     missing or wrong client token, a reader or admin secret, which the failed-attempt limit
@@ -112,18 +125,25 @@ class FlagsFastPath:
         # The answer to a browser (with Origin, through the router) carries CORS headers that
         # this one lacks: a cache must not hand one for the other.
         self._vary: Headers = [(b"vary", b"Origin")] if cors else []
-        self._tallies: dict[int, Tally | ObservingTally] | None = (
+        self._tallies: dict[tuple[bool, int], Tally | ObservingTally] | None = (
             None
             if metrics is None
-            else {status: metrics.tally(FLAGS_ROUTE, "GET", status) for status in (200, 304)}
+            else {
+                (by_key, status): metrics.tally(route, "GET", status)
+                for by_key, route in ((False, FLAGS_ROUTE), (True, KEY_FLAGS_ROUTE))
+                for status in (200, 304)
+            }
         )
 
     # The hot path, inlined: each refusal is one test, and a helper call costs a frame.
-    def answer(self, path: str, headers: Headers) -> tuple[int, bytes, bytes] | None:  # noqa: C901
-        """(status, body, etag) for a plain 200 or 304 of a GET of `path` (no query string,
-        percent-decoded), or None to leave the request to the router."""
+    def answer(self, path: str, headers: Headers) -> tuple[int, bytes, bytes, bool] | None:  # noqa: C901
+        """(status, body, etag, by key) for a plain 200 or 304 of a GET of `path` (no query
+        string, percent-decoded), or None to leave the request to the router."""
         snapshot_of = self.snapshot_of
-        if snapshot_of is None or not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+        if snapshot_of is None or not path.endswith(_SUFFIX):
+            return None
+        by_key = path.startswith(KEY_PREFIX)
+        if not (by_key or path.startswith(_PREFIX)):
             return None
         validators = None  # every If-None-Match line, as one list (RFC 9110)
         for name, value in headers:
@@ -142,13 +162,17 @@ class FlagsFastPath:
                     return None
         try:
             snapshot = snapshot_of()
-            subject_id = _subject_id(path[_ID_START:_ID_END])
-            body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
-        except Exception:  # a bad or unknown id, or anything else: the router's reply is the one
+            if by_key:
+                view = snapshot.evaluate(path[_KEY_START:_ID_END]).view
+                body, etag = view.json, view.etag
+            else:
+                subject_id = _subject_id(path[_ID_START:_ID_END])
+                body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
+        except Exception:  # a bad key or id, or anything else: the router's reply is the one
             return None
         if validators is not None and etag_matches(validators, etag):
-            return 304, b"", etag
-        return 200, body, etag
+            return 304, b"", etag, by_key
+        return 200, body, etag, by_key
 
     def respond(
         self,
@@ -163,10 +187,10 @@ class FlagsFastPath:
         response = self.answer(path, headers)
         if response is None:
             return False
-        status, body, etag = response
+        status, body, etag, by_key = response
         write(status, response_headers(status, body, etag) + self._vary, body)
         if tallies is not None:
-            tallies[status].record(time.perf_counter() - started)
+            tallies[by_key, status].record(time.perf_counter() - started)
         return True
 
     async def serve(self, scope: Scope, send: Send) -> bool:
@@ -176,12 +200,12 @@ class FlagsFastPath:
         response = self.answer(scope["path"], scope["headers"])
         if response is None:
             return False
-        status, body, etag = response
+        status, body, etag, by_key = response
         await send({"type": "http.response.start", "status": status,
                     "headers": response_headers(status, body, etag) + self._vary})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
         if tallies is not None:
-            tallies[status].record(time.perf_counter() - started)
+            tallies[by_key, status].record(time.perf_counter() - started)
         return True
 
 

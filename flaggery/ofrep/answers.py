@@ -1,9 +1,10 @@
 """OFREP answers for one snapshot, encoded once per view and reused by every request.
 
-Subjects in the same bucket and groups share a view (`Snapshot.view_slot`), so they share
-answers: the first request for a view explains it (`Snapshot.explain`, one pass over the
+Units (registered subjects, hashed keys) with the same bucket and groups share a view, so
+they share answers, apart from the metadata that says which kind of unit asked
+(`flag_evaluation.answer_key`): the first request for a view explains it (one pass over the
 configuration) and encodes every feature's single-flag body, the bulk body and its ETag;
-later requests for any subject of that view are a dict lookup. Answers are built on first use
+later requests for any unit of that view are a dict lookup. Answers are built on first use
 rather than with the snapshot, because a snapshot is rebuilt on every write and most of its
 views may never be asked for over OFREP before the next one.
 """
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flaggery.engine import Snapshot
+from flaggery.engine import Evaluation, Snapshot
 from flaggery.engine.views import entity_tag
-from flaggery.errors import SubjectNotFound
 from flaggery.flag_evaluation import (
-    UNKNOWN_SLOT,
+    AnswerKey,
+    answer_key,
     as_stale,
-    evaluate_view,
+    evaluate_unit,
     targeted_features,
     with_revision,
 )
@@ -29,7 +30,7 @@ __all__ = ["Answers", "SnapshotAnswers"]
 
 @dataclass(frozen=True, slots=True)
 class Answers:
-    """Everything OFREP sends for the subjects of one view."""
+    """Everything OFREP sends for the units of one view."""
 
     single: dict[str, bytes]
     """feature -> the encoded single-flag evaluation (with ``revision`` in its metadata)."""
@@ -44,31 +45,29 @@ class SnapshotAnswers:
     """The answers of one snapshot, per view, and whether it is ``stale`` (then every reason
     is STALE: flaggery.flag_evaluation.as_stale). Not thread-safe; one per event loop."""
 
-    __slots__ = ("_by_slot", "_stream", "_targeted", "snapshot", "stale")
+    __slots__ = ("_by_view", "_stream", "_targeted", "snapshot", "stale")
 
     def __init__(self, snapshot: Snapshot, stream_uri: str, *, stale: bool = False) -> None:
         self.snapshot = snapshot
         self.stale = stale
         self._stream = [EventStream(EventStreamEndpoint(stream_uri))]
         self._targeted = targeted_features(snapshot.config)
-        self._by_slot: dict[int, Answers] = {}
+        self._by_view: dict[AnswerKey, Answers] = {}
 
-    def for_subject(self, subject_id: int) -> Answers:
-        """The answers for `subject_id`; a subject that is not registered gets the defaults."""
-        try:
-            slot = self.snapshot.view_slot(subject_id)
-        except SubjectNotFound:
-            slot = UNKNOWN_SLOT
-        answers = self._by_slot.get(slot)
+    def for_unit(self, evaluation: Evaluation) -> Answers:
+        """The answers for the unit of `evaluation` (`Snapshot.evaluate` in this snapshot).
+        At most two per view of the snapshot (a registered subject's and a hashed key's)."""
+        key = answer_key(evaluation)
+        answers = self._by_view.get(key)
         if answers is None:
-            answers = self._by_slot[slot] = self._build(subject_id, slot)
+            answers = self._by_view[key] = self._build(evaluation)
         return answers
 
-    def _build(self, subject_id: int, slot: int) -> Answers:
+    def _build(self, evaluation: Evaluation) -> Answers:
         snapshot = self.snapshot
-        evaluations = evaluate_view(snapshot, subject_id, slot, self._targeted)
+        evaluations = evaluate_unit(snapshot, evaluation, self._targeted)
         if self.stale:
-            evaluations = [as_stale(evaluation) for evaluation in evaluations]
+            evaluations = [as_stale(each) for each in evaluations]
         bulk = encode(BulkEvaluation(evaluations, self._stream))
         return Answers(
             single={e.key: encode(with_revision(e, snapshot.revision)) for e in evaluations},

@@ -1,13 +1,14 @@
 """The OFREP endpoints as one raw ASGI app, in front of Starlette like the flags fast path:
 
-    POST /ofrep/v1/evaluate/flags/{key}    one flag for the context's subject
+    POST /ofrep/v1/evaluate/flags/{key}    one flag for the context's targeting key
     POST /ofrep/v1/evaluate/flags          every flag, with an ETag (If-None-Match -> 304)
     GET  /ofrep/v1/events                  refetchEvaluation events (SSE)
 
-A request is: read the body, decode the targeting key, one lookup in this snapshot's answers
-(`SnapshotAnswers`), send pre-encoded bytes. Every error is answered here in OFREP's shape
-(``errorCode``, ``errorDetails``), never in flaggery's envelope, because OFREP clients parse
-these; an unexpected exception is logged and answered 500 without details.
+A request is: read the body, decode the context, `Snapshot.evaluate` its targeting key (any key;
+a registered subject named by the subject attribute buckets it), one lookup in this snapshot's
+answers (`SnapshotAnswers`), send pre-encoded bytes. Every error is answered here in OFREP's
+shape (``errorCode``, ``errorDetails``), never in flaggery's envelope, because OFREP clients
+parse these; an unexpected exception is logged and answered 500 without details.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from starlette.types import Receive, Scope, Send
 
 from flaggery.access import Keyring
 from flaggery.caching import CACHE_CONTROL, etag_matches, if_none_match, not_modified_headers
+from flaggery.engine import SUBJECT_ATTRIBUTE
+from flaggery.engine.targeting import check_targeting_key
 from flaggery.errors import (
     FlaggeryError,
     Forbidden,
+    InvalidTargetingKey,
     TooManyAttempts,
     TooManyStreams,
     Unauthorized,
@@ -73,10 +77,17 @@ class OfrepApp:
     With metrics, evaluations are counted and timed by route template and status, like the
     router's routes (the event stream is not: its duration is the connection's)."""
 
-    def __init__(self, keyring: Keyring, tally: TallyFactory | None = None) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        tally: TallyFactory | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+    ) -> None:
         """`tally`: makes the recorder of one (route, method, status), e.g. ``Metrics.tally``;
-        None for no metrics."""
+        None for no metrics. `subject_attribute`: the context attribute that names a
+        registered subject to bucket by (FLAGGERY_SUBJECT_ATTRIBUTE)."""
         self.evaluator: Evaluator | None = None
+        self._subject_attribute = subject_attribute
         self.events = OfrepEvents()
         self._keyring = keyring
         self._answers: SnapshotAnswers | None = None
@@ -125,8 +136,14 @@ class OfrepApp:
         if scope["method"] != "POST":
             raise _NotAllowed(scope["method"], "POST")
         self._check_client(scope)
-        subject_id = decode_request(await _read_body(scope, receive))
-        answers = self._current().for_subject(subject_id)
+        targeting_key, context = decode_request(await _read_body(scope, receive))
+        current = self._current()
+        try:
+            checked = check_targeting_key(targeting_key)
+            evaluation = current.snapshot.evaluate(checked, context, self._subject_attribute)
+        except InvalidTargetingKey as error:
+            raise EvaluationError(400, "INVALID_CONTEXT", f"targetingKey: {error}") from None
+        answers = current.for_unit(evaluation)
         if key is not None:
             body = answers.single.get(key)
             if body is None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from flaggery.flag_evaluation import FlagEvaluation, InvalidTargetingKey, parse_targeting_key
+from flaggery.flag_evaluation import FlagEvaluation
 from flaggery.store.validation import TOO_DEEP
 
 __all__ = [
@@ -33,15 +33,9 @@ ErrorCode = Literal[
 ]
 
 
-class _Context(msgspec.Struct, frozen=True):
-    """The evaluation context; attributes other than ``targetingKey`` are accepted and unused
-    (flaggery targets by subject id only)."""
-
-    targetingKey: Any = None
-
-
 class _Request(msgspec.Struct, frozen=True):
-    context: _Context | None = None
+    context: dict[str, Any] | None = None
+    """The evaluation context: ``targetingKey`` and any other attributes."""
 
 
 class FlagFailure(msgspec.Struct, frozen=True):
@@ -88,11 +82,11 @@ def encode(value: msgspec.Struct) -> bytes:
     return _encoder.encode(value)
 
 
-def decode_request(body: bytes) -> int:
-    """The subject id of an evaluation request body. An empty body and ``{}`` are a request
-    without context. Raises EvaluationError (400): PARSE_ERROR for JSON that is not an OFREP
-    request (JSON nested too deeply to decode too), TARGETING_KEY_MISSING, INVALID_CONTEXT
-    for a key that is not a subject id."""
+def decode_request(body: bytes) -> tuple[object, dict[str, Any]]:
+    """The targeting key (not yet checked: `Snapshot.evaluate` does) and the evaluation context
+    of an evaluation request body. An empty body and ``{}`` are a request without context.
+    Raises EvaluationError (400): PARSE_ERROR for JSON that is not an OFREP request (JSON
+    nested too deeply to decode too), TARGETING_KEY_MISSING."""
     try:
         request = _decoder.decode(body) if body.strip() else _Request()
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
@@ -101,14 +95,12 @@ def decode_request(body: bytes) -> int:
     except RecursionError:
         details = f"The body is not an OFREP request: {TOO_DEEP}"
         raise EvaluationError(400, "PARSE_ERROR", details) from None
-    if request.context is None or request.context.targetingKey is None:
+    context = request.context
+    if context is None or context.get("targetingKey") is None:
         raise EvaluationError(
             400,
             "TARGETING_KEY_MISSING",
-            "The context needs a targetingKey: the subject id, e.g. "
-            '{"context": {"targetingKey": "42"}}.',
+            "The context needs a targetingKey: any text of 1 to 256 characters, e.g. "
+            '{"context": {"targetingKey": "6f1c0f6e-9a7e-4c7e-8d0b-1b2f3c4d5e6f"}}.',
         )
-    try:
-        return parse_targeting_key(request.context.targetingKey)
-    except InvalidTargetingKey as error:
-        raise EvaluationError(400, "INVALID_CONTEXT", str(error)) from None
+    return context["targetingKey"], context

@@ -5,10 +5,13 @@
         client = api.get_client()
         client.get_boolean_value("checkout", False, EvaluationContext(targeting_key="42"))
 
-The targeting key is the subject id. Each resolution is a lookup in answers built once per
-view of the current snapshot, from the engine's explanation through the mapping table OFREP
-uses too (`flaggery.flag_evaluation`), so reasons, variants, values and metadata are OFREP's.
-Nothing does I/O; the async methods are the sync ones.
+The targeting key is any text of 1 to 256 characters: a registered subject's canonical decimal
+id is that subject, any other key is hashed into a bucket (docs/allocation.md); a context
+attribute (``subject_attribute``, default ``subject``) may name a registered subject to bucket
+by instead. Each resolution is a lookup in answers built once per view of the current snapshot,
+from the engine's explanation through the mapping table OFREP uses too
+(`flaggery.flag_evaluation`), so reasons, variants, values and metadata are OFREP's. Nothing
+does I/O; the async methods are the sync ones.
 
 Events: PROVIDER_CONFIGURATION_CHANGED with the changed flag keys when a new snapshot is
 swapped in; PROVIDER_STALE when the evaluator loses the database, PROVIDER_READY when it is
@@ -39,14 +42,14 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Re
 from openfeature.hook import Hook
 from openfeature.provider import AbstractProvider, Metadata
 
-from flaggery.engine import Snapshot
-from flaggery.errors import SubjectNotFound
+from flaggery.engine import SUBJECT_ATTRIBUTE, Snapshot
+from flaggery.engine.targeting import check_targeting_key
+from flaggery.errors import InvalidTargetingKey
 from flaggery.flag_evaluation import (
-    UNKNOWN_SLOT,
+    AnswerKey,
     FlagEvaluation,
-    InvalidTargetingKey,
-    evaluate_view,
-    parse_targeting_key,
+    answer_key,
+    evaluate_unit,
     targeted_features,
     with_revision,
 )
@@ -58,47 +61,55 @@ __all__ = ["FlaggeryProvider"]
 Details = FlagResolutionDetails[Any]
 KEY_CACHE_SIZE = 65_536
 """Targeting keys remembered per snapshot (about 100 bytes each): past it, start afresh."""
+_NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
 class _Resolved:
     """One snapshot's resolutions, per view and flag, built on first use; and, as a shortcut
-    for the hot path, per targeting key seen (bounded: cleared when full)."""
+    for the hot path, per targeting key seen without a subject attribute (bounded: cleared
+    when full)."""
 
-    __slots__ = ("by_key", "by_slot", "snapshot", "targeted")
+    __slots__ = ("by_key", "by_view", "snapshot", "subject_attribute", "targeted")
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, subject_attribute: str) -> None:
         self.snapshot = snapshot
+        self.subject_attribute = subject_attribute
         self.targeted = targeted_features(snapshot.config)
-        self.by_slot: dict[int, dict[str, Details]] = {}
+        self.by_view: dict[AnswerKey, dict[str, Details]] = {}
         self.by_key: dict[str, dict[str, Details]] = {}
 
-    def for_key(self, key: str | None) -> dict[str, Details]:
-        """flag -> resolution for the subject `key` names. Raises TargetingKeyMissingError or
-        InvalidContextError."""
-        subject_id = _subject_id(key)
+    def for_context(self, key: str | None, attributes: Mapping[str, Any]) -> dict[str, Details]:
+        """flag -> resolution for targeting key `key` with context `attributes`. Raises
+        TargetingKeyMissingError or InvalidContextError."""
+        if key is None:
+            raise TargetingKeyMissingError("The context needs a targeting key.")
         snapshot = self.snapshot
         try:
-            slot = snapshot.view_slot(subject_id)
-        except SubjectNotFound:
-            slot = UNKNOWN_SLOT
-        by_flag = self.by_slot.get(slot)
+            evaluation = snapshot.evaluate(
+                check_targeting_key(key), attributes, self.subject_attribute
+            )
+        except InvalidTargetingKey as error:
+            raise InvalidContextError(str(error)) from None
+        view = answer_key(evaluation)
+        by_flag = self.by_view.get(view)
         if by_flag is None:
-            evaluations = evaluate_view(snapshot, subject_id, slot, self.targeted)
+            evaluations = evaluate_unit(snapshot, evaluation, self.targeted)
             revision = snapshot.revision
             by_flag = {e.key: _details(with_revision(e, revision)) for e in evaluations}
-            self.by_slot[slot] = by_flag
-        if len(self.by_key) >= KEY_CACHE_SIZE:
-            self.by_key.clear()
-        assert key is not None  # _subject_id refused None
-        self.by_key[key] = by_flag
+            self.by_view[view] = by_flag
+        if self.subject_attribute not in attributes:
+            if len(self.by_key) >= KEY_CACHE_SIZE:
+                self.by_key.clear()
+            self.by_key[key] = by_flag
         return by_flag
 
 
 def _typed_resolve(kind: type[Any]) -> Callable[..., Details]:
     """A ``resolve_<kind>_details`` method. It returns the shared precomputed resolution when
     its value has exactly the asked type, else what `_typed` makes of it. Costs two dict
-    lookups for a targeting key seen since the last swap; otherwise also parsing the key and
-    `Snapshot.view_slot` (and, once per view and snapshot, the view's explanation)."""
+    lookups for a targeting key seen since the last swap (without a subject attribute);
+    otherwise also `Snapshot.evaluate` (and, once per view and snapshot, the view's
+    explanation)."""
 
     def resolve(
         self: FlaggeryProvider,
@@ -110,10 +121,15 @@ def _typed_resolve(kind: type[Any]) -> Callable[..., Details]:
         snapshot = self._evaluator.snapshot if resolved is not None else None
         if resolved is None or resolved.snapshot is not snapshot:
             resolved = self._resolved_now()
-        key = None if evaluation_context is None else evaluation_context.targeting_key
-        by_flag = resolved.by_key.get(key)  # type: ignore[arg-type]  # None is never a key
+        if evaluation_context is None:
+            key, attributes = None, _NO_ATTRIBUTES
+        else:
+            key, attributes = evaluation_context.targeting_key, evaluation_context.attributes
+        by_flag = (
+            None if resolved.subject_attribute in attributes else resolved.by_key.get(key)  # type: ignore[arg-type]  # None is never a key
+        )
         if by_flag is None:
-            by_flag = resolved.for_key(key)
+            by_flag = resolved.for_context(key, attributes)
         details = by_flag.get(flag_key)
         if details is None:
             raise FlagNotFoundError(f"Flag {flag_key!r} was not found.")
@@ -124,12 +140,19 @@ def _typed_resolve(kind: type[Any]) -> Callable[..., Details]:
 
 class FlaggeryProvider(AbstractProvider):
     def __init__(
-        self, evaluator: Evaluator, *, loop: asyncio.AbstractEventLoop | None = None
+        self,
+        evaluator: Evaluator,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
     ) -> None:
         """`loop`: the evaluator's event loop, for the event watcher; default: the running
-        loop, if any (without one, no events beyond the SDK's own READY/ERROR)."""
+        loop, if any (without one, no events beyond the SDK's own READY/ERROR).
+        `subject_attribute`: the context attribute that names a registered subject to bucket
+        by (as FLAGGERY_SUBJECT_ATTRIBUTE does for OFREP)."""
         super().__init__()
         self._evaluator = evaluator
+        self._subject_attribute = subject_attribute
         self._loop = loop
         if loop is None:
             with contextlib.suppress(RuntimeError):
@@ -206,7 +229,7 @@ class FlaggeryProvider(AbstractProvider):
             raise ProviderNotReadyError("The evaluator has not loaded a snapshot yet.") from None
         resolved = self._resolved
         if resolved is None or resolved.snapshot is not snapshot:
-            resolved = self._resolved = _Resolved(snapshot)
+            resolved = self._resolved = _Resolved(snapshot, self._subject_attribute)
         return resolved
 
     async def _watch(self) -> None:
@@ -264,12 +287,3 @@ def _typed(details: Details, default: Any, kind: type[Any]) -> Details:
         f"Expected a {kind.__name__} but variant {details.variant!r} has the "
         f"{type(value).__name__} value {value!r:.60}."
     )
-
-
-def _subject_id(key: str | None) -> int:
-    if key is None:
-        raise TargetingKeyMissingError("The context needs a targeting key: the subject id.")
-    try:
-        return parse_targeting_key(key)
-    except InvalidTargetingKey as error:
-        raise InvalidContextError(str(error)) from None

@@ -25,7 +25,7 @@ from flaggery.store.database import Database
 from flaggery.store.exposures import forget_exposures
 from flaggery.store.features import check_variant
 from flaggery.store.queries import read_abtests, read_bucket_weights, read_features
-from flaggery.store.records import AbTestGroupRecord, AbTestRecord
+from flaggery.store.records import AbTestGroupRecord, AbTestRecord, shares
 from flaggery.store.validation import check_name, to_utc
 
 __all__ = ["AbTestsAdmin"]
@@ -128,7 +128,8 @@ class AbTestsAdmin:
 
     async def get_abtest(self, test_name: str) -> AbTestRecord:
         """The test: name, start and end (aware, UTC) and its groups with their proportion,
-        variants, bucket ids and effective weight.
+        variants, bucket ids, effective weight and shares of registered weight and of hashed
+        targeting keys.
 
         Raises AbTestNotFound.
         """
@@ -141,7 +142,7 @@ class AbTestsAdmin:
                 group.proportion,
                 dict(group.variants),
                 sorted(group.buckets),
-                sum(weights[b] for b in group.buckets),
+                *shares(group.buckets, weights),
             )
             for group in test.groups
         ]

@@ -24,8 +24,9 @@ from typing import Literal
 from sqlalchemy import Executable, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.allocation import lightest_bucket
+from flaggery.engine.allocation import lightest_bucket, like_key_bucket
 from flaggery.engine.model import Fact, Subject, SubjectFact
+from flaggery.engine.targeting import bucket_of_key, key_hasher
 from flaggery.errors import (
     FlaggeryError,
     GroupNotFound,
@@ -56,6 +57,9 @@ class SubjectWrite:
     """add_subject, set_subject_weight."""
     group: str = ""
     """add_subject_to_group, rm_subject_from_group."""
+    like_key: str | None = None
+    """add_subject: place it where this (checked) targeting key hashes to, within the balance
+    tolerance (flaggery.engine.allocation.like_key_bucket)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ class Applied:
     revision: int | None
     facts: tuple[Fact, ...] = ()
     bucket: int | None = None
+    key_bucket: int | None = None
+    """add_subject with a like_key: the bucket the key hashes to."""
+    reason: str | None = None
+    """add_subject with a like_key placed elsewhere than `key_bucket`: why."""
 
 
 Outcome = Applied | FlaggeryError
@@ -101,6 +109,8 @@ class _WorkingCopy:
     loaded: dict[int, Subject | None]
     bucket_weights: dict[int, int]
     groups: set[str]
+    key_salt: bytes
+    """The targeting-key salt; read only when some add_subject has a like_key."""
     bucket_deltas: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     joined: dict[tuple[str, int], int] = field(default_factory=dict)
     """(group, subject) -> revision of a join made by these writes and not undone by them."""
@@ -123,12 +133,15 @@ class _WorkingCopy:
         adds = [w.subject for w in writes if w.operation == "add_subject"]
         weights = await read_bucket_weights(conn) if adds else {}
         returning = await remembered_buckets(conn, adds, now) if adds else {}
-        return cls(subjects, dict(subjects), weights, groups, returning=returning)
+        salt = b""
+        if any(w.like_key is not None for w in writes):
+            salt = bytes.fromhex((await conn.execute(select(t.state.c.key_salt))).scalar_one())
+        return cls(subjects, dict(subjects), weights, groups, salt, returning=returning)
 
     def apply(self, write: SubjectWrite, revision: int) -> Applied:
         sid = write.subject
         if write.operation == "add_subject":
-            return self._add(sid, write.weight, revision)
+            return self._add(sid, write.weight, revision, write.like_key)
         subject = self._require(sid)
         if write.operation == "set_subject_weight":
             if subject.weight == write.weight:
@@ -141,17 +154,28 @@ class _WorkingCopy:
         left = tuple(group for group in subject.groups if group not in changed.groups)
         return Applied(revision, (SubjectFact(sid, changed, left),))
 
-    def _add(self, sid: int, weight: int, revision: int) -> Applied:
+    def _add(self, sid: int, weight: int, revision: int, like_key: str | None) -> Applied:
         if self.subjects[sid] is not None:
             raise SubjectExists(f"Subject {sid} exists already.")
-        bucket = self.returning.pop(sid, None)
-        if bucket is None:
-            bucket = lightest_bucket(self.bucket_weights)
-        else:
+        bucket = lightest_bucket(self.bucket_weights)  # NoBuckets first
+        key_bucket, reason = None, None
+        if like_key is not None:
+            buckets = sorted(self.bucket_weights)  # creation order: ids only grow
+            _, key_bucket = bucket_of_key(key_hasher(self.key_salt), buckets, like_key)
+            bucket, reason = like_key_bucket(self.bucket_weights, key_bucket, weight)
+        returning = self.returning.pop(sid, None)
+        if returning is not None:  # a removed subject comes back to its own bucket
             self.returned.append(sid)
+            if key_bucket is not None and returning != key_bucket:
+                reason = (
+                    f"Subject {sid} was registered before: it returns to its bucket {returning} "
+                    "and its variants there, not to the key's bucket."
+                )
+            bucket = returning
         self._add_weight(bucket, weight)
         self.subjects[sid] = Subject(weight, bucket)
-        return Applied(revision, (SubjectFact(sid, Subject(weight, bucket)),), bucket)
+        facts = (SubjectFact(sid, Subject(weight, bucket)),)
+        return Applied(revision, facts, bucket, key_bucket, reason)
 
     def _move(self, sid: int, subject: Subject, write: SubjectWrite, revision: int) -> Subject:
         """A join or a leave, checked as flaggery.store.groups checks them."""

@@ -20,9 +20,42 @@ __all__ = [
     "BucketsRecord",
     "FeatureRecord",
     "GroupRecord",
+    "PlacementRecord",
     "RolloutRecord",
     "SubjectRecord",
+    "shares",
 ]
+
+
+def shares(
+    buckets: frozenset[int] | set[int], weights: dict[int, int]
+) -> tuple[int, float | None, float | None]:
+    """(effective weight, weight share, key share) of a rollout or test group holding
+    `buckets`, given every bucket's weight."""
+    effective = sum(weights[bucket] for bucket in buckets)
+    total = sum(weights.values())
+    return (
+        effective,
+        effective / total if total else None,
+        len(buckets) / len(weights) if weights else None,
+    )
+
+
+class PlacementRecord(msgspec.Struct, frozen=True):
+    """Where ``add_subject(..., like_key=KEY)`` placed a new subject."""
+
+    bucket: int
+    """The subject's bucket."""
+    key_bucket: int
+    """The bucket KEY hashes to: the subject keeps KEY's variants when the two are equal."""
+    reason: str | None = None
+    """Why the subject went to the lightest bucket instead (the key's bucket was heavier than
+    the balance tolerance allows); None when it went to the key's bucket."""
+
+    @property
+    def kept(self) -> bool:
+        """The subject is in the key's bucket, so it keeps the key's variants."""
+        return self.bucket == self.key_bucket
 
 
 class SubjectRecord(msgspec.Struct, frozen=True):
@@ -72,6 +105,12 @@ class RolloutRecord(msgspec.Struct, frozen=True):
     proportion: float
     effective_weight: int
     buckets: list[int]
+    weight_share: float | None = None
+    """Its share of the registered weight (effective weight / total weight), 0 to 1; None
+    while no subject has weight."""
+    key_share: float | None = None
+    """Its share of hashed targeting keys (its buckets / all buckets), 0 to 1; None while
+    there is no bucket. Differs from weight_share when bucket weights are uneven."""
 
 
 class GroupRecord(msgspec.Struct, frozen=True):
@@ -86,6 +125,12 @@ class AbTestGroupRecord(msgspec.Struct, frozen=True):
     variants: dict[str, str]
     buckets: list[int]
     effective_weight: int
+    weight_share: float | None = None
+    """Its share of the registered weight (effective weight / total weight), 0 to 1; None
+    while no subject has weight."""
+    key_share: float | None = None
+    """Its share of hashed targeting keys (its buckets / all buckets), 0 to 1; None while
+    there is no bucket. Differs from weight_share when bucket weights are uneven."""
 
 
 class AbTestRecord(msgspec.Struct, frozen=True):

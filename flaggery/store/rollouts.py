@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.allocation import rollout_buckets
@@ -24,7 +24,7 @@ from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_feature, require_variant
 from flaggery.store.queries import read_bucket_weights, read_rollouts
-from flaggery.store.records import RolloutRecord
+from flaggery.store.records import RolloutRecord, shares
 from flaggery.store.validation import check_proportion
 
 __all__ = ["RolloutsAdmin"]
@@ -60,15 +60,23 @@ class RolloutsAdmin:
 
     async def get_rollout(self, feature_name: str) -> RolloutRecord:
         """The feature's rollout: variant, proportion (0 to 1), effective weight (the sum of
-        its buckets' weights) and bucket ids.
+        its buckets' weights), bucket ids, and its shares of registered weight and of hashed
+        targeting keys.
 
         Raises RolloutNotFound.
         """
         async with self._db.read() as conn:
             rollout = await _require_rollout(conn, feature_name)
-            weight = await _effective_weight(conn, rollout.buckets)
+            weights = await read_bucket_weights(conn)
+        effective, weight_share, key_share = shares(rollout.buckets, weights)
         return RolloutRecord(
-            feature_name, rollout.variant, rollout.proportion, weight, sorted(rollout.buckets)
+            feature_name,
+            rollout.variant,
+            rollout.proportion,
+            effective,
+            sorted(rollout.buckets),
+            weight_share,
+            key_share,
         )
 
     async def set_rollout_variant(
@@ -256,15 +264,6 @@ async def _require_rollout(conn: AsyncConnection, feature_name: str) -> Rollout:
             f"Feature {feature_name!r} has no rollout: create one with add_rollout()."
         )
     return rollout
-
-
-async def _effective_weight(conn: AsyncConnection, buckets: frozenset[int]) -> int:
-    if not buckets:
-        return 0
-    query = select(func.coalesce(func.sum(t.buckets.c.weight), 0)).where(
-        t.buckets.c.id.in_(sorted(buckets))
-    )
-    return int((await conn.execute(query)).scalar_one())
 
 
 async def _replace_buckets(

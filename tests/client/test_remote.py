@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from flaggery.client import AsyncFlaggeryClient, FlaggeryClient, ServerUnavailable
-from flaggery.errors import SubjectNotFound
+from flaggery.errors import InvalidTargetingKey, SubjectNotFound
 from tests.http.processes import flaggery_process
 
 TOKENS = "ops:admin:admin-secret app:reader:reader-secret"
@@ -75,6 +75,28 @@ async def test_a_server_error_serves_the_cached_answer_and_says_so(tmp_path: Pat
                 await client.flags(2)
 
 
+async def test_any_key_is_answered_and_a_new_subject_drops_its_key(tmp_path: Path) -> None:
+    with flaggery_process(["--admin"], tmp_path, {"FLAGGERY_TOKENS": TOKENS}) as server:
+        server.client.headers.update(ADMIN)
+        await asyncio.to_thread(_seed, server.client)
+        server.client.post("/v1/groups/g").raise_for_status()
+        server.client.post("/v1/groups/g/overrides/f", params={"variant": "B"}).raise_for_status()
+        url = str(server.client.base_url)
+        async with AsyncFlaggeryClient(url, token="reader-secret", cache_ttl=60) as client:
+            for key in ("ana@example.com", "a/b c?#%", "7"):
+                assert (await client.key_flags(key)).flags == {"f": "A"}  # one bucket: all alike
+            with pytest.raises(InvalidTargetingKey):
+                await client.key_flags("")
+            server.client.post("/v1/subjects/7", params={"weight": 1}).raise_for_status()
+            server.client.post("/v1/groups/g/subjects/7").raise_for_status()
+
+            async def subject_7() -> bool:
+                return (await client.key_flags("7")).flags == {"f": "B"}
+
+            await _until(subject_7)  # "7" is subject 7 now, in group g
+            assert (await client.key_flags("ana@example.com")).flags == {"f": "A"}
+
+
 def test_the_sync_client(tmp_path: Path) -> None:
     with flaggery_process(["--admin"], tmp_path) as server:
         _seed(server.client)
@@ -83,3 +105,4 @@ def test_the_sync_client(tmp_path: Path) -> None:
             assert client.variant(2, "g") is None
             with pytest.raises(SubjectNotFound):
                 client.flags(9)
+            assert client.key_flags("9").flags == {"f": "A"}  # hashed: not an error

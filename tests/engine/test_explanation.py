@@ -22,9 +22,22 @@ Why = FeatureExplanation
     ("subject_id", "now", "expected"),
     [
         (1, minute(9), {"checkout": Why("A", "default")}),
-        (2, minute(9), {"checkout": Why("B", "rollout", proportion=0.6)}),
-        (1, minute(15), {"checkout": Why("B", "abtest", test="pricing", test_group="control")}),
-        (3, minute(15), {"checkout": Why("C", "abtest", test="pricing", test_group="treatment")}),
+        # key_share: the rollout's or test group's buckets out of 3 (its share of hashed keys)
+        (2, minute(9), {"checkout": Why("B", "rollout", proportion=0.6, key_share=2 / 3)}),
+        (
+            1,
+            minute(15),
+            {"checkout": Why("B", "abtest", test="pricing", test_group="control", key_share=2 / 3)},
+        ),
+        (
+            3,
+            minute(15),
+            {
+                "checkout": Why(
+                    "C", "abtest", test="pricing", test_group="treatment", key_share=1 / 3
+                )
+            },
+        ),
         (4, minute(15), {"checkout": Why("D", "override", group="beta")}),
         # beta joined after staff: on checkout, which both override, the last joined wins.
         (
@@ -58,7 +71,9 @@ def test_the_json_shape_omits_fields_of_other_sources() -> None:
         "revision": 1,
         "bucket": 2,
         "groups": [],
-        "features": {"checkout": {"variant": "B", "source": "rollout", "proportion": 0.6}},
+        "features": {
+            "checkout": {"variant": "B", "source": "rollout", "proportion": 0.6, "key_share": 2 / 3}
+        },
     }
 
 

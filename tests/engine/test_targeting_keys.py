@@ -181,7 +181,7 @@ def test_views_first_met_at_request_time_are_resolved_into_a_bounded_cache() -> 
     first = snapshot.view(2, ("group-0",))
     for n in range(1, REQUEST_VIEW_CACHE_SIZE + 1):
         snapshot.view(2, (f"group-{n}",))
-    assert snapshot.view(2, ("group-0",)) is not first  # the oldest was forgotten
+    assert snapshot.view(2, ("group-0",)) is not first  # forgotten when the cache filled up
     assert snapshot.view(2, ("group-0",)) == first
 
 

@@ -128,10 +128,20 @@ async def test_rollouts(client: httpx.AsyncClient) -> None:
         "proportion": 0.0,
         "effective_weight": 0,
         "buckets": [],
+        "weight_share": 0.0,
+        "key_share": 0.0,
     }
     assert ok(await client.put("/v1/features/f/rollout", params={"proportion": 1})) == OK
     rollout = ok(await client.get("/v1/features/f/rollout"))
     assert rollout["buckets"] == [1, 2, 3, 4] and rollout["effective_weight"] == 36
+    assert (rollout["weight_share"], rollout["key_share"]) == (1.0, 1.0)
+    assert ok(await client.put("/v1/features/f/rollout", params={"proportion": 0.5})) == OK
+    half = ok(await client.get("/v1/features/f/rollout"))
+    # Two shares, each of its own whole: the weight its buckets carry, and its buckets' count
+    # (what hashed keys get); uneven bucket weights make them differ.
+    assert half["weight_share"] == half["effective_weight"] / 36
+    assert half["key_share"] == len(half["buckets"]) / 4
+    assert ok(await client.put("/v1/features/f/rollout", params={"proportion": 1})) == OK
     assert ok(await client.get("/v1/subjects/3/flags")) == {"flags": {"f": "B"}}
 
     # 0% is a real value (0.2.1 ignored it), and a bad proportion changes nothing at all.
@@ -212,6 +222,10 @@ async def test_abtests(client: httpx.AsyncClient, clock: FakeClock) -> None:
     assert [g["proportion"] for g in test["groups"]] == [0.5, 0.5]
     assert sorted(b for g in test["groups"] for b in g["buckets"]) == [1, 2, 3, 4]
     assert sum(g["effective_weight"] for g in test["groups"]) == 36
+    assert sum(g["key_share"] for g in test["groups"]) == 1.0
+    assert [g["weight_share"] for g in test["groups"]] == [
+        g["effective_weight"] / 36 for g in test["groups"]
+    ]
     assert ok(await client.get("/v1/abtests")) == {"abtests": ["t1"]}
     fails(await client.get("/v1/abtests/nope"), 404, "AbTestNotFound")
 

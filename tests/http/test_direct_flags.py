@@ -77,6 +77,18 @@ def test_the_direct_answer_is_the_asgi_answer(server: ServerProcess) -> None:
     assert _without_date(direct) == _without_date(through_asgi)
 
 
+@pytest.mark.parametrize("path", [b"/v1/keys/ana%40example.com/flags", b"/v1/keys/7/flags"])
+def test_a_key_is_answered_directly_as_through_asgi(server: ServerProcess, path: bytes) -> None:
+    with _connect(server) as sock:
+        buffer = bytearray()
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        direct = _read_response(sock, buffer)
+        sock.sendall(b"GET " + path + b"?via=asgi HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        through_asgi = _read_response(sock, buffer)
+    assert direct.endswith(b'\r\n\r\n{"flags":{"checkout":"on"}}')
+    assert _without_date(direct) == _without_date(through_asgi)
+
+
 def test_keep_alive_and_pipelining_keep_the_order(server: ServerProcess) -> None:
     missing = b"GET /v1/subjects/8/flags HTTP/1.1\r\nHost: localhost\r\n\r\n"
     with _connect(server) as sock:

@@ -9,6 +9,7 @@ import contextlib
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -42,6 +43,14 @@ def test_a_two_level_edge_tree(db_url: str, tmp_path: Path) -> None:
         revision = write.headers["x-flaggery-revision"]
         flags = second.client.get("/v1/subjects/1/flags", headers={MIN: revision})
         assert flags.json() == {"flags": {"f": "A"}}
+        # The salt travels with the snapshot: an edge hashes every key as its upstream does.
+        for key in ("visitor-1", "ana@example.com", "9", "a/b c"):
+            path = f"/v1/keys/{quote(key, safe='')}/explain"
+            at_edge, at_admin = second.client.get(path).json(), admin.client.get(path).json()
+            assert (at_edge["key_hash"], at_edge["bucket"]) == (
+                at_admin["key_hash"], at_admin["bucket"],
+            )  # fmt: skip
+            assert at_edge["hashed"] is True
 
         # Edges are read-only and have no database.
         refused = second.client.post("/v1/features/g", headers=ADMIN)

@@ -21,7 +21,7 @@ async def test_explain_names_each_source(client: httpx.AsyncClient) -> None:
     explained = ok(await client.get("/v1/subjects/2/explain"))
     assert explained["features"] == {
         "f": {"variant": "B", "source": "override", "group": "late"},  # the last joined wins
-        "g": {"variant": "on", "source": "rollout", "proportion": 1.0},
+        "g": {"variant": "on", "source": "rollout", "proportion": 1.0, "key_share": 1.0},
     }
     assert explained["groups"] == ["early", "late"]
     assert explained["revision"] == ok(await client.get("/v1/revision"))["snapshot_revision"]

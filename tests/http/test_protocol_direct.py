@@ -33,6 +33,7 @@ SNAPSHOT = build_snapshot(
     minute(0),
 )
 FLAGS = b'{"flags":{"checkout":"on"}}'
+UUID = "6f1c0f6e-9a7e-4c7e-8d0b-1b2f3c4d5e6f"
 
 
 class RecordingTransport(asyncio.Transport):
@@ -122,8 +123,33 @@ async def test_a_plain_flags_get_is_written_while_it_is_parsed() -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        (b"/v1/keys/7/flags", "7"),  # a registered subject, by its canonical id
+        (
+            b"/v1/keys/6f1c0f6e-9a7e-4c7e-8d0b-1b2f3c4d5e6f/flags",
+            "6f1c0f6e-9a7e-4c7e-8d0b-1b2f3c4d5e6f",
+        ),
+        (b"/v1/keys/ana%40example.com/flags", "ana@example.com"),
+        (b"/v1/keys/a%2Fb%20c%E2%82%AC/flags", "a/b c\u20ac"),
+    ],
+)
+async def test_a_key_flags_get_is_written_while_it_is_parsed(path: bytes, key: str) -> None:
+    protocol, transport, app = _protocol()
+    protocol.data_received(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert len(transport.writes) == 1 and app.calls == 0  # no task, no ASGI
+    etag = SNAPSHOT.evaluate(key).view.etag
+    assert b"\r\netag: " + etag + b"\r\n" in transport.writes[0]
+    assert transport.writes[0].endswith(b"\r\n\r\n" + FLAGS)
+    protocol.connection_lost(None)
+
+
+@pytest.mark.parametrize(
     "request_line",
     [
+        b"GET /v1/keys//flags",  # an empty key: the router's 400
+        b"GET /v1/keys/a%00b/flags",  # NUL: the router's 400
+        b"GET /v1/keys/k/flags#fragment",
         b"HEAD /v1/subjects/7/flags",
         b"GET /v1/subjects/7/flags?x=1",
         b"GET /v1/subjects/%37/flags",

@@ -41,7 +41,9 @@ OPEN = (
     "/ui/signin",
     "/ui/signout",
 )
-SERVING = re.compile(r"/v1/subjects/\{subject_id\}(/flags|/explain)?")
+SERVING = re.compile(
+    r"/v1/subjects/\{subject_id\}(/flags|/explain)?|/v1/keys/\{key:targeting_key\}/(flags|explain)"
+)
 
 
 def needed(method: str, path: str) -> Role | None:

@@ -155,6 +155,11 @@ async def test_the_preview_is_the_share_the_rollout_lands_on(make_client: MakeCl
     rollout = ok(await client.get("/v1/features/f/rollout"))
     assert rollout["proportion"] == 0.3
     assert rollout["effective_weight"] == int(landed.group(1))
+    page = (await client.get("/ui/features/f")).text
+    key_share = re.search(r'id="key-share">([\d.]+)%</strong> \((\d+) buckets\)', page)
+    assert key_share, page  # the dashboard shows both shares
+    assert float(key_share.group(1)) == round(100 * len(rollout["buckets"]) / 20, 1)
+    assert int(key_share.group(2)) == len(rollout["buckets"])
     assert ANONYMOUS in (await client.get("/ui/history")).text
 
 

@@ -10,6 +10,7 @@ import json
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,9 +98,34 @@ def test_the_ofrep_provider_resolves_every_type(server: ServerProcess) -> None:
     assert (disabled.value, disabled.reason, disabled.variant) == (
         True, Reason.DISABLED, "__DISABLE__",
     )  # fmt: skip
-    unknown = client.get_string_details("color", "x", ctx("424242"))
-    assert (unknown.value, unknown.reason, unknown.error_code) == ("#00f", Reason.DEFAULT, None)
-    assert unknown.flag_metadata["subjectKnown"] is False
+    visitor = client.get_string_details("color", "x", ctx(str(uuid.uuid4())))
+    assert (visitor.value, visitor.reason, visitor.error_code) == ("#00f", Reason.STATIC, None)
+    assert visitor.flag_metadata["subjectKnown"] is False
+    assert visitor.flag_metadata["keyHashed"] is True and visitor.flag_metadata["bucket"] in (1, 2)
+
+
+def test_uuid_keys_are_split_by_their_bucket(server: ServerProcess) -> None:
+    admin = server.client
+    ok(admin.post("/v1/features/color/rollout", params={"variant": "red"}), 201)
+    ok(admin.put("/v1/features/color/rollout", params={"proportion": 0.5}))
+    rolled_out = set(ok(admin.get("/v1/features/color/rollout"))["buckets"])
+    assert len(rolled_out) == 1
+    client = sdk_client(server)
+    seen = set()
+    for _ in range(40):
+        details = client.get_string_details("color", "x", ctx(str(uuid.uuid4())))
+        in_rollout = details.flag_metadata["bucket"] in rolled_out
+        assert (details.value, details.reason) == (
+            ("#f00", Reason.SPLIT) if in_rollout else ("#00f", Reason.DEFAULT)
+        )
+        seen.add(details.value)
+    assert seen == {"#00f", "#f00"}
+    # A context that names a registered subject is bucketed by it (FLAGGERY_SUBJECT_ATTRIBUTE).
+    subject_1 = ok(admin.get("/v1/subjects/1"))["bucket"]
+    tenant = EvaluationContext(targeting_key=str(uuid.uuid4()), attributes={"subject": "1"})
+    details = client.get_string_details("color", "x", tenant)
+    assert details.flag_metadata["subjectKnown"] is True
+    assert details.flag_metadata["bucket"] == subject_1
 
 
 def test_the_ofrep_provider_reports_errors(server: ServerProcess) -> None:
@@ -108,7 +134,7 @@ def test_the_ofrep_provider_reports_errors(server: ServerProcess) -> None:
         ("nope", ctx("1"), ErrorCode.FLAG_NOT_FOUND),
         ("color", ctx(None), ErrorCode.TARGETING_KEY_MISSING),
         ("color", None, ErrorCode.TARGETING_KEY_MISSING),  # the provider sends {}
-        ("color", ctx("user-1"), ErrorCode.INVALID_CONTEXT),
+        ("color", ctx("x" * 257), ErrorCode.INVALID_CONTEXT),
     ]
     for flag, context, code in failures:
         details = client.get_string_details(flag, "fallback", context)

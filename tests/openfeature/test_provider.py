@@ -114,16 +114,17 @@ async def test_reasons_defaults_and_errors(
     client, recorder, store = flaggery_client
     disabled = client.get_boolean_details("legacy", True, ctx("1"))
     assert (disabled.value, disabled.reason, disabled.error_code) == (True, Reason.DISABLED, None)
-    unknown = client.get_string_details("color", "x", ctx("999"))
-    assert (unknown.value, unknown.reason) == ("#00f", Reason.DEFAULT)
-    assert unknown.flag_metadata["subjectKnown"] is False
+    visitor = client.get_string_details("color", "x", ctx("alice@example.com"))
+    assert (visitor.value, visitor.reason) == ("#00f", Reason.STATIC)  # as its bucket's subjects
+    assert visitor.flag_metadata["subjectKnown"] is False
+    assert visitor.flag_metadata["keyHashed"] is True
     assert client.get_string_details("color", "x", ctx("1")).reason == Reason.STATIC
     await store.add_rollout("red", "color")
     await store.set_rollout_proportion("color", 1.0)
     errors = {
         ("nope", "1"): ErrorCode.FLAG_NOT_FOUND,
         ("color", None): ErrorCode.TARGETING_KEY_MISSING,
-        ("color", "alice"): ErrorCode.INVALID_CONTEXT,
+        ("color", "x" * 257): ErrorCode.INVALID_CONTEXT,
     }
     for (flag, key), code in errors.items():
         failed = client.get_string_details(flag, "fallback", ctx(key))
@@ -134,6 +135,33 @@ async def test_reasons_defaults_and_errors(
     assert client.get_integer_details("ratio", 0, ctx("1")).error_code == ErrorCode.TYPE_MISMATCH
     assert client.get_integer_details("dark", 0, ctx("1")).error_code == ErrorCode.TYPE_MISMATCH
     assert len(recorder.errors) == 6
+
+
+async def test_any_key_is_bucketed_and_a_named_subject_buckets_it(
+    flaggery_client: tuple[OpenFeatureClient, Recorder, AsyncFlaggery],
+) -> None:
+    client, _, store = flaggery_client
+    await store.add_rollout("red", "color")
+    await store.set_rollout_proportion("color", 0.5)
+    revision = await store.revision()
+    await eventually(
+        lambda: (
+            client.get_string_details("color", "", ctx("1")).flag_metadata["revision"] == revision
+        )
+    )
+    seen = set()
+    for n in range(30):
+        key = f"device-{n}"
+        expected = (await store.evaluate(key)).flags["color"]
+        details = client.get_string_details("color", "", ctx(key))
+        assert details.variant == expected
+        assert details.flag_metadata["bucket"] == (await store.evaluate(key)).view.bucket
+        seen.add(expected)
+    assert seen == {"blue", "red"}
+    # The staff override of subject 2 reaches every visitor that names it as its subject.
+    named = EvaluationContext(targeting_key="device-0", attributes={"subject": "2"})
+    assert client.get_integer_details("retries", 0, named).variant == "many"
+    assert client.get_integer_details("retries", 0, ctx("device-0")).variant == "few"
 
 
 async def test_configuration_changed_event_names_the_flags(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import overload
 
 import asyncpg
 from sqlalchemy import bindparam, delete, func, select, update
@@ -14,13 +15,14 @@ from flaggery.engine.model import (
     SubjectFact,
 )
 from flaggery.engine.returning import place_returning_subjects
+from flaggery.engine.targeting import check_targeting_key
 from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
 from flaggery.store import database
 from flaggery.store import tables as t
 from flaggery.store.database import Database
 from flaggery.store.planned_writes import SubjectWrite
 from flaggery.store.queries import read_bucket_weights, read_subject
-from flaggery.store.records import BucketRecord, BucketsRecord, SubjectRecord
+from flaggery.store.records import BucketRecord, BucketsRecord, PlacementRecord, SubjectRecord
 from flaggery.store.removed_subjects import forget_buckets, remember_bucket, remembered_buckets
 from flaggery.store.subjects.batch import check_subject_pairs
 from flaggery.store.subjects.bulk import insert_rows
@@ -69,19 +71,39 @@ class SubjectsAdmin:
         records = [BucketRecord(row.id, row.weight) for row in rows]
         return BucketsRecord(len(records), sum(r.weight for r in records), records)
 
-    async def add_subject(self, sub_id: int, weight: int = 1) -> int:
+    @overload
+    async def add_subject(self, sub_id: int, weight: int = 1) -> int: ...
+
+    @overload
+    async def add_subject(
+        self, sub_id: int, weight: int = 1, *, like_key: str
+    ) -> PlacementRecord: ...
+
+    async def add_subject(
+        self, sub_id: int, weight: int = 1, *, like_key: str | None = None
+    ) -> int | PlacementRecord:
         """Add subject ``sub_id`` with ``weight`` (1 to 2^31-1) to the lightest bucket (ties:
         lowest id) and return that bucket's id. A subject removed within the last 90 days goes
         back to the bucket it had instead (flaggery.store.removed_subjects).
 
+        With ``like_key`` (a targeting key, e.g. the visitor's before sign-in): place it in the
+        bucket that key hashes to, so it keeps every variant the key had at once, unless that
+        bucket is heavier than the lightest by more than the balance tolerance (the larger of
+        ``weight`` and 5 % of the mean bucket weight): then in the lightest, with the reason.
+        Returns a PlacementRecord (bucket, key_bucket, reason) instead of the bucket id.
+
         Raises SubjectExists, NoBuckets (no bucket yet), ValidationError (id outside signed 64 bits,
-        weight out of range). One transaction; about 4 ms on PostgreSQL with 100,000 subjects,
-        independent of their number (bench/store_bench.py).
+        weight out of range), InvalidTargetingKey. One transaction; about 4 ms on PostgreSQL with
+        100,000 subjects, independent of their number (bench/store_bench.py).
         """
         sub_id, weight = check_subject_id(sub_id), check_weight(weight)
-        applied = await self._db.apply(SubjectWrite("add_subject", sub_id, weight=weight))
+        key = None if like_key is None else check_targeting_key(like_key)
+        write = SubjectWrite("add_subject", sub_id, weight=weight, like_key=key)
+        applied = await self._db.apply(write)
         assert applied.bucket is not None  # an applied add_subject always has its bucket
-        return applied.bucket
+        if applied.key_bucket is None:
+            return applied.bucket
+        return PlacementRecord(applied.bucket, applied.key_bucket, applied.reason)
 
     async def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
         """Add many (id, weight) pairs in one transaction, placed exactly as one-by-one insertion
