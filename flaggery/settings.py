@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 
+from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.store.urls import async_url, is_sqlite
 from flaggery.tokens import NamedToken, Role, TokenFormatError, lists_no_entry, parse_tokens
 
@@ -53,10 +54,8 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 LOG_FORMATS = ("text", "json")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-# Python's int() and float() also take "1_000", "٣", "inf" and "nan"; a setting takes plain
-# ASCII decimals only. Eighteen digits keep int() far from its 4,300-digit limit.
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_MAX_DIGITS = 18
+# Python's float() also takes "1_000", "٣", "inf" and "nan"; a setting takes plain ASCII
+# decimals only (integers: flaggery.decimal_text).
 _DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 _MAX_WHOLE_DIGITS = 9
 # RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens.
@@ -530,13 +529,11 @@ def parse_bool(variable: str, text: str) -> bool:
 
 
 def _parse_int(variable: str, text: str) -> int:
-    if not _INTEGER.fullmatch(text):
-        raise SettingsError(f"{variable} must be an integer (digits only), got {_excerpt(text)}.")
-    if len(text.lstrip("+-").lstrip("0")) > _MAX_DIGITS:
-        # int() would read it, but no integer setting goes near this many digits.
-        low, high = INTEGER_RANGES[_setting(variable)]
-        raise SettingsError(f"{variable} must be from {low} to {high}, got {_excerpt(text)}.")
-    return int(text)
+    low, high = INTEGER_RANGES[_setting(variable)]
+    try:
+        return parse_decimal(text, variable, low=low, high=high)
+    except DecimalTextError as error:
+        raise SettingsError(str(error)) from None
 
 
 def _parse_float(variable: str, text: str) -> float:

@@ -25,10 +25,19 @@ def _refused(environ: dict[str, str]) -> str:
         (
             "FLAGGERY_CHANGE_LOG_RETENTION_REVISIONS",
             "99999999999999999999999",
-            "FLAGGERY_CHANGE_LOG_RETENTION_REVISIONS must be from 0 to 1000000000000",
+            "FLAGGERY_CHANGE_LOG_RETENTION_REVISIONS must be a whole number "
+            "from 0 to 1000000000000",
         ),
-        ("FLAGGERY_WORKERS", "1" + "0" * 30, "FLAGGERY_WORKERS must be from 1 to 64"),
-        ("FLAGGERY_PORT", "-99999999999999999999", "FLAGGERY_PORT must be from 0 to 65535"),
+        (
+            "FLAGGERY_WORKERS",
+            "1" + "0" * 30,
+            "FLAGGERY_WORKERS must be a whole number from 1 to 64",
+        ),
+        (
+            "FLAGGERY_PORT",
+            "-99999999999999999999",
+            "FLAGGERY_PORT must be a whole number from 0 to 65535",
+        ),
         (
             "FLAGGERY_STREAM_KEEPALIVE",
             "99999999999999999999",

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from flaggery.access import Keyring
+from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.errors import (
     DatabaseUnavailable,
     EntityChanged,
@@ -79,12 +80,10 @@ def min_revision(headers: Mapping[str, str]) -> int | None:
     text = headers.get(MIN_REVISION_HEADER.lower())
     if text is None:
         return None
-    text = text.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise RequestValidationError(
-            f"{MIN_REVISION_HEADER} must be a revision (digits, at most 18), got {text[:40]!r}."
-        )
-    return int(text)
+    try:
+        return parse_decimal(text.strip(), f"{MIN_REVISION_HEADER} (a revision)")
+    except DecimalTextError as error:
+        raise RequestValidationError(str(error)) from None
 
 
 def if_match_revision(values: Iterable[str]) -> int | None:
@@ -102,11 +101,10 @@ def if_match_revision(values: Iterable[str]) -> int | None:
         if tag.startswith("W/"):
             continue
         digits = tag[1:-1] if len(tag) > 1 and tag[0] == tag[-1] == '"' else tag
-        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
-            raise RequestValidationError(
-                f'If-Match must name revisions, such as "12", got {tag[:40]!r}.'
-            )
-        revisions.append(int(digits))
+        try:
+            revisions.append(parse_decimal(digits, "If-Match (a revision)"))
+        except DecimalTextError as error:
+            raise RequestValidationError(f'{error} Send revisions, such as "12".') from None
     if not revisions:
         raise EntityChanged(
             "If-Match names only weak entity tags, which never match (RFC 9110 13.1.1): "

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.engine.model import Change
 from flaggery.errors import RevisionNotReached
 from flaggery.http.codec import NoQuery
@@ -59,12 +60,10 @@ async def _stream(request: Request) -> Response:
 def _last_event_id(text: str | None) -> int | None:
     if text is None or not text.strip():
         return None  # EventSource sends an empty id when it has none yet
-    text = text.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise RequestValidationError(
-            f"Last-Event-ID must be a revision (digits), got {text[:40]!r}."
-        )
-    return int(text)
+    try:
+        return parse_decimal(text.strip(), "Last-Event-ID (a revision)")
+    except DecimalTextError as error:
+        raise RequestValidationError(str(error)) from None
 
 
 async def stream(call: Call[NoQuery, None]) -> bytes:

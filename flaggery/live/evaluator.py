@@ -32,7 +32,7 @@ from flaggery.engine import (
     Snapshot,
     SubjectView,
 )
-from flaggery.errors import DatabaseUnavailable
+from flaggery.errors import DatabaseUnavailable, ValidationError
 from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.feed import ChangeFeed
@@ -247,21 +247,25 @@ class Evaluator:
         No I/O: two dictionary lookups (about 17 M calls/s, bench/engine_bench.py). Raises
         SubjectNotFound for an unknown id, and RuntimeError before `start` has loaded a snapshot.
         """
+        _require_subject_id(subject_id)
         return self._replica.snapshot.variants(subject_id)
 
     def variant(self, subject_id: int, feature: str) -> str | None:
         """The subject's variant of ``feature``, or None if the feature resolves to nothing for
         it (or does not exist). No I/O. Raises SubjectNotFound for an unknown id.
         """
+        _require_subject_id(subject_id)
         return self._replica.snapshot.variant(subject_id, feature)
 
     def variants_or_defaults(self, subject_id: int) -> Mapping[str, str]:
         """Like `variants`, but a subject that is not registered gets what an unregistered
         subject would: each feature's default variant. No I/O; never `SubjectNotFound`."""
+        _require_subject_id(subject_id)
         return self._replica.snapshot.variants_or_defaults(subject_id)
 
     def variant_or_default(self, subject_id: int, feature: str) -> str | None:
         """Like `variant`, with `variants_or_defaults`' treatment of unknown subjects."""
+        _require_subject_id(subject_id)
         return self._replica.snapshot.variants_or_defaults(subject_id).get(feature)
 
     def flags_json(self, subject_id: int) -> bytes:
@@ -269,22 +273,26 @@ class Evaluator:
         features in name order, pre-encoded when the snapshot was built. No I/O. Raises
         SubjectNotFound for an unknown id.
         """
+        _require_subject_id(subject_id)
         return self._replica.snapshot.flags_json(subject_id)
 
     def flags_etag(self, subject_id: int) -> bytes:
         """The quoted HTTP ETag of `flags_json(subject_id)`, precomputed with it."""
+        _require_subject_id(subject_id)
         return self._replica.snapshot.flags_etag(subject_id)
 
     def subject(self, subject_id: int) -> SubjectView:
         """The subject's id, weight, bucket and groups (in join order) in the snapshot. No I/O.
         Raises SubjectNotFound for an unknown id.
         """
+        _require_subject_id(subject_id)
         return self._replica.snapshot.subject(subject_id)
 
     def explain(self, subject_id: int) -> Explanation:
         """Where each of the subject's variants comes from, per feature (`Snapshot.explain`). No
         I/O. Raises SubjectNotFound for an unknown id.
         """
+        _require_subject_id(subject_id)
         return self._replica.snapshot.explain(subject_id)
 
     def evaluate(
@@ -456,3 +464,13 @@ class Evaluator:
                 delay = (boundary - self._replica.clock()).total_seconds()
             await asyncio.sleep(min(max(delay, 0.0), MAX_TIMER_SLEEP_SECONDS))
             self._replica.advance_time()
+
+
+def _require_subject_id(subject_id: object) -> None:
+    """Raises ValidationError (an InvalidInput) unless ``subject_id`` is an int (not a bool):
+    a str such as "42" would otherwise reach the snapshot and fail with a bare TypeError."""
+    if type(subject_id) is not int:
+        raise ValidationError(
+            f"A subject id is an int, got {type(subject_id).__name__} {subject_id!r:.40}: "
+            "for a targeting key (any string) use evaluate(key)."
+        )

@@ -14,15 +14,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from flaggery.decimal_text import DecimalTextError, excerpt, parse_decimal, percent
 from flaggery.errors import ValidationError
 
-__all__ = ["MAX_GROUPS", "MAX_PAIRS", "DraftGroup", "FieldError", "Groups", "draft", "parse_groups"]
+__all__ = [
+    "MAX_GROUPS",
+    "MAX_PAIRS",
+    "DraftGroup",
+    "FieldError",
+    "Groups",
+    "check_counts",
+    "draft",
+    "parse_groups",
+]
 
 MIN_GROUPS = 2
 MAX_GROUPS = 20
 """Rows the form shows at most; the store takes more over REST."""
 MAX_PAIRS = 20
-_GROUP_NAME = re.compile(r"g(\d{1,2})\.name")
+_GROUP_NAME = re.compile(r"g([0-9]{1,2})\.name")  # [0-9]: \d also matches "٣"
 
 
 class FieldError(Exception):
@@ -75,8 +85,9 @@ Groups = dict[str, dict[str, str]]
 def parse_groups(form: Mapping[str, object]) -> tuple[Groups, list[float] | None]:
     """The groups and their proportions (None: equal shares) for `add_abtest`. Raises
     FieldError for a group without a name or a feature without a variant (or the reverse), a
-    repeated name, a share that is not a number from 0 to 100, or shares given for some
-    groups only; the store checks the rest."""
+    repeated name, a share that is not a number from 0 to 100, shares given for some groups
+    only, or counts that are not whole numbers; the store checks the rest."""
+    check_counts(form)
     groups: Groups = {}
     shares: dict[str, float] = {}
     for group in draft(form):
@@ -105,12 +116,9 @@ def parse_groups(form: Mapping[str, object]) -> tuple[Groups, list[float] | None
 
 
 def _share(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 100:
-        raise FieldError(name, f"A share is a percentage from 0 to 100, got {text!r}.")
+    value = percent(text)
+    if value is None:
+        raise FieldError(name, f"A share is a percentage from 0 to 100, got {excerpt(text)}.")
     return value / 100
 
 
@@ -119,9 +127,26 @@ def _indices(form: Mapping[str, object]) -> list[int]:
     return [int(match.group(1)) for match in found if match and int(match.group(1)) < MAX_GROUPS]
 
 
+def check_counts(form: Mapping[str, object]) -> None:
+    """Raises FieldError unless ``groups`` and ``pairs`` (how many fieldsets and rows the form
+    shows) are blank or whole numbers (flaggery.decimal_text)."""
+    for key in ("groups", "pairs"):
+        text = _text(form, key)
+        try:
+            if text:
+                parse_decimal(text, key)
+        except DecimalTextError as error:
+            raise FieldError(key, str(error)) from None
+
+
 def _count(form: Mapping[str, object], key: str) -> int:
+    """How many groups or rows the form shows; 0 for blank or bad text (check_counts
+    refuses that before a form is read, and a page that shows the refusal still draws)."""
     text = _text(form, key)
-    return int(text) if text.isdigit() and len(text) <= 2 else 0
+    try:
+        return parse_decimal(text, key)
+    except DecimalTextError:
+        return 0
 
 
 def _text(form: Mapping[str, object], key: str) -> str:

@@ -4,7 +4,6 @@ refused write re-renders its page with the message beside the field, at the REST
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from flaggery.decimal_text import DecimalTextError, excerpt, parse_decimal, percent
 from flaggery.engine.model import DISABLE
 from flaggery.errors import (
     EntityChanged,
@@ -29,6 +29,7 @@ from flaggery.errors import (
 )
 from flaggery.store.actor import acting_as
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui import pages
 from flaggery.ui.abtest_form import FieldError, parse_groups
 from flaggery.ui.render import Ui
@@ -165,22 +166,19 @@ def _text(form: FormData, key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _number(form: FormData, key: str, what: str) -> int:
-    text = _text(form, key)
-    # One optional '-' and ASCII digits: "--5" and "²" pass str.isdigit() but not int().
-    if not re.fullmatch(r"-?[0-9]{1,19}", text):
-        raise ValidationError(f"{what} must be a whole number, got {text!r}.")
-    return int(text)
+def _subject_id(form: FormData, key: str) -> int:
+    """The form's subject id, by the REST path's rule (flaggery.decimal_text)."""
+    try:
+        return parse_decimal(_text(form, key), "A subject id", low=MIN_SUBJECT_ID)
+    except DecimalTextError as error:
+        raise ValidationError(str(error)) from None
 
 
 def _percent(form: FormData) -> float:
     text = _text(form, "percent")
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValidationError(f"The rollout is a percentage from 0 to 100, got {text!r}.") from None
-    if not 0 <= value <= 100:
-        raise ValidationError(f"The rollout is a percentage from 0 to 100, got {text!r}.")
+    value = percent(text)
+    if value is None:
+        raise ValidationError(f"The rollout is a percentage from 0 to 100, got {excerpt(text)}.")
     return round(value / 100, 6)
 
 
@@ -190,9 +188,10 @@ def _revision(form: FormData) -> int | None:
     text = _text(form, "revision")
     if not text:
         return None
-    if not re.fullmatch(r"[0-9]{1,18}", text):
-        raise ValidationError(f"The form's revision must be a whole number, got {text[:40]!r}.")
-    return int(text)
+    try:
+        return parse_decimal(text, "The form's revision")
+    except DecimalTextError as error:
+        raise ValidationError(str(error)) from None
 
 
 def _name(request: Request) -> str:
@@ -313,11 +312,11 @@ async def _add_group(store: AsyncFlaggery, form: FormData, request: Request) -> 
 
 
 async def _add_member(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.add_subject_to_group(_number(form, "subject", "A subject id"), _name(request))
+    await store.add_subject_to_group(_subject_id(form, "subject"), _name(request))
 
 
 async def _rm_member(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    await store.rm_subject_from_group(_number(form, "subject", "A subject id"), _name(request))
+    await store.rm_subject_from_group(_subject_id(form, "subject"), _name(request))
 
 
 async def _add_override(store: AsyncFlaggery, form: FormData, request: Request) -> None:

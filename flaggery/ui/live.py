@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.stream.events import StreamEvent, stream_event
 from flaggery.stream.follow import follow
 from flaggery.stream.sse import event_source
@@ -55,5 +56,7 @@ async def _signals(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEv
 
 def _revision(text: str | None) -> int | None:
     """A revision from untrusted text; None for anything but digits (then: from now on)."""
-    text = (text or "").strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    try:
+        return parse_decimal((text or "").strip(), "revision")
+    except DecimalTextError:
+        return None

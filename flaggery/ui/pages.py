@@ -12,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.engine.config import Config
 from flaggery.engine.model import DISABLE, AbTest
 from flaggery.errors import FlaggeryError, NotFound, ValidationError
 from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
-from flaggery.ui.abtest_form import draft
+from flaggery.store.validation import MIN_SUBJECT_ID
+from flaggery.ui.abtest_form import FieldError, check_counts, draft
 from flaggery.ui.render import Ui, bars, page_of
 from flaggery.ui.rule_form import OPERATOR_CHOICES, rows_of
 
@@ -50,9 +52,12 @@ def routes(ui: Ui) -> list[Route]:
 
 
 def _int(request: Request, key: str, default: int) -> int:
-    value = request.query_params.get(key, "")
-    # isascii: str.isdigit() also takes "²", which int() refuses.
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else default
+    """The query's ``key`` (a page or revision: 0 or more); ``default`` when absent or not a
+    whole number (flaggery.decimal_text): a link to a page, not an input to refuse."""
+    try:
+        return parse_decimal(request.query_params.get(key, "").strip(), key)
+    except DecimalTextError:
+        return default
 
 
 def _listing(request: Request, items: Sequence[Any]) -> dict[str, Any]:
@@ -207,6 +212,10 @@ async def abtest_form(ui: Ui, request: Request) -> Response:
     (``add``: group or pair); htmx swaps it in place."""
     config = ui.services(request).evaluator.snapshot.config
     form = request.query_params
+    try:
+        check_counts(form)
+    except FieldError as refused:
+        raise refused.error from None
     return ui.page(
         request,
         "partials/abtest_form.html",
@@ -251,11 +260,11 @@ async def subjects(ui: Ui, request: Request) -> Response:
     explanation, error = None, None
     if raw:
         try:
-            sub_id = int(raw)
+            sub_id = parse_decimal(raw, "A subject id", low=MIN_SUBJECT_ID)
             explanation = evaluator.explain(sub_id)
             weight = evaluator.subject(sub_id).weight
-        except ValueError:
-            error = f"{raw!r} is not a subject id: ids are whole numbers."
+        except DecimalTextError as refused:
+            error = str(refused)
         except FlaggeryError as refused:
             error = refused.message
     status = 200 if error is None else 404
@@ -329,9 +338,9 @@ async def history(ui: Ui, request: Request) -> Response:
     subject = None
     if subject_text:
         try:
-            subject = int(subject_text)
-        except ValueError:
-            errors["subject"] = "A subject id is a whole number."
+            subject = parse_decimal(subject_text, "A subject id", low=MIN_SUBJECT_ID)
+        except DecimalTextError as refused:
+            errors["subject"] = str(refused)
     changes: list[Any] = []
     after = max(0, before - 1 - 1000)
     try:

@@ -12,8 +12,10 @@ from typing import Any
 
 import msgspec
 
+from flaggery.decimal_text import excerpt
 from flaggery.engine.model import JsonValue
 from flaggery.errors import ValidationError
+from flaggery.store.validation import TOO_DEEP
 
 __all__ = ["TYPES", "json_text", "type_of", "typed_value"]
 
@@ -39,7 +41,7 @@ def typed_value(kind: str, field: object) -> JsonValue | None:
         return text
     if kind == "boolean":
         if text.strip().lower() not in ("true", "false"):
-            raise ValidationError(f"A boolean value is true or false, got {text.strip()!r}.")
+            raise ValidationError(f"A boolean value is true or false, got {excerpt(text.strip())}.")
         return text.strip().lower() == "true"
     if kind == "number":
         return _number(text.strip())
@@ -66,21 +68,29 @@ def json_text(value: JsonValue) -> str:
 
 def _number(text: str) -> int | float:
     try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError:
+        value = _decode(text)
+    except ValidationError:
         value = None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"A number value is written like 42 or 2.5, got {text!r}.")
+        raise ValidationError(f"A number value is written like 42 or 2.5, got {excerpt(text)}.")
     return value
 
 
 def _object(text: str) -> dict[str, Any]:
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError as error:
-        raise ValidationError(f"An object value must be JSON: {error}.") from None
+    value = _decode(text)
     if not isinstance(value, dict):
         raise ValidationError(
-            f'An object value is JSON in braces, like {{"a": 1}}, got {text!r:.80}.'
+            f'An object value is JSON in braces, like {{"a": 1}}, got {excerpt(text)}.'
         )
     return value
+
+
+def _decode(text: str) -> Any:
+    """JSON text as the REST body decoder reads it. Raises ValidationError for malformed JSON
+    and for JSON nested too deeply to decode (msgspec raises RecursionError)."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as error:
+        raise ValidationError(f"An object value must be JSON: {error}.") from None
+    except RecursionError:
+        raise ValidationError(f"An object value must be JSON: {TOO_DEEP}.") from None

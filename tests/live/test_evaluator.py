@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -140,3 +142,21 @@ async def test_listener_reconnects_and_resyncs_after_termination(
             await store.set_rollout_proportion("checkout", 0.3)
             await ev.wait_for_revision(await store.revision(), timeout=5)
             await assert_matches_database(ev, store, clock.now)
+
+
+async def test_a_subject_id_of_the_wrong_type_is_invalid_input(
+    db_url: str, clock: FakeClock
+) -> None:
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await seed(store)
+        async with Evaluator.from_db_url(db_url, clock=clock) as ev:
+            reads: list[Callable[[Any], object]] = [
+                ev.variants, ev.variants_or_defaults, ev.flags_json, ev.flags_etag, ev.subject,
+                ev.explain, lambda s: ev.variant(s, "checkout"),
+                lambda s: ev.variant_or_default(s, "checkout"),
+            ]  # fmt: skip
+            for read in reads:
+                for wrong in ("42", 4.0, True, None, b"7"):
+                    with pytest.raises(errors.InvalidInput, match="A subject id is an int"):
+                        read(wrong)
+            assert ev.variants(7) == ev.variants_or_defaults(7)
