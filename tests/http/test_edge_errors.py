@@ -44,9 +44,13 @@ def _unready_edge(upstream: str, cwd: Path, env: dict[str, str]) -> Iterator[htt
         process.wait(15)
 
 
-def _lines(path: Path, prefix: str, text: str) -> int:
+def _lines(path: Path, level: str, text: str) -> int:
+    """Lines of `path` logged at `level` that contain `text` (flaggery.log_format's text
+    lines: time, level, logger, message)."""
     return sum(
-        1 for line in path.read_text().splitlines() if line.startswith(prefix) and text in line
+        1
+        for line in path.read_text().splitlines()
+        if line.split(" ", 2)[1:2] == [level] and text in line
     )
 
 
@@ -79,10 +83,10 @@ def test_a_refused_upstream_token(tmp_path: Path, edge_env: dict[str, str], prob
             assert problem in flags
             (log,) = tmp_path.glob("edge-*.log")
             # The first retry comes 2.5-5 s later (flaggery.live.backoff.REFUSED).
-            wait_for(lambda: _lines(log, "DEBUG:", "No snapshot yet") >= 1, 20)
+            wait_for(lambda: _lines(log, "DEBUG", "No snapshot yet") >= 1, 20)
             text = log.read_text()
-            assert _lines(log, "ERROR:", f"refused this edge (401: {problem})") == 1, text
-            assert "Traceback" not in text and "WARNING:" not in text, text
+            assert _lines(log, "ERROR", f"refused this edge (401: {problem})") == 1, text
+            assert "Traceback" not in text and " WARNING " not in text, text
 
 
 @pytest.mark.slow
@@ -97,10 +101,10 @@ def test_an_upstream_outage_is_logged_once_and_its_end_too(db_url: str, tmp_path
         admin.process.terminate()
         admin.process.wait(15)
         # Retries come every 1-2 s at most: wait for several, logged at debug.
-        wait_for(lambda: _lines(edge.log_path, "DEBUG:", "Lost the upstream") >= 3, 30)
+        wait_for(lambda: _lines(edge.log_path, "DEBUG", "Lost the upstream") >= 3, 30)
         # One line when the outage starts (the stream cut), one when its reason changed (the
         # connection refused); none for the repeats.
-        warnings = _lines(edge.log_path, "WARNING:", "Lost the upstream")
+        warnings = _lines(edge.log_path, "WARNING", "Lost the upstream")
         assert 1 <= warnings <= 2, edge.log_path.read_text()
         assert edge.client.get("/readyz").json()["stale"]
 
@@ -108,5 +112,5 @@ def test_an_upstream_outage_is_logged_once_and_its_end_too(db_url: str, tmp_path
         wait_for(lambda: not edge.client.get("/readyz").json()["stale"], 15)
         time.sleep(0.5)
         text = edge.log_path.read_text()
-        assert _lines(edge.log_path, "INFO:", "Following the upstream") == 1, text
-        assert _lines(edge.log_path, "WARNING:", "Lost the upstream") == warnings, text
+        assert _lines(edge.log_path, "INFO", "Following the upstream") == 1, text
+        assert _lines(edge.log_path, "WARNING", "Lost the upstream") == warnings, text

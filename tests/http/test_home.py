@@ -49,7 +49,8 @@ def test_a_real_admin_server_logs_its_dashboard_and_warns_when_open(tmp_path: Pa
     url = f"http://127.0.0.1:{server.port}"
     assert f"Dashboard: {url}/ui/" in log
     assert f"API reference: {url}/docs" in log
-    warnings = [line for line in log.splitlines() if line.startswith("WARNING")]
+    # flaggery.log_format: "<UTC time> <LEVEL> <logger>: <message>"
+    warnings = [line for line in log.splitlines() if line.split(" ", 2)[1:2] == ["WARNING"]]
     assert len(warnings) == 1, log
     assert "admin API and the dashboard are open" in warnings[0]
     assert "FLAGGERY_TOKENS" in warnings[0]
