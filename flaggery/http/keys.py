@@ -16,7 +16,7 @@ from starlette.responses import Response
 from flaggery.caching import CACHE_CONTROL, etag_matches, not_modified_headers
 from flaggery.engine import KeyExplanation
 from flaggery.errors import DatabaseUnavailable, InvalidTargetingKey
-from flaggery.http.codec import Flags, IgnoredQuery
+from flaggery.http.codec import ContextQuery, Flags
 from flaggery.http.endpoint import Call, Operation
 from flaggery.http.serving import KEY_FLAGS_ROUTE
 
@@ -41,10 +41,11 @@ class _TargetingKeyConvertor(Convertor[str]):
 register_url_convertor("targeting_key", _TargetingKeyConvertor())
 
 
-async def get_key_flags(call: Call[IgnoredQuery, None]) -> Response:
-    """The key's pre-encoded ``Flags`` JSON with its ETag (304 on a match)."""
+async def get_key_flags(call: Call[ContextQuery, None]) -> Response:
+    """The key's pre-encoded ``Flags`` JSON with its ETag (304 on a match); with
+    ``context.NAME`` parameters, those of the view the context's rule groups give."""
     call.services.require_snapshot()
-    view = call.evaluator.evaluate(call.path[_KEY_PARAMETER]).view
+    view = call.evaluator.evaluate(*_key_request(call)).view
     if_none_match = call.headers.get("if-none-match")
     if if_none_match is not None and etag_matches(if_none_match.encode("latin-1"), view.etag):
         return Response(status_code=304, headers=_str_headers(not_modified_headers(view.etag)))
@@ -52,10 +53,21 @@ async def get_key_flags(call: Call[IgnoredQuery, None]) -> Response:
     return Response(view.json, headers=headers, media_type="application/json")
 
 
-async def explain_key(call: Call[IgnoredQuery, None]) -> KeyExplanation:
-    """The engine's explanation of the key, encoded as is."""
+async def explain_key(call: Call[ContextQuery, None]) -> KeyExplanation:
+    """The engine's explanation of the key, encoded as is (with ``context.NAME`` parameters,
+    the rule groups the context matched too)."""
     call.services.require_snapshot()
-    return call.evaluator.explain_key(call.path[_KEY_PARAMETER])
+    return call.evaluator.explain_key(*_key_request(call))
+
+
+def _key_request(call: Call[ContextQuery, None]) -> tuple[str, dict[str, object] | None, str]:
+    """(key, context, subject attribute) of a key's request: its ``context.NAME`` parameters
+    with the key as ``targetingKey`` (as over OFREP), or no context at all."""
+    key = call.path[_KEY_PARAMETER]
+    context: dict[str, object] | None = None
+    if call.query.context:
+        context = {**call.query.context, "targetingKey": key}
+    return key, context, call.services.settings.subject_attribute
 
 
 def _str_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -64,7 +76,7 @@ def _str_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 OPERATIONS = (
     Operation("GET", KEY_FLAGS_ROUTE, get_key_flags, Flags, "Resolve any targeting key's flags",
-              "serving", query=IgnoredQuery, errors=(InvalidTargetingKey, DatabaseUnavailable),
+              "serving", query=ContextQuery, errors=(InvalidTargetingKey, DatabaseUnavailable),
               public=True,
               description="{feature: variant} for any targeting key (1 to 256 characters, no "
               "NUL; percent-encoded in the path, '/' as %2F): a registered subject's canonical "
@@ -72,7 +84,7 @@ OPERATIONS = (
               "subject in that bucket with no group gets (docs/allocation.md). From this "
               "process's in-memory snapshot, with an ETag. Served in read-only mode."),
     Operation("GET", "/v1/keys/{key:targeting_key}/explain", explain_key, KeyExplanation,
-              "Explain any targeting key's flags", "serving", query=IgnoredQuery,
+              "Explain any targeting key's flags", "serving", query=ContextQuery,
               errors=(InvalidTargetingKey, DatabaseUnavailable), public=True,
               description="Whether the key was hashed (with its 64-bit hash and the bucket it "
               "jumps to) or is a registered subject, its groups, and per feature the variant "

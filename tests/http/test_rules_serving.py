@@ -83,3 +83,20 @@ async def test_a_bad_context_parameter_is_a_422(client: httpx.AsyncClient) -> No
     fails(twice, 422, "RequestValidationError")
     both_ways = await client.get("/v1/subjects/3/flags?context.country=DE&context[country]=AT")
     fails(both_ways, 422, "RequestValidationError")
+
+
+async def test_a_context_puts_any_targeting_key_in_the_rule_group(
+    client: httpx.AsyncClient,
+) -> None:
+    await _seed(client)
+    path = "/v1/keys/visitor%2F7/flags"
+    assert ok(await client.get(path)) == {"flags": {"f": "A"}}
+    assert ok(await client.get(path, params={"context.country": "DE"})) == {"flags": {"f": "B"}}
+    assert ok(await client.get(path, params={"context.country": "FR"})) == {"flags": {"f": "A"}}
+    explained = ok(
+        await client.get("/v1/keys/visitor%2F7/explain", params={"context.country": "AT"})
+    )
+    assert explained["features"]["f"]["source"] == "override"
+    assert explained["features"]["f"]["group"] == "dach"
+    bad_name = await client.get(path, params={"context.1x": "DE"})
+    assert bad_name.status_code == 422
