@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flaggery.access import Keyring
-from flaggery.errors import FlaggeryError, Forbidden, NotAdmin
+from flaggery.errors import DatabaseUnavailable, FlaggeryError, Forbidden, NotAdmin
 from flaggery.settings import Settings
 from flaggery.ui import actions, live, pages
 from flaggery.ui.render import Ui
@@ -97,6 +97,16 @@ class _Guard:
             return
         if scope["method"] not in ("GET", "HEAD") and not signed_in.can_write:
             raise Forbidden(f"The token {signed_in.name!r} is a reader: it cannot change anything.")
+        request = Request(scope)
+        try:
+            self.ui.services(request).require_snapshot()
+        except DatabaseUnavailable as unavailable:
+            # Every page reads the snapshot: say why there is none, on a page, not as JSON.
+            reason = str(unavailable)
+            schema = "flaggery db upgrade" in reason
+            page = self.ui.page(request, "unavailable.html", 503, reason=reason, schema=schema)
+            await page(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 

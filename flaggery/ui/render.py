@@ -48,6 +48,10 @@ class _Services(Protocol):
     async def catch_up(self) -> None:
         """Bring this process's snapshot up to the latest write (flaggery.http.endpoint)."""
 
+    def require_snapshot(self) -> None:
+        """DatabaseUnavailable (UpstreamUnavailable on an edge) saying why, while no snapshot
+        is loaded (flaggery.http.endpoint)."""
+
 
 class Ui:
     """What every page handler needs: settings, tokens, templates, the error table."""

@@ -156,3 +156,21 @@ def test_the_no_snapshot_warning_is_sentences(
         record.getMessage() == f"No snapshot yet: {reason.rstrip('.')}. Retrying in the background."
     )
     assert services.no_snapshot_reason == f"{reason.rstrip('.')}."  # what readyz and serving say
+
+
+async def test_the_dashboard_of_a_database_never_migrated_says_to_upgrade_on_a_page(
+    unmigrated_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="flaggery")
+    async with serving(unmigrated_url) as client:
+        for path in ("/ui/features", "/ui/groups", "/ui/history", "/ui/abtests/form"):
+            response = await client.get(path)
+            assert response.status_code == 503, (path, response.text)
+            assert response.headers["content-type"].startswith("text/html")
+            assert "Run <code>flaggery db upgrade</code>" in response.text
+        await _upgrade(unmigrated_url)
+        for _ in range(100):  # the first-snapshot retry picks the schema up
+            if (await client.get("/ui/features")).status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert (await client.get("/ui/features")).status_code == 200
