@@ -49,12 +49,15 @@ def test_a_light_import_loads_no_server_stack(statement: str, server_modules: se
     assert len(loaded) < len(server_modules) / 2, (statement, len(loaded), len(server_modules))
 
 
-def test_the_engine_loads_the_standard_library_and_msgspec_only() -> None:
-    """Besides what the interpreter loads at start (the editable install's path hooks)."""
+def test_the_engine_loads_the_standard_library_msgspec_and_re2_only() -> None:
+    """Besides what the interpreter loads at start (the editable install's path hooks). RE2
+    compiles the targeting rules' REGEX constraints (flaggery.engine.rules.patterns): a
+    library, not I/O (docs/architecture.md)."""
     started = top_level(loaded_by("pass"))
     loaded = top_level(loaded_by("import flaggery.engine")) - started
     # msgspec imports typing_extensions when it is installed.
-    assert loaded - set(sys.stdlib_module_names) <= {"flaggery", "msgspec", "typing_extensions"}
+    allowed = {"flaggery", "msgspec", "typing_extensions", "re2"}
+    assert loaded - set(sys.stdlib_module_names) <= allowed
 
 
 def test_the_lazy_names_are_the_real_ones() -> None:

@@ -126,7 +126,7 @@ async def test_set_rollout_variant_and_proportion_in_one_transaction(
         await store.set_rollout("f", "nope", 0.9)
     with pytest.raises(errors.InvalidRolloutProportion):
         await store.set_rollout("f", "on", 1.5)
-    with pytest.raises(errors.ValidationError, match="or both"):
+    with pytest.raises(errors.ValidationError, match="or several"):
         await store.set_rollout("f")
     assert await store.revision() == revision
     assert (await store.get_rollout("f")).variant == "new"
