@@ -250,6 +250,17 @@ class SubjectOut(msgspec.Struct, frozen=True):
     groups: list[str]
 
 
+WeightShare = Annotated[
+    float | None, Meta(description="Share of the registered weight, 0 to 1 (null: none).")
+]
+"""A rollout's or test group's share of the registered weight."""
+KeyShare = Annotated[
+    float | None,
+    Meta(description="Share of hashed targeting keys (its buckets / all buckets), 0 to 1."),
+]
+"""Its share of hashed targeting keys: differs from WeightShare when bucket weights are uneven."""
+
+
 class SubjectAdded(msgspec.Struct, frozen=True, omit_defaults=True):
     subject_id: int
     weight: int
@@ -311,13 +322,8 @@ class RolloutOut(msgspec.Struct, frozen=True, omit_defaults=True):
     proportion: float
     effective_weight: int
     buckets: list[int]
-    weight_share: Annotated[
-        float | None, Meta(description="Share of the registered weight, 0 to 1 (null: none).")
-    ] = None
-    key_share: Annotated[
-        float | None,
-        Meta(description="Share of hashed targeting keys (its buckets / all buckets), 0 to 1."),
-    ] = None
+    weight_share: WeightShare = None
+    key_share: KeyShare = None
     audience: Annotated[str | None, Meta(description="The group it serves; absent: everyone.")] = (
         None
     )
@@ -342,13 +348,8 @@ class AbTestGroupOut(msgspec.Struct, frozen=True):
     variants: dict[str, str]
     buckets: list[int]
     effective_weight: int
-    weight_share: Annotated[
-        float | None, Meta(description="Share of the registered weight, 0 to 1 (null: none).")
-    ] = None
-    key_share: Annotated[
-        float | None,
-        Meta(description="Share of hashed targeting keys (its buckets / all buckets), 0 to 1."),
-    ] = None
+    weight_share: WeightShare = None
+    key_share: KeyShare = None
 
 
 class AbTestOut(msgspec.Struct, frozen=True, omit_defaults=True):
