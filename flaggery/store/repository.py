@@ -32,6 +32,7 @@ from flaggery.store.exposures import health_from, record_exposures
 from flaggery.store.features import FeaturesAdmin
 from flaggery.store.groups import GroupsAdmin
 from flaggery.store.migrations import upgrade
+from flaggery.store.plans import PlansAdmin
 from flaggery.store.replica import Replica
 from flaggery.store.rollouts import RolloutsAdmin
 from flaggery.store.subjects.admin import SubjectsAdmin
@@ -40,7 +41,9 @@ from flaggery.store.validation import check_subject_id
 __all__ = ["AsyncFlaggery"]
 
 
-class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin):
+class AsyncFlaggery(
+    SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin, PlansAdmin
+):
     """The async admin API. Create with ``AsyncFlaggery.from_db_url(url)``; close with
     ``await close()`` or ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,
     ``postgresql+psycopg2://``, ``sqlite:///path``) are mapped to the async drivers.

@@ -44,10 +44,12 @@ __all__ = [
     "group_overrides",
     "groups",
     "metadata",
+    "release_plans",
     "removed_subjects",
     "rollout_buckets",
     "rollout_deals",
     "rollouts",
+    "schedule_steps",
     "state",
     "subjects",
     "variants",
@@ -344,4 +346,42 @@ exposed_units = Table(
     _name("test", primary_key=True),
     Column("unit", String(300), primary_key=True, comment="'s:<subject id>' or 'k:<key>'"),
     comment="Every unit exposed to a test during its window: first exposures counted exactly.",
+)
+
+
+schedule_steps = Table(
+    "schedule_steps",
+    metadata,
+    _name("schedule", primary_key=True),
+    Column("step", Integer, primary_key=True, autoincrement=False),
+    Column("due_at", UTCDateTime, nullable=False, comment="UTC instant the step is due"),
+    Column("operation", String(64), nullable=False),
+    Column("arguments", Text, nullable=False, comment="JSON object"),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="pending, applied, cancelled or failed",
+    ),
+    Column("created_by", String(200), nullable=False),
+    Column("applied_revision", BigInteger, nullable=True),
+    Column("late_seconds", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    Index(None, "status", "due_at"),
+    comment="Steps of scheduled changes, applied by an admin server when due.",
+)
+
+release_plans = Table(
+    "release_plans",
+    metadata,
+    _name("feature", primary_key=True),
+    _name("variant"),
+    Column("steps", Text, nullable=False, comment="JSON [[proportion, hold s|null]]"),
+    Column("status", String(16), nullable=False, comment="active, paused or done"),
+    Column("step", Integer, nullable=False, comment="index of the current step; -1: none"),
+    Column("next_at", UTCDateTime, nullable=True, comment="UTC; NULL unless active"),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False, comment="the last thing done, in words"),
+    comment="Release plans: a rollout ramped step by step by the admin server.",
 )
