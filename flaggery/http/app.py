@@ -21,7 +21,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flaggery.access import HostRule, Keyring
 from flaggery.clock import Clock, utc_now
 from flaggery.errors import FlaggeryError
-from flaggery.http import admin, experiments, keys, ops, serving, snapshots, streaming
+from flaggery.http import (
+    admin,
+    delivery,
+    experiments,
+    keys,
+    ops,
+    serving,
+    snapshots,
+    streaming,
+)
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import error_response, exception_handlers, status_for
@@ -30,6 +39,7 @@ from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.protocol_guard import capability_problem
 from flaggery.http.serving import FlagsFastPath
+from flaggery.live.applier import apply_forever
 from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.failure_log import FailureLog, level_of
@@ -51,6 +61,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *serving.OPERATIONS,
     *keys.OPERATIONS,
     *admin.OPERATIONS,
+    *delivery.OPERATIONS,
     *experiments.OPERATIONS,
     *streaming.OPERATIONS,
     *snapshots.OPERATIONS,
@@ -132,6 +143,8 @@ def create_app(
                 await stack.enter_async_context(
                     _background(prune_forever(store.database, retention))
                 )
+            if store is not None and settings.admin_mode:
+                await stack.enter_async_context(_background(apply_forever(store)))
             await stack.enter_async_context(_background(services.send_watch.run()))
             if metrics is not None:
                 stack.callback(metrics.close)
