@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from flaggery.store.repository import AsyncFlaggery
 
@@ -17,8 +18,10 @@ __all__ = ["APPLY_INTERVAL_SECONDS", "apply_forever"]
 log = logging.getLogger(__name__)
 
 APPLY_INTERVAL_SECONDS = 1.0
-"""How often the applier looks for due steps: a step is applied within about a second of
-its instant (one indexed read per look when nothing is due)."""
+"""How often the applier looks for due steps (one indexed read per look when nothing is
+due). It looks at whole multiples of it (every second on the second), so a step due at
+09:00:00 is applied just after 09:00:00, not up to a second later; every admin server then
+looks at the same moments and they contend for each due step, which the store settles."""
 
 
 async def apply_forever(store: AsyncFlaggery, interval: float = APPLY_INTERVAL_SECONDS) -> None:
@@ -32,4 +35,4 @@ async def apply_forever(store: AsyncFlaggery, interval: float = APPLY_INTERVAL_S
         else:
             for name in applied:
                 log.info("Applied due steps of %s", name, extra={"actor": name})
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval - time.time() % interval)
