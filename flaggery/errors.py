@@ -74,6 +74,8 @@ __all__ = [
     "VariantExists",
     "VariantIsUsed",
     "VariantNotFound",
+    "WebhookExists",
+    "WebhookNotFound",
 ]
 
 
@@ -137,6 +139,10 @@ class OverrideNotFound(NotFound):
     """New in 0.3: removing a group override that does not exist."""
 
 
+class WebhookNotFound(NotFound):
+    pass
+
+
 class SubjectExists(AlreadyExists):
     pass
 
@@ -162,6 +168,10 @@ class RolloutExists(AlreadyExists):
 
 
 class SubjectAlreadyInGroup(AlreadyExists):
+    pass
+
+
+class WebhookExists(AlreadyExists):
     pass
 
 

@@ -36,11 +36,14 @@ from flaggery.store.replica import Replica
 from flaggery.store.rollouts import RolloutsAdmin
 from flaggery.store.subjects.admin import SubjectsAdmin
 from flaggery.store.validation import check_subject_id
+from flaggery.store.webhooks import WebhooksAdmin
 
 __all__ = ["AsyncFlaggery"]
 
 
-class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin):
+class AsyncFlaggery(
+    SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin, WebhooksAdmin
+):
     """The async admin API. Create with ``AsyncFlaggery.from_db_url(url)``; close with
     ``await close()`` or ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,
     ``postgresql+psycopg2://``, ``sqlite:///path``) are mapped to the async drivers.
