@@ -21,7 +21,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flaggery.access import HostRule, Keyring
 from flaggery.clock import Clock, utc_now
 from flaggery.errors import FlaggeryError
-from flaggery.http import admin, experiments, keys, ops, serving, snapshots, streaming
+from flaggery.hooks.delivery import Deliverer
+from flaggery.http import (
+    admin,
+    experiments,
+    keys,
+    ops,
+    serving,
+    snapshots,
+    streaming,
+    webhooks,
+)
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
 from flaggery.http.errors import error_response, exception_handlers, status_for
@@ -40,6 +50,7 @@ from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
+from flaggery.store.webhook_targets import TargetPolicy
 from flaggery.stream.send_watch import SendWatch
 from flaggery.ui import ui_mount
 
@@ -55,6 +66,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *streaming.OPERATIONS,
     *snapshots.OPERATIONS,
     *ops.OPERATIONS,
+    *webhooks.OPERATIONS,
 )
 METRICS_SAMPLE_SECONDS = 1.0
 
@@ -132,6 +144,8 @@ def create_app(
                 await stack.enter_async_context(
                     _background(prune_forever(store.database, retention))
                 )
+            if store is not None and settings.admin_mode:
+                services.deliverer = await _start_webhooks(store, evaluator, settings, clock, stack)
             await stack.enter_async_context(_background(services.send_watch.run()))
             if metrics is not None:
                 stack.callback(metrics.close)
@@ -180,6 +194,29 @@ async def _open_source(
     if settings.db_auto_upgrade:
         await store.upgrade_db()
     return store, Evaluator(store.database, snapshot_path=settings.snapshot_path)
+
+
+async def _start_webhooks(
+    store: AsyncFlaggery,
+    evaluator: Evaluator,
+    settings: Settings,
+    clock: Clock,
+    stack: contextlib.AsyncExitStack,
+) -> Deliverer:
+    """The admin server delivers webhooks in the background (flaggery.hooks.delivery), woken
+    by each snapshot swap, never by the write path."""
+    policy = TargetPolicy(settings.webhook_allow_loopback, settings.webhook_allow_private)
+    store.webhook_policy = policy
+    deliverer = Deliverer(
+        store.database,
+        policy=policy,
+        failing_after=settings.webhook_failing_after,
+        clock=clock,
+    )
+    stack.push_async_callback(deliverer.close)
+    stack.callback(evaluator.subscribe(lambda _update: deliverer.wake.set()))
+    await stack.enter_async_context(_background(deliverer.run_forever()))
+    return deliverer
 
 
 def app_from_env() -> FlaggeryApp:

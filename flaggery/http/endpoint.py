@@ -32,6 +32,7 @@ from flaggery.errors import (
     RevisionNotReached,
     UpstreamUnavailable,
 )
+from flaggery.hooks.delivery import Deliverer
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
 from flaggery.http.downloads import SharedStates
@@ -130,6 +131,8 @@ class Services:
     """The states of the snapshots being downloaded (GET /v1/snapshot), one each."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
+    deliverer: Deliverer | None = None
+    """The admin server's webhook deliverer (flaggery.hooks); None on other servers."""
 
     @property
     def store(self) -> AsyncFlaggery:
