@@ -12,7 +12,7 @@ import threading
 import weakref
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -25,6 +25,7 @@ from flaggery.engine.exposures import Exposure
 from flaggery.engine.health_report import AbTestHealth
 from flaggery.engine.model import JsonValue
 from flaggery.store.audit_trail import ChangePage
+from flaggery.store.plans import PlanRecord, PlanStep
 from flaggery.store.records import (
     AbTestRecord,
     BucketsRecord,
@@ -425,6 +426,39 @@ class Flaggery:
 
     def replay_webhook(self, name: str, from_revision: int) -> WebhookRecord:
         return self._run(self._store.replay_webhook(name, from_revision))
+
+    def create_plan(
+        self,
+        feature_name: str,
+        variant_name: str,
+        steps: Sequence[PlanStep | tuple[float, timedelta | None]],
+        start: datetime | None = None,
+    ) -> PlanRecord:
+        return self._run(self._store.create_plan(feature_name, variant_name, steps, start))
+
+    def get_plan(self, feature_name: str) -> PlanRecord:
+        return self._run(self._store.get_plan(feature_name))
+
+    def list_plans(self) -> list[PlanRecord]:
+        return self._run(self._store.list_plans())
+
+    def pause_plan(self, feature_name: str, reason: str = "") -> PlanRecord:
+        return self._run(self._store.pause_plan(feature_name, reason))
+
+    def resume_plan(self, feature_name: str) -> PlanRecord:
+        return self._run(self._store.resume_plan(feature_name))
+
+    def rollback_plan(self, feature_name: str, to_step: int = -1) -> PlanRecord:
+        return self._run(self._store.rollback_plan(feature_name, to_step))
+
+    def skip_plan(self, feature_name: str, to_step: int | None = None) -> PlanRecord:
+        return self._run(self._store.skip_plan(feature_name, to_step))
+
+    def rm_plan(self, feature_name: str) -> None:
+        self._run(self._store.rm_plan(feature_name))
+
+    def advance_due_plans(self) -> list[str]:
+        return self._run(self._store.advance_due_plans())
 
 
 def _share_docstrings() -> None:

@@ -5,13 +5,15 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
 
     FlaggeryError
     ├── NotFound            SubjectNotFound, FeatureNotFound, VariantNotFound, GroupNotFound,
-    │                       AbTestNotFound, RolloutNotFound, BucketNotFound, OverrideNotFound
+    │                       AbTestNotFound, RolloutNotFound, BucketNotFound, OverrideNotFound,
+    │                       ScheduleNotFound, PlanNotFound
     ├── AlreadyExists       SubjectExists, FeatureExists, VariantExists, GroupExists,
-    │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup
+    │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup,
+    │                       ScheduleExists, PlanExists
     ├── InvalidInput        ValidationError, InvalidRolloutProportion, InvalidTargetingKey,
     │                       AmbiguousCredentials
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
-    │                       AbTestIsLive, AbTestNotLive, GroupIsUsed
+    │                       AbTestIsLive, AbTestNotLive, GroupIsUsed, PlanStateConflict
     │   └── EntityChanged   a conditional write (if_revision, If-Match) whose entity
     │                       changed since the revision the caller saw
     ├── NotAdmin            the server is read-only
@@ -58,9 +60,14 @@ __all__ = [
     "NotAdmin",
     "NotFound",
     "OverrideNotFound",
+    "PlanExists",
+    "PlanNotFound",
+    "PlanStateConflict",
     "RevisionNotReached",
     "RolloutExists",
     "RolloutNotFound",
+    "ScheduleExists",
+    "ScheduleNotFound",
     "SubjectAlreadyInGroup",
     "SubjectExists",
     "SubjectNotFound",
@@ -143,6 +150,14 @@ class WebhookNotFound(NotFound):
     pass
 
 
+class ScheduleNotFound(NotFound):
+    """New in 0.4: no schedule of that name."""
+
+
+class PlanNotFound(NotFound):
+    """New in 0.4: the feature has no release plan."""
+
+
 class SubjectExists(AlreadyExists):
     pass
 
@@ -173,6 +188,14 @@ class SubjectAlreadyInGroup(AlreadyExists):
 
 class WebhookExists(AlreadyExists):
     pass
+
+
+class ScheduleExists(AlreadyExists):
+    """New in 0.4: a schedule of that name exists (cancelled or applied ones too)."""
+
+
+class PlanExists(AlreadyExists):
+    """New in 0.4: the feature has a release plan already (one per feature)."""
 
 
 class ValidationError(InvalidInput):
@@ -214,6 +237,11 @@ class AbTestIsLive(Conflict):
 
 class AbTestNotLive(Conflict):
     """Only a running A/B test can be stopped."""
+
+
+class PlanStateConflict(Conflict):
+    """New in 0.4: the release plan cannot do that from where it stands (rolling back to a
+    step it has not passed, skipping past its last step, resuming a finished plan)."""
 
 
 class EntityChanged(Conflict):

@@ -12,6 +12,7 @@ from flaggery.engine.model import (
     AbTest,
     AbTestFact,
     BucketFact,
+    DeliveryFact,
     Fact,
     Feature,
     FeatureFact,
@@ -37,7 +38,7 @@ def changes_resolution(fact: Fact) -> bool:
     match fact:
         case FeatureFact() | RolloutFact() | AbTestFact() | GroupFact() | GrowthFact():
             return True
-        case SubjectFact() | BucketFact():
+        case SubjectFact() | BucketFact() | DeliveryFact():
             return False
         case ReloadFact():  # may change anything
             return True
@@ -107,8 +108,10 @@ class Config(msgspec.Struct, frozen=True):
                             buckets.append(bucket)
                             known_buckets.add(bucket)
                     _grow(rollouts, abtests, fact)
-                case BucketFact() | SubjectFact() | ReloadFact():
-                    pass  # a known bucket; subjects live in the index; a reload never gets here
+                case BucketFact() | SubjectFact() | DeliveryFact() | ReloadFact():
+                    # a known bucket; subjects live in the index; schedules and plans are no
+                    # part of resolution; a reload never gets here
+                    pass
                 case _:
                     assert_never(fact)
         return Config(

@@ -22,6 +22,7 @@ __all__ = [
     "AbTestFact",
     "BucketFact",
     "Change",
+    "DeliveryFact",
     "Fact",
     "Feature",
     "FeatureFact",
@@ -181,6 +182,27 @@ class GrowthFact(msgspec.Struct, frozen=True, tag="growth"):
     abtests: dict[str, GrownTest]
 
 
+class DeliveryFact(msgspec.Struct, frozen=True, tag="delivery", omit_defaults=True):
+    """A scheduled change or a release plan was created, changed or applied (flaggery.store
+    schedules and plans). It changes no resolution by itself: the facts of the write it
+    made, if any, are in the same change-log row.
+    """
+
+    kind: str
+    """"schedule" or "plan"."""
+    name: str
+    """The schedule's name, or the plan's feature."""
+    event: str
+    """What happened: created, edited, cancelled, applied, failed; for a plan also advanced,
+    paused, resumed, rolled_back, skipped, done, removed."""
+    features: tuple[str, ...] = ()
+    """The features it is about (history filters by them)."""
+    detail: str = ""
+    """In words: the steps applied, the step reached, why it paused."""
+    late_seconds: float | None = None
+    """How long after its instant a step was applied (None: not an application)."""
+
+
 class ReloadFact(msgspec.Struct, frozen=True, tag="reload"):
     """The write changed too much to log fact by fact (`facts` facts): reload fully.
 
@@ -199,6 +221,7 @@ Fact = (
     | AbTestFact
     | GroupFact
     | GrowthFact
+    | DeliveryFact
     | ReloadFact
 )
 

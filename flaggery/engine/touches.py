@@ -16,6 +16,7 @@ import msgspec
 from flaggery.engine.model import (
     AbTestFact,
     BucketFact,
+    DeliveryFact,
     Fact,
     FeatureFact,
     GroupFact,
@@ -67,6 +68,8 @@ def touched(fact: Fact) -> Touched:
         case GrowthFact(rollouts=rollouts, abtests=abtests):
             tested = (feature for grown in abtests.values() for feature in grown.features)
             return Touched(features=frozenset((*rollouts, *tested)), tests=frozenset(abtests))
+        case DeliveryFact(features=features):
+            return Touched(features=frozenset(features))
         case BucketFact():
             return _NOTHING
         case ReloadFact():

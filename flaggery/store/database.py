@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -46,6 +46,7 @@ __all__ = [
     "CommitListener",
     "Database",
     "WriteTransaction",
+    "joining",
     "last_written_revision",
     "read_head",
     "translate_outage",
@@ -96,6 +97,22 @@ OUTAGES: tuple[type[Exception], ...] = (DatabaseUnavailable, *_RAW_OUTAGES)
 # The revision of the last write committed in this context (task): how the HTTP layer tells a
 # client which revision to ask a replica for (read-your-writes) without a second query.
 _written: ContextVar[int | None] = ContextVar("flaggery_written_revision", default=None)
+
+
+_open_write: ContextVar[WriteTransaction | None] = ContextVar("flaggery_open_write", default=None)
+
+
+@contextlib.contextmanager
+def joining(tx: WriteTransaction) -> Iterator[None]:
+    """Admin writes called inside this block (in this task) are part of `tx`: they record
+    their facts on it and commit with it, as one revision and one change-log row. How a
+    scheduled step or a release plan makes an ordinary write and records itself in the same
+    transaction (flaggery.store.schedules, flaggery.store.plans)."""
+    token = _open_write.set(tx)
+    try:
+        yield
+    finally:
+        _open_write.reset(token)
 
 
 def last_written_revision() -> int | None:
@@ -217,6 +234,10 @@ class Database:
         is rolled back, so a no-op neither bumps the revision nor adds a change-log row.
         Raises what the block raised (the write is undone), or DatabaseUnavailable if the
         batch did not commit (nothing of it was written)."""
+        joined = _open_write.get()
+        if joined is not None:  # a write made inside another is part of it (see `joining`)
+            yield joined
+            return
         with translate_outage():
             async with self._group_commit.turn() as batch:
                 actor = current_actor() or self.actor

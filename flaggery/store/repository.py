@@ -32,6 +32,7 @@ from flaggery.store.exposures import health_from, record_exposures
 from flaggery.store.features import FeaturesAdmin
 from flaggery.store.groups import GroupsAdmin
 from flaggery.store.migrations import upgrade
+from flaggery.store.plans import PlansAdmin
 from flaggery.store.replica import Replica
 from flaggery.store.rollouts import RolloutsAdmin
 from flaggery.store.subjects.admin import SubjectsAdmin
@@ -42,7 +43,13 @@ __all__ = ["AsyncFlaggery"]
 
 
 class AsyncFlaggery(
-    SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin, WebhooksAdmin
+    SubjectsAdmin,
+    FeaturesAdmin,
+    RolloutsAdmin,
+    GroupsAdmin,
+    AbTestsAdmin,
+    PlansAdmin,
+    WebhooksAdmin,
 ):
     """The async admin API. Create with ``AsyncFlaggery.from_db_url(url)``; close with
     ``await close()`` or ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,

@@ -23,6 +23,7 @@ from flaggery.store import tables as t
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_feature, require_variant
+from flaggery.store.plans import pause_for_manual_change
 from flaggery.store.queries import read_bucket_weights, read_rollouts, require_group
 from flaggery.store.records import RolloutRecord, shares
 from flaggery.store.validation import check_proportion
@@ -166,6 +167,7 @@ class RolloutsAdmin:
                 changed |= await _set_audience(tx.conn, rollout, audience or None)
             if changed:
                 await _record(tx, feature_name)
+                await pause_for_manual_change(tx, feature_name)
 
     async def preview_rollout_proportion(self, feature_name: str, proportion: float) -> int:
         """The effective weight (sum of bucket weights) the feature's rollout would hold at
@@ -197,6 +199,7 @@ class RolloutsAdmin:
             for table in (t.rollout_buckets, t.rollout_deals, t.rollouts):
                 await tx.conn.execute(delete(table).where(table.c.feature == feature_name))
             tx.record(RolloutFact(feature_name, None))
+            await pause_for_manual_change(tx, feature_name)
 
 
 async def _set_variant(conn: AsyncConnection, rollout: Rollout, variant_name: str) -> bool:

@@ -228,6 +228,17 @@ def check_proportion(proportion: object) -> float:
     return float(proportion)
 
 
+def aware_utc(moment: object, what: str) -> datetime:
+    """`to_utc` for an instant that must carry its offset (schedules, release plans): a
+    naive datetime is refused with ValidationError rather than read as local time."""
+    if isinstance(moment, datetime) and moment.utcoffset() is None:
+        raise ValidationError(
+            f"{what} ({moment.isoformat()}) has no UTC offset: give an aware datetime "
+            "(datetime(..., tzinfo=UTC), or an RFC 3339 time ending in Z or +hh:mm)."
+        )
+    return to_utc(moment, what)
+
+
 def to_utc(moment: object, what: str) -> datetime:
     """Aware datetimes keep their instant; naive ones are local time, as in 0.2.1.
 

@@ -16,6 +16,7 @@ from flaggery.engine.model import (
     DISABLE,
     AbTestFact,
     BucketFact,
+    DeliveryFact,
     Fact,
     FeatureFact,
     GroupFact,
@@ -37,6 +38,9 @@ from flaggery.ui.values import TYPES, json_text, type_of
 __all__ = ["PAGE_SIZE", "Ui", "bars", "describe", "page_of"]
 
 PAGE_SIZE = 50
+LATE_AFTER_SECONDS = 60
+"""A step applied this long after its instant is reported late (the applier looks every
+second; only a server that was down or busy misses by a minute)."""
 
 
 class _Services(Protocol):
@@ -156,10 +160,26 @@ def describe(fact: Fact) -> str:  # noqa: C901
                 f"buckets {first}-{last} added: {len(rollouts)} rollouts and "
                 f"{len(abtests)} A/B tests took their share"
             )
+        case DeliveryFact(kind=kind, name=name, event=event, detail=detail, late_seconds=late):
+            return f"{kind} {name} {event.replace('_', ' ')}" + _delivery_details(detail, late)
         case ReloadFact(facts=count):
             return f"{count} facts (too many to list)"
         case _:
             assert_never(fact)
+
+
+def _delivery_details(detail: str, late_seconds: float | None) -> str:
+    late = "" if late_seconds is None else f" ({_late_words(late_seconds)})"
+    return (f": {detail}" if detail else "") + late
+
+
+def _late_words(seconds: float) -> str:
+    if seconds < LATE_AFTER_SECONDS:
+        return "on time"
+    minutes, second = divmod(round(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    parts = [f"{hours} h"] * bool(hours) + [f"{minute} min"] * bool(minute)
+    return "late by " + " ".join(parts or [f"{second} s"])
 
 
 def _listed(label: str, names: Sequence[str]) -> str:

@@ -1,7 +1,7 @@
 """webhook subscriptions, each with its cursor in the change log
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-# The lead renumbers at merge: 0012 is sched's (issue 22).
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
