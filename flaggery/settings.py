@@ -38,6 +38,7 @@ from flaggery.tokens import NamedToken, Role, TokenFormatError, lists_no_entry, 
 
 __all__ = [
     "DEFAULT_DB_URL",
+    "GUARD_ACTIONS",
     "MIN_TOKEN_SECRET",
     "SECRETS",
     "SECRET_FILES",

@@ -37,6 +37,7 @@ from flaggery.clock import Clock, utc_now
 from flaggery.engine.model import Fact
 from flaggery.hooks.signing import SIGNATURE_HEADER, sign
 from flaggery.live.backoff import Backoff
+from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.audit_trail import ChangeRecord, read_changes
 from flaggery.store.database import Database
 from flaggery.store.webhook_targets import TargetPolicy, TargetRefused, resolve
@@ -53,6 +54,7 @@ POLL_SECONDS = 1.0
 PAGE = 100
 LEASE_SECONDS = 60.0
 TIMEOUT_SECONDS = 10.0
+STOP_SECONDS = 2.0
 
 
 class Delivery(msgspec.Struct, frozen=True):
@@ -98,14 +100,25 @@ class Deliverer:
         self._waits: dict[str, Iterator[float]] = {}
         self._retry_at: dict[str, datetime] = {}
         self.wake = asyncio.Event()
+        self._stopping = False
+
+    async def stop(self, task: asyncio.Task[None]) -> None:
+        """End `run_forever` running as ``task``: after its current round (a database call
+        cancelled half-way leaves SQLite's worker thread calling a closed loop), or cancelled
+        after STOP_SECONDS (a receiver that does not answer)."""
+        self._stopping = True
+        self.wake.set()
+        done, _ = await asyncio.wait([task], timeout=STOP_SECONDS)
+        if not done:
+            await cancel_and_wait(task)
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def run_forever(self) -> None:
-        """A round on every wake-up (a snapshot swap) and every POLL_SECONDS; a round that
-        fails (the database is down) is logged and retried on the next."""
-        while True:
+        """A round on every wake-up (a snapshot swap) and every POLL_SECONDS, until `stop`; a
+        round that fails (the database is down) is logged and retried on the next."""
+        while not self._stopping:
             self.wake.clear()
             try:
                 await self.run_round()

@@ -25,6 +25,7 @@ from flaggery.hooks.delivery import Deliverer
 from flaggery.http import (
     admin,
     experiments,
+    guards,
     keys,
     ops,
     serving,
@@ -67,6 +68,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *snapshots.OPERATIONS,
     *ops.OPERATIONS,
     *webhooks.OPERATIONS,
+    *guards.OPERATIONS,
 )
 METRICS_SAMPLE_SECONDS = 1.0
 
@@ -215,7 +217,8 @@ async def _start_webhooks(
     )
     stack.push_async_callback(deliverer.close)
     stack.callback(evaluator.subscribe(lambda _update: deliverer.wake.set()))
-    await stack.enter_async_context(_background(deliverer.run_forever()))
+    task = asyncio.create_task(deliverer.run_forever())
+    stack.push_async_callback(deliverer.stop, task)
     return deliverer
 
 

@@ -259,6 +259,8 @@ class Operation:
     media_type: str = "application/json"
     records: bool = False
     """A POST that records client telemetry (exposures): client role, no revision."""
+    guard: bool = False
+    """The guard route: the guard role (or admin), nothing else (flaggery.tokens.Role)."""
     decoder: msgspec.json.Decoder[Any] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -274,6 +276,8 @@ class Operation:
         """The role a token needs for this route (docs/security.md): None for health and
         readiness, client for the serving routes and recording exposures, reader for other
         reads, admin for writes."""
+        if self.guard:
+            return Role.GUARD
         if self.records:
             return Role.CLIENT
         if self.public:
