@@ -83,6 +83,7 @@ __all__ = [
     "VariantNotFound",
     "WebhookExists",
     "WebhookNotFound",
+    "WebhookTargetRefused",
 ]
 
 
@@ -200,6 +201,11 @@ class PlanExists(AlreadyExists):
 
 class ValidationError(InvalidInput):
     pass
+
+
+class WebhookTargetRefused(ValidationError):
+    """A webhook URL that is malformed, does not resolve, or reaches an address the server
+    may not call (flaggery.store.webhook_targets: SSRF)."""
 
 
 class InvalidRolloutProportion(InvalidInput):

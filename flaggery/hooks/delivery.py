@@ -35,12 +35,13 @@ import msgspec
 
 from flaggery.clock import Clock, utc_now
 from flaggery.engine.model import Fact
+from flaggery.errors import WebhookTargetRefused
 from flaggery.hooks.signing import SIGNATURE_HEADER, sign
 from flaggery.live.backoff import Backoff
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.audit_trail import ChangeRecord, read_changes
 from flaggery.store.database import Database
-from flaggery.store.webhook_targets import TargetPolicy, TargetRefused, resolve
+from flaggery.store.webhook_targets import TargetPolicy, resolve
 from flaggery.store.webhooks import Subscription, advance, claim, record_failure, subscriptions
 
 __all__ = ["POLL_SECONDS", "RETRY", "Deliverer", "Delivery"]
@@ -184,7 +185,7 @@ class Deliverer:
         name = subscription.record.name
         try:
             target = await resolve(subscription.record.url, self.policy)
-        except TargetRefused as refused:
+        except WebhookTargetRefused as refused:
             raise _Failed(str(refused)) from None
         body = msgspec.json.encode(
             Delivery(name, change.revision, change.at, change.actor, change.operation, change.facts)

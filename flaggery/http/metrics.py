@@ -212,6 +212,7 @@ class Metrics:
             self.protocol_fallback,
             self.refreshes,
             self.reconnects,
+            self.webhook_failing,
         ]
 
 

@@ -20,16 +20,12 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
-from flaggery.errors import ValidationError
+from flaggery.errors import WebhookTargetRefused
 
-__all__ = ["MAX_URL_LENGTH", "Target", "TargetPolicy", "TargetRefused", "refusal", "resolve"]
+__all__ = ["MAX_URL_LENGTH", "Target", "TargetPolicy", "parse_url", "refusal", "resolve"]
 
 MAX_URL_LENGTH = 2000
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class TargetRefused(ValidationError):
-    """The URL is malformed, does not resolve, or reaches an address the policy refuses."""
 
 
 @dataclass(frozen=True)
@@ -74,21 +70,25 @@ def refusal(address: Address, policy: TargetPolicy) -> str | None:
 def parse_url(url: str) -> SplitResult:
     """``url`` split, if it is an absolute http(s) URL with a host and no credentials."""
     if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
-        raise TargetRefused(f"A webhook URL is a string of at most {MAX_URL_LENGTH} characters.")
+        raise WebhookTargetRefused(
+            f"A webhook URL is a string of at most {MAX_URL_LENGTH} characters."
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
-        raise TargetRefused(f"The webhook URL {url[:100]!r} does not parse.") from None
+        raise WebhookTargetRefused(f"The webhook URL {url[:100]!r} does not parse.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused(f"A webhook URL is http:// or https:// with a host, got {url[:100]!r}.")
+        raise WebhookTargetRefused(
+            f"A webhook URL is http:// or https:// with a host, got {url[:100]!r}."
+        )
     if parts.username is not None or parts.password is not None:
-        raise TargetRefused("A webhook URL may not hold credentials: the secret signs it.")
+        raise WebhookTargetRefused("A webhook URL may not hold credentials: the secret signs it.")
     return parts
 
 
 async def resolve(url: str, policy: TargetPolicy) -> Target:
-    """The target of ``url``: its host resolved, every address checked. Raises TargetRefused
+    """The target of ``url``: its host resolved, every address checked. Raises WebhookTargetRefused
     naming the address and why; a host that does not resolve is refused too."""
     parts = parse_url(url)
     host = parts.hostname or ""
@@ -96,14 +96,16 @@ async def resolve(url: str, policy: TargetPolicy) -> Target:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:
-        raise TargetRefused(f"The webhook host {host!r} does not resolve: {error}.") from None
+        raise WebhookTargetRefused(
+            f"The webhook host {host!r} does not resolve: {error}."
+        ) from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     for address in addresses:
         reason = refusal(address, policy)
         if reason is not None:
-            raise TargetRefused(
+            raise WebhookTargetRefused(
                 f"The webhook host {host!r} resolves to {address}, which is {reason}: refused."
             )
     if not addresses:
-        raise TargetRefused(f"The webhook host {host!r} resolves to no address.")
+        raise WebhookTargetRefused(f"The webhook host {host!r} resolves to no address.")
     return Target(parts, host, str(addresses[0]))

@@ -141,7 +141,7 @@ class WebhooksAdmin:
 
         The URL is resolved now and before every delivery; an address the policy refuses
         (link-local, the metadata address, loopback and private ranges unless allowed) raises
-        TargetRefused (a ValidationError). Raises WebhookExists, ValidationError."""
+        WebhookTargetRefused (a ValidationError). Raises WebhookExists, ValidationError."""
         check_name("webhook", name)
         _check_secret(secret)
         filters = {

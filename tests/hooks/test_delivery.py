@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from flaggery.errors import WebhookTargetRefused
 from flaggery.hooks.delivery import Deliverer
 from flaggery.hooks.signing import SIGNATURE_HEADER, verify
 from flaggery.store.repository import AsyncFlaggery
-from flaggery.store.webhook_targets import TargetPolicy, TargetRefused
+from flaggery.store.webhook_targets import TargetPolicy
 from tests.fakes import FakeClock
 from tests.hooks.receiver import Receiver, receiver
 
@@ -190,7 +191,7 @@ async def test_the_address_is_checked_again_at_delivery(
 async def test_creation_refuses_addresses_the_policy_refuses(
     store: AsyncFlaggery, url: str
 ) -> None:
-    with pytest.raises(TargetRefused):
+    with pytest.raises(WebhookTargetRefused):
         await store.add_webhook("audit", url, SECRET)
     assert await store.webhooks() == []
 
