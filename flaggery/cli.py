@@ -74,6 +74,7 @@ GROUPS = {
     "access": "access: the admin API, tokens, the dashboard, browsers",
     "edge": "an edge: follow another flaggery server instead of a database",
     "serving": "serving",
+    "webhooks": "webhooks out and guards (the admin server)",
 }
 """Settings group -> the title of its section in ``flaggery --help``."""
 

@@ -37,6 +37,7 @@ from flaggery.store.records import (
 )
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.schedules import ScheduledStep, ScheduleRecord
+from flaggery.store.webhooks import WebhookRecord
 
 __all__ = ["Flaggery"]
 
@@ -389,6 +390,43 @@ class Flaggery:
                 after, limit, feature=feature, group=group, test=test, subject=subject
             )
         )
+
+    def add_webhook(  # noqa: PLR0913 - the filter's names, keyword-only
+        self,
+        name: str,
+        url: str,
+        secret: str,
+        *,
+        feature: str | None = None,
+        group: str | None = None,
+        test: str | None = None,
+        operation: str | None = None,
+        after: int | None = None,
+    ) -> WebhookRecord:
+        return self._run(
+            self._store.add_webhook(
+                name,
+                url,
+                secret,
+                feature=feature,
+                group=group,
+                test=test,
+                operation=operation,
+                after=after,
+            )
+        )
+
+    def webhooks(self) -> list[WebhookRecord]:
+        return self._run(self._store.webhooks())
+
+    def get_webhook(self, name: str) -> WebhookRecord:
+        return self._run(self._store.get_webhook(name))
+
+    def remove_webhook(self, name: str) -> None:
+        self._run(self._store.remove_webhook(name))
+
+    def replay_webhook(self, name: str, from_revision: int) -> WebhookRecord:
+        return self._run(self._store.replay_webhook(name, from_revision))
 
     def create_plan(
         self,

@@ -81,6 +81,9 @@ __all__ = [
     "VariantExists",
     "VariantIsUsed",
     "VariantNotFound",
+    "WebhookExists",
+    "WebhookNotFound",
+    "WebhookTargetRefused",
 ]
 
 
@@ -144,6 +147,10 @@ class OverrideNotFound(NotFound):
     """New in 0.3: removing a group override that does not exist."""
 
 
+class WebhookNotFound(NotFound):
+    pass
+
+
 class ScheduleNotFound(NotFound):
     """New in 0.4: no schedule of that name."""
 
@@ -180,6 +187,10 @@ class SubjectAlreadyInGroup(AlreadyExists):
     pass
 
 
+class WebhookExists(AlreadyExists):
+    pass
+
+
 class ScheduleExists(AlreadyExists):
     """New in 0.4: a schedule of that name exists (cancelled or applied ones too)."""
 
@@ -190,6 +201,11 @@ class PlanExists(AlreadyExists):
 
 class ValidationError(InvalidInput):
     pass
+
+
+class WebhookTargetRefused(ValidationError):
+    """A webhook URL that is malformed, does not resolve, or reaches an address the server
+    may not call (flaggery.store.webhook_targets: SSRF)."""
 
 
 class InvalidRolloutProportion(InvalidInput):

@@ -38,6 +38,7 @@ from flaggery.tokens import NamedToken, Role, TokenFormatError, lists_no_entry, 
 
 __all__ = [
     "DEFAULT_DB_URL",
+    "GUARD_ACTIONS",
     "MIN_TOKEN_SECRET",
     "SECRETS",
     "SECRET_FILES",
@@ -52,6 +53,7 @@ __all__ = [
 DEFAULT_DB_URL = "sqlite:///flaggery.db"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 LOG_FORMATS = ("text", "json")
+GUARD_ACTIONS = ("pause", "rollback", "kill")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 # Python's float() also takes "1_000", "٣", "inf" and "nan"; a setting takes plain ASCII
@@ -89,6 +91,7 @@ SECONDS_RANGES = {
     "min_revision_wait": (0.0, 300.0, True),
     "stream_keepalive": (0.0, 3600.0, False),
     "read_timeout": (0.0, 86_400.0, False),
+    "webhook_failing_after": (0.0, 30 * 86_400.0, False),
 }
 """Each seconds setting's bounds: low, high (inclusive), whether low itself is allowed."""
 
@@ -221,6 +224,26 @@ class Settings:
     enable_docs: bool = _field(
         True, "serving", "serve the OpenAPI document and /docs", flag="--docs"
     )
+    webhook_allow_loopback: bool = _field(
+        False, "webhooks", "webhooks may reach loopback addresses (127.0.0.0/8, ::1)"
+    )
+    """Let webhook subscriptions reach loopback addresses. Off: refused (SSRF,
+    flaggery.store.webhook_targets); link-local and 169.254.169.254 are refused always."""
+    webhook_allow_private: bool = _field(
+        False, "webhooks", "webhooks may reach private ranges (10/8, 172.16/12, 192.168/16, ...)"
+    )
+    """Let webhook subscriptions reach private and shared address ranges. Off: refused."""
+    webhook_failing_after: float = _field(
+        3600.0, "webhooks", "seconds of failed deliveries after which a webhook is failing"
+    )
+    """Seconds of failed deliveries after which a subscription is marked failing (the
+    dashboard, GET /v1/webhooks, flaggery_webhook_failing); it is still retried."""
+    guard_action: str = _field(
+        "pause", "webhooks", "what a firing guard alert does: pause, rollback or kill"
+    )
+    """What a firing alert on POST /v1/guard/alertmanager does to its feature when the alert
+    has no ``flaggery_action`` label: ``pause`` its release plan, ``rollback`` it to 0, or
+    ``kill`` (its kill switch)."""
     host: str = _field("127.0.0.1", "server", "bind address")
     port: int = _field(8000, "server", "port")
     workers: int = _field(1, "server", "worker processes")
@@ -291,7 +314,11 @@ class Settings:
         """Raise SettingsError naming the variable of the first value flaggery cannot use."""
         _database_url(self.db_url)
         self._check_numbers()
-        for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+        for name, allowed in (
+            ("log_level", LOG_LEVELS),
+            ("log_format", LOG_FORMATS),
+            ("guard_action", GUARD_ACTIONS),
+        ):
             if getattr(self, name) not in allowed:
                 raise SettingsError(
                     f"FLAGGERY_{name.upper()} must be one of {', '.join(allowed)}, "
@@ -606,11 +633,11 @@ def _check_host_name(name: str) -> None:
 
 
 def _require_strong_secrets(tokens: tuple[NamedToken, ...], host: str) -> None:
-    """Refuse a reader or admin secret that could be guessed: the server is reachable from
+    """Refuse a reader, admin or guard secret that could be guessed: the server is reachable from
     other machines. Client tokens are exempt: they ship inside apps, where anyone can read
     them, and grant only flags."""
     for position, token in enumerate(tokens, start=1):
-        if token.role >= Role.READER and not strong_secret(token.secret):
+        if token.role is not Role.CLIENT and not strong_secret(token.secret):
             raise SettingsError(
                 f"Refusing to start on {host} with a weak secret: the {token.role.name.lower()} "
                 f"token {token.name!r} (token {position} of FLAGGERY_ADMIN_TOKEN, "

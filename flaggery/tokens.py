@@ -10,6 +10,8 @@ may itself hold colons. For example::
     grafana:reader:77ab12...
 
 A role grants its own routes and every lower role's: ``admin`` > ``reader`` > ``client``.
+``guard`` stands apart: it may call the guard route only (POST /v1/guard/alertmanager,
+which an admin token may call too), and nothing else.
 The token's name is the actor recorded on every change it makes. Secrets never appear in
 ``repr`` or messages; they are looked up in one place, flaggery.access.Keyring.
 """
@@ -44,6 +46,9 @@ class Role(enum.IntEnum):
     """What a token may do; a higher role includes every lower one. One enum for every
     route's guard."""
 
+    GUARD = 1
+    """The guard route only (an alerting system's webhook that pauses or rolls back a release
+    plan or fires a kill switch): no flags, no reads, no other write."""
     CLIENT = 5
     """The serving routes (flags, explain, OFREP), when client tokens are configured
     (flaggery.access.Keyring); they are open otherwise, as in 0.2.1."""
@@ -61,6 +66,8 @@ class Role(enum.IntEnum):
         return roles[text]
 
     def allows(self, needed: Role) -> bool:
+        if Role.GUARD in (self, needed):
+            return self is needed or self is Role.ADMIN
         return self >= needed
 
 

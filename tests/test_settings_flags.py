@@ -46,6 +46,10 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
     "log_format": ("json", "json"),
     "access_log": ("--access-log", True),
     "read_timeout": ("12", 12.0),
+    "webhook_allow_loopback": ("--webhook-allow-loopback", True),
+    "webhook_allow_private": ("--webhook-allow-private", True),
+    "webhook_failing_after": ("120", 120.0),
+    "guard_action": ("kill", "kill"),
 }
 EDGE = {"upstream_url", "upstream_token"}  # an edge is read-only: not with --admin
 

@@ -25,7 +25,7 @@ def test_entries_comments_and_secrets_with_colons() -> None:
     [
         ("bot:admin:", "secret is blank"),
         ("bot:admin", "secret is blank"),
-        ("bot:owner:x", "unknown role 'owner' (roles: client, reader, admin)"),
+        ("bot:owner:x", "unknown role 'owner' (roles: guard, client, reader, admin)"),
         ("bot:Admin:x", "unknown role"),
         (":admin:x", "a name is"),
         ("bot:admin:x bot:reader:y", "given twice: bot"),
@@ -88,3 +88,12 @@ def test_a_token_file_without_entries_is_refused_like_a_blank_value(
 def test_tokens_without_entries_are_refused_like_a_blank_value(text: str) -> None:
     with pytest.raises(SettingsError, match="FLAGGERY_TOKENS lists no token"):
         Settings.from_env({"FLAGGERY_TOKENS": text})
+
+
+def test_the_guard_role_stands_apart() -> None:
+    """A guard token calls the guard route only; an admin token may call it too."""
+    [token] = parse_tokens("alertmanager:guard:" + "g" * 40)
+    assert token.role is Role.GUARD
+    assert [role for role in Role if Role.GUARD.allows(role)] == [Role.GUARD]
+    assert [role for role in Role if role.allows(Role.GUARD)] == [Role.GUARD, Role.ADMIN]
+    assert Role.ADMIN.allows(Role.READER) and not Role.CLIENT.allows(Role.READER)

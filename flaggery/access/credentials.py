@@ -105,7 +105,10 @@ class Keyring:
             self.attempts.failed(address)
             raise Unauthorized(f"{USAGE}; the token is wrong.")
         if not token.role.allows(needed):
-            serves = " (a client token: it serves flags only)" if token.role is Role.CLIENT else ""
+            serves = {
+                Role.CLIENT: " (a client token: it serves flags only)",
+                Role.GUARD: " (a guard token: it calls the guard route only)",
+            }.get(token.role, "")
             raise Forbidden(
                 f"The token {token.name!r} has the role {token.role.name.lower()}{serves}; "
                 f"this needs {needed.name.lower()} or higher."

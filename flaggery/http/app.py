@@ -21,15 +21,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flaggery.access import HostRule, Keyring
 from flaggery.clock import Clock, utc_now
 from flaggery.errors import FlaggeryError
+from flaggery.hooks.delivery import Deliverer
 from flaggery.http import (
     admin,
     delivery,
     experiments,
+    guards,
     keys,
     ops,
     serving,
     snapshots,
     streaming,
+    webhooks,
 )
 from flaggery.http.cors import FlagsCors, cors_for
 from flaggery.http.endpoint import Operation, Services, build_routes
@@ -50,6 +53,7 @@ from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention
+from flaggery.store.webhook_targets import TargetPolicy
 from flaggery.stream.send_watch import SendWatch
 from flaggery.ui import ui_mount
 
@@ -66,6 +70,8 @@ OPERATIONS: tuple[Operation, ...] = (
     *streaming.OPERATIONS,
     *snapshots.OPERATIONS,
     *ops.OPERATIONS,
+    *webhooks.OPERATIONS,
+    *guards.OPERATIONS,
 )
 METRICS_SAMPLE_SECONDS = 1.0
 
@@ -145,6 +151,7 @@ def create_app(
                 )
             if store is not None and settings.admin_mode:
                 await stack.enter_async_context(_background(apply_forever(store)))
+                services.deliverer = await _start_webhooks(store, evaluator, settings, clock, stack)
             await stack.enter_async_context(_background(services.send_watch.run()))
             if metrics is not None:
                 stack.callback(metrics.close)
@@ -193,6 +200,30 @@ async def _open_source(
     if settings.db_auto_upgrade:
         await store.upgrade_db()
     return store, Evaluator(store.database, snapshot_path=settings.snapshot_path)
+
+
+async def _start_webhooks(
+    store: AsyncFlaggery,
+    evaluator: Evaluator,
+    settings: Settings,
+    clock: Clock,
+    stack: contextlib.AsyncExitStack,
+) -> Deliverer:
+    """The admin server delivers webhooks in the background (flaggery.hooks.delivery), woken
+    by each snapshot swap, never by the write path."""
+    policy = TargetPolicy(settings.webhook_allow_loopback, settings.webhook_allow_private)
+    store.webhook_policy = policy
+    deliverer = Deliverer(
+        store.database,
+        policy=policy,
+        failing_after=settings.webhook_failing_after,
+        clock=clock,
+    )
+    stack.push_async_callback(deliverer.close)
+    stack.callback(evaluator.subscribe(lambda _update: deliverer.wake.set()))
+    task = asyncio.create_task(deliverer.run_forever())
+    stack.push_async_callback(deliverer.stop, task)
+    return deliverer
 
 
 def app_from_env() -> FlaggeryApp:

@@ -32,6 +32,7 @@ from flaggery.errors import (
     RevisionNotReached,
     UpstreamUnavailable,
 )
+from flaggery.hooks.delivery import Deliverer
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
 from flaggery.http.downloads import SharedStates
@@ -130,6 +131,8 @@ class Services:
     """The states of the snapshots being downloaded (GET /v1/snapshot), one each."""
     no_snapshot_reason: str | None = None
     """Why the last attempt to load the first snapshot failed; None before any failed."""
+    deliverer: Deliverer | None = None
+    """The admin server's webhook deliverer (flaggery.hooks); None on other servers."""
 
     @property
     def store(self) -> AsyncFlaggery:
@@ -256,6 +259,8 @@ class Operation:
     media_type: str = "application/json"
     records: bool = False
     """A POST that records client telemetry (exposures): client role, no revision."""
+    guard: bool = False
+    """The guard route: the guard role (or admin), nothing else (flaggery.tokens.Role)."""
     decoder: msgspec.json.Decoder[Any] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -271,6 +276,8 @@ class Operation:
         """The role a token needs for this route (docs/security.md): None for health and
         readiness, client for the serving routes and recording exposures, reader for other
         reads, admin for writes."""
+        if self.guard:
+            return Role.GUARD
         if self.records:
             return Role.CLIENT
         if self.public:

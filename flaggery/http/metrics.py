@@ -114,9 +114,25 @@ class Metrics:
             namespace=NAMESPACE,
             registry=None,
         )
+        self.webhook_failing = Gauge(
+            "webhook_failing",
+            "1 for a webhook subscription whose deliveries have failed for longer than "
+            "FLAGGERY_WEBHOOK_FAILING_AFTER (still retried), 0 otherwise; admin servers only.",
+            ["webhook"],
+            namespace=NAMESPACE,
+            multiprocess_mode="livemax",
+            registry=None,
+        )
         self._bound: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._tallies: list[Tally | ObservingTally] = []
         self._seen = RefreshCounts()
+
+    def sample_webhooks(self, failing: dict[str, bool]) -> None:
+        """Set the webhook gauge to ``failing`` (subscription -> failing), dropping the
+        subscriptions that are gone."""
+        self.webhook_failing.clear()
+        for name, is_failing in failing.items():
+            self.webhook_failing.labels(name).set(is_failing)
 
     def bind(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
         """The (requests, latency) children for one label combination, bound once."""
@@ -196,6 +212,7 @@ class Metrics:
             self.protocol_fallback,
             self.refreshes,
             self.reconnects,
+            self.webhook_failing,
         ]
 
 

@@ -88,6 +88,8 @@ def sample_metrics(services: Services) -> None:
         evaluator.age_seconds,
         build_failing=evaluator.build_error is not None,
     )
+    if services.deliverer is not None:
+        metrics.sample_webhooks(services.deliverer.failing)
 
 
 async def metrics(request: Request) -> Response:

@@ -38,6 +38,7 @@ from flaggery.store.rollouts import RolloutsAdmin
 from flaggery.store.schedules import SchedulesAdmin
 from flaggery.store.subjects.admin import SubjectsAdmin
 from flaggery.store.validation import check_subject_id
+from flaggery.store.webhooks import WebhooksAdmin
 
 __all__ = ["AsyncFlaggery"]
 
@@ -50,6 +51,7 @@ class AsyncFlaggery(
     AbTestsAdmin,
     PlansAdmin,
     SchedulesAdmin,
+    WebhooksAdmin,
 ):
     """The async admin API. Create with ``AsyncFlaggery.from_db_url(url)``; close with
     ``await close()`` or ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,

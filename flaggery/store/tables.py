@@ -53,6 +53,7 @@ __all__ = [
     "state",
     "subjects",
     "variants",
+    "webhooks",
 ]
 
 NAME_LENGTH = 200
@@ -348,6 +349,24 @@ exposed_units = Table(
     comment="Every unit exposed to a test during its window: first exposures counted exactly.",
 )
 
+webhooks = Table(
+    "webhooks",
+    metadata,
+    _name("name", primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False, comment="HMAC-SHA256 key of the signature header"),
+    Column("feature", String(NAME_LENGTH), nullable=True, comment="filter; NULL: any"),
+    Column("group", String(NAME_LENGTH), nullable=True, comment="filter; NULL: any"),
+    Column("test", String(NAME_LENGTH), nullable=True, comment="filter; NULL: any"),
+    Column("operation", String(64), nullable=True, comment="filter; NULL: any"),
+    Column("delivered", BigInteger, nullable=False, comment="cursor: the last revision handled"),
+    Column("failing_since", UTCDateTime, nullable=True, comment="first failure of this streak"),
+    Column("failing", Boolean, nullable=False, default=False, server_default=false()),
+    Column("last_error", Text, nullable=True),
+    Column("leased_by", String(32), nullable=True, comment="the admin process delivering"),
+    Column("leased_until", UTCDateTime, nullable=True),
+    comment="Webhook subscriptions (flaggery.hooks): delivered from the change log.",
+)
 
 schedule_steps = Table(
     "schedule_steps",

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flaggery.access import Keyring
 from flaggery.errors import DatabaseUnavailable, FlaggeryError, Forbidden, NotAdmin
 from flaggery.settings import Settings
-from flaggery.ui import actions, delivery, live, pages
+from flaggery.ui import actions, delivery, live, pages, webhooks
 from flaggery.ui.render import Ui
 from flaggery.ui.session import session_key, viewer
 
@@ -61,6 +61,7 @@ def ui_mount(
         *actions.routes(ui),
         *delivery.routes(ui),
         *live.routes(ui),
+        *webhooks.routes(ui),
     ]
     session = Middleware(
         SessionMiddleware,

@@ -80,9 +80,13 @@ def sign_in(request: Request, keyring: Keyring, secret: str) -> Viewer:
         keyring.attempts.failed(address)
         raise Unauthorized("That token is not one this server accepts.")
     if not token.role.allows(Role.READER):
+        kind = (
+            "a guard token, which calls the guard route only"
+            if token.role is Role.GUARD
+            else ("a client token, which serves flags only")
+        )
         raise Forbidden(
-            f"The token {token.name!r} is a client token, which serves flags only: sign in "
-            "with a reader or admin token."
+            f"The token {token.name!r} is {kind}: sign in with a reader or admin token."
         )
     request.session.clear()
     request.session["token"] = token.name

@@ -25,12 +25,13 @@ from tests.http.raw_asgi import first_status
 from tests.http.test_ui import csrf_of
 
 SECRETS = {
+    Role.GUARD: "guard0-5ecret-guard0-5ecret-guard0",
     Role.CLIENT: "c1ient-5ecret-c1ient-5ecret-c1ient",
     Role.READER: "reader-5ecret-reader-5ecret-reader",
     Role.ADMIN: "admin0-5ecret-admin0-5ecret-admin0",
 }
 TOKENS = " ".join(f"{role.name.lower()}-1:{role.name.lower()}:{s}" for role, s in SECRETS.items())
-CREDENTIALS: tuple[Role | None, ...] = (None, Role.CLIENT, Role.READER, Role.ADMIN)
+CREDENTIALS: tuple[Role | None, ...] = (None, Role.GUARD, Role.CLIENT, Role.READER, Role.ADMIN)
 OPEN = (
     "/",
     "/healthz",
@@ -56,6 +57,8 @@ def needed(method: str, path: str) -> Role | None:
         return Role.CLIENT
     if (method, path) == ("POST", "/v1/exposures"):
         return Role.CLIENT
+    if (method, path) == ("POST", "/v1/guard/alertmanager"):
+        return Role.GUARD  # and admin: nobody else (flaggery.tokens.Role.allows)
     return Role.READER if method in ("GET", "HEAD") else Role.ADMIN
 
 
@@ -98,15 +101,17 @@ async def app(db_url: str) -> AsyncIterator[FlaggeryApp]:
 
 async def ui_session(app: FlaggeryApp, role: Role | None) -> list[tuple[str, str]]:
     """A dashboard session's headers (its cookie and CSRF token) after signing in with
-    ``role``'s token (None: the sign-in page only). A client token's sign-in is refused."""
+    ``role``'s token (None: the sign-in page only). A client or guard token's sign-in is
+    refused."""
     transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as browser:
         csrf = csrf_of(await browser.get("/ui/signin"))
         if role is not None:
             form = {"csrf": csrf, "token": SECRETS[role]}
             response = await browser.post("/ui/signin", data=form)
-            assert response.status_code == (403 if role is Role.CLIENT else 303), response.text
-            if role is not Role.CLIENT:  # signing in starts a new session, with a new token
+            refused = role in (Role.CLIENT, Role.GUARD)
+            assert response.status_code == (403 if refused else 303), response.text
+            if not refused:  # signing in starts a new session, with a new token
                 csrf = csrf_of(await browser.get("/ui/features"))
         cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
         return [("Cookie", cookie), ("X-CSRF-Token", csrf)]
