@@ -19,6 +19,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
 from flaggery.store import tables
@@ -32,6 +33,14 @@ POSTGRES_URL = os.environ.get(
     "FLAGGERY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("FLAGGERY_REQUIRE_POSTGRES") == "1"
+# How fast Hypothesis generates inputs, and how long one example takes, measure the machine,
+# not the code: on two cores shared with other work, the too_slow health check and the
+# per-example deadline failed correct tests. Tests that bound their own time say so.
+settings.register_profile(
+    "shared-cores", suppress_health_check=[HealthCheck.too_slow], deadline=None
+)
+settings.load_profile("shared-cores")
+
 TABLES = ", ".join(f'"{table.name}"' for table in tables.metadata.sorted_tables)
 
 
