@@ -188,3 +188,25 @@ async def test_refusals(store: AsyncFlaggery) -> None:
         await store.pause_plan("g")
     await store.rm_plan("f")
     assert await store.list_plans() == []
+
+
+def test_the_sync_facade_drives_plans_and_schedules(db_url: str, clock: FakeClock) -> None:
+    from flaggery.core import Flaggery
+    from flaggery.store.schedules import ScheduledStep
+
+    with Flaggery.from_db_url(db_url, clock=clock) as flaggery:
+        flaggery.increase_buckets(4)
+        flaggery.add_subjects([(i, 1) for i in range(8)])
+        flaggery.add_feature("f")
+        flaggery.add_variant("on", "f")
+        flaggery.add_variant("off", "f", make_default=True)
+        flaggery.create_plan("f", "on", [(0.5, HOUR), (1.0, None)])
+        kill = ScheduledStep(clock.now + HOUR, "kill_switch", {"feature": "f", "on": True})
+        flaggery.create_schedule("k", [kill])
+        assert flaggery.apply_due() == ["plan:f"]
+        clock.advance(hours=1)
+        assert flaggery.apply_due() == ["schedule:k", "plan:f"]
+        assert flaggery.get_plan("f").status == "done"
+        assert flaggery.get_feature("f").killed
+        assert flaggery.rollback_plan("f", 0).proportion == 0.5
+        assert [s.name for s in flaggery.list_schedules()] == ["k"]
