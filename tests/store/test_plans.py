@@ -3,6 +3,7 @@ resume, rollback (exact: the same buckets), skip; a manual change of the rollout
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -210,3 +211,19 @@ def test_the_sync_facade_drives_plans_and_schedules(db_url: str, clock: FakeCloc
         assert flaggery.get_feature("f").killed
         assert flaggery.rollback_plan("f", 0).proportion == 0.5
         assert [s.name for s in flaggery.list_schedules()] == ["k"]
+
+
+async def test_concurrent_appliers_advance_a_plan_once(
+    db_url: str, store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    await _ramp(store)
+    others = [AsyncFlaggery.from_db_url(db_url, clock=clock) for _ in range(3)]
+    try:
+        revision = await store.revision()
+        advanced = await asyncio.gather(*(o.advance_due_plans() for o in [store, *others]))
+    finally:
+        for other in others:
+            await other.close()
+    assert [name for names in advanced for name in names] == ["f"]
+    assert await store.revision() == revision + 1
+    assert (await store.get_plan("f")).step == 0
