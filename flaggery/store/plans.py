@@ -27,7 +27,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import DeliveryFact
-from flaggery.errors import PlanExists, PlanNotFound, PlanStateConflict, ValidationError
+from flaggery.errors import (
+    DatabaseUnavailable,
+    FlaggeryError,
+    PlanExists,
+    PlanNotFound,
+    PlanStateConflict,
+    ValidationError,
+)
 from flaggery.store import tables as t
 from flaggery.store.actor import acting_as
 from flaggery.store.database import Database, WriteTransaction, joining
@@ -210,8 +217,10 @@ class PlansAdmin:
 
     async def advance_due_plans(self) -> list[str]:
         """Advance every active plan whose instant has passed by one step, each in its own
-        write; the features advanced. Safe to run in any number of processes at once: each
-        write re-reads the plan under the database's write lock, so a step is taken once."""
+        write; the features advanced. A plan whose step is refused (its variant was removed,
+        say) is paused instead, with the reason in its note and the history. Safe to run in
+        any number of processes at once: each write re-reads the plan under the database's
+        write lock, so a step is taken once."""
         now = self._db.clock()
         async with self._db.read() as conn:
             p = t.release_plans.c
@@ -219,8 +228,13 @@ class PlansAdmin:
             due = list((await conn.execute(query.order_by(p.next_at))).scalars())
         advanced = []
         for feature in due:
-            if await self._advance(feature):
-                advanced.append(feature)
+            try:
+                if await self._advance(feature):
+                    advanced.append(feature)
+            except DatabaseUnavailable:
+                raise
+            except FlaggeryError as refused:  # the variant was removed, say: stop, say why
+                await self.pause_plan(feature, f"its next step was refused: {refused}")
         return advanced
 
     async def _advance(self, feature_name: str) -> bool:

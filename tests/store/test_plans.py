@@ -227,3 +227,17 @@ async def test_concurrent_appliers_advance_a_plan_once(
     assert [name for names in advanced for name in names] == ["f"]
     assert await store.revision() == revision + 1
     assert (await store.get_plan("f")).step == 0
+
+
+async def test_a_refused_step_pauses_the_plan_and_the_others_still_advance(
+    store: AsyncFlaggery,
+) -> None:
+    await _ramp(store)
+    await store.add_feature("g")
+    await store.add_variant("on", "g")
+    await store.create_plan("g", "on", RAMP)
+    await store.rm_variant("on", "f")  # f has no rollout yet: nothing uses it
+    assert await store.advance_due_plans() == ["g"]
+    plan = await store.get_plan("f")
+    assert (plan.status, plan.step) == ("paused", -1)
+    assert "its next step was refused" in plan.note
