@@ -40,6 +40,7 @@ from flaggery.store.actor import acting_as
 from flaggery.store.database import Database, WriteTransaction, joining
 from flaggery.store.features import require_variant
 from flaggery.store.queries import read_rollouts
+from flaggery.store.records import AbTestRecord
 from flaggery.store.validation import aware_utc, check_proportion
 
 __all__ = [
@@ -85,13 +86,15 @@ class PlanRecord(NamedTuple):
 class PlansAdmin:
     _db: Database
 
-    if TYPE_CHECKING:  # flaggery.store.rollouts.RolloutsAdmin, beside it in AsyncFlaggery
+    if TYPE_CHECKING:  # RolloutsAdmin's and AbTestsAdmin's, beside it in AsyncFlaggery
 
         async def set_rollout(
             self, feature_name: str, variant_name: str | None, proportion: float | None
         ) -> None: ...
 
         async def add_rollout(self, variant_name: str, feature_name: str) -> None: ...
+
+        async def get_abtest(self, test_name: str) -> AbTestRecord: ...
 
     async def create_plan(
         self,
@@ -205,6 +208,21 @@ class PlansAdmin:
                 status, next_at = PAUSED, None
             await _update(tx, plan, status, target, next_at, note, "skipped")
         return await self.get_plan(feature_name)
+
+    async def pause_plans_in_test(self, test_name: str, reason: str) -> list[str]:
+        """Pause every active plan whose feature and variant an A/B test sets (for a test
+        whose health turned red: the sample-ratio alarm, flaggery.engine.health_report); the
+        features paused. Each pause is one write; nothing is written for a plan not active,
+        so calling it at every health check while the test stays red is harmless. Raises
+        AbTestNotFound."""
+        test = await self.get_abtest(test_name)
+        tested = {pair for group in test.groups for pair in group.variants.items()}
+        paused = []
+        for plan in await self.list_plans():
+            if plan.status == ACTIVE and (plan.feature, plan.variant) in tested:
+                await self.pause_plan(plan.feature, f"A/B test {test_name!r}: {reason}")
+                paused.append(plan.feature)
+        return paused
 
     async def rm_plan(self, feature_name: str) -> None:
         """Remove the plan; its rollout stays as it is. Raises PlanNotFound. One write."""

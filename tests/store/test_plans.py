@@ -241,3 +241,22 @@ async def test_a_refused_step_pauses_the_plan_and_the_others_still_advance(
     plan = await store.get_plan("f")
     assert (plan.status, plan.step) == ("paused", -1)
     assert "its next step was refused" in plan.note
+
+
+async def test_a_red_test_pauses_the_plans_of_its_variants(
+    store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    await _ramp(store)
+    await store.add_feature("g")
+    await store.add_variant("on", "g")
+    await store.add_variant("off", "g")
+    await store.create_plan("g", "off", RAMP)  # g's plan rolls out a variant the test leaves
+    groups = {"control": {"f": "off", "g": "on"}, "treatment": {"f": "on", "g": "on"}}
+    await store.add_abtest("t", None, clock.now + DAY, groups)
+    assert await store.pause_plans_in_test("t", "sample ratio mismatch") == ["f"]
+    plan = await store.get_plan("f")
+    assert plan.status == "paused" and "sample ratio mismatch" in plan.note
+    assert (await store.get_plan("g")).status == "active"
+    revision = await store.revision()
+    assert await store.pause_plans_in_test("t", "still red") == []  # nothing written again
+    assert await store.revision() == revision
