@@ -36,6 +36,7 @@ from flaggery.store.records import (
     SubjectRecord,
 )
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.schedules import ScheduledStep, ScheduleRecord
 from flaggery.store.webhooks import WebhookRecord
 
 __all__ = ["Flaggery"]
@@ -459,6 +460,27 @@ class Flaggery:
 
     def advance_due_plans(self) -> list[str]:
         return self._run(self._store.advance_due_plans())
+
+    def create_schedule(self, name: str, steps: Sequence[ScheduledStep]) -> ScheduleRecord:
+        return self._run(self._store.create_schedule(name, steps))
+
+    def edit_schedule(self, name: str, steps: Sequence[ScheduledStep]) -> ScheduleRecord:
+        return self._run(self._store.edit_schedule(name, steps))
+
+    def cancel_schedule(self, name: str) -> ScheduleRecord:
+        return self._run(self._store.cancel_schedule(name))
+
+    def get_schedule(self, name: str) -> ScheduleRecord:
+        return self._run(self._store.get_schedule(name))
+
+    def list_schedules(self, *, pending_only: bool = False) -> list[ScheduleRecord]:
+        return self._run(self._store.list_schedules(pending_only=pending_only))
+
+    def apply_due_schedules(self) -> list[str]:
+        return self._run(self._store.apply_due_schedules())
+
+    def apply_due(self) -> list[str]:
+        return self._run(self._store.apply_due())
 
 
 def _share_docstrings() -> None:

@@ -24,6 +24,7 @@ from flaggery.errors import FlaggeryError
 from flaggery.hooks.delivery import Deliverer
 from flaggery.http import (
     admin,
+    delivery,
     experiments,
     guards,
     keys,
@@ -41,6 +42,7 @@ from flaggery.http.metrics import Metrics, RequestMetrics
 from flaggery.http.openapi import openapi_document
 from flaggery.http.protocol_guard import capability_problem
 from flaggery.http.serving import FlagsFastPath
+from flaggery.live.applier import apply_forever
 from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.failure_log import FailureLog, level_of
@@ -63,6 +65,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *serving.OPERATIONS,
     *keys.OPERATIONS,
     *admin.OPERATIONS,
+    *delivery.OPERATIONS,
     *experiments.OPERATIONS,
     *streaming.OPERATIONS,
     *snapshots.OPERATIONS,
@@ -147,6 +150,7 @@ def create_app(
                     _background(prune_forever(store.database, retention))
                 )
             if store is not None and settings.admin_mode:
+                await stack.enter_async_context(_background(apply_forever(store)))
                 services.deliverer = await _start_webhooks(store, evaluator, settings, clock, stack)
             await stack.enter_async_context(_background(services.send_watch.run()))
             if metrics is not None:

@@ -21,6 +21,7 @@ from starlette.datastructures import QueryParams
 
 from flaggery.decimal_text import INT64_MIN, DecimalTextError, parse_decimal
 from flaggery.engine.rules import CONTEXT_NAME, Rule
+from flaggery.errors import ValidationError
 from flaggery.http.errors import RequestValidationError
 from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID, TOO_DEEP
 
@@ -46,26 +47,40 @@ __all__ = [
     "GroupOut",
     "Health",
     "IgnoredQuery",
+    "Instant",
     "MakeDefaultQuery",
     "Moment",
     "NewSubject",
     "NewSubjectQuery",
     "NoQuery",
+    "PauseQuery",
+    "PlanBody",
+    "PlanList",
+    "PlanOut",
+    "PlanStepIn",
+    "PlanStepOut",
     "Readiness",
     "Revision",
     "RolloutOut",
     "RolloutUpdateQuery",
     "RuleBody",
+    "ScheduleBody",
+    "ScheduleList",
+    "ScheduleOut",
+    "ScheduledStepIn",
+    "ScheduledStepOut",
     "SubjectAdded",
     "SubjectOut",
     "SubjectsAdded",
     "Success",
+    "ToStepQuery",
     "VariantQuery",
     "VariantValueBody",
     "WeightQuery",
     "decode_body",
     "decode_query",
     "encode",
+    "parse_instant",
     "parse_moment",
     "parse_subject_id",
 ]
@@ -514,6 +529,22 @@ def _excerpt(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
+def parse_instant(text: str, what: str) -> datetime:
+    """An RFC 3339 date-time with its offset (Z or +hh:mm), as an aware datetime; a date, a
+    time without an offset, or anything else is refused with ValidationError (400)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or "T" not in text.upper() or moment.tzinfo is None:
+        raise ValidationError(
+            f"{what} must be an RFC 3339 date-time with an offset (2030-04-01T09:00:00Z or "
+            f"2030-04-01T11:00:00+02:00), got {_excerpt(text)}: a time without an offset is "
+            "ambiguous."
+        )
+    return moment
+
+
 def parse_moment(text: str, what: str) -> datetime:
     """YYYY-MM-DD (midnight UTC) or an ISO 8601 datetime; no offset means UTC."""
     try:
@@ -526,3 +557,100 @@ def parse_moment(text: str, what: str) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
+
+
+# Scheduled changes and release plans (flaggery.http.delivery)
+
+Instant = Annotated[
+    str,
+    Meta(
+        description="RFC 3339 date-time with an offset (2030-04-01T09:00:00Z, "
+        "2030-04-01T11:00:00+02:00); a time without one is refused (400).",
+        max_length=64,
+    ),
+]
+
+
+class ScheduledStepIn(_Body, frozen=True):
+    at: Instant
+    operation: Annotated[
+        str,
+        Meta(
+            description="set_rollout, kill_switch, set_default_variant, add_group_override, "
+            "rm_group_override, start_abtest or stop_abtest (arguments: docs/delivery.md)."
+        ),
+    ]
+    arguments: dict[str, Any]
+
+
+class ScheduleBody(_Body, frozen=True):
+    steps: list[ScheduledStepIn]
+
+
+class ScheduledStepOut(msgspec.Struct, frozen=True):
+    step: int
+    at: datetime
+    operation: str
+    arguments: dict[str, Any]
+    status: Annotated[str, Meta(description="pending, applied, cancelled or failed")]
+    created_by: str
+    applied_revision: int | None
+    late_seconds: float | None
+    error: str | None
+
+
+class ScheduleOut(msgspec.Struct, frozen=True):
+    name: str
+    next_at: datetime | None
+    steps: list[ScheduledStepOut]
+
+
+class ScheduleList(msgspec.Struct, frozen=True):
+    schedules: list[ScheduleOut]
+
+
+class PlanStepIn(_Body, frozen=True):
+    proportion: Annotated[float, Meta(description="0 to 1 (0.05 for 5%).")]
+    hold_seconds: Annotated[
+        float | None, Meta(description="How long the step lasts; null only for the last.")
+    ] = None
+
+
+class PlanBody(_Body, frozen=True):
+    variant: str
+    steps: list[PlanStepIn]
+    start: Annotated[Instant | None, Meta(description="The first step's instant; null: now.")] = (
+        None
+    )
+
+
+class PlanStepOut(msgspec.Struct, frozen=True):
+    proportion: float
+    hold_seconds: float | None
+
+
+class PlanOut(msgspec.Struct, frozen=True):
+    feature: str
+    variant: str
+    steps: list[PlanStepOut]
+    status: Annotated[str, Meta(description="active, paused or done")]
+    step: Annotated[int, Meta(description="The current step's index from 0; -1: none yet.")]
+    proportion: float
+    next_at: Annotated[datetime | None, Meta(description="When it advances; null unless active.")]
+    updated_by: str
+    updated_at: datetime
+    note: str
+
+
+class PlanList(msgspec.Struct, frozen=True):
+    plans: list[PlanOut]
+
+
+class PauseQuery(_Query, frozen=True):
+    reason: Annotated[str, Meta(max_length=500)] = ""
+
+
+class ToStepQuery(_Query, frozen=True):
+    to_step: Annotated[
+        int | None, Meta(description="A step's index from 0; -1 (rollback): 0%.")
+    ] = None

@@ -35,6 +35,7 @@ from flaggery.store.migrations import upgrade
 from flaggery.store.plans import PlansAdmin
 from flaggery.store.replica import Replica
 from flaggery.store.rollouts import RolloutsAdmin
+from flaggery.store.schedules import SchedulesAdmin
 from flaggery.store.subjects.admin import SubjectsAdmin
 from flaggery.store.validation import check_subject_id
 from flaggery.store.webhooks import WebhooksAdmin
@@ -49,6 +50,7 @@ class AsyncFlaggery(
     GroupsAdmin,
     AbTestsAdmin,
     PlansAdmin,
+    SchedulesAdmin,
     WebhooksAdmin,
 ):
     """The async admin API. Create with ``AsyncFlaggery.from_db_url(url)``; close with
@@ -185,6 +187,15 @@ class AsyncFlaggery(
         pass over the subjects. Raises AbTestNotFound, DatabaseUnavailable."""
         snapshot = await self._caught_up()
         return await health_from(self._db, snapshot, test_name, basis)
+
+    async def apply_due(self) -> list[str]:
+        """Apply what is due: every due scheduled step (`apply_due_schedules`), then every
+        due release-plan step (`advance_due_plans`); what was applied, as ``schedule:<name>``
+        and ``plan:<feature>``. The admin server runs it every second; safe to run in any
+        number of processes at once (each step is applied once)."""
+        schedules = await self.apply_due_schedules()
+        plans = await self.advance_due_plans()
+        return [f"schedule:{name}" for name in schedules] + [f"plan:{f}" for f in plans]
 
     async def _caught_up(self) -> Snapshot:
         """The snapshot as of the latest committed write (same cost as get_subject_variants)."""

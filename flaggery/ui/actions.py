@@ -37,16 +37,17 @@ from flaggery.ui.rule_form import rule_of
 from flaggery.ui.session import CSRF_FIELD, CSRF_HEADER, check_csrf, sign_in
 from flaggery.ui.values import typed_value
 
-__all__ = ["Write", "post_route", "routes"]
+__all__ = ["Write", "form_post", "routes"]
 
 Write = Callable[[AsyncFlaggery, FormData, Request], Awaitable[str | None]]
 """A write: makes its store call(s), returns where to go next (None: back where it came)."""
 Page = Callable[..., Awaitable[Response]]
 
 
-def post_route(ui: Ui, path: str, write: Write, page: Page, field: str) -> Route:
-    """A POST route running ``write`` for a signed-in admin with the form's CSRF token; a
-    refusal re-renders ``page`` with the message beside ``field``."""
+def form_post(ui: Ui, path: str, write: Write, page: Page, field: str) -> Route:
+    """A POST route making `write`, guarded as every dashboard write is (CSRF, an admin
+    token, the signed-in token as actor); a refusal re-renders `page` with the message
+    beside `field`."""
 
     async def endpoint(request: Request) -> Response:
         return await _run(ui, request, write, page, field)
@@ -58,7 +59,7 @@ def routes(ui: Ui) -> list[Route]:
     """The POST routes, relative to /ui: one per write, each guarded the same way."""
 
     def post(path: str, write: Write, page: Page, field: str) -> Route:
-        return post_route(ui, path, write, page, field)
+        return form_post(ui, path, write, page, field)
 
     async def signin(request: Request) -> Response:
         return await _signin(ui, request)

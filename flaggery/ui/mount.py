@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flaggery.access import Keyring
 from flaggery.errors import DatabaseUnavailable, FlaggeryError, Forbidden, NotAdmin
 from flaggery.settings import Settings
-from flaggery.ui import actions, live, pages, webhooks
+from flaggery.ui import actions, delivery, live, pages, webhooks
 from flaggery.ui.render import Ui
 from flaggery.ui.session import session_key, viewer
 
@@ -59,6 +59,7 @@ def ui_mount(
         Mount("/static", StaticFiles(packages=[("flaggery.ui", "static")]), name="static"),
         *pages.routes(ui),
         *actions.routes(ui),
+        *delivery.routes(ui),
         *live.routes(ui),
         *webhooks.routes(ui),
     ]

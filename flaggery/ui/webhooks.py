@@ -18,7 +18,7 @@ from starlette.routing import Route
 from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.errors import ValidationError
 from flaggery.store.repository import AsyncFlaggery
-from flaggery.ui.actions import post_route
+from flaggery.ui.actions import form_post
 from flaggery.ui.render import Ui
 
 __all__ = ["routes"]
@@ -32,9 +32,9 @@ def routes(ui: Ui) -> list[Route]:
 
     return [
         Route("/webhooks", listing, methods=["GET"]),
-        post_route(ui, "/webhooks", _add, page, "create"),
-        post_route(ui, "/webhooks/{name:path}/replay", _replay, page, "replay"),
-        post_route(ui, "/webhooks/{name:path}/remove", _remove, page, "replay"),
+        form_post(ui, "/webhooks", _add, page, "create"),
+        form_post(ui, "/webhooks/{name:path}/replay", _replay, page, "replay"),
+        form_post(ui, "/webhooks/{name:path}/remove", _remove, page, "replay"),
     ]
 
 
