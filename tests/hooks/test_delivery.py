@@ -212,3 +212,17 @@ async def test_the_lease_lets_one_admin_process_deliver(
     finally:
         await other.close()
     assert revisions(target) == [*written, written[0] + 1]
+
+
+def test_the_sync_facade_manages_subscriptions(db_url: str, target: Receiver) -> None:
+    """Flaggery (sync) has the webhook methods, with the async ones' behaviour."""
+    from flaggery.core import Flaggery
+
+    with Flaggery.from_db_url(db_url) as flaggery:
+        flaggery._store.webhook_policy = LOOPBACK
+        created = flaggery.add_webhook("audit", target.url, SECRET, test="exp")
+        assert created.test == "exp" and flaggery.webhooks() == [created]
+        assert flaggery.replay_webhook("audit", 1).delivered == 0
+        assert flaggery.get_webhook("audit").delivered == 0
+        flaggery.remove_webhook("audit")
+        assert flaggery.webhooks() == []
