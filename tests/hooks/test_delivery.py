@@ -218,8 +218,7 @@ def test_the_sync_facade_manages_subscriptions(db_url: str, target: Receiver) ->
     """Flaggery (sync) has the webhook methods, with the async ones' behaviour."""
     from flaggery.core import Flaggery
 
-    with Flaggery.from_db_url(db_url) as flaggery:
-        flaggery._store.webhook_policy = LOOPBACK
+    with Flaggery.from_db_url(db_url, webhook_policy=LOOPBACK) as flaggery:
         created = flaggery.add_webhook("audit", target.url, SECRET, test="exp")
         assert created.test == "exp" and flaggery.webhooks() == [created]
         assert flaggery.replay_webhook("audit", 1).delivered == 0
