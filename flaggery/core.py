@@ -37,6 +37,7 @@ from flaggery.store.records import (
 )
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.schedules import ScheduledStep, ScheduleRecord
+from flaggery.store.webhook_targets import TargetPolicy
 from flaggery.store.webhooks import WebhookRecord
 
 __all__ = ["Flaggery"]
@@ -86,15 +87,22 @@ class Flaggery:
 
     @classmethod
     def from_db_url(
-        cls, url: str | URL, *, clock: Clock = utc_now, actor: str | None = None
+        cls,
+        url: str | URL,
+        *,
+        clock: Clock = utc_now,
+        actor: str | None = None,
+        webhook_policy: TargetPolicy | None = None,
     ) -> Flaggery:
         """A Flaggery on ``url``, with its private event loop thread started (no connection
-        yet). ``clock`` and ``actor`` as in `AsyncFlaggery.from_db_url`."""
+        yet). ``clock``, ``actor`` and ``webhook_policy`` as in `AsyncFlaggery.from_db_url`."""
         loop_thread = _LoopThread()
 
         async def create() -> AsyncFlaggery:
             # Created on the private loop: the engine's connections belong to that loop.
-            return AsyncFlaggery.from_db_url(url, clock=clock, actor=actor)
+            return AsyncFlaggery.from_db_url(
+                url, clock=clock, actor=actor, webhook_policy=webhook_policy
+            )
 
         return cls(loop_thread.run(create()), loop_thread)
 

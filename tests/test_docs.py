@@ -36,7 +36,8 @@ QUICKSTART = ("docs/python-api.md", 'DB_URL = "sqlite:///quickstart.db"')
 TOUR = ("README.md", 'Evaluator.from_db_url("sqlite:///flaggery.db")')
 OFREP_EXAMPLE = ("docs/openfeature.md", "OFREPProvider(")
 OFFLINE_KEY_HASH = ("docs/allocation.md", "def bucket_of_key(")
-SCRIPTS = (QUICKSTART, TOUR, OFREP_EXAMPLE, OFFLINE_KEY_HASH)
+WEBHOOK_SIGNATURE = ("docs/delivery.md", "def verify(secret: str, header: str")
+SCRIPTS = (QUICKSTART, TOUR, OFREP_EXAMPLE, OFFLINE_KEY_HASH, WEBHOOK_SIGNATURE)
 
 
 def blocks(page: Path, language: str) -> list[str]:
@@ -281,6 +282,25 @@ def test_the_offline_key_hash_is_the_servers() -> None:
                 documented(salt, buckets[:count], key)
                 == bucket_of_key(key_hasher(salt), buckets[:count], key)[1]
             )
+
+
+def test_the_documented_webhook_check_accepts_the_servers_signatures() -> None:
+    """The receiver's check docs/delivery.md gives, run as written, accepts what the deliverer
+    signs, and refuses another body, another secret and an old timestamp (a replay)."""
+    import time
+
+    from flaggery.hooks.signing import sign
+
+    namespace: dict[str, object] = {}
+    exec(block_with(*WEBHOOK_SIGNATURE), namespace)
+    verify = namespace["verify"]
+    assert callable(verify)
+    secret, body, now = "s3cret-s3cret-s3cret", b'{"revision": 42}', int(time.time())
+    assert verify(secret, sign(secret, now, body), body)
+    assert not verify(secret, sign(secret, now, body), body + b" ")
+    assert not verify("another-secret-xx", sign(secret, now, body), body)
+    assert not verify(secret, sign(secret, now - 600, body), body)
+    assert not verify(secret, "t=x,v1=00", body)
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

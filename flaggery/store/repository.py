@@ -38,6 +38,7 @@ from flaggery.store.rollouts import RolloutsAdmin
 from flaggery.store.schedules import SchedulesAdmin
 from flaggery.store.subjects.admin import SubjectsAdmin
 from flaggery.store.validation import check_subject_id
+from flaggery.store.webhook_targets import TargetPolicy
 from flaggery.store.webhooks import WebhooksAdmin
 
 __all__ = ["AsyncFlaggery"]
@@ -73,7 +74,12 @@ class AsyncFlaggery(
 
     @classmethod
     def from_db_url(
-        cls, url: str | URL, *, clock: Clock = utc_now, actor: str | None = None
+        cls,
+        url: str | URL,
+        *,
+        clock: Clock = utc_now,
+        actor: str | None = None,
+        webhook_policy: TargetPolicy | None = None,
     ) -> AsyncFlaggery:
         """An AsyncFlaggery on ``url``; nothing is connected until the first call.
 
@@ -81,8 +87,13 @@ class AsyncFlaggery(
         creation checks; tests inject a fake one. ``actor`` is recorded on the change-log
         row of every write (see `changes`); default: the OS user running this process
         (flaggery.store.actor.default_actor). Up to 200 characters are kept.
+        ``webhook_policy``: which addresses `add_webhook` may subscribe (default: no
+        loopback, no private range; flaggery.store.webhook_targets).
         """
-        return cls(Database(url, clock=clock, actor=None if actor is None else actor[:200]))
+        store = cls(Database(url, clock=clock, actor=None if actor is None else actor[:200]))
+        if webhook_policy is not None:
+            store.webhook_policy = webhook_policy
+        return store
 
     @property
     def database(self) -> Database:

@@ -58,10 +58,10 @@ def refusal(address: Address, policy: TargetPolicy) -> str | None:
         address = address.ipv4_mapped
     if address.is_link_local:
         return "link-local (169.254.0.0/16, fe80::/10: the cloud metadata address among them)"
+    if address.is_loopback:  # before reserved: ::1 lies in the reserved ::/8
+        return None if policy.allow_loopback else "loopback (FLAGGERY_WEBHOOK_ALLOW_LOOPBACK)"
     if address.is_unspecified or address.is_multicast or address.is_reserved:
         return "unspecified, multicast or reserved"
-    if address.is_loopback:
-        return None if policy.allow_loopback else "loopback (FLAGGERY_WEBHOOK_ALLOW_LOOPBACK)"
     if address.is_private or not address.is_global:
         return None if policy.allow_private else "private (FLAGGERY_WEBHOOK_ALLOW_PRIVATE)"
     return None

@@ -25,6 +25,8 @@ class Receiver:
     """Every request, in arrival order, whatever it was answered."""
     accepted: list[Received] = field(default_factory=list)
     """The requests answered 2xx."""
+    hold: asyncio.Event | None = None
+    """While set to an unset event, requests are read and then wait for it: a slow receiver."""
 
     @property
     def url(self) -> str:
@@ -41,6 +43,8 @@ class Receiver:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             request = Received(headers, body)
             self.received.append(request)
+            if self.hold is not None:
+                await self.hold.wait()
             if 200 <= self.status < 300:
                 self.accepted.append(request)
             writer.write(

@@ -5,6 +5,7 @@ backoff, marked failing after a bounded time, replayed on demand. The clock is t
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -212,3 +213,31 @@ async def test_the_lease_lets_one_admin_process_deliver(
     finally:
         await other.close()
     assert revisions(target) == [*written, written[0] + 1]
+
+
+def test_the_sync_facade_manages_subscriptions(db_url: str, target: Receiver) -> None:
+    """Flaggery (sync) has the webhook methods, with the async ones' behaviour."""
+    from flaggery.core import Flaggery
+
+    with Flaggery.from_db_url(db_url, webhook_policy=LOOPBACK) as flaggery:
+        created = flaggery.add_webhook("audit", target.url, SECRET, test="exp")
+        assert created.test == "exp" and flaggery.webhooks() == [created]
+        assert flaggery.replay_webhook("audit", 1).delivered == 0
+        assert flaggery.get_webhook("audit").delivered == 0
+        flaggery.remove_webhook("audit")
+        assert flaggery.webhooks() == []
+
+
+async def test_the_request_goes_to_the_checked_address_with_the_url_s_host(
+    store: AsyncFlaggery, hooks: Deliverer, target: Receiver
+) -> None:
+    """The deliverer connects to the address it checked (no second resolution: DNS
+    rebinding) and still names the URL's host in the Host header."""
+    first = socket.getaddrinfo("localhost", target.port, type=socket.SOCK_STREAM)[0][4][0]
+    if first != "127.0.0.1":
+        pytest.skip(f"localhost resolves to {first} first; the receiver listens on 127.0.0.1")
+    await store.add_webhook("audit", f"http://localhost:{target.port}/hook", SECRET)
+    written = await add_features(store, "a")
+    await hooks.run_round()
+    assert revisions(target) == written
+    assert target.accepted[0].headers["host"] == f"localhost:{target.port}"
