@@ -38,8 +38,8 @@ class ClassifiedExposure(msgspec.Struct, frozen=True):
     assigned: str | None
     """The group the allocation assigns the unit's bucket (None: the test holds no bucket of
     it, e.g. a key hashed into a bucket added after the test's groups were dealt)."""
-    unit: str
-    """'s:<subject id>' for a registered subject, 'k:<key>' for a hashed targeting key."""
+    unit: int | str
+    """The registered subject's id, or the hashed targeting key (`hashed`)."""
     hashed: bool
     bucket: int
     window: Window
@@ -62,7 +62,7 @@ def classify(snapshot: Snapshot, exposure: Exposure) -> ClassifiedExposure:
         raise ValidationError("There are no buckets yet, so no unit can be in a test.")
     assigned = next((group.name for group in test.groups if bucket in group.buckets), None)
     subject = evaluation.subject
-    unit = f"k:{exposure.context_id}" if subject is None else f"s:{subject}"
+    unit = exposure.context_id if subject is None else subject
     when = exposure.timestamp
     window: Window = "early" if when < test.start else "late" if when > test.end else "live"
     return ClassifiedExposure(

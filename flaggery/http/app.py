@@ -32,6 +32,7 @@ from flaggery.http.protocol_guard import capability_problem
 from flaggery.http.serving import FlagsFastPath
 from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.evaluator import Evaluator
+from flaggery.live.exposure_intake import ExposureIntake
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
@@ -118,6 +119,11 @@ def create_app(
             services = Services(settings, store, evaluator, metrics, send_watch=watch)
             evaluator.subscribe(services.broadcast.on_update)
             app.state.services = services
+            if store is not None:
+                intake = ExposureIntake(store.database, settings.exposure_flush_interval)
+                services.exposure_intake = intake
+                stack.push_async_callback(intake.close)  # before the store closes
+                await stack.enter_async_context(_background(intake.run()))
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)
             if freeze_gc:

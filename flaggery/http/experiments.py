@@ -1,10 +1,12 @@
 """Experiment health over HTTP: ``POST /v1/exposures`` (client role) and
 ``GET /v1/abtests/{test_name}/health`` (reader role).
 
-Exposures are classified against this process's live snapshot (its allocation) and counted in
-the database in one transaction per request (flaggery.store.exposures): counts survive
-restarts, and every admin and read-only server of the database adds to the same rows (an edge,
-which has no database, refuses with NotAdmin).
+Exposures are classified against this process's live snapshot (its allocation), validated
+whole, and added to this process's tally, written to the database every flush interval
+(flaggery.live.exposure_intake, flaggery.store.exposures): counts survive restarts, and every
+admin and read-only server of the database adds to the same rows (an edge, which has no
+database, refuses with NotAdmin). Health first writes this process's tally, so a client reads
+its own exposures from the server it sent them to.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from flaggery.engine.exposures import ClassifiedExposure, Exposure, classify
 from flaggery.engine.health_report import AbTestHealth
 from flaggery.engine.snapshot import Snapshot
 from flaggery.http.endpoint import Call, Operation
-from flaggery.store.exposures import health_from, record_exposures
+from flaggery.store.exposures import health_from
 
 __all__ = ["MAX_EXPOSURES_PER_BATCH", "OPERATIONS"]
 
@@ -77,13 +79,15 @@ def _classified(snapshot: Snapshot, batch: ExposureBatch) -> list[ClassifiedExpo
 
 async def add_exposures(call: Call[None, ExposureBatch]) -> ExposuresCounted:
     call.services.require_snapshot()
+    intake = call.services.exposures
     classified = _classified(call.evaluator.snapshot, call.body)
-    await record_exposures(call.store.database, classified)
+    intake.accept(classified)
     return ExposuresCounted(len(classified))
 
 
 async def abtest_health(call: Call[HealthQuery, None]) -> AbTestHealth:
     call.services.require_snapshot()
+    await call.services.exposures.flush()
     snapshot = call.evaluator.snapshot
     return await health_from(
         call.store.database, snapshot, call.path["test_name"], call.query.basis
@@ -96,7 +100,8 @@ OPERATIONS = (
               body=ExposureBatch, records=True, replica=True,
               errors=(e.AbTestNotFound, e.ValidationError, e.InvalidTargetingKey,
                       e.DatabaseUnavailable),
-              description="Client role. 1 to 1000 exposures, counted all or none. A unit's "
+              description="Client role. 1 to 1000 exposures, accepted all or none (202), and "
+              "written to the database within FLAGGERY_EXPOSURE_FLUSH_INTERVAL (1 s). A unit's "
               "first exposure in the test's window counts for the group reported; later ones "
               "are repeats; a group other than the allocation's is also misassigned; a time "
               "outside the window counts as early or late only. Errors name the exposure's "

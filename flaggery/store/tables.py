@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -37,6 +38,7 @@ __all__ = [
     "abtests",
     "buckets",
     "change_log",
+    "exposed_subjects",
     "exposed_units",
     "exposure_counts",
     "features",
@@ -344,4 +346,18 @@ exposed_units = Table(
     _name("test", primary_key=True),
     Column("unit", String(300), primary_key=True, comment="'s:<subject id>' or 'k:<key>'"),
     comment="Every unit exposed to a test during its window: first exposures counted exactly.",
+)
+
+exposed_subjects = Table(
+    "exposed_subjects",
+    metadata,
+    _name("test", primary_key=True),
+    Column("chunk", BigInteger, primary_key=True, autoincrement=False, comment="subject id >> 16"),
+    Column(
+        "bits",
+        LargeBinary,
+        nullable=False,
+        comment="8,192 bytes: bit (id & 0xFFFF) set once the subject was exposed",
+    ),
+    comment="Registered subjects exposed to a test during its window, one bit each.",
 )
