@@ -18,9 +18,8 @@ import msgspec
 from msgspec import Meta
 
 from flaggery import errors as e
-from flaggery.engine.exposures import ClassifiedExposure, Exposure, classify
+from flaggery.engine.exposures import ClassifiedExposure, Classifier
 from flaggery.engine.health_report import AbTestHealth
-from flaggery.engine.snapshot import Snapshot
 from flaggery.http.endpoint import Call, Operation
 from flaggery.store.exposures import health_from
 
@@ -65,22 +64,28 @@ class HealthQuery(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ] = "subjects"
 
 
-def _classified(snapshot: Snapshot, batch: ExposureBatch) -> list[ClassifiedExposure]:
+def _classified(classifier: Classifier, batch: ExposureBatch) -> list[ClassifiedExposure]:
     """Every exposure classified, or the first error, naming the exposure's index."""
-    classified = []
-    for index, given in enumerate(batch.exposures):
-        exposure = Exposure(given.context_id, given.test, given.group, given.timestamp)
-        try:
-            classified.append(classify(snapshot, exposure))
-        except e.FlaggeryError as error:
-            raise type(error)(f"exposures[{index}]: {error}") from None
-    return classified
+    classify = classifier.classify
+    try:
+        return [classify(x.context_id, x.test, x.group, x.timestamp) for x in batch.exposures]
+    except e.FlaggeryError as error:
+        index = next(i for i, x in enumerate(batch.exposures) if _fails(classifier, x))
+        raise type(error)(f"exposures[{index}]: {error}") from None
+
+
+def _fails(classifier: Classifier, given: ExposureIn) -> bool:
+    try:
+        classifier.classify(given.context_id, given.test, given.group, given.timestamp)
+    except e.FlaggeryError:
+        return True
+    return False
 
 
 async def add_exposures(call: Call[None, ExposureBatch]) -> ExposuresCounted:
     call.services.require_snapshot()
     intake = call.services.exposures
-    classified = _classified(call.evaluator.snapshot, call.body)
+    classified = _classified(intake.classifier(call.evaluator.snapshot), call.body)
     intake.accept(classified)
     return ExposuresCounted(len(classified))
 

@@ -19,7 +19,8 @@ import logging
 from collections.abc import Sequence
 
 from flaggery.engine.exposure_tally import ExposureTally
-from flaggery.engine.exposures import ClassifiedExposure
+from flaggery.engine.exposures import ClassifiedExposure, Classifier
+from flaggery.engine.snapshot import Snapshot
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store.database import Database
 from flaggery.store.exposures import flush_tally
@@ -41,6 +42,13 @@ class ExposureIntake:
         self._interval = interval
         self._tally = ExposureTally()
         self._flushing = asyncio.Lock()
+        self._classifier: Classifier | None = None
+
+    def classifier(self, snapshot: Snapshot) -> Classifier:
+        """A classifier of exposures against `snapshot`, kept while it is the current one."""
+        if self._classifier is None or self._classifier.snapshot is not snapshot:
+            self._classifier = Classifier(snapshot)
+        return self._classifier
 
     @property
     def pending(self) -> int:
