@@ -34,6 +34,7 @@ from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.exposure_intake import ExposureIntake
 from flaggery.live.failure_log import FailureLog, level_of
+from flaggery.live.health_watch import HealthWatch
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
@@ -124,6 +125,12 @@ def create_app(
                 services.exposure_intake = intake
                 stack.push_async_callback(intake.close)  # before the store closes
                 await stack.enter_async_context(_background(intake.run()))
+                services.health_watch = HealthWatch(
+                    store.database,
+                    lambda: evaluator.snapshot if evaluator.revision >= 0 else None,
+                    clock,
+                )
+                await stack.enter_async_context(_background(services.health_watch.run()))
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)
             if freeze_gc:

@@ -39,6 +39,7 @@ from flaggery.http.errors import ContentTooLarge, RequestValidationError
 from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.exposure_intake import ExposureIntake
+from flaggery.live.health_watch import HealthWatch
 from flaggery.request_body import BodyTooLarge, read_body
 from flaggery.settings import Settings
 from flaggery.store.actor import current_actor
@@ -139,6 +140,8 @@ class Services:
     """Why the last attempt to load the first snapshot failed; None before any failed."""
     exposure_intake: ExposureIntake | None = None
     """This process's exposures, written in batches (None on an edge: no database)."""
+    health_watch: HealthWatch | None = None
+    """The live A/B tests' health, checked at an interval (None on an edge)."""
 
     @property
     def exposures(self) -> ExposureIntake:

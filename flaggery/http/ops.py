@@ -88,6 +88,8 @@ def sample_metrics(services: Services) -> None:
         evaluator.age_seconds,
         build_failing=evaluator.build_error is not None,
     )
+    if services.health_watch is not None:
+        metrics.sample_abtests(services.health_watch.latest)
 
 
 async def metrics(request: Request) -> Response:
