@@ -129,6 +129,7 @@ def create_app(
                     store.database,
                     lambda: evaluator.snapshot if evaluator.revision >= 0 else None,
                     clock,
+                    stopper=store if settings.admin_mode else None,
                 )
                 await stack.enter_async_context(_background(services.health_watch.run()))
             stack.push_async_callback(evaluator.stop)

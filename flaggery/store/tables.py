@@ -254,6 +254,13 @@ abtests = Table(
         nullable=True,
         comment="the group the test's variants go to; NULL: every unit in its buckets",
     ),
+    Column(
+        "auto_stop",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="stop the test when its health turns red",
+    ),
 )
 
 abtest_groups = Table(

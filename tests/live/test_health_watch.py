@@ -8,6 +8,7 @@ from prometheus_client import generate_latest
 
 from flaggery.engine import build_snapshot
 from flaggery.engine.exposures import Exposure
+from flaggery.engine.health_report import AbTestHealth
 from flaggery.http.metrics import Metrics
 from flaggery.live.health_watch import HealthWatch
 from flaggery.store.loader import load_state
@@ -64,3 +65,51 @@ async def test_live_tests_get_gauges_and_a_red_test_shows_red(
     await watch.check()
     metrics.sample_abtests(watch.latest)
     assert watch.latest == {} and "stale" not in exposition(metrics)
+
+
+async def test_a_red_test_with_auto_stop_stops_itself_and_calls_the_hooks(
+    store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    await seed(store, clock)
+    await store.set_abtest_auto_stop("stale", True)
+    assert (await store.get_abtest("stale")).auto_stop
+    await store.record_exposures(
+        [Exposure(str(i), "stale", "control", clock.now) for i in range(200)]
+    )
+    red: list[tuple[str, str]] = []
+
+    async def pause_plans(test: str, health: AbTestHealth) -> None:
+        red.append((test, health.state))
+
+    watch = HealthWatch(
+        store.database, lambda: build_snapshot(state, clock.now), clock, stopper=store
+    )
+    watch.on_red.append(pause_plans)
+    state = await load_state(store.database)
+    await watch.check()
+    assert red == [("stale", "red")]
+    stopped = await store.get_abtest("stale")
+    assert stopped.end <= clock.now
+    (last,) = (await store.changes(test="stale")).changes[-1:]
+    assert last.operation == "stop_abtest"
+    assert last.actor is not None and last.actor.startswith("auto_stop: sample ratio mismatch")
+
+
+async def test_without_auto_stop_or_on_a_replica_a_red_test_keeps_running(
+    store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    await seed(store, clock)
+    await store.record_exposures(
+        [Exposure(str(i), "stale", "control", clock.now) for i in range(200)]
+    )
+    state = await load_state(store.database)
+    watch = HealthWatch(
+        store.database, lambda: build_snapshot(state, clock.now), clock, stopper=store
+    )
+    await watch.check()
+    await store.set_abtest_auto_stop("stale", True)
+    state = await load_state(store.database)
+    replica = HealthWatch(store.database, lambda: build_snapshot(state, clock.now), clock)
+    await replica.check()
+    assert watch.latest["stale"].state == replica.latest["stale"].state == "red"
+    assert (await store.get_abtest("stale")).end > clock.now

@@ -1,4 +1,4 @@
-"""exposed subjects as bitsets: one row per (test, chunk of 65,536 subject ids)
+"""exposed subjects as bitsets (one row per test and chunk of 65,536 ids); abtests.auto_stop
 
 Revision ID: 0014
 Revises: 0011
@@ -6,6 +6,7 @@ Revises: 0011
 A registered subject's first exposure was one ``exposed_units`` row ('s:<id>'); it is now one
 bit of ``exposed_subjects`` (10,000,000 subjects with dense ids: 153 rows, 1.25 MB per test).
 The upgrade moves the existing 's:' rows into bits; hashed keys stay rows of ``exposed_units``.
+``abtests.auto_stop`` (false for every existing test): the test stops itself when red.
 """
 
 from __future__ import annotations
@@ -60,6 +61,21 @@ def upgrade() -> None:
         )
     op.execute(units.delete().where(units.c.unit.like("s:%")))
 
+    # Not in batch mode: SQLite adds the column in place (ALTER TABLE .. ADD COLUMN .. DEFAULT),
+    # where a batch would rebuild abtests, which the tables referencing it forbid.
+    op.add_column(
+        "abtests",
+        sa.Column(
+            "auto_stop",
+            sa.Boolean(),
+            server_default=sa.false(),
+            nullable=False,
+            comment="stop the test when its health turns red",
+        ),
+    )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("abtests", schema=None) as batch_op:
+        batch_op.drop_column("auto_stop")
     op.drop_table("exposed_subjects")
