@@ -90,6 +90,7 @@ INTEGER_RANGES = {
 SECONDS_RANGES = {
     "min_revision_wait": (0.0, 300.0, True),
     "stream_keepalive": (0.0, 3600.0, False),
+    "exposure_flush_interval": (0.01, 60.0, True),
     "read_timeout": (0.0, 86_400.0, False),
     "webhook_failing_after": (0.0, 30 * 86_400.0, False),
 }
@@ -212,6 +213,11 @@ class Settings:
         15.0, "serving", "seconds between keep-alive comments on an idle GET /v1/stream"
     )
     """Seconds between keep-alive comments on an idle GET /v1/stream."""
+    exposure_flush_interval: float = _field(
+        1.0, "serving", "seconds between writes of the exposures this process accepted"
+    )
+    """Seconds between two writes of the exposures this process accepted (POST /v1/exposures)
+    to the database, in one transaction: what a crash of the process can lose."""
     subject_attribute: str = _field(
         "subject", "serving", "context attribute naming a subject to bucket a request by"
     )

@@ -37,6 +37,7 @@ EXAMPLES: dict[str, tuple[str, Any]] = {
     "change_log_retention_days": ("7", 7),
     "min_revision_wait": ("2.5", 2.5),
     "stream_keepalive": ("30", 30.0),
+    "exposure_flush_interval": ("0.5", 0.5),
     "enable_prometheus": ("--prometheus", True),
     "enable_docs": ("--no-docs", False),
     "host": ("0.0.0.0", "0.0.0.0"),

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from types import TracebackType
 from urllib.parse import quote
 
@@ -32,6 +33,7 @@ import msgspec
 from cachetools import LRUCache
 
 from flaggery import errors
+from flaggery.client.exposures import ExposureSender
 from flaggery.client.fresh import FreshAnswers, Unit
 from flaggery.engine.model import Change
 from flaggery.engine.targeting import check_targeting_key
@@ -90,6 +92,9 @@ class AsyncFlaggeryClient:
         self._known: LRUCache[Unit, dict[str, str]] = LRUCache(cache_size)
         self._follow = follow
         self._task: asyncio.Task[None] | None = None
+        self.exposures = ExposureSender(self._http)
+        """Exposures recorded with `record_exposure`, sent in batches of 100 every second."""
+        self._sender: asyncio.Task[None] | None = None
         self._first_line: float | None = None
         self.revision: int | None = None
         """The last revision the stream reported (None before any)."""
@@ -97,11 +102,22 @@ class AsyncFlaggeryClient:
     async def start(self) -> None:
         if self._follow and self._task is None:
             self._task = asyncio.create_task(self._follow_forever(), name="flaggery-client")
+        if self._sender is None:
+            self._sender = asyncio.create_task(self.exposures.run(), name="flaggery-exposures")
 
     async def close(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        await cancel_and_wait(self._task, self._sender)
+        self._task = self._sender = None
+        await self.exposures.flush()
         await self._http.aclose()
+
+    def record_exposure(
+        self, key: str, test: str, group: str, when: datetime | None = None
+    ) -> None:
+        """Record that targeting key `key` (a subject's decimal id, or any key) was shown
+        `group` of A/B `test` at `when` (now if None): sent with the next batch to
+        POST /v1/exposures (ExposureSender), in the background once started."""
+        self.exposures.record(key, test, group, when)
 
     async def __aenter__(self) -> AsyncFlaggeryClient:
         await self.start()

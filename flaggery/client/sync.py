@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -39,6 +40,11 @@ class FlaggeryClient:
 
     def variant(self, subject_id: int, feature: str) -> str | None:
         return self._run(self._client.variant(subject_id, feature))
+
+    def record_exposure(
+        self, key: str, test: str, group: str, when: datetime | None = None
+    ) -> None:
+        self._loop.call_soon_threadsafe(self._client.record_exposure, key, test, group, when)
 
     def close(self) -> None:
         if self._loop.is_closed():

@@ -9,14 +9,14 @@ holding that bucket) and whether the time falls inside the test's window.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 
 from flaggery.engine.snapshot import Snapshot
 from flaggery.errors import AbTestNotFound, ValidationError
 
-__all__ = ["ClassifiedExposure", "Exposure", "Window", "classify"]
+__all__ = ["ClassifiedExposure", "Classifier", "Exposure", "Window", "classify"]
 
 Window = Literal["early", "live", "late"]
 
@@ -38,33 +38,83 @@ class ClassifiedExposure(msgspec.Struct, frozen=True):
     assigned: str | None
     """The group the allocation assigns the unit's bucket (None: the test holds no bucket of
     it, e.g. a key hashed into a bucket added after the test's groups were dealt)."""
-    unit: str
-    """'s:<subject id>' for a registered subject, 'k:<key>' for a hashed targeting key."""
+    unit: int | str
+    """The registered subject's id, or the hashed targeting key (`hashed`)."""
     hashed: bool
     bucket: int
     window: Window
 
 
-def classify(snapshot: Snapshot, exposure: Exposure) -> ClassifiedExposure:
-    """`exposure` against `snapshot`. Raises AbTestNotFound for an unknown test,
-    ValidationError for a group the test does not have, and InvalidTargetingKey."""
-    test = snapshot.config.abtests.get(exposure.test)
-    if test is None:
-        raise AbTestNotFound(f"A/B test {exposure.test!r} does not exist.")
-    if all(group.name != exposure.group for group in test.groups):
-        names = ", ".join(repr(group.name) for group in test.groups)
-        raise ValidationError(
-            f"A/B test {test.name!r} has no group {exposure.group!r}. Groups: {names}."
+class _TestLookup(NamedTuple):
+    name: str
+    start: datetime
+    end: datetime
+    holder: dict[int, str]
+    """bucket -> the test group holding it."""
+    groups: frozenset[str]
+    listed: str
+    """The group names, for a message."""
+
+
+class Classifier:
+    """`classify` for many exposures against one snapshot: each test's lookups (its groups,
+    which group holds which bucket) are built once, on its first exposure."""
+
+    __slots__ = ("_evaluate", "_snapshot", "_tests")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._evaluate = snapshot.evaluate
+        self._tests: dict[str, _TestLookup] = {}
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def _test(self, name: str) -> _TestLookup:
+        test = self._snapshot.config.abtests.get(name)
+        if test is None:
+            raise AbTestNotFound(f"A/B test {name!r} does not exist.")
+        lookup = _TestLookup(
+            test.name,
+            test.start,
+            test.end,
+            {bucket: group.name for group in test.groups for bucket in group.buckets},
+            frozenset(group.name for group in test.groups),
+            ", ".join(repr(group.name) for group in test.groups),
         )
-    evaluation = snapshot.evaluate(exposure.context_id)
-    bucket = evaluation.view.bucket
-    if bucket is None:
-        raise ValidationError("There are no buckets yet, so no unit can be in a test.")
-    assigned = next((group.name for group in test.groups if bucket in group.buckets), None)
-    subject = evaluation.subject
-    unit = f"k:{exposure.context_id}" if subject is None else f"s:{subject}"
-    when = exposure.timestamp
-    window: Window = "early" if when < test.start else "late" if when > test.end else "live"
-    return ClassifiedExposure(
-        test.name, exposure.group, assigned, unit, subject is None, bucket, window
+        self._tests[name] = lookup
+        return lookup
+
+    def classify(
+        self, context_id: str, test_name: str, group: str, when: datetime
+    ) -> ClassifiedExposure:
+        """One exposure: see `classify`."""
+        test = self._tests.get(test_name) or self._test(test_name)
+        if group not in test.groups:
+            raise ValidationError(
+                f"A/B test {test.name!r} has no group {group!r}. Groups: {test.listed}."
+            )
+        evaluation = self._evaluate(context_id)
+        bucket = evaluation.view.bucket
+        if bucket is None:
+            raise ValidationError("There are no buckets yet, so no unit can be in a test.")
+        subject = evaluation.subject
+        window: Window = "early" if when < test.start else "late" if when > test.end else "live"
+        if subject is None:
+            return ClassifiedExposure(
+                test.name, group, test.holder.get(bucket), context_id, True, bucket, window
+            )
+        return ClassifiedExposure(
+            test.name, group, test.holder.get(bucket), subject, False, bucket, window
+        )
+
+
+def classify(snapshot: Snapshot, exposure: Exposure) -> ClassifiedExposure:
+    """`exposure` against `snapshot`: its unit (`Snapshot.evaluate`, the request-time entry
+    point), bucket, the group the allocation assigns that bucket, and the window its time
+    falls in. Raises AbTestNotFound for an unknown test, ValidationError for a group the test
+    does not have, and InvalidTargetingKey."""
+    return Classifier(snapshot).classify(
+        exposure.context_id, exposure.test, exposure.group, exposure.timestamp
     )

@@ -103,6 +103,8 @@ class AbTest(msgspec.Struct, frozen=True):
     audience: str | None = None
     """A group: the test's variants go only to its members (explicit or by rule) in the
     test's buckets; None: to every unit in them."""
+    auto_stop: bool = False
+    """Stop the test when its health turns red (flaggery.live.health_watch); off by default."""
 
     def is_live(self, now: datetime) -> bool:
         return self.start <= now <= self.end

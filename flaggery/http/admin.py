@@ -21,6 +21,7 @@ from flaggery.http.codec import (
     AbTestOut,
     AmountQuery,
     AudienceQuery,
+    AutoStopQuery,
     Bucket,
     BucketIds,
     Buckets,
@@ -261,7 +262,9 @@ async def get_abtest(call: Call[None, None]) -> AbTestEnvelope:
         )
         for g in test.groups
     ]
-    return AbTestEnvelope(AbTestOut(test.name, test.start, test.end, groups, test.audience))
+    return AbTestEnvelope(
+        AbTestOut(test.name, test.start, test.end, groups, test.audience, test.auto_stop)
+    )
 
 
 async def add_abtest(call: Call[None, AbTestBody]) -> Success:
@@ -286,6 +289,13 @@ async def add_abtest(call: Call[None, AbTestBody]) -> Success:
 async def set_abtest_audience(call: Call[AudienceQuery, None]) -> Success:
     await call.store.set_abtest_audience(
         call.path["test_name"], call.query.audience or None, if_revision=call.if_revision()
+    )
+    return OK
+
+
+async def set_abtest_auto_stop(call: Call[AutoStopQuery, None]) -> Success:
+    await call.store.set_abtest_auto_stop(
+        call.path["test_name"], call.query.enabled, if_revision=call.if_revision()
     )
     return OK
 
@@ -462,6 +472,12 @@ OPERATIONS = (
               errors=(e.AbTestNotFound, e.GroupNotFound),
               description="audience=GROUP: only the group's members take part; audience= "
               "(empty): everyone in the test's buckets.", conditional=True),
+    Operation("PUT", "/v1/abtests/{test_name}/auto-stop", set_abtest_auto_stop, Success,
+              "Let an A/B test stop itself when its health turns red", "abtests",
+              query=AutoStopQuery, errors=(e.AbTestNotFound,), conditional=True,
+              description="enabled=true: a check (every 15 s on the admin server) that finds "
+              "the test red stops it, the write's actor saying why (docs/experiments.md). "
+              "Off by default."),
     # History
     Operation("GET", "/v1/changes", changes, ChangePage,
               "The change log: who changed what, oldest first", "history",

@@ -45,7 +45,9 @@ from flaggery.http.serving import FlagsFastPath
 from flaggery.live.applier import apply_forever
 from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.evaluator import Evaluator
+from flaggery.live.exposure_intake import ExposureIntake
 from flaggery.live.failure_log import FailureLog, level_of
+from flaggery.live.health_watch import HealthWatch
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
@@ -135,6 +137,18 @@ def create_app(
             services = Services(settings, store, evaluator, metrics, send_watch=watch)
             evaluator.subscribe(services.broadcast.on_update)
             app.state.services = services
+            if store is not None:
+                intake = ExposureIntake(store.database, settings.exposure_flush_interval)
+                services.exposure_intake = intake
+                stack.push_async_callback(intake.close)  # before the store closes
+                await stack.enter_async_context(_background(intake.run()))
+                services.health_watch = HealthWatch(
+                    store.database,
+                    lambda: evaluator.snapshot if evaluator.revision >= 0 else None,
+                    clock,
+                    stopper=store if settings.admin_mode else None,
+                )
+                await stack.enter_async_context(_background(services.health_watch.run()))
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)
             if freeze_gc:

@@ -35,6 +35,7 @@ __all__ = [
     "AbTestOut",
     "AmountQuery",
     "AudienceQuery",
+    "AutoStopQuery",
     "Bucket",
     "BucketIds",
     "Buckets",
@@ -178,6 +179,10 @@ class RolloutUpdateQuery(_Query, frozen=True):
         str | None,
         Meta(description="A group: the variant goes only to its members; empty: to everyone."),
     ] = None
+
+
+class AutoStopQuery(_Query, frozen=True):
+    enabled: Annotated[bool, Meta(description="true: the test stops itself when red.")]
 
 
 class AudienceQuery(_Query, frozen=True):
@@ -375,6 +380,7 @@ class AbTestOut(msgspec.Struct, frozen=True, omit_defaults=True):
     audience: Annotated[str | None, Meta(description="The group it serves; absent: everyone.")] = (
         None
     )
+    auto_stop: Annotated[bool, Meta(description="Stops itself when red; absent: false.")] = False
 
 
 class AbTestEnvelope(msgspec.Struct, frozen=True):

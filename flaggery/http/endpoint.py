@@ -39,6 +39,8 @@ from flaggery.http.downloads import SharedStates
 from flaggery.http.errors import ContentTooLarge, RequestValidationError
 from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
+from flaggery.live.exposure_intake import ExposureIntake
+from flaggery.live.health_watch import HealthWatch
 from flaggery.request_body import BodyTooLarge, read_body
 from flaggery.settings import Settings
 from flaggery.store.actor import current_actor
@@ -114,6 +116,12 @@ def if_match_revision(values: Iterable[str]) -> int | None:
     return max(revisions)
 
 
+_EDGE_HAS_NO_DATABASE = (
+    "This edge server has no database (it follows FLAGGERY_UPSTREAM_URL): ask "
+    "the admin server or a read-only replica with a database."
+)
+
+
 @dataclass
 class Services:
     """What the lifespan owns, for the handlers."""
@@ -133,15 +141,23 @@ class Services:
     """Why the last attempt to load the first snapshot failed; None before any failed."""
     deliverer: Deliverer | None = None
     """The admin server's webhook deliverer (flaggery.hooks); None on other servers."""
+    exposure_intake: ExposureIntake | None = None
+    """This process's exposures, written in batches (None on an edge: no database)."""
+    health_watch: HealthWatch | None = None
+    """The live A/B tests' health, checked at an interval (None on an edge)."""
+
+    @property
+    def exposures(self) -> ExposureIntake:
+        """The exposure intake; raises NotAdmin on an edge, which has no database."""
+        if self.exposure_intake is None:
+            raise NotAdmin(_EDGE_HAS_NO_DATABASE)
+        return self.exposure_intake
 
     @property
     def store(self) -> AsyncFlaggery:
         """The admin API; raises NotAdmin on an edge, which has no database."""
         if self.store_or_none is None:
-            raise NotAdmin(
-                "This edge server has no database (it follows FLAGGERY_UPSTREAM_URL): ask "
-                "the admin server or a read-only replica with a database."
-            )
+            raise NotAdmin(_EDGE_HAS_NO_DATABASE)
         return self.store_or_none
 
     def require_snapshot(self) -> None:

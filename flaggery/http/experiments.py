@@ -1,10 +1,12 @@
 """Experiment health over HTTP: ``POST /v1/exposures`` (client role) and
 ``GET /v1/abtests/{test_name}/health`` (reader role).
 
-Exposures are classified against this process's live snapshot (its allocation) and counted in
-the database in one transaction per request (flaggery.store.exposures): counts survive
-restarts, and every admin and read-only server of the database adds to the same rows (an edge,
-which has no database, refuses with NotAdmin).
+Exposures are classified against this process's live snapshot (its allocation), validated
+whole, and added to this process's tally, written to the database every flush interval
+(flaggery.live.exposure_intake, flaggery.store.exposures): counts survive restarts, and every
+admin and read-only server of the database adds to the same rows (an edge, which has no
+database, refuses with NotAdmin). Health first writes this process's tally, so a client reads
+its own exposures from the server it sent them to.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ import msgspec
 from msgspec import Meta
 
 from flaggery import errors as e
-from flaggery.engine.exposures import ClassifiedExposure, Exposure, classify
+from flaggery.engine.exposures import ClassifiedExposure, Classifier
 from flaggery.engine.health_report import AbTestHealth
-from flaggery.engine.snapshot import Snapshot
 from flaggery.http.endpoint import Call, Operation
-from flaggery.store.exposures import health_from, record_exposures
+from flaggery.store.exposures import health_from
 
 __all__ = ["MAX_EXPOSURES_PER_BATCH", "OPERATIONS"]
 
@@ -63,27 +64,35 @@ class HealthQuery(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ] = "subjects"
 
 
-def _classified(snapshot: Snapshot, batch: ExposureBatch) -> list[ClassifiedExposure]:
+def _classified(classifier: Classifier, batch: ExposureBatch) -> list[ClassifiedExposure]:
     """Every exposure classified, or the first error, naming the exposure's index."""
-    classified = []
-    for index, given in enumerate(batch.exposures):
-        exposure = Exposure(given.context_id, given.test, given.group, given.timestamp)
-        try:
-            classified.append(classify(snapshot, exposure))
-        except e.FlaggeryError as error:
-            raise type(error)(f"exposures[{index}]: {error}") from None
-    return classified
+    classify = classifier.classify
+    try:
+        return [classify(x.context_id, x.test, x.group, x.timestamp) for x in batch.exposures]
+    except e.FlaggeryError as error:
+        index = next(i for i, x in enumerate(batch.exposures) if _fails(classifier, x))
+        raise type(error)(f"exposures[{index}]: {error}") from None
+
+
+def _fails(classifier: Classifier, given: ExposureIn) -> bool:
+    try:
+        classifier.classify(given.context_id, given.test, given.group, given.timestamp)
+    except e.FlaggeryError:
+        return True
+    return False
 
 
 async def add_exposures(call: Call[None, ExposureBatch]) -> ExposuresCounted:
     call.services.require_snapshot()
-    classified = _classified(call.evaluator.snapshot, call.body)
-    await record_exposures(call.store.database, classified)
+    intake = call.services.exposures
+    classified = _classified(intake.classifier(call.evaluator.snapshot), call.body)
+    intake.accept(classified)
     return ExposuresCounted(len(classified))
 
 
 async def abtest_health(call: Call[HealthQuery, None]) -> AbTestHealth:
     call.services.require_snapshot()
+    await call.services.exposures.flush()
     snapshot = call.evaluator.snapshot
     return await health_from(
         call.store.database, snapshot, call.path["test_name"], call.query.basis
@@ -96,7 +105,8 @@ OPERATIONS = (
               body=ExposureBatch, records=True, replica=True,
               errors=(e.AbTestNotFound, e.ValidationError, e.InvalidTargetingKey,
                       e.DatabaseUnavailable),
-              description="Client role. 1 to 1000 exposures, counted all or none. A unit's "
+              description="Client role. 1 to 1000 exposures, accepted all or none (202), and "
+              "written to the database within FLAGGERY_EXPOSURE_FLUSH_INTERVAL (1 s). A unit's "
               "first exposure in the test's window counts for the group reported; later ones "
               "are repeats; a group other than the allocation's is also misassigned; a time "
               "outside the window counts as early or late only. Errors name the exposure's "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
@@ -23,6 +23,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flaggery.engine.health_report import AbTestHealth
 from flaggery.store.replica import RefreshCounts
 
 __all__ = ["CONTENT_TYPE", "Metrics", "ObservingTally", "RequestMetrics", "Tally"]
@@ -38,6 +39,10 @@ OTHER_METHOD = "OTHER"
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
+
+
+STATE_VALUES = {"green": 0, "yellow": 1, "red": 2}
+"""An A/B test's health state as the abtest_health_state gauge's value."""
 
 
 def multiprocess_dir() -> str | None:
@@ -123,6 +128,24 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=None,
         )
+        self.abtest_sequential_p = Gauge(
+            "abtest_srm_sequential_p",
+            "Per live A/B test: the anytime-valid sequential p-value of its sample ratio "
+            "(registered subjects' first exposures against the allocation's split).",
+            ["test"],
+            namespace=NAMESPACE,
+            multiprocess_mode="livemin",
+            registry=None,
+        )
+        self.abtest_state = Gauge(
+            "abtest_health_state",
+            "Per live A/B test: 0 green, 1 yellow, 2 red (docs/experiments.md).",
+            ["test"],
+            namespace=NAMESPACE,
+            multiprocess_mode="livemax",
+            registry=None,
+        )
+        self._abtests_shown: set[str] = set()
         self._bound: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._tallies: list[Tally | ObservingTally] = []
         self._seen = RefreshCounts()
@@ -187,6 +210,18 @@ class Metrics:
             counts.incremental, counts.full, counts.failed, counts.reconnects
         )
 
+    def sample_abtests(self, healths: Mapping[str, AbTestHealth]) -> None:
+        """Set the per-test gauges to `healths` (live tests only: a test no longer live loses
+        its labels)."""
+        for gone in self._abtests_shown - healths.keys():
+            self.abtest_sequential_p.remove(gone)
+            self.abtest_state.remove(gone)
+        for name, health in healths.items():
+            p = min((population.sequential_p for population in health.populations), default=1.0)
+            self.abtest_sequential_p.labels(name).set(p)
+            self.abtest_state.labels(name).set(STATE_VALUES[health.state])
+        self._abtests_shown = set(healths)
+
     def exposition(self) -> bytes:
         registry = CollectorRegistry(auto_describe=True)
         if self.multiprocess:
@@ -213,6 +248,8 @@ class Metrics:
             self.refreshes,
             self.reconnects,
             self.webhook_failing,
+            self.abtest_sequential_p,
+            self.abtest_state,
         ]
 
 

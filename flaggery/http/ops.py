@@ -90,6 +90,8 @@ def sample_metrics(services: Services) -> None:
     )
     if services.deliverer is not None:
         metrics.sample_webhooks(services.deliverer.failing)
+    if services.health_watch is not None:
+        metrics.sample_abtests(services.health_watch.latest)
 
 
 async def metrics(request: Request) -> Response:

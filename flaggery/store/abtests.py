@@ -160,7 +160,7 @@ class AbTestsAdmin:
             )
             for group in test.groups
         ]
-        return AbTestRecord(test.name, test.start, test.end, groups, test.audience)
+        return AbTestRecord(test.name, test.start, test.end, groups, test.audience, test.auto_stop)
 
     async def set_abtest_audience(
         self, test_name: str, group_name: str | None, *, if_revision: int | None = None
@@ -176,6 +176,21 @@ class AbTestsAdmin:
             if group_name is not None:
                 await require_group(tx.conn, group_name)
             await _update_audience(tx.conn, test_name, group_name)
+            tx.record(AbTestFact(test_name, (await read_abtests(tx.conn, test_name))[test_name]))
+
+    async def set_abtest_auto_stop(
+        self, test_name: str, enabled: bool, *, if_revision: int | None = None
+    ) -> None:
+        """Let the test stop itself when its health turns red (docs/experiments.md), or not.
+        Raises AbTestNotFound, EntityChanged. Nothing is written when it is so already."""
+        async with self._db.write("set_abtest_auto_stop") as tx:
+            test = await _require_test(tx.conn, test_name)
+            await require_unchanged(tx, if_revision, "test", test_name)
+            if test.auto_stop == enabled:
+                return
+            await tx.conn.execute(
+                update(t.abtests).where(t.abtests.c.name == test_name).values(auto_stop=enabled)
+            )
             tx.record(AbTestFact(test_name, (await read_abtests(tx.conn, test_name))[test_name]))
 
     async def list_abtests(self) -> list[str]:

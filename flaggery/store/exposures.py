@@ -1,23 +1,26 @@
-"""Exposure counting: one transaction per batch of classified exposures, counters upserted.
+"""Exposure counting: a tally of exposures written in one transaction, counters upserted.
 
-Exposures are counted, never stored one per row. ``exposed_units`` holds each unit (registered
-subject or hashed targeting key) once per test, so a unit's first exposure is counted exactly,
-across batches, processes and replicas: the database decides which insert came first
-(``INSERT .. ON CONFLICT DO NOTHING RETURNING``). ``exposure_counts`` holds per (test,
-reported group, population, bucket) the counters, added to with ``ON CONFLICT DO UPDATE``.
-Counts are not part of the change log (no revision): they are telemetry, not configuration.
+Exposures are counted, never stored one per row. A unit's first exposure in a test is counted
+exactly, across flushes, processes and replicas, by the database: registered subjects are one
+bit each in ``exposed_subjects`` (chunks of 65,536 ids, 8 KiB; 10,000,000 dense ids are
+1.25 MB per test), hashed targeting keys one ``exposed_units`` row each. A flush holds one
+lock for its transaction (PostgreSQL: an advisory lock; SQLite: the write lock), so two
+processes never both count a unit first. ``exposure_counts`` holds per (test, reported group,
+population, bucket) the counters, added to with ``ON CONFLICT DO UPDATE``. Counts are not
+part of the change log (no revision): they are telemetry, not configuration.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.expected_shares import ShareBasis, bucket_tallies
+from flaggery.engine.exposure_tally import COUNTERS, ExposureTally
 from flaggery.engine.exposures import ClassifiedExposure
 from flaggery.engine.health_report import AbTestHealth, TestCounts, health_of
 from flaggery.engine.snapshot import Snapshot
@@ -26,32 +29,92 @@ from flaggery.store import tables as t
 from flaggery.store.database import Database
 
 __all__ = [
+    "CHUNK_BITS",
     "COUNTERS",
+    "flush_tally",
     "forget_exposures",
     "health_from",
     "read_exposure_counts",
     "record_exposures",
 ]
 
-COUNTERS = ("first", "repeats", "misassigned", "early", "late")
-_Key = tuple[str, str, bool, int]
+CHUNK_BITS = 1 << 16
+_CHUNK_BYTES = CHUNK_BITS // 8
+_OFFSET_MASK = CHUNK_BITS - 1
+# Any constant: the advisory lock every flush of every process takes (PostgreSQL).
+_FLUSH_LOCK = 0x666C6167_65787073
 
 
 async def record_exposures(db: Database, exposures: Sequence[ClassifiedExposure]) -> None:
     """Count `exposures` in one transaction. Raises DatabaseUnavailable (nothing counted)."""
+    tally = ExposureTally()
+    tally.extend(list(exposures))
+    await flush_tally(db, tally)
+
+
+async def flush_tally(db: Database, tally: ExposureTally) -> None:
+    """Write `tally` in one transaction (its first exposures settled against the database's).
+    Raises DatabaseUnavailable: nothing was written, and `tally` is as it was."""
+    if not tally:
+        return
     async with db.read() as conn:
-        new_units = await _insert_units(conn, db.is_postgres, exposures)
-        tallies = _tally(exposures, new_units)
-        if tallies:
-            await _upsert_counts(conn, db.is_postgres, tallies)
+        await _lock(conn, db.is_postgres)
+        first_subjects = await _mark_subjects(conn, db.is_postgres, tally.subjects)
+        first_keys = await _insert_keys(conn, db.is_postgres, tally.keys)
+        counters = _settled(tally, first_subjects, first_keys)
+        await _upsert_counts(conn, db.is_postgres, counters)
         await conn.commit()
 
 
-async def _insert_units(
-    conn: AsyncConnection, postgres: bool, exposures: Iterable[ClassifiedExposure]
+async def _lock(conn: AsyncConnection, postgres: bool) -> None:
+    """Serialize flushes across processes: PostgreSQL's advisory lock does not block admin
+    writes; on SQLite a write that changes nothing takes the database's write lock."""
+    if postgres:
+        await conn.execute(select(func.pg_advisory_xact_lock(_FLUSH_LOCK)))
+    else:
+        await conn.execute(update(t.state).where(t.state.c.id == 1).values(id=t.state.c.id))
+
+
+async def _mark_subjects(
+    conn: AsyncConnection, postgres: bool, pending: Mapping[str, Mapping[int, object]]
+) -> set[tuple[str, int]]:
+    """Set the bits of the pending subjects; (test, subject id) of those whose bit was clear."""
+    wanted: defaultdict[tuple[str, int], list[int]] = defaultdict(list)
+    for test, pending_subjects in pending.items():
+        for subject in pending_subjects:
+            wanted[test, subject >> 16].append(subject)
+    if not wanted:
+        return set()
+    c = t.exposed_subjects.c
+    query = select(c.test, c.chunk, c.bits).where(tuple_(c.test, c.chunk).in_(list(wanted)))
+    chunks = {(row.test, row.chunk): bytearray(row.bits) for row in await conn.execute(query)}
+    firsts: set[tuple[str, int]] = set()
+    changed = []
+    for (test, chunk), subjects in sorted(wanted.items()):
+        bits = chunks.get((test, chunk)) or bytearray(_CHUNK_BYTES)
+        before = len(firsts)
+        for subject in subjects:
+            offset = subject & _OFFSET_MASK
+            mask = 1 << (offset & 7)
+            if not bits[offset >> 3] & mask:
+                bits[offset >> 3] |= mask
+                firsts.add((test, subject))
+        if len(firsts) > before:
+            changed.append({"test": test, "chunk": chunk, "bits": bytes(bits)})
+    if changed:
+        insert = (postgresql if postgres else sqlite).insert(t.exposed_subjects)
+        statement = insert.on_conflict_do_update(
+            index_elements=[c.test, c.chunk], set_={"bits": insert.excluded.bits}
+        )
+        await conn.execute(statement, changed)
+    return firsts
+
+
+async def _insert_keys(
+    conn: AsyncConnection, postgres: bool, pending: Mapping[str, Mapping[str, object]]
 ) -> set[tuple[str, str]]:
-    """(test, unit) of the live exposures whose unit this batch exposes first."""
-    units = sorted({(e.test, e.unit) for e in exposures if e.window == "live"})
+    """(test, key) of the pending hashed keys this flush exposes first."""
+    units = sorted((test, f"k:{key}") for test, keys in pending.items() for key in keys)
     if not units:
         return set()
     dialect = postgresql if postgres else sqlite
@@ -61,39 +124,28 @@ async def _insert_units(
         .on_conflict_do_nothing()
         .returning(t.exposed_units.c.test, t.exposed_units.c.unit)
     )
-    return {(row.test, row.unit) for row in await conn.execute(statement)}
+    return {(row.test, row.unit[2:]) for row in await conn.execute(statement)}
 
 
-def _tally(
-    exposures: Iterable[ClassifiedExposure], new_units: set[tuple[str, str]]
-) -> dict[_Key, Counter[str]]:
-    tallies: dict[_Key, Counter[str]] = {}
-    for exposure in exposures:
-        counts = tallies.setdefault(
-            (exposure.test, exposure.group, exposure.hashed, exposure.bucket), Counter()
-        )
-        if exposure.window != "live":
-            counts[exposure.window] += 1
-            continue
-        unit = (exposure.test, exposure.unit)
-        if unit in new_units:
-            new_units.discard(unit)  # a second exposure in the same batch is a repeat
-            counts["first"] += 1
-        else:
-            counts["repeats"] += 1
-        if exposure.assigned != exposure.group:
-            counts["misassigned"] += 1
-    return tallies
+def _settled(
+    tally: ExposureTally, first_subjects: set[tuple[str, int]], first_keys: set[tuple[str, str]]
+) -> dict[tuple[str, str, bool, int], list[int]]:
+    """The tally's counters as they will be once settled, without changing the tally (the
+    transaction may still fail)."""
+    copy = ExposureTally()
+    copy.absorb(tally)
+    copy.settle(first_subjects, first_keys)
+    return copy.counters
 
 
 async def _upsert_counts(
-    conn: AsyncConnection, postgres: bool, tallies: dict[_Key, Counter[str]]
+    conn: AsyncConnection, postgres: bool, counters: Mapping[tuple[str, str, bool, int], list[int]]
 ) -> None:
     dialect = postgresql if postgres else sqlite
     rows = [
         {"test": test, "test_group": group, "hashed": hashed, "bucket": bucket}
-        | {name: counts[name] for name in COUNTERS}
-        for (test, group, hashed, bucket), counts in sorted(tallies.items())
+        | dict(zip(COUNTERS, counts, strict=True))
+        for (test, group, hashed, bucket), counts in sorted(counters.items())
     ]
     insert = dialect.insert(t.exposure_counts)
     table = t.exposure_counts.c
@@ -126,6 +178,7 @@ async def forget_exposures(conn: AsyncConnection, test: str) -> None:
     again under its name starts from zero."""
     await conn.execute(delete(t.exposure_counts).where(t.exposure_counts.c.test == test))
     await conn.execute(delete(t.exposed_units).where(t.exposed_units.c.test == test))
+    await conn.execute(delete(t.exposed_subjects).where(t.exposed_subjects.c.test == test))
 
 
 async def health_from(

@@ -128,7 +128,9 @@ async def read_abtests(conn: AsyncConnection, name: str | None = None) -> dict[s
             TestGroup(row.name, row.proportion, variants[key], frozenset(buckets[key]))
         )
     return {
-        row.name: AbTest(row.name, row.start, row.end, tuple(groups[row.name]), row.audience)
+        row.name: AbTest(
+            row.name, row.start, row.end, tuple(groups[row.name]), row.audience, row.auto_stop
+        )
         for row in await conn.execute(tests_query)
     }
 

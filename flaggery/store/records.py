@@ -145,6 +145,8 @@ class AbTestRecord(msgspec.Struct, frozen=True):
     groups: list[AbTestGroupRecord]
     audience: str | None = None
     """The group the test's variants go to; None: every unit in its buckets."""
+    auto_stop: bool = False
+    """The test stops itself when its health turns red."""
 
 
 class BucketRecord(msgspec.Struct, frozen=True):

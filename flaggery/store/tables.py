@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -37,6 +38,7 @@ __all__ = [
     "abtests",
     "buckets",
     "change_log",
+    "exposed_subjects",
     "exposed_units",
     "exposure_counts",
     "features",
@@ -255,6 +257,13 @@ abtests = Table(
         nullable=True,
         comment="the group the test's variants go to; NULL: every unit in its buckets",
     ),
+    Column(
+        "auto_stop",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="stop the test when its health turns red",
+    ),
 )
 
 abtest_groups = Table(
@@ -403,4 +412,18 @@ release_plans = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("note", Text, nullable=False, comment="the last thing done, in words"),
     comment="Release plans: a rollout ramped step by step by the admin server.",
+)
+
+exposed_subjects = Table(
+    "exposed_subjects",
+    metadata,
+    _name("test", primary_key=True),
+    Column("chunk", BigInteger, primary_key=True, autoincrement=False, comment="subject id >> 16"),
+    Column(
+        "bits",
+        LargeBinary,
+        nullable=False,
+        comment="8,192 bytes: bit (id & 0xFFFF) set once the subject was exposed",
+    ),
+    comment="Registered subjects exposed to a test during its window, one bit each.",
 )

@@ -41,6 +41,7 @@ def routes(ui: Ui) -> list[Route]:
         route("/features/{name:path}", feature),
         route("/abtests", abtests),
         route("/abtests/form", abtest_form),
+        route("/abtests/{name:path}", abtest),
         route("/groups", groups),
         route("/groups/{name:path}", group),
         route("/subjects", subjects),
@@ -154,6 +155,9 @@ async def feature(ui: Ui, request: Request, **context: Any) -> Response:
         share=share,
         preview=preview,
         revision=revision,
+        tests=_tests_by_feature(
+            ui.services(request).evaluator.snapshot.config, store.database.clock()
+        )[name],
         **context,
     )
 
@@ -204,6 +208,20 @@ async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
         groups=draft(context.get("form")),
         revision=snapshot.revision,
         **context,
+    )
+
+
+async def abtest(ui: Ui, request: Request) -> Response:
+    """One test: its dates (UTC, and local in the browser), groups, state and health panel
+    (this process's accepted exposures are written first, as the health route does)."""
+    services = ui.services(request)
+    name = request.path_params["name"]
+    record = await services.store.get_abtest(name)
+    await services.exposures.flush()
+    health = await services.store.abtest_health(name)
+    now = services.store.database.clock()
+    return ui.page(
+        request, "abtest.html", test=record, test_status=status_of(record, now), health=health
     )
 
 

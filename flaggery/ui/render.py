@@ -27,6 +27,7 @@ from flaggery.engine.model import (
 )
 from flaggery.errors import FlaggeryError
 from flaggery.live.evaluator import Evaluator
+from flaggery.live.exposure_intake import ExposureIntake
 from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.stream.broadcast import Broadcast
@@ -48,6 +49,10 @@ class _Services(Protocol):
     evaluator: Evaluator
     broadcast: Broadcast
     send_watch: SendWatch
+
+    @property
+    def exposures(self) -> ExposureIntake:
+        """This process's accepted exposures (flaggery.live.exposure_intake)."""
 
     async def catch_up(self) -> None:
         """Bring this process's snapshot up to the latest write (flaggery.http.endpoint)."""

@@ -99,3 +99,18 @@ async def test_exposures_outside_the_window_are_early_or_late(
     ok(await client.post("/v1/exposures", json={"exposures": [early, late]}), 202)
     health = ok(await client.get("/v1/abtests/t/health"))
     assert (health["early"], health["late"], health["populations"][0]["exposures"]) == (1, 1, 0)
+
+
+async def test_auto_stop_is_off_by_default_and_set_per_test(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await seed_basics(client)
+    ok(await client.post("/v1/abtests", json={"test": TEST}), 201)
+    assert "auto_stop" not in ok(await client.get("/v1/abtests/t"))["test"]
+    ok(await client.put("/v1/abtests/t/auto-stop", params={"enabled": "true"}))
+    assert ok(await client.get("/v1/abtests/t"))["test"]["auto_stop"] is True
+    fails(
+        await client.put("/v1/abtests/nope/auto-stop", params={"enabled": "true"}),
+        404,
+        "AbTestNotFound",
+    )

@@ -94,3 +94,34 @@ async def test_upgrading_keeps_every_rollout_and_test_assignment(db_url: str) ->
         assert [len(g.buckets) for g in (await store.get_abtest("t")).groups] == [4, 3]
         await store.set_rollout_proportion("f", 1.0)
         assert (await store.get_rollout("f")).buckets == [1, 2, 3, 4, 5, 6, 7]
+
+
+async def test_upgrading_moves_exposed_subjects_into_bits(db_url: str) -> None:
+    """0014: the 's:<id>' rows of exposed_units become bits of exposed_subjects (per test, in
+    chunks of 65,536 ids); hashed keys stay rows."""
+    db = Database(db_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(_downgrade_to_base)
+        await upgrade(db.engine, "0011")
+        async with db.engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO exposed_units (test, unit) VALUES (:t, :u)"),
+                [{"t": "t", "u": u} for u in ("s:3", "s:65537", "s:-1", "k:visitor")],
+            )
+        await upgrade(db.engine)
+        async with db.engine.connect() as connection:
+            units = (await connection.execute(text("SELECT unit FROM exposed_units"))).all()
+            query = text("SELECT chunk, bits FROM exposed_subjects WHERE test = 't'")
+            chunks = {row.chunk: bytes(row.bits) for row in await connection.execute(query)}
+    finally:
+        await db.dispose()
+    assert [row.unit for row in units] == ["k:visitor"]
+    assert sorted(chunks) == [-1, 0, 1]
+    set_bits = {
+        (chunk << 16) + index
+        for chunk, bits in chunks.items()
+        for index in range(len(bits) * 8)
+        if bits[index >> 3] >> (index & 7) & 1
+    }
+    assert set_bits == {3, 65537, -1}
