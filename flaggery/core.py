@@ -24,7 +24,7 @@ from flaggery.engine.expected_shares import ShareBasis
 from flaggery.engine.exposures import Exposure
 from flaggery.engine.health_report import AbTestHealth
 from flaggery.engine.model import JsonValue
-from flaggery.store.audit_trail import ChangePage
+from flaggery.store.audit_trail import ChangePage, HistoryPage
 from flaggery.store.records import (
     AbTestRecord,
     BucketsRecord,
@@ -35,6 +35,7 @@ from flaggery.store.records import (
     SubjectRecord,
 )
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.revert import RevertPreview
 
 __all__ = ["Flaggery"]
 
@@ -387,6 +388,28 @@ class Flaggery:
                 after, limit, feature=feature, group=group, test=test, subject=subject
             )
         )
+
+    def history(  # noqa: PLR0913 - the filters of `changes`, keyword-only
+        self,
+        before: int | None = None,
+        limit: int = 50,
+        *,
+        feature: str | None = None,
+        group: str | None = None,
+        test: str | None = None,
+        subject: int | None = None,
+    ) -> HistoryPage:
+        return self._run(
+            self._store.history(
+                before, limit, feature=feature, group=group, test=test, subject=subject
+            )
+        )
+
+    def preview_revert(self, revision: int) -> RevertPreview:
+        return self._run(self._store.preview_revert(revision))
+
+    def revert(self, revision: int) -> RevertPreview:
+        return self._run(self._store.revert(revision))
 
 
 def _share_docstrings() -> None:

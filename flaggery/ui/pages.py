@@ -342,10 +342,10 @@ async def history(ui: Ui, request: Request) -> Response:
         except DecimalTextError as refused:
             errors["subject"] = str(refused)
     changes: list[Any] = []
-    after = max(0, before - 1 - 1000)
+    older = None
     try:
-        page = await store.changes(after, 1000, subject=subject, **filters)
-        changes = [c for c in page.changes if c.revision < before][-HISTORY_PAGE:][::-1]
+        page = await store.history(before, HISTORY_PAGE, subject=subject, **filters)
+        changes, older = page.changes, page.older
     except ValidationError as refused:
         errors["filter"] = refused.message
     partial = request.headers.get("hx-request") and request.query_params.get("rows")
@@ -360,7 +360,7 @@ async def history(ui: Ui, request: Request) -> Response:
         head=head,
         # The newest page follows the change stream (flaggery.ui.live); an older one stays put.
         live="before" not in request.query_params,
-        older=changes[-1].revision if changes and after > 0 else None,
+        older=older,
         errors=errors,
     )
 
