@@ -244,9 +244,23 @@ class Flaggery:
         )
 
     def add_rollout(
-        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+        self,
+        variant_name: str,
+        feature_name: str,
+        *,
+        proportion: float = 0.0,
+        audience: str | None = None,
+        if_revision: int | None = None,
     ) -> None:
-        self._run(self._store.add_rollout(variant_name, feature_name, if_revision=if_revision))
+        self._run(
+            self._store.add_rollout(
+                variant_name,
+                feature_name,
+                proportion=proportion,
+                audience=audience,
+                if_revision=if_revision,
+            )
+        )
 
     def get_rollout(self, feature_name: str) -> RolloutRecord:
         return self._run(self._store.get_rollout(feature_name))
@@ -410,6 +424,12 @@ class Flaggery:
 
     def revert(self, revision: int) -> RevertPreview:
         return self._run(self._store.revert(revision))
+
+    def preview_restore_feature(self, feature_name: str, revision: int) -> RevertPreview:
+        return self._run(self._store.preview_restore_feature(feature_name, revision))
+
+    def restore_feature(self, feature_name: str, revision: int) -> RevertPreview:
+        return self._run(self._store.restore_feature(feature_name, revision))
 
 
 def _share_docstrings() -> None:

@@ -33,7 +33,7 @@ from flaggery.engine.model import (
     SubjectFact,
     decode_facts,
 )
-from flaggery.errors import ChangeNotFound, RevertRefused
+from flaggery.errors import ChangeNotFound, RevertRefused, ValidationError
 from flaggery.store import tables as t
 from flaggery.store.before_state import current_fact
 from flaggery.store.conditions import MAX_CONDITION_SPAN
@@ -98,6 +98,32 @@ class RevertAdmin:
         """
         async with self._db.write(f"revert {revision}"[:64]) as tx:
             await _revert(tx, revision)
+        written = tx.revision if tx.facts else None
+        return RevertPreview(revision, tuple(sentences(tx.facts, tx.before)), written)
+
+    async def preview_restore_feature(self, feature_name: str, revision: int) -> RevertPreview:
+        """What `restore_feature` would change, in words; nothing is written. Raises as it."""
+        try:
+            async with self._db.write("restore") as tx:
+                await _restore_as_of(tx, feature_name, revision)
+                raise _Previewed(tx.facts, tx.before)
+        except _Previewed as preview:
+            return RevertPreview(revision, tuple(sentences(preview.facts, preview.before)))
+        return RevertPreview(revision, ())  # pragma: no cover - the block always raises
+
+    async def restore_feature(self, feature_name: str, revision: int) -> RevertPreview:
+        """Put the feature back as it was at `revision`, in one write: itself (default,
+        variants, values, kill switch), its rollout (exactly its buckets of then, while the
+        bucket weights are unchanged) and every group's override of it; later changes to them
+        are undone together, A/B tests are left as they are. Returns what changed and the
+        write's revision (None: nothing to change).
+
+        Raises ValidationError (a revision after the head), RevertRefused (a change since
+        was written before migration 0015; the feature did not exist then or does not now;
+        more than 10,000 writes since; what it would restore is no longer valid),
+        DatabaseUnavailable. Nothing is written when refused."""
+        async with self._db.write(f"restore {feature_name} as of {revision}"[:64]) as tx:
+            await _restore_as_of(tx, feature_name, revision)
         written = tx.revision if tx.facts else None
         return RevertPreview(revision, tuple(sentences(tx.facts, tx.before)), written)
 
@@ -211,6 +237,105 @@ async def _refuse_later(tx: WriteTransaction, revision: int, keys: set[EntityKey
                     f"({logged.operation}{by}) changed {_entity_words(key)} after it. "
                     f"Revert revision {logged.revision} first, or change it by hand."
                 )
+
+
+async def _restore_as_of(tx: WriteTransaction, feature: str, revision: int) -> None:
+    head = tx.revision - 1
+    if isinstance(revision, bool) or not isinstance(revision, int) or not 0 <= revision <= head:
+        raise ValidationError(
+            f"revision must be a revision from 0 to the latest, {head}, got {revision!r:.40}."
+        )
+    if head - revision > MAX_CONDITION_SPAN:
+        raise RevertRefused(
+            f"Revision {revision} is more than {MAX_CONDITION_SPAN} writes old: too far back "
+            "to restore from. Make the changes back by hand."
+        )
+    targets: dict[EntityKey, Fact] = {}
+    for logged, before in await _later_rows(tx, revision):
+        for fact in logged.facts:
+            key = entity_key(fact)
+            if key is None or key in targets or not _concerns(fact, feature):
+                continue
+            was = {entity_key(b): b for b in before or ()}.get(key)
+            if was is None:
+                raise RevertRefused(
+                    f"{feature} cannot be restored as of revision {revision}: revision "
+                    f"{logged.revision} did not record what it replaced (written before "
+                    "migration 0015, or a bulk write). Make the changes back by hand."
+                )
+            targets[key] = was
+    feature_target = targets.pop(("feature", feature), None)
+    if feature_target is not None:
+        await _restore(tx, ("feature", feature), feature_target)
+    for key, target in targets.items():
+        if isinstance(target, GroupFact):
+            await _restore_override(tx, target.name, feature, target.group)
+        else:
+            await _restore(tx, key, target)
+
+
+def _concerns(fact: Fact, feature: str) -> bool:
+    """Whether `fact` changed the feature itself, its rollout or a group's override of it."""
+    match fact:
+        case FeatureFact(name=name) | RolloutFact(feature=name):
+            return name == feature
+        case GroupFact(group=group, removed_overrides=removed):
+            return feature in removed or (group is not None and feature in group.overrides)
+        case _:
+            return False
+
+
+async def _later_rows(
+    tx: WriteTransaction, revision: int
+) -> list[tuple[_Logged, tuple[Fact, ...] | None]]:
+    log = t.change_log.c
+    query = (
+        select(log.revision, log.actor, log.operation, log.payload, log.before)
+        .where(log.revision > revision)
+        .order_by(log.revision)
+    )
+    rows = [
+        (
+            _Logged(row.revision, row.actor, row.operation, decode_facts(row.payload)),
+            None if row.before is None else decode_facts(row.before),
+        )
+        for row in await tx.conn.execute(query)
+    ]
+    for row in tx.earlier:
+        before = row["before"]
+        logged = _Logged(
+            int(str(row["revision"])),
+            None if row["actor"] is None else str(row["actor"]),
+            str(row["operation"]),
+            decode_facts(str(row["payload"])),
+        )
+        rows.append((logged, None if before is None else decode_facts(str(before))))
+    return rows
+
+
+async def _restore_override(
+    tx: WriteTransaction, group_name: str, feature: str, then: Group | None
+) -> None:
+    """Give the group's override of `feature` back its value of then (None: no override)."""
+    variant = None if then is None else then.overrides.get(feature)
+    current = (await read_groups(tx.conn, group_name)).get(group_name)
+    if current is None:
+        if variant is None:
+            return
+        raise RevertRefused(
+            f"Group {group_name} overrode {feature} with {variant} then, and no longer exists."
+        )
+    if current.overrides.get(feature) == variant:
+        return
+    if variant is not None:
+        overrides = dict(current.overrides)
+        overrides[feature] = variant
+        target = Group(group_name, overrides, current.rule)
+    else:
+        target = Group(
+            group_name, {f: v for f, v in current.overrides.items() if f != feature}, current.rule
+        )
+    await _restore_group(tx, group_name, target)
 
 
 async def _restore(tx: WriteTransaction, key: EntityKey, target: Fact) -> None:

@@ -21,6 +21,7 @@ from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui.abtest_form import FieldError, check_counts, draft
 from flaggery.ui.render import Ui, bars, page_of
+from flaggery.ui.revert_page import restore_page, revert_page
 from flaggery.ui.rule_form import OPERATOR_CHOICES, rows_of
 
 __all__ = ["routes", "share", "status_of"]
@@ -38,6 +39,7 @@ def routes(ui: Ui) -> list[Route]:
     return [
         route("/features", features),
         route("/features/{name:path}/preview", preview),
+        route("/features/{name:path}/restore", restore_page),
         route("/features/{name:path}", feature),
         route("/abtests", abtests),
         route("/abtests/form", abtest_form),
@@ -46,6 +48,7 @@ def routes(ui: Ui) -> list[Route]:
         route("/subjects", subjects),
         route("/buckets", buckets),
         route("/history", history),
+        route("/history/{revision}/revert", revert_page),
         route("/health", health),
         route("/signin", signin),
     ]

@@ -157,3 +157,37 @@ def test_the_sync_facade_previews_and_reverts(db_url: str) -> None:
         flaggery.revert(revision)
         assert flaggery.get_feature("f").default_variant == "B"
         assert flaggery.history(limit=1).changes[0].sentences == ("Feature f: default A -> B",)
+
+
+async def test_a_feature_restored_as_of_a_revision_in_one_write(store: AsyncFlaggery) -> None:
+    await _seed(store)
+    await store.add_group("beta")
+    await store.add_group("gamma")
+    await store.add_group_override("gamma", "checkout", "old_flow")
+    await _rollout_at(store, 10)
+    at_ten = (await store.get_rollout("checkout")).buckets
+    then = await _last(store)
+    await _rollout_at(store, 60)
+    await store.set_default_feature_variant("checkout", "new_flow")
+    await store.add_group_override("beta", "checkout", "new_flow")
+    await store.rm_group_override("gamma", "checkout")
+    await store.add_feature("unrelated")
+    preview = await store.preview_restore_feature("checkout", then)
+    assert sorted(preview.sentences) == [
+        "Feature checkout: default new_flow -> old_flow",
+        "Group beta: override of checkout new_flow -> none",
+        "Group gamma: override of checkout none -> old_flow",
+        "Rollout of checkout: new_flow 60% -> 10%",
+    ]
+    head = await _last(store)
+    done = await store.restore_feature("checkout", then)
+    assert done.written == head + 1 == await _last(store)
+    assert sorted(done.sentences) == sorted(preview.sentences)
+    assert (await store.get_rollout("checkout")).buckets == at_ten
+    assert (await store.get_group("gamma")).overrides == {"checkout": "old_flow"}
+    assert (await store.get_group("beta")).overrides == {}
+    assert (await store.get_feature("checkout")).default_variant == "old_flow"
+    again = await store.restore_feature("checkout", then)
+    assert (again.sentences, again.written) == ((), None)
+    with pytest.raises(RevertRefused, match="does not create or remove features"):
+        await store.restore_feature("unrelated", then)  # it did not exist then
