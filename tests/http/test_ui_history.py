@@ -164,7 +164,7 @@ async def test_the_rest_restores_a_feature_as_of_a_revision(make_client: MakeCli
         "/ui/features/checkout/rollout", data={"csrf": csrf, "variant": "new_flow", "percent": "30"}
     )
     await client.post("/ui/features/checkout/default", data={"csrf": csrf, "variant": "new_flow"})
-    query = {"revision": then, "preview": "true"}
+    query: dict[str, str | int] = {"revision": then, "preview": "true"}
     preview = ok(await client.post("/v1/features/checkout/restore", params=query))
     assert sorted(preview["sentences"]) == [
         "Feature checkout: default new_flow -> old",
