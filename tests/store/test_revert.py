@@ -5,9 +5,11 @@ change touched the same entity. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from flaggery.core import Flaggery
 from flaggery.errors import ChangeNotFound, RevertRefused
+from flaggery.store import tables as t
 from flaggery.store.actor import acting_as
 from flaggery.store.repository import AsyncFlaggery
 
@@ -191,3 +193,19 @@ async def test_a_feature_restored_as_of_a_revision_in_one_write(store: AsyncFlag
     assert (again.sentences, again.written) == ((), None)
     with pytest.raises(RevertRefused, match="does not create or remove features"):
         await store.restore_feature("unrelated", then)  # it did not exist then
+
+
+async def test_rows_from_before_migration_0015_show_the_new_state_and_are_not_reverted(
+    store: AsyncFlaggery,
+) -> None:
+    await _seed(store)
+    await _rollout_at(store, 20)
+    old = await _last(store)
+    log = t.change_log
+    async with store.database.engine.begin() as conn:  # as an upgraded database holds it
+        await conn.execute(update(log).where(log.c.revision == old).values(before=None))
+    (change,) = (await store.history(old + 1, 1)).changes
+    assert change.before is None
+    assert change.sentences == ("Rollout of checkout: new_flow 20% (before not recorded)",)
+    with pytest.raises(RevertRefused, match="migration 0015"):
+        await store.preview_revert(old)
