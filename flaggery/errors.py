@@ -7,6 +7,7 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     ├── NotFound            SubjectNotFound, FeatureNotFound, VariantNotFound, GroupNotFound,
     │                       AbTestNotFound, RolloutNotFound, BucketNotFound, OverrideNotFound,
     │                       ScheduleNotFound, PlanNotFound
+    │                       ChangeNotFound
     ├── AlreadyExists       SubjectExists, FeatureExists, VariantExists, GroupExists,
     │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup,
     │                       ScheduleExists, PlanExists
@@ -14,6 +15,7 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
     │                       AmbiguousCredentials
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
     │                       AbTestIsLive, AbTestNotLive, GroupIsUsed, PlanStateConflict
+    │                       RevertRefused
     │   └── EntityChanged   a conditional write (if_revision, If-Match) whose entity
     │                       changed since the revision the caller saw
     ├── NotAdmin            the server is read-only
@@ -41,6 +43,7 @@ __all__ = [
     "AlreadyExists",
     "AmbiguousCredentials",
     "BucketNotFound",
+    "ChangeNotFound",
     "Conflict",
     "DatabaseUnavailable",
     "EntityChanged",
@@ -63,6 +66,7 @@ __all__ = [
     "PlanExists",
     "PlanNotFound",
     "PlanStateConflict",
+    "RevertRefused",
     "RevisionNotReached",
     "RolloutExists",
     "RolloutNotFound",
@@ -141,6 +145,10 @@ class RolloutNotFound(NotFound):
 
 class BucketNotFound(NotFound):
     pass
+
+
+class ChangeNotFound(NotFound):
+    """No change-log row has that revision (never written, or pruned by retention)."""
 
 
 class OverrideNotFound(NotFound):
@@ -248,6 +256,12 @@ class AbTestNotLive(Conflict):
 class PlanStateConflict(Conflict):
     """New in 0.4: the release plan cannot do that from where it stands (rolling back to a
     step it has not passed, skipping past its last step, resuming a finished plan)."""
+
+
+class RevertRefused(Conflict):
+    """A revert that cannot be made: a later change touched the same entity, the change was
+    written before flaggery recorded what it replaced, or its kind is not reverted (the
+    message says which and what to do). Nothing was written."""
 
 
 class EntityChanged(Conflict):

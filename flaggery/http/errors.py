@@ -35,6 +35,7 @@ from flaggery.errors import (
     NotAdmin,
     NotFound,
     PlanStateConflict,
+    RevertRefused,
     RevisionNotReached,
     TooManyAttempts,
     TooManyStreams,
@@ -85,6 +86,7 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     AbTestIsLive: 409,
     AbTestNotLive: 409,
     PlanStateConflict: 409,
+    RevertRefused: 409,
     EntityChanged: 412,  # RFC 9110 13.1.1: the If-Match condition is false
     RequestValidationError: 422,
     ContentTooLarge: 413,

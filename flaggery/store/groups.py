@@ -9,6 +9,7 @@ from flaggery.engine.model import Group, GroupFact, SubjectFact
 from flaggery.engine.rules import parse_rule
 from flaggery.errors import GroupExists, GroupIsUsed, OverrideNotFound
 from flaggery.store import tables as t
+from flaggery.store.before_state import keep_before
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_variant
@@ -35,6 +36,7 @@ class GroupsAdmin:
         """
         check_name("group", group_name)
         async with self._db.write("add_group") as tx:
+            await keep_before(tx, "group", group_name)
             if (await read_groups(tx.conn, group_name)).get(group_name):
                 raise GroupExists(f"Group {group_name!r} exists already.")
             await tx.conn.execute(insert(t.groups).values(name=group_name))
@@ -71,6 +73,7 @@ class GroupsAdmin:
         """
         parsed = parse_rule(rule)
         async with self._db.write("set_group_rule") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             if group.rule == parsed:
@@ -81,6 +84,7 @@ class GroupsAdmin:
         """Remove the group's rule: only its explicit members are in it again. Nothing is
         written when it has none. Raises GroupNotFound, EntityChanged. One transaction."""
         async with self._db.write("rm_group_rule") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             if group.rule is not None:
@@ -96,6 +100,7 @@ class GroupsAdmin:
         EntityChanged (see `add_group_override`). One transaction.
         """
         async with self._db.write("rm_group") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             await _refuse_audience(tx.conn, group_name)
@@ -144,6 +149,7 @@ class GroupsAdmin:
         VariantNotFound. One transaction.
         """
         async with self._db.write("add_group_override") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_variant(tx.conn, feature_name, variant_name)
             await require_unchanged(tx, if_revision, "group", group_name)
@@ -176,6 +182,7 @@ class GroupsAdmin:
         transaction.
         """
         async with self._db.write("rm_group_override") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             if feature_name not in group.overrides:

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from flaggery.engine.model import DeliveryFact
+from flaggery.engine.change_words import sentences
+from flaggery.engine.model import DeliveryFact, Fact
 from flaggery.errors import ValidationError
 from flaggery.store.plans import PlanStep
 from flaggery.ui.delivery import parse_plan_steps
-from flaggery.ui.render import describe
 from tests.fakes import FakeClock
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok, seed_basics
@@ -73,9 +73,14 @@ def test_plan_steps_in_words() -> None:
         parse_plan_steps("1% 1h, five percent")
 
 
+def describe(fact: Fact) -> str:
+    (sentence,) = sentences([fact], None)
+    return sentence
+
+
 def test_history_says_what_a_schedule_did_and_how_late() -> None:
     late = DeliveryFact("schedule", "ramp", "applied", ("f",), "3 due steps", 7500.0)
-    assert describe(late) == "schedule ramp applied: 3 due steps (late by 2 h 5 min)"
+    assert describe(late) == "Schedule ramp applied: 3 due steps (late by 2 h 5 min)"
     on_time = DeliveryFact("plan", "f", "rolled_back", ("f",), "to step 1", 0.4)
-    assert describe(on_time) == "plan f rolled back: to step 1 (on time)"
-    assert describe(DeliveryFact("plan", "f", "paused")) == "plan f paused"
+    assert describe(on_time) == "Plan f rolled back: to step 1 (on time)"
+    assert describe(DeliveryFact("plan", "f", "paused")) == "Plan f paused"
