@@ -228,3 +228,27 @@ async def test_a_replica_following_its_own_handle_has_the_writes_when_they_retur
         assert replica.head == await read_head(conn)
         expected = await naive_variants_all(conn, clock.now)
     assert {sid: dict(snapshot.variants(sid)) for sid in expected} == expected
+
+
+async def test_a_bulk_add_logged_as_a_reload_is_patched_into_its_own_replica(
+    store: AsyncFlaggery, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk add too large to log fact by fact: the change log holds a reload (for every
+    other process), while this process's replica gets its subjects fact by fact and patches
+    them in, without reloading (an import over REST is answered after that)."""
+    monkeypatch.setattr(database, "MAX_LOGGED_FACTS", 20)
+    await store.increase_buckets(3)
+    replica = Replica(store.database, clock)
+    await replica.reload()
+    store.database.commit_listeners.append(replica.apply_own_commit)
+    placed = await store.add_subjects([(i, i % 4 + 1) for i in range(1, 51)])
+    page = await store.changes(1, 10)
+    assert [fact.__class__.__name__ for fact in page.changes[0].facts] == ["ReloadFact"]
+    assert replica.revision == await store.revision() == 2
+    assert (replica.counts.incremental, replica.counts.full) == (1, 1)
+    snapshot = replica.snapshot
+    assert [snapshot.subject(i).bucket for i in range(1, 51)] == placed
+    assert snapshot.subject(50).weight == 3
+    async with store.database.read() as conn:
+        expected = await naive_variants_all(conn, clock.now)
+    assert {sid: dict(snapshot.variants(sid)) for sid in expected} == expected

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 import asyncpg
@@ -138,15 +138,16 @@ class SubjectsAdmin:
                 tx.conn, {b: w - before[b] for b, w in after.items() if w != before[b]}
             )
             await forget_buckets(tx.conn, list(remembered))
+
+            def facts() -> Iterator[SubjectFact]:
+                for i, w, b in zip(batch.ids, batch.weights, placed, strict=True):
+                    yield SubjectFact(i, Subject(w, b))
+
             if len(batch) > database.MAX_LOGGED_FACTS:  # logged as a reload in any case
                 tx.record(ReloadFact(len(batch)))
+                tx.record_locally(facts)  # this process patches its own snapshot instead
             else:
-                tx.record(
-                    *(
-                        SubjectFact(i, Subject(w, b))
-                        for i, w, b in zip(batch.ids, batch.weights, placed, strict=True)
-                    )
-                )
+                tx.record(*facts())
         return placed.tolist()
 
     async def rm_subject(self, sub_id: int, *, forget: bool = False) -> None:
