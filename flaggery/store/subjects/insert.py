@@ -19,8 +19,8 @@ adds it back in the same transaction (what PostgreSQL's manual advises for bulk 
 Meanwhile the transaction holds ACCESS EXCLUSIVE locks on subjects and buckets (dropping the
 key takes both; no bucket can go while the batch's own check stands in for the key), so
 readers of those tables (a replica's full load, a subject read) wait for the add to commit;
-serving, which reads snapshots, does not. A role that may not alter the table (not its owner)
-keeps the key and pays for it.
+serving, which reads snapshots, does not. A role that may not alter the table (not its owner),
+or a batch that does not get the locks within KEY_LOCK_WAIT, keeps the key and pays for it.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ _ADD_KEY = (
     "FOREIGN KEY (bucket_id) REFERENCES buckets (id)"
 )
 _ADD_KEY_UNCHECKED = _ADD_KEY + " NOT VALID"
+KEY_LOCK_WAIT = "200ms"
+_LOCK_WAIT = "SELECT current_setting('lock_timeout')"
+_LOCK_WAIT_SET = "SELECT set_config('lock_timeout', $1, true)"
 _KNOWN_BUCKETS = "SELECT count(*) FROM buckets WHERE id = any($1::int4[])"
 _TABLE_ROWS = (
     "SELECT greatest(c.reltuples, s.n_live_tup, 0)::int8 FROM pg_class c"
@@ -108,11 +111,17 @@ async def _restore_key(raw: Any, buckets: array[int], *, check_table: bool) -> N
 
 
 async def _drop_key(raw: Any) -> bool:
-    """Drop the foreign key if this role may (it owns the table); whether it did."""
+    """Drop the foreign key if this role may (it owns the table) and the locks come within
+    KEY_LOCK_WAIT; whether it did. A reader of subjects or buckets (a replica's full load of
+    ten million subjects takes seconds) would otherwise hold the batch up, and every reader
+    after it would queue behind the batch's lock request: the batch keeps the key instead."""
     try:
         async with raw.transaction():
+            waited = await raw.fetchval(_LOCK_WAIT)
+            await raw.execute(_LOCK_WAIT_SET, KEY_LOCK_WAIT)
             await raw.execute(_DROP_KEY)
-    except asyncpg.InsufficientPrivilegeError:
+            await raw.execute(_LOCK_WAIT_SET, waited)  # a failure rolls the setting back
+    except (asyncpg.InsufficientPrivilegeError, asyncpg.LockNotAvailableError):
         return False
     return True
 

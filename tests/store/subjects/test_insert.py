@@ -162,3 +162,32 @@ async def test_a_batch_into_an_unknown_bucket_is_refused(
             await subject_insert.insert_subjects(tx.conn, columns)
     assert await _key(store) == [(True,)]
     assert (await store.get_buckets()).total_weight == 0
+
+
+async def test_a_batch_keeps_the_key_rather_than_wait_behind_a_reader(
+    store: AsyncFlaggery, db_url: str, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long read of subjects (a replica's full load) holds a lock the key's drop needs: the
+    batch does not wait for it (queueing every later reader behind it), it keeps the key."""
+    if not is_postgres:
+        pytest.skip("the key is set aside only on PostgreSQL")
+    dropped = spy_on_key_drops(monkeypatch)
+    await store.increase_buckets(2)
+    reader = await asyncpg.connect(libpq_dsn(make_url(db_url)))
+    try:
+        async with reader.transaction():
+            await reader.fetch("SELECT * FROM subjects")  # holds ACCESS SHARE until the end
+            pairs = [(i, 1 + i % 2) for i in range(50)]
+            assert await store.add_subjects(pairs) == one_by_one(2, [w for _, w in pairs])
+    finally:
+        await reader.close()
+    assert dropped == [False]
+    assert await _key(store) == [(True,)]
+    columns = [array("q", range(100, 150)), array("q", [1] * 50), array("q", [1] * 50)]
+    with pytest.raises(RuntimeError, match="undone"):
+        async with store.database.write("test") as tx:  # no reader: set aside again
+            await subject_insert.insert_subjects(tx.conn, columns)
+            setting = (await tx.conn.execute(text("SHOW lock_timeout"))).scalar_one()
+            raise RuntimeError("undone")
+    assert dropped == [False, True]
+    assert setting == "0"  # the rest of the write waits for locks as it did before
