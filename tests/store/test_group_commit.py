@@ -19,6 +19,7 @@ from flaggery.store.database import read_head
 from flaggery.store.group_commit import GroupCommit
 from flaggery.store.replica import Replica
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.subjects import admin as subjects_admin
 from tests.dbcheck import check_invariants, naive_variants_all
 from tests.fakes import FakeClock
 
@@ -252,3 +253,22 @@ async def test_a_bulk_add_logged_as_a_reload_is_patched_into_its_own_replica(
     async with store.database.read() as conn:
         expected = await naive_variants_all(conn, clock.now)
     assert {sid: dict(snapshot.variants(sid)) for sid in expected} == expected
+
+
+async def test_a_bulk_add_beyond_the_patch_bound_is_reloaded(
+    store: AsyncFlaggery, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond MAX_PATCHED_SUBJECTS the writer's replica reloads, like every other process."""
+    monkeypatch.setattr(database, "MAX_LOGGED_FACTS", 20)
+    monkeypatch.setattr(subjects_admin, "MAX_PATCHED_SUBJECTS", 40)
+    await store.increase_buckets(3)
+    replica = Replica(store.database, clock)
+    await replica.reload()
+    store.database.commit_listeners.append(replica.apply_own_commit)
+    await store.add_subjects([(i, 1) for i in range(1, 41)])  # patched
+    await store.add_subjects([(i, 1) for i in range(41, 82)])  # not patched
+    assert (replica.counts.incremental, replica.counts.full) == (1, 1)
+    assert replica.revision == 2
+    assert await replica.refresh_to(3)
+    assert (replica.counts.incremental, replica.counts.full) == (1, 2)
+    assert replica.snapshot.subject(81).weight == 1

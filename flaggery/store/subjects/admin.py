@@ -35,6 +35,10 @@ __all__ = ["SubjectsAdmin"]
 MAX_NEW_BUCKETS = 10_000
 # Ids per existence query: below SQLite's bound-parameter limit and asyncpg's message size.
 BATCH = 5_000
+# A bulk add this large or smaller (an import batch) is patched into the writing process's own
+# snapshot as subject facts before it is answered; a larger one (ten million in one call) is
+# reloaded, as every other process does: its facts would cost more memory than the reload.
+MAX_PATCHED_SUBJECTS = 100_000
 
 
 class SubjectsAdmin:
@@ -145,7 +149,8 @@ class SubjectsAdmin:
 
             if len(batch) > database.MAX_LOGGED_FACTS:  # logged as a reload in any case
                 tx.record(ReloadFact(len(batch)))
-                tx.record_locally(facts)  # this process patches its own snapshot instead
+                if len(batch) <= MAX_PATCHED_SUBJECTS:  # this process patches its snapshot
+                    tx.record_locally(facts)
             else:
                 tx.record(*facts())
         return placed.tolist()
