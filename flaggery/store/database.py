@@ -18,7 +18,15 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -124,8 +132,10 @@ class Batch:
     """One batch transaction: its connection, the last revision given out, and the change-log
     rows of the writes applied so far."""
 
-    def __init__(self, conn: AsyncConnection, before: Head) -> None:
+    def __init__(self, conn: AsyncConnection, before: Head, *, listened: bool) -> None:
         self.conn = conn
+        self.listened = listened
+        """Whether this process's replicas listen to its commits (what `changes` is for)."""
         self.before = before
         """The database's head when the batch took the lock."""
         self.revision = before.revision
@@ -155,6 +165,8 @@ class Batch:
         )
         if self.changes is not None and itemized:
             self.changes.append(Change(tx.revision, operation, tuple(tx.facts)))
+        elif self.changes is not None and self.listened and tx.local_facts is not None:
+            self.changes.append(Change(tx.revision, operation, tuple(tx.local_facts())))
         else:
             self.changes = None
         self.revision, self.change_id = tx.revision, tx.change_id
@@ -195,6 +207,10 @@ class WriteTransaction:
         self.facts: list[Fact] = []
         self.before: list[Fact] = []
         """What the write changes, as it stood before (flaggery.store.before_state)."""
+        self.local_facts: Callable[[], Iterable[Fact]] | None = None
+        """For a write logged as a reload: what it changed, fact by fact, for this process's
+        own replicas to patch their snapshots with (called only if they listen) instead of
+        reloading everything, while the write is answered (`record_locally`)."""
 
     def record(self, *facts: Fact) -> None:
         self.facts.extend(facts)
@@ -203,6 +219,12 @@ class WriteTransaction:
         """Record what an entity was before this write changes it (History's "before", and
         what a revert restores)."""
         self.before.extend(facts)
+
+    def record_locally(self, facts: Callable[[], Iterable[Fact]]) -> None:
+        """Give this process's replicas the write fact by fact (``facts()``) where the change
+        log holds a reload: a bulk add is then patched in, not reloaded whole, before it is
+        answered. Other processes still reload."""
+        self.local_facts = facts
 
 
 class Database:
@@ -311,21 +333,28 @@ class Database:
         to its writes, then log them, set the head, notify once and commit; then tell the
         `commit_listeners` (before the writes are answered)."""
         with translate_outage():
-            async with self._connect() as conn, conn.begin():
-                batch = Batch(conn, await _lock_head(conn))
-                yield batch
-                if batch.rows:
-                    await _append_changes(batch, notify=self.is_postgres)
-        if batch.rows and batch.changes is not None:
-            for listener in self.commit_listeners:
-                try:
-                    await listener(batch.before, batch.changes, batch.after)
-                except Exception:  # committed: the writes must be answered as such
-                    log.warning(
-                        "A commit listener failed",
-                        exc_info=True,
-                        extra={"revision": batch.revision},
-                    )
+            async with self._connect() as conn:
+                async with conn.begin():
+                    head = await _lock_head(conn)
+                    batch = Batch(conn, head, listened=bool(self.commit_listeners))
+                    yield batch
+                    if batch.rows:
+                        await _append_changes(batch, notify=self.is_postgres)
+                # Before the connection goes back to the pool (a rollback's round trip): the
+                # replicas' feed, woken by the NOTIFY, then mostly finds the batch applied
+                # rather than reading it back (or reloading, for a bulk add logged as one).
+                await self._tell_listeners(batch)
+
+    async def _tell_listeners(self, batch: Batch) -> None:
+        if not batch.rows or batch.changes is None:
+            return
+        for listener in self.commit_listeners:
+            try:
+                await listener(batch.before, batch.changes, batch.after)
+            except Exception:  # committed: the writes must be answered as such
+                log.warning(
+                    "A commit listener failed", exc_info=True, extra={"revision": batch.revision}
+                )
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
@@ -383,7 +412,9 @@ def _before(facts: list[Fact]) -> str | None:
 
 def _payload(facts: list[Fact]) -> tuple[bytes, bool]:
     """The facts as JSON, or one ReloadFact if that would exceed the bounds above; and
-    whether they were itemized (not a ReloadFact)."""
+    whether they were itemized (not a ReloadFact, nor a write that recorded one)."""
+    if any(isinstance(fact, ReloadFact) for fact in facts):
+        return encode_facts(facts), False
     if len(facts) <= MAX_LOGGED_FACTS:
         payload = encode_facts(facts)
         if len(payload) <= MAX_LOGGED_BYTES:

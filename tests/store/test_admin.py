@@ -56,11 +56,15 @@ async def test_bulk_add_is_all_or_nothing(store: AsyncFlaggery) -> None:
     await invariants(store)
 
 
-async def test_bulk_placement_matches_sequential_placement(db_url: str) -> None:
+@pytest.mark.parametrize("batch", [60, 7], ids=["one call", "in batches"])
+async def test_bulk_placement_matches_sequential_placement(db_url: str, batch: int) -> None:
+    """One call, or an import in batches (the last one short): placed as one by one."""
     weights = [(i, (i * 13) % 9 + 1) for i in range(60)]
     async with AsyncFlaggery.from_db_url(db_url) as store:
         await store.increase_buckets(5)
-        bulk = await store.add_subjects(weights)
+        bulk = []
+        for start in range(0, len(weights), batch):
+            bulk += await store.add_subjects(weights[start : start + batch])
         buckets = [(b.id, b.weight) for b in (await store.get_buckets()).buckets]
     loads = {b: 0 for b in range(1, 6)}
     sequential = []

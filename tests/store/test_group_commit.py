@@ -19,6 +19,7 @@ from flaggery.store.database import read_head
 from flaggery.store.group_commit import GroupCommit
 from flaggery.store.replica import Replica
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.subjects import admin as subjects_admin
 from tests.dbcheck import check_invariants, naive_variants_all
 from tests.fakes import FakeClock
 
@@ -228,3 +229,46 @@ async def test_a_replica_following_its_own_handle_has_the_writes_when_they_retur
         assert replica.head == await read_head(conn)
         expected = await naive_variants_all(conn, clock.now)
     assert {sid: dict(snapshot.variants(sid)) for sid in expected} == expected
+
+
+async def test_a_bulk_add_logged_as_a_reload_is_patched_into_its_own_replica(
+    store: AsyncFlaggery, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk add too large to log fact by fact: the change log holds a reload (for every
+    other process), while this process's replica gets its subjects fact by fact and patches
+    them in, without reloading (an import over REST is answered after that)."""
+    monkeypatch.setattr(database, "MAX_LOGGED_FACTS", 20)
+    await store.increase_buckets(3)
+    replica = Replica(store.database, clock)
+    await replica.reload()
+    store.database.commit_listeners.append(replica.apply_own_commit)
+    placed = await store.add_subjects([(i, i % 4 + 1) for i in range(1, 51)])
+    page = await store.changes(1, 10)
+    assert [fact.__class__.__name__ for fact in page.changes[0].facts] == ["ReloadFact"]
+    assert replica.revision == await store.revision() == 2
+    assert (replica.counts.incremental, replica.counts.full) == (1, 1)
+    snapshot = replica.snapshot
+    assert [snapshot.subject(i).bucket for i in range(1, 51)] == placed
+    assert snapshot.subject(50).weight == 3
+    async with store.database.read() as conn:
+        expected = await naive_variants_all(conn, clock.now)
+    assert {sid: dict(snapshot.variants(sid)) for sid in expected} == expected
+
+
+async def test_a_bulk_add_beyond_the_patch_bound_is_reloaded(
+    store: AsyncFlaggery, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond MAX_PATCHED_SUBJECTS the writer's replica reloads, like every other process."""
+    monkeypatch.setattr(database, "MAX_LOGGED_FACTS", 20)
+    monkeypatch.setattr(subjects_admin, "MAX_PATCHED_SUBJECTS", 40)
+    await store.increase_buckets(3)
+    replica = Replica(store.database, clock)
+    await replica.reload()
+    store.database.commit_listeners.append(replica.apply_own_commit)
+    await store.add_subjects([(i, 1) for i in range(1, 41)])  # patched
+    await store.add_subjects([(i, 1) for i in range(41, 82)])  # not patched
+    assert (replica.counts.incremental, replica.counts.full) == (1, 1)
+    assert replica.revision == 2
+    assert await replica.refresh_to(3)
+    assert (replica.counts.incremental, replica.counts.full) == (1, 2)
+    assert replica.snapshot.subject(81).weight == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 import asyncpg
@@ -35,6 +35,10 @@ __all__ = ["SubjectsAdmin"]
 MAX_NEW_BUCKETS = 10_000
 # Ids per existence query: below SQLite's bound-parameter limit and asyncpg's message size.
 BATCH = 5_000
+# A bulk add this large or smaller (an import batch) is patched into the writing process's own
+# snapshot as subject facts before it is answered; a larger one (ten million in one call) is
+# reloaded, as every other process does: its facts would cost more memory than the reload.
+MAX_PATCHED_SUBJECTS = 100_000
 
 
 class SubjectsAdmin:
@@ -138,15 +142,17 @@ class SubjectsAdmin:
                 tx.conn, {b: w - before[b] for b, w in after.items() if w != before[b]}
             )
             await forget_buckets(tx.conn, list(remembered))
+
+            def facts() -> Iterator[SubjectFact]:
+                for i, w, b in zip(batch.ids, batch.weights, placed, strict=True):
+                    yield SubjectFact(i, Subject(w, b))
+
             if len(batch) > database.MAX_LOGGED_FACTS:  # logged as a reload in any case
                 tx.record(ReloadFact(len(batch)))
+                if len(batch) <= MAX_PATCHED_SUBJECTS:  # this process patches its snapshot
+                    tx.record_locally(facts)
             else:
-                tx.record(
-                    *(
-                        SubjectFact(i, Subject(w, b))
-                        for i, w, b in zip(batch.ids, batch.weights, placed, strict=True)
-                    )
-                )
+                tx.record(*facts())
         return placed.tolist()
 
     async def rm_subject(self, sub_id: int, *, forget: bool = False) -> None:

@@ -1,0 +1,130 @@
+"""Single-subject writes from Python asyncio clients (issue 25, goal 4), checked afterwards.
+
+    python bench/write_clients_bench.py [--duration 20] [--clients 16]
+
+Seeds the benchmark dataset (bench/seed.py) into a scratch PostgreSQL database (dropped at the
+end), starts one admin server (1 worker), and for ``--duration`` seconds drives it from
+``--clients`` httpx clients in one asyncio loop, each on its own keep-alive connection and
+sending its next ``POST /v1/subjects/{id}?weight=w`` (a new id each) when the last is answered.
+A write is acknowledged by its 201; afterwards every acknowledged subject must be in the
+subjects table with its weight and the bucket its answer named, and the acknowledged revisions
+must be distinct. bench/write_burst_bench.py drives the same server with wrk (C) instead: here
+the client is Python, as an application's would be, and shares the two cores with the server.
+
+Prints a table and one JSON line, with the load average and the CPU the client and the server
+used per write. Target: >= 1,000 acknowledged writes/s from 16 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from http_bench import flaggery_command, free_port, server
+from report import percentile, print_measures
+from seed import SERVER_URL, scratch_database, seed
+
+from flaggery.store.urls import libpq_dsn
+
+FIRST_ID = 1_000_001
+
+
+class Acks:
+    def __init__(self) -> None:
+        self.subjects: dict[int, tuple[int, int]] = {}
+        """Subject id -> (weight, bucket) as acknowledged."""
+        self.revisions: list[int] = []
+        self.latencies_ms: list[float] = []
+        self.failed = 0
+
+
+async def client(base: str, ids: itertools.count[int], stop: float, acks: Acks) -> None:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+        while time.perf_counter() < stop:
+            subject = next(ids)
+            weight = 1 + subject % 10
+            started = time.perf_counter()
+            response = await http.post(f"/v1/subjects/{subject}", params={"weight": weight})
+            acks.latencies_ms.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 201:
+                acks.failed += 1
+                continue
+            acks.subjects[subject] = (weight, response.json()["bucket_id"])
+            acks.revisions.append(int(response.headers["x-flaggery-revision"]))
+
+
+async def verify(dsn: str, acks: Acks) -> int:
+    """Every acknowledged subject is stored as acknowledged; returns how many were checked."""
+    assert len(set(acks.revisions)) == len(acks.revisions), "a revision acknowledged twice"
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT id, weight, bucket_id FROM subjects WHERE id = ANY($1::bigint[])",
+            list(acks.subjects),
+        )
+    finally:
+        await connection.close()
+    stored = {row["id"]: (row["weight"], row["bucket_id"]) for row in rows}
+    missing = [sid for sid, ack in acks.subjects.items() if stored.get(sid) != ack]
+    assert not missing, f"{len(missing)} acknowledged writes not stored as answered: {missing[:5]}"
+    return len(stored)
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in (process, *process.children(recursive=True)))
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    async with scratch_database(args.url) as url:
+        await seed(url)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {"FLAGGERY_DB_URL": url, "FLAGGERY_ADMIN_MODE": "true"}
+        with server(flaggery_command(port, 1), env, base + "/readyz") as process:
+            server_process, this_process = psutil.Process(process.pid), psutil.Process()
+            acks, ids = Acks(), itertools.count(FIRST_ID)
+            server_cpu, client_cpu = cpu_seconds(server_process), cpu_seconds(this_process)
+            stop = time.perf_counter() + args.duration
+            clients = (client(base, ids, stop, acks) for _ in range(args.clients))
+            await asyncio.gather(*clients)
+            server_cpu = cpu_seconds(server_process) - server_cpu
+            client_cpu = cpu_seconds(this_process) - client_cpu
+            load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+        written = max(len(acks.subjects), 1)
+        return {
+            "clients": args.clients,
+            "duration_s": args.duration,
+            "acknowledged": len(acks.subjects),
+            "writes_per_s": round(len(acks.subjects) / args.duration),
+            "failed": acks.failed,
+            "p50_ms": round(percentile(acks.latencies_ms, 0.5), 2),
+            "p99_ms": round(percentile(acks.latencies_ms, 0.99), 2),
+            "server_cpu_ms_per_write": round(server_cpu * 1000 / written, 2),
+            "client_cpu_ms_per_write": round(client_cpu * 1000 / written, 2),
+            "verified": await verify(libpq_dsn(make_url(url)), acks),
+            "load_average": load,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=SERVER_URL, help="a PostgreSQL server URL")
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=16)
+    print_measures("write_clients", asyncio.run(run(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
