@@ -36,6 +36,7 @@ from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
+from flaggery.ofrep.fast_path import OfrepFastPath
 from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
@@ -66,6 +67,8 @@ class FlaggeryApp(Starlette):
 
     fast_path: FlagsFastPath
     ofrep: ASGIApp
+    ofrep_fast_path: OfrepFastPath
+    """OFREP's evaluations for flaggery's protocol, answered without ASGI (the same bytes)."""
     hosts: HostRule | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,6 +153,7 @@ def create_app(
     )
     app.fast_path = fast_path
     app.ofrep = cors_for(ofrep, cors) if cors else ofrep
+    app.ofrep_fast_path = OfrepFastPath(ofrep, keyring, cors=bool(cors), hosts=hosts)
     app.hosts = hosts
     return app
 
