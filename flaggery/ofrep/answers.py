@@ -45,11 +45,13 @@ class SnapshotAnswers:
     """The answers of one snapshot, per view, and whether it is ``stale`` (then every reason
     is STALE: flaggery.flag_evaluation.as_stale). Not thread-safe; one per event loop."""
 
-    __slots__ = ("_by_view", "_stream", "_targeted", "snapshot", "stale")
+    __slots__ = ("_by_view", "_stream", "_targeted", "rules", "snapshot", "stale")
 
     def __init__(self, snapshot: Snapshot, stream_uri: str, *, stale: bool = False) -> None:
         self.snapshot = snapshot
         self.stale = stale
+        self.rules = bool(snapshot.config.rules)
+        """Whether the snapshot has rules (then a context's evaluation may need the time)."""
         self._stream = [EventStream(EventStreamEndpoint(stream_uri))]
         self._targeted = targeted_features(snapshot.config)
         self._by_view: dict[AnswerKey, Answers] = {}

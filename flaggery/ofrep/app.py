@@ -177,7 +177,9 @@ class OfrepApp:
 
     def _evaluation(self, key: str | None, headers: Headers, body: bytes) -> Response:
         targeting_key, context = decode_request(body)
-        current, now = self._current(), self._now()
+        current = self._current()
+        # ``currentTime`` for date rules: no clock read for a snapshot without rules.
+        now = self._now() if current.rules else None
         try:
             checked = check_targeting_key(targeting_key)
             evaluation = current.snapshot.evaluate(checked, context, self._subject_attribute, now)

@@ -55,6 +55,7 @@ class OfrepFastPath:
         # What CORSMiddleware adds to an answer to a request without Origin.
         self._vary: Headers = [(b"vary", b"Origin")] if cors else []
         self._tallies: dict[tuple[str, int], Recorder] = {}
+        self._metrics = app.tally(SINGLE_ROUTE, 200) is not None
 
     def route(self, path: str, headers: Headers) -> Route | None:  # noqa: C901
         """The route of a ``POST`` of `path` (percent-decoded, no query string) whose body the
@@ -93,23 +94,21 @@ class OfrepFastPath:
     ) -> bool:
         """Answer the request `route` accepted, whose whole `body` was read, through
         ``write(status, headers, body)``; False (nothing written) to leave it to the app."""
-        started = time.perf_counter()
-        template, key = route
+        metrics = self._metrics
+        started = time.perf_counter() if metrics else 0.0
         try:
-            status, answer_headers, answer = self._app.evaluation(key, headers, body)
+            status, answer_headers, answer = self._app.evaluation(route[1], headers, body)
         except Exception:  # the app logs it and answers 500
             return False
         write(status, answer_headers + self._vary if self._vary else answer_headers, answer)
-        recorder = self._tally(template, status)
-        if recorder is not None:
-            recorder.record(time.perf_counter() - started)
+        if metrics:
+            self._tally(route[0], status).record(time.perf_counter() - started)
         return True
 
-    def _tally(self, route: str, status: int) -> Recorder | None:
+    def _tally(self, route: str, status: int) -> Recorder:
         tally = self._tallies.get((route, status))
         if tally is None:
             tally = self._app.tally(route, status)
-            if tally is None:
-                return None
+            assert tally is not None  # with metrics
             self._tallies[route, status] = tally
         return tally
