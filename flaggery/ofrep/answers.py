@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flaggery.engine import Evaluation, Snapshot
+from flaggery.engine.evaluation import BoundedCache
 from flaggery.engine.views import entity_tag
 from flaggery.flag_evaluation import (
     AnswerKey,
@@ -25,7 +26,11 @@ from flaggery.flag_evaluation import (
 )
 from flaggery.ofrep.wire import BulkEvaluation, EventStream, EventStreamEndpoint, encode
 
-__all__ = ["Answers", "SnapshotAnswers"]
+__all__ = ["ANSWERS_CACHE_SIZE", "Answers", "SnapshotAnswers"]
+
+ANSWERS_CACHE_SIZE = 8_192
+"""Views whose answers are kept per snapshot (each a few KB for 20 features), all going at
+once when full: rule groups make views at request time without end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ class SnapshotAnswers:
         """Whether the snapshot has rules (then a context's evaluation may need the time)."""
         self._stream = [EventStream(EventStreamEndpoint(stream_uri))]
         self._targeted = targeted_features(snapshot.config)
-        self._by_view: dict[AnswerKey, Answers] = {}
+        self._by_view: BoundedCache[AnswerKey, Answers] = BoundedCache(ANSWERS_CACHE_SIZE)
 
     def for_unit(self, evaluation: Evaluation) -> Answers:
         """The answers for the unit of `evaluation` (`Snapshot.evaluate` in this snapshot).
@@ -62,7 +67,8 @@ class SnapshotAnswers:
         key = answer_key(evaluation)
         answers = self._by_view.get(key)
         if answers is None:
-            answers = self._by_view[key] = self._build(evaluation)
+            answers = self._build(evaluation)
+            self._by_view.put(key, answers)
         return answers
 
     def _build(self, evaluation: Evaluation) -> Answers:
