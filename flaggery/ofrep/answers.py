@@ -26,11 +26,16 @@ from flaggery.flag_evaluation import (
 )
 from flaggery.ofrep.wire import BulkEvaluation, EventStream, EventStreamEndpoint, encode
 
-__all__ = ["ANSWERS_CACHE_SIZE", "Answers", "SnapshotAnswers"]
+__all__ = ["ANSWERS_CACHE_SIZE", "BODY_CACHE_SIZE", "KEPT_BODY_BYTES", "Answers", "SnapshotAnswers"]
 
 ANSWERS_CACHE_SIZE = 8_192
 """Views whose answers are kept per snapshot (each a few KB for 20 features), all going at
 once when full: rule groups make views at request time without end."""
+
+BODY_CACHE_SIZE = 16_384
+"""Request bodies whose answers are kept per snapshot (`SnapshotAnswers.remember`)."""
+KEPT_BODY_BYTES = 512
+"""The longest body kept: a key and a few attributes (at most 8 MB of bodies in all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,7 @@ class SnapshotAnswers:
     """The answers of one snapshot, per view, and whether it is ``stale`` (then every reason
     is STALE: flaggery.flag_evaluation.as_stale). Not thread-safe; one per event loop."""
 
-    __slots__ = ("_by_view", "_stream", "_targeted", "rules", "snapshot", "stale")
+    __slots__ = ("_by_view", "_stream", "_targeted", "by_body", "rules", "snapshot", "stale")
 
     def __init__(self, snapshot: Snapshot, stream_uri: str, *, stale: bool = False) -> None:
         self.snapshot = snapshot
@@ -60,6 +65,9 @@ class SnapshotAnswers:
         self._stream = [EventStream(EventStreamEndpoint(stream_uri))]
         self._targeted = targeted_features(snapshot.config)
         self._by_view: BoundedCache[AnswerKey, Answers] = BoundedCache(ANSWERS_CACHE_SIZE)
+        self.by_body: BoundedCache[bytes, Answers] = BoundedCache(BODY_CACHE_SIZE)
+        """Request body -> the answers it got (`remember`): a client asking again with the
+        same context skips decoding and evaluating it."""
 
     def for_unit(self, evaluation: Evaluation) -> Answers:
         """The answers for the unit of `evaluation` (`Snapshot.evaluate` in this snapshot).
@@ -70,6 +78,13 @@ class SnapshotAnswers:
             answers = self._build(evaluation)
             self._by_view.put(key, answers)
         return answers
+
+    def remember(self, body: bytes, answers: Answers) -> None:
+        """Keep the `answers` a request `body` got, when they can only ever be its answers in
+        this snapshot: without rules (a date rule's answer moves with the clock) and for a
+        short body. The subject attribute is one per server, so the body decides the unit."""
+        if not self.rules and len(body) <= KEPT_BODY_BYTES:
+            self.by_body.put(body, answers)
 
     def _build(self, evaluation: Evaluation) -> Answers:
         snapshot = self.snapshot

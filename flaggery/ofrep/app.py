@@ -36,7 +36,7 @@ from flaggery.errors import (
     Unauthorized,
 )
 from flaggery.live.evaluator import Evaluator
-from flaggery.ofrep.answers import SnapshotAnswers
+from flaggery.ofrep.answers import Answers, SnapshotAnswers
 from flaggery.ofrep.events import OfrepEvents
 from flaggery.ofrep.wire import (
     EvaluationError,
@@ -176,16 +176,9 @@ class OfrepApp:
             return _error_response(error, key)
 
     def _evaluation(self, key: str | None, headers: Headers, body: bytes) -> Response:
-        targeting_key, context = decode_request(body)
-        current = self._current()
-        # ``currentTime`` for date rules: no clock read for a snapshot without rules.
-        now = self._now() if current.rules else None
-        try:
-            checked = check_targeting_key(targeting_key)
-            evaluation = current.snapshot.evaluate(checked, context, self._subject_attribute, now)
-        except InvalidTargetingKey as error:
-            raise EvaluationError(400, "INVALID_CONTEXT", f"targetingKey: {error}") from None
-        answers = current.for_unit(evaluation)
+        answers = self._known(body)
+        if answers is None:
+            answers = self._evaluate_body(body)
         if key is not None:
             answer = answers.single.get(key)
             if answer is None:
@@ -196,6 +189,34 @@ class OfrepApp:
             return 304, not_modified_headers(answers.etag), b""
         length = (b"content-length", b"%d" % len(answers.bulk))
         return 200, [_JSON, length, (b"etag", answers.etag), CACHE_CONTROL], answers.bulk
+
+    def _evaluate_body(self, body: bytes) -> Answers:
+        """The answers for the unit and context of a request `body`. Raises EvaluationError."""
+        targeting_key, context = decode_request(body)
+        current = self._current()
+        # ``currentTime`` for date rules: no clock read for a snapshot without rules.
+        now = self._now() if current.rules else None
+        try:
+            checked = check_targeting_key(targeting_key)
+            evaluation = current.snapshot.evaluate(checked, context, self._subject_attribute, now)
+        except InvalidTargetingKey as error:
+            raise EvaluationError(400, "INVALID_CONTEXT", f"targetingKey: {error}") from None
+        answers = current.for_unit(evaluation)
+        current.remember(body, answers)
+        return answers
+
+    def _known(self, body: bytes) -> Answers | None:
+        """The answers the same `body` got before from the current snapshot, if kept
+        (`SnapshotAnswers.remember`); None otherwise."""
+        current, evaluator = self._answers, self.evaluator
+        if (
+            current is None
+            or evaluator is None
+            or current.snapshot is not evaluator.snapshot
+            or current.stale != evaluator.stale
+        ):
+            return None
+        return current.by_body.get(body)
 
     def _check_client(self, scope: Scope) -> None:
         """The client role (the role table, docs/security.md), when client tokens are

@@ -17,7 +17,9 @@ from uvicorn.config import Config
 from uvicorn.server import ServerState
 
 from flaggery.access import Keyring
-from flaggery.engine import Snapshot
+from flaggery.engine import Snapshot, build_snapshot
+from flaggery.engine.model import Feature, Group
+from flaggery.engine.rules import parse_rule
 from flaggery.http.protocol import ReadTimeoutProtocol
 from flaggery.http.serving import FlagsFastPath
 from flaggery.live.evaluator import Evaluator
@@ -25,6 +27,7 @@ from flaggery.ofrep.answers import SnapshotAnswers
 from flaggery.ofrep.app import OfrepApp
 from flaggery.ofrep.fast_path import OfrepFastPath
 from flaggery.settings import Settings
+from tests.engine.strategies import make_state, minute
 from tests.http.test_protocol_direct import SNAPSHOT, UUID, RecordingTransport
 
 SINGLE = b"POST /ofrep/v1/evaluate/flags/checkout HTTP/1.1\r\nHost: x\r\n"
@@ -185,3 +188,40 @@ async def test_an_unexpected_error_is_left_to_the_app(monkeypatch: pytest.Monkey
     await asyncio.sleep(0.01)
     assert app.calls == 1 and transport.writes[0].startswith(b"HTTP/1.1 500 ")
     protocol.connection_lost(None)
+
+
+def _app_with(snapshot: Snapshot) -> OfrepApp:
+    app = OfrepApp(Keyring(Settings()))
+    app.evaluator = cast(Evaluator, _Evaluator(snapshot))
+    return app
+
+
+def test_a_body_asked_again_is_answered_from_what_it_got_in_this_snapshot() -> None:
+    app = _app_with(SNAPSHOT)
+    first = app.evaluation("checkout", [], BODY)
+    assert first[0] == 200 and app.evaluation("checkout", [], BODY) == first
+    current = app._answers
+    assert current is not None and current.by_body.get(BODY) is not None
+    long_body = b'{"context": {"targetingKey": "7", "pad": "%s"}}' % (b"p" * 600)
+    assert app.evaluation("checkout", [], long_body)[0] == 200
+    assert current.by_body.get(long_body) is None  # too long to keep
+    refused = b'{"context": {"targetingKey": ""}}'
+    assert app.evaluation("checkout", [], refused)[0] == 400
+    assert current.by_body.get(refused) is None  # errors are not kept
+    # A new snapshot: nothing kept from the old one answers.
+    app.evaluator = cast(Evaluator, _Evaluator(build_snapshot(make_state(), minute(1))))
+    assert app._known(BODY) is None
+
+
+def test_with_rules_no_body_is_kept_since_date_rules_follow_the_clock() -> None:
+    germany = parse_rule([[{"contextName": "country", "operator": "IN", "values": ["DE"]}]])
+    state = make_state(
+        buckets=[1],
+        features=[Feature("checkout", ("on", "off"), default="on")],
+        groups=[Group("germany", {"checkout": "off"}, germany)],
+    )
+    app = _app_with(build_snapshot(state, minute(0)))
+    body = b'{"context": {"targetingKey": "k", "country": "DE"}}'
+    status, _, answer = app.evaluation("checkout", [], body)
+    assert status == 200 and b'"variant":"off"' in answer
+    assert app._answers is not None and app._answers.by_body.get(body) is None
