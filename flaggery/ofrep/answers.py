@@ -11,13 +11,12 @@ views may never be asked for over OFREP before the next one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flaggery.engine import Evaluation, Snapshot
 from flaggery.engine.evaluation import BoundedCache
 from flaggery.engine.views import entity_tag
 from flaggery.flag_evaluation import (
     AnswerKey,
+    FlagEvaluation,
     answer_key,
     as_stale,
     evaluate_unit,
@@ -38,17 +37,49 @@ KEPT_BODY_BYTES = 512
 """The longest body kept: a key and a few attributes (at most 8 MB of bodies in all)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Answers:
-    """Everything OFREP sends for the units of one view."""
+    """Everything OFREP sends for the units of one view, each body encoded when first asked
+    for: a view met at request time (rule groups make many) is often asked for one flag only,
+    and every other flag's body and the bulk body would be encoded for nothing."""
 
-    single: dict[str, bytes]
-    """feature -> the encoded single-flag evaluation (with ``revision`` in its metadata)."""
-    bulk: bytes
-    """The encoded bulk evaluation: every feature, and the event stream."""
-    etag: bytes
-    """Quoted ETag of `bulk`. Bulk metadata has no revision, so the tag changes only when
-    something in the subject's answers does: a write elsewhere still gets a 304."""
+    __slots__ = ("_bulk", "_by_key", "_etag", "_revision", "_single", "_stream")
+
+    def __init__(
+        self, evaluations: list[FlagEvaluation], revision: int, stream: list[EventStream]
+    ) -> None:
+        self._by_key = {evaluation.key: evaluation for evaluation in evaluations}
+        self._revision = revision
+        self._stream = stream
+        self._single: dict[str, bytes] = {}
+        self._bulk: bytes | None = None
+        self._etag = b""
+
+    def single(self, key: str) -> bytes | None:
+        """The encoded single-flag evaluation of feature `key` (with ``revision`` in its
+        metadata), or None if there is no such feature."""
+        body = self._single.get(key)
+        if body is None:
+            evaluation = self._by_key.get(key)
+            if evaluation is None:
+                return None
+            body = self._single[key] = encode(with_revision(evaluation, self._revision))
+        return body
+
+    @property
+    def bulk(self) -> bytes:
+        """The encoded bulk evaluation: every feature, and the event stream."""
+        if self._bulk is None:
+            bulk = encode(BulkEvaluation(list(self._by_key.values()), self._stream))
+            self._bulk, self._etag = bulk, entity_tag(bulk)
+        return self._bulk
+
+    @property
+    def etag(self) -> bytes:
+        """Quoted ETag of `bulk`. Bulk metadata has no revision, so the tag changes only when
+        something in the subject's answers does: a write elsewhere still gets a 304."""
+        if self._bulk is None:
+            _ = self.bulk
+        return self._etag
 
 
 class SnapshotAnswers:
@@ -91,9 +122,4 @@ class SnapshotAnswers:
         evaluations = evaluate_unit(snapshot, evaluation, self._targeted)
         if self.stale:
             evaluations = [as_stale(each) for each in evaluations]
-        bulk = encode(BulkEvaluation(evaluations, self._stream))
-        return Answers(
-            single={e.key: encode(with_revision(e, snapshot.revision)) for e in evaluations},
-            bulk=bulk,
-            etag=entity_tag(bulk),
-        )
+        return Answers(evaluations, snapshot.revision, self._stream)

@@ -180,7 +180,7 @@ class OfrepApp:
         if answers is None:
             answers = self._evaluate_body(body)
         if key is not None:
-            answer = answers.single.get(key)
+            answer = answers.single(key)
             if answer is None:
                 raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
             return 200, [_JSON, (b"content-length", b"%d" % len(answer))], answer

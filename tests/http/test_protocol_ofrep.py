@@ -74,7 +74,9 @@ def _protocol(
 
 def _single_answer() -> bytes:
     evaluation = SNAPSHOT.evaluate(UUID)
-    return SnapshotAnswers(SNAPSHOT, "/ofrep/v1/events").for_unit(evaluation).single["checkout"]
+    answer = SnapshotAnswers(SNAPSHOT, "/ofrep/v1/events").for_unit(evaluation).single("checkout")
+    assert answer is not None
+    return answer
 
 
 @pytest.mark.parametrize(
