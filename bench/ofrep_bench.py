@@ -6,13 +6,22 @@ Seeds bench/seed.py's dataset into a scratch PostgreSQL database and starts two 
 ``flaggery`` servers with 2 workers each: one as deployed by default, one with
 ``FLAGGERY_CORS_ORIGINS`` set. wrk then drives, alternately for ``--rounds`` rounds, with
 random subjects:
-  - flags:       GET /v1/subjects/{id}/flags (the baseline)
-  - flags+cors:  the same on the CORS server, requests without Origin (servers' requests)
-  - ofrep:       POST /ofrep/v1/evaluate/flags/{feature} with {"context": {"targetingKey": id}}
-  - ofrep-304:   POST /ofrep/v1/evaluate/flags with the subject's current ETag (304)
+  - flags:         GET /v1/subjects/{id}/flags (the baseline)
+  - flags+cors:    the same on the CORS server, requests without Origin (servers' requests)
+  - key-flags:     GET /v1/keys/{new random UUID}/flags
+  - ofrep:         POST /ofrep/v1/evaluate/flags/{feature} with {"context": {"targetingKey": id}}
+  - ofrep-uuids:   the same with a new random UUID per request (hashed)
+  - ofrep-context: the same with an id and the eleven-attribute context of
+                   ofrep_rules_bench.py (this snapshot has no rules: that benchmark has them)
+  - bulk:          POST /ofrep/v1/evaluate/flags, random ids (200s)
+  - bulk-uuids:    the same with new random UUIDs (200s)
+  - ofrep-304:     POST /ofrep/v1/evaluate/flags with the subject's current ETag (304)
 and, in process on the same database, ``FlaggeryProvider.resolve_string_details`` over an
-Evaluator (random subjects and features, 1,000,000 calls). Prints a table and one JSON line.
-Targets (issue 12): ofrep >= 0.6x flags; ofrep-304 >= 0.8x flags; provider >= 1 M/s.
+Evaluator (random subjects and features, 1,000,000 calls). Prints a table and one JSON line,
+with the load average (compare ratios within one run on a shared machine).
+Targets (issue 25): ofrep, ofrep-uuids, ofrep-context, bulk, bulk-uuids >= 0.9x flags;
+ofrep-304 >= 1.0x flags (issue 12: provider >= 1 M/s). bench/ofrep_path_bench.py says where
+the time goes, in process.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -33,6 +43,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from http_bench import flaggery_command, free_port, server, wrk, wrk_arguments  # noqa: E402
+from ofrep_rules_bench import SCRIPT as CONTEXT_SCRIPT  # noqa: E402
 from seed import FEATURES, SUBJECTS, feature_name, scratch_database, seed  # noqa: E402
 
 ETAG_SUBJECTS = 2_000  # subjects whose bulk ETag the 304 script carries (a Lua table)
@@ -54,6 +65,47 @@ request = function()
   return wrk.format(nil, "/ofrep/v1/evaluate/flags/" .. feature, nil, body)
 end
 """
+_UUID_LUA = """
+local function uuid()
+  return string.format("%08x-%04x-4%03x-%04x-%06x%06x", math.random(0, 0x7fffffff),
+    math.random(0, 0xffff), math.random(0, 0xfff), math.random(0x8000, 0xbfff),
+    math.random(0, 0xffffff), math.random(0, 0xffffff))
+end
+"""
+KEY_FLAGS_SCRIPT = (
+    "math.randomseed(os.time())\n"
+    + _UUID_LUA
+    + """
+request = function()
+  return wrk.format("GET", "/v1/keys/" .. uuid() .. "/flags")
+end
+"""
+)
+SINGLE_UUID_SCRIPT = (
+    "math.randomseed(os.time())\n"
+    + _UUID_LUA.replace("%", "%%")
+    + """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local feature = string.format("feature_%%02d", math.random(0, %(features)d - 1))
+  local body = '{"context":{"targetingKey":"' .. uuid() .. '"}}'
+  return wrk.format(nil, "/ofrep/v1/evaluate/flags/" .. feature, nil, body)
+end
+"""
+)
+BULK_SCRIPT = (
+    "math.randomseed(os.time())\n"
+    + _UUID_LUA.replace("%", "%%")
+    + """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local body = '{"context":{"targetingKey":"' .. %(key)s .. '"}}'
+  return wrk.format(nil, "/ofrep/v1/evaluate/flags", nil, body)
+end
+"""
+)
 BULK_304_SCRIPT = """
 math.randomseed(os.time())
 local etags = {%(etags)s}
@@ -144,9 +196,7 @@ def serve_and_drive(db_url: str, args: argparse.Namespace) -> dict[str, list[dic
     env = {"FLAGGERY_DB_URL": db_url, "FLAGGERY_ADMIN_MODE": "false"}
     ports = {"plain": free_port(), "cors": free_port()}
     base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    results: dict[str, list[dict[str, float]]] = {
-        name: [] for name in ("flags", "flags+cors", "ofrep", "ofrep-304")
-    }
+    results: dict[str, list[dict[str, float]]] = {}
     with contextlib.ExitStack() as stack:
         stack.enter_context(
             server(flaggery_command(ports["plain"], args.workers), env, base["plain"] + "/readyz")
@@ -162,19 +212,31 @@ def serve_and_drive(db_url: str, args: argparse.Namespace) -> dict[str, list[dic
         etags = bulk_etags(base["plain"], ETAG_SUBJECTS)
         check_not_modified(base["plain"], etags)
         quoted = ",".join("'" + etag + "'" for etag in etags)
+        ids = f"math.random(1, {SUBJECTS})"
         scripts = {
             "flags": (base["plain"], FLAGS_SCRIPT % values),
             "flags+cors": (base["cors"], FLAGS_SCRIPT % values),
+            "key-flags": (base["plain"], KEY_FLAGS_SCRIPT),
             "ofrep": (base["plain"], SINGLE_SCRIPT % values),
+            "ofrep-uuids": (base["plain"], SINGLE_UUID_SCRIPT % values),
+            "ofrep-context": (base["plain"], CONTEXT_SCRIPT % values),
+            "bulk": (base["plain"], BULK_SCRIPT % {"key": ids}),
+            "bulk-uuids": (base["plain"], BULK_SCRIPT % {"key": "uuid()"}),
             "ofrep-304": (base["plain"], BULK_304_SCRIPT % {"etags": quoted}),
         }
+        results.update({name: [] for name in scripts})
         for round_number in range(1, args.rounds + 1):
             for name, (url, text) in scripts.items():
                 script = workdir / f"{name}.lua"
                 script.write_text(text)
                 outcome = wrk(url, script, args)  # wrk counts only statuses >= 400 as errors
+                outcome["load_average"] = round(os.getloadavg()[0], 2)
                 results[name].append(outcome)
-                print(f"round {round_number} {name:<11} {outcome['rps']:>10,.0f} req/s", flush=True)
+                print(
+                    f"round {round_number} {name:<13} {outcome['rps']:>10,.0f} req/s"
+                    f"  (load average {outcome['load_average']:.2f})",
+                    flush=True,
+                )
     return results
 
 
@@ -184,11 +246,11 @@ def report(
     best = {name: max(runs, key=lambda r: r["rps"]) for name, runs in results.items()}
     flags = best["flags"]["rps"]
     print()
-    print(f"{'route':<12}{'req/s (best)':>14}{'p50 ms':>9}{'p99 ms':>9}{'x flags':>9}")
+    print(f"{'route':<14}{'req/s (best)':>14}{'p50 ms':>9}{'p99 ms':>9}{'x flags':>9}{'load':>7}")
     for name, run in best.items():
         print(
-            f"{name:<12}{run['rps']:>14,.0f}{run.get('p50_ms', 0):>9.3f}"
-            f"{run.get('p99_ms', 0):>9.3f}{run['rps'] / flags:>9.2f}"
+            f"{name:<14}{run['rps']:>14,.0f}{run.get('p50_ms', 0):>9.3f}"
+            f"{run.get('p99_ms', 0):>9.3f}{run['rps'] / flags:>9.2f}{run['load_average']:>7.2f}"
         )
     print(
         f"\nFlaggeryProvider.resolve_string_details: {provider['provider_per_s']:,.0f} calls/s "
@@ -201,8 +263,15 @@ def report(
         "duration_s": args.duration,
         "rounds": args.rounds,
         "runs": results,
+        "load_average": round(os.getloadavg()[0], 2),
         "ratio_ofrep_single": round(best["ofrep"]["rps"] / flags, 3),
+        "ratio_ofrep_single_uuids": round(best["ofrep-uuids"]["rps"] / flags, 3),
+        "ratio_ofrep_single_context": round(best["ofrep-context"]["rps"] / flags, 3),
+        "ratio_ofrep_bulk": round(best["bulk"]["rps"] / flags, 3),
+        "ratio_ofrep_bulk_uuids": round(best["bulk-uuids"]["rps"] / flags, 3),
         "ratio_ofrep_bulk_304": round(best["ofrep-304"]["rps"] / flags, 3),
+        "ratio_ofrep_uuids_to_ids": round(best["ofrep-uuids"]["rps"] / best["ofrep"]["rps"], 3),
+        "ratio_key_flags": round(best["key-flags"]["rps"] / flags, 3),
         "ratio_flags_with_cors": round(best["flags+cors"]["rps"] / flags, 3),
         **{key: round(value) for key, value in provider.items()},
     }

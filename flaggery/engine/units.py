@@ -30,8 +30,11 @@ __all__ = ["EVALUATION_CACHE_SIZE", "NO_BUCKET", "REQUEST_VIEW_CACHE_SIZE", "Uni
 EVALUATION_CACHE_SIZE = 32_768
 """Evaluated keys kept per snapshot: at most about 15 MB even with 256-character keys."""
 
-REQUEST_VIEW_CACHE_SIZE = 4_096
-"""Views first met at request time kept per snapshot (each about 1 KB for 20 features)."""
+REQUEST_VIEW_CACHE_SIZE = 16_384
+"""Views first met at request time kept per snapshot (each about 1 KB for 20 features: at
+most about 16 MB). Rule groups multiply the (bucket, groups) pairs requests meet: 100 buckets
+and ten rule groups made about 5,000 in bench/ofrep_path_bench.py, which a cache of 4,096,
+emptied when full, resolved again and again."""
 
 NO_BUCKET = -1
 """The bucket of a view for a database with no bucket yet: defaults and overrides only."""

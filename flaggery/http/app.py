@@ -51,6 +51,7 @@ from flaggery.live.health_watch import HealthWatch
 from flaggery.live.pruner import prune_forever
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.ofrep.app import OFREP_PREFIX, OfrepApp
+from flaggery.ofrep.fast_path import OfrepFastPath
 from flaggery.settings import Settings
 from flaggery.store.database import OUTAGES
 from flaggery.store.repository import AsyncFlaggery
@@ -85,6 +86,8 @@ class FlaggeryApp(Starlette):
 
     fast_path: FlagsFastPath
     ofrep: ASGIApp
+    ofrep_fast_path: OfrepFastPath
+    """OFREP's evaluations for flaggery's protocol, answered without ASGI (the same bytes)."""
     hosts: HostRule | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -138,17 +141,7 @@ def create_app(
             evaluator.subscribe(services.broadcast.on_update)
             app.state.services = services
             if store is not None:
-                intake = ExposureIntake(store.database, settings.exposure_flush_interval)
-                services.exposure_intake = intake
-                stack.push_async_callback(intake.close)  # before the store closes
-                await stack.enter_async_context(_background(intake.run()))
-                services.health_watch = HealthWatch(
-                    store.database,
-                    lambda: evaluator.snapshot if evaluator.revision >= 0 else None,
-                    clock,
-                    stopper=store if settings.admin_mode else None,
-                )
-                await stack.enter_async_context(_background(services.health_watch.run()))
+                await _start_exposures(services, store, evaluator, clock, stack)
             stack.push_async_callback(evaluator.stop)
             await _start(services, stack)
             if freeze_gc:
@@ -156,16 +149,8 @@ def create_app(
             fast_path.snapshot_of = lambda: evaluator.snapshot
             ofrep.evaluator = evaluator
             ofrep.events.attach(services.broadcast, watch)
-            retention = Retention(
-                settings.change_log_retention_revisions, settings.change_log_retention_days
-            )
-            if store is not None and settings.admin_mode and retention.bounded:
-                await stack.enter_async_context(
-                    _background(prune_forever(store.database, retention))
-                )
             if store is not None and settings.admin_mode:
-                await stack.enter_async_context(_background(apply_forever(store)))
-                services.deliverer = await _start_webhooks(store, evaluator, settings, clock, stack)
+                await _start_admin_tasks(services, store, evaluator, clock, stack)
             await stack.enter_async_context(_background(services.send_watch.run()))
             if metrics is not None:
                 stack.callback(metrics.close)
@@ -184,6 +169,7 @@ def create_app(
     )
     app.fast_path = fast_path
     app.ofrep = cors_for(ofrep, cors) if cors else ofrep
+    app.ofrep_fast_path = OfrepFastPath(ofrep, keyring, cors=bool(cors), hosts=hosts)
     app.hosts = hosts
     return app
 
@@ -214,6 +200,48 @@ async def _open_source(
     if settings.db_auto_upgrade:
         await store.upgrade_db()
     return store, Evaluator(store.database, snapshot_path=settings.snapshot_path)
+
+
+async def _start_exposures(
+    services: Services,
+    store: AsyncFlaggery,
+    evaluator: Evaluator,
+    clock: Clock,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    """Every server with a database takes exposures (written in batches) and watches its live
+    A/B tests' health; only an admin server's watch may stop a red test."""
+    settings = services.settings
+    intake = ExposureIntake(store.database, settings.exposure_flush_interval)
+    services.exposure_intake = intake
+    stack.push_async_callback(intake.close)  # before the store closes
+    await stack.enter_async_context(_background(intake.run()))
+    services.health_watch = HealthWatch(
+        store.database,
+        lambda: evaluator.snapshot if evaluator.revision >= 0 else None,
+        clock,
+        stopper=store if settings.admin_mode else None,
+    )
+    await stack.enter_async_context(_background(services.health_watch.run()))
+
+
+async def _start_admin_tasks(
+    services: Services,
+    store: AsyncFlaggery,
+    evaluator: Evaluator,
+    clock: Clock,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    """What only an admin server runs: change-log pruning (when retention is bounded), the
+    schedule and plan applier, and webhook delivery."""
+    settings = services.settings
+    retention = Retention(
+        settings.change_log_retention_revisions, settings.change_log_retention_days
+    )
+    if retention.bounded:
+        await stack.enter_async_context(_background(prune_forever(store.database, retention)))
+    await stack.enter_async_context(_background(apply_forever(store)))
+    services.deliverer = await _start_webhooks(store, evaluator, settings, clock, stack)
 
 
 async def _start_webhooks(

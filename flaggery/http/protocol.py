@@ -62,7 +62,7 @@ differently; uvicorn is pinned to the minor version tested in ``pyproject.toml``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
@@ -70,12 +70,17 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCy
 from flaggery.http.close_delimited import close_delimited
 from flaggery.http.deadline import MAX_HEAD_BYTES, DeadlineProtocol
 from flaggery.http.serving import KEY_PREFIX, FlagsFastPath, Headers
+from flaggery.ofrep.app import BULK_PATH as OFREP_BULK_PATH
+from flaggery.ofrep.app import MAX_BODY_BYTES as OFREP_MAX_BODY_BYTES
+from flaggery.ofrep.fast_path import OfrepFastPath, Route
 
 __all__ = ["MAX_HEAD_BYTES", "ReadTimeoutProtocol"]
 
 # How many ASGI wrappers (uvicorn's proxy headers, message logger, ...) to look through for
 # flaggery's app.
 _WRAPPERS = 8
+_OFREP = OFREP_BULK_PATH.encode()
+FastPath = TypeVar("FastPath", FlagsFastPath, OfrepFastPath)
 
 
 class ReadTimeoutProtocol(DeadlineProtocol):
@@ -85,8 +90,13 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         super().__init__(*args, read_timeout=read_timeout, **kwargs)
         # Access logs and a root path are ASGI's business (the log line, the path's prefix).
         direct = not self.access_log and not self.root_path
-        self._flags = _flags_fast_path(self.app) if direct else None
+        self._flags = _fast_path(self.app, "fast_path", FlagsFastPath) if direct else None
+        self._ofrep = _fast_path(self.app, "ofrep_fast_path", OfrepFastPath) if direct else None
         self._answer: bytes | None = None  # the direct answer, held until its request is whole
+        # A directly answered OFREP POST being read: its route and the body so far.
+        self._ofrep_route: Route | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
         self._keep_alive = True  # the current request's, for `_hold`
         # The cycle whose ASGI task runs: uvicorn's `self.cycle` is the newest one, which is a
         # pipelined request queued behind it when there is one.
@@ -132,6 +142,7 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         self._unset_keepalive_if_required()
         super().on_message_begin()
         self._answer = None
+        self._ofrep_route = None
 
     def on_headers_complete(self) -> None:
         if self._direct():
@@ -140,10 +151,17 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if self._answer is None:  # a directly answered request has no body: see `_direct`
+        if self._ofrep_route is not None:
+            self._body.append(body)
+            self._body_size += len(body)
+            if self._body_size > OFREP_MAX_BODY_BYTES:
+                self._to_asgi()  # the app answers 413
+        elif self._answer is None:  # a directly answered GET has no body: see `_direct`
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        if self._ofrep_route is not None:
+            self._answer_ofrep()
         answer = self._answer
         if answer is None:
             super().on_message_complete()
@@ -156,12 +174,16 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             self.transport.close()
 
     def _direct(self) -> bool:
-        """Prepare the direct answer of a plain bodiless GET of the flags route, or return
-        False to leave the request to ASGI."""
+        """Prepare the direct answer of a plain bodiless GET of the flags route, or start
+        reading the body of an OFREP evaluation POST to answer directly, or return False to
+        leave the request to ASGI."""
         flags, parser, cycle = self._flags, self.parser, self.cycle
+        method = parser.get_method()
+        if method == b"POST" and self._ofrep is not None:
+            return self._read_ofrep()
         if (
             flags is None
-            or parser.get_method() != b"GET"
+            or method != b"GET"
             or (cycle is not None and not cycle.response_complete)  # pipelined behind it
             or self.flow.write_paused
             or parser.should_upgrade()
@@ -178,6 +200,50 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             path = unquote(path)  # as uvicorn decodes it: a percent-encoded targeting key
         self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         return flags.respond(path, self.headers, self._hold)
+
+    def _read_ofrep(self) -> bool:
+        """Start reading an OFREP evaluation POST's body to answer it directly
+        (`flaggery.ofrep.fast_path`), or return False to leave the request to ASGI."""
+        ofrep, parser, cycle, url = self._ofrep, self.parser, self.cycle, self.url
+        if (
+            ofrep is None
+            or not url.startswith(_OFREP)
+            or (cycle is not None and not cycle.response_complete)  # pipelined behind it
+            or self.flow.write_paused
+            or parser.should_upgrade()
+            or self._over_capacity()
+            or b"?" in url
+            or b"#" in url
+            or not url.isascii()
+        ):
+            return False
+        path = url.decode("ascii")
+        if "%" in path:
+            path = unquote(path)  # as uvicorn decodes it: a percent-encoded flag key
+        route = ofrep.route(path, self.headers)
+        if route is None:
+            return False
+        self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
+        self._ofrep_route, self._body, self._body_size = route, [], 0
+        return True
+
+    def _answer_ofrep(self) -> None:
+        """The OFREP POST being read is whole: hold its direct answer, or hand it to ASGI."""
+        route = self._ofrep_route
+        assert route is not None and self._ofrep is not None
+        body = b"".join(self._body)
+        if self.flow.write_paused or not self._ofrep.respond(route, self.headers, body, self._hold):
+            self._to_asgi()
+        self._ofrep_route, self._body = None, []
+
+    def _to_asgi(self) -> None:
+        """Hand the OFREP POST being read to ASGI after all: its head, and the body read so
+        far, as uvicorn would have passed them on; the rest follows as for any request."""
+        body = b"".join(self._body)
+        self._ofrep_route, self._body = None, []
+        DeadlineProtocol.on_headers_complete(self)
+        if body:
+            DeadlineProtocol.on_body(self, body)
 
     def _over_capacity(self) -> bool:
         """uvicorn's ``limit_concurrency`` admission check (in ``on_headers_complete``, which a
@@ -197,8 +263,9 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         self._answer = b"".join(parts)
 
     def _responded(self) -> bool:
-        if self._in_head or self._answer is not None:
-            return False  # headers incomplete, or the direct answer is not written yet
+        if self._in_head or self._answer is not None or self._ofrep_route is not None:
+            # headers incomplete, a direct answer not written yet, or an OFREP body being read
+            return False
         cycle = self.cycle  # the request's own: it went through ASGI
         return cycle is not None and cycle.response_started
 
@@ -224,12 +291,13 @@ def _bodiless(headers: Headers) -> bool:
     return True
 
 
-def _flags_fast_path(app: Any) -> FlagsFastPath | None:
-    """flaggery's flags fast path, if `app` is flaggery's app or wraps it (uvicorn wraps the
-    app in its middleware: ``.app`` is the wrapped one); None for any other app."""
+def _fast_path(app: Any, name: str, kind: type[FastPath]) -> FastPath | None:
+    """flaggery's fast path of that attribute `name` and type, if `app` is flaggery's app or
+    wraps it (uvicorn wraps the app in its middleware: ``.app`` is the wrapped one); None for
+    any other app."""
     for _ in range(_WRAPPERS):
-        fast_path = getattr(app, "fast_path", None)
-        if isinstance(fast_path, FlagsFastPath):
+        fast_path = getattr(app, name, None)
+        if isinstance(fast_path, kind):
             return fast_path
         app = getattr(app, "app", None)
         if app is None:

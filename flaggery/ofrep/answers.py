@@ -11,12 +11,12 @@ views may never be asked for over OFREP before the next one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flaggery.engine import Evaluation, Snapshot
+from flaggery.engine.evaluation import BoundedCache
 from flaggery.engine.views import entity_tag
 from flaggery.flag_evaluation import (
     AnswerKey,
+    FlagEvaluation,
     answer_key,
     as_stale,
     evaluate_unit,
@@ -25,34 +25,80 @@ from flaggery.flag_evaluation import (
 )
 from flaggery.ofrep.wire import BulkEvaluation, EventStream, EventStreamEndpoint, encode
 
-__all__ = ["Answers", "SnapshotAnswers"]
+__all__ = ["ANSWERS_CACHE_SIZE", "BODY_CACHE_SIZE", "KEPT_BODY_BYTES", "Answers", "SnapshotAnswers"]
+
+ANSWERS_CACHE_SIZE = 8_192
+"""Views whose answers are kept per snapshot (each a few KB for 20 features), all going at
+once when full: rule groups make views at request time without end."""
+
+BODY_CACHE_SIZE = 16_384
+"""Request bodies whose answers are kept per snapshot (`SnapshotAnswers.remember`)."""
+KEPT_BODY_BYTES = 512
+"""The longest body kept: a key and a few attributes (at most 8 MB of bodies in all)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Answers:
-    """Everything OFREP sends for the units of one view."""
+    """Everything OFREP sends for the units of one view, each body encoded when first asked
+    for: a view met at request time (rule groups make many) is often asked for one flag only,
+    and every other flag's body and the bulk body would be encoded for nothing."""
 
-    single: dict[str, bytes]
-    """feature -> the encoded single-flag evaluation (with ``revision`` in its metadata)."""
-    bulk: bytes
-    """The encoded bulk evaluation: every feature, and the event stream."""
-    etag: bytes
-    """Quoted ETag of `bulk`. Bulk metadata has no revision, so the tag changes only when
-    something in the subject's answers does: a write elsewhere still gets a 304."""
+    __slots__ = ("_bulk", "_by_key", "_etag", "_revision", "_single", "_stream")
+
+    def __init__(
+        self, evaluations: list[FlagEvaluation], revision: int, stream: list[EventStream]
+    ) -> None:
+        self._by_key = {evaluation.key: evaluation for evaluation in evaluations}
+        self._revision = revision
+        self._stream = stream
+        self._single: dict[str, bytes] = {}
+        self._bulk: bytes | None = None
+        self._etag = b""
+
+    def single(self, key: str) -> bytes | None:
+        """The encoded single-flag evaluation of feature `key` (with ``revision`` in its
+        metadata), or None if there is no such feature."""
+        body = self._single.get(key)
+        if body is None:
+            evaluation = self._by_key.get(key)
+            if evaluation is None:
+                return None
+            body = self._single[key] = encode(with_revision(evaluation, self._revision))
+        return body
+
+    @property
+    def bulk(self) -> bytes:
+        """The encoded bulk evaluation: every feature, and the event stream."""
+        if self._bulk is None:
+            bulk = encode(BulkEvaluation(list(self._by_key.values()), self._stream))
+            self._bulk, self._etag = bulk, entity_tag(bulk)
+        return self._bulk
+
+    @property
+    def etag(self) -> bytes:
+        """Quoted ETag of `bulk`. Bulk metadata has no revision, so the tag changes only when
+        something in the subject's answers does: a write elsewhere still gets a 304."""
+        if self._bulk is None:
+            _ = self.bulk
+        return self._etag
 
 
 class SnapshotAnswers:
     """The answers of one snapshot, per view, and whether it is ``stale`` (then every reason
     is STALE: flaggery.flag_evaluation.as_stale). Not thread-safe; one per event loop."""
 
-    __slots__ = ("_by_view", "_stream", "_targeted", "snapshot", "stale")
+    __slots__ = ("_by_view", "_stream", "_targeted", "by_body", "rules", "snapshot", "stale")
 
     def __init__(self, snapshot: Snapshot, stream_uri: str, *, stale: bool = False) -> None:
         self.snapshot = snapshot
         self.stale = stale
+        self.rules = bool(snapshot.config.rules)
+        """Whether the snapshot has rules (then a context's evaluation may need the time)."""
         self._stream = [EventStream(EventStreamEndpoint(stream_uri))]
         self._targeted = targeted_features(snapshot.config)
-        self._by_view: dict[AnswerKey, Answers] = {}
+        self._by_view: BoundedCache[AnswerKey, Answers] = BoundedCache(ANSWERS_CACHE_SIZE)
+        self.by_body: BoundedCache[bytes, Answers] = BoundedCache(BODY_CACHE_SIZE)
+        """Request body -> the answers it got (`remember`): a client asking again with the
+        same context skips decoding and evaluating it."""
 
     def for_unit(self, evaluation: Evaluation) -> Answers:
         """The answers for the unit of `evaluation` (`Snapshot.evaluate` in this snapshot).
@@ -60,17 +106,20 @@ class SnapshotAnswers:
         key = answer_key(evaluation)
         answers = self._by_view.get(key)
         if answers is None:
-            answers = self._by_view[key] = self._build(evaluation)
+            answers = self._build(evaluation)
+            self._by_view.put(key, answers)
         return answers
+
+    def remember(self, body: bytes, answers: Answers) -> None:
+        """Keep the `answers` a request `body` got, when they can only ever be its answers in
+        this snapshot: without rules (a date rule's answer moves with the clock) and for a
+        short body. The subject attribute is one per server, so the body decides the unit."""
+        if not self.rules and len(body) <= KEPT_BODY_BYTES:
+            self.by_body.put(body, answers)
 
     def _build(self, evaluation: Evaluation) -> Answers:
         snapshot = self.snapshot
         evaluations = evaluate_unit(snapshot, evaluation, self._targeted)
         if self.stale:
             evaluations = [as_stale(each) for each in evaluations]
-        bulk = encode(BulkEvaluation(evaluations, self._stream))
-        return Answers(
-            single={e.key: encode(with_revision(e, snapshot.revision)) for e in evaluations},
-            bulk=bulk,
-            etag=entity_tag(bulk),
-        )
+        return Answers(evaluations, snapshot.revision, self._stream)

@@ -36,7 +36,7 @@ from flaggery.errors import (
     Unauthorized,
 )
 from flaggery.live.evaluator import Evaluator
-from flaggery.ofrep.answers import SnapshotAnswers
+from flaggery.ofrep.answers import Answers, SnapshotAnswers
 from flaggery.ofrep.events import OfrepEvents
 from flaggery.ofrep.wire import (
     EvaluationError,
@@ -48,7 +48,19 @@ from flaggery.ofrep.wire import (
 from flaggery.request_body import BodyTooLarge, read_body
 from flaggery.tokens import Role
 
-__all__ = ["EVENTS_PATH", "OFREP_PREFIX", "ROUTES", "OfrepApp"]
+__all__ = [
+    "BULK_PATH",
+    "EVENTS_PATH",
+    "MAX_BODY_BYTES",
+    "OFREP_PREFIX",
+    "ROUTES",
+    "SINGLE_PREFIX",
+    "SINGLE_ROUTE",
+    "Headers",
+    "OfrepApp",
+    "Recorder",
+    "Response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +74,11 @@ ROUTES = (("POST", SINGLE_ROUTE), ("POST", BULK_PATH), ("GET", EVENTS_PATH))
 role-table test: each needs the client role, docs/security.md)."""
 MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
 _JSON = (b"content-type", b"application/json")
+
+Headers = list[tuple[bytes, bytes]]
+"""ASGI's header list: (lower-case name, value) byte pairs."""
+Response = tuple[int, Headers, bytes]
+"""(status, headers, body) of an answer."""
 
 
 class Recorder(Protocol):
@@ -126,6 +143,10 @@ class OfrepApp:
         if self._make_tally is not None and route in (SINGLE_ROUTE, BULK_PATH):
             self._tally(route, scope["method"], status).record(time.perf_counter() - started)
 
+    def tally(self, route: str, status: int) -> Recorder | None:
+        """The recorder of POSTs of `route` answered `status`; None without metrics."""
+        return None if self._make_tally is None else self._tally(route, "POST", status)
+
     def _tally(self, route: str, method: str, status: int) -> Recorder:
         tally = self._tallies.get((route, method, status))
         if tally is None:
@@ -138,28 +159,64 @@ class OfrepApp:
         if scope["method"] != "POST":
             raise _NotAllowed(scope["method"], "POST")
         self._check_client(scope)
-        targeting_key, context = decode_request(await _read_body(scope, receive))
-        current, now = self._current(), self._now()
+        body = await _read_body(scope, receive)
+        status, headers, answer = self.evaluation(key, scope["headers"], body)
+        await _send(send, status, headers, answer)
+        return status
+
+    def evaluation(self, key: str | None, headers: Headers, body: bytes) -> Response:
+        """(status, headers, body) of an evaluation POST whose method and client role were
+        checked and whose whole `body` was read: of the single-flag route for flag `key`,
+        of the bulk route for None. The same bytes whoever sends them (this app, or
+        flaggery's protocol without ASGI: `OfrepFastPath`). Only an unexpected exception
+        escapes."""
+        try:
+            return self._evaluation(key, headers, body)
+        except EvaluationError as error:
+            return _error_response(error, key)
+
+    def _evaluation(self, key: str | None, headers: Headers, body: bytes) -> Response:
+        answers = self._known(body)
+        if answers is None:
+            answers = self._evaluate_body(body)
+        if key is not None:
+            answer = answers.single(key)
+            if answer is None:
+                raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
+            return 200, [_JSON, (b"content-length", b"%d" % len(answer))], answer
+        validators = if_none_match(headers)
+        if validators is not None and etag_matches(validators, answers.etag):
+            return 304, not_modified_headers(answers.etag), b""
+        length = (b"content-length", b"%d" % len(answers.bulk))
+        return 200, [_JSON, length, (b"etag", answers.etag), CACHE_CONTROL], answers.bulk
+
+    def _evaluate_body(self, body: bytes) -> Answers:
+        """The answers for the unit and context of a request `body`. Raises EvaluationError."""
+        targeting_key, context = decode_request(body)
+        current = self._current()
+        # ``currentTime`` for date rules: no clock read for a snapshot without rules.
+        now = self._now() if current.rules else None
         try:
             checked = check_targeting_key(targeting_key)
             evaluation = current.snapshot.evaluate(checked, context, self._subject_attribute, now)
         except InvalidTargetingKey as error:
             raise EvaluationError(400, "INVALID_CONTEXT", f"targetingKey: {error}") from None
         answers = current.for_unit(evaluation)
-        if key is not None:
-            body = answers.single.get(key)
-            if body is None:
-                raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
-            await _send(send, 200, [_JSON, (b"content-length", b"%d" % len(body))], body)
-            return 200
-        validators = if_none_match(scope["headers"])
-        if validators is not None and etag_matches(validators, answers.etag):
-            await _send(send, 304, not_modified_headers(answers.etag), b"")
-            return 304
-        length = (b"content-length", b"%d" % len(answers.bulk))
-        headers = [_JSON, length, (b"etag", answers.etag), CACHE_CONTROL]
-        await _send(send, 200, headers, answers.bulk)
-        return 200
+        current.remember(body, answers)
+        return answers
+
+    def _known(self, body: bytes) -> Answers | None:
+        """The answers the same `body` got before from the current snapshot, if kept
+        (`SnapshotAnswers.remember`); None otherwise."""
+        current, evaluator = self._answers, self.evaluator
+        if (
+            current is None
+            or evaluator is None
+            or current.snapshot is not evaluator.snapshot
+            or current.stale != evaluator.stale
+        ):
+            return None
+        return current.by_body.get(body)
 
     def _check_client(self, scope: Scope) -> None:
         """The client role (the role table, docs/security.md), when client tokens are
@@ -237,12 +294,16 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
         raise EvaluationError(413, "GENERAL", str(error)) from None
 
 
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 async def _send_error(send: Send, error: EvaluationError, key: str | None) -> None:
+    await _send(send, *_error_response(error, key))
+
+
+def _error_response(error: EvaluationError, key: str | None) -> Response:
     if key is not None and error.status in (400, 404):
         body = encode(FlagFailure(key, error.code, error.details))
     else:
@@ -254,4 +315,4 @@ async def _send_error(send: Send, error: EvaluationError, key: str | None) -> No
         headers.append((b"retry-after", b"%d" % error.retry_after))
     elif isinstance(error, _NotAllowed):
         headers.append((b"allow", error.allow.encode()))
-    await _send(send, error.status, headers, body)
+    return error.status, headers, body

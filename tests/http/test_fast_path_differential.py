@@ -56,8 +56,15 @@ def _seed(cwd: Path) -> None:
         assert client.post("/v1/features/checkout").status_code == 201
         variant = client.post("/v1/features/checkout/variants/on", params={"make_default": True})
         assert variant.status_code == 201
+        # For OFREP: a second variant, and a rule group that overrides it for a context.
+        assert client.post("/v1/features/checkout/variants/off").status_code == 201
+        assert client.post("/v1/groups/dach").status_code == 201
+        assert client.put("/v1/groups/dach/rule", json=DACH).status_code == 200
+        override = client.post("/v1/groups/dach/overrides/checkout", params={"variant": "off"})
+        assert override.status_code == 200
 
 
+DACH = {"rule": [[{"contextName": "country", "operator": "IN", "values": ["DE", "AT"]}]]}
 METHODS = st.sampled_from([b"GET"] * 6 + [b"HEAD", b"POST", b"OPTIONS", b"DELETE", b"BREW"])
 TARGETS = st.sampled_from(
     [b"/v1/subjects/7/flags"] * 6
@@ -195,3 +202,140 @@ def test_the_fast_path_answers_as_asgi_does(
     with ThreadPoolExecutor(2) as pool:
         direct, through_asgi = pool.map(_exchange, servers, [parts, parts])
     assert direct == through_asgi, (b"".join(parts), direct, through_asgi)
+
+
+# OFREP: evaluation POSTs, answered without ASGI by flaggery's protocol (flaggery.ofrep.fast_path)
+# once their body is whole, through ASGI otherwise; the same bytes either way.
+UUID = b"6f1c0f6e-9a7e-4c7e-8d0b-1b2f3c4d5e6f"
+OFREP_METHODS = st.sampled_from([b"POST"] * 8 + [b"GET", b"HEAD", b"PUT"])
+OFREP_TARGETS = st.sampled_from(
+    [b"/ofrep/v1/evaluate/flags"] * 4
+    + [b"/ofrep/v1/evaluate/flags/checkout"] * 4
+    + [
+        b"/ofrep/v1/evaluate/flags/nothing",  # FLAG_NOT_FOUND
+        b"/ofrep/v1/evaluate/flags/%63heckout",  # percent-encoded: checkout
+        b"/ofrep/v1/evaluate/flags/",  # an empty flag key
+        b"/ofrep/v1/evaluate/flags/checkout?x=1",
+        b"/ofrep/v1/evaluate/flagsx",
+        b"/ofrep/v1/events",
+        b"/ofrep/v2/evaluate/flags",
+        b"http://x/ofrep/v1/evaluate/flags",
+    ]
+)
+OFREP_BODIES = st.sampled_from(
+    [
+        b'{"context": {"targetingKey": "7"}}',  # a registered subject
+        b'{"context": {"targetingKey": "%s"}}' % UUID,  # a hashed key
+        b'{"context": {"targetingKey": "%s", "country": "DE"}}' % UUID,  # in the rule group
+        b'{"context": {"targetingKey": "7", "country": "AT", "subject": 7}}',
+        b'{"context": {"targetingKey": "x", "subject": "7"}}',  # bucketed by subject 7
+        b'{"context": {"targetingKey": "7", "country": ["DE"]}}',
+        b'{"context": {"targetingKey": ""}}',  # INVALID_CONTEXT
+        b'{"context": {"targetingKey": "%s"}}' % (b"k" * 257),  # INVALID_CONTEXT
+        b'{"context": {"targetingKey": 7}}',
+        b'{"context": {"targetingKey": "a\\u0000b"}}',  # NUL: INVALID_CONTEXT
+        b'{"context": {}}',  # TARGETING_KEY_MISSING
+        b"{}",
+        b"",
+        b"  ",
+        b'{"context": {"targetingKey": "7"',  # PARSE_ERROR
+        b"[1, 2]",
+        b'{"context": "7"}',
+        b"\xff\xfe",
+        b"[" * 2000 + b"]" * 2000,  # too deep
+        b'{"context": {"targetingKey": "7", "pad": "%s"}}' % (b"p" * 70_000),  # over the bound
+    ]
+)
+
+
+@st.composite
+def _ofrep_framing(draw: st.DrawFn, body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """How `body` is sent: ``Content-Length`` (perhaps declaring more than the bound, with no
+    body), chunked in one or more chunks, or no body at all."""
+    kind = draw(st.sampled_from(["length"] * 4 + ["chunked"] * 3 + ["none", "declared"]))
+    if kind == "length":
+        return [(b"Content-Length", b"%d" % len(body))], body
+    if kind == "none":
+        return [], b""
+    if kind == "declared":
+        return [(b"Content-Length", b"%d" % draw(st.sampled_from([65_537, 10**9])))], b""
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(body) - 1)), max_size=3)))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces if piece)
+    return [(b"Transfer-Encoding", b"chunked")], chunks + b"0\r\n\r\n"
+
+
+def _ofrep_header(etags: list[bytes]) -> st.SearchStrategy[tuple[bytes, bytes]]:
+    fixed = st.sampled_from(
+        [
+            (b"Host", b"localhost"),
+            (b"Host", b"rebind.attacker.example"),
+            (b"Connection", b"close"),
+            (b"Content-Type", b"application/json"),
+            (b"Expect", b"100-continue"),
+            (b"Authorization", b"Bearer nothing"),
+            (b"Origin", b"https://shop.example.com"),
+            (b"X-Flaggery-Min-Revision", b"1"),
+        ]
+    )
+    validators = [*etags, b'"other"', b"*", b"W/" + etags[0], b'"other", ' + etags[-1]]
+    if_none_match = st.sampled_from(validators).map(lambda value: (b"If-None-Match", value))
+    return st.one_of(fixed, if_none_match)
+
+
+@st.composite
+def ofrep_exchanges(draw: st.DrawFn, etags: list[bytes]) -> list[bytes]:
+    """The raw bytes of one OFREP request (perhaps followed by a pipelined one), in the parts
+    they are sent in: splits anywhere in a POST (its body included: both paths wait for the
+    whole body), in the head only for other methods (which ASGI answers before the body)."""
+    method, target = draw(OFREP_METHODS), draw(OFREP_TARGETS)
+    if target == b"/ofrep/v1/events" and method in (b"GET", b"HEAD"):
+        method = b"POST"  # a GET is the event stream, which stays open: its 405 instead
+    version = draw(st.sampled_from([b"HTTP/1.1"] * 5 + [b"HTTP/1.0"]))
+    headers = draw(st.lists(_ofrep_header(etags), max_size=4))
+    framing, body = draw(_ofrep_framing(draw(OFREP_BODIES)))
+    headers = draw(st.permutations(headers + framing))
+    head = b"%s %s %s\r\n" % (method, target, version)
+    head += b"".join(b"%s: %s\r\n" % header for header in headers) + b"\r\n"
+    raw = head + body
+    if draw(st.booleans()):
+        raw += (  # pipelined behind it
+            b"POST /ofrep/v1/evaluate/flags/checkout HTTP/1.1\r\nHost: localhost\r\n"
+            b'Content-Length: 34\r\n\r\n{"context": {"targetingKey": "7"}}'
+        )
+    raw += SENTINEL
+    last_cut = len(head) + len(body) if method == b"POST" else len(head) - 1
+    cuts = sorted(draw(st.sets(st.integers(1, last_cut), max_size=3)))
+    return [raw[start:end] for start, end in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+
+
+@pytest.fixture(scope="module")
+def bulk_etags(servers: tuple[int, int]) -> list[bytes]:
+    """The bulk evaluation's ETags of subject 7 and of the UUID key, in and out of the rule
+    group, for ``If-None-Match``."""
+    etags = []
+    for context in (b'"7"', b'"%s"' % UUID, b'"%s", "country": "DE"' % UUID):
+        body = b'{"context": {"targetingKey": %s}}' % context
+        request = b"POST /ofrep/v1/evaluate/flags HTTP/1.1\r\nHost: localhost\r\n"
+        request += b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        answer = _exchange(servers[1], [request])
+        match = re.search(rb"(?im)^etag: ([^\r]*)\r$", answer)
+        assert match is not None, answer
+        etags.append(match.group(1))
+    assert len(set(etags)) == 3, etags
+    return etags
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_ofrep_answers_without_asgi_as_asgi_does(
+    servers: tuple[int, int], bulk_etags: list[bytes], data: st.DataObject
+) -> None:
+    parts = data.draw(ofrep_exchanges(bulk_etags))
+    with ThreadPoolExecutor(2) as pool:
+        direct, through_asgi = pool.map(_exchange, servers, [parts, parts])
+    assert direct == through_asgi, (b"".join(parts)[:2000], direct, through_asgi)

@@ -63,7 +63,9 @@ def _for(answers: SnapshotAnswers, targeting_key: int | str) -> Answers:
 
 
 def _single(answers: SnapshotAnswers, targeting_key: int | str, key: str) -> dict[str, Any]:
-    decoded: dict[str, Any] = msgspec.json.decode(_for(answers, targeting_key).single[key])
+    body = _for(answers, targeting_key).single(key)
+    assert body is not None
+    decoded: dict[str, Any] = msgspec.json.decode(body)
     return decoded
 
 

@@ -23,15 +23,20 @@ from flaggery.engine.rules.predicates import (
     predicate_key,
 )
 
-__all__ = ["CURRENT_TIME", "KNOWN_VALUES", "RuleMatch", "RuleMatcher"]
+__all__ = ["CURRENT_TIME", "KNOWN_TRUTHS", "KNOWN_VALUES", "RuleMatch", "RuleMatcher"]
 
 CURRENT_TIME = "currentTime"
 """The attribute DATE operators read; when a request has none, the caller's clock."""
 _USER_ID, _TARGETING_KEY = "userId", "targetingKey"
 _INT64 = 2**63
 KNOWN_VALUES = 1_024
-"""Evaluated values kept per attribute, and matches kept per distinct truth; all go at once
-when full."""
+"""Evaluated values kept per attribute; all go at once when full."""
+
+KNOWN_TRUTHS = 16_384
+"""Matches kept per distinct truth (which predicates hold: an int, and a small tuple of group
+names), all going at once when full: a few MB at most. Contexts with a few attributes of many
+values each (accounts, counts) make thousands of truths, which a smaller memo would forget
+before they repeat (bench/ofrep_path_bench.py, ofrep-rules)."""
 KNOWN_LENGTH = 256
 """Text longer than this is evaluated every time, not kept: at most 1,024 x 256 characters
 kept per attribute and snapshot."""
@@ -167,7 +172,7 @@ class RuleMatcher:
         found = self._matches.get(truth)
         if found is None:
             found = self._match(truth)
-            if len(self._matches) >= KNOWN_VALUES:
+            if len(self._matches) >= KNOWN_TRUTHS:
                 self._matches.clear()
             self._matches[truth] = found
         return found
