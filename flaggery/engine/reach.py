@@ -34,7 +34,7 @@ from flaggery.engine.model import (
     RolloutFact,
     SubjectFact,
 )
-from flaggery.engine.views import ViewKey, ViewKeys, explain_key
+from flaggery.engine.views import ViewKey, ViewKeys, explain_key, view_explainer
 
 __all__ = ["FeatureReach", "Move", "Reach", "Via", "feature_reach", "membership_moves", "moves"]
 
@@ -143,12 +143,18 @@ def membership_moves(config: Config, key: ViewKey, group: str, now: datetime) ->
 def _via_function(config: Config, feature: str, now: datetime) -> Callable[[ViewKey], Via]:
     """key -> its `Via` for ``feature``, resolving only what can touch that feature."""
     only = _only(config, feature)
+    explain = view_explainer(only, now)
+    # Only groups that override the feature or are an audience can change its variant: views
+    # differing in other groups resolve alike, so each distinct cut-down key is explained once.
+    relevant = set(only.groups) | {r.audience for r in only.rollouts.values() if r.audience}
+    relevant |= {t.audience for t in only.abtests.values() if t.audience}
     cache: dict[ViewKey, Via] = {}
 
     def via_of(key: ViewKey) -> Via:
-        found = cache.get(key)
+        cut = ViewKey(key.bucket, tuple(g for g in key.groups if g in relevant))
+        found = cache.get(cut)
         if found is None:
-            found = cache[key] = _via(explain_key(only, key, now).get(feature))
+            found = cache[cut] = _via(explain(cut).get(feature))
         return found
 
     return via_of

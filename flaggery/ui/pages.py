@@ -15,6 +15,7 @@ from starlette.routing import Route
 from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.engine.config import Config
 from flaggery.engine.model import DISABLE, AbTest
+from flaggery.engine.reach import FeatureReach
 from flaggery.errors import FlaggeryError, NotFound, ValidationError
 from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
@@ -110,6 +111,7 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
     buckets = await services.store.get_buckets()
     weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
     tests = _tests_by_feature(config, services.store.database.clock())
+    snapshot = services.evaluator.snapshot
     rows = []
     for name in listing["items"]:
         rollout = config.rollouts.get(name)
@@ -119,6 +121,8 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
                 "rollout": rollout,
                 "effective": sum(weights.get(b, 0) for b in rollout.buckets) if rollout else 0,
                 "total": buckets.total_weight,
+                # What the rollout serves after tests, overrides and the kill switch.
+                "serves": _rollout_serves(snapshot.reach(name)) if rollout else None,
                 "tests": tests[name],
             }
         )
@@ -134,19 +138,38 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
     )
 
 
+def _rollout_serves(reach: FeatureReach) -> float:
+    """The share of registered subjects the rollout serves after precedence."""
+    served = sum(r.subjects for r in reach.reaches if r.via.source == "rollout")
+    return share(served, reach.subjects)
+
+
 async def feature(ui: Ui, request: Request, **context: Any) -> Response:
-    store = ui.services(request).store
+    services = ui.services(request)
+    store = services.store
     name = request.path_params["name"]
     revision = await store.revision()  # read first: the forms' condition (ui/actions.py)
     record = await store.get_feature(name)
     rollout = await _rollout(store, name)
     total = (await store.get_buckets()).total_weight
     preview = context.pop("preview", None)
+    snapshot = services.evaluator.snapshot
+    config = snapshot.config
+    now = store.database.clock()
     return ui.page(
         request,
         "feature.html",
         context.pop("status", 200),
         feature=record,
+        reach=snapshot.reach(name),
+        tests=[
+            (config.abtests[test], status) for test, status in _tests_by_feature(config, now)[name]
+        ],
+        overrides=[
+            (group.name, group.overrides[name])
+            for group in sorted(config.groups.values(), key=lambda g: g.name)
+            if name in group.overrides
+        ],
         # The disabling variant has no value: clients use their own default.
         valued=[variant for variant in record.variants if variant != DISABLE],
         rollout=rollout,
