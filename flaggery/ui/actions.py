@@ -33,6 +33,7 @@ from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui import pages
 from flaggery.ui.abtest_form import FieldError, parse_groups
 from flaggery.ui.confirmations import Effect, Unconfirmed, ask
+from flaggery.ui.paste import pasted_ids, pasted_subjects, pasted_text
 from flaggery.ui.render import Ui
 from flaggery.ui.rule_form import rule_of
 from flaggery.ui.session import CSRF_FIELD, CSRF_HEADER, check_csrf, sign_in
@@ -88,6 +89,8 @@ def routes(ui: Ui) -> list[Route]:
             pages.feature,
             "remove",
         ),
+        post("/buckets", _add_buckets, pages.buckets, "amount"),
+        post("/subjects", _confirmed("add_subjects", _add_subjects), pages.subjects, "ids"),
         post("/abtests", _add_abtest, pages.abtests, "create"),
         post(
             "/abtests/{name:path}/stop",
@@ -103,6 +106,12 @@ def routes(ui: Ui) -> list[Route]:
         ),
         post("/groups", _add_group, pages.groups, "name"),
         post("/groups/{name:path}/members", _add_member, pages.group, "member"),
+        post(
+            "/groups/{name:path}/members/paste",
+            _confirmed("add_members", _add_members),
+            pages.group,
+            "members",
+        ),
         post(
             "/groups/{name:path}/members/remove",
             _confirmed("rm_member", _rm_member),
@@ -128,6 +137,15 @@ def routes(ui: Ui) -> list[Route]:
 
 async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -> Response:
     form = await _form(request)
+    try:
+        return await _run_form(ui, request, form, write, page, field)
+    finally:
+        await form.close()  # an uploaded file's temporary copy
+
+
+async def _run_form(  # noqa: PLR0913 - _run's arguments and the form it read
+    ui: Ui, request: Request, form: FormData, write: Write, page: Page, field: str
+) -> Response:
     check_csrf(request, _csrf(request, form))
     viewer = ui.viewer(request)
     if not viewer.can_write:
@@ -173,8 +191,9 @@ def _confirmation(ui: Ui, request: Request, form: FormData, effect: Effect) -> R
     kept = [
         (key, value)
         for key, value in form.multi_items()
-        if key not in ("csrf", "confirm", "revision") and isinstance(value, str)
+        if key not in ("csrf", "confirm", "revision", *effect.fields) and isinstance(value, str)
     ]
+    kept += list(effect.fields.items())
     return ui.page(
         request,
         "confirm.html",
@@ -203,6 +222,7 @@ def _csrf(request: Request, form: FormData) -> str | None:
 def _back(request: Request) -> str:
     path = request.url.path
     for suffix in (
+        "/members/paste",
         "/variants/remove",
         "/variants",
         "/default",
@@ -365,6 +385,23 @@ async def _stop_abtest(store: AsyncFlaggery, form: FormData, request: Request) -
 async def _rm_abtest(store: AsyncFlaggery, form: FormData, request: Request) -> str:
     await store.rm_abtest(_name(request), if_revision=_revision(form))
     return "/ui/abtests"
+
+
+async def _add_buckets(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    try:
+        amount = parse_decimal(_text(form, "amount"), "The number of buckets", low=1)
+    except DecimalTextError as error:
+        raise ValidationError(str(error)) from None
+    await store.increase_buckets(amount)
+
+
+async def _add_subjects(store: AsyncFlaggery, form: FormData, request: Request) -> str:
+    await store.add_subjects(pasted_subjects(pasted_text(form, "ids")))
+    return "/ui/subjects"
+
+
+async def _add_members(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.add_subjects_to_group(pasted_ids(pasted_text(form, "members")), _name(request))
 
 
 async def _add_group(store: AsyncFlaggery, form: FormData, request: Request) -> str:

@@ -11,7 +11,7 @@ never writes, whatever sends it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 from starlette.datastructures import FormData
@@ -36,6 +36,7 @@ from flaggery.errors import (
     SubjectNotFound,
 )
 from flaggery.ui.labels import effect, variant_label
+from flaggery.ui.paste import pasted_ids, pasted_subjects, pasted_text
 
 __all__ = ["Effect", "Unconfirmed", "ask", "describers"]
 
@@ -47,6 +48,10 @@ class Effect(msgspec.Struct, frozen=True):
 
     title: str
     sentences: list[str]
+    fields: dict[str, str] = {}
+    """Form fields the confirming post sends instead of the ones posted (an upload's text)."""
+    destructive: bool = True
+    """False for a write that only adds (a preview: the button is not red)."""
 
 
 class Unconfirmed(Exception):
@@ -191,7 +196,81 @@ def rm_group(snapshot: Snapshot, name: str, form: FormData) -> Effect:
     return Effect(f"Remove group {name}", sentences)
 
 
+def _ids(ids: Sequence[int]) -> str:
+    shown = ", ".join(map(str, ids[:5]))
+    return shown + (f" and {len(ids) - 5:,} more" if len(ids) > 5 else "")
+
+
+def _existing(snapshot: Snapshot, ids: Sequence[int]) -> list[int]:
+    found = []
+    for sid in ids:
+        try:
+            snapshot.subject(sid)
+        except SubjectNotFound:
+            continue
+        found.append(sid)
+    return found
+
+
+def add_subjects(snapshot: Snapshot, name: str, form: FormData) -> Effect:
+    text = pasted_text(form, "ids")
+    subjects = pasted_subjects(text)
+    ids = [sid for sid, _ in subjects]
+    weight = sum(w for _, w in subjects)
+    sentences = [
+        f"{len(ids):,} new subjects ({_ids(ids)}), total weight {weight:,}, in one "
+        "transaction: each goes to the lightest bucket, as one-by-one adds would (a subject "
+        "removed in the last 90 days goes back to its own bucket)."
+    ]
+    if len(set(ids)) != len(ids):
+        sentences.append("An id appears more than once: the write will be refused.")
+    existing = _existing(snapshot, ids)
+    if existing:
+        sentences.append(
+            f"{len(existing):,} of them exist already ({_ids(existing)}): the write will be "
+            "refused and add none."
+        )
+    if not snapshot.config.buckets:
+        sentences.append("There is no bucket yet: add buckets first, or the write is refused.")
+    noun = "subject" if len(ids) == 1 else "subjects"
+    return Effect(f"Add {len(ids):,} {noun}", sentences, {"ids": text}, destructive=False)
+
+
+def add_members(snapshot: Snapshot, name: str, form: FormData) -> Effect:
+    group = _group(snapshot, name)
+    text = pasted_text(form, "members")
+    ids = pasted_ids(text)
+    existing = set(_existing(snapshot, ids))
+    unknown = [sid for sid in ids if sid not in existing]
+    members = [sid for sid in existing if name in snapshot.subject(sid).groups]
+    overrides = ", ".join(f"{f} = {variant_label(v)}" for f, v in sorted(group.overrides.items()))
+    sentences = [
+        f"{len(ids):,} subjects ({_ids(ids)}) join group {name} in one transaction, each "
+        "joining last: where two of a subject's groups override a feature, this one wins.",
+        f"They get its overrides: {overrides}."
+        if overrides
+        else "The group overrides nothing yet.",
+    ]
+    if unknown:
+        sentences.append(
+            f"{len(unknown):,} are not subjects ({_ids(unknown)}): the write will be refused."
+        )
+    if members:
+        sentences.append(
+            f"{len(members):,} are members already ({_ids(sorted(members))}): the write will "
+            "be refused."
+        )
+    return Effect(
+        f"Add {len(ids):,} subjects to group {name}",
+        sentences,
+        {"members": text},
+        destructive=False,
+    )
+
+
 describers: dict[str, Describer] = {
+    "add_subjects": add_subjects,
+    "add_members": add_members,
     "rm_variant": rm_variant,
     "rm_rollout": rm_rollout,
     "kill": kill,
@@ -210,4 +289,4 @@ def ask(snapshot: Snapshot, action: str, request: Request, form: FormData) -> No
     """Raise Unconfirmed with the action's effect unless the form says ``confirm=on``."""
     if form.getlist("confirm") == ["on"]:
         return
-    raise Unconfirmed(describers[action](snapshot, request.path_params["name"], form))
+    raise Unconfirmed(describers[action](snapshot, request.path_params.get("name", ""), form))

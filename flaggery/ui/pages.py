@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from flaggery.decimal_text import DecimalTextError, parse_decimal
+from flaggery.engine import Snapshot
 from flaggery.engine.config import Config
 from flaggery.engine.model import DISABLE, AbTest
 from flaggery.engine.reach import FeatureReach
@@ -21,7 +23,7 @@ from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui.abtest_form import FieldError, check_counts, draft
-from flaggery.ui.render import Ui, bars, page_of
+from flaggery.ui.render import PAGE_SIZE, Ui, bars, page_of
 from flaggery.ui.rule_form import OPERATOR_CHOICES, rows_of
 
 __all__ = ["routes", "share", "status_of"]
@@ -275,10 +277,19 @@ async def group(ui: Ui, request: Request, **context: Any) -> Response:
     )
 
 
-async def subjects(ui: Ui, request: Request) -> Response:
+async def subjects(ui: Ui, request: Request, **context: Any) -> Response:
     evaluator = ui.services(request).evaluator
     if "key" in request.query_params:
         return _try_context(ui, request)
+    if context:  # a refused paste: the page again with the message and what was pasted
+        return ui.page(
+            request,
+            "subjects.html",
+            context.pop("status", 200),
+            raw="",
+            listing=_subject_listing(evaluator.snapshot, request),
+            **context,
+        )
     raw = request.query_params.get("id", "").strip()
     explanation, error = None, None
     if raw:
@@ -299,7 +310,23 @@ async def subjects(ui: Ui, request: Request) -> Response:
         explanation=explanation,
         weight=weight if explanation else None,
         errors={"id": error} if error else {},
+        listing=_subject_listing(evaluator.snapshot, request),
     )
+
+
+def _subject_listing(snapshot: Snapshot, request: Request) -> dict[str, Any]:
+    """A page of subjects in id order, from the id typed in ``from`` (a search that stays
+    fast at ten million subjects: a binary search, not a scan), with weight, bucket, groups."""
+    ids = snapshot.subject_ids()
+    start = _int(request, "from", 0)
+    first = bisect_left(ids, start) if start else 0
+    shown = [snapshot.subject(sid) for sid in ids[first : first + PAGE_SIZE]]
+    return {
+        "items": shown,
+        "start": start,
+        "total": len(ids),
+        "next": ids[first + PAGE_SIZE] if first + PAGE_SIZE < len(ids) else None,
+    }
 
 
 def _try_context(ui: Ui, request: Request) -> Response:
@@ -328,13 +355,17 @@ def _try_context(ui: Ui, request: Request) -> Response:
     )
 
 
-async def buckets(ui: Ui, request: Request) -> Response:
+async def buckets(ui: Ui, request: Request, **context: Any) -> Response:
     services = ui.services(request)
     record = await services.store.get_buckets()
     weights = [bucket.weight for bucket in record.buckets]
+    count = services.evaluator.snapshot.subject_count
     return ui.page(
         request,
         "buckets.html",
+        context.pop("status", 200),
+        # The seed's guidance: about 10 buckets for a few hundred subjects, 100 beyond.
+        suggested=10 if count < 1_000 else 100,
         buckets=record,
         bars=bars(weights),
         subjects=services.evaluator.snapshot.subject_count,
@@ -342,6 +373,7 @@ async def buckets(ui: Ui, request: Request) -> Response:
         heaviest=max(weights, default=0),
         first_id=record.buckets[0].id if record.buckets else None,
         last_id=record.buckets[-1].id if record.buckets else None,
+        **context,
     )
 
 
