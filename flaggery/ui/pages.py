@@ -226,6 +226,8 @@ async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
         weight_of=lambda group: sum(weights.get(b, 0) for b in group.buckets),
         share=share,
         features=sorted(config.features),
+        variants=_variant_names(config),
+        now_utc=now.strftime("%Y-%m-%d %H:%M"),
         groups=draft(context.get("form")),
         revision=snapshot.revision,
         **context,
@@ -247,7 +249,14 @@ async def abtest_form(ui: Ui, request: Request) -> Response:
         form=form,
         groups=draft(form, form.get("add")),
         features=sorted(config.features),
+        variants=_variant_names(config),
+        now_utc=ui.services(request).store.database.clock().strftime("%Y-%m-%d %H:%M"),
     )
+
+
+def _variant_names(config: Config) -> list[str]:
+    """Every variant name of every feature, once each: the form's choices for a variant."""
+    return sorted({v for feature in config.features.values() for v in feature.variants})
 
 
 async def groups(ui: Ui, request: Request, **context: Any) -> Response:
