@@ -20,7 +20,7 @@ def variant_label(variant: str | None) -> str | None:
 
 
 def step_label(via: Via) -> str:
-    """The step serving a variant, in words: "the rollout", "A/B test t (group a)", ..."""
+    """The step serving a variant, in words: "the rollout", "A/B test t, group a", ..."""
     match via.source:
         case None:
             return "nothing (no default)"
@@ -29,7 +29,7 @@ def step_label(via: Via) -> str:
         case "rollout":
             return "the rollout"
         case "abtest":
-            return f"A/B test {via.test} (group {via.test_group})"
+            return f"A/B test {via.test}, group {via.test_group}"
         case "override":
             return f"the override of group {via.group}"
         case "killed":
@@ -37,18 +37,18 @@ def step_label(via: Via) -> str:
 
 
 def _served(via: Via) -> str:
-    return f"{variant_label(via.variant) or 'no variant'} from {step_label(via)}"
+    return f"{variant_label(via.variant) or 'no variant'} ({step_label(via)})"
 
 
 def effect(moves: Sequence[Move], units: str = "subjects") -> list[str]:
-    """Each move as a sentence: "9,998 subjects of checkout go from new_flow (A/B test ...)
-    to old (the rollout)"; hashed keys added where buckets move."""
+    """Each move as a sentence: "9,998 subjects and the hashed keys of 50 buckets: checkout
+    goes from new_flow (A/B test checkout-ab, group B) to old (the rollout)"."""
     sentences = []
     for move in moves:
         count = f"{move.subjects:,} {units if move.subjects != 1 else units[:-1]}"
-        keys = f" and {move.buckets:,} of the buckets' hashed keys" if move.buckets else ""
+        keys = f" and the hashed keys of {move.buckets:,} buckets" if move.buckets else ""
         sentences.append(
-            f"{count}{keys} of {move.feature} go from {_served(move.before)} "
+            f"{count}{keys}: {move.feature} goes from {_served(move.before)} "
             f"to {_served(move.after)}"
         )
     return sentences

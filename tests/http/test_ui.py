@@ -181,9 +181,7 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     unconfirmed = await client.post("/ui/features/f/kill", data={"csrf": csrf})
     assert unconfirmed.status_code == 200 and "Kill f?" in unconfirmed.text
     # 20 subjects in 4 buckets, the rollout at 50%: its subjects and the others go to Off.
-    assert "of f go from on from the rollout to Off (disabled) from the kill switch" in (
-        unconfirmed.text
-    )
+    assert "f goes from on (the rollout) to Off (disabled) (the kill switch)" in (unconfirmed.text)
     assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0.5
     confirmed = {"csrf": csrf, "confirm": "on"}
     assert (await client.post("/ui/features/f/kill", data=confirmed)).status_code == 303
