@@ -24,7 +24,7 @@ from flaggery.engine.expected_shares import ShareBasis
 from flaggery.engine.exposures import Exposure
 from flaggery.engine.health_report import AbTestHealth
 from flaggery.engine.model import JsonValue
-from flaggery.store.audit_trail import ChangePage
+from flaggery.store.audit_trail import ChangePage, HistoryPage
 from flaggery.store.records import (
     AbTestRecord,
     BucketsRecord,
@@ -35,6 +35,7 @@ from flaggery.store.records import (
     SubjectRecord,
 )
 from flaggery.store.repository import AsyncFlaggery
+from flaggery.store.revert import RevertPreview
 
 __all__ = ["Flaggery"]
 
@@ -243,9 +244,23 @@ class Flaggery:
         )
 
     def add_rollout(
-        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+        self,
+        variant_name: str,
+        feature_name: str,
+        *,
+        proportion: float = 0.0,
+        audience: str | None = None,
+        if_revision: int | None = None,
     ) -> None:
-        self._run(self._store.add_rollout(variant_name, feature_name, if_revision=if_revision))
+        self._run(
+            self._store.add_rollout(
+                variant_name,
+                feature_name,
+                proportion=proportion,
+                audience=audience,
+                if_revision=if_revision,
+            )
+        )
 
     def get_rollout(self, feature_name: str) -> RolloutRecord:
         return self._run(self._store.get_rollout(feature_name))
@@ -390,6 +405,34 @@ class Flaggery:
                 after, limit, feature=feature, group=group, test=test, subject=subject
             )
         )
+
+    def history(  # noqa: PLR0913 - the filters of `changes`, keyword-only
+        self,
+        before: int | None = None,
+        limit: int = 50,
+        *,
+        feature: str | None = None,
+        group: str | None = None,
+        test: str | None = None,
+        subject: int | None = None,
+    ) -> HistoryPage:
+        return self._run(
+            self._store.history(
+                before, limit, feature=feature, group=group, test=test, subject=subject
+            )
+        )
+
+    def preview_revert(self, revision: int) -> RevertPreview:
+        return self._run(self._store.preview_revert(revision))
+
+    def revert(self, revision: int) -> RevertPreview:
+        return self._run(self._store.revert(revision))
+
+    def preview_restore_feature(self, feature_name: str, revision: int) -> RevertPreview:
+        return self._run(self._store.preview_restore_feature(feature_name, revision))
+
+    def restore_feature(self, feature_name: str, revision: int) -> RevertPreview:
+        return self._run(self._store.restore_feature(feature_name, revision))
 
 
 def _share_docstrings() -> None:

@@ -5,13 +5,14 @@ Leaf names are flaggery 0.2.1's, because REST clients read them from the error e
 
     FlaggeryError
     ├── NotFound            SubjectNotFound, FeatureNotFound, VariantNotFound, GroupNotFound,
-    │                       AbTestNotFound, RolloutNotFound, BucketNotFound, OverrideNotFound
+    │                       AbTestNotFound, RolloutNotFound, BucketNotFound, OverrideNotFound,
+    │                       ChangeNotFound
     ├── AlreadyExists       SubjectExists, FeatureExists, VariantExists, GroupExists,
     │                       AbTestExists, RolloutExists, SubjectAlreadyInGroup
     ├── InvalidInput        ValidationError, InvalidRolloutProportion, InvalidTargetingKey,
     │                       AmbiguousCredentials
     ├── Conflict            NoBuckets, SubjectNotInGroup, FeatureHasChildren, VariantIsUsed,
-    │                       AbTestIsLive, AbTestNotLive, GroupIsUsed
+    │                       AbTestIsLive, AbTestNotLive, GroupIsUsed, RevertRefused
     │   └── EntityChanged   a conditional write (if_revision, If-Match) whose entity
     │                       changed since the revision the caller saw
     ├── NotAdmin            the server is read-only
@@ -39,6 +40,7 @@ __all__ = [
     "AlreadyExists",
     "AmbiguousCredentials",
     "BucketNotFound",
+    "ChangeNotFound",
     "Conflict",
     "DatabaseUnavailable",
     "EntityChanged",
@@ -58,6 +60,7 @@ __all__ = [
     "NotAdmin",
     "NotFound",
     "OverrideNotFound",
+    "RevertRefused",
     "RevisionNotReached",
     "RolloutExists",
     "RolloutNotFound",
@@ -133,6 +136,10 @@ class BucketNotFound(NotFound):
     pass
 
 
+class ChangeNotFound(NotFound):
+    """No change-log row has that revision (never written, or pruned by retention)."""
+
+
 class OverrideNotFound(NotFound):
     """New in 0.3: removing a group override that does not exist."""
 
@@ -204,6 +211,12 @@ class AbTestIsLive(Conflict):
 
 class AbTestNotLive(Conflict):
     """Only a running A/B test can be stopped."""
+
+
+class RevertRefused(Conflict):
+    """A revert that cannot be made: a later change touched the same entity, the change was
+    written before flaggery recorded what it replaced, or its kind is not reverted (the
+    message says which and what to do). Nothing was written."""
 
 
 class EntityChanged(Conflict):

@@ -35,6 +35,8 @@ from flaggery.http.codec import (
     NewSubject,
     NewSubjectQuery,
     ReachOut,
+    RestoreQuery,
+    RevertQuery,
     Revision,
     RolloutOut,
     RolloutUpdateQuery,
@@ -46,10 +48,12 @@ from flaggery.http.codec import (
     VariantValueBody,
     WeightQuery,
     parse_moment,
+    parse_revision,
 )
 from flaggery.http.endpoint import Call, Operation
 from flaggery.http.errors import RequestValidationError
 from flaggery.store.audit_trail import ChangePage
+from flaggery.store.revert import RevertPreview
 
 __all__ = ["OPERATIONS"]
 
@@ -347,6 +351,20 @@ async def changes(call: Call[ChangesQuery, None]) -> ChangePage:
     )
 
 
+async def revert_change(call: Call[RevertQuery, None]) -> RevertPreview:
+    revision = parse_revision(call.path["revision"])
+    if call.query.preview:
+        return await call.store.preview_revert(revision)
+    return await call.store.revert(revision)
+
+
+async def restore_feature(call: Call[RestoreQuery, None]) -> RevertPreview:
+    feature, revision = call.path["feature"], call.query.revision
+    if call.query.preview:
+        return await call.store.preview_restore_feature(feature, revision)
+    return await call.store.restore_feature(feature, revision)
+
+
 def _given(value: T | UnsetType) -> T | None:
     return None if isinstance(value, UnsetType) else value
 
@@ -495,6 +513,25 @@ OPERATIONS = (
               "pruned by retention. Several filters keep the writes touching all of their "
               "names (feature=f&group=g: g's override of f, not every write to f or g). "
               "Reader role."),
+    Operation("POST", "/v1/changes/{revision}/revert", revert_change, RevertPreview,
+              "Revert one change, or preview what reverting it would change", "history",
+              query=RevertQuery,
+              errors=(e.ChangeNotFound, e.RevertRefused, e.ValidationError),
+              description="Puts back what the change at `revision` replaced (a feature's "
+              "default, variants, values or kill switch; a rollout; a group's overrides or "
+              "rule; a subject's weight or groups) in one write with its own revision "
+              "(`written`). Refused (409 RevertRefused, saying why) when a later change "
+              "touched the same entity, for A/B tests, creations and removals of features, "
+              "groups and subjects, and for changes written before flaggery 0.4 recorded what "
+              "they replaced. preview=true writes nothing. A reverted rollout gets exactly its "
+              "old buckets back while the bucket weights are unchanged. Admin role."),
+    Operation("POST", FEATURE + "/restore", restore_feature, RevertPreview,
+              "Restore a feature as it was at a revision, or preview it", "history",
+              query=RestoreQuery, errors=(e.RevertRefused, e.ValidationError),
+              description="Puts the feature (default, variants, values, kill switch), its "
+              "rollout and every group's override of it back as they were at `revision`, in "
+              "one write (`written`); A/B tests are left as they are. preview=true writes "
+              "nothing. Admin role."),
     # Revision
     Operation("GET", "/v1/revision", revision, Revision,
               "The database's revision and this process's snapshot revision", "ops"),

@@ -52,6 +52,8 @@ __all__ = [
     "NewSubjectQuery",
     "NoQuery",
     "Readiness",
+    "RestoreQuery",
+    "RevertQuery",
     "Revision",
     "RolloutOut",
     "RolloutUpdateQuery",
@@ -67,6 +69,7 @@ __all__ = [
     "decode_query",
     "encode",
     "parse_moment",
+    "parse_revision",
     "parse_subject_id",
 ]
 
@@ -140,6 +143,24 @@ class AmountQuery(_Query, frozen=True):
 
 class MakeDefaultQuery(_Query, frozen=True):
     make_default: Annotated[bool, Meta(description="Also make it the default variant.")] = False
+
+
+class RevertQuery(_Query, frozen=True):
+    preview: Annotated[
+        bool,
+        Meta(
+            description="true: answer what the revert would change, in words, and write "
+            "nothing (a dry run)."
+        ),
+    ] = False
+
+
+class RestoreQuery(_Query, frozen=True):
+    revision: Annotated[int, Meta(description="Restore the feature as it was at this revision.")]
+    preview: Annotated[
+        bool,
+        Meta(description="true: answer what the restore would change, and write nothing."),
+    ] = False
 
 
 class ForgetQuery(_Query, frozen=True):
@@ -528,6 +549,14 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         raise RequestValidationError(f"Invalid JSON body: {error}") from None
     except RecursionError:
         raise RequestValidationError(f"Invalid JSON body: {TOO_DEEP}") from None
+
+
+def parse_revision(text: str) -> int:
+    """A path segment as a revision (1 to 2**63 - 1). Raises RequestValidationError."""
+    try:
+        return parse_decimal(text, "A revision", low=1, high=MAX_SUBJECT_ID)
+    except DecimalTextError as error:
+        raise RequestValidationError(str(error)) from None
 
 
 def parse_subject_id(text: str) -> int:

@@ -34,6 +34,7 @@ from flaggery.errors import (
     NoBuckets,
     NotAdmin,
     NotFound,
+    RevertRefused,
     RevisionNotReached,
     TooManyAttempts,
     TooManyStreams,
@@ -83,6 +84,7 @@ STATUS_BY_ERROR: dict[type[FlaggeryError], int] = {
     NoBuckets: 409,
     AbTestIsLive: 409,
     AbTestNotLive: 409,
+    RevertRefused: 409,
     EntityChanged: 412,  # RFC 9110 13.1.1: the If-Match condition is false
     RequestValidationError: 422,
     ContentTooLarge: 413,

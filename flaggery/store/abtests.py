@@ -20,6 +20,7 @@ from flaggery.errors import (
     ValidationError,
 )
 from flaggery.store import tables as t
+from flaggery.store.before_state import keep_before
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database
 from flaggery.store.exposures import forget_exposures
@@ -81,6 +82,7 @@ class AbTestsAdmin:
         end = to_utc(end, "end")
         shares = _check_groups(groups, proportions)
         async with self._db.write("add_abtest") as tx:
+            await keep_before(tx, "abtest", test_name)
             start = _effective_start(given_start, tx.now)
             if start >= end:
                 raise ValidationError(f"start ({start}) must be before end ({end}).")
@@ -106,6 +108,7 @@ class AbTestsAdmin:
         readable with get_abtest(). AbTestNotLive if it has not started or has ended;
         EntityChanged if ``if_revision`` is given and a write after it changed the test."""
         async with self._db.write("stop_abtest") as tx:
+            await keep_before(tx, "abtest", test_name)
             test = await _require_test(tx.conn, test_name)
             await require_unchanged(tx, if_revision, "test", test_name)
             if not _running(test, tx.now):
@@ -126,6 +129,7 @@ class AbTestsAdmin:
         AbTestIsLive while it runs; EntityChanged if ``if_revision`` is given and a write
         after it changed the test."""
         async with self._db.write("rm_abtest") as tx:
+            await keep_before(tx, "abtest", test_name)
             test = await _require_test(tx.conn, test_name)
             await require_unchanged(tx, if_revision, "test", test_name)
             if _running(test, tx.now):
@@ -169,6 +173,7 @@ class AbTestsAdmin:
         AbTestNotFound, GroupNotFound, EntityChanged. One transaction; nothing is written
         when it is the audience already."""
         async with self._db.write("set_abtest_audience") as tx:
+            await keep_before(tx, "abtest", test_name)
             test = await _require_test(tx.conn, test_name)
             await require_unchanged(tx, if_revision, "test", test_name)
             if test.audience == group_name:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Row, func, select
 
+from flaggery.engine.change_words import sentences
 from flaggery.engine.model import Change, Fact, decode_facts
 from flaggery.engine.touches import Touched, touched
 from flaggery.errors import ValidationError
@@ -27,8 +28,11 @@ __all__ = [
     "ChangeFilter",
     "ChangePage",
     "ChangeRecord",
+    "HistoryPage",
+    "change_record",
     "read_change_range",
     "read_changes",
+    "read_history",
 ]
 
 MAX_CHANGES_LIMIT = 1000
@@ -49,6 +53,11 @@ class ChangeRecord(msgspec.Struct, frozen=True):
     actor: str | None
     operation: str
     facts: tuple[Fact, ...]
+    before: tuple[Fact, ...] | None = None
+    """What the write changed, as it stood before it (None: written before migration 0015,
+    or a write too large to itemize)."""
+    sentences: tuple[str, ...] = ()
+    """The change in words, one per fact (flaggery.engine.change_words)."""
 
 
 class ChangePage(msgspec.Struct, frozen=True):
@@ -62,6 +71,13 @@ class ChangePage(msgspec.Struct, frozen=True):
     """The oldest revision still in the log (None: the log is empty)."""
     gone: bool
     """True when rows after `after` were pruned by retention: the history has a hole."""
+
+
+class HistoryPage(msgspec.Struct, frozen=True):
+    changes: list[ChangeRecord]
+    """Newest first; at most the `limit` asked for."""
+    older: int | None
+    """Pass as `before` for the next (older) page; None: nothing older is retained."""
 
 
 class ChangeFilter(msgspec.Struct, frozen=True):
@@ -121,7 +137,7 @@ async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter)
         check_subject_id(keep.subject)
     log = t.change_log.c
     scan = limit if keep.empty else SCAN_ROWS
-    query = select(log.revision, log.at, log.actor, log.operation, log.payload)
+    query = select(log.revision, log.at, log.actor, log.operation, log.payload, log.before)
     query = query.where(log.revision > after).order_by(log.revision).limit(scan)
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
@@ -136,12 +152,34 @@ async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter)
     return ChangePage(changes, max(next_after, after), head, oldest, gone)
 
 
+async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter) -> HistoryPage:
+    """Up to ``limit`` writes before revision ``before`` that ``keep`` keeps, newest first:
+    History's pages. A filtered page scans at most SCAN_ROWS rows back; when it stops there,
+    `older` says where to go on, so a filter finds its writes however many others came after.
+    Raises ValidationError as `read_changes` does; DatabaseUnavailable."""
+    if not _is_int(before) or not 1 <= before <= MAX_SUBJECT_ID:
+        raise ValidationError(f"before must be a revision from 1 to {MAX_SUBJECT_ID}.")
+    if not _is_int(limit) or not 1 <= limit <= MAX_CHANGES_LIMIT:
+        raise ValidationError(f"limit must be an integer from 1 to {MAX_CHANGES_LIMIT}.")
+    if keep.subject is not None:
+        check_subject_id(keep.subject)
+    log = t.change_log.c
+    scan = limit if keep.empty else SCAN_ROWS
+    query = select(log.revision, log.at, log.actor, log.operation, log.payload, log.before)
+    query = query.where(log.revision < before).order_by(log.revision.desc()).limit(scan)
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    changes, last = _keep(rows, limit, keep)
+    more = len(changes) == limit or len(rows) == scan
+    return HistoryPage(changes, last if more and last > 1 else None)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _keep(
-    rows: Sequence[Row[Any, Any, Any, Any, Any]], limit: int, keep: ChangeFilter
+    rows: Sequence[Row[Any, Any, Any, Any, Any, Any]], limit: int, keep: ChangeFilter
 ) -> tuple[list[ChangeRecord], int]:
     changes: list[ChangeRecord] = []
     last = 0
@@ -149,10 +187,17 @@ def _keep(
         last = row.revision
         facts = decode_facts(row.payload)
         if keep.keeps(facts):
-            changes.append(ChangeRecord(row.revision, row.at, row.actor, row.operation, facts))
+            changes.append(change_record(row, facts))
             if len(changes) == limit:
                 break
     return changes, last
+
+
+def change_record(row: Row[Any, Any, Any, Any, Any, Any], facts: tuple[Fact, ...]) -> ChangeRecord:
+    """A change-log row (revision, at, actor, operation, payload decoded as `facts`, before)."""
+    before = None if row.before is None else decode_facts(row.before)
+    words = tuple(sentences(facts, before))
+    return ChangeRecord(row.revision, row.at, row.actor, row.operation, facts, before, words)
 
 
 async def read_change_range(db: Database, after: int, upto: int) -> list[Change] | None:

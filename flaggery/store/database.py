@@ -133,6 +133,7 @@ class Batch:
                 "actor": tx.actor,
                 "operation": operation,
                 "payload": payload.decode(),
+                "before": _before(tx.before) if itemized else None,
             }
         )
         if self.changes is not None and itemized:
@@ -175,9 +176,16 @@ class WriteTransaction:
         """Random, unique to this write: tells a rewritten history from the one applied."""
         self.now = now
         self.facts: list[Fact] = []
+        self.before: list[Fact] = []
+        """What the write changes, as it stood before (flaggery.store.before_state)."""
 
     def record(self, *facts: Fact) -> None:
         self.facts.extend(facts)
+
+    def remember(self, *facts: Fact) -> None:
+        """Record what an entity was before this write changes it (History's "before", and
+        what a revert restores)."""
+        self.before.extend(facts)
 
 
 class Database:
@@ -263,6 +271,7 @@ class Database:
                     batch.conn, outcome.revision, uuid.uuid4().hex, now, plan.actor
                 )
                 tx.record(*outcome.facts)
+                tx.remember(*outcome.before)
                 batch.append(tx, plan.write.operation)
         return outcomes
 
@@ -341,6 +350,14 @@ async def _append_changes(batch: Batch, *, notify: bool) -> None:
     )
     if notify:
         await batch.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(batch.revision))))
+
+
+def _before(facts: list[Fact]) -> str | None:
+    """The before facts as JSON, or None when there are none or they exceed the bounds."""
+    if not facts or len(facts) > MAX_LOGGED_FACTS:
+        return None
+    before = encode_facts(facts)
+    return before.decode() if len(before) <= MAX_LOGGED_BYTES else None
 
 
 def _payload(facts: list[Fact]) -> tuple[bytes, bool]:

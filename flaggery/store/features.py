@@ -19,6 +19,7 @@ from flaggery.errors import (
     VariantNotFound,
 )
 from flaggery.store import tables as t
+from flaggery.store.before_state import keep_before
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.queries import encode_value, read_features, read_rollouts
@@ -44,6 +45,7 @@ class FeaturesAdmin:
         """
         check_name("feature", feature_name)
         async with self._db.write("add_feature") as tx:
+            await keep_before(tx, "feature", feature_name)
             if await _read_feature(tx.conn, feature_name) is not None:
                 raise FeatureExists(f"Feature {feature_name!r} exists already.")
             await tx.conn.execute(insert(t.features).values(name=feature_name))
@@ -57,6 +59,7 @@ class FeaturesAdmin:
         tests keep their records.
         """
         async with self._db.write("rm_feature") as tx:
+            await keep_before(tx, "feature", feature_name)
             await require_feature(tx.conn, feature_name)
             await require_unchanged(tx, if_revision, "feature", feature_name)
             uses = await _feature_uses(tx.conn, feature_name, tx.now)
@@ -135,6 +138,7 @@ class FeaturesAdmin:
                 f"{DISABLE!r} has no value: clients get their own default when disabled."
             )
         async with self._db.write("set_variant_value") as tx:
+            await keep_before(tx, "feature", feature_name)
             feature = await require_variant(tx.conn, feature_name, variant_name)
             await require_unchanged(tx, if_revision, "feature", feature_name)
             # Compared as JSON: True == 1 in Python, but they are different values.
@@ -157,6 +161,7 @@ class FeaturesAdmin:
     ) -> None:
         disabling = variant_name == DISABLE
         async with self._db.write("add_variant") as tx:
+            await keep_before(tx, "feature", feature_name)
             feature = await require_feature(tx.conn, feature_name)
             await require_unchanged(tx, if_revision, "feature", feature_name)
             if variant_name in feature.variants:
@@ -200,6 +205,7 @@ class FeaturesAdmin:
         self, operation: str, feature_name: str, killed: bool, if_revision: int | None
     ) -> None:
         async with self._db.write(operation) as tx:
+            await keep_before(tx, "feature", feature_name)
             feature = await require_feature(tx.conn, feature_name)
             await require_unchanged(tx, if_revision, "feature", feature_name)
             if feature.killed == killed:
@@ -219,6 +225,7 @@ class FeaturesAdmin:
         `kill_switch`). One transaction.
         """
         async with self._db.write("rm_variant") as tx:
+            await keep_before(tx, "feature", feature_name)
             await require_variant(tx.conn, feature_name, variant_name)
             await require_unchanged(tx, if_revision, "feature", feature_name)
             reason = await _variant_use(tx.conn, feature_name, variant_name, tx.now)
@@ -244,6 +251,7 @@ class FeaturesAdmin:
         transaction.
         """
         async with self._db.write("set_default_feature_variant") as tx:
+            await keep_before(tx, "feature", feature_name)
             feature = await require_variant(tx.conn, feature_name, variant_name)
             await require_unchanged(tx, if_revision, "feature", feature_name)
             if feature.default == variant_name:

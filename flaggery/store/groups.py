@@ -18,6 +18,7 @@ from flaggery.errors import (
     ValidationError,
 )
 from flaggery.store import tables as t
+from flaggery.store.before_state import keep_before
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import MAX_LOGGED_FACTS, Database, WriteTransaction
 from flaggery.store.features import require_variant
@@ -59,6 +60,7 @@ class GroupsAdmin:
         """
         check_name("group", group_name)
         async with self._db.write("add_group") as tx:
+            await keep_before(tx, "group", group_name)
             if (await read_groups(tx.conn, group_name)).get(group_name):
                 raise GroupExists(f"Group {group_name!r} exists already.")
             await tx.conn.execute(insert(t.groups).values(name=group_name))
@@ -95,6 +97,7 @@ class GroupsAdmin:
         """
         parsed = parse_rule(rule)
         async with self._db.write("set_group_rule") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             if group.rule == parsed:
@@ -105,6 +108,7 @@ class GroupsAdmin:
         """Remove the group's rule: only its explicit members are in it again. Nothing is
         written when it has none. Raises GroupNotFound, EntityChanged. One transaction."""
         async with self._db.write("rm_group_rule") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             if group.rule is not None:
@@ -120,6 +124,7 @@ class GroupsAdmin:
         EntityChanged (see `add_group_override`). One transaction.
         """
         async with self._db.write("rm_group") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             await _refuse_audience(tx.conn, group_name)
@@ -205,6 +210,7 @@ class GroupsAdmin:
         VariantNotFound. One transaction.
         """
         async with self._db.write("add_group_override") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_variant(tx.conn, feature_name, variant_name)
             await require_unchanged(tx, if_revision, "group", group_name)
@@ -237,6 +243,7 @@ class GroupsAdmin:
         transaction.
         """
         async with self._db.write("rm_group_override") as tx:
+            await keep_before(tx, "group", group_name)
             group = await require_group(tx.conn, group_name)
             await require_unchanged(tx, if_revision, "group", group_name)
             if feature_name not in group.overrides:

@@ -74,6 +74,8 @@ class Applied:
     """add_subject with a like_key: the bucket the key hashes to."""
     reason: str | None = None
     """add_subject with a like_key placed elsewhere than `key_bucket`: why."""
+    before: tuple[Fact, ...] = ()
+    """The subject as it was before the write (History's "before")."""
 
 
 Outcome = Applied | FlaggeryError
@@ -152,7 +154,9 @@ class _WorkingCopy:
             changed = self._move(sid, subject, write, revision)
         self.subjects[sid] = changed
         left = tuple(group for group in subject.groups if group not in changed.groups)
-        return Applied(revision, (SubjectFact(sid, changed, left),))
+        return Applied(
+            revision, (SubjectFact(sid, changed, left),), before=(SubjectFact(sid, subject),)
+        )
 
     def _add(self, sid: int, weight: int, revision: int, like_key: str | None) -> Applied:
         if self.subjects[sid] is not None:
@@ -175,7 +179,7 @@ class _WorkingCopy:
         self._add_weight(bucket, weight)
         self.subjects[sid] = Subject(weight, bucket)
         facts = (SubjectFact(sid, Subject(weight, bucket)),)
-        return Applied(revision, facts, bucket, key_bucket, reason)
+        return Applied(revision, facts, bucket, key_bucket, reason, (SubjectFact(sid, None),))
 
     def _move(self, sid: int, subject: Subject, write: SubjectWrite, revision: int) -> Subject:
         """A join or a leave, checked as flaggery.store.groups checks them."""

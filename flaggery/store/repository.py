@@ -26,13 +26,20 @@ from flaggery.engine.expected_shares import ShareBasis
 from flaggery.engine.exposures import Exposure, classify
 from flaggery.engine.health_report import AbTestHealth
 from flaggery.store.abtests import AbTestsAdmin
-from flaggery.store.audit_trail import ChangeFilter, ChangePage, read_changes
+from flaggery.store.audit_trail import (
+    ChangeFilter,
+    ChangePage,
+    HistoryPage,
+    read_changes,
+    read_history,
+)
 from flaggery.store.database import Database
 from flaggery.store.exposures import health_from, record_exposures
 from flaggery.store.features import FeaturesAdmin
 from flaggery.store.groups import GroupsAdmin
 from flaggery.store.migrations import upgrade
 from flaggery.store.replica import Replica
+from flaggery.store.revert import RevertAdmin
 from flaggery.store.rollouts import RolloutsAdmin
 from flaggery.store.subjects.admin import SubjectsAdmin
 from flaggery.store.validation import check_subject_id
@@ -40,7 +47,9 @@ from flaggery.store.validation import check_subject_id
 __all__ = ["AsyncFlaggery"]
 
 
-class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin):
+class AsyncFlaggery(
+    SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, AbTestsAdmin, RevertAdmin
+):
     """The async admin API. Create with ``AsyncFlaggery.from_db_url(url)``; close with
     ``await close()`` or ``async with``. URLs as 0.2.1 users wrote them (``postgresql://``,
     ``postgresql+psycopg2://``, ``sqlite:///path``) are mapped to the async drivers.
@@ -114,6 +123,24 @@ class AsyncFlaggery(SubjectsAdmin, FeaturesAdmin, RolloutsAdmin, GroupsAdmin, Ab
         """
         keep = ChangeFilter(feature, group, test, subject)
         return await read_changes(self._db, after, limit, keep)
+
+    async def history(  # noqa: PLR0913 - the filters of `changes`, keyword-only
+        self,
+        before: int | None = None,
+        limit: int = 50,
+        *,
+        feature: str | None = None,
+        group: str | None = None,
+        test: str | None = None,
+        subject: int | None = None,
+    ) -> HistoryPage:
+        """The history newest first, as the dashboard's History shows it: up to ``limit``
+        writes before revision ``before`` (None: the latest), filtered as `changes` filters.
+        Continue with ``before=page.older`` (None: nothing older). Cost: one indexed query of
+        at most 10,000 rows. Raises ValidationError, DatabaseUnavailable."""
+        start = await self._db.revision() + 1 if before is None else before
+        keep = ChangeFilter(feature, group, test, subject)
+        return await read_history(self._db, start, limit, keep)
 
     async def get_subject_variants(self, sub_id: int) -> dict[str, str]:
         """{feature: variant} for the subject, as of the latest committed write.

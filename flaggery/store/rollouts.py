@@ -20,6 +20,7 @@ from flaggery.engine.restore import (
 )
 from flaggery.errors import RolloutExists, RolloutNotFound, ValidationError
 from flaggery.store import tables as t
+from flaggery.store.before_state import keep_before
 from flaggery.store.conditions import require_unchanged
 from flaggery.store.database import Database, WriteTransaction
 from flaggery.store.features import require_feature, require_variant
@@ -27,21 +28,32 @@ from flaggery.store.queries import read_bucket_weights, read_rollouts, require_g
 from flaggery.store.records import RolloutRecord, shares
 from flaggery.store.validation import check_proportion
 
-__all__ = ["RolloutsAdmin"]
+__all__ = ["RolloutsAdmin", "set_rollout_state"]
 
 
 class RolloutsAdmin:
     _db: Database
 
     async def add_rollout(
-        self, variant_name: str, feature_name: str, *, if_revision: int | None = None
+        self,
+        variant_name: str,
+        feature_name: str,
+        *,
+        proportion: float = 0.0,
+        audience: str | None = None,
+        if_revision: int | None = None,
     ) -> None:
-        """Create the feature's rollout of ``variant_name``, at proportion 0 (no bucket).
+        """Create the feature's rollout of ``variant_name``, at ``proportion`` (default 0: no
+        bucket) and for ``audience`` (a group; None: everyone in its buckets), in one write:
+        the dashboard's "Apply rollout 10%" on a feature without one is one revision.
 
         Raises FeatureNotFound, VariantNotFound, RolloutExists (one rollout per feature),
-        EntityChanged (``if_revision``: see `kill_switch`). One transaction.
+        GroupNotFound, InvalidRolloutProportion, EntityChanged (``if_revision``: see
+        `kill_switch`). One transaction.
         """
+        proportion = check_proportion(proportion)
         async with self._db.write("add_rollout") as tx:
+            await keep_before(tx, "rollout", feature_name)
             await require_variant(tx.conn, feature_name, variant_name)
             await require_unchanged(tx, if_revision, "feature", feature_name)
             if (await read_rollouts(tx.conn, feature_name)).get(feature_name):
@@ -49,14 +61,11 @@ class RolloutsAdmin:
                     f"Feature {feature_name!r} has a rollout already: "
                     "change its variant with set_rollout_variant()."
                 )
-            await tx.conn.execute(
-                insert(t.rollouts).values(
-                    feature=feature_name, variant=variant_name, proportion=0.0
-                )
-            )
-            tx.record(
-                RolloutFact(feature_name, Rollout(feature_name, variant_name, 0.0, frozenset()))
-            )
+            if audience is not None:
+                await require_group(tx.conn, audience)
+            target = Rollout(feature_name, variant_name, proportion, frozenset(), audience)
+            await set_rollout_state(tx.conn, feature_name, None, target)
+            await _record(tx, feature_name)
 
     async def get_rollout(self, feature_name: str) -> RolloutRecord:
         """The feature's rollout: variant, proportion (0 to 1), effective weight (the sum of
@@ -153,6 +162,7 @@ class RolloutsAdmin:
         if proportion is not None:
             proportion = check_proportion(proportion)
         async with self._db.write(operation) as tx:
+            await keep_before(tx, "rollout", feature_name)
             if variant_name is not None:
                 await require_variant(tx.conn, feature_name, variant_name)
             rollout = await _require_rollout(tx.conn, feature_name)
@@ -192,11 +202,35 @@ class RolloutsAdmin:
         """Remove the feature's rollout: its subjects fall back to the default variant.
         Raises RolloutNotFound, EntityChanged (see `kill_switch`)."""
         async with self._db.write("rm_rollout") as tx:
+            await keep_before(tx, "rollout", feature_name)
             await _require_rollout(tx.conn, feature_name)
             await require_unchanged(tx, if_revision, "feature", feature_name)
             for table in (t.rollout_buckets, t.rollout_deals, t.rollouts):
                 await tx.conn.execute(delete(table).where(table.c.feature == feature_name))
             tx.record(RolloutFact(feature_name, None))
+
+
+async def set_rollout_state(
+    conn: AsyncConnection, feature: str, current: Rollout | None, target: Rollout | None
+) -> None:
+    """Make the feature's rollout `target` (None: no rollout), from `current`, as the rollout
+    writes would: a proportion is reached by the same move (remembered buckets included), so a
+    rollout put back at a proportion it left gets the buckets it held there. The caller
+    checked the variant and audience."""
+    if target is None:
+        for table in (t.rollout_buckets, t.rollout_deals, t.rollouts):
+            await conn.execute(delete(table).where(table.c.feature == feature))
+        return
+    if current is None:
+        await conn.execute(
+            insert(t.rollouts).values(
+                feature=feature, variant=target.variant, proportion=0.0, audience=target.audience
+            )
+        )
+        current = Rollout(feature, target.variant, 0.0, frozenset(), target.audience)
+    await _set_variant(conn, current, target.variant)
+    await _set_proportion(conn, current, target.proportion)
+    await _set_audience(conn, current, target.audience)
 
 
 async def _set_variant(conn: AsyncConnection, rollout: Rollout, variant_name: str) -> bool:

@@ -138,6 +138,12 @@ change_log = Table(
         nullable=True,
         comment="Token name or Python actor of this write; NULL for writes before 0005.",
     ),
+    Column(
+        "before",
+        Text,
+        nullable=True,
+        comment="JSON list of facts: what the write changed, before it; NULL before 0015",
+    ),
 )
 
 buckets = Table(

@@ -35,6 +35,7 @@ from flaggery.ui.abtest_form import FieldError, parse_groups
 from flaggery.ui.confirmations import Effect, Unconfirmed, ask
 from flaggery.ui.paste import pasted_ids, pasted_subjects, pasted_text
 from flaggery.ui.render import Ui
+from flaggery.ui.revert_page import restore_feature, restore_page, revert_change, revert_page
 from flaggery.ui.rule_form import rule_of
 from flaggery.ui.session import CSRF_FIELD, CSRF_HEADER, check_csrf, sign_in
 from flaggery.ui.values import typed_value
@@ -132,6 +133,8 @@ def routes(ui: Ui) -> list[Route]:
         post(
             "/groups/{name:path}/remove", _confirmed("rm_group", _rm_group), pages.group, "remove"
         ),
+        post("/history/{revision}/revert", revert_change, revert_page, "revert"),
+        post("/features/{name:path}/restore", restore_feature, restore_page, "revert"),
     ]
 
 
@@ -322,18 +325,25 @@ async def _set_value(store: AsyncFlaggery, form: FormData, request: Request) -> 
 
 
 async def _rollout(store: AsyncFlaggery, form: FormData, request: Request) -> None:
-    """Create the rollout if there is none, then move it (variant and proportion at once)."""
+    """Create the rollout if there is none, else move it (variant and proportion at once):
+    one write, one revision, either way."""
     feature, variant = _name(request), _text(form, "variant") or None
     proportion = _percent(form) if _text(form, "percent") else None
     seen = _revision(form)
+    audience = _text(form, "audience") if "audience" in form else None  # "": no audience
     try:
         await store.get_rollout(feature)
     except NotFound:
         if variant is None:
             raise ValidationError("Choose the variant to roll out.") from None
-        await store.add_rollout(variant, feature, if_revision=seen)
-        seen = None  # the new rollout is this form's own write
-    audience = _text(form, "audience") if "audience" in form else None  # "": no audience
+        await store.add_rollout(
+            variant,
+            feature,
+            proportion=proportion or 0.0,
+            audience=audience or None,
+            if_revision=seen,
+        )
+        return
     await store.set_rollout(feature, variant, proportion, audience, if_revision=seen)
 
 

@@ -24,6 +24,7 @@ from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui.abtest_form import FieldError, check_counts, draft
 from flaggery.ui.render import PAGE_SIZE, Ui, bars, page_of
+from flaggery.ui.revert_page import restore_page, revert_page
 from flaggery.ui.rule_form import OPERATOR_CHOICES, rows_of
 
 __all__ = ["routes", "share", "status_of"]
@@ -41,6 +42,7 @@ def routes(ui: Ui) -> list[Route]:
     return [
         route("/features", features),
         route("/features/{name:path}/preview", preview),
+        route("/features/{name:path}/restore", restore_page),
         route("/features/{name:path}", feature),
         route("/abtests", abtests),
         route("/abtests/form", abtest_form),
@@ -49,6 +51,7 @@ def routes(ui: Ui) -> list[Route]:
         route("/subjects", subjects),
         route("/buckets", buckets),
         route("/history", history),
+        route("/history/{revision}/revert", revert_page),
         route("/health", health),
         route("/signin", signin),
     ]
@@ -406,10 +409,10 @@ async def history(ui: Ui, request: Request) -> Response:
         except DecimalTextError as refused:
             errors["subject"] = str(refused)
     changes: list[Any] = []
-    after = max(0, before - 1 - 1000)
+    older = None
     try:
-        page = await store.changes(after, 1000, subject=subject, **filters)
-        changes = [c for c in page.changes if c.revision < before][-HISTORY_PAGE:][::-1]
+        page = await store.history(before, HISTORY_PAGE, subject=subject, **filters)
+        changes, older = page.changes, page.older
     except ValidationError as refused:
         errors["filter"] = refused.message
     partial = request.headers.get("hx-request") and request.query_params.get("rows")
@@ -424,7 +427,7 @@ async def history(ui: Ui, request: Request) -> Response:
         head=head,
         # The newest page follows the change stream (flaggery.ui.live); an older one stays put.
         live="before" not in request.query_params,
-        older=changes[-1].revision if changes and after > 0 else None,
+        older=older,
         errors=errors,
     )
 

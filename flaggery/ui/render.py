@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, assert_never
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,15 +14,6 @@ from starlette.templating import Jinja2Templates
 from flaggery.access import Keyring
 from flaggery.engine.model import (
     DISABLE,
-    AbTestFact,
-    BucketFact,
-    Fact,
-    FeatureFact,
-    GroupFact,
-    GrowthFact,
-    ReloadFact,
-    RolloutFact,
-    SubjectFact,
 )
 from flaggery.errors import FlaggeryError
 from flaggery.live.evaluator import Evaluator
@@ -34,7 +25,7 @@ from flaggery.ui.labels import step_label, variant_label
 from flaggery.ui.session import Viewer, csrf_token, viewer
 from flaggery.ui.values import TYPES, json_text, type_of
 
-__all__ = ["PAGE_SIZE", "Ui", "bars", "describe", "page_of"]
+__all__ = ["PAGE_SIZE", "Ui", "bars", "page_of"]
 
 PAGE_SIZE = 50
 
@@ -67,7 +58,6 @@ class Ui:
         self.tokens = keyring.tokens
         self.status_for = status_for
         self.templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-        self.templates.env.filters["describe"] = describe
         self.templates.env.filters["json_text"] = json_text
         self.templates.env.filters["type_of"] = type_of
         self.templates.env.filters["variant"] = variant_label
@@ -126,42 +116,3 @@ def bars(weights: Sequence[int], width: int = 960, height: int = 160) -> list[di
         }
         for i, weight in enumerate(weights)
     ]
-
-
-# One short case per fact type, in one match.
-def describe(fact: Fact) -> str:  # noqa: C901
-    """One change-log fact in words, for History: what it is about and, if so, its removal."""
-    match fact:
-        case SubjectFact(id=sub_id, subject=subject, left=left):
-            if subject is None:
-                return f"subject {sub_id} removed" + _listed(", it was in", left)
-            return f"subject {sub_id}" + _listed(", left", left)
-        case BucketFact(id=bucket):
-            return f"bucket {bucket} added"
-        case FeatureFact(name=name, feature=feature):
-            return f"feature {name}" + ("" if feature else " removed")
-        case RolloutFact(feature=name, rollout=rollout):
-            if rollout is None:
-                return f"rollout of {name} removed"
-            return (
-                f"rollout of {name}: {variant_label(rollout.variant)} at {rollout.proportion:.1%}"
-            )
-        case AbTestFact(name=name, test=test, removed_features=features):
-            removed = "" if test else " removed" + _listed(", it set", features)
-            return f"A/B test {name}{removed}"
-        case GroupFact(name=name, group=group, removed_overrides=overrides):
-            removed = "" if group else " removed"
-            return f"group {name}{removed}" + _listed(", overrides removed:", overrides)
-        case GrowthFact(first=first, last=last, rollouts=rollouts, abtests=abtests):
-            return (
-                f"buckets {first}-{last} added: {len(rollouts)} rollouts and "
-                f"{len(abtests)} A/B tests took their share"
-            )
-        case ReloadFact(facts=count):
-            return f"{count} facts (too many to list)"
-        case _:
-            assert_never(fact)
-
-
-def _listed(label: str, names: Sequence[str]) -> str:
-    return f"{label} {', '.join(names)}" if names else ""

@@ -32,6 +32,8 @@ EXPECTED_STATUS = {
     "RolloutNotFound": 404,
     "BucketNotFound": 404,
     "OverrideNotFound": 404,
+    "ChangeNotFound": 404,
+    "RevertRefused": 409,
     "VariantExists": 400,
     "AbTestExists": 400,
     "GroupExists": 400,

@@ -173,10 +173,10 @@ async def test_history_filters_see_removals_over_rest_and_the_dashboard(
     assert operations(by_group) == ["rm_subject", "rm_group"]
     page = await client.get("/ui/history", params={"feature": "f"})
     assert page.status_code == 200
-    assert "group g removed, overrides removed: f" in page.text
+    assert "Group g removed with its overrides of f" in page.text
     assert "rm_subject" not in page.text
     page = await client.get("/ui/history", params={"group": "g"})
-    assert "subject 1 removed, it was in g" in page.text
+    assert "Subject 1 removed, it was in g" in page.text
 
 
 async def test_the_openapi_document_names_if_match_and_412(make_client: MakeClient) -> None:

@@ -115,7 +115,9 @@ async def test_sign_in_roles_and_the_actor_in_history(make_client: MakeClient) -
     assert (await client.post("/ui/features", data={"csrf": csrf, "name": "f"})).status_code == 303
     history = await client.get("/ui/history")
     assert re.search(
-        r"<td class=\"actor\">alice</td>\s*<td class=\"change\"><strong>add_feature", history.text
+        r"<td class=\"actor\">alice</td>\s*<td class=\"change\"><span class=\"sentence\">Feature f "
+        r"created",
+        history.text,
     )
     await client.post("/ui/signout", data={"csrf": csrf})
     assert (await client.get("/ui/features")).status_code == 303

@@ -86,7 +86,7 @@ async def test_off_typed_rolled_out_and_overridden_reads_off_everywhere(
         assert OFF in page.text and "__DISABLE__" not in shown(page), path
         assert "add_disabling_variant" not in page.text
     history = await client.get("/ui/history")
-    assert f"rollout of f: {OFF} at 20.0%" in history.text
+    assert f"Rollout of f created: {OFF} 20%" in history.text
     confirmed = {"csrf": csrf, "confirm": "on"}
     await client.post("/ui/features/f/kill", data=confirmed)
     killed = await client.get("/ui/features/f")

@@ -158,6 +158,7 @@ class SubjectsAdmin:
         """
         async with self._db.write("rm_subject") as tx:
             subject = await _require_subject(tx.conn, sub_id)
+            tx.remember(SubjectFact(sub_id, subject))
             await tx.conn.execute(
                 delete(t.group_members).where(t.group_members.c.subject_id == sub_id)
             )
