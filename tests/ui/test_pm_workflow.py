@@ -2,7 +2,8 @@
 without leaving the browser (headless system Chromium, Playwright), on SQLite and PostgreSQL:
 buckets, subjects by paste, a feature off by default, variants with values, a 10% rollout raised
 to 50%, a group by paste with an override, an A/B test, the feature page showing the test's
-precedence, and stopping the test with its effect named first."""
+precedence, a revert of the rollout from History, and stopping the test with its effect named
+first."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def test_a_pm_sets_up_and_runs_a_flag_alone(db_url: str, tmp_path: Path) -> None
         group_by_paste_with_override(page)
         start_abtest(page)
         feature_page_shows_the_test_first(page)
+        revert_the_rollout_from_history(page)
         stop_test_with_its_effect_named(page)
         for subject in (1, 2, 3):  # the override outlives the test
             flags = server.client.get(f"/v1/subjects/{subject}/flags").json()["flags"]
@@ -130,6 +132,20 @@ def feature_page_shows_the_test_first(page: Page) -> None:
     expect(page.locator("#reach")).to_contain_text("A/B test checkout-ab, group control")
     page.goto("/ui/features")
     expect(page.locator("tr", has_text="checkout")).to_contain_text("0.0% of subjects")
+
+
+def revert_the_rollout_from_history(page: Page) -> None:
+    """The 10% -> 50% change, reverted from History after a preview: back to 10%."""
+    page.goto("/ui/features/checkout")
+    page.locator("a.history-link").first.click()
+    raised = page.locator("#history tr", has_text=re.compile(r"Rollout of checkout: .*-> 50"))
+    raised.locator("a.revert").click()
+    expect(page.locator("#revert-preview")).to_contain_text("10")
+    page.locator("form.revert button").click()
+    expect(page.locator("#history tr").first).to_contain_text("pm")
+    page.goto("/ui/features/checkout")
+    rollout = page.locator("#story li", has_text="Rollout:")
+    expect(rollout).to_contain_text("holds 10.0% of the weight")
 
 
 def stop_test_with_its_effect_named(page: Page) -> None:
