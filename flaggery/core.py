@@ -348,6 +348,9 @@ class Flaggery:
     def add_subject_to_group(self, sub_id: int, group_name: str) -> None:
         self._run(self._store.add_subject_to_group(sub_id, group_name))
 
+    def add_subjects_to_group(self, sub_ids: Iterable[int], group_name: str) -> None:
+        self._run(self._store.add_subjects_to_group(list(sub_ids), group_name))
+
     def rm_subject_from_group(self, sub_id: int, group_name: str) -> None:
         self._run(self._store.rm_subject_from_group(sub_id, group_name))
 

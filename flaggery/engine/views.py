@@ -32,6 +32,7 @@ __all__ = [
     "next_boundary",
     "resolve_views",
     "resolve_views_in_steps",
+    "view_explainer",
     "view_resolver",
 ]
 
@@ -163,6 +164,13 @@ def explain_key(config: Config, key: ViewKey, now: datetime) -> dict[str, Featur
     """Why `key` resolves as it does at `now`. Costs one pass over the configuration (rollout
     and test buckets), not over subjects: meant for explaining one subject, not for serving."""
     return _Resolver(config, live_tests(config.abtests, now)).explain(key)
+
+
+def view_explainer(
+    config: Config, now: datetime
+) -> Callable[[ViewKey], dict[str, FeatureExplanation]]:
+    """`explain_key` for many keys: the configuration pass is paid once, when it is built."""
+    return _Resolver(config, live_tests(config.abtests, now)).explain
 
 
 def view_resolver(

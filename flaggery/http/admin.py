@@ -13,6 +13,7 @@ from typing import TypeVar
 from msgspec import UnsetType
 
 from flaggery import errors as e
+from flaggery.engine.reach import Reach
 from flaggery.http.codec import (
     AbTestBody,
     AbTestEnvelope,
@@ -34,6 +35,7 @@ from flaggery.http.codec import (
     MakeDefaultQuery,
     NewSubject,
     NewSubjectQuery,
+    ReachOut,
     RestoreQuery,
     RevertQuery,
     Revision,
@@ -99,8 +101,31 @@ async def list_features(call: Call[None, None]) -> FeatureNames:
 
 async def get_feature(call: Call[None, None]) -> FeatureOut:
     feature = await call.store.get_feature(call.path["feature"])
+    snapshot = call.evaluator.snapshot
+    reach = snapshot.reach(feature.name)
     return FeatureOut(
-        feature.name, feature.variants, feature.default_variant, feature.values, feature.killed
+        feature.name,
+        feature.variants,
+        feature.default_variant,
+        feature.values,
+        feature.killed,
+        [_reach_out(r, reach.subjects, reach.buckets) for r in reach.reaches],
+        snapshot.revision,
+    )
+
+
+def _reach_out(reach: Reach, subjects: int, buckets: int) -> ReachOut:
+    via = reach.via
+    return ReachOut(
+        via.variant,
+        via.source,
+        reach.subjects,
+        reach.subjects / subjects if subjects else 0.0,
+        reach.buckets,
+        reach.buckets / buckets if buckets else 0.0,
+        via.test,
+        via.test_group,
+        via.group,
     )
 
 

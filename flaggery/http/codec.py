@@ -343,6 +343,23 @@ class FeatureNames(msgspec.Struct, frozen=True):
     features: list[str]
 
 
+class ReachOut(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One variant as one resolution step serves it now, after precedence."""
+
+    variant: Annotated[str | None, Meta(description="The variant; null: no variant at all.")]
+    source: Annotated[
+        str | None,
+        Meta(description="The step serving it: default, rollout, abtest, override or killed."),
+    ]
+    subjects: Annotated[int, Meta(description="Registered subjects served this way.")]
+    subject_share: Annotated[float, Meta(description="subjects / all registered, 0 to 1.")]
+    buckets: Annotated[int, Meta(description="Buckets whose hashed keys are served this way.")]
+    key_share: Annotated[float, Meta(description="Share of hashed targeting keys, 0 to 1.")]
+    test: str | None = None
+    test_group: str | None = None
+    group: Annotated[str | None, Meta(description="The overriding group.")] = None
+
+
 class FeatureOut(msgspec.Struct, frozen=True):
     feature_name: str
     variants: list[str]
@@ -355,6 +372,19 @@ class FeatureOut(msgspec.Struct, frozen=True):
         bool,
         Meta(description="The kill switch is on: everyone gets __DISABLE__ (new in 0.3)."),
     ] = False
+    reach: Annotated[
+        list[ReachOut],
+        Meta(
+            description=(
+                "Who gets each variant now, after precedence (A/B tests over the rollout, "
+                "overrides over both, the kill switch over all), most subjects first; "
+                "rule groups are not counted (new in 0.4)."
+            )
+        ),
+    ] = []
+    reach_revision: Annotated[
+        int | None, Meta(description="The snapshot revision `reach` was counted at.")
+    ] = None
 
 
 class RolloutOut(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.model import Group, GroupFact, SubjectFact
+from flaggery.engine.model import Group, GroupFact, ReloadFact, Subject, SubjectFact
 from flaggery.engine.rules import parse_rule
-from flaggery.errors import GroupExists, GroupIsUsed, OverrideNotFound
+from flaggery.errors import (
+    GroupExists,
+    GroupIsUsed,
+    OverrideNotFound,
+    SubjectAlreadyInGroup,
+    SubjectNotFound,
+    ValidationError,
+)
 from flaggery.store import tables as t
 from flaggery.store.before_state import keep_before
 from flaggery.store.conditions import require_unchanged
-from flaggery.store.database import Database, WriteTransaction
+from flaggery.store.database import MAX_LOGGED_FACTS, Database, WriteTransaction
 from flaggery.store.features import require_variant
-from flaggery.store.planned_writes import SubjectWrite
+from flaggery.store.planned_writes import SubjectWrite, read_subjects
 from flaggery.store.queries import (
     encode_rule,
     read_groups,
@@ -23,7 +32,22 @@ from flaggery.store.queries import (
 from flaggery.store.records import GroupRecord
 from flaggery.store.validation import check_name, check_subject_id
 
-__all__ = ["GroupsAdmin"]
+__all__ = ["MAX_BULK_MEMBERS", "GroupsAdmin"]
+
+MAX_BULK_MEMBERS = 1_000_000
+# Ids per read: below SQLite's bound-parameter limit and asyncpg's message size.
+BATCH = 5_000
+
+
+def _member_ids(sub_ids: Iterable[int]) -> list[int]:
+    ids = [check_subject_id(sid) for sid in sub_ids]
+    if not ids:
+        raise ValidationError("Give at least one subject id.")
+    if len(ids) > MAX_BULK_MEMBERS:
+        raise ValidationError(f"At most {MAX_BULK_MEMBERS:,} subjects per call.")
+    if len(set(ids)) != len(ids):
+        raise ValidationError("The same subject id appears more than once.")
+    return ids
 
 
 class GroupsAdmin:
@@ -123,6 +147,43 @@ class GroupsAdmin:
         """
         write = SubjectWrite("add_subject_to_group", check_subject_id(sub_id), group=group_name)
         await self._db.apply(write)
+
+    async def add_subjects_to_group(self, sub_ids: Iterable[int], group_name: str) -> None:
+        """Add many subjects to the group in one transaction, all or nothing; each joins last
+        (as `add_subject_to_group`, in the given order).
+
+        Raises GroupNotFound, SubjectNotFound (naming the first unknown id),
+        SubjectAlreadyInGroup (naming the first member), ValidationError (a bad or repeated
+        id, more than MAX_BULK_MEMBERS ids, none). A batch of more than MAX_LOGGED_FACTS
+        members is logged as one ReloadFact.
+        """
+        ids = _member_ids(sub_ids)
+        async with self._db.write("add_subjects_to_group") as tx:
+            await require_group(tx.conn, group_name)
+            subjects: dict[int, Subject | None] = {}
+            for first in range(0, len(ids), BATCH):
+                subjects |= await read_subjects(tx.conn, ids[first : first + BATCH])
+            for sid in ids:
+                subject = subjects[sid]
+                if subject is None:
+                    raise SubjectNotFound(f"Subject {sid} does not exist.")
+                if group_name in subject.groups:
+                    raise SubjectAlreadyInGroup(
+                        f"Subject {sid} is in group {group_name!r} already."
+                    )
+            rows = [{"group": group_name, "subject_id": sid, "joined": tx.revision} for sid in ids]
+            await tx.conn.execute(insert(t.group_members), rows)
+            if len(ids) > MAX_LOGGED_FACTS:
+                tx.record(ReloadFact(len(ids)))
+                return
+            for sid in ids:
+                joined = subjects[sid]
+                assert joined is not None  # checked above
+                tx.record(
+                    SubjectFact(
+                        sid, Subject(joined.weight, joined.bucket, (*joined.groups, group_name))
+                    )
+                )
 
     async def rm_subject_from_group(self, sub_id: int, group_name: str) -> None:
         """Remove the subject from the group.

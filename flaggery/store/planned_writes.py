@@ -40,7 +40,7 @@ from flaggery.store.queries import read_bucket_weights
 from flaggery.store.removed_subjects import forget_buckets, remembered_buckets
 from flaggery.store.validation import storable
 
-__all__ = ["Applied", "Outcome", "SubjectWrite", "apply_subject_writes"]
+__all__ = ["Applied", "Outcome", "SubjectWrite", "apply_subject_writes", "read_subjects"]
 
 Operation = Literal[
     "add_subject", "set_subject_weight", "add_subject_to_group", "rm_subject_from_group"
@@ -126,7 +126,7 @@ class _WorkingCopy:
         cls, conn: AsyncConnection, writes: Sequence[SubjectWrite], now: datetime
     ) -> _WorkingCopy:
         ids = sorted({w.subject for w in writes})
-        subjects = await _read_subjects(conn, ids)
+        subjects = await read_subjects(conn, ids)
         names = sorted({w.group for w in writes if w.group and storable(w.group)})
         groups: set[str] = set()
         if names:
@@ -251,7 +251,7 @@ class _WorkingCopy:
         await forget_buckets(conn, self.returned)
 
 
-async def _read_subjects(conn: AsyncConnection, ids: list[int]) -> dict[int, Subject | None]:
+async def read_subjects(conn: AsyncConnection, ids: list[int]) -> dict[int, Subject | None]:
     """Each id's subject with its groups in join order, None for an unknown id: two queries."""
     rows = await conn.execute(
         select(t.subjects.c.id, t.subjects.c.weight, t.subjects.c.bucket_id).where(

@@ -32,6 +32,8 @@ from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui import pages
 from flaggery.ui.abtest_form import FieldError, parse_groups
+from flaggery.ui.confirmations import Effect, Unconfirmed, ask
+from flaggery.ui.paste import pasted_ids, pasted_subjects, pasted_text
 from flaggery.ui.render import Ui
 from flaggery.ui.revert_page import restore_feature, restore_page, revert_change, revert_page
 from flaggery.ui.rule_form import rule_of
@@ -73,25 +75,72 @@ def routes(ui: Ui) -> list[Route]:
         Route("/signout", signout, methods=["POST"]),
         post("/features", _add_feature, pages.features, "name"),
         post("/features/{name:path}/variants", _add_variant, pages.feature, "variant"),
-        post("/features/{name:path}/variants/remove", _rm_variant, pages.feature, "variant"),
+        post(
+            "/features/{name:path}/variants/remove",
+            _confirmed("rm_variant", _rm_variant),
+            pages.feature,
+            "variant",
+        ),
         post("/features/{name:path}/default", _set_default, pages.feature, "default"),
         post("/features/{name:path}/value", _set_value, pages.feature, "value"),
         post("/features/{name:path}/rollout", _rollout, pages.feature, "rollout"),
-        post("/features/{name:path}/rollout/remove", _rm_rollout, pages.feature, "rollout"),
-        post("/features/{name:path}/kill", _confirmed(_kill), pages.feature, "kill"),
-        post("/features/{name:path}/unkill", _confirmed(_unkill), pages.feature, "kill"),
-        post("/features/{name:path}/remove", _confirmed(_rm_feature), pages.feature, "remove"),
+        post(
+            "/features/{name:path}/rollout/remove",
+            _confirmed("rm_rollout", _rm_rollout),
+            pages.feature,
+            "rollout",
+        ),
+        post("/features/{name:path}/kill", _confirmed("kill", _kill), pages.feature, "kill"),
+        post("/features/{name:path}/unkill", _confirmed("unkill", _unkill), pages.feature, "kill"),
+        post(
+            "/features/{name:path}/remove",
+            _confirmed("rm_feature", _rm_feature),
+            pages.feature,
+            "remove",
+        ),
+        post("/buckets", _add_buckets, pages.buckets, "amount"),
+        post("/subjects", _confirmed("add_subjects", _add_subjects), pages.subjects, "ids"),
         post("/abtests", _add_abtest, pages.abtests, "create"),
-        post("/abtests/{name:path}/stop", _confirmed(_stop_abtest), pages.abtests, "abtest"),
-        post("/abtests/{name:path}/remove", _confirmed(_rm_abtest), pages.abtests, "abtest"),
+        post(
+            "/abtests/{name:path}/stop",
+            _confirmed("stop_abtest", _stop_abtest),
+            pages.abtests,
+            "abtest",
+        ),
+        post(
+            "/abtests/{name:path}/remove",
+            _confirmed("rm_abtest", _rm_abtest),
+            pages.abtests,
+            "abtest",
+        ),
         post("/groups", _add_group, pages.groups, "name"),
         post("/groups/{name:path}/members", _add_member, pages.group, "member"),
-        post("/groups/{name:path}/members/remove", _rm_member, pages.group, "member"),
+        post(
+            "/groups/{name:path}/members/paste",
+            _confirmed("add_members", _add_members),
+            pages.group,
+            "members",
+        ),
+        post(
+            "/groups/{name:path}/members/remove",
+            _confirmed("rm_member", _rm_member),
+            pages.group,
+            "member",
+        ),
         post("/groups/{name:path}/overrides", _add_override, pages.group, "override"),
-        post("/groups/{name:path}/overrides/remove", _rm_override, pages.group, "override"),
+        post(
+            "/groups/{name:path}/overrides/remove",
+            _confirmed("rm_override", _rm_override),
+            pages.group,
+            "override",
+        ),
         post("/groups/{name:path}/rule", _set_rule, pages.group, "rule"),
-        post("/groups/{name:path}/rule/remove", _rm_rule, pages.group, "rule"),
-        post("/groups/{name:path}/remove", _confirmed(_rm_group), pages.group, "remove"),
+        post(
+            "/groups/{name:path}/rule/remove", _confirmed("rm_rule", _rm_rule), pages.group, "rule"
+        ),
+        post(
+            "/groups/{name:path}/remove", _confirmed("rm_group", _rm_group), pages.group, "remove"
+        ),
         post("/history/{revision}/revert", revert_change, revert_page, "revert"),
         post("/features/{name:path}/restore", restore_feature, restore_page, "revert"),
     ]
@@ -99,6 +148,15 @@ def routes(ui: Ui) -> list[Route]:
 
 async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -> Response:
     form = await _form(request)
+    try:
+        return await _run_form(ui, request, form, write, page, field)
+    finally:
+        await form.close()  # an uploaded file's temporary copy
+
+
+async def _run_form(  # noqa: PLR0913 - _run's arguments and the form it read
+    ui: Ui, request: Request, form: FormData, write: Write, page: Page, field: str
+) -> Response:
     check_csrf(request, _csrf(request, form))
     viewer = ui.viewer(request)
     if not viewer.can_write:
@@ -107,6 +165,8 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
     try:
         with acting_as(viewer.name):
             target = await write(services.store, form, request)
+    except Unconfirmed as unconfirmed:
+        return _confirmation(ui, request, form, unconfirmed.effect)
     except (FlaggeryError, FieldError) as refused:
         beside, error = (
             (refused.field, refused.error) if isinstance(refused, FieldError) else (field, refused)
@@ -123,16 +183,37 @@ async def _run(ui: Ui, request: Request, write: Write, page: Page, field: str) -
     return RedirectResponse(target or _back(request), 303)
 
 
-def _confirmed(write: Write) -> Write:
-    """`write`, refused unless its form's confirm box was ticked: the browser's ``required``
-    is a convenience, not a check (a post made without the page skips it)."""
+def _confirmed(action: str, write: Write) -> Write:
+    """`write`, made only when the form says ``confirm=on`` (once: "off" then "on" is not a
+    confirmation); otherwise the confirmation page naming its effect
+    (flaggery.ui.confirmations), whatever sent the post."""
 
     async def confirmed(store: AsyncFlaggery, form: FormData, request: Request) -> str | None:
-        if form.getlist("confirm") != ["on"]:  # "off" then "on" is not a confirmation
-            raise ValidationError("Tick the box to confirm: this cannot be undone here.")
+        ask(request.app.state.services.evaluator.snapshot, action, request, form)
         return await write(store, form, request)
 
     return confirmed
+
+
+def _confirmation(ui: Ui, request: Request, form: FormData, effect: Effect) -> Response:
+    """The page asking to confirm: the effect, and the same form again with ``confirm=on``
+    and the revision the effect was counted at."""
+    snapshot = ui.services(request).evaluator.snapshot
+    kept = [
+        (key, value)
+        for key, value in form.multi_items()
+        if key not in ("csrf", "confirm", "revision", *effect.fields) and isinstance(value, str)
+    ]
+    kept += list(effect.fields.items())
+    return ui.page(
+        request,
+        "confirm.html",
+        effect=effect,
+        action=request.url.path,
+        fields=kept,
+        revision=snapshot.revision,
+        back=_back(request),
+    )
 
 
 async def _form(request: Request) -> FormData:
@@ -152,6 +233,7 @@ def _csrf(request: Request, form: FormData) -> str | None:
 def _back(request: Request) -> str:
     path = request.url.path
     for suffix in (
+        "/members/paste",
         "/variants/remove",
         "/variants",
         "/default",
@@ -321,6 +403,23 @@ async def _stop_abtest(store: AsyncFlaggery, form: FormData, request: Request) -
 async def _rm_abtest(store: AsyncFlaggery, form: FormData, request: Request) -> str:
     await store.rm_abtest(_name(request), if_revision=_revision(form))
     return "/ui/abtests"
+
+
+async def _add_buckets(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    try:
+        amount = parse_decimal(_text(form, "amount"), "The number of buckets", low=1)
+    except DecimalTextError as error:
+        raise ValidationError(str(error)) from None
+    await store.increase_buckets(amount)
+
+
+async def _add_subjects(store: AsyncFlaggery, form: FormData, request: Request) -> str:
+    await store.add_subjects(pasted_subjects(pasted_text(form, "ids")))
+    return "/ui/subjects"
+
+
+async def _add_members(store: AsyncFlaggery, form: FormData, request: Request) -> None:
+    await store.add_subjects_to_group(pasted_ids(pasted_text(form, "members")), _name(request))
 
 
 async def _add_group(store: AsyncFlaggery, form: FormData, request: Request) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -13,14 +14,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from flaggery.decimal_text import DecimalTextError, parse_decimal
+from flaggery.engine import Snapshot
 from flaggery.engine.config import Config
 from flaggery.engine.model import DISABLE, AbTest
+from flaggery.engine.reach import FeatureReach
 from flaggery.errors import FlaggeryError, NotFound, ValidationError
 from flaggery.store.records import AbTestRecord, RolloutRecord
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui.abtest_form import FieldError, check_counts, draft
-from flaggery.ui.render import Ui, bars, page_of
+from flaggery.ui.render import PAGE_SIZE, Ui, bars, page_of
 from flaggery.ui.revert_page import restore_page, revert_page
 from flaggery.ui.rule_form import OPERATOR_CHOICES, rows_of
 
@@ -114,6 +117,7 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
     buckets = await services.store.get_buckets()
     weights = {bucket.id: bucket.weight for bucket in buckets.buckets}
     tests = _tests_by_feature(config, services.store.database.clock())
+    snapshot = services.evaluator.snapshot
     rows = []
     for name in listing["items"]:
         rollout = config.rollouts.get(name)
@@ -123,6 +127,8 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
                 "rollout": rollout,
                 "effective": sum(weights.get(b, 0) for b in rollout.buckets) if rollout else 0,
                 "total": buckets.total_weight,
+                # What the rollout serves after tests, overrides and the kill switch.
+                "serves": _rollout_serves(snapshot.reach(name)) if rollout else None,
                 "tests": tests[name],
             }
         )
@@ -138,19 +144,38 @@ async def features(ui: Ui, request: Request, **context: Any) -> Response:
     )
 
 
+def _rollout_serves(reach: FeatureReach) -> float:
+    """The share of registered subjects the rollout serves after precedence."""
+    served = sum(r.subjects for r in reach.reaches if r.via.source == "rollout")
+    return share(served, reach.subjects)
+
+
 async def feature(ui: Ui, request: Request, **context: Any) -> Response:
-    store = ui.services(request).store
+    services = ui.services(request)
+    store = services.store
     name = request.path_params["name"]
     revision = await store.revision()  # read first: the forms' condition (ui/actions.py)
     record = await store.get_feature(name)
     rollout = await _rollout(store, name)
     total = (await store.get_buckets()).total_weight
     preview = context.pop("preview", None)
+    snapshot = services.evaluator.snapshot
+    config = snapshot.config
+    now = store.database.clock()
     return ui.page(
         request,
         "feature.html",
         context.pop("status", 200),
         feature=record,
+        reach=snapshot.reach(name),
+        tests=[
+            (config.abtests[test], status) for test, status in _tests_by_feature(config, now)[name]
+        ],
+        overrides=[
+            (group.name, group.overrides[name])
+            for group in sorted(config.groups.values(), key=lambda g: g.name)
+            if name in group.overrides
+        ],
         # The disabling variant has no value: clients use their own default.
         valued=[variant for variant in record.variants if variant != DISABLE],
         rollout=rollout,
@@ -158,9 +183,6 @@ async def feature(ui: Ui, request: Request, **context: Any) -> Response:
         share=share,
         preview=preview,
         revision=revision,
-        tests=_tests_by_feature(
-            ui.services(request).evaluator.snapshot.config, store.database.clock()
-        )[name],
         **context,
     )
 
@@ -208,6 +230,8 @@ async def abtests(ui: Ui, request: Request, **context: Any) -> Response:
         weight_of=lambda group: sum(weights.get(b, 0) for b in group.buckets),
         share=share,
         features=sorted(config.features),
+        variants=_variant_names(config),
+        now_utc=now.strftime("%Y-%m-%d %H:%M"),
         groups=draft(context.get("form")),
         revision=snapshot.revision,
         **context,
@@ -243,7 +267,14 @@ async def abtest_form(ui: Ui, request: Request) -> Response:
         form=form,
         groups=draft(form, form.get("add")),
         features=sorted(config.features),
+        variants=_variant_names(config),
+        now_utc=ui.services(request).store.database.clock().strftime("%Y-%m-%d %H:%M"),
     )
+
+
+def _variant_names(config: Config) -> list[str]:
+    """Every variant name of every feature, once each: the form's choices for a variant."""
+    return sorted({v for feature in config.features.values() for v in feature.variants})
 
 
 async def groups(ui: Ui, request: Request, **context: Any) -> Response:
@@ -273,10 +304,19 @@ async def group(ui: Ui, request: Request, **context: Any) -> Response:
     )
 
 
-async def subjects(ui: Ui, request: Request) -> Response:
+async def subjects(ui: Ui, request: Request, **context: Any) -> Response:
     evaluator = ui.services(request).evaluator
     if "key" in request.query_params:
         return _try_context(ui, request)
+    if context:  # a refused paste: the page again with the message and what was pasted
+        return ui.page(
+            request,
+            "subjects.html",
+            context.pop("status", 200),
+            raw="",
+            listing=_subject_listing(evaluator.snapshot, request),
+            **context,
+        )
     raw = request.query_params.get("id", "").strip()
     explanation, error = None, None
     if raw:
@@ -297,7 +337,23 @@ async def subjects(ui: Ui, request: Request) -> Response:
         explanation=explanation,
         weight=weight if explanation else None,
         errors={"id": error} if error else {},
+        listing=_subject_listing(evaluator.snapshot, request),
     )
+
+
+def _subject_listing(snapshot: Snapshot, request: Request) -> dict[str, Any]:
+    """A page of subjects in id order, from the id typed in ``from`` (a search that stays
+    fast at ten million subjects: a binary search, not a scan), with weight, bucket, groups."""
+    ids = snapshot.subject_ids()
+    start = _int(request, "from", 0)
+    first = bisect_left(ids, start) if start else 0
+    shown = [snapshot.subject(sid) for sid in ids[first : first + PAGE_SIZE]]
+    return {
+        "items": shown,
+        "start": start,
+        "total": len(ids),
+        "next": ids[first + PAGE_SIZE] if first + PAGE_SIZE < len(ids) else None,
+    }
 
 
 def _try_context(ui: Ui, request: Request) -> Response:
@@ -326,13 +382,17 @@ def _try_context(ui: Ui, request: Request) -> Response:
     )
 
 
-async def buckets(ui: Ui, request: Request) -> Response:
+async def buckets(ui: Ui, request: Request, **context: Any) -> Response:
     services = ui.services(request)
     record = await services.store.get_buckets()
     weights = [bucket.weight for bucket in record.buckets]
+    count = services.evaluator.snapshot.subject_count
     return ui.page(
         request,
         "buckets.html",
+        context.pop("status", 200),
+        # The seed's guidance: about 10 buckets for a few hundred subjects, 100 beyond.
+        suggested=10 if count < 1_000 else 100,
         buckets=record,
         bars=bars(weights),
         subjects=services.evaluator.snapshot.subject_count,
@@ -340,6 +400,7 @@ async def buckets(ui: Ui, request: Request) -> Response:
         heaviest=max(weights, default=0),
         first_id=record.buckets[0].id if record.buckets else None,
         last_id=record.buckets[-1].id if record.buckets else None,
+        **context,
     )
 
 

@@ -22,7 +22,7 @@ from flaggery.settings import Settings
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.stream.broadcast import Broadcast
 from flaggery.stream.send_watch import SendWatch
-from flaggery.ui.labels import variant_label
+from flaggery.ui.labels import step_label, variant_label
 from flaggery.ui.session import Viewer, csrf_token, viewer
 from flaggery.ui.values import TYPES, json_text, type_of
 
@@ -66,6 +66,7 @@ class Ui:
         self.templates.env.filters["json_text"] = json_text
         self.templates.env.filters["type_of"] = type_of
         self.templates.env.filters["variant"] = variant_label
+        self.templates.env.filters["step"] = step_label
         self.templates.env.globals["DISABLE"] = DISABLE
         self.templates.env.globals["value_types"] = TYPES
 

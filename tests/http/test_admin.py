@@ -77,12 +77,15 @@ async def test_features_and_variants(client: httpx.AsyncClient) -> None:
     assert ok(await client.get("/v1/features")) == {"features": []}
     assert ok(await client.post("/v1/features/checkout"), 201) == OK
     fails(await client.post("/v1/features/checkout"), 400, "FeatureExists")
-    assert ok(await client.get("/v1/features/checkout")) == {
+    created = ok(await client.get("/v1/features/checkout"))
+    assert created.pop("reach_revision") >= 1  # what reach was counted at (test_feature_reach)
+    assert created == {
         "feature_name": "checkout",
         "variants": [],
         "default_variant": None,
         "values": {},
         "killed": False,
+        "reach": [],
     }
     fails(await client.get("/v1/features/nope"), 404, "FeatureNotFound")
 

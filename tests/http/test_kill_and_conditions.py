@@ -193,7 +193,7 @@ async def test_a_stale_group_form_is_refused(make_client: MakeClient) -> None:
     client = await make_client()
     await _killable(client)
     page = await client.get("/ui/groups/g")
-    form = {"csrf": csrf_of(page), "feature": "f", "revision": _revision_of(page)}
+    form = {"csrf": csrf_of(page), "feature": "f", "revision": _revision_of(page), "confirm": "on"}
     ok(await client.post("/v1/groups/g/subjects/2"))  # membership: the form stays valid
     ok(await (await make_client()).post("/v1/groups/g/overrides/f", params={"variant": "B"}))
     refused = await client.post("/ui/groups/g/overrides/remove", data=form)

@@ -181,7 +181,9 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
         "/ui/features/f/rollout", data={"csrf": csrf, "variant": "on", "percent": "50"}
     )
     unconfirmed = await client.post("/ui/features/f/kill", data={"csrf": csrf})
-    assert unconfirmed.status_code == 400 and "Tick the box to confirm" in unconfirmed.text
+    assert unconfirmed.status_code == 200 and "Kill f?" in unconfirmed.text
+    # 20 subjects in 4 buckets, the rollout at 50%: its subjects and the others go to Off.
+    assert "f goes from on (the rollout) to Off (disabled) (the kill switch)" in (unconfirmed.text)
     assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0.5
     confirmed = {"csrf": csrf, "confirm": "on"}
     assert (await client.post("/ui/features/f/kill", data=confirmed)).status_code == 303
@@ -197,15 +199,19 @@ async def test_forms_for_tests_groups_and_the_kill_switch(make_client: MakeClien
     await client.post("/ui/groups", data={"csrf": csrf, "name": "g"})
     for subject in ("3", "5"):
         await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": subject})
-    await client.post("/ui/groups/g/members/remove", data={"csrf": csrf, "subject": "3"})
+    removal = {"csrf": csrf, "subject": "3"}
+    asked = await client.post("/ui/groups/g/members/remove", data=removal)
+    assert "Remove subject 3 from group g?" in asked.text
+    assert ok(await client.get("/v1/groups/g"))["subjects"] == [3, 5]
+    await client.post("/ui/groups/g/members/remove", data=removal | {"confirm": "on"})
     assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
     bad = await client.post("/ui/groups/g/members", data={"csrf": csrf, "subject": "x"})
     assert bad.status_code == 400 and "A subject id must be a whole number" in bad.text
-    # Every destructive form needs its box ticked, whatever sends the post.
+    # Every destructive form is confirmed on a page naming its effect, whatever sends the post.
     for path in ("/ui/groups/g/remove", "/ui/features/f/remove"):
         for unconfirmed_form in ({"csrf": csrf}, {"csrf": csrf, "confirm": ["off", "on"]}):
-            refused = await client.post(path, data=unconfirmed_form)
-            assert refused.status_code == 400 and "Tick the box to confirm" in refused.text
+            asked = await client.post(path, data=unconfirmed_form)
+            assert asked.status_code == 200 and 'name="confirm" value="on"' in asked.text
     assert ok(await client.get("/v1/groups/g"))["subjects"] == [5]
     assert (await client.post("/ui/groups/g/remove", data=confirmed)).status_code == 303
     fails(await client.get("/v1/groups/g"), 404, "GroupNotFound")

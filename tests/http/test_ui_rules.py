@@ -37,7 +37,11 @@ async def test_a_rule_is_edited_row_by_row(make_client: MakeClient) -> None:
     bad = {**rows, "values-1": "v2"}
     refused = await client.post("/ui/groups/dach/rule", data={"csrf": csrf, **bad})
     assert refused.status_code == 400 and "is not a strict semantic version" in refused.text
-    removed = await client.post("/ui/groups/dach/rule/remove", data={"csrf": csrf})
+    asked = await client.post("/ui/groups/dach/rule/remove", data={"csrf": csrf})
+    assert "Remove the targeting rule of group dach?" in asked.text
+    assert "rule" in ok(await client.get("/v1/groups/dach"))
+    confirmed = {"csrf": csrf, "confirm": "on"}
+    removed = await client.post("/ui/groups/dach/rule/remove", data=confirmed)
     assert removed.status_code == 303 and "rule" not in ok(await client.get("/v1/groups/dach"))
 
 

@@ -42,13 +42,19 @@ def chromium() -> Iterator[Browser]:
 
 
 @contextlib.contextmanager
-def admin_server(db_url: str, directory: Path) -> Iterator[ServerProcess]:
+def empty_admin_server(db_url: str, directory: Path) -> Iterator[ServerProcess]:
     """``flaggery --admin`` on ``db_url`` with admin tokens "pm" and "release-bot", ready,
-    with pm's bearer header on its client; 20 buckets and 500 subjects added through the REST
-    API."""
+    with pm's bearer header on its client; nothing added."""
     env = {"FLAGGERY_TOKENS": TOKENS, "FLAGGERY_DB_AUTO_UPGRADE": "true"}
     with flaggery_process(["--admin", "--db-url", db_url], directory, env) as server:
         server.client.headers["Authorization"] = f"Bearer {PM_TOKEN}"
+        yield server
+
+
+@contextlib.contextmanager
+def admin_server(db_url: str, directory: Path) -> Iterator[ServerProcess]:
+    """`empty_admin_server` with 20 buckets and 500 subjects added through the REST API."""
+    with empty_admin_server(db_url, directory) as server:
         server.client.put("/v1/buckets", params={"amount": 20}).raise_for_status()
         subjects = [{"id": i, "weight": 1 + i % 9} for i in range(500)]
         server.client.post("/v1/subjects", json=subjects).raise_for_status()

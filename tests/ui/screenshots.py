@@ -4,7 +4,8 @@
 
 Starts ``flaggery --admin`` on a scratch SQLite file, adds a small catalogue through the REST
 API, signs in as "pm" in headless Chromium and saves each page at 1280 x 800 (and the
-feature page at phone width, 390 x 844, and the new-A/B-test form on its own). Viewport
+feature page at phone width, 390 x 844, the new-A/B-test form on its own, and the page
+confirming a test's stop with its effect). Viewport
 only, so the PNGs stay small.
 """
 
@@ -22,6 +23,7 @@ OUT = Path(__file__).resolve().parents[2] / "docs" / "ui"
 PAGES = {
     "features": "/ui/features",
     "feature": "/ui/features/checkout",
+    "feature-abtest": "/ui/features/search-ranking",
     "abtests": "/ui/abtests",
     "groups": "/ui/groups/beta-testers",
     "subjects": "/ui/subjects?id=7",
@@ -107,10 +109,14 @@ def main() -> None:
                 }.items():
                     page.locator(f"#abtest-form input[name='{field}']").fill(text)
                 page.locator("#abtest-form").screenshot(path=str(OUT / "abtest-form.png"))
+                page.goto("/ui/abtests")
+                live = page.locator("section", has=page.locator(".badge.live"))
+                live.get_by_role("button", name="Stop test").click()
+                page.screenshot(path=str(OUT / "confirm.png"))
                 page.set_viewport_size({"width": 390, "height": 844})
                 page.goto("/ui/features/checkout")
                 page.screenshot(path=str(OUT / "feature-phone.png"))
-    print(f"wrote {len(PAGES) + 2} screenshots to {OUT}")
+    print(f"wrote {len(PAGES) + 3} screenshots to {OUT}")
 
 
 if __name__ == "__main__":

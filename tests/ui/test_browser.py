@@ -59,9 +59,9 @@ def create_feature(page: Page) -> None:
     for variant in ("old", "new"):
         page.get_by_label("New variant").fill(variant)
         page.get_by_role("button", name="Add variant").click()
-    row = page.locator("tr", has_text="old")
+    row = page.locator("#variants tr", has_text="old")
     row.get_by_role("button", name="Make default").click()
-    expect(page.locator("tr", has_text="old")).to_contain_text("default")
+    expect(page.locator("#variants tr", has_text="old")).to_contain_text("default")
 
 
 def raise_rollout(page: Page) -> None:
@@ -85,12 +85,13 @@ def run_abtest(page: Page) -> None:
     page.get_by_role("button", name="Add a group").click()  # htmx: the form, one group more
     expect(page.locator("fieldset.group")).to_have_count(3)
     expect(page.locator("input[name='g1.v0']")).to_have_value("new")  # typed values stay
-    page.get_by_label("End (UTC)").fill("2099-01-01T00:00:00")
+    page.get_by_label("End (UTC").fill("2099-01-01T00:00:00")
     page.get_by_role("button", name="Create test").click()
     live = page.locator("section", has=page.locator(".badge.live"))
     expect(live).to_contain_text("checkout-test")
-    live.get_by_label("confirm").check()
     live.get_by_role("button", name="Stop test").click()
+    expect(page.locator("#confirm h1")).to_have_text("Stop checkout-test?")
+    page.get_by_role("button", name="Stop checkout-test").click()
     ended = page.locator("section", has=page.locator(".badge.ended"))
     expect(ended).to_contain_text("checkout-test")
 
