@@ -463,6 +463,9 @@ class Flaggery:
     def skip_plan(self, feature_name: str, to_step: int | None = None) -> PlanRecord:
         return self._run(self._store.skip_plan(feature_name, to_step))
 
+    def pause_plans_in_test(self, test_name: str, reason: str) -> list[str]:
+        return self._run(self._store.pause_plans_in_test(test_name, reason))
+
     def rm_plan(self, feature_name: str) -> None:
         self._run(self._store.rm_plan(feature_name))
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 
+from flaggery.live.failure_log import FailureLog
 from flaggery.store.repository import AsyncFlaggery
 
 __all__ = ["APPLY_INTERVAL_SECONDS", "apply_forever"]
@@ -27,12 +28,15 @@ looks at the same moments and they contend for each due step, which the store se
 async def apply_forever(store: AsyncFlaggery, interval: float = APPLY_INTERVAL_SECONDS) -> None:
     """Apply what is due now, then every `interval` seconds; a failure (the database is
     down, say) is logged and retried next time, when the latest due state is applied."""
+    failures = FailureLog(log)  # an outage is one line when it starts, one when it ends
     while True:
         try:
             applied = await store.apply_due()
         except Exception as error:
-            log.warning("Applying due steps failed (retrying in %.0f s): %s", interval, error)
+            reason = str(error) or type(error).__name__
+            failures.failed(reason, "Applying due steps failed (retrying every second): %s", reason)
         else:
+            failures.recovered("Applying due steps works again: what fell due meanwhile is applied")
             for name in applied:
                 log.info("Applied due steps of %s", name, extra={"actor": name})
         await asyncio.sleep(interval - time.time() % interval)

@@ -27,12 +27,20 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import DeliveryFact
-from flaggery.errors import PlanExists, PlanNotFound, PlanStateConflict, ValidationError
+from flaggery.errors import (
+    DatabaseUnavailable,
+    FlaggeryError,
+    PlanExists,
+    PlanNotFound,
+    PlanStateConflict,
+    ValidationError,
+)
 from flaggery.store import tables as t
 from flaggery.store.actor import acting_as
 from flaggery.store.database import Database, WriteTransaction, joining
 from flaggery.store.features import require_variant
 from flaggery.store.queries import read_rollouts
+from flaggery.store.records import AbTestRecord
 from flaggery.store.validation import aware_utc, check_proportion
 
 __all__ = [
@@ -78,13 +86,15 @@ class PlanRecord(NamedTuple):
 class PlansAdmin:
     _db: Database
 
-    if TYPE_CHECKING:  # flaggery.store.rollouts.RolloutsAdmin, beside it in AsyncFlaggery
+    if TYPE_CHECKING:  # RolloutsAdmin's and AbTestsAdmin's, beside it in AsyncFlaggery
 
         async def set_rollout(
             self, feature_name: str, variant_name: str | None, proportion: float | None
         ) -> None: ...
 
         async def add_rollout(self, variant_name: str, feature_name: str) -> None: ...
+
+        async def get_abtest(self, test_name: str) -> AbTestRecord: ...
 
     async def create_plan(
         self,
@@ -199,6 +209,21 @@ class PlansAdmin:
             await _update(tx, plan, status, target, next_at, note, "skipped")
         return await self.get_plan(feature_name)
 
+    async def pause_plans_in_test(self, test_name: str, reason: str) -> list[str]:
+        """Pause every active plan whose feature and variant an A/B test sets (for a test
+        whose health turned red: the sample-ratio alarm, flaggery.engine.health_report); the
+        features paused. Each pause is one write; nothing is written for a plan not active,
+        so calling it at every health check while the test stays red is harmless. Raises
+        AbTestNotFound."""
+        test = await self.get_abtest(test_name)
+        tested = {pair for group in test.groups for pair in group.variants.items()}
+        paused = []
+        for plan in await self.list_plans():
+            if plan.status == ACTIVE and (plan.feature, plan.variant) in tested:
+                await self.pause_plan(plan.feature, f"A/B test {test_name!r}: {reason}")
+                paused.append(plan.feature)
+        return paused
+
     async def rm_plan(self, feature_name: str) -> None:
         """Remove the plan; its rollout stays as it is. Raises PlanNotFound. One write."""
         async with self._db.write("rm_plan") as tx:
@@ -210,8 +235,10 @@ class PlansAdmin:
 
     async def advance_due_plans(self) -> list[str]:
         """Advance every active plan whose instant has passed by one step, each in its own
-        write; the features advanced. Safe to run in any number of processes at once: each
-        write re-reads the plan under the database's write lock, so a step is taken once."""
+        write; the features advanced. A plan whose step is refused (its variant was removed,
+        say) is paused instead, with the reason in its note and the history. Safe to run in
+        any number of processes at once: each write re-reads the plan under the database's
+        write lock, so a step is taken once."""
         now = self._db.clock()
         async with self._db.read() as conn:
             p = t.release_plans.c
@@ -219,8 +246,13 @@ class PlansAdmin:
             due = list((await conn.execute(query.order_by(p.next_at))).scalars())
         advanced = []
         for feature in due:
-            if await self._advance(feature):
-                advanced.append(feature)
+            try:
+                if await self._advance(feature):
+                    advanced.append(feature)
+            except DatabaseUnavailable:
+                raise
+            except FlaggeryError as refused:  # the variant was removed, say: stop, say why
+                await self.pause_plan(feature, f"its next step was refused: {refused}")
         return advanced
 
     async def _advance(self, feature_name: str) -> bool:

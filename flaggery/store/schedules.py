@@ -19,6 +19,7 @@ marked failed with the reason, in the same write, and the steps after it still a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from flaggery.store.scheduled_operations import Admin
 
 __all__ = ["MAX_SCHEDULE_STEPS", "ScheduleRecord", "ScheduledStep", "SchedulesAdmin", "StepRecord"]
+
+log = logging.getLogger(__name__)
 
 MAX_SCHEDULE_STEPS = 100
 PENDING, APPLIED, CANCELLED, FAILED = "pending", "applied", "cancelled", "failed"
@@ -159,7 +162,13 @@ class SchedulesAdmin:
                 .group_by(s.schedule)
             )
             due = [name for name, _ in sorted(await conn.execute(query), key=lambda r: r[1])]
-        return [name for name in due if await self._apply_schedule(name)]
+        applied = []
+        for name in due:
+            if await self._apply_schedule(name):
+                applied.append(name)
+            else:  # between this read and the write's lock: another writer came first
+                log.debug("Schedule %s: its due steps were applied by another writer", name)
+        return applied
 
     async def _apply_schedule(self, name: str) -> bool:
         with acting_as(f"schedule:{name}"):

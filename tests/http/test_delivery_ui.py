@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from flaggery.engine.model import DeliveryFact
 from flaggery.errors import ValidationError
 from flaggery.store.plans import PlanStep
 from flaggery.ui.delivery import parse_plan_steps
+from flaggery.ui.render import describe
 from tests.fakes import FakeClock
 from tests.http.conftest import MakeClient
 from tests.http.helpers import fails, ok, seed_basics
@@ -69,3 +71,11 @@ def test_plan_steps_in_words() -> None:
     ]
     with pytest.raises(ValidationError, match="Step 2"):
         parse_plan_steps("1% 1h, five percent")
+
+
+def test_history_says_what_a_schedule_did_and_how_late() -> None:
+    late = DeliveryFact("schedule", "ramp", "applied", ("f",), "3 due steps", 7500.0)
+    assert describe(late) == "schedule ramp applied: 3 due steps (late by 2 h 5 min)"
+    on_time = DeliveryFact("plan", "f", "rolled_back", ("f",), "to step 1", 0.4)
+    assert describe(on_time) == "plan f rolled back: to step 1 (on time)"
+    assert describe(DeliveryFact("plan", "f", "paused")) == "plan f paused"

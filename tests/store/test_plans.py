@@ -3,6 +3,7 @@ resume, rollback (exact: the same buckets), skip; a manual change of the rollout
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -188,3 +189,74 @@ async def test_refusals(store: AsyncFlaggery) -> None:
         await store.pause_plan("g")
     await store.rm_plan("f")
     assert await store.list_plans() == []
+
+
+def test_the_sync_facade_drives_plans_and_schedules(db_url: str, clock: FakeClock) -> None:
+    from flaggery.core import Flaggery
+    from flaggery.store.schedules import ScheduledStep
+
+    with Flaggery.from_db_url(db_url, clock=clock) as flaggery:
+        flaggery.increase_buckets(4)
+        flaggery.add_subjects([(i, 1) for i in range(8)])
+        flaggery.add_feature("f")
+        flaggery.add_variant("on", "f")
+        flaggery.add_variant("off", "f", make_default=True)
+        flaggery.create_plan("f", "on", [(0.5, HOUR), (1.0, None)])
+        kill = ScheduledStep(clock.now + HOUR, "kill_switch", {"feature": "f", "on": True})
+        flaggery.create_schedule("k", [kill])
+        assert flaggery.apply_due() == ["plan:f"]
+        clock.advance(hours=1)
+        assert flaggery.apply_due() == ["schedule:k", "plan:f"]
+        assert flaggery.get_plan("f").status == "done"
+        assert flaggery.get_feature("f").killed
+        assert flaggery.rollback_plan("f", 0).proportion == 0.5
+        assert [s.name for s in flaggery.list_schedules()] == ["k"]
+
+
+async def test_concurrent_appliers_advance_a_plan_once(
+    db_url: str, store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    await _ramp(store)
+    others = [AsyncFlaggery.from_db_url(db_url, clock=clock) for _ in range(3)]
+    try:
+        revision = await store.revision()
+        advanced = await asyncio.gather(*(o.advance_due_plans() for o in [store, *others]))
+    finally:
+        for other in others:
+            await other.close()
+    assert [name for names in advanced for name in names] == ["f"]
+    assert await store.revision() == revision + 1
+    assert (await store.get_plan("f")).step == 0
+
+
+async def test_a_refused_step_pauses_the_plan_and_the_others_still_advance(
+    store: AsyncFlaggery,
+) -> None:
+    await _ramp(store)
+    await store.add_feature("g")
+    await store.add_variant("on", "g")
+    await store.create_plan("g", "on", RAMP)
+    await store.rm_variant("on", "f")  # f has no rollout yet: nothing uses it
+    assert await store.advance_due_plans() == ["g"]
+    plan = await store.get_plan("f")
+    assert (plan.status, plan.step) == ("paused", -1)
+    assert "its next step was refused" in plan.note
+
+
+async def test_a_red_test_pauses_the_plans_of_its_variants(
+    store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    await _ramp(store)
+    await store.add_feature("g")
+    await store.add_variant("on", "g")
+    await store.add_variant("off", "g")
+    await store.create_plan("g", "off", RAMP)  # g's plan rolls out a variant the test leaves
+    groups = {"control": {"f": "off", "g": "on"}, "treatment": {"f": "on", "g": "on"}}
+    await store.add_abtest("t", None, clock.now + DAY, groups)
+    assert await store.pause_plans_in_test("t", "sample ratio mismatch") == ["f"]
+    plan = await store.get_plan("f")
+    assert plan.status == "paused" and "sample ratio mismatch" in plan.note
+    assert (await store.get_plan("g")).status == "active"
+    revision = await store.revision()
+    assert await store.pause_plans_in_test("t", "still red") == []  # nothing written again
+    assert await store.revision() == revision

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from flaggery import errors
-from flaggery.engine.model import DeliveryFact, FeatureFact, GroupFact, RolloutFact
+from flaggery.engine.model import Change, DeliveryFact, FeatureFact, GroupFact, RolloutFact
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.schedules import ScheduledStep
+from flaggery.stream.events import change_event
 from tests.fakes import FakeClock
 from tests.store.test_lifecycle import assert_one_write, change_log_rows, seed
 
@@ -32,6 +33,7 @@ async def test_a_due_step_is_one_write_by_the_schedule(
     await seed(store)
     steps = [ScheduledStep(_at(clock, hours=9), "set_rollout", {"feature": "f", "variant": "on"})]
     await store.create_schedule("monday", steps)
+    assert (await store.get_subject_variants(1))["f"] == "off"  # this store's snapshot, now
     clock.advance(hours=8, minutes=59)
     assert await store.apply_due() == []
     assert (await store.get_schedule("monday")).steps[0].status == "pending"
@@ -45,6 +47,12 @@ async def test_a_due_step_is_one_write_by_the_schedule(
     step = (await store.get_schedule("monday")).steps[0]
     assert (step.status, step.applied_revision, step.late_seconds) == ("applied", revision + 1, 0)
     assert await store.apply_due() == []  # once
+    # Replicas patch their snapshot from the row (it is caught up through the change log),
+    # and the stream sends it as an ordinary change event.
+    assert (await store.get_subject_variants(1))["f"] == "off"  # rolled out to 0%
+    event = change_event(Change(revision + 1, operation, tuple(facts)))  # type: ignore[arg-type]
+    assert event.kind == "change"
+    assert '"type":"delivery"' in event.data
 
 
 async def test_every_operation(store: AsyncFlaggery, clock: FakeClock) -> None:
