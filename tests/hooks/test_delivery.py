@@ -241,3 +241,19 @@ async def test_the_request_goes_to_the_checked_address_with_the_url_s_host(
     await hooks.run_round()
     assert revisions(target) == written
     assert target.accepted[0].headers["host"] == f"localhost:{target.port}"
+
+
+async def test_revisions_pruned_before_delivery_are_skipped_and_the_rest_delivered(
+    store: AsyncFlaggery, hooks: Deliverer, target: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retention is the one way to lose a revision: a pruned one cannot be sent, so the
+    deliverer logs it and goes on with what the log still holds, in order."""
+    from flaggery.store.retention import Retention, prune_change_log
+
+    await store.add_webhook("audit", target.url, SECRET)
+    written = await add_features(store, "a", "b", "c", "d")
+    assert await prune_change_log(store.database, Retention(revisions=2)) > 0
+    await hooks.run_round()
+    assert revisions(target) == written[-2:]
+    assert "were pruned" in caplog.text
+    assert (await store.get_webhook("audit")).delivered == written[-1]
