@@ -107,7 +107,7 @@ def read_why(page: Page) -> None:
 def read_history(page: Page) -> None:
     page.goto("/ui/history?feature=checkout")
     rows = page.locator("#history tr")
-    for operation in ("stop_abtest", "add_abtest", "set_rollout", "add_variant", "add_feature"):
+    for operation in ("stop_abtest", "add_abtest", "add_rollout", "add_variant", "add_feature"):
         expect(rows.filter(has_text=operation).first).to_contain_text("pm")
 
 
