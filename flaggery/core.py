@@ -389,6 +389,11 @@ class Flaggery:
     ) -> None:
         self._run(self._store.set_abtest_audience(test_name, group_name, if_revision=if_revision))
 
+    def set_abtest_auto_stop(
+        self, test_name: str, enabled: bool, *, if_revision: int | None = None
+    ) -> None:
+        self._run(self._store.set_abtest_auto_stop(test_name, enabled, if_revision=if_revision))
+
     def stop_abtest(self, test_name: str, *, if_revision: int | None = None) -> None:
         self._run(self._store.stop_abtest(test_name, if_revision=if_revision))
 
