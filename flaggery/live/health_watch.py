@@ -9,8 +9,8 @@ registered subjects (a pass over them: the same cost as GET /v1/abtests/{name}/h
 When a check finds a test red:
 - on an admin server (``stopper`` given), a test with ``auto_stop`` is stopped: one write,
   whose actor says why (``auto_stop: ...``, in the history);
-- every ``on_red`` callback is awaited with the test's name and health, at every check while
-  it stays red (a release plan using the test pauses; the callbacks must be idempotent).
+- on an admin server, every active release plan ramping a variant the red test sets is paused
+  (`AsyncFlaggery.pause_plans_in_test`; nothing is written while it stays paused).
 """
 
 from __future__ import annotations
@@ -18,24 +18,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from flaggery.clock import Clock
 from flaggery.engine.expected_shares import bucket_tallies
 from flaggery.engine.health_report import AbTestHealth, health_of
 from flaggery.engine.snapshot import Snapshot
-from flaggery.errors import AbTestNotLive, DatabaseUnavailable
+from flaggery.errors import AbTestNotLive, DatabaseUnavailable, FlaggeryError
 from flaggery.store.actor import acting_as
 from flaggery.store.database import Database
 from flaggery.store.exposures import read_exposure_counts
 from flaggery.store.repository import AsyncFlaggery
 
-__all__ = ["HEALTH_CHECK_SECONDS", "HealthWatch", "RedCallback"]
+__all__ = ["HEALTH_CHECK_SECONDS", "HealthWatch"]
 
 log = logging.getLogger(__name__)
 
-RedCallback = Callable[[str, AbTestHealth], Awaitable[None]]
-"""(test name, its health): what `HealthWatch.on_red` awaits."""
 HEALTH_CHECK_SECONDS = 15.0
 """Seconds between two checks of every live test's health."""
 
@@ -52,8 +50,6 @@ class HealthWatch:
     ) -> None:
         self._db = db
         self._stopper = stopper
-        self.on_red: list[RedCallback] = []
-        """Awaited for each red test at each check (see the module docstring)."""
         self._snapshot_of = snapshot_of
         self._clock = clock
         self._tallies: tuple[Snapshot, Counter[int]] | None = None
@@ -82,24 +78,35 @@ class HealthWatch:
             health = latest[test.name]
             if health.state != "red":
                 continue
-            if test.auto_stop and self._stopper is not None:
-                await self._stop(test.name, health)
-            for callback in self.on_red:
-                try:
-                    await callback(test.name, health)
-                except Exception:
-                    log.exception("A callback for the red A/B test %r failed", test.name)
+            if self._stopper is None:
+                continue  # a replica reports; the admin server acts
+            if test.auto_stop:
+                await self._stop(self._stopper, test.name, health)
+            await self._pause_plans(self._stopper, test.name, health)
 
-    async def _stop(self, name: str, health: AbTestHealth) -> None:
-        assert self._stopper is not None
-        p = min(population.sequential_p for population in health.populations)
+    async def _stop(self, admin: AsyncFlaggery, name: str, health: AbTestHealth) -> None:
+        p = _lowest_p(health)
         reason = f"auto_stop: sample ratio mismatch, red (sequential p {p:.2g})"
         try:
             with acting_as(reason):
-                await self._stopper.stop_abtest(name)
+                await admin.stop_abtest(name)
         except AbTestNotLive:
             return  # stopped meanwhile, by someone else or another worker
         log.warning("Stopped the A/B test %r: its health is red (sequential p %.2g)", name, p)
+
+    async def _pause_plans(self, admin: AsyncFlaggery, name: str, health: AbTestHealth) -> None:
+        """A release plan ramping a variant this test sets pauses (docs/delivery.md): its
+        exposures say the clients do not see what they are served. Idempotent: a paused
+        plan is not written again at the next check."""
+        reason = f"sample ratio mismatch, red (sequential p {_lowest_p(health):.2g})"
+        try:
+            with acting_as("health: " + reason):
+                paused = await admin.pause_plans_in_test(name, reason)
+        except FlaggeryError:
+            log.exception("Could not pause the release plans of the red A/B test %r", name)
+            return
+        for feature in paused:
+            log.warning("Paused the release plan of %r: the A/B test %r is red", feature, name)
 
     async def run(self, interval: float = HEALTH_CHECK_SECONDS) -> None:
         """Check every `interval` seconds until cancelled; failures are logged."""
@@ -109,3 +116,7 @@ class HealthWatch:
                 await self.check()
             except DatabaseUnavailable as error:
                 log.warning("Checking the A/B tests' health failed: %s", error)
+
+
+def _lowest_p(health: AbTestHealth) -> float:
+    return min(population.sequential_p for population in health.populations)

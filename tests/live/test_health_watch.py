@@ -8,7 +8,6 @@ from prometheus_client import generate_latest
 
 from flaggery.engine import build_snapshot
 from flaggery.engine.exposures import Exposure
-from flaggery.engine.health_report import AbTestHealth
 from flaggery.http.metrics import Metrics
 from flaggery.live.health_watch import HealthWatch
 from flaggery.store.loader import load_state
@@ -67,32 +66,34 @@ async def test_live_tests_get_gauges_and_a_red_test_shows_red(
     assert watch.latest == {} and "stale" not in exposition(metrics)
 
 
-async def test_a_red_test_with_auto_stop_stops_itself_and_calls_the_hooks(
+async def test_a_red_test_with_auto_stop_stops_itself_and_pauses_its_plans(
     store: AsyncFlaggery, clock: FakeClock
 ) -> None:
     await seed(store, clock)
     await store.set_abtest_auto_stop("stale", True)
     assert (await store.get_abtest("stale")).auto_stop
+    # A plan ramps 'on', which the test's treatment sets; a plan on 'g' is not the test's.
+    await store.create_plan("f", "on", [(0.1, timedelta(hours=1)), (1.0, None)])
+    await store.create_plan("g", "on", [(0.1, timedelta(hours=1)), (1.0, None)])
     await store.record_exposures(
         [Exposure(str(i), "stale", "control", clock.now) for i in range(200)]
     )
-    red: list[tuple[str, str]] = []
-
-    async def pause_plans(test: str, health: AbTestHealth) -> None:
-        red.append((test, health.state))
-
+    state = await load_state(store.database)
     watch = HealthWatch(
         store.database, lambda: build_snapshot(state, clock.now), clock, stopper=store
     )
-    watch.on_red.append(pause_plans)
-    state = await load_state(store.database)
     await watch.check()
-    assert red == [("stale", "red")]
     stopped = await store.get_abtest("stale")
     assert stopped.end <= clock.now
     (last,) = (await store.changes(test="stale")).changes[-1:]
     assert last.operation == "stop_abtest"
     assert last.actor is not None and last.actor.startswith("auto_stop: sample ratio mismatch")
+    assert (await store.get_plan("f")).status == "paused"
+    assert "sample ratio mismatch" in (await store.get_plan("f")).note
+    assert (await store.get_plan("g")).status == "active"
+    revision = await store.revision()
+    await watch.check()  # still red: the paused plan is not written again
+    assert await store.revision() == revision
 
 
 async def test_without_auto_stop_or_on_a_replica_a_red_test_keeps_running(
