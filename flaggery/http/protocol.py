@@ -22,6 +22,14 @@ Keep-alive follows uvicorn's rule (HTTP/1.1 unless ``Connection: close``; HTTP/1
 A request ASGI answered before its body arrived, whose body the parser then rejects, is closed
 without uvicorn's 400: one request, one response, on both paths.
 
+**OFREP.** An evaluation ``POST`` (``/ofrep/v1/evaluate/flags`` and ``.../{key}``) that the
+app's `OfrepFastPath` accepts from its head is read here, its body (``Content-Length`` or
+chunked, in any number of reads) kept up to OFREP's bound, and answered once the parser has
+judged it whole, with the bytes `OfrepApp.evaluation` gives (the ASGI app's own answer). A
+body that passes the bound, a client that stops reading, or an answer the fast path declines
+hands the request to ASGI after all: its head and the body read so far are given to uvicorn
+as if they had just been parsed, and the rest follows as for any request.
+
 **Timers.** A connection always has one: the read deadline while a request is being read, the
 response's own progress while one is being sent, and otherwise the keep-alive timeout, also
 when a request's last byte arrives after its response (uvicorn arms keep-alive only when a
