@@ -16,6 +16,7 @@ from datetime import datetime
 
 from flaggery.engine.config import Config
 from flaggery.engine.evaluation import BoundedCache, Evaluation, ResolvedView
+from flaggery.engine.readers import key_evaluator
 from flaggery.engine.targeting import (
     bucket_of_key,
     check_targeting_key,
@@ -88,6 +89,12 @@ class Units:
             return evaluation
         return Evaluation(evaluation.key, evaluation.subject, self._grouped(view.bucket, groups))
 
+    def key_evaluator(self, clock: Callable[[], datetime] | None) -> Callable[..., Evaluation]:
+        """`evaluate` as a function with this snapshot's cache of context-free keys read
+        directly (flaggery.engine.readers.key_evaluator); ``clock()`` is ``now`` for requests
+        with a context when the caller gives none (None: the snapshot's build time)."""
+        return key_evaluator(self._evaluations.get, self.evaluate, clock)
+
     def unit(
         self, key: str, context: Mapping[str, object] | None, subject_attribute: str
     ) -> Evaluation:
@@ -96,7 +103,10 @@ class Units:
             named = self.registered_subject(context.get(subject_attribute))
             if named is not None:
                 return Evaluation(check_targeting_key(key), named, self._subject_view(named))
-        evaluation = self._evaluations.get(key)
+        try:
+            evaluation = self._evaluations.get(key)
+        except TypeError:  # unhashable, so not a key: say why, not TypeError
+            evaluation = None
         if evaluation is None:
             evaluation = self._evaluate_key(check_targeting_key(key))
             self._evaluations.put(key, evaluation)
