@@ -173,14 +173,14 @@ async def test_the_hot_reads_are_the_current_snapshots_own_functions(
         with pytest.raises(RuntimeError, match="not loaded a snapshot"):
             ev.variants(7)
         async with ev:
-            for _ in range(2):
+            for proportion in (0.5, 0.3):
                 snapshot = ev.snapshot
                 assert ev.variants is snapshot.variants
                 assert ev.variant is snapshot.variant
                 assert ev.flags_json is snapshot.flags_json
                 assert ev.flags_etag is snapshot.flags_etag
                 assert ev.evaluate("7").view is snapshot.evaluate("7").view
-                await store.set_rollout_proportion("checkout", 0.5)
+                await store.set_rollout_proportion("checkout", proportion)
                 await ev.wait_for_revision(await store.revision(), timeout=5)
                 assert ev.snapshot is not snapshot
             await assert_matches_database(ev, store, clock.now)
