@@ -18,9 +18,8 @@ from flaggery.engine.config import Config
 from flaggery.engine.evaluation import BoundedCache, Evaluation, ResolvedView
 from flaggery.engine.readers import key_evaluator
 from flaggery.engine.targeting import (
-    bucket_of_key,
     check_targeting_key,
-    key_hasher,
+    key_bucketer,
     subject_id_of,
 )
 from flaggery.engine.views import ViewKey, Views, view_resolver
@@ -42,11 +41,11 @@ class Units:
     """The request-time lookups of one snapshot (its caches are part of it)."""
 
     __slots__ = (
+        "_bucket_of",
         "_bucket_views",
         "_built_at",
         "_config",
         "_evaluations",
-        "_hash_of",
         "_request_views",
         "_resolve",
         "_slot_of",
@@ -69,7 +68,8 @@ class Units:
             REQUEST_VIEW_CACHE_SIZE
         )
         self._resolve: Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]] | None = None
-        self._hash_of = key_hasher(config.key_salt)
+        buckets = config.buckets
+        self._bucket_of = key_bucketer(config.key_salt, buckets) if buckets else None
 
     def evaluate(
         self,
@@ -132,8 +132,7 @@ class Units:
     def hashed_bucket(self, key: str) -> tuple[int, int] | None:
         """(64-bit hash, bucket) of a key hashed into the current buckets; None if there is
         no bucket yet."""
-        buckets = self._config.buckets
-        return bucket_of_key(self._hash_of, buckets, key) if buckets else None
+        return None if self._bucket_of is None else self._bucket_of(key)
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """The resolved view of (bucket, groups); `BucketNotFound` for an unknown bucket."""
