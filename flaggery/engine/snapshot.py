@@ -24,7 +24,7 @@ from flaggery.engine.explanation import Explanation, KeyExplanation
 from flaggery.engine.model import Change, State, Subject, SubjectColumns
 from flaggery.engine.readers import Readers
 from flaggery.engine.steps import Steps, finish
-from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
+from flaggery.engine.subject_index import Entry, SubjectIndex, slot_column
 from flaggery.engine.units import NO_BUCKET, Units
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
@@ -141,6 +141,7 @@ class Snapshot:
         usage: ViewUsage,
     ) -> Snapshot:
         snapshot = object.__new__(cls)
+        index = index.with_room_for(len(views.keys))
         snapshot._usage = usage
         snapshot._revision = revision
         snapshot._built_at = built_at
@@ -207,7 +208,7 @@ class Snapshot:
             except IndexError:  # beyond the dense window
                 pass
             else:
-                if slot != ABSENT:
+                if slot < len(self._flags):  # a hole's marker is beyond every view
                     return slot
         return self._index.slot(subject_id)
 
@@ -390,14 +391,15 @@ def _index_subjects(state: State, plain_keys: ViewKeys) -> tuple[ViewKeys, Subje
     """Give every subject the slot of its view key, numbering the keys of group members."""
     columns = state.subjects
     bucket_slots = {key.bucket: slot for slot, key in enumerate(plain_keys)}
-    # map() runs in C: no Python-level loop over a million subjects.
-    slots = array("I", map(bucket_slots.__getitem__, columns.buckets))
     member_keys = {}
     for subject_id, groups in state.memberships.items():
         position = bisect_left(columns.ids, subject_id)
         if groups and position < len(columns.ids) and columns.ids[position] == subject_id:
             member_keys[position] = ViewKey(columns.buckets[position], groups)
     keys = plain_keys.with_keys(member_keys.values())
+    slots = slot_column(len(keys))
+    # map() and extend() run in C: no Python-level loop over a million subjects.
+    slots.extend(map(bucket_slots.__getitem__, columns.buckets))
     for position, key in member_keys.items():
         slots[position] = keys.slot(key)
     usage = ViewUsage(MappingProxyType(Counter(map(keys.slot, member_keys.values()))))
