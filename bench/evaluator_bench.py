@@ -13,9 +13,12 @@ lookups spread over all N ids:
   - evaluate:           ``snapshot.evaluate(str(id))`` against ``ev.evaluate(str(id))``
                         (the key entry point; keys already evaluated once, as a server sees
                         them again), and a bound dict lookup over {str(id): ...}
+  - evaluate(uuid):     ``ev.evaluate`` of 10,000 repeating UUIDs (cached per snapshot) and
+                        of a new UUID every call (hashed), against ``ev.variants``
 
 Targets (issue 25, goal 7): every ``ev.X`` at least 0.9x ``snapshot.X`` and at least 0.6x the
-dict lookup; goal 6 (``--subjects 10000000``): ``ev.variants`` at least 0.55x the dict lookup.
+dict lookup; goal 6 (``--subjects 10000000``): ``ev.variants`` at least 0.55x the dict lookup;
+issue 19: a hashed key at least 0.5x ``ev.variants``.
 Prints a table and one JSON line, with the load average: on a shared machine compare the
 ratios within one run, never the absolute rates across runs.
 """
@@ -29,6 +32,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,10 +101,25 @@ async def measure(subjects: int, lookups: int, repeat: int) -> dict[str, float]:
         "snapshot.evaluate": loops(snapshot.evaluate, keys, ()),
         "ev.evaluate": loops(evaluator.evaluate, keys, ()),
     }
-    best = dict.fromkeys(candidates, 0.0)
-    for _ in range(repeat):
+    # Hashed keys (issue 19): 10,000 visitors' UUIDs seen again (the per-snapshot cache),
+    # and a UUID never seen in every call (hashing each; a fresh list each round).
+    pool = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(10_000)]
+    repeated: list[object] = [pool[rng.randrange(len(pool))] for _ in range(lookups)]
+    for key in pool:
+        evaluator.evaluate(key)
+    fresh_count = min(lookups, 100_000)
+    fresh = [
+        [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(fresh_count)]
+        for _ in range(repeat)
+    ]
+    candidates["ev.evaluate(uuid seen)"] = loops(evaluator.evaluate, repeated, ())
+    best = dict.fromkeys([*candidates, "ev.evaluate(uuid new)"], 0.0)
+    for round_number in range(repeat):
         for name, call in candidates.items():
             best[name] = max(best[name], rate(call, lookups))
+        new_keys: list[object] = list(fresh[round_number])
+        new_rate = rate(loops(evaluator.evaluate, new_keys, ()), fresh_count)
+        best["ev.evaluate(uuid new)"] = max(best["ev.evaluate(uuid new)"], new_rate)
     return best
 
 
@@ -111,6 +130,10 @@ def ratios(best: dict[str, float]) -> dict[str, float]:
         result[f"ev_{read}_vs_snapshot"] = best[f"ev.{read}"] / best[f"snapshot.{read}"]
         result[f"ev_{read}_vs_dict"] = best[f"ev.{read}"] / baseline
         result[f"snapshot_{read}_vs_dict"] = best[f"snapshot.{read}"] / baseline
+    for kind in ("seen", "new"):
+        result[f"ev_evaluate_uuid_{kind}_vs_ev_variants"] = (
+            best[f"ev.evaluate(uuid {kind})"] / best["ev.variants"]
+        )
     return result
 
 
@@ -127,6 +150,10 @@ def main() -> None:
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (ratios within this run)")
     print(f"{'lookup':<22}{'calls/s':>14}{'vs dict':>9}{'vs snapshot':>13}")
     for name, calls in best.items():
+        if "uuid" in name:
+            ratio = calls / best["ev.variants"]
+            print(f"{name:<22}{calls:>14,.0f}{'':>9}{ratio:>13.2f}  (vs ev.variants)")
+            continue
         read = name.split(".")[-1]
         baseline = best["dict[str]"] if read == "evaluate" else best["dict"]
         if name.startswith("dict"):
