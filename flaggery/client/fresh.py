@@ -16,8 +16,9 @@ from cachetools import TTLCache
 
 __all__ = ["Fetch", "FreshAnswers", "Unit"]
 
-Unit = int | str
-"""A subject id, or a targeting key: never equal, so one cache holds both."""
+Unit = int | str | tuple[str, tuple[tuple[str, str], ...]]
+"""A subject id, a targeting key, or a key with its context's (sorted) query parameters:
+never equal, so one cache holds them all."""
 
 
 class Fetch:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from urllib.parse import quote
@@ -42,7 +42,10 @@ from flaggery.live.backoff import RECONNECT, stream_worked
 from flaggery.live.sse_lines import EventTooLarge, bounded_lines, sse_events
 from flaggery.live.tasks import cancel_and_wait
 
-__all__ = ["AsyncFlaggeryClient", "FlagsAnswer", "ServerUnavailable"]
+__all__ = ["AsyncFlaggeryClient", "ContextValue", "FlagsAnswer", "ServerUnavailable"]
+
+ContextValue = str | int | float | bool
+"""An evaluation-context attribute's value as the client sends it (as text)."""
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,9 @@ class AsyncFlaggeryClient:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self._http = httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout)
         self._fresh = FreshAnswers(cache_size, cache_ttl)
+        # Answers for a key with a context, apart: a change to any subject drops them all
+        # (the context may name a subject to bucket by), not only the changed ids' answers.
+        self._fresh_in_context = FreshAnswers(cache_size, cache_ttl)
         self._known: LRUCache[Unit, dict[str, str]] = LRUCache(cache_size)
         self._follow = follow
         self._task: asyncio.Task[None] | None = None
@@ -133,20 +139,34 @@ class AsyncFlaggeryClient:
         the other flaggery.errors types for 4xx), ServerUnavailable (no cached answer)."""
         return await self._answer(subject_id, f"/v1/subjects/{subject_id}/flags")
 
-    async def key_flags(self, key: str) -> FlagsAnswer:
+    async def key_flags(
+        self, key: str, context: Mapping[str, ContextValue] | None = None
+    ) -> FlagsAnswer:
         """Any targeting key's flags (a registered subject's canonical id is that subject;
-        any other key is hashed on the server): from the cache, else one request. Raises
-        InvalidTargetingKey (checked here, before any request), ServerUnavailable."""
+        any other key is hashed on the server), with the evaluation ``context`` for targeting
+        rules (attribute -> str, int, float or bool; sent as the route's ``context.NAME=VALUE``
+        parameters, as text: booleans ``true``/``false``): from the cache, else one request.
+        Answers are cached per key and context. Raises InvalidTargetingKey (checked here,
+        before any request), InvalidInput for a context value of another type,
+        ServerUnavailable."""
         path = f"/v1/keys/{quote(check_targeting_key(key), safe='')}/flags"
-        return await self._answer(key, path)
+        parameters = _context_parameters(context)
+        if not parameters:
+            return await self._answer(key, path)
+        return await self._answer((key, parameters), path, self._fresh_in_context)
 
-    async def _answer(self, unit: Unit, path: str) -> FlagsAnswer:
-        cached = self._fresh.get(unit)
+    async def _answer(
+        self, unit: Unit, path: str, fresh: FreshAnswers | None = None
+    ) -> FlagsAnswer:
+        if fresh is None:
+            fresh = self._fresh
+        cached = fresh.get(unit)
         if cached is not None:
             return FlagsAnswer(cached)
-        with self._fresh.fetching(unit) as fetch:
+        parameters = unit[1] if isinstance(unit, tuple) else ()
+        with fresh.fetching(unit) as fetch:
             try:
-                response = await self._http.get(path)
+                response = await self._http.get(path, params=parameters)
             except httpx.HTTPError as error:
                 return self._fallback(unit, f"the server is unreachable ({error!r})")
             if response.status_code >= 500:
@@ -172,7 +192,10 @@ class AsyncFlaggeryClient:
 
     def _fallback(self, unit: Unit, reason: str) -> FlagsAnswer:
         cached = self._known.get(unit)
-        name = f"subject {unit}" if isinstance(unit, int) else f"key {unit!r:.80}"
+        if isinstance(unit, tuple):
+            name = f"key {unit[0]!r:.80} in its context"
+        else:
+            name = f"subject {unit}" if isinstance(unit, int) else f"key {unit!r:.80}"
         if cached is None:
             raise ServerUnavailable(f"No answer for {name}: {reason}.")
         log.warning("Serving cached flags for %s: %s", name, reason)
@@ -193,6 +216,7 @@ class AsyncFlaggeryClient:
                     exc_info=not isinstance(error, httpx.HTTPError | EventTooLarge),
                 )  # fmt: skip
             self._fresh.drop_all()  # changes while disconnected are unknown
+            self._fresh_in_context.drop_all()
             await asyncio.sleep(next(delays))
 
     async def _follow_stream(self) -> bool:
@@ -208,6 +232,7 @@ class AsyncFlaggeryClient:
         ) as response:
             response.raise_for_status()
             self._fresh.drop_all()  # answers fetched before the stream opened may be stale
+            self._fresh_in_context.drop_all()
             async for event in sse_events(self._received(bounded_lines(response.aiter_bytes()))):
                 events += 1
                 self._invalidate(event.event, "\n".join(event.data))
@@ -236,10 +261,33 @@ class AsyncFlaggeryClient:
                 for subject_id in {s for touch in touches for s in touch.subjects}:
                     self._fresh.drop(subject_id)
                     self._fresh.drop(str(subject_id))
+                self._fresh_in_context.drop_all()
                 return
         elif kind not in ("reload", "schedule"):
             return  # a newer server's event type
         self._fresh.drop_all()
+        self._fresh_in_context.drop_all()
+
+
+def _context_parameters(
+    context: Mapping[str, ContextValue] | None,
+) -> tuple[tuple[str, str], ...]:
+    """The ``context.NAME=VALUE`` parameters of a context, sorted: also its cache key."""
+    if not context:
+        return ()
+    parameters = []
+    for name, value in context.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        else:
+            raise errors.ValidationError(
+                f"Context attribute {name!r:.80} is {type(value).__name__}: "
+                "a context value is a str, int, float or bool."
+            )
+        parameters.append((f"context.{name}", text))
+    return tuple(sorted(parameters))
 
 
 def _typed_error(response: httpx.Response) -> errors.FlaggeryError:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
-from flaggery.client.remote import AsyncFlaggeryClient, FlagsAnswer
+from flaggery.client.remote import AsyncFlaggeryClient, ContextValue, FlagsAnswer
 
 __all__ = ["FlaggeryClient"]
 
@@ -32,8 +32,8 @@ class FlaggeryClient:
     def flags(self, subject_id: int) -> FlagsAnswer:
         return self._run(self._client.flags(subject_id))
 
-    def key_flags(self, key: str) -> FlagsAnswer:
-        return self._run(self._client.key_flags(key))
+    def key_flags(self, key: str, context: Mapping[str, ContextValue] | None = None) -> FlagsAnswer:
+        return self._run(self._client.key_flags(key, context))
 
     def variants(self, subject_id: int) -> dict[str, str]:
         return self._run(self._client.variants(subject_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from itertools import chain, compress
 from types import MappingProxyType
@@ -23,8 +23,9 @@ from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, ResolvedVi
 from flaggery.engine.explanation import Explanation, KeyExplanation
 from flaggery.engine.model import Change, Fact, State, Subject, SubjectColumns
 from flaggery.engine.reach import FeatureReach, Move, feature_reach, membership_moves, moves
+from flaggery.engine.readers import Readers
 from flaggery.engine.steps import Steps, finish
-from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
+from flaggery.engine.subject_index import Entry, SubjectIndex, slot_column
 from flaggery.engine.units import NO_BUCKET, Units
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
@@ -75,6 +76,11 @@ class Snapshot:
         "_units",
         "_usage",
         "_views",
+        "evaluate",
+        "flags_etag",
+        "flags_json",
+        "variant",
+        "variants",
     )
 
     _revision: int
@@ -93,6 +99,37 @@ class Snapshot:
     _units: Units
     _on_view: Mapping[int, int] | None
 
+    variants: Callable[[int], Mapping[str, str]]
+    """``variants(subject_id)``: the subject's feature -> variant map (read-only);
+    `SubjectNotFound` if unknown, `ValidationError` if the id is not an int. A function built
+    with the snapshot (flaggery.engine.readers), not a method: no attribute lookup per call."""
+    variant: Callable[[int, str], str | None]
+    """``variant(subject_id, feature)``: the subject's variant of one feature, or None if it
+    gets none; `SubjectNotFound`, `ValidationError` as `variants`."""
+    flags_json: Callable[[int], bytes]
+    """``flags_json(subject_id)``: ``{"flags": {...}}`` for the subject, pre-encoded;
+    `SubjectNotFound`, `ValidationError` as `variants`."""
+    flags_etag: Callable[[int], bytes]
+    """``flags_etag(subject_id)``: the quoted HTTP ETag of `flags_json`, precomputed."""
+    evaluate: Callable[..., Evaluation]
+    """``evaluate(key, context=None, subject_attribute=SUBJECT_ATTRIBUTE, now=None)``: what a
+    request for targeting key `key` gets: the one request-time entry point.
+
+    `key` is any string of 1 to 256 characters without NUL (`InvalidTargetingKey`
+    otherwise). Its unit: the registered subject ``context[subject_attribute]`` names (an
+    int or canonical decimal text), else the subject whose canonical decimal id `key` is,
+    else `key` hashed into a bucket (flaggery.engine.targeting), which gets what a subject
+    in that bucket with no group gets. No I/O; a key seen before in this snapshot without
+    context costs one dictionary lookup, a new one hashing (a few microseconds).
+
+    Its groups: the rule groups whose rule `context` matches (name order), then the
+    unit's explicit groups (join order); later ones' overrides win (docs/targeting.md).
+    `now` (aware UTC; the snapshot's `built_at` if None) is ``currentTime`` for rules
+    when the context has none. A request without context (None or no attribute) is in
+    its explicit groups only: rules cost it nothing, as they cost nothing when the
+    snapshot has none.
+    """
+
     def __init__(self) -> None:
         raise TypeError("A Snapshot is made by build_snapshot(state, now), not constructed.")
 
@@ -107,6 +144,7 @@ class Snapshot:
         usage: ViewUsage,
     ) -> Snapshot:
         snapshot = object.__new__(cls)
+        index = index.with_room_for(len(views.keys))
         snapshot._usage = usage
         snapshot._revision = revision
         snapshot._built_at = built_at
@@ -121,9 +159,17 @@ class Snapshot:
         snapshot._json = views.json
         snapshot._etags = views.etags
         snapshot._defaults = default_variants(config)
-        snapshot._units = Units(config, views, snapshot.view_slot, built_at)
+        snapshot._units = units = Units(config, views, snapshot.view_slot, built_at)
         snapshot._on_view = None
+        readers = Readers.build(index, views.flags, views.json, views.etags)
+        snapshot.variants, snapshot.variant, snapshot.flags_json, snapshot.flags_etag = readers
+        snapshot.evaluate = units.key_evaluator(None)
         return snapshot
+
+    def key_evaluator(self, clock: Callable[[], datetime]) -> Callable[..., Evaluation]:
+        """`evaluate` with ``clock()`` as ``now`` whenever a request has a context: what an
+        `Evaluator` binds as its own ``evaluate``."""
+        return self._units.key_evaluator(clock)
 
     @property
     def revision(self) -> int:
@@ -156,36 +202,6 @@ class Snapshot:
         """Buckets, features, rollouts, A/B tests and groups (read-only)."""
         return self._config
 
-    def variants(self, subject_id: int) -> Mapping[str, str]:
-        """The subject's feature -> variant map (read-only); `SubjectNotFound` if unknown."""
-        offset = subject_id - self._base
-        if offset >= 0:
-            try:
-                return self._flags[self._dense[offset]]
-            except IndexError:  # beyond the dense window, or ABSENT (which no view has)
-                pass
-        return self._flags[self._index.slot(subject_id)]
-
-    def flags_json(self, subject_id: int) -> bytes:
-        """``{"flags": {...}}`` for the subject, pre-encoded; `SubjectNotFound` if unknown."""
-        offset = subject_id - self._base
-        if offset >= 0:
-            try:
-                return self._json[self._dense[offset]]
-            except IndexError:  # beyond the dense window, or ABSENT (which no view has)
-                pass
-        return self._json[self._index.slot(subject_id)]
-
-    def flags_etag(self, subject_id: int) -> bytes:
-        """The quoted HTTP ETag of `flags_json(subject_id)`, precomputed; `SubjectNotFound`."""
-        offset = subject_id - self._base
-        if offset >= 0:
-            try:
-                return self._etags[self._dense[offset]]
-            except IndexError:  # beyond the dense window, or ABSENT (which no view has)
-                pass
-        return self._etags[self._index.slot(subject_id)]
-
     def view_slot(self, subject_id: int) -> int:
         """The number of the subject's resolved view, shared by every subject in the same
         bucket and groups: a key for caching anything derived from a view. `SubjectNotFound`."""
@@ -196,7 +212,7 @@ class Snapshot:
             except IndexError:  # beyond the dense window
                 pass
             else:
-                if slot != ABSENT:
+                if slot < len(self._flags):  # a hole's marker is beyond every view
                     return slot
         return self._index.slot(subject_id)
 
@@ -213,10 +229,6 @@ class Snapshot:
             return self.variants(subject_id)
         except SubjectNotFound:
             return self._defaults
-
-    def variant(self, subject_id: int, feature: str) -> str | None:
-        """The subject's variant of one feature, or None if it gets none."""
-        return self.variants(subject_id).get(feature)
 
     def subject(self, subject_id: int) -> SubjectView:
         """The subject's id, weight, bucket and groups; `SubjectNotFound` if unknown."""
@@ -239,31 +251,6 @@ class Snapshot:
             groups=list(key.groups),
             features=explain_key(self._config, key, self._built_at),
         )
-
-    def evaluate(
-        self,
-        key: str,
-        context: Mapping[str, object] | None = None,
-        subject_attribute: str = SUBJECT_ATTRIBUTE,
-        now: datetime | None = None,
-    ) -> Evaluation:
-        """What a request for targeting key `key` gets: the one request-time entry point.
-
-        `key` is any string of 1 to 256 characters without NUL (`InvalidTargetingKey`
-        otherwise). Its unit: the registered subject ``context[subject_attribute]`` names (an
-        int or canonical decimal text), else the subject whose canonical decimal id `key` is,
-        else `key` hashed into a bucket (flaggery.engine.targeting), which gets what a subject
-        in that bucket with no group gets. No I/O; a key seen before in this snapshot without
-        context costs one dictionary lookup, a new one hashing (a few microseconds).
-
-        Its groups: the rule groups whose rule `context` matches (name order), then the
-        unit's explicit groups (join order); later ones' overrides win (docs/targeting.md).
-        `now` (aware UTC; the snapshot's `built_at` if None) is ``currentTime`` for rules
-        when the context has none. A request without context (None or no attribute) is in
-        its explicit groups only: rules cost it nothing, as they cost nothing when the
-        snapshot has none.
-        """
-        return self._units.evaluate(key, context, subject_attribute, now)
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """What a unit in `bucket` and `groups` (overrides applied in this order) gets: a view
@@ -442,14 +429,15 @@ def _index_subjects(state: State, plain_keys: ViewKeys) -> tuple[ViewKeys, Subje
     """Give every subject the slot of its view key, numbering the keys of group members."""
     columns = state.subjects
     bucket_slots = {key.bucket: slot for slot, key in enumerate(plain_keys)}
-    # map() runs in C: no Python-level loop over a million subjects.
-    slots = array("I", map(bucket_slots.__getitem__, columns.buckets))
     member_keys = {}
     for subject_id, groups in state.memberships.items():
         position = bisect_left(columns.ids, subject_id)
         if groups and position < len(columns.ids) and columns.ids[position] == subject_id:
             member_keys[position] = ViewKey(columns.buckets[position], groups)
     keys = plain_keys.with_keys(member_keys.values())
+    slots = slot_column(len(keys))
+    # map() and extend() run in C: no Python-level loop over a million subjects.
+    slots.extend(map(bucket_slots.__getitem__, columns.buckets))
     for position, key in member_keys.items():
         slots[position] = keys.slot(key)
     usage = ViewUsage(MappingProxyType(Counter(map(keys.slot, member_keys.values()))))

@@ -30,6 +30,7 @@ __all__ = [
     "check_targeting_key",
     "hash_key",
     "jump_consistent_hash",
+    "key_bucketer",
     "key_hasher",
     "subject_id_of",
 ]
@@ -109,6 +110,31 @@ def jump_consistent_hash(hashed: int, count: int) -> int:
         hashed = (hashed * _JUMP_MULTIPLIER + 1) & _UINT64
         jump = int((bucket + 1) * (2147483648.0 / ((hashed >> 33) + 1)))
     return bucket
+
+
+def key_bucketer(salt: bytes, buckets: Sequence[int]) -> Callable[[str], tuple[int, int]]:
+    """`bucket_of_key` for one salt and one non-empty list of buckets, as one function: the
+    keyed BLAKE2b state prepared once (`key_hasher`) and the jump hash inlined with its
+    constants in locals: one Python call per new key instead of three, the same answers (a
+    test compares them)."""
+    copy = blake2b(digest_size=8, key=salt).copy
+    from_bytes = int.from_bytes
+    chosen = tuple(buckets)
+    count = len(chosen)
+    multiplier, mask, scale = _JUMP_MULTIPLIER, _UINT64, 2147483648.0
+
+    def bucket_of(key: str) -> tuple[int, int]:
+        state = copy()
+        state.update(key.encode())
+        hashed = walked = from_bytes(state.digest(), "big")
+        bucket, jump = -1, 0
+        while jump < count:
+            bucket = jump
+            walked = (walked * multiplier + 1) & mask
+            jump = int((bucket + 1) * (scale / ((walked >> 33) + 1)))
+        return hashed, chosen[bucket]
+
+    return bucket_of
 
 
 def bucket_of_key(

@@ -16,10 +16,10 @@ from datetime import datetime
 
 from flaggery.engine.config import Config
 from flaggery.engine.evaluation import BoundedCache, Evaluation, ResolvedView
+from flaggery.engine.readers import key_evaluator
 from flaggery.engine.targeting import (
-    bucket_of_key,
     check_targeting_key,
-    key_hasher,
+    key_bucketer,
     subject_id_of,
 )
 from flaggery.engine.views import ViewKey, Views, view_resolver
@@ -44,11 +44,11 @@ class Units:
     """The request-time lookups of one snapshot (its caches are part of it)."""
 
     __slots__ = (
+        "_bucket_of",
         "_bucket_views",
         "_built_at",
         "_config",
         "_evaluations",
-        "_hash_of",
         "_request_views",
         "_resolve",
         "_slot_of",
@@ -71,7 +71,8 @@ class Units:
             REQUEST_VIEW_CACHE_SIZE
         )
         self._resolve: Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]] | None = None
-        self._hash_of = key_hasher(config.key_salt)
+        buckets = config.buckets
+        self._bucket_of = key_bucketer(config.key_salt, buckets) if buckets else None
 
     def evaluate(
         self,
@@ -91,6 +92,12 @@ class Units:
             return evaluation
         return Evaluation(evaluation.key, evaluation.subject, self._grouped(view.bucket, groups))
 
+    def key_evaluator(self, clock: Callable[[], datetime] | None) -> Callable[..., Evaluation]:
+        """`evaluate` as a function with this snapshot's cache of context-free keys read
+        directly (flaggery.engine.readers.key_evaluator); ``clock()`` is ``now`` for requests
+        with a context when the caller gives none (None: the snapshot's build time)."""
+        return key_evaluator(self._evaluations.get, self.evaluate, clock)
+
     def unit(
         self, key: str, context: Mapping[str, object] | None, subject_attribute: str
     ) -> Evaluation:
@@ -99,7 +106,10 @@ class Units:
             named = self.registered_subject(context.get(subject_attribute))
             if named is not None:
                 return Evaluation(check_targeting_key(key), named, self._subject_view(named))
-        evaluation = self._evaluations.get(key)
+        try:
+            evaluation = self._evaluations.get(key)
+        except TypeError:  # unhashable, so not a key: say why, not TypeError
+            evaluation = None
         if evaluation is None:
             evaluation = self._evaluate_key(check_targeting_key(key))
             self._evaluations.put(key, evaluation)
@@ -125,8 +135,7 @@ class Units:
     def hashed_bucket(self, key: str) -> tuple[int, int] | None:
         """(64-bit hash, bucket) of a key hashed into the current buckets; None if there is
         no bucket yet."""
-        buckets = self._config.buckets
-        return bucket_of_key(self._hash_of, buckets, key) if buckets else None
+        return None if self._bucket_of is None else self._bucket_of(key)
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """The resolved view of (bucket, groups); `BucketNotFound` for an unknown bucket."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -69,6 +69,9 @@ class Replica:
         self._db = db
         self._clock = clock
         self._snapshot: Snapshot | None = None
+        self.swap_hooks: list[Callable[[Snapshot], None]] = []
+        """Called with every new snapshot the moment it becomes current, before anything else
+        hears of it: an Evaluator binds the snapshot's read functions as its own here."""
         self._head: Head | None = None
         # The head whose state did not build: no point reloading it again until it moves.
         self._unbuildable: Head | None = None
@@ -164,7 +167,7 @@ class Replica:
         """Serve `state`, confirmed current `age_seconds` ago, until the database is back."""
         snapshot = build_snapshot(state, self._clock())
         async with self._lock:
-            self._snapshot = snapshot
+            self._install(snapshot)
             self._head = None  # unknown: the next refresh reloads fully
             self._connected = False
             self.counts.last_success = time.monotonic() - age_seconds
@@ -283,7 +286,7 @@ class Replica:
             return
         advanced = self._snapshot.at(self._clock())
         if advanced is not self._snapshot:
-            self._snapshot = advanced
+            self._install(advanced)
             self._tell((), None)
 
     @property
@@ -404,10 +407,15 @@ class Replica:
 
     async def _swap(self, snapshot: Snapshot) -> None:
         # The subscribers hear of the swap (and of being current again) from `_tell`.
-        self._snapshot = snapshot
+        self._install(snapshot)
         self._connected = True
         self._confirm()
         await self._announce_swap()
+
+    def _install(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        for hook in self.swap_hooks:
+            hook(snapshot)
 
     def _confirm(self) -> None:
         """The snapshot is confirmed current now, unless the source is known to be ahead."""

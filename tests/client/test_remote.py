@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from flaggery.client import AsyncFlaggeryClient, FlaggeryClient, ServerUnavailable
-from flaggery.errors import InvalidTargetingKey, SubjectNotFound
+from flaggery.errors import InvalidInput, InvalidTargetingKey, SubjectNotFound
 from tests.http.processes import flaggery_process
 
 TOKENS = "ops:admin:admin-secret app:reader:reader-secret"
@@ -106,3 +106,39 @@ def test_the_sync_client(tmp_path: Path) -> None:
             with pytest.raises(SubjectNotFound):
                 client.flags(9)
             assert client.key_flags("9").flags == {"f": "A"}  # hashed: not an error
+
+
+async def test_a_key_with_a_context_is_answered_by_the_rule_groups_and_cached_apart(
+    tmp_path: Path,
+) -> None:
+    """Issue 20: the client sends the evaluation context (``context.NAME`` parameters), caches
+    per (key, context), and the stream drops those answers when a rule or a subject changes."""
+    with flaggery_process(["--admin"], tmp_path, {"FLAGGERY_TOKENS": TOKENS}) as server:
+        server.client.headers.update(ADMIN)
+        await asyncio.to_thread(_seed, server.client)
+        germany = {"contextName": "country", "operator": "IN", "values": ["DE"]}
+        server.client.post("/v1/groups/dach").raise_for_status()
+        server.client.put("/v1/groups/dach/rule", json={"rule": [[germany]]}).raise_for_status()
+        overrides = "/v1/groups/dach/overrides/f"
+        server.client.post(overrides, params={"variant": "B"}).raise_for_status()
+        url = str(server.client.base_url)
+        async with AsyncFlaggeryClient(url, token="reader-secret", cache_ttl=60) as client:
+            assert (await client.key_flags("ana", {"country": "DE"})).flags == {"f": "B"}
+            assert (await client.key_flags("ana", {"country": "FR"})).flags == {"f": "A"}
+            assert (await client.key_flags("ana")).flags == {"f": "A"}
+            assert (await client.key_flags("1", {"country": "DE", "n": 2})).flags == {"f": "B"}
+            with pytest.raises(InvalidInput, match="a context value is a str"):
+                await client.key_flags("ana", {"country": ["DE"]})  # type: ignore[dict-item]
+            de = {"values": ["FR"], "contextName": "country", "operator": "IN"}
+            server.client.put("/v1/groups/dach/rule", json={"rule": [[de]]}).raise_for_status()
+
+            async def moved() -> bool:
+                answers = [await client.key_flags("ana", {"country": c}) for c in ("DE", "FR")]
+                return [a.flags["f"] for a in answers] == ["A", "B"]
+
+            await _until(moved)  # the rule change dropped the answers cached per context
+            server.process.terminate()
+            server.process.wait(15)
+            assert (await client.key_flags("ana", {"country": "FR"})).flags == {"f": "B"}
+            with pytest.raises(ServerUnavailable, match="'bob' in its context"):
+                await client.key_flags("bob", {"country": "FR"})

@@ -8,11 +8,14 @@ from hypothesis import strategies as st
 
 from flaggery.engine.columns import patch_sorted_columns
 from flaggery.engine.steps import STEP_SLOTS
-from flaggery.engine.subject_index import ABSENT, Entry, SubjectIndex
+from flaggery.engine.subject_index import ABSENT, NARROW_SLOTS, Entry, SubjectIndex
 from flaggery.errors import SubjectNotFound
 
 ids_strategy = st.one_of(st.integers(-50, 3000), st.integers(-(2**63), 2**63 - 1))
 entries = st.tuples(st.integers(0, 100), st.integers(1, 10**12))
+wide_entries = st.tuples(
+    st.sampled_from([0, 5, 0xFFFE, 0xFFFF, 0x10000, 0xFFFFFFFE]), st.integers(1, 9)
+)
 contents = st.dictionaries(ids_strategy, entries, max_size=40)
 updates_strategy = st.dictionaries(ids_strategy, st.none() | entries, max_size=20)
 
@@ -158,3 +161,59 @@ def test_renumbering_slots_takes_bounded_steps(spacing: int) -> None:
     remapped = done.value.value
     assert remapped.columns() == index.remapped(renumbering).columns()
     assert remapped.entry(ids[2]) == (1, ids[2]) and remapped.entry(ids[4]) == (0, ids[4])
+
+
+def narrow_index_of(content: dict[int, Entry]) -> SubjectIndex:
+    ids = sorted(content)
+    return SubjectIndex.build(
+        array("q", ids),
+        array("H", [content[i][0] for i in ids]),
+        array("q", [content[i][1] for i in ids]),
+    )
+
+
+@given(
+    contents,
+    st.lists(st.dictionaries(ids_strategy, st.none() | wide_entries, max_size=8), max_size=4),
+)
+def test_a_narrow_slot_column_holds_its_content_and_widens_for_a_slot_that_does_not_fit(
+    content: dict[int, Entry], patches: list[dict[int, Entry | None]]
+) -> None:
+    """Issue 25 goal 6: two bytes a slot while the views fit; patching or renumbering in a
+    slot of 65,535 or more widens the column (holes stay holes), never truncates it."""
+    index = narrow_index_of(content)
+    assert_holds_exactly(index, content)
+    for updates in patches:
+        index = index.patched(updates)
+        for subject_id, entry in updates.items():
+            if entry is None:
+                content.pop(subject_id, None)
+            else:
+                content[subject_id] = entry
+        assert_holds_exactly(index, content)
+    slots = {slot for slot, _ in content.values()}
+    if all(slot <= 0x10000 for slot in slots):
+        renumbered = index.remapped({slot: slot + NARROW_SLOTS for slot in slots})
+        moved = {i: (slot + NARROW_SLOTS, weight) for i, (slot, weight) in content.items()}
+        assert_holds_exactly(renumbered, moved)
+
+
+def test_the_snapshot_of_ten_thousand_subjects_costs_ten_bytes_a_subject() -> None:
+    from flaggery.engine import build_snapshot
+    from flaggery.engine.model import Subject
+    from tests.engine.strategies import T0, make_state
+
+    state = make_state(buckets=[1, 2], subjects={i: Subject(1, 1 + i % 2) for i in range(10_000)})
+    index = build_snapshot(state, T0)._index
+    assert index.layout == "dense"
+    assert index.dense_slots.typecode == "H"
+    assert index.dense_slots.itemsize + index.columns()[2].itemsize == 10
+
+
+def test_a_narrow_column_widens_once_the_views_reach_its_hole_marker() -> None:
+    index = narrow_index_of({0: (1, 1), 5: (2, 1)})
+    assert index.with_room_for(NARROW_SLOTS - 1) is index
+    wide = index.with_room_for(NARROW_SLOTS)
+    assert wide.dense_slots.typecode == "I"
+    assert wide.dense_slots[3] == ABSENT  # the hole is still a hole, beyond every view
+    assert_holds_exactly(wide, {0: (1, 1), 5: (2, 1)})

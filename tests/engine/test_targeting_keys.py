@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from flaggery.engine import build_snapshot
 from flaggery.engine.model import BucketFact, Change, Feature, Group, Rollout, State, Subject
 from flaggery.engine.targeting import (
+    bucket_of_key,
     check_targeting_key,
     hash_key,
     jump_consistent_hash,
+    key_bucketer,
+    key_hasher,
     subject_id_of,
 )
 from flaggery.engine.units import REQUEST_VIEW_CACHE_SIZE
@@ -191,3 +194,15 @@ def test_a_new_snapshot_does_not_answer_from_the_old_ones_cache() -> None:
     assert {snapshot.evaluate(key).view.bucket for key in keys} == {1}
     grown = snapshot.apply([Change(2, "increase_buckets", (BucketFact(2),))], T0)
     assert {grown.evaluate(key).view.bucket for key in keys} == {1, 2}
+
+
+@given(
+    KEYS,
+    st.binary(min_size=16, max_size=16),
+    st.lists(st.integers(0, 10**6), min_size=1, max_size=300, unique=True),
+)
+def test_the_inlined_bucketer_answers_as_hash_then_jump(
+    key: str, salt: bytes, buckets: list[int]
+) -> None:
+    """key_bucketer (the serving path) is bucket_of_key (the documented function) inlined."""
+    assert key_bucketer(salt, buckets)(key) == bucket_of_key(key_hasher(salt), buckets, key)

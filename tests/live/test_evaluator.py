@@ -160,3 +160,27 @@ async def test_a_subject_id_of_the_wrong_type_is_invalid_input(
                     with pytest.raises(errors.InvalidInput, match="A subject id is an int"):
                         read(wrong)
             assert ev.variants(7) == ev.variants_or_defaults(7)
+
+
+async def test_the_hot_reads_are_the_current_snapshots_own_functions(
+    db_url: str, clock: FakeClock
+) -> None:
+    """Issue 25 goal 7: no layer between `ev.variants` and the snapshot. After every swap (a
+    load, a write, the clock starting a test) the evaluator's reads are the new snapshot's."""
+    async with AsyncFlaggery.from_db_url(db_url, clock=clock) as store:
+        await seed(store)
+        ev = Evaluator.from_db_url(db_url, clock=clock)
+        with pytest.raises(RuntimeError, match="not loaded a snapshot"):
+            ev.variants(7)
+        async with ev:
+            for proportion in (0.5, 0.3):
+                snapshot = ev.snapshot
+                assert ev.variants is snapshot.variants
+                assert ev.variant is snapshot.variant
+                assert ev.flags_json is snapshot.flags_json
+                assert ev.flags_etag is snapshot.flags_etag
+                assert ev.evaluate("7").view is snapshot.evaluate("7").view
+                await store.set_rollout_proportion("checkout", proportion)
+                await ev.wait_for_revision(await store.revision(), timeout=5)
+                assert ev.snapshot is not snapshot
+            await assert_matches_database(ev, store, clock.now)

@@ -29,6 +29,7 @@ CURRENT_TIME = "currentTime"
 """The attribute DATE operators read; when a request has none, the caller's clock."""
 _USER_ID, _TARGETING_KEY = "userId", "targetingKey"
 _INT64 = 2**63
+_UINT64_END = 2**64
 KNOWN_VALUES = 1_024
 """Evaluated values kept per attribute; all go at once when full."""
 
@@ -154,9 +155,9 @@ class RuleMatcher:
         unit in join order (a group both joined and matched counts as joined)."""
         if not self._groups:
             return explicit
-        matched = self.groups(context, now)
-        if not matched:
-            return explicit
+        matched = self.explain(context, now).groups
+        if not explicit or not matched:
+            return matched or explicit
         return tuple(name for name in matched if name not in explicit) + explicit
 
     def groups(self, context: Mapping[str, object], now: datetime) -> tuple[str, ...]:
@@ -182,7 +183,9 @@ class RuleMatcher:
         get = context.get
         for name, when_missing, known, attribute in self._attributes:
             value = get(name)
-            if value.__class__ not in _PLAIN:
+            if value.__class__ not in _PLAIN and not (
+                value.__class__ is int and -_INT64 <= value < _UINT64_END
+            ):
                 value = _unusual(context, name, value, now)
                 if value is None:
                     truth |= when_missing
@@ -201,15 +204,14 @@ class RuleMatcher:
         return truth
 
     def _match(self, truth: int) -> RuleMatch:
-        matched = [
-            (name, position)
-            for name, position, must, must_not in self._rows
-            if truth & must == must and not truth & must_not
-        ]
+        names: list[str] = []
+        sets: list[int] = []
         # Rows come in group-name order, then set order: a group's first match is its first row.
-        first = dict(reversed(matched))
-        names = tuple(sorted(first))
-        return RuleMatch(names, tuple(first[name] for name in names))
+        for name, position, must, must_not in self._rows:
+            if truth & must == must and not truth & must_not and (not names or names[-1] != name):
+                names.append(name)
+                sets.append(position)
+        return RuleMatch(tuple(names), tuple(sets))
 
 
 def _worth_keeping(value: object) -> bool:
@@ -250,7 +252,7 @@ def _unusual(
     if value is None and name == CURRENT_TIME:
         return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     # Integers beyond 64 bits have no float and (past 4,300 digits) no text: missing.
-    if isinstance(value, int) and -_INT64 <= value < 2 * _INT64:
+    if isinstance(value, int) and -_INT64 <= value < _UINT64_END:
         return value
     if isinstance(value, str | float):  # subclasses
         return value
