@@ -75,7 +75,7 @@ async def time_pages(url: str) -> dict[str, float]:
     result: dict[str, float] = {}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             for page in PAGES:
                 (await client.get(page)).raise_for_status()
                 times = []

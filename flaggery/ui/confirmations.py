@@ -17,6 +17,7 @@ import msgspec
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
+from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.engine import Snapshot
 from flaggery.engine.model import (
     AbTestFact,
@@ -34,7 +35,9 @@ from flaggery.errors import (
     OverrideNotFound,
     RolloutNotFound,
     SubjectNotFound,
+    ValidationError,
 )
+from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui.labels import effect, variant_label
 from flaggery.ui.paste import pasted_ids, pasted_subjects, pasted_text
 
@@ -154,9 +157,11 @@ def rm_member(snapshot: Snapshot, name: str, form: FormData) -> Effect:
     _group(snapshot, name)
     subject = _text(form, "subject")
     try:
-        moved = snapshot.membership_moves(int(subject), name)
-    except (ValueError, SubjectNotFound):
-        raise SubjectNotFound(f"Subject {subject!r} does not exist.") from None
+        moved = snapshot.membership_moves(
+            parse_decimal(subject, "A subject id", low=MIN_SUBJECT_ID), name
+        )
+    except DecimalTextError as error:
+        raise ValidationError(str(error)) from None
     return Effect(
         f"Remove subject {subject} from group {name}",
         effect(moved, "subjects") or [NOTHING_MOVES],
