@@ -119,6 +119,17 @@ async def test_edit_a_schedule_from_the_dashboard(
     await _apply_due(client)
     assert ok(await client.get("/v1/features/f/rollout"))["proportion"] == 0.25
     fails(await client.post(edit, data=moved | {"csrf": ""}), 403, "Forbidden")
+    kill = {"csrf": csrf, "edit": "launch", "rows": "2", "operation0": "kill_switch"}
+    kill |= {"at0": "2030-01-01T12:00:00Z", "arguments0": '{"feature": "f", "on": true}'}
+    kill |= {"operation1": "kill_switch", "at1": "2030-01-01T13:00:00Z"}
+    kill |= {"arguments1": '{"feature": "f", "on": false}'}
+    assert (await client.post(edit, data=kill)).status_code == 303  # two new steps
+    page = await client.get("/ui/delivery")
+    assert 'name="rows" value="3"' in page.text  # two pending rows and an empty one
+    assert (await client.post(edit, data=kill | {"drop0": "on"})).status_code == 303
+    steps = ok(await client.get("/v1/schedules/launch"))["steps"]
+    pending = [(s["at"], s["arguments"]) for s in steps if s["status"] == "pending"]
+    assert pending == [("2030-01-01T13:00:00Z", {"feature": "f", "on": False})]
 
 
 async def test_schedule_an_abtest_start_and_stop(make_client: MakeClient, clock: FakeClock) -> None:
