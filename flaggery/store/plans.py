@@ -48,6 +48,7 @@ __all__ = [
     "PlanRecord",
     "PlanStep",
     "PlansAdmin",
+    "hold_words",
     "pause_for_manual_change",
 ]
 
@@ -313,9 +314,28 @@ def check_steps(steps: Sequence[PlanStep | tuple[float, timedelta | None]]) -> l
 
 def describe_steps(steps: Sequence[PlanStep]) -> str:
     return ", ".join(
-        f"{step.proportion:.4g}" if step.hold is None else f"{step.proportion:.4g} for {step.hold}"
+        f"{step.proportion:.4g}"
+        if step.hold is None
+        else f"{step.proportion:.4g} for {hold_words(step.hold)}"
         for step in steps
     )
+
+
+_WORDS = (("d", 86400), ("h", 3600), ("min", 60))
+
+
+def hold_words(hold: timedelta) -> str:
+    """A plan step's hold in the dashboard plan form's words: ``"1 d"``, ``"1 h 30 min"``,
+    ``"45 s"`` (flaggery.ui.delivery.parse_plan_steps reads it back to the same hold)."""
+    rest = hold.total_seconds()
+    words = []
+    for unit, seconds in _WORDS:
+        whole, rest = divmod(rest, seconds)
+        if whole:
+            words.append(f"{int(whole)} {unit}")
+    if rest or not words:
+        words.append(f"{round(rest, 3):g} s")
+    return " ".join(words)
 
 
 def _at_step(plan: PlanRecord, step: int) -> str:
