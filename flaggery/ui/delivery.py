@@ -5,7 +5,7 @@ signed-in token. Instants show in UTC and, with the page's script, in the browse
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -19,6 +19,7 @@ from flaggery.store.plans import PlanStep
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.scheduled_operations import OPERATIONS
 from flaggery.store.schedules import ScheduledStep
+from flaggery.store.validation import hold_from_seconds
 from flaggery.ui.actions import form_post
 from flaggery.ui.render import Ui
 
@@ -117,7 +118,12 @@ def parse_plan_steps(text: str) -> list[PlanStep]:
                 "a hold in s, min, h or d; the last step without one)."
             )
         seconds = None if hold is None else float(hold[1]) * _UNITS[hold[2]]
-        steps.append(PlanStep(value / 100, None if seconds is None else timedelta(seconds=seconds)))
+        steps.append(
+            PlanStep(
+                value / 100,
+                None if seconds is None else hold_from_seconds(seconds, f"Step {number}'s hold"),
+            )
+        )
     return steps
 
 
