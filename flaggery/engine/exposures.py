@@ -90,6 +90,12 @@ class Classifier:
         self, context_id: str, test_name: str, group: str, when: datetime
     ) -> ClassifiedExposure:
         """One exposure: see `classify`."""
+        if not isinstance(when, datetime) or when.utcoffset() is None:
+            # a naive time cannot be compared with the test's window (TypeError: a 500)
+            raise ValidationError(
+                f"An exposure's timestamp must be an aware datetime (with its UTC offset), "
+                f"got {when!r}."
+            )
         test = self._tests.get(test_name) or self._test(test_name)
         if group not in test.groups:
             raise ValidationError(

@@ -3,8 +3,6 @@ store's schedule and plan methods (flaggery.store.schedules, flaggery.store.plan
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flaggery import errors as e
 from flaggery.http.codec import (
     PauseQuery,
@@ -23,6 +21,7 @@ from flaggery.http.codec import (
 from flaggery.http.endpoint import Call, Operation
 from flaggery.store.plans import PlanRecord, PlanStep
 from flaggery.store.schedules import ScheduledStep, ScheduleRecord
+from flaggery.store.validation import hold_from_seconds
 
 __all__ = ["OPERATIONS", "plan_out", "schedule_out"]
 
@@ -87,9 +86,12 @@ async def create_plan(call: Call[None, PlanBody]) -> PlanOut:
     body = call.body
     steps = [
         PlanStep(
-            s.proportion, None if s.hold_seconds is None else timedelta(seconds=s.hold_seconds)
+            s.proportion,
+            None
+            if s.hold_seconds is None
+            else hold_from_seconds(s.hold_seconds, f"steps[{i}].hold_seconds"),
         )
-        for s in body.steps
+        for i, s in enumerate(body.steps)
     ]
     start = None if body.start is None else parse_instant(body.start, "start")
     return plan_out(await call.store.create_plan(call.path["feature"], body.variant, steps, start))

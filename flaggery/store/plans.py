@@ -41,7 +41,7 @@ from flaggery.store.database import Database, WriteTransaction, joining
 from flaggery.store.features import require_variant
 from flaggery.store.queries import read_rollouts
 from flaggery.store.records import AbTestRecord
-from flaggery.store.validation import aware_utc, check_proportion
+from flaggery.store.validation import aware_utc, check_hold, check_proportion, check_until
 
 __all__ = [
     "MAX_PLAN_STEPS",
@@ -111,6 +111,8 @@ class PlansAdmin:
         Raises FeatureNotFound, VariantNotFound, PlanExists, ValidationError. One write."""
         checked = check_steps(steps)
         first_at = None if start is None else aware_utc(start, "start")
+        total = sum((step.hold for step in checked if step.hold is not None), timedelta(0))
+        check_until(self._db.clock() if first_at is None else first_at, total, "start")
         async with self._db.write("create_plan") as tx:
             await require_variant(tx.conn, feature_name, variant_name)
             if await _read_plan(tx.conn, feature_name) is not None:
@@ -306,8 +308,10 @@ def check_steps(steps: Sequence[PlanStep | tuple[float, timedelta | None]]) -> l
                 f"{number - 1}'s ({checked[-1].proportion:g}): a plan only ramps up."
             )
         last = number == len(steps)
-        if not last and (hold is None or hold <= timedelta(0)):
+        if not last and hold is None:
             raise ValidationError(f"Step {number} needs a positive hold (only the last may not).")
+        if not last:
+            hold = check_hold(hold, f"Step {number}'s hold")
         checked.append(PlanStep(proportion, None if last else hold))
     return checked
 

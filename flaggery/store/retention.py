@@ -12,10 +12,17 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from flaggery.errors import ValidationError
 from flaggery.store import tables as t
 from flaggery.store.database import Database
 
-__all__ = ["Retention", "prune_change_log"]
+__all__ = ["MAX_RETENTION_DAYS", "MAX_RETENTION_REVISIONS", "Retention", "prune_change_log"]
+
+# The bounds of FLAGGERY_CHANGE_LOG_RETENTION_* (flaggery.settings), for the Python API too:
+# timedelta(days=...) overflows past 999,999,999 days, and a revision count past 2**63 past
+# what PostgreSQL's BIGINT compares with.
+MAX_RETENTION_REVISIONS = 10**12
+MAX_RETENTION_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,26 @@ class Retention:
     """Keep the rows of the last `revisions` revisions."""
     days: float = 0
     """Keep the rows written in the last `days` days."""
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.revisions, bool)
+            or not isinstance(self.revisions, int)
+            or not (0 <= self.revisions <= MAX_RETENTION_REVISIONS)
+        ):
+            raise ValidationError(
+                f"Retention revisions must be an integer from 0 to {MAX_RETENTION_REVISIONS}, "
+                f"got {self.revisions!r}."
+            )
+        if (
+            isinstance(self.days, bool)
+            or not isinstance(self.days, int | float)
+            or not 0 <= self.days <= MAX_RETENTION_DAYS
+        ):
+            raise ValidationError(
+                f"Retention days must be a number from 0 to {MAX_RETENTION_DAYS}, "
+                f"got {self.days!r}."
+            )
 
     @property
     def bounded(self) -> bool:

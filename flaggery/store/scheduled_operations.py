@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from flaggery.errors import RolloutNotFound, ValidationError
+from flaggery.store.tables import NAME_LENGTH
 from flaggery.store.validation import aware_utc, check_proportion
 
 __all__ = ["OPERATIONS", "Admin", "check_arguments", "features_of", "run_operation"]
@@ -73,8 +74,11 @@ def check_arguments(operation: str, arguments: Mapping[str, object]) -> dict[str
 
 def _check(name: str, value: object) -> object:
     if name in _NAMES:
-        if not isinstance(value, str) or not value:
-            raise ValidationError(f"{name} must be a non-empty string, got {value!r}.")
+        if not isinstance(value, str) or not 0 < len(value) <= NAME_LENGTH:
+            shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "..."
+            raise ValidationError(
+                f"{name} must be a string of 1 to {NAME_LENGTH} characters, got {shown!r}."
+            )
         return value
     if name == "proportion":
         return check_proportion(value)

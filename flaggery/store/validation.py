@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -254,3 +254,46 @@ def to_utc(moment: object, what: str) -> datetime:
             f"{what} ({moment.isoformat()}) is outside the representable range in UTC "
             f"({datetime.min.isoformat()}Z to {datetime.max.isoformat()}Z)."
         ) from None
+
+
+# A release plan's step holds at most this long: a bound far above any real ramp that keeps
+# every instant a plan computes (start + its holds) inside datetime's range.
+MAX_HOLD = timedelta(days=366)
+
+
+def hold_from_seconds(seconds: object, what: str) -> timedelta:
+    """``seconds`` (a finite number above 0, at most MAX_HOLD's 31,622,400) as a timedelta.
+
+    Raises ValidationError naming ``what`` and the bound: ``timedelta(seconds=1e300)`` raises
+    OverflowError, and a request must get a 400, not a 500."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or not 0 < seconds <= MAX_HOLD.total_seconds()
+    ):
+        raise ValidationError(
+            f"{what} must be a number of seconds above 0 and at most "
+            f"{MAX_HOLD.total_seconds():.0f} ({MAX_HOLD.days} days), got {seconds!r}."
+        )
+    return timedelta(seconds=seconds)
+
+
+def check_hold(hold: object, what: str) -> timedelta:
+    """A timedelta above 0 and at most MAX_HOLD, or ValidationError naming ``what``."""
+    if not isinstance(hold, timedelta) or not timedelta(0) < hold <= MAX_HOLD:
+        raise ValidationError(
+            f"{what} must be a duration above 0 and at most {MAX_HOLD.days} days, got {hold!r}."
+        )
+    return hold
+
+
+def check_until(start: datetime, total: timedelta, what: str) -> None:
+    """Refuses (ValidationError naming ``what``) a ``start`` whose ``start + total`` falls past
+    the last representable instant (9999-12-31T23:59:59.999999Z)."""
+    last = datetime.max.replace(tzinfo=UTC)
+    if start > last - total:
+        raise ValidationError(
+            f"{what} ({start.isoformat()}) plus the plan's holds ({total}) ends after "
+            f"{last.isoformat()}: give an earlier start or shorter holds."
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -22,6 +22,7 @@ from flaggery.store.plans import PlanStep, hold_words
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.scheduled_operations import OPERATIONS
 from flaggery.store.schedules import PENDING, ScheduledStep, ScheduleRecord
+from flaggery.store.validation import hold_from_seconds
 from flaggery.ui.abtest_form import draft, parse_groups
 from flaggery.ui.actions import form_post
 from flaggery.ui.render import Ui
@@ -173,7 +174,12 @@ def parse_plan_steps(text: str) -> list[PlanStep]:
             )
         parts = re.findall(_PART, hold_text) if hold is not None else []
         seconds = sum(float(n) * _UNITS[unit] for n, unit in parts) if parts else None
-        steps.append(PlanStep(value / 100, None if seconds is None else timedelta(seconds=seconds)))
+        steps.append(
+            PlanStep(
+                value / 100,
+                None if seconds is None else hold_from_seconds(seconds, f"Step {number}'s hold"),
+            )
+        )
     return steps
 
 

@@ -71,6 +71,9 @@ def test_plan_steps_in_words() -> None:
     ]
     with pytest.raises(ValidationError, match="Step 2"):
         parse_plan_steps("1% 1h, five percent")
+    # timedelta(seconds=...) of this raises OverflowError: a 400 naming the step, not a 500
+    with pytest.raises(ValidationError, match=r"Step 1's hold must be .* at most 31622400"):
+        parse_plan_steps("1% 99999999999999999999d, 100%")
 
 
 def describe(fact: Fact) -> str:

@@ -156,3 +156,20 @@ async def test_the_stream_replays_a_contiguous_range_or_nothing(store: AsyncFlag
     assert await read_change_range(store.database, 10, 10) == []
     await prune_change_log(store.database, Retention(revisions=3, days=0))
     assert await read_change_range(store.database, 6, 10) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"days": 10**12}, "days must be a number from 0 to 36500"),
+        ({"days": float("inf")}, "days must be a number from 0 to 36500"),
+        ({"days": -1}, "days must be a number from 0 to 36500"),
+        ({"revisions": 2**63}, "revisions must be an integer from 0 to 1000000000000"),
+        ({"revisions": -1}, "revisions must be an integer from 0 to 1000000000000"),
+    ],
+)
+def test_retention_out_of_range_is_refused(options: dict[str, float], message: str) -> None:
+    """The settings' bounds hold for the Python API too: timedelta(days=10**12) raises
+    OverflowError and 2**63 revisions is past what PostgreSQL's BIGINT compares with."""
+    with pytest.raises(ValidationError, match=message):
+        Retention(**options)  # type: ignore[arg-type]

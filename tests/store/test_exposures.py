@@ -102,6 +102,9 @@ async def test_a_bad_exposure_counts_nothing_of_its_batch(
         await store.record_exposures([good, seen(1, "placebo", clock)])
     with pytest.raises(errors.InvalidTargetingKey):
         await store.record_exposures([good, seen("", "control", clock)])
+    naive = Exposure("1", "t", assigned[1], clock.now.replace(tzinfo=None))  # was a TypeError
+    with pytest.raises(errors.ValidationError, match="timestamp must be an aware datetime"):
+        await store.record_exposures([good, naive])
     assert (await store.abtest_health("t")).populations[0].exposures == 0
     with pytest.raises(errors.AbTestNotFound):
         await store.abtest_health("nope")

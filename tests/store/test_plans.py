@@ -166,6 +166,8 @@ async def test_history_filtered_by_feature_shows_the_plan(store: AsyncFlaggery) 
         ([(0.5, HOUR), (0.2, None)], "only ramps up"),
         ([(0.1, None), (0.2, None)], "positive hold"),
         ([(1.5, None)], "from 0 to 1"),
+        ([(0.1, timedelta.max), (1.0, None)], "Step 1's hold must be .* at most 366 days"),
+        ([(0.1, -HOUR), (1.0, None)], "Step 1's hold must be a duration above 0"),
     ],
 )
 async def test_bad_plans_are_refused(
@@ -174,6 +176,18 @@ async def test_bad_plans_are_refused(
     await seed(store)
     with pytest.raises(errors.InvalidInput, match=message):
         await store.create_plan("f", "on", steps)
+
+
+async def test_a_plan_ending_past_year_9999_is_refused(store: AsyncFlaggery) -> None:
+    """Every instant a plan computes (start + holds) must exist: a start whose holds end past
+    9999-12-31 would raise OverflowError when the plan advances (a 500, a stuck applier)."""
+    await seed(store)
+    late = datetime(9999, 12, 31, tzinfo=UTC)
+    with pytest.raises(errors.ValidationError, match=r"start .* plus the plan's holds"):
+        await store.create_plan("f", "on", [(0.1, timedelta(days=1)), (1.0, None)], late)
+    assert await store.list_plans() == []
+    made = await store.create_plan("f", "on", [(0.1, timedelta(hours=23)), (1.0, None)], late)
+    assert made.next_at == late
 
 
 async def test_refusals(store: AsyncFlaggery) -> None:
