@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import DeliveryFact
@@ -101,14 +101,17 @@ class SchedulesAdmin:
 
     async def edit_schedule(self, name: str, steps: Sequence[ScheduledStep]) -> ScheduleRecord:
         """Replace the schedule's pending steps with ``steps`` (applied and failed ones stay
-        as they were), in one write: a replaced step can no longer fire. Raises
-        ScheduleNotFound, ValidationError."""
+        as they were), in one write: a replaced step is marked cancelled, so it can no longer
+        fire and the schedule still shows what it was. Raises ScheduleNotFound,
+        ValidationError."""
         checked = _check_steps(steps)
         async with self._db.write("edit_schedule") as tx:
             existing = await _require_steps(tx.conn, name)
             s = t.schedule_steps.c
             await tx.conn.execute(
-                delete(t.schedule_steps).where(s.schedule == name, s.status == PENDING)
+                update(t.schedule_steps)
+                .where(s.schedule == name, s.status == PENDING)
+                .values(status=CANCELLED)
             )
             await _insert_steps(tx, name, checked, first=existing[-1].step + 1)
             _record(tx, name, "edited", checked, "now " + _describe(checked))

@@ -47,7 +47,7 @@ async def test_schedules_over_rest(make_client: MakeClient, clock: FakeClock) ->
     assert created["steps"][0]["status"] == "pending"
     moved = {"steps": [_step("2030-01-01T10:00:00Z", "set_rollout", feature="f", proportion=1)]}
     edited = ok(await client.put("/v1/schedules/s", json=moved))
-    assert [s["status"] for s in edited["steps"]] == ["pending"]
+    assert [s["status"] for s in edited["steps"]] == ["cancelled", "pending"]
     assert edited["next_at"] == "2030-01-01T10:00:00Z"
     clock.advance(hours=9, minutes=30)
     await _apply_due(client)

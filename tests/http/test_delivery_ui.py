@@ -112,9 +112,12 @@ async def test_edit_a_schedule_from_the_dashboard(
     assert naive.status_code == 400 and "offset" in naive.text
     assert (await client.post(edit, data=moved)).status_code == 303
     steps = ok(await client.get("/v1/schedules/launch"))["steps"]
-    # the edit replaced the pending step (one write): only the moved one remains
-    assert [(s["status"], s["at"]) for s in steps] == [("pending", "2030-01-01T10:00:00Z")]
-    assert steps[0]["arguments"]["proportion"] == 0.25
+    # the edit replaced the pending step (one write): the old one is kept as cancelled
+    assert [(s["status"], s["at"]) for s in steps] == [
+        ("cancelled", "2030-01-01T09:00:00Z"),  # replaced: kept, never to fire
+        ("pending", "2030-01-01T10:00:00Z"),
+    ]
+    assert steps[1]["arguments"]["proportion"] == 0.25
     clock.now = datetime(2030, 1, 1, 9, 30, tzinfo=UTC)  # the old instant passed: nothing fires
     await _apply_due(client)
     fails(await client.get("/v1/features/f/rollout"), 404, "RolloutNotFound")

@@ -112,7 +112,7 @@ async def test_an_edit_moves_a_step_so_it_never_fires_at_its_old_time(
     assert await store.apply_due() == []
     assert (await store.get_rollout("f")).proportion == 0
     schedule = await store.get_schedule("s")
-    assert [(s.step, s.status) for s in schedule.steps] == [(2, "pending")]
+    assert [(s.step, s.status) for s in schedule.steps] == [(1, "cancelled"), (2, "pending")]
     clock.advance(minutes=30)
     assert await store.apply_due() == ["schedule:s"]
     assert (await store.get_rollout("f")).proportion == 0.7
