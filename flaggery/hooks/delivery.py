@@ -126,8 +126,10 @@ class Deliverer:
                 await self.run_round()
             except Exception as error:
                 log.warning("Delivering webhooks failed (retrying): %s", error)
+            # asyncio.timeout, not wait_for: flaggery.live.tasks says why.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self.wake.wait()
 
     async def run_round(self) -> None:
         """Deliver what is pending to every subscription not waiting for a retry and whose

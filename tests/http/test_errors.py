@@ -40,7 +40,14 @@ EXPECTED_STATUS = {
     "SubjectExists": 400,
     "FeatureExists": 400,
     "RolloutExists": 400,
-    "ValidationError": 400,
+    "WebhookTargetRefused": 400,
+    "ScheduleExists": 400,
+    "PlanExists": 400,
+    "WebhookExists": 400,
+    "ScheduleNotFound": 404,
+    "PlanNotFound": 404,
+    "WebhookNotFound": 404,
+    "PlanStateConflict": 409,
     "InvalidRolloutProportion": 400,
     "SubjectAlreadyInGroup": 400,
     "SubjectNotInGroup": 400,
@@ -67,6 +74,7 @@ def test_every_leaf_error_has_its_status() -> None:
     }
     assert set(leaves) == set(EXPECTED_STATUS)
     assert {name: status_for(cls) for name, cls in leaves.items()} == EXPECTED_STATUS
+    assert status_for(errors.ValidationError) == 400  # a branch since WebhookTargetRefused
     assert status_for(RequestValidationError) == 422
     assert status_for(ContentTooLarge) == 413
     # Branches with a name of their own on the wire (an edge's upstream is its database).
