@@ -25,12 +25,12 @@ async def test_the_test_page_shows_its_health_and_is_linked(
     assert '<span class="badge health-red">red</span>' in text
     assert "keys: 120 first exposures" in text and "subjects: 8 first exposures" in text
     assert '<time datetime="2099-01-01T00:00:00+00:00">2099-01-01 00:00:00 UTC</time>' in text
-    assert 'class="local-time muted" data-for=' in text
-    assert '<script src="/ui/static/local-time.js" defer></script>' in text
+    assert '<time data-local datetime=' in text
+    assert '<script src="/ui/static/localtime.js" defer></script>' in text
     assert "Per bucket: observed against expected" in text
     misassigned = ok(await client.get("/v1/abtests/t/health"))["misassigned"]
     assert f"<dt>Misassigned</dt><dd>{misassigned} " in text and misassigned > 0
-    assert (await client.get("/ui/static/local-time.js")).status_code == 200
+    assert (await client.get("/ui/static/localtime.js")).status_code == 200
     for listing in ("/ui/abtests", "/ui/features", "/ui/features/f"):
         assert 'href="/ui/abtests/t"' in (await client.get(listing)).text, listing
     missing = await client.get("/ui/abtests/nope")
