@@ -33,6 +33,7 @@ from flaggery.http.codec import (
     GroupNames,
     GroupOut,
     MakeDefaultQuery,
+    MembersAdded,
     NewSubject,
     NewSubjectQuery,
     ReachOut,
@@ -43,6 +44,7 @@ from flaggery.http.codec import (
     RolloutUpdateQuery,
     RuleBody,
     SubjectAdded,
+    SubjectId,
     SubjectsAdded,
     Success,
     VariantQuery,
@@ -251,6 +253,11 @@ async def rm_group(call: Call[None, None]) -> Success:
 async def add_subject_to_group(call: Call[None, None]) -> Success:
     await call.store.add_subject_to_group(call.subject_id(), call.path["group"])
     return OK
+
+
+async def add_subjects_to_group(call: Call[None, list[SubjectId]]) -> MembersAdded:
+    await call.store.add_subjects_to_group(call.body, call.path["group"])
+    return MembersAdded(len(call.body))
 
 
 async def rm_subject_from_group(call: Call[None, None]) -> Success:
@@ -480,6 +487,14 @@ OPERATIONS = (
     Operation("POST", GROUP + "/subjects/{subject_id}", add_subject_to_group, Success,
               "Add a subject to a group", "groups",
               errors=(e.GroupNotFound, e.SubjectNotFound, e.SubjectAlreadyInGroup)),
+    Operation("POST", GROUP + "/subjects", add_subjects_to_group, MembersAdded,
+              "Add many subjects to a group in one transaction", "groups", 201,
+              body=list[SubjectId],
+              errors=(e.GroupNotFound, e.SubjectNotFound, e.SubjectAlreadyInGroup,
+                      e.ValidationError),
+              description="Body: a JSON list of subject ids. All or nothing, one revision; "
+              "each joins last, in the given order (where two of a subject's groups override "
+              "a feature, the one joined last wins)."),
     Operation("DELETE", GROUP + "/subjects/{subject_id}", rm_subject_from_group, Success,
               "Remove a subject from a group", "groups",
               errors=(e.GroupNotFound, e.SubjectNotFound, e.SubjectNotInGroup)),

@@ -50,6 +50,7 @@ __all__ = [
     "IgnoredQuery",
     "Instant",
     "MakeDefaultQuery",
+    "MembersAdded",
     "Moment",
     "NewSubject",
     "NewSubjectQuery",
@@ -73,6 +74,7 @@ __all__ = [
     "ScheduledStepIn",
     "ScheduledStepOut",
     "SubjectAdded",
+    "SubjectId",
     "SubjectOut",
     "SubjectsAdded",
     "Success",
@@ -318,6 +320,10 @@ class SubjectAdded(msgspec.Struct, frozen=True, omit_defaults=True):
 class SubjectsAdded(msgspec.Struct, frozen=True):
     added: int
     bucket_ids: Annotated[list[int], Meta(description="Each subject's bucket, in input order.")]
+
+
+class MembersAdded(msgspec.Struct, frozen=True):
+    added: Annotated[int, Meta(description="How many subjects joined the group.")]
 
 
 class Flags(msgspec.Struct, frozen=True):

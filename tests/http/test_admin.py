@@ -325,3 +325,22 @@ async def test_abtest_instants_at_the_edges_of_the_range(client: httpx.AsyncClie
     assert ok(await client.get("/v1/subjects/1/flags")) == {"flags": {"f": "A"}}
     ready = ok(await client.get("/readyz"))
     assert ready["revision"] == ok(await client.get("/v1/revision"))["revision"]
+
+
+async def test_bulk_members_one_revision_all_or_nothing(client: httpx.AsyncClient) -> None:
+    ok(await client.put("/v1/buckets", params={"amount": 2}))
+    ok(await client.post("/v1/subjects", json=[{"id": i} for i in range(1, 6)]), 201)
+    ok(await client.post("/v1/groups/beta"), 201)
+    before = ok(await client.get("/v1/revision"))["revision"]
+    added = ok(await client.post("/v1/groups/beta/subjects", json=[3, 1, 2]), 201)
+    assert added == {"added": 3}
+    assert ok(await client.get("/v1/revision"))["revision"] == before + 1
+    assert ok(await client.get("/v1/groups/beta"))["subjects"] == [1, 2, 3]
+    fails(await client.post("/v1/groups/beta/subjects", json=[4, 1]), 400, "SubjectAlreadyInGroup")
+    fails(await client.post("/v1/groups/beta/subjects", json=[4, 99]), 404, "SubjectNotFound")
+    fails(await client.post("/v1/groups/nope/subjects", json=[4]), 404, "GroupNotFound")
+    fails(await client.post("/v1/groups/beta/subjects", json=[4, 4]), 400, "ValidationError")
+    fails(await client.post("/v1/groups/beta/subjects", json=[]), 400, "ValidationError")
+    fails(await client.post("/v1/groups/beta/subjects", json=["4"]), 422, "RequestValidationError")
+    assert ok(await client.get("/v1/groups/beta"))["subjects"] == [1, 2, 3]  # none of those
+    assert ok(await client.get("/v1/revision"))["revision"] == before + 1
