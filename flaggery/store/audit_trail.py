@@ -20,6 +20,7 @@ from flaggery.engine.model import Change, Fact, decode_facts
 from flaggery.engine.touches import Touched, touched
 from flaggery.errors import ValidationError
 from flaggery.store import tables as t
+from flaggery.store.change_index import Name, filtered_revisions
 from flaggery.store.database import Database
 from flaggery.store.validation import MAX_SUBJECT_ID, check_subject_id
 
@@ -103,6 +104,14 @@ class ChangeFilter(msgspec.Struct, frozen=True):
             for matches in self._conditions()
         )
 
+    def names(self) -> list[Name]:
+        """The (kind, name) of each name given, as flaggery.store.change_index indexes them."""
+        given = [("feature", self.feature), ("group", self.group), ("test", self.test)]
+        names = [(kind, name) for kind, name in given if name is not None]
+        if self.subject is not None:
+            names.append(("subject", str(self.subject)))
+        return names
+
     def _conditions(self) -> list[Callable[[Touched], bool]]:
         """One test per name given (flaggery.engine.touches answers what a fact touches)."""
         conditions: list[Callable[[Touched], bool]] = []
@@ -154,9 +163,10 @@ async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter)
 
 async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter) -> HistoryPage:
     """Up to ``limit`` writes before revision ``before`` that ``keep`` keeps, newest first:
-    History's pages. A filtered page scans at most SCAN_ROWS rows back; when it stops there,
-    `older` says where to go on, so a filter finds its writes however many others came after.
-    Raises ValidationError as `read_changes` does; DatabaseUnavailable."""
+    History's pages. A filtered page reads the change_touches index
+    (flaggery.store.change_index): one indexed query whatever the number of writes that do
+    not match, and `older` is the last revision shown when there may be more. Raises
+    ValidationError as `read_changes` does; DatabaseUnavailable."""
     if not _is_int(before) or not 1 <= before <= MAX_SUBJECT_ID:
         raise ValidationError(f"before must be a revision from 1 to {MAX_SUBJECT_ID}.")
     if not _is_int(limit) or not 1 <= limit <= MAX_CHANGES_LIMIT:
@@ -164,14 +174,18 @@ async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter
     if keep.subject is not None:
         check_subject_id(keep.subject)
     log = t.change_log.c
-    scan = limit if keep.empty else SCAN_ROWS
     query = select(log.revision, log.at, log.actor, log.operation, log.payload, log.before)
-    query = query.where(log.revision < before).order_by(log.revision.desc()).limit(scan)
+    if keep.empty:
+        query = query.where(log.revision < before)
+    else:
+        revisions = filtered_revisions(keep.names(), before, limit).scalar_subquery()
+        query = query.where(log.revision.in_(revisions))
+    query = query.order_by(log.revision.desc()).limit(limit)
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
-    changes, last = _keep(rows, limit, keep)
-    more = len(changes) == limit or len(rows) == scan
-    return HistoryPage(changes, last if more and last > 1 else None)
+    changes = [change_record(row, decode_facts(row.payload)) for row in rows]
+    last = rows[-1].revision if len(rows) == limit else 0
+    return HistoryPage(changes, last if last > 1 else None)
 
 
 def _is_int(value: object) -> bool:

@@ -43,6 +43,7 @@ from flaggery.engine.model import Change, Fact, ReloadFact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
+from flaggery.store.change_index import touch_rows
 from flaggery.store.group_commit import GroupCommit
 from flaggery.store.head import Head
 from flaggery.store.planned_writes import Applied, Outcome, SubjectWrite, apply_subject_writes
@@ -141,6 +142,8 @@ class Batch:
         self.revision = before.revision
         self.change_id = before.change_id
         self.rows: list[dict[str, object]] = []
+        self.touches: list[dict[str, object]] = []
+        """The change_touches rows of `rows` (flaggery.store.change_index)."""
         self.changes: list[Change] | None = []
         """What the rows say, for this process's own replicas; None once a row is too large
         to itemize (those replicas then reload, as every other does)."""
@@ -163,6 +166,8 @@ class Batch:
                 "before": _before(tx.before) if itemized else None,
             }
         )
+        logged = tx.facts if itemized else [ReloadFact(len(tx.facts))]
+        self.touches += touch_rows(tx.revision, logged)
         if self.changes is not None and itemized:
             self.changes.append(Change(tx.revision, operation, tuple(tx.facts)))
         elif self.changes is not None and self.listened and tx.local_facts is not None:
@@ -393,6 +398,8 @@ async def _lock_head(conn: AsyncConnection) -> Head:
 
 async def _append_changes(batch: Batch, *, notify: bool) -> None:
     await batch.conn.execute(insert(t.change_log), batch.rows)
+    if batch.touches:
+        await batch.conn.execute(insert(t.change_touches), batch.touches)
     await batch.conn.execute(
         update(t.state)
         .where(t.state.c.id == 1)

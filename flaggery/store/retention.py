@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from flaggery.errors import ValidationError
@@ -75,6 +75,8 @@ async def prune_change_log(db: Database, retention: Retention) -> int:
                 t.change_log.c.revision < latest, _outside(retention, db, latest)
             )
         )
+        oldest = select(func.min(t.change_log.c.revision)).scalar_subquery()
+        await conn.execute(delete(t.change_touches).where(t.change_touches.c.revision < oldest))
     return int(result.rowcount)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "abtests",
     "buckets",
     "change_log",
+    "change_touches",
     "exposed_subjects",
     "exposed_units",
     "exposure_counts",
@@ -149,6 +150,16 @@ change_log = Table(
         nullable=True,
         comment="JSON list of facts: what the write changed, before it; NULL before 0015",
     ),
+)
+
+change_touches = Table(
+    "change_touches",
+    metadata,
+    Column("kind", String(8), primary_key=True, comment="feature, group, test, subject or *"),
+    Column("name", String(NAME_LENGTH), primary_key=True, comment="'' for kind *"),
+    Column("revision", BigInteger, primary_key=True, autoincrement=False),
+    Index(None, "revision"),
+    comment="What each change-log row touches, for filtered history (flaggery.store.change_index).",
 )
 
 buckets = Table(
