@@ -154,6 +154,11 @@ class Flaggery:
     def add_subjects(self, subjects: Iterable[tuple[int, int]]) -> list[int]:
         return self._run(self._store.add_subjects(list(subjects)))
 
+    def add_subjects_like_keys(
+        self, subjects: Iterable[tuple[int, int, str | None]]
+    ) -> list[int | PlacementRecord]:
+        return self._run(self._store.add_subjects_like_keys(list(subjects)))
+
     def rm_subject(self, sub_id: int, *, forget: bool = False) -> None:
         self._run(self._store.rm_subject(sub_id, forget=forget))
 

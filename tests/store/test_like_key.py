@@ -11,7 +11,13 @@ import pytest
 
 from flaggery.core import Flaggery
 from flaggery.engine.allocation import like_key_bucket
-from flaggery.errors import InvalidTargetingKey, NoBuckets
+from flaggery.errors import (
+    InvalidTargetingKey,
+    NoBuckets,
+    SubjectExists,
+    SubjectNotFound,
+    ValidationError,
+)
 from flaggery.store.repository import AsyncFlaggery
 from tests.fakes import FakeClock
 from tests.http.helpers import fails, ok
@@ -125,3 +131,35 @@ async def test_a_returning_subject_keeps_its_own_bucket_over_the_key(store: Asyn
     placed = await store.add_subject(5, 1, like_key=elsewhere[0])
     assert (placed.bucket, placed.kept) == (first, False)
     assert placed.reason is not None and "registered before" in placed.reason
+
+
+async def test_many_sign_ins_in_one_write_place_as_one_by_one_adds(store: AsyncFlaggery) -> None:
+    """add_subjects_like_keys: one revision, each placed exactly as add_subject(like_key=)
+    one after another places it from the same bucket weights."""
+    await store.increase_buckets(3)
+    await store.add_subject(1, 60)  # bucket 1 heavy: keys hashing there fall back
+    rows = [(10 + n, 1 + n % 3, f"visitor-{n}" if n % 4 else None) for n in range(12)]
+    before = await store.revision()
+    placed = await store.add_subjects_like_keys(rows)
+    assert await store.revision() == before + 1
+    assert [c.operation for c in (await store.history(limit=1)).changes] == ["add_subjects"]
+    for sid, _, _ in rows:  # back to the same bucket weights, nothing remembered
+        await store.rm_subject(sid, forget=True)
+    one_by_one = [
+        await store.add_subject(sid, weight)
+        if key is None
+        else await store.add_subject(sid, weight, like_key=key)
+        for sid, weight, key in rows
+    ]
+    assert placed == one_by_one
+    fell_back = [p for p in placed if not isinstance(p, int) and not p.kept]
+    assert fell_back and all(p.reason and "tolerance" in p.reason for p in fell_back)
+    assert any(not isinstance(p, int) and p.kept for p in placed)
+    with pytest.raises(SubjectExists, match="Subject 10"):
+        await store.add_subjects_like_keys([(99, 1, "k"), (10, 1, "k")])
+    with pytest.raises(ValidationError, match="more than once"):
+        await store.add_subjects_like_keys([(98, 1, "k"), (98, 1, None)])
+    with pytest.raises(InvalidTargetingKey):
+        await store.add_subjects_like_keys([(98, 1, "")])
+    with pytest.raises(SubjectNotFound):
+        await store.get_subject(99)  # nothing of a refused batch

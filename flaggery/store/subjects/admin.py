@@ -16,11 +16,11 @@ from flaggery.engine.model import (
 )
 from flaggery.engine.returning import place_returning_subjects
 from flaggery.engine.targeting import check_targeting_key
-from flaggery.errors import SubjectExists, SubjectNotFound, ValidationError
+from flaggery.errors import FlaggeryError, SubjectExists, SubjectNotFound, ValidationError
 from flaggery.store import database
 from flaggery.store import tables as t
 from flaggery.store.database import Database
-from flaggery.store.planned_writes import SubjectWrite
+from flaggery.store.planned_writes import SubjectWrite, apply_subject_writes
 from flaggery.store.queries import read_bucket_weights, read_subject
 from flaggery.store.records import BucketRecord, BucketsRecord, PlacementRecord, SubjectRecord
 from flaggery.store.removed_subjects import forget_buckets, remember_bucket, remembered_buckets
@@ -155,6 +155,45 @@ class SubjectsAdmin:
                 tx.record(*facts())
         return placed.tolist()
 
+    async def add_subjects_like_keys(
+        self, subjects: Iterable[tuple[int, int, str | None]]
+    ) -> list[int | PlacementRecord]:
+        """Add many (id, weight, like_key) in one transaction and one revision, each placed as
+        `add_subject(id, weight, like_key=like_key)` one after another would place it (None:
+        the lightest bucket); for visitors who sign in together and keep their variants.
+        Returns per subject, in input order, its bucket id (no key) or its PlacementRecord.
+
+        All or nothing: raises SubjectExists, NoBuckets, InvalidTargetingKey, ValidationError
+        (a bad or repeated id or weight, none, more than MAX_LOGGED_FACTS), naming the first.
+        Reads and writes only the rows of these subjects and the bucket weights.
+        """
+        writes = [
+            SubjectWrite(
+                "add_subject",
+                check_subject_id(sub_id),
+                weight=check_weight(weight),
+                like_key=None if key is None else check_targeting_key(key),
+            )
+            for sub_id, weight, key in subjects
+        ]
+        _check_batch([write.subject for write in writes])
+        async with self._db.write("add_subjects") as tx:
+            outcomes = await apply_subject_writes(tx.conn, writes, tx.revision - 1, tx.now)
+            placed: list[int | PlacementRecord] = []
+            for outcome in outcomes:
+                if isinstance(outcome, FlaggeryError):
+                    raise outcome
+                assert outcome.bucket is not None  # an applied add_subject has its bucket
+                tx.record(*outcome.facts)
+                tx.remember(*outcome.before)
+                key_bucket = outcome.key_bucket
+                placed.append(
+                    outcome.bucket
+                    if key_bucket is None
+                    else PlacementRecord(outcome.bucket, key_bucket, outcome.reason)
+                )
+        return placed
+
     async def rm_subject(self, sub_id: int, *, forget: bool = False) -> None:
         """Delete the subject and its group memberships; its bucket gets lighter. Its bucket
         is remembered for 90 days, so the same id added again lands there (and stays in its A/B
@@ -220,6 +259,18 @@ async def _add_bucket_weights(conn: AsyncConnection, deltas: dict[int, int]) -> 
         .values(weight=t.buckets.c.weight + bindparam("delta"))
     )
     await conn.execute(statement, [{"bucket": b, "delta": d} for b, d in sorted(deltas.items())])
+
+
+def _check_batch(ids: Sequence[int]) -> None:
+    if not ids:
+        raise ValidationError("Give at least one subject.")
+    if len(ids) > database.MAX_LOGGED_FACTS:
+        raise ValidationError(
+            f"At most {database.MAX_LOGGED_FACTS:,} subjects with targeting keys at once, "
+            f"got {len(ids):,}: split them."
+        )
+    if len(set(ids)) != len(ids):
+        raise ValidationError("A subject id is given more than once: give each once.")
 
 
 async def _refuse_existing(conn: AsyncConnection, ids: Sequence[int]) -> None:
