@@ -30,7 +30,7 @@ from flaggery.errors import (
 from flaggery.store.actor import acting_as
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.validation import MIN_SUBJECT_ID
-from flaggery.ui import pages
+from flaggery.ui import confirmations, pages
 from flaggery.ui.abtest_form import FieldError, parse_groups
 from flaggery.ui.confirmations import Effect, Unconfirmed, ask
 from flaggery.ui.paste import pasted_ids, pasted_subjects, pasted_text
@@ -99,7 +99,7 @@ def routes(ui: Ui) -> list[Route]:
             "remove",
         ),
         post("/buckets", _add_buckets, pages.buckets, "amount"),
-        post("/subjects", _confirmed("add_subjects", _add_subjects), pages.subjects, "ids"),
+        post("/subjects", _add_subjects, pages.subjects, "ids"),
         post("/abtests", _add_abtest, pages.abtests, "create"),
         post(
             "/abtests/{name:path}/stop",
@@ -414,7 +414,18 @@ async def _add_buckets(store: AsyncFlaggery, form: FormData, request: Request) -
 
 
 async def _add_subjects(store: AsyncFlaggery, form: FormData, request: Request) -> str:
-    await store.add_subjects(pasted_subjects(pasted_text(form, "ids")))
+    """Previewed first (confirmations.add_subjects, with the bucket weights for where keyed
+    lines go); lines with a targeting key go in through add_subjects_like_keys."""
+    text = pasted_text(form, "ids")
+    subjects = pasted_subjects(text)
+    if form.getlist("confirm") != ["on"]:
+        weights = {bucket.id: bucket.weight for bucket in (await store.get_buckets()).buckets}
+        snapshot = request.app.state.services.evaluator.snapshot
+        raise Unconfirmed(confirmations.add_subjects(snapshot, text, subjects, weights))
+    if any(key is not None for _, _, key in subjects):
+        await store.add_subjects_like_keys(subjects)
+    else:  # PostgreSQL: by binary COPY, for pastes of millions
+        await store.add_subjects((sid, weight) for sid, weight, _ in subjects)
     return "/ui/subjects"
 
 

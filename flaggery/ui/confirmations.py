@@ -11,7 +11,7 @@ never writes, whatever sends it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 from starlette.datastructures import FormData
@@ -28,6 +28,7 @@ from flaggery.engine.model import (
     GroupFact,
     RolloutFact,
 )
+from flaggery.engine.sign_in_plan import PlannedSubject, plan_sign_ins
 from flaggery.errors import (
     AbTestNotFound,
     FeatureNotFound,
@@ -39,9 +40,9 @@ from flaggery.errors import (
 )
 from flaggery.store.validation import MIN_SUBJECT_ID
 from flaggery.ui.labels import effect, variant_label
-from flaggery.ui.paste import pasted_ids, pasted_subjects, pasted_text
+from flaggery.ui.paste import PastedSubject, not_members, pasted_members, pasted_text
 
-__all__ = ["Effect", "Unconfirmed", "ask", "describers"]
+__all__ = ["Effect", "Unconfirmed", "add_subjects", "ask", "describers"]
 
 NOTHING_MOVES = "No subject's and no hashed key's variant changes."
 
@@ -217,11 +218,14 @@ def _existing(snapshot: Snapshot, ids: Sequence[int]) -> list[int]:
     return found
 
 
-def add_subjects(snapshot: Snapshot, name: str, form: FormData) -> Effect:
-    text = pasted_text(form, "ids")
-    subjects = pasted_subjects(text)
-    ids = [sid for sid, _ in subjects]
-    weight = sum(w for _, w in subjects)
+def add_subjects(
+    snapshot: Snapshot, text: str, subjects: Sequence[PastedSubject], weights: Mapping[int, int]
+) -> Effect:
+    """The preview of pasted subjects: how many, whether the write will be refused, and for
+    lines with a targeting key which keep the key's variants (`plan_sign_ins` over the bucket
+    `weights`, {bucket id: weight}, read just before) and which fall back, and why."""
+    ids = [sid for sid, _, _ in subjects]
+    weight = sum(w for _, w, _ in subjects)
     sentences = [
         f"{len(ids):,} new subjects ({_ids(ids)}), total weight {weight:,}, in one "
         "transaction: each goes to the lightest bucket, as one-by-one adds would (a subject "
@@ -237,14 +241,41 @@ def add_subjects(snapshot: Snapshot, name: str, form: FormData) -> Effect:
         )
     if not snapshot.config.buckets:
         sentences.append("There is no bucket yet: add buckets first, or the write is refused.")
+    elif any(key is not None for _, _, key in subjects):
+        sentences += _sign_ins(snapshot, subjects, weights)
     noun = "subject" if len(ids) == 1 else "subjects"
     return Effect(f"Add {len(ids):,} {noun}", sentences, {"ids": text}, destructive=False)
+
+
+def _sign_ins(
+    snapshot: Snapshot, subjects: Sequence[PastedSubject], weights: Mapping[int, int]
+) -> list[str]:
+    plan = plan_sign_ins(weights, snapshot.config.buckets, snapshot.config.key_salt, subjects)
+    keyed = [p for p in plan if p.key is not None]
+    kept = [p for p in keyed if p.kept]
+    sentences = [
+        f"{len(keyed):,} come with the targeting key they had before signing in: a subject "
+        "in its key's bucket keeps every variant the key had (rollouts and A/B tests).",
+        f"{len(kept):,} go to their key's bucket"
+        + (": " + _placements(kept) + "." if kept else "."),
+    ]
+    fallen = [p for p in keyed if not p.kept]
+    sentences += [f"Subject {p.subject} (key {p.key!r}): {p.reason}" for p in fallen[:5]]
+    fell_back = len(fallen)
+    if fell_back > 5:
+        sentences.append(f"{fell_back - 5:,} more go to the lightest bucket for the same reason.")
+    return sentences
+
+
+def _placements(plans: Sequence[PlannedSubject]) -> str:
+    shown = ", ".join(f"{p.subject} in bucket {p.bucket}" for p in plans[:5])
+    return shown + (f" and {len(plans) - 5:,} more" if len(plans) > 5 else "")
 
 
 def add_members(snapshot: Snapshot, name: str, form: FormData) -> Effect:
     group = _group(snapshot, name)
     text = pasted_text(form, "members")
-    ids = pasted_ids(text)
+    ids, keys = pasted_members(text)
     existing = set(_existing(snapshot, ids))
     unknown = [sid for sid in ids if sid not in existing]
     members = [sid for sid in existing if name in snapshot.subject(sid).groups]
@@ -256,6 +287,8 @@ def add_members(snapshot: Snapshot, name: str, form: FormData) -> Effect:
         if overrides
         else "The group overrides nothing yet.",
     ]
+    if keys:
+        sentences.append(not_members(keys) + " The write will be refused.")
     if unknown:
         sentences.append(
             f"{len(unknown):,} are not subjects ({_ids(unknown)}): the write will be refused."
@@ -274,7 +307,6 @@ def add_members(snapshot: Snapshot, name: str, form: FormData) -> Effect:
 
 
 describers: dict[str, Describer] = {
-    "add_subjects": add_subjects,
     "add_members": add_members,
     "rm_variant": rm_variant,
     "rm_rollout": rm_rollout,

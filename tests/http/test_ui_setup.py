@@ -62,3 +62,41 @@ async def test_buckets_subjects_and_members_from_an_empty_database(
     )
     assert refused.status_code == 400 and "Subject 3 is in group" in refused.text
     assert ok(await client.get("/v1/groups/beta"))["subjects"] == [1, 2, 3]
+
+
+async def test_signed_in_visitors_pasted_with_their_keys_keep_their_buckets(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    ok(await client.put("/v1/buckets", params={"amount": 4}))
+    ok(await client.post("/v1/subjects", json=[{"id": 1, "weight": 40}]), 201)  # bucket 1
+    keys = [f"visitor-{n}" for n in range(12)]
+    key_buckets = {k: ok(await client.get(f"/v1/keys/{k}/explain"))["bucket"] for k in keys}
+    heavy = next(k for k in keys if key_buckets[k] == 1)  # beyond the tolerance: falls back
+    light = [k for k in keys if key_buckets[k] != 1][:2]
+    pasted = f"10,1,{light[0]}\n11 1 {light[1]}\n12,1,{heavy}\n13\n"
+    csrf = csrf_of(await client.get("/ui/subjects"))
+    preview = await client.post("/ui/subjects", data={"csrf": csrf, "ids": pasted})
+    assert "Add 4 subjects?" in preview.text
+    assert "3 come with the targeting key" in preview.text
+    assert "2 go to their key&#39;s bucket: 10 in bucket" in preview.text
+    assert f"Subject 12 (key &#39;{heavy}&#39;): The key&#39;s bucket 1 weighs" in preview.text
+    assert (await client.get("/v1/subjects/10")).status_code == 404  # a preview writes nothing
+    before = await revision(client)
+    done = await client.post("/ui/subjects", data={"csrf": csrf, "ids": pasted, "confirm": "on"})
+    assert done.status_code == 303
+    assert await revision(client) == before + 1  # one transaction
+    for subject, key in ((10, light[0]), (11, light[1])):
+        assert ok(await client.get(f"/v1/subjects/{subject}"))["bucket"] == key_buckets[key]
+    assert ok(await client.get("/v1/subjects/12"))["bucket"] != 1
+    bad = await client.post("/ui/subjects", data={"csrf": csrf, "ids": "20,x,visitor"})
+    assert bad.status_code == 400 and "Line 1: A weight" in bad.text
+
+    ok(await client.post("/v1/groups/beta"), 201)
+    members = {"csrf": csrf, "members": f"10 {light[0]}"}
+    preview = await client.post("/ui/groups/beta/members/paste", data=members)
+    assert f"&#39;{light[0]}&#39;: not subject ids" in preview.text
+    assert "not targeting keys" in preview.text and "will be refused" in preview.text
+    refused = await client.post("/ui/groups/beta/members/paste", data=members | {"confirm": "on"})
+    assert refused.status_code == 400 and "not targeting keys" in refused.text
+    assert ok(await client.get("/v1/groups/beta"))["subjects"] == []
