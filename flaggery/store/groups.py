@@ -184,6 +184,7 @@ class GroupsAdmin:
                         sid, Subject(joined.weight, joined.bucket, (*joined.groups, group_name))
                     )
                 )
+                tx.remember(SubjectFact(sid, joined))  # History: "joined beta", revertible
 
     async def rm_subject_from_group(self, sub_id: int, group_name: str) -> None:
         """Remove the subject from the group.

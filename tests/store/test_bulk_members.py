@@ -38,3 +38,14 @@ async def test_members_join_in_one_write_and_a_refusal_adds_none(store: AsyncFla
         await store.add_subjects_to_group([], "early")
     assert (await store.get_group("early")).subjects == [1, 2, 3]  # nothing of those
     assert await store.get_subject_variants(4) == {}
+
+
+async def test_a_bulk_join_reads_as_joins_in_history(store: AsyncFlaggery) -> None:
+    await store.increase_buckets(2)
+    await store.add_subjects([(1, 1), (2, 1)])
+    await store.add_group("beta")
+    await store.add_subjects_to_group([2, 1], "beta")
+    (change,) = (await store.history(limit=1)).changes
+    assert change.sentences == ("Subject 2: joined beta", "Subject 1: joined beta")
+    await store.revert(change.revision)  # before recorded: one write undoes the bulk join
+    assert (await store.get_group("beta")).subjects == []
