@@ -99,5 +99,6 @@ OPERATIONS = (
               description="Per population (registered subjects, hashed keys): expected shares "
               "from the allocation, first exposures per group, chi-squared p, anytime-valid "
               "sequential p, state (green/yellow/red, docs/experiments.md); repeats, "
-              "misassigned, early and late exposures; observed vs expected per bucket."),
+              "misassigned, early and late exposures; observed vs expected per bucket; "
+              "assignments: flags answers served per group while live."),
 )  # fmt: skip
