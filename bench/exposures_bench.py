@@ -15,7 +15,9 @@ default). Then, for ``--rounds`` rounds, three wrk runs:
                  is a little lower and is reported)
 Accepted exposures/s is wrk's 202 answers/s x 100 (wrk fails the run on any other answer).
 Afterwards the database's counters are read back: every accepted exposure must be counted
-(written within FLAGGERY_EXPOSURE_FLUSH_INTERVAL; the server flushes again at stop).
+(written within FLAGGERY_EXPOSURE_FLUSH_INTERVAL; the server flushes again at stop), and the
+flags answers served, counted as assignments (every flags request of the runs: the test is
+live throughout).
 Target (issue 23): 20,000 exposures/s into one replica, flags in "both" >= 0.9x "flags" alone.
 Prints a table and one JSON line with the load average: compare ratios within one run.
 """
@@ -154,19 +156,21 @@ def serve_and_drive(
         return drive(base, scripts, args)
 
 
-async def counted(db_url: str) -> int:
+async def counted(db_url: str) -> tuple[int, int]:
+    """(exposures, assignments: flags answers served while the test was live) counted."""
     from flaggery.store.database import Database
-    from flaggery.store.exposures import read_exposure_counts
+    from flaggery.store.exposures import read_assignment_counts, read_exposure_counts
 
     db = Database(db_url)
     try:
         rows = await read_exposure_counts(db, TEST)
+        served = await read_assignment_counts(db, TEST)
     finally:
         await db.dispose()
-    return sum(row.first + row.repeats for row in rows)
+    return sum(row.first + row.repeats for row in rows), sum(served.values())
 
 
-def report(runs: dict[str, list[float]], total: int, args: argparse.Namespace) -> None:
+def report(runs: dict[str, list[float]], total: tuple[int, int], args: argparse.Namespace) -> None:
     best = {name: max(values) for name, values in runs.items()}
     ratios = [both / alone for both, alone in zip(runs["both_flags"], runs["flags"], strict=True)]
     load = os.getloadavg()[0]
@@ -181,7 +185,8 @@ def report(runs: dict[str, list[float]], total: int, args: argparse.Namespace) -
         + ", ".join(f"{r:.2f}" for r in ratios)
         + ")"
     )
-    print(f"exposures counted in the database: {total:,}")
+    print(f"exposures counted in the database: {total[0]:,}; flags answers counted as "
+          f"assignments: {total[1]:,}")  # fmt: skip
     print(f"load average (1 min) {load:.2f}: measured under load if well above 0")
     summary = {
         "benchmark": "exposures",
@@ -196,7 +201,8 @@ def report(runs: dict[str, list[float]], total: int, args: argparse.Namespace) -
         "paced_rate": args.rate,
         "exposures_per_s_with_flags": round(best["both_exposures"]),
         "flags_ratio": round(max(ratios), 3),
-        "counted": total,
+        "counted": total[0],
+        "assignments": total[1],
     }
     print(json.dumps(summary))
 

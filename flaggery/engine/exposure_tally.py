@@ -88,15 +88,18 @@ class ExposureTally:
                         held[unit] = key
         self.exposures += later.exposures
 
-    def settle(
+    def settled(
         self, first_subjects: set[tuple[str, int]], first_keys: set[tuple[str, str]]
-    ) -> None:
-        """Count each pending unit's exposure as first if (test, unit) is in the given sets
-        (the units the flush found exposed for the first time), else as a repeat."""
+    ) -> dict[CountKey, list[int]]:
+        """The counters once each pending unit's exposure counts as first if (test, unit) is
+        in the given sets (the units the flush found exposed for the first time), else as a
+        repeat. A copy, in one pass over the units: the tally is unchanged (the flush's
+        transaction may still fail)."""
+        counters = {key: counts.copy() for key, counts in self.counters.items()}
         for test, subjects in self.subjects.items():
             for subject, key in subjects.items():
-                self.counters[key][FIRST if (test, subject) in first_subjects else REPEATS] += 1
+                counters[key][FIRST if (test, subject) in first_subjects else REPEATS] += 1
         for test, keys in self.keys.items():
             for unit, key in keys.items():
-                self.counters[key][FIRST if (test, unit) in first_keys else REPEATS] += 1
-        self.subjects, self.keys = {}, {}
+                counters[key][FIRST if (test, unit) in first_keys else REPEATS] += 1
+        return counters

@@ -8,15 +8,16 @@ holding that bucket) and whether the time falls inside the test's window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 import msgspec
 
 from flaggery.engine.snapshot import Snapshot
-from flaggery.errors import AbTestNotFound, ValidationError
+from flaggery.errors import AbTestNotFound, FlaggeryError, ValidationError
 
-__all__ = ["ClassifiedExposure", "Classifier", "Exposure", "Window", "classify"]
+__all__ = ["ClassifiedExposure", "Classifier", "Exposure", "Reported", "Window", "classify"]
 
 Window = Literal["early", "live", "late"]
 
@@ -31,7 +32,20 @@ class Exposure(msgspec.Struct, frozen=True):
     timestamp: datetime
 
 
-class ClassifiedExposure(msgspec.Struct, frozen=True):
+class Reported(Protocol):
+    """What a batch's items need: `Exposure`, or a wire type with the same fields."""
+
+    @property
+    def context_id(self) -> str: ...
+    @property
+    def test(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime: ...
+
+
+class ClassifiedExposure(msgspec.Struct, frozen=True, gc=False):
     test: str
     group: str
     """The group the client reported."""
@@ -86,12 +100,31 @@ class Classifier:
         self._tests[name] = lookup
         return lookup
 
+    def classify_all(self, batch: Sequence[Reported]) -> list[ClassifiedExposure]:
+        """Every exposure of `batch` classified (see `classify`), or the first one's error,
+        its message led by ``exposures[index]: ``. The intake's hot path: about 0.8-1.1 us an
+        exposure (bench/exposure_cpu_bench.py)."""
+        classify = self.classify
+        try:
+            return [classify(x.context_id, x.test, x.group, x.timestamp) for x in batch]
+        except FlaggeryError as error:
+            index = next(i for i, x in enumerate(batch) if self._fails(x))
+            raise type(error)(f"exposures[{index}]: {error}") from None
+
+    def _fails(self, given: Reported) -> bool:
+        try:
+            self.classify(given.context_id, given.test, given.group, given.timestamp)
+        except FlaggeryError:
+            return True
+        return False
+
     def classify(
         self, context_id: str, test_name: str, group: str, when: datetime
     ) -> ClassifiedExposure:
         """One exposure: see `classify`."""
-        if not isinstance(when, datetime) or when.utcoffset() is None:
-            # a naive time cannot be compared with the test's window (TypeError: a 500)
+        # an aware time's tzinfo is never None; a naive one cannot be compared with the
+        # test's window (TypeError: a 500). Checking tzinfo first keeps the common case cheap.
+        if when.tzinfo is None or when.utcoffset() is None:
             raise ValidationError(
                 f"An exposure's timestamp must be an aware datetime (with its UTC offset), "
                 f"got {when!r}."
@@ -120,7 +153,11 @@ def classify(snapshot: Snapshot, exposure: Exposure) -> ClassifiedExposure:
     """`exposure` against `snapshot`: its unit (`Snapshot.evaluate`, the request-time entry
     point), bucket, the group the allocation assigns that bucket, and the window its time
     falls in. Raises AbTestNotFound for an unknown test, ValidationError for a group the test
-    does not have, and InvalidTargetingKey."""
+    does not have or a time that is not an aware datetime, and InvalidTargetingKey."""
+    if not isinstance(exposure.timestamp, datetime):
+        raise ValidationError(
+            f"An exposure's timestamp must be an aware datetime, got {exposure.timestamp!r}."
+        )
     return Classifier(snapshot).classify(
         exposure.context_id, exposure.test, exposure.group, exposure.timestamp
     )

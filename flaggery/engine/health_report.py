@@ -90,13 +90,20 @@ class AbTestHealth(msgspec.Struct, frozen=True):
     multiple_exposures: bool
     """More than MULTIPLE_EXPOSURES_ALARM of live exposures were repeats."""
     buckets: list[BucketHealth]
+    assignments: dict[str, int] = msgspec.field(default_factory=dict)
+    """Group -> flags answers the servers served from its buckets while the test was live
+    (what the server assigned, counted apart from what clients reported)."""
 
 
 def health_of(
-    test: AbTest, subject_tallies: Mapping[int, int], rows: Iterable[TestCounts]
+    test: AbTest,
+    subject_tallies: Mapping[int, int],
+    rows: Iterable[TestCounts],
+    assignments: Mapping[str, int] | None = None,
 ) -> AbTestHealth:
     """The health of `test` from its counters `rows` and `subject_tallies` (bucket id ->
-    registered subjects or weight in it, `expected_shares.bucket_tallies`). The sequential p
+    registered subjects or weight in it, `expected_shares.bucket_tallies`) and `assignments`
+    (group -> answers served, shown as given). The sequential p
     is that of the current counts (not a running minimum over earlier looks), which is valid
     and at worst slower to fall."""
     rows = list(rows)
@@ -124,6 +131,7 @@ def health_of(
         late=sum(row.late for row in rows),
         multiple_exposures=total > 0 and repeats / total > MULTIPLE_EXPOSURES_ALARM,
         buckets=buckets,
+        assignments={g.name: (assignments or {}).get(g.name, 0) for g in test.groups},
     )
 
 

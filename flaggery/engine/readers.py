@@ -10,7 +10,7 @@ that is not an int (a bool included) with `ValidationError`, as the Evaluator al
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
@@ -18,7 +18,7 @@ from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation
 from flaggery.engine.subject_index import SubjectIndex
 from flaggery.errors import ValidationError
 
-__all__ = ["Readers", "key_evaluator", "require_subject_id"]
+__all__ = ["FlagsAnswer", "Readers", "key_evaluator", "require_subject_id"]
 
 _Value = TypeVar("_Value")
 
@@ -33,6 +33,7 @@ class Readers(NamedTuple):
     variant: Callable[[int, str], str | None]
     flags_json: Callable[[int], bytes]
     flags_etag: Callable[[int], bytes]
+    flags_answer: Callable[[int], FlagsAnswer]
 
     @staticmethod
     def build(
@@ -40,12 +41,28 @@ class Readers(NamedTuple):
         flags: tuple[Mapping[str, str], ...],
         json: tuple[bytes, ...],
         etags: tuple[bytes, ...],
+        buckets: Sequence[int | None],
     ) -> Readers:
-        """The readers of an index over views (`flags`, `json`, `etags` by slot)."""
+        """The readers of an index over views (`flags`, `json`, `etags`, `buckets` by
+        slot)."""
         variants = _reader(index, flags)
+        answers = tuple(map(FlagsAnswer, json, etags, buckets))
         return Readers(
-            variants, _variant_reader(index, flags), _reader(index, json), _reader(index, etags)
+            variants,
+            _variant_reader(index, flags),
+            _reader(index, json),
+            _reader(index, etags),
+            _reader(index, answers),
         )
+
+
+class FlagsAnswer(NamedTuple):
+    """What the flags route sends for a subject, and the bucket it was served from (counted
+    as an assignment): one lookup instead of one per field."""
+
+    json: bytes
+    etag: bytes
+    bucket: int | None
 
 
 def _reader(index: SubjectIndex, by_slot: tuple[_Value, ...]) -> Callable[[int], _Value]:

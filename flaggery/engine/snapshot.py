@@ -23,7 +23,7 @@ from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, ResolvedVi
 from flaggery.engine.explanation import Explanation, KeyExplanation
 from flaggery.engine.model import Change, Fact, State, Subject, SubjectColumns
 from flaggery.engine.reach import FeatureReach, Move, feature_reach, membership_moves, moves
-from flaggery.engine.readers import Readers
+from flaggery.engine.readers import FlagsAnswer, Readers
 from flaggery.engine.steps import Steps, finish
 from flaggery.engine.subject_index import Entry, SubjectIndex, slot_column
 from flaggery.engine.units import NO_BUCKET, Units
@@ -77,6 +77,7 @@ class Snapshot:
         "_usage",
         "_views",
         "evaluate",
+        "flags_answer",
         "flags_etag",
         "flags_json",
         "variant",
@@ -111,6 +112,9 @@ class Snapshot:
     `SubjectNotFound`, `ValidationError` as `variants`."""
     flags_etag: Callable[[int], bytes]
     """``flags_etag(subject_id)``: the quoted HTTP ETag of `flags_json`, precomputed."""
+    flags_answer: Callable[[int], FlagsAnswer]
+    """``flags_answer(subject_id)``: (`flags_json`, `flags_etag`, the subject's bucket) in one
+    lookup: what the flags route serves and counts; errors as `variants`."""
     evaluate: Callable[..., Evaluation]
     """``evaluate(key, context=None, subject_attribute=SUBJECT_ATTRIBUTE, now=None)``: what a
     request for targeting key `key` gets: the one request-time entry point.
@@ -161,8 +165,15 @@ class Snapshot:
         snapshot._defaults = default_variants(config)
         snapshot._units = units = Units(config, views, snapshot.view_slot, built_at)
         snapshot._on_view = None
-        readers = Readers.build(index, views.flags, views.json, views.etags)
-        snapshot.variants, snapshot.variant, snapshot.flags_json, snapshot.flags_etag = readers
+        buckets = [key.bucket for key in views.keys]
+        readers = Readers.build(index, views.flags, views.json, views.etags, buckets)
+        (
+            snapshot.variants,
+            snapshot.variant,
+            snapshot.flags_json,
+            snapshot.flags_etag,
+            snapshot.flags_answer,
+        ) = readers
         snapshot.evaluate = units.key_evaluator(None)
         return snapshot
 
@@ -196,6 +207,11 @@ class Snapshot:
         """Resolved (bucket, groups) views: the buckets plus, at most about twice over, the
         distinct group combinations subjects have now (never those they had before)."""
         return len(self._views.keys)
+
+    @property
+    def live_tests(self) -> tuple[str, ...]:
+        """The A/B tests live when the views were resolved: those its answers apply."""
+        return self._views.live_tests
 
     @property
     def config(self) -> Config:

@@ -147,6 +147,8 @@ def create_app(
             if freeze_gc:
                 _freeze_gc(stack)
             fast_path.snapshot_of = lambda: evaluator.snapshot
+            if services.exposure_intake is not None:
+                fast_path.assignments = services.exposure_intake.assignments
             ofrep.evaluator = evaluator
             ofrep.events.attach(services.broadcast, watch)
             if store is not None and settings.admin_mode:
@@ -156,7 +158,7 @@ def create_app(
                 stack.callback(metrics.close)
                 await stack.enter_async_context(_background(_sample_forever(services)))
             yield
-            fast_path.snapshot_of = ofrep.evaluator = None
+            fast_path.snapshot_of = ofrep.evaluator = fast_path.assignments = None
 
     middleware = [Middleware(RequestMetrics, metrics=metrics)] if metrics else []
     if cors:
@@ -212,7 +214,11 @@ async def _start_exposures(
     """Every server with a database takes exposures (written in batches) and watches its live
     A/B tests' health; only an admin server's watch may stop a red test."""
     settings = services.settings
-    intake = ExposureIntake(store.database, settings.exposure_flush_interval)
+    intake = ExposureIntake(
+        store.database,
+        settings.exposure_flush_interval,
+        lambda: evaluator.snapshot if evaluator.revision >= 0 else None,
+    )
     services.exposure_intake = intake
     stack.push_async_callback(intake.close)  # before the store closes
     await stack.enter_async_context(_background(intake.run()))

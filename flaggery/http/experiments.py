@@ -18,7 +18,6 @@ import msgspec
 from msgspec import Meta
 
 from flaggery import errors as e
-from flaggery.engine.exposures import ClassifiedExposure, Classifier
 from flaggery.engine.health_report import AbTestHealth
 from flaggery.http.endpoint import Call, Operation
 from flaggery.store.exposures import health_from
@@ -29,7 +28,7 @@ MAX_EXPOSURES_PER_BATCH = 1000
 _Name = Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class ExposureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class ExposureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     context_id: Annotated[
         str,
         Meta(
@@ -64,28 +63,10 @@ class HealthQuery(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ] = "subjects"
 
 
-def _classified(classifier: Classifier, batch: ExposureBatch) -> list[ClassifiedExposure]:
-    """Every exposure classified, or the first error, naming the exposure's index."""
-    classify = classifier.classify
-    try:
-        return [classify(x.context_id, x.test, x.group, x.timestamp) for x in batch.exposures]
-    except e.FlaggeryError as error:
-        index = next(i for i, x in enumerate(batch.exposures) if _fails(classifier, x))
-        raise type(error)(f"exposures[{index}]: {error}") from None
-
-
-def _fails(classifier: Classifier, given: ExposureIn) -> bool:
-    try:
-        classifier.classify(given.context_id, given.test, given.group, given.timestamp)
-    except e.FlaggeryError:
-        return True
-    return False
-
-
 async def add_exposures(call: Call[None, ExposureBatch]) -> ExposuresCounted:
     call.services.require_snapshot()
     intake = call.services.exposures
-    classified = _classified(intake.classifier(call.evaluator.snapshot), call.body)
+    classified = intake.classifier(call.evaluator.snapshot).classify_all(call.body.exposures)
     intake.accept(classified)
     return ExposuresCounted(len(classified))
 
@@ -118,5 +99,6 @@ OPERATIONS = (
               description="Per population (registered subjects, hashed keys): expected shares "
               "from the allocation, first exposures per group, chi-squared p, anytime-valid "
               "sequential p, state (green/yellow/red, docs/experiments.md); repeats, "
-              "misassigned, early and late exposures; observed vs expected per bucket."),
+              "misassigned, early and late exposures; observed vs expected per bucket; "
+              "assignments: flags answers served per group while live."),
 )  # fmt: skip

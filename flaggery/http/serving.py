@@ -24,6 +24,7 @@ from starlette.types import Scope, Send
 from flaggery.access import HostRule, Keyring
 from flaggery.caching import CACHE_CONTROL, etag_matches, if_none_match, not_modified_headers
 from flaggery.engine import Explanation, Snapshot
+from flaggery.engine.assignment_tally import AssignmentTally
 from flaggery.errors import DatabaseUnavailable, SubjectNotFound
 from flaggery.http.codec import (
     CONTEXT_PREFIX,
@@ -158,6 +159,9 @@ class FlagsFastPath:
         hosts: HostRule | None = None,
     ) -> None:
         self.snapshot_of: Callable[[], Snapshot] | None = None
+        self.assignments: AssignmentTally | None = None
+        """Where each answer (200 or 304) is counted by bucket, when the server takes
+        exposures; requests left to the router (an evaluation context, HEAD, CORS) are not."""
         self._keyring = keyring if keyring.clients_required else None
         self._hosts = hosts
         self._cors = cors
@@ -203,12 +207,15 @@ class FlagsFastPath:
             snapshot = snapshot_of()
             if by_key:
                 view = snapshot.evaluate(path[_KEY_START:_ID_END]).view
-                body, etag = view.json, view.etag
+                body, etag, bucket = view.json, view.etag, view.bucket
             else:
-                subject_id = _subject_id(path[_ID_START:_ID_END])
-                body, etag = snapshot.flags_json(subject_id), snapshot.flags_etag(subject_id)
+                body, etag, bucket = snapshot.flags_answer(_subject_id(path[_ID_START:_ID_END]))
         except Exception:  # a bad key or id, or anything else: the router's reply is the one
             return None
+        assignments = self.assignments
+        if assignments is not None:  # AssignmentTally.count, inlined
+            served = assignments.served
+            served[bucket] = served.get(bucket, 0) + 1
         if validators is not None and etag_matches(validators, etag):
             return 304, b"", etag, by_key
         return 200, body, etag, by_key

@@ -33,7 +33,7 @@ from flaggery.engine import (
     SubjectView,
 )
 from flaggery.engine.readers import require_subject_id
-from flaggery.errors import DatabaseUnavailable
+from flaggery.errors import DatabaseUnavailable, NotAdmin
 from flaggery.live.backoff import RECONNECT, REFUSED, lasting
 from flaggery.live.failure_log import FailureLog, level_of
 from flaggery.live.feed import ChangeFeed
@@ -47,6 +47,7 @@ from flaggery.store.subscribers import Subscriber
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+    from flaggery.live.exposure_intake import ExposureIntake
     from flaggery.store.database import CommitListener, Database
 
 
@@ -83,6 +84,7 @@ class Evaluator:
         snapshot_path: str | os.PathLike[str] | None = None,
         snapshot_interval: float = 5.0,
         owns_db: bool = False,
+        exposure_interval: float = 1.0,
     ) -> None:
         """An evaluator over ``db`` (not started: use ``async with`` or `start`).
 
@@ -90,7 +92,8 @@ class Evaluator:
         ``check_interval`` (seconds, PostgreSQL only): the backstop revision check behind
         LISTEN/NOTIFY. ``snapshot_path``: keep the last good snapshot in this file, written at
         most every ``snapshot_interval`` seconds, and start from it when the database is
-        unreachable. ``owns_db``: dispose of ``db`` on `stop`.
+        unreachable. ``owns_db``: dispose of ``db`` on `stop`. ``exposure_interval``: how often
+        exposures recorded with `record_exposure` are written to ``db``.
         """
         from flaggery.live.polling_feed import PollingFeed  # only a database's evaluator
         from flaggery.live.postgres_feed import PostgresFeed  # loads the drivers
@@ -108,6 +111,7 @@ class Evaluator:
         # While started, writes made through the same handle (the admin server's) reach the
         # snapshot before they are answered, without a read of the change log.
         self._own_commits: OwnCommits | None = (db.commit_listeners, replica.apply_own_commit)
+        self._exposure_db: tuple[Database, float] | None = (db, exposure_interval)
 
     def _setup(  # noqa: PLR0913 - every part of an Evaluator, put together once
         self,
@@ -132,6 +136,8 @@ class Evaluator:
         self._tasks: list[asyncio.Task[None]] = []
         self._own_commits = None
         self._outages = outages
+        self._exposure_db = None
+        self._exposures: ExposureIntake | None = None
         replica.swap_hooks.append(self._bind)
 
     def _bind(self, snapshot: Snapshot) -> None:
@@ -235,6 +241,9 @@ class Evaluator:
         if self._snapshot_writer is not None:
             await self._snapshot_writer.stop()
         await self._feed.stop()
+        if self._exposures is not None:
+            await self._exposures.close()
+            self._exposures = None
         if self._owned_db is not None:
             await self._owned_db.dispose()
 
@@ -424,6 +433,39 @@ class Evaluator:
         if isinstance(self._feed, UpstreamFeed):
             return self._replica.connected
         return await self._replica.refresh_to(revision)
+
+    def record_exposure(
+        self, key: str, test: str, group: str, when: datetime | None = None
+    ) -> None:
+        """Count that targeting key `key` was shown `group` of A/B test `test` at `when` (aware;
+        now if None), as ``POST /v1/exposures`` counts it (docs/experiments.md). No I/O: it is
+        classified against the current snapshot at once and tallied; the tally is written to
+        the database every ``exposure_interval`` seconds (flaggery.live.exposure_intake) and
+        at `stop`. The one line an app needs with OpenFeature:
+        ``client.add_hooks([ExposureHook(evaluator.record_exposure)])``. Call it on the
+        evaluator's event loop, once started.
+
+        Raises AbTestNotFound, ValidationError (a group the test lacks, a naive time),
+        InvalidTargetingKey (nothing tallied then); DatabaseUnavailable when 200,000 exposures
+        already wait for an unreachable database; NotAdmin on an evaluator that follows an
+        upstream server, which has no database (send them with the remote client's
+        `record_exposure`)."""
+        intake = self._exposures or self._start_exposures()
+        moment = self._replica.clock() if when is None else when
+        intake.accept([intake.classifier(self.snapshot).classify(key, test, group, moment)])
+
+    def _start_exposures(self) -> ExposureIntake:
+        from flaggery.live.exposure_intake import ExposureIntake  # a database's evaluator only
+
+        if self._exposure_db is None:
+            raise NotAdmin(
+                "This evaluator follows an upstream server and has no database to count "
+                "exposures in: record them with flaggery.client's record_exposure instead."
+            )
+        db, interval = self._exposure_db
+        self._exposures = intake = ExposureIntake(db, interval)
+        self._spawn(intake.run(), "flaggery-exposures")
+        return intake
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))

@@ -6,6 +6,10 @@ this process's `ExposureTally`, which costs a few dictionary operations per expo
 transaction (`flaggery.store.exposures.flush_tally`), so the database sees one transaction per
 interval per process, however many exposures arrive.
 
+It also holds the flags routes' `AssignmentTally` (answers served per bucket; the serving
+path adds to it): each flush credits those counts to the groups of the snapshot's live tests
+and writes them in the same transaction, to ``assignment_counts``.
+
 What a crash can lose: the exposures accepted since the last flush (one interval's worth).
 A stop flushes once more. While the database is unreachable the tally is kept and the next
 flush retries it; once `MAX_PENDING` exposures wait, new batches are refused with
@@ -16,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from flaggery.engine.assignment_tally import AssignmentTally, served_by_group
 from flaggery.engine.exposure_tally import ExposureTally
 from flaggery.engine.exposures import ClassifiedExposure, Classifier
 from flaggery.engine.snapshot import Snapshot
@@ -36,8 +41,19 @@ MAX_PENDING = 200_000
 class ExposureIntake:
     """One per server process with a database; `run` is its flush loop."""
 
-    def __init__(self, db: Database, interval: float, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        db: Database,
+        interval: float,
+        snapshot_of: Callable[[], Snapshot | None] = lambda: None,
+        max_pending: int = MAX_PENDING,
+    ) -> None:
+        """`snapshot_of`: the current snapshot (None before the first), whose live tests the
+        assignments are credited to."""
         self._db = db
+        self._snapshot_of = snapshot_of
+        self.assignments = AssignmentTally()
+        """Answers served per bucket since the last flush: the flags routes add to it."""
         self._max_pending = max_pending
         self._interval = interval
         self._tally = ExposureTally()
@@ -72,12 +88,23 @@ class ExposureIntake:
         (ahead of what arrives meanwhile) for the next flush."""
         async with self._flushing:
             tally, self._tally = self._tally, ExposureTally()
+            served, self.assignments.served = self.assignments.served, {}
             try:
-                await flush_tally(self._db, tally)
+                await flush_tally(self._db, tally, self._credited(served))
             except BaseException:
                 tally.absorb(self._tally)
                 self._tally = tally
+                self.assignments.absorb(served)
                 raise
+
+    def _credited(self, served: dict[int | None, int]) -> dict[tuple[str, str], int]:
+        """`served` per (test, group) of the current snapshot's live tests. Answers are only
+        served from a snapshot, so there is one whenever `served` holds any."""
+        snapshot = self._snapshot_of()
+        if snapshot is None or not served:
+            return {}
+        tests = snapshot.config.abtests
+        return served_by_group(served, (tests[name] for name in snapshot.live_tests))
 
     async def run(self) -> None:
         """Flush every interval until cancelled; failures are logged and retried."""

@@ -8,6 +8,8 @@ lock for its transaction (PostgreSQL: an advisory lock; SQLite: the write lock),
 processes never both count a unit first. ``exposure_counts`` holds per (test, reported group,
 population, bucket) the counters, added to with ``ON CONFLICT DO UPDATE``. Counts are not
 part of the change log (no revision): they are telemetry, not configuration.
+``assignment_counts`` holds, apart, what the flags routes served per (test, group), added to
+in the same flush transaction.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "flush_tally",
     "forget_exposures",
     "health_from",
+    "read_assignment_counts",
     "read_exposure_counts",
     "record_exposures",
 ]
@@ -52,17 +55,24 @@ async def record_exposures(db: Database, exposures: Sequence[ClassifiedExposure]
     await flush_tally(db, tally)
 
 
-async def flush_tally(db: Database, tally: ExposureTally) -> None:
-    """Write `tally` in one transaction (its first exposures settled against the database's).
-    Raises DatabaseUnavailable: nothing was written, and `tally` is as it was."""
-    if not tally:
+async def flush_tally(
+    db: Database, tally: ExposureTally, assignments: Mapping[tuple[str, str], int] | None = None
+) -> None:
+    """Write `tally` and `assignments` ((test, group) -> answers served,
+    `flaggery.engine.assignment_tally.served_by_group`) in one transaction, the tally's first
+    exposures settled against the database's. Raises DatabaseUnavailable: nothing was
+    written, and `tally` is as it was."""
+    if not tally and not assignments:
         return
     async with db.read() as conn:
         await _lock(conn, db.is_postgres)
-        first_subjects = await _mark_subjects(conn, db.is_postgres, tally.subjects)
-        first_keys = await _insert_keys(conn, db.is_postgres, tally.keys)
-        counters = _settled(tally, first_subjects, first_keys)
-        await _upsert_counts(conn, db.is_postgres, counters)
+        if tally:
+            first_subjects = await _mark_subjects(conn, db.is_postgres, tally.subjects)
+            first_keys = await _insert_keys(conn, db.is_postgres, tally.keys)
+            counters = tally.settled(first_subjects, first_keys)
+            await _upsert_counts(conn, db.is_postgres, counters)
+        if assignments:
+            await _add_assignments(conn, db.is_postgres, assignments)
         await conn.commit()
 
 
@@ -127,17 +137,6 @@ async def _insert_keys(
     return {(row.test, row.unit[2:]) for row in await conn.execute(statement)}
 
 
-def _settled(
-    tally: ExposureTally, first_subjects: set[tuple[str, int]], first_keys: set[tuple[str, str]]
-) -> dict[tuple[str, str, bool, int], list[int]]:
-    """The tally's counters as they will be once settled, without changing the tally (the
-    transaction may still fail)."""
-    copy = ExposureTally()
-    copy.absorb(tally)
-    copy.settle(first_subjects, first_keys)
-    return copy.counters
-
-
 async def _upsert_counts(
     conn: AsyncConnection, postgres: bool, counters: Mapping[tuple[str, str, bool, int], list[int]]
 ) -> None:
@@ -154,6 +153,31 @@ async def _upsert_counts(
         set_={name: table[name] + insert.excluded[name] for name in COUNTERS},
     )
     await conn.execute(statement, rows)
+
+
+async def _add_assignments(
+    conn: AsyncConnection, postgres: bool, assignments: Mapping[tuple[str, str], int]
+) -> None:
+    insert = (postgresql if postgres else sqlite).insert(t.assignment_counts)
+    table = t.assignment_counts.c
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.test, table.test_group],
+        set_={"served": table.served + insert.excluded.served},
+    )
+    rows = [
+        {"test": test, "test_group": group, "served": served}
+        for (test, group), served in sorted(assignments.items())
+    ]
+    await conn.execute(statement, rows)
+
+
+async def read_assignment_counts(db: Database, test: str) -> dict[str, int]:
+    """Group -> flags answers served from its buckets while `test` was live (every server of
+    the database, up to their last flush). Raises DatabaseUnavailable."""
+    table = t.assignment_counts.c
+    query = select(table.test_group, table.served).where(table.test == test)
+    async with db.read() as conn:
+        return {row.test_group: row.served for row in await conn.execute(query)}
 
 
 async def read_exposure_counts(db: Database, test: str) -> list[TestCounts]:
@@ -177,6 +201,7 @@ async def forget_exposures(conn: AsyncConnection, test: str) -> None:
     """Delete the counts of `test` (in the caller's transaction): a test deleted and created
     again under its name starts from zero."""
     await conn.execute(delete(t.exposure_counts).where(t.exposure_counts.c.test == test))
+    await conn.execute(delete(t.assignment_counts).where(t.assignment_counts.c.test == test))
     await conn.execute(delete(t.exposed_units).where(t.exposed_units.c.test == test))
     await conn.execute(delete(t.exposed_subjects).where(t.exposed_subjects.c.test == test))
 
@@ -190,4 +215,5 @@ async def health_from(
     if test is None:
         raise AbTestNotFound(f"A/B test {test_name!r} does not exist.")
     tallies = bucket_tallies(snapshot.to_state().subjects, basis)
-    return health_of(test, tallies, await read_exposure_counts(db, test_name))
+    counts = await read_exposure_counts(db, test_name)
+    return health_of(test, tallies, counts, await read_assignment_counts(db, test_name))

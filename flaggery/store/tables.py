@@ -36,6 +36,7 @@ __all__ = [
     "abtest_group_variants",
     "abtest_groups",
     "abtests",
+    "assignment_counts",
     "buckets",
     "change_log",
     "change_touches",
@@ -365,6 +366,15 @@ exposure_counts = Table(
     Column("early", BigInteger, nullable=False, comment="exposures timed before the start"),
     Column("late", BigInteger, nullable=False, comment="exposures timed after the end"),
     comment="Exposure counters (POST /v1/exposures), added to in one upsert per batch.",
+)
+
+assignment_counts = Table(
+    "assignment_counts",
+    metadata,
+    _name("test", primary_key=True),
+    _name("test_group", primary_key=True, comment="the group whose bucket the answer came from"),
+    Column("served", BigInteger, nullable=False, comment="flags answers served while live"),
+    comment="Assignments: answers the flags routes served per test group, added to per flush.",
 )
 
 exposed_units = Table(

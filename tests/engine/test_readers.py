@@ -24,7 +24,8 @@ def test_reads_answer_as_the_subject_and_its_view_do(state: State, extra: list[i
         try:
             subject = snapshot.subject(subject_id)
         except SubjectNotFound:
-            for read in (snapshot.variants, snapshot.flags_json, snapshot.flags_etag):
+            reads = (snapshot.variants, snapshot.flags_json, snapshot.flags_etag)
+            for read in (*reads, snapshot.flags_answer):
                 with pytest.raises(SubjectNotFound):
                     read(subject_id)
             with pytest.raises(SubjectNotFound):
@@ -34,6 +35,7 @@ def test_reads_answer_as_the_subject_and_its_view_do(state: State, extra: list[i
         assert snapshot.variants(subject_id) == view.flags
         assert snapshot.flags_json(subject_id) == view.json
         assert snapshot.flags_etag(subject_id) == view.etag
+        assert snapshot.flags_answer(subject_id) == (view.json, view.etag, subject.bucket)
         for feature in ("checkout", "search", "no such feature"):
             assert snapshot.variant(subject_id, feature) == view.flags.get(feature)
 
@@ -47,7 +49,8 @@ def _snapshot() -> Snapshot:
 @pytest.mark.parametrize("wrong", ["7", 7.0, True, False, None, b"7"])
 def test_a_subject_id_that_is_not_an_int_is_refused(wrong: object) -> None:
     snapshot = _snapshot()
-    for read in (snapshot.variants, snapshot.flags_json, snapshot.flags_etag):
+    reads = (snapshot.variants, snapshot.flags_json, snapshot.flags_etag, snapshot.flags_answer)
+    for read in reads:
         with pytest.raises(ValidationError, match="A subject id is an int"):
             read(wrong)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="A subject id is an int"):

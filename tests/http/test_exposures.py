@@ -114,3 +114,25 @@ async def test_auto_stop_is_off_by_default_and_set_per_test(
         404,
         "AbTestNotFound",
     )
+
+
+async def test_health_shows_the_answers_the_flags_routes_served_per_group(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """Assignments: every plain GET of a subject's flags (200 or 304) counts for the group
+    holding its bucket, apart from exposures (none are sent here)."""
+    await seed_basics(client)
+    ok(await client.post("/v1/abtests", json={"test": TEST}), 201)
+    groups = await assigned(client)
+    for subject in groups:
+        for _ in range(int(subject)):  # subject i asks i times: uneven on purpose
+            ok(await client.get(f"/v1/subjects/{subject}/flags"))
+    etag = (await client.get("/v1/subjects/1/flags")).headers["etag"]
+    not_modified = await client.get("/v1/subjects/1/flags", headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    served = {name: 0 for name in ("a", "b")}
+    for subject, group in groups.items():
+        served[group] += int(subject) + (2 if subject == "1" else 0)
+    health = ok(await client.get("/v1/abtests/t/health"))
+    assert health["assignments"] == served
+    assert health["populations"][0]["exposures"] == 0

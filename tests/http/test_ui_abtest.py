@@ -18,6 +18,8 @@ async def test_the_test_page_shows_its_health_and_is_linked(
     batch = [exposure(f"visitor-{i}", "a", clock) for i in range(120)]
     batch += [exposure(str(i), "a", clock) for i in range(1, 9)]
     ok(await client.post("/v1/exposures", json={"exposures": batch}), 202)
+    for subject in (1, 2, 3):
+        ok(await client.get(f"/v1/subjects/{subject}/flags"))
     page = await client.get("/ui/abtests/t")
     assert page.status_code == 200
     text = page.text
@@ -30,6 +32,9 @@ async def test_the_test_page_shows_its_health_and_is_linked(
     assert "Per bucket: observed against expected" in text
     misassigned = ok(await client.get("/v1/abtests/t/health"))["misassigned"]
     assert f"<dt>Misassigned</dt><dd>{misassigned} " in text and misassigned > 0
+    served = ok(await client.get("/v1/abtests/t/health"))["assignments"]
+    assert sum(served.values()) == 3
+    assert f"<dt>Assignments</dt><dd>a: {served['a']}, b: {served['b']} " in text
     assert (await client.get("/ui/static/localtime.js")).status_code == 200
     for listing in ("/ui/abtests", "/ui/features", "/ui/features/f"):
         assert 'href="/ui/abtests/t"' in (await client.get(listing)).text, listing

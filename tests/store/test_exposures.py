@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 
 from flaggery import errors
+from flaggery.engine.exposure_tally import ExposureTally
 from flaggery.engine.exposures import Exposure
+from flaggery.store.exposures import flush_tally, read_assignment_counts
 from flaggery.store.repository import AsyncFlaggery
 from tests.fakes import FakeClock
 
@@ -110,11 +112,15 @@ async def test_a_bad_exposure_counts_nothing_of_its_batch(
         await store.abtest_health("nope")
 
 
-async def test_deleting_a_test_forgets_its_exposures(
+async def test_deleting_a_test_forgets_its_exposures_and_assignments(
     store: AsyncFlaggery, clock: FakeClock
 ) -> None:
     assigned = await seed(store, clock)
     await store.record_exposures([seen(0, assigned[0], clock)])
+    await flush_tally(store.database, ExposureTally(), {("t", "control"): 5})
+    assert await read_assignment_counts(store.database, "t") == {"control": 5}
+    await flush_tally(store.database, ExposureTally(), {("t", "control"): 2})
+    assert (await store.abtest_health("t")).assignments == {"control": 7, "treatment": 0}
     await store.stop_abtest("t")
     clock.advance(hours=1)
     await store.rm_abtest("t")
@@ -124,6 +130,7 @@ async def test_deleting_a_test_forgets_its_exposures(
     await store.record_exposures([seen(0, group, clock)])
     health = await store.abtest_health("t")
     assert (health.populations[0].exposures, health.repeats) == (1, 0)
+    assert health.assignments == {"control": 0, "treatment": 0}
 
 
 async def test_a_stale_client_showing_one_group_to_everyone_turns_red(
