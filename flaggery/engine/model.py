@@ -8,6 +8,7 @@ arithmetic, so replaying a fact twice is harmless.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Mapping
 from datetime import datetime
@@ -38,6 +39,7 @@ __all__ = [
     "Subject",
     "SubjectColumns",
     "SubjectFact",
+    "SubjectsFact",
     "TestGroup",
     "decode_facts",
     "encode_facts",
@@ -125,6 +127,50 @@ class SubjectFact(msgspec.Struct, frozen=True, tag="subject", omit_defaults=True
     left: tuple[str, ...] = ()
     """The groups the subject left in this write (removed from them, or removed itself), so
     history filtered by one of them sees the removal."""
+
+
+class SubjectsFact(msgspec.Struct, frozen=True, tag="subjects"):
+    """New subjects added in one bulk write (`add_subjects`), each in no group, as three
+    parallel little-endian columns: ids (8 bytes each), weights and buckets (4 bytes each).
+
+    50,000 `SubjectFact`s cost 0.1 s to make and 0.45 s to apply to a snapshot of two million
+    subjects, one at a time; the columns are made and applied with C-level passes. In JSON
+    the columns are base64 (about 21 bytes a subject). Applying it is an insertion of ids the
+    snapshot does not hold, so a replica that holds one of them must reload.
+    """
+
+    ids: bytes
+    weights: bytes
+    buckets: bytes
+
+    @classmethod
+    def of(cls, ids: array[int], weights: array[int], buckets: array[int]) -> SubjectsFact:
+        """The fact of parallel typecode "q" columns (weights and buckets must fit 32 bits)."""
+        return cls(_little(ids, "q"), _little(weights, "i"), _little(buckets, "i"))
+
+    def columns(self) -> tuple[array[int], array[int], array[int]]:
+        """ids, weights and buckets as typecode "q" arrays, in the order added."""
+        ids = _native(self.ids, "q")
+        return ids, array("q", _native(self.weights, "i")), array("q", _native(self.buckets, "i"))
+
+    def __len__(self) -> int:
+        return len(self.ids) // 8
+
+
+def _little(column: array[int], typecode: str) -> bytes:
+    converted = column if column.typecode == typecode else array(typecode, column)
+    if sys.byteorder == "big":
+        converted = array(typecode, converted)
+        converted.byteswap()
+    return converted.tobytes()
+
+
+def _native(data: bytes, typecode: str) -> array[int]:
+    column = array(typecode)
+    column.frombytes(data)
+    if sys.byteorder == "big":
+        column.byteswap()
+    return column
 
 
 class BucketFact(msgspec.Struct, frozen=True, tag="bucket"):
@@ -217,6 +263,7 @@ class ReloadFact(msgspec.Struct, frozen=True, tag="reload"):
 
 Fact = (
     SubjectFact
+    | SubjectsFact
     | BucketFact
     | FeatureFact
     | RolloutFact
