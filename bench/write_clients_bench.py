@@ -1,11 +1,14 @@
 """Single-subject writes from Python asyncio clients (issue 25, goal 4), checked afterwards.
 
-    python bench/write_clients_bench.py [--duration 20] [--clients 16]
+    python bench/write_clients_bench.py [--duration 20] [--clients 16] [--client raw|httpx]
 
 Seeds the benchmark dataset (bench/seed.py) into a scratch PostgreSQL database (dropped at the
 end), starts one admin server (1 worker), and for ``--duration`` seconds drives it from
-``--clients`` httpx clients in one asyncio loop, each on its own keep-alive connection and
+``--clients`` clients in one asyncio loop, each on its own keep-alive connection and
 sending its next ``POST /v1/subjects/{id}?weight=w`` (a new id each) when the last is answered.
+``--client raw`` (the default) writes and reads HTTP/1.1 by hand on asyncio streams, about
+0.3 ms of client CPU a write, so the server sets the rate; ``--client httpx`` uses httpx as an
+application might, about 3 ms a write, and on two cores the client is then the limit.
 A write is acknowledged by its 201; afterwards every acknowledged subject must be in the
 subjects table with its weight and the bucket its answer named, and the acknowledged revisions
 must be distinct. bench/write_burst_bench.py drives the same server with wrk (C) instead: here
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import sys
 import time
@@ -49,7 +53,7 @@ class Acks:
         self.failed = 0
 
 
-async def client(base: str, ids: itertools.count[int], stop: float, acks: Acks) -> None:
+async def httpx_client(base: str, ids: itertools.count[int], stop: float, acks: Acks) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
         while time.perf_counter() < stop:
@@ -63,6 +67,47 @@ async def client(base: str, ids: itertools.count[int], stop: float, acks: Acks) 
                 continue
             acks.subjects[subject] = (weight, response.json()["bucket_id"])
             acks.revisions.append(int(response.headers["x-flaggery-revision"]))
+
+
+async def raw_client(base: str, ids: itertools.count[int], stop: float, acks: Acks) -> None:
+    """The same requests written and read by hand on one asyncio stream: a tenth of httpx's
+    CPU per request, so that the server, not the client, sets the rate."""
+    url = httpx.URL(base)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        while time.perf_counter() < stop:
+            subject = next(ids)
+            weight = 1 + subject % 10
+            started = time.perf_counter()
+            writer.write(
+                f"POST /v1/subjects/{subject}?weight={weight} HTTP/1.1\r\n"
+                f"Host: {url.host}\r\nContent-Length: 0\r\n\r\n".encode()
+            )
+            status, headers, body = await read_response(reader)
+            acks.latencies_ms.append((time.perf_counter() - started) * 1000)
+            if status != 201:
+                acks.failed += 1
+                continue
+            acks.subjects[subject] = (weight, json.loads(body)["bucket_id"])
+            acks.revisions.append(int(headers[b"x-flaggery-revision"]))
+    finally:
+        writer.close()
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes], bytes]:
+    """Status, headers (lower-case names) and body of one HTTP/1.1 response with a
+    Content-Length (every answer of this route has one)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *lines = head[:-4].split(b"\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers[b"content-length"]))
+    return int(status_line.split()[1]), headers, body
+
+
+CLIENTS = {"raw": raw_client, "httpx": httpx_client}
 
 
 async def verify(dsn: str, acks: Acks) -> int:
@@ -82,8 +127,10 @@ async def verify(dsn: str, acks: Acks) -> int:
     return len(stored)
 
 
-def cpu_seconds(process: psutil.Process) -> float:
-    return sum(sum(p.cpu_times()[:2]) for p in (process, *process.children(recursive=True)))
+def cpu_seconds(process: psutil.Process, children: bool = True) -> float:
+    """User and system CPU seconds of `process`, and of its children unless told not to."""
+    family = (process, *process.children(recursive=True)) if children else (process,)
+    return sum(sum(p.cpu_times()[:2]) for p in family)
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -95,15 +142,18 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         with server(flaggery_command(port, 1), env, base + "/readyz") as process:
             server_process, this_process = psutil.Process(process.pid), psutil.Process()
             acks, ids = Acks(), itertools.count(FIRST_ID)
-            server_cpu, client_cpu = cpu_seconds(server_process), cpu_seconds(this_process)
+            server_cpu, client_cpu = cpu_seconds(server_process), cpu_seconds(this_process, False)
             stop = time.perf_counter() + args.duration
+            client = CLIENTS[args.client]
             clients = (client(base, ids, stop, acks) for _ in range(args.clients))
             await asyncio.gather(*clients)
             server_cpu = cpu_seconds(server_process) - server_cpu
-            client_cpu = cpu_seconds(this_process) - client_cpu
+            # Not this process's children: the server is one of them.
+            client_cpu = cpu_seconds(this_process, False) - client_cpu
             load = " ".join(f"{value:.2f}" for value in os.getloadavg())
         written = max(len(acks.subjects), 1)
         return {
+            "client": args.client,
             "clients": args.clients,
             "duration_s": args.duration,
             "acknowledged": len(acks.subjects),
@@ -123,6 +173,7 @@ def main() -> None:
     parser.add_argument("--url", default=SERVER_URL, help="a PostgreSQL server URL")
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--client", choices=CLIENTS, default="raw", help="what sends the writes")
     print_measures("write_clients", asyncio.run(run(parser.parse_args())))
 
 

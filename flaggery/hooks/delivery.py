@@ -134,11 +134,13 @@ class Deliverer:
     async def run_round(self) -> None:
         """Deliver what is pending to every subscription not waiting for a retry and whose
         lease this process holds."""
-        head = await self.db.revision()
         found = await subscriptions(self.db)
         self.failing = {s.record.name: s.record.failing for s in found}
         for name in set(self._retry_at) - set(self.failing):
             self._forget(name)
+        if not found:
+            return  # a round runs at every write: no webhooks, no second read
+        head = await self.db.revision()
         for subscription in found:
             name = subscription.record.name
             now = self.clock()

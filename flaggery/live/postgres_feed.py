@@ -3,9 +3,9 @@
 The connection is never taken from a pool (returning it would run UNLISTEN). We LISTEN before
 the full load, so a write that commits during the load is announced rather than lost. The
 payload (the revision) is only a wake-up: notifications arriving while a refresh runs are
-coalesced into one more refresh, which reads the change log. After a lost connection,
-notifications sent meanwhile are gone, so every reconnect ends in a full reload. A periodic
-check is the backstop for a connection that is silently half-open.
+coalesced into one more refresh, which reads the change log on this same connection. After a
+lost connection, notifications sent meanwhile are gone, so every reconnect ends in a full
+reload. A periodic check is the backstop for a connection that is silently half-open.
 
 A hot standby refuses LISTEN ("cannot execute LISTEN during recovery"), and NOTIFY is not
 replicated anyway. The feed asks ``pg_is_in_recovery()`` on each (re)connection; on a standby
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
@@ -27,6 +28,7 @@ from flaggery.live.backoff import RECONNECT
 from flaggery.live.failure_log import FailureLog
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.database import CONNECT_TIMEOUT_SECONDS, NOTIFY_CHANNEL
+from flaggery.store.log_tail import read_tail_asyncpg
 from flaggery.store.replica import Replica
 
 __all__ = ["PostgresFeed"]
@@ -114,7 +116,8 @@ class PostgresFeed:
                 if self.standby and not in_recovery:
                     log.info("The standby was promoted: reconnecting to LISTEN")
                     return
-            await self._replica.refresh()
+            # The change log is read on this connection too: no pool checkout, no SQLAlchemy.
+            await self._replica.refresh(functools.partial(read_tail_asyncpg, connection))
 
     async def _reconnect(self) -> asyncpg.Connection:
         """LISTEN again and reload everything; retry with jittered backoff until it works."""

@@ -388,13 +388,15 @@ async def _append_changes(batch: Batch, *, notify: bool) -> None:
     await batch.conn.execute(insert(t.change_log), batch.rows)
     if batch.touches:
         await batch.conn.execute(insert(t.change_touches), batch.touches)
-    await batch.conn.execute(
+    head = (
         update(t.state)
         .where(t.state.c.id == 1)
         .values(revision=batch.revision, change_id=batch.change_id)
     )
     if notify:
-        await batch.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(batch.revision))))
+        # In the same statement: one round trip less per batch, before its writes are answered.
+        head = head.returning(func.pg_notify(NOTIFY_CHANNEL, str(batch.revision)))
+    await batch.conn.execute(head)
 
 
 def _before(facts: list[Fact]) -> str | None:

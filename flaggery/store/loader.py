@@ -1,4 +1,4 @@
-"""Read the resolution state: all of it, or the changes since a revision.
+"""Read the resolution state, all of it (the changes since a revision: flaggery.store.log_tail).
 
 A full load must be one consistent picture. PostgreSQL gives that with a REPEATABLE READ
 transaction; on SQLite each statement may see a newer commit, so the load reads the revision
@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flaggery.engine.model import Change, State, SubjectColumns, decode_facts
+from flaggery.engine.model import State, SubjectColumns
 from flaggery.store import tables as t
 from flaggery.store.database import Database, read_head
 from flaggery.store.head import Head
 from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
 from flaggery.store.subjects.load import Helpers, read_subject_columns
 
-__all__ = ["StateChanged", "load_state", "load_state_and_head", "read_changes"]
+__all__ = ["StateChanged", "load_state", "load_state_and_head"]
 
 STREAM_BATCH = 20_000
 LOAD_ATTEMPTS = 5
@@ -51,30 +51,6 @@ async def load_state_and_head(db: Database) -> tuple[State, Head]:
                 if await read_head(conn) == before:
                     return state, before
     raise StateChanged(f"The state changed during {LOAD_ATTEMPTS} consecutive full loads.")
-
-
-async def read_changes(conn: AsyncConnection, applied: Head) -> tuple[list[Change], Head] | None:
-    """The change-log rows after `applied`, oldest first, and the head they lead to.
-
-    None when the log does not continue `applied`: its row was pruned, or was written by
-    another write (history rewritten). One query; the rows read are bounded because a large
-    write is logged as a single reload fact (flaggery.store.database).
-    """
-    log = t.change_log.c
-    query = (
-        select(log.revision, log.change_id, log.operation, log.payload)
-        .where(log.revision >= applied.revision)
-        .order_by(log.revision)
-    )
-    rows = (await conn.execute(query)).all()
-    if applied.revision > 0:
-        if not rows or (rows[0].revision, rows[0].change_id) != applied[1:]:
-            return None
-        rows = rows[1:]
-    changes = [Change(row.revision, row.operation, decode_facts(row.payload)) for row in rows]
-    if not rows:
-        return changes, applied
-    return changes, Head(applied.database_id, rows[-1].revision, rows[-1].change_id)
 
 
 async def _read_state(conn: AsyncConnection, revision: int, db: Database) -> State:

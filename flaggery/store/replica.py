@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from flaggery.clock import Clock
 from flaggery.engine import ChangeGap, Snapshot, build_snapshot
@@ -34,16 +34,19 @@ from flaggery.engine.diagnosis import faulty_records
 from flaggery.engine.model import Change, State
 from flaggery.engine.steps import Steps
 from flaggery.store.head import Head, rewritten
+from flaggery.store.log_tail import Tail
 from flaggery.store.subscribers import Subscribers, Update
 
 if TYPE_CHECKING:
     from flaggery.store.database import Database
 
-__all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed", "in_steps"]
+__all__ = ["RefreshCounts", "Replica", "SnapshotBuildFailed", "TailReader", "in_steps"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+TailReader: TypeAlias = Callable[[Head], Awaitable[Tail]]
+"""Reads the change log after a head (flaggery.store.log_tail)."""
 
 
 class SnapshotBuildFailed(Exception):
@@ -224,10 +227,12 @@ class Replica:
             await self._swap(snapshot)
             self._tell(changes, None)
 
-    async def refresh(self) -> bool:
-        """Catch up with the database. On failure, keep the last good snapshot and return False."""
+    async def refresh(self, read_tail: TailReader | None = None) -> bool:
+        """Catch up with the database. On failure, keep the last good snapshot and return False.
+        ``read_tail``: how to read the change log (a feed's own connection); the pool's way
+        when None."""
         try:
-            await self._refresh()
+            await self._refresh(read_tail)
         except SnapshotBuildFailed:
             return False  # logged once, with the records at fault, where it was detected
         except Exception:
@@ -297,12 +302,12 @@ class Replica:
         async with self._swapped:
             await self._swapped.wait_for(lambda: self.revision >= revision)
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, read_tail: TailReader | None = None) -> None:
         if self._snapshot is None or self._head is None:
             await self.reload()
             return
         async with self._lock:
-            reason = await self._apply_changes(self.snapshot, self._head)
+            reason = await self._apply_changes(self.snapshot, self._head, read_tail)
         if reason is not None:
             log.info(
                 "Full reload after revision %s: %s",
@@ -312,32 +317,22 @@ class Replica:
             )
             await self.reload(reason)
 
-    async def _apply_changes(self, current: Snapshot, applied: Head) -> str | None:
+    async def _apply_changes(
+        self, current: Snapshot, applied: Head, read_tail: TailReader | None
+    ) -> str | None:
         """Apply the change log after `applied` (under the lock). Returns None when done, or
         why only a full reload can catch up."""
-        from flaggery.store.database import read_head  # see `reload`
-        from flaggery.store.loader import read_changes
-
-        try:
-            # One pooled connection for both reads: each checkout pings the server and each
-            # return rolls back, CPU on the serving loop at every write.
-            async with self._database().read() as conn:
-                head = await read_head(conn)
-                if head == applied:
-                    self.mark_current()
-                    return None
-                if head == self._unbuildable:
-                    return None  # still the state that failed to build: keep serving, stale
-                reason = rewritten(applied, head)
-                if reason is not None:
-                    return reason
-                loaded = await read_changes(conn, applied)
-        except Exception:
-            self.count_failure()
-            raise
-        if loaded is None:
+        head, changes, reached = await self._read_tail(applied, read_tail)
+        if head == applied:
+            self.mark_current()
+            return None
+        if head == self._unbuildable:
+            return None  # still the state that failed to build: keep serving, stale
+        reason = rewritten(applied, head)
+        if reason is not None:
+            return reason
+        if changes is None:
             return f"the change log no longer continues revision {applied.revision}"
-        changes, reached = loaded
         if reached.revision < head.revision:
             return f"the change log has no row for revision {reached.revision + 1}"
         try:
@@ -361,6 +356,19 @@ class Replica:
         else:
             self._tell_staleness()
         return None
+
+    async def _read_tail(self, applied: Head, read_tail: TailReader | None) -> Tail:
+        """The change log after `applied`, by `read_tail` or through the pool; a failure is
+        counted and raised."""
+        from flaggery.store.log_tail import read_tail_pooled  # see `reload`
+
+        try:
+            if read_tail is None:
+                return await read_tail_pooled(self._database(), applied)
+            return await read_tail(applied)
+        except Exception:
+            self.count_failure()
+            raise
 
     async def _still_unbuildable(self) -> bool:
         """Whether the database is still at the head whose state did not build: then a full
