@@ -9,6 +9,7 @@ arithmetic, so replaying a fact twice is harmless.
 from __future__ import annotations
 
 import sys
+import zlib
 from array import array
 from collections.abc import Mapping
 from datetime import datetime
@@ -131,12 +132,16 @@ class SubjectFact(msgspec.Struct, frozen=True, tag="subject", omit_defaults=True
 
 class SubjectsFact(msgspec.Struct, frozen=True, tag="subjects"):
     """New subjects added in one bulk write (`add_subjects`), each in no group, as three
-    parallel little-endian columns: ids (8 bytes each), weights and buckets (4 bytes each).
+    parallel columns: ids, weights and buckets, each little-endian 8-byte integers compressed
+    with zlib (level 1).
 
     50,000 `SubjectFact`s cost 0.1 s to make and 0.45 s to apply to a snapshot of two million
     subjects, one at a time; the columns are made and applied with C-level passes. In JSON
-    the columns are base64 (about 21 bytes a subject). Applying it is an insertion of ids the
-    snapshot does not hold, so a replica that holds one of them must reload.
+    they are base64: an import batch of 50,000 (ascending ids, weights 1 to 10, 100 buckets)
+    is about 280 KB, where the raw columns would be 1.6 MB (the change-log row is written by
+    PostgreSQL in the batch's transaction, and read by every replica). Applying it is an
+    insertion of ids the snapshot does not hold, so a replica that holds one of them must
+    reload.
     """
 
     ids: bytes
@@ -145,29 +150,33 @@ class SubjectsFact(msgspec.Struct, frozen=True, tag="subjects"):
 
     @classmethod
     def of(cls, ids: array[int], weights: array[int], buckets: array[int]) -> SubjectsFact:
-        """The fact of parallel typecode "q" columns (weights and buckets must fit 32 bits)."""
-        return cls(_little(ids, "q"), _little(weights, "i"), _little(buckets, "i"))
+        """The fact of parallel typecode "q" columns."""
+        return cls(_packed(ids), _packed(weights), _packed(buckets))
 
     def columns(self) -> tuple[array[int], array[int], array[int]]:
-        """ids, weights and buckets as typecode "q" arrays, in the order added."""
-        ids = _native(self.ids, "q")
-        return ids, array("q", _native(self.weights, "i")), array("q", _native(self.buckets, "i"))
+        """ids, weights and buckets as typecode "q" arrays, in the order added. Raises
+        ValueError (zlib.error is one) for columns that are not that, or of unequal lengths."""
+        columns = _unpacked(self.ids), _unpacked(self.weights), _unpacked(self.buckets)
+        if len({len(column) for column in columns}) != 1:
+            raise ValueError("A subjects fact's columns differ in length.")
+        return columns
 
     def __len__(self) -> int:
-        return len(self.ids) // 8
+        return len(_unpacked(self.ids))
 
 
-def _little(column: array[int], typecode: str) -> bytes:
-    converted = column if column.typecode == typecode else array(typecode, column)
+def _packed(column: array[int]) -> bytes:
+    if column.typecode != "q":
+        column = array("q", column)
     if sys.byteorder == "big":
-        converted = array(typecode, converted)
-        converted.byteswap()
-    return converted.tobytes()
+        column = array("q", column)
+        column.byteswap()
+    return zlib.compress(column.tobytes(), 1)
 
 
-def _native(data: bytes, typecode: str) -> array[int]:
-    column = array(typecode)
-    column.frombytes(data)
+def _unpacked(data: bytes) -> array[int]:
+    column = array("q")
+    column.frombytes(zlib.decompress(data))
     if sys.byteorder == "big":
         column.byteswap()
     return column

@@ -3,6 +3,7 @@ the retained range reload fully, and a very large write is logged as one reload 
 
 from __future__ import annotations
 
+import random
 from array import array
 
 import pytest
@@ -133,9 +134,15 @@ async def test_the_real_bounds_turn_a_bulk_add_into_one_fact(store: AsyncFlagger
 
 
 def test_the_largest_patched_bulk_add_fits_a_change_log_row() -> None:
-    """MAX_PATCHED_SUBJECTS subjects with the largest ids, weights and bucket ids encode
-    within MAX_LOGGED_BULK_BYTES, so such an add is never turned into a reload by its size."""
+    """MAX_PATCHED_SUBJECTS subjects with random ids, weights and buckets (columns that do
+    not compress) encode within MAX_LOGGED_BULK_BYTES, so such an add is never turned into a
+    reload by its size."""
+    rng = random.Random(25)
     count = subjects_admin.MAX_PATCHED_SUBJECTS
-    largest = array("q", [2**31 - 1]) * count
-    fact = SubjectsFact.of(array("q", [-(2**63)]) * count, largest, largest)
+    ids, weights, buckets = (
+        array("q", (rng.randrange(low, high) for _ in range(count)))
+        for low, high in ((-(2**63), 2**63), (1, 2**31), (1, 2**31))
+    )
+    fact = SubjectsFact.of(ids, weights, buckets)
     assert len(encode_facts([fact])) <= database.MAX_LOGGED_BULK_BYTES
+    assert fact.columns() == (ids, weights, buckets)

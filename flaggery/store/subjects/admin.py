@@ -38,8 +38,8 @@ __all__ = ["SubjectsAdmin"]
 MAX_NEW_BUCKETS = 10_000
 # Ids per existence query: below SQLite's bound-parameter limit and asyncpg's message size.
 BATCH = 5_000
-# A bulk add this large or smaller (an import batch) is logged as one SubjectsFact, about 21
-# bytes a subject (2.1 MB at most), which every replica, the writing process's own included,
+# A bulk add this large or smaller (an import batch) is logged as one SubjectsFact, 5.5 to 32
+# bytes a subject (3.2 MB at most), which every replica, the writing process's own included,
 # patches into its snapshot in O(batch); a larger one (ten million in one call) is logged as a
 # reload: reading it would cost a replica about what reloading everything costs.
 MAX_PATCHED_SUBJECTS = 100_000
