@@ -212,7 +212,7 @@ def test_a_body_asked_again_is_answered_from_what_it_got_in_this_snapshot() -> N
     assert current.by_body.get(refused) is None  # errors are not kept
     # A new snapshot: nothing kept from the old one answers.
     app.evaluator = cast(Evaluator, _Evaluator(build_snapshot(make_state(), minute(1))))
-    assert app._known(BODY) is None
+    assert app._valid_answers() is None
 
 
 def test_with_rules_no_body_is_kept_since_date_rules_follow_the_clock() -> None:
