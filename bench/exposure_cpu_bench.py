@@ -13,6 +13,15 @@ PostgreSQL database, loads an Evaluator, and per round (best of ``--rounds``):
     20,000 exposures/s cost a server 2-4% of a core.
   - flags route: `FlagsFastPath.answer` for random subjects, without and with an
     `AssignmentTally` to count in, interleaved; the ratio is the cost of counting.
+  - whole requests (a read-only app on that database, flaggery's protocol over
+    bench/protocol_bench.py's fake transport, as bench/flags_path_bench.py): CPU of one
+    ``POST /v1/exposures`` of 100 and of one flags GET, alternating. ``flags_given_up`` is
+    how many flags requests 20,000 exposures/s (200 batches) cost a second, and
+    ``predicted_ratio`` the flags route's share left when it serves ``--flags-rate``
+    requests/s alone (70,000: a quiet run of bench/http_bench.py): what the HTTP benchmark's
+    ratio should approach on a quiet machine, leaving out the load generator's own CPU. The
+    process's CPU includes the app's background work (the exposure flush every second, the
+    PostgreSQL change feed), as a server's does.
 Prints a table and one JSON line with the load average.
 """
 
@@ -34,11 +43,13 @@ import msgspec
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from flags_path_bench import protocol_for  # noqa: E402
 from seed import SUBJECTS, scratch_database, seed  # noqa: E402
 
 from flaggery.access import Keyring  # noqa: E402
 from flaggery.engine import Snapshot  # noqa: E402
 from flaggery.engine.assignment_tally import AssignmentTally  # noqa: E402
+from flaggery.http.app import create_app  # noqa: E402
 from flaggery.http.experiments import ExposureBatch  # noqa: E402
 from flaggery.http.serving import FlagsFastPath  # noqa: E402
 from flaggery.live.evaluator import Evaluator  # noqa: E402
@@ -106,6 +117,44 @@ def flags_round(snapshot: Snapshot, paths: list[str]) -> tuple[float, float]:
     return answer_loop(plain, paths)(), answer_loop(counting, paths)()
 
 
+async def request_cpu(app: object, requests: list[bytes], status: bytes) -> float:
+    """CPU seconds per request of `requests` through flaggery's protocol, one keep-alive
+    connection, one at a time; each must be answered with `status`."""
+    protocol, transport = protocol_for(app, flaggery=True)
+    answers: list[bytes] = []
+    transport.write = answers.append  # type: ignore[method-assign, assignment]
+    started = time.process_time()
+    for request in requests:
+        before = len(answers)
+        protocol.data_received(request)
+        while len(answers) == before:  # the request's task runs until it answers
+            await asyncio.sleep(0)
+    elapsed = time.process_time() - started
+    protocol.connection_lost(None)
+    wrong = [bytes(a[:300]) for a in answers if a.startswith(b"HTTP/") and status not in a[:20]]
+    assert not wrong, f"{len(wrong)} answers were not {status!r}: {wrong[0]!r}"
+    return elapsed / len(requests)
+
+
+async def whole_requests(db_url: str, raw: list[bytes], rounds: int) -> tuple[float, float]:
+    """(CPU seconds of one exposures POST of BATCH, of one flags GET), best of `rounds`."""
+    head = (
+        b"POST /v1/exposures HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nContent-Type: application/json\r\n"
+    )
+    posts = [head + b"Content-Length: %d\r\n\r\n" % len(body) + body for body in raw]
+    rng = random.Random(5)
+    line = b"GET /v1/subjects/%d/flags HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
+    gets = [line % rng.randint(1, SUBJECTS) for _ in range(10 * len(raw))]
+    settings = Settings.from_env({}, db_url=db_url, admin_mode=False, enable_prometheus=False)
+    app = create_app(settings)
+    post = get = float("inf")
+    async with app.router.lifespan_context(app):
+        for _ in range(rounds):
+            post = min(post, await request_cpu(app, posts, b" 202 "))
+            get = min(get, await request_cpu(app, gets, b" 200 "))
+    return post, get
+
+
 async def measure(db_url: str, args: argparse.Namespace) -> dict[str, float]:
     rng = random.Random(3)
     db = Database(db_url)
@@ -132,6 +181,10 @@ async def measure(db_url: str, args: argparse.Namespace) -> dict[str, float]:
     result["intake_us"] = sum(result[f"{stage}_us"] for stage in STAGES)
     result["flags_answer_us"] = 1e6 * plain / len(paths)
     result["flags_answer_counting_us"] = 1e6 * counting / len(paths)
+    post, get = await whole_requests(db_url, raw, args.rounds)
+    result["post_request_us"], result["flags_request_us"] = 1e6 * post, 1e6 * get
+    result["flags_given_up"] = 200 * post / get
+    result["predicted_ratio"] = 1 - result["flags_given_up"] / args.flags_rate
     return result
 
 
@@ -144,6 +197,14 @@ def report(result: dict[str, float], args: argparse.Namespace) -> None:
     print(f"{'flags fast path, per answer':<40}{'us':>8}")
     print(f"{'  without assignment counting':<40}{result['flags_answer_us']:>8.2f}")
     print(f"{'  with assignment counting':<40}{result['flags_answer_counting_us']:>8.2f}")
+    print(f"{'whole requests (protocol and app)':<40}{'us':>8}")
+    print(f"{'  POST /v1/exposures of 100':<40}{result['post_request_us']:>8.1f}")
+    print(f"{'  GET a subject flags':<40}{result['flags_request_us']:>8.1f}")
+    print(f"{'  flags requests given up at 20,000/s':<40}{result['flags_given_up']:>8.0f}")
+    print(
+        f"{'  predicted flags ratio':<40}{result['predicted_ratio']:>8.3f}"
+        f"  (flags alone at {args.flags_rate:,.0f} req/s)"
+    )
     print(f"load average (1 min) {load:.2f}: CPU time, so comparable under load")
     summary = {"benchmark": "exposure_cpu", "batches": args.batches, "rounds": args.rounds,
                "load_average": round(load, 2)}  # fmt: skip
@@ -163,6 +224,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--batches", type=int, default=200, help="bodies of 100 per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--flags-rate", type=float, default=70_000.0, help="flags req/s alone")
     asyncio.run(run(parser.parse_args()))
 
 
