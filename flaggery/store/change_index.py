@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
-from sqlalchemy.sql.expression import Alias
+from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, or_, select
 
 from flaggery.engine.model import Fact
 from flaggery.engine.touches import touched
@@ -52,7 +51,7 @@ def touch_rows(revision: int, facts: Iterable[Fact]) -> list[dict[str, object]]:
     ]
 
 
-def _touching(rows: Alias, name: Name) -> ColumnElement[bool]:
+def _touching(rows: FromClause, name: Name) -> ColumnElement[bool]:
     kind, text = name
     return or_(and_(rows.c.kind == kind, rows.c.name == text), rows.c.kind == EVERYTHING)
 
