@@ -8,7 +8,6 @@ arithmetic, so replaying a fact twice is harmless.
 
 from __future__ import annotations
 
-import sys
 import zlib
 from array import array
 from collections.abc import Mapping
@@ -165,10 +164,13 @@ class SubjectsFact(msgspec.Struct, frozen=True, tag="subjects"):
         return len(_unpacked(self.ids))
 
 
+_LITTLE = array("q", [1]).tobytes()[0] == 1  # this host stores integers little-endian
+
+
 def _packed(column: array[int]) -> bytes:
     if column.typecode != "q":
         column = array("q", column)
-    if sys.byteorder == "big":
+    if not _LITTLE:
         column = array("q", column)
         column.byteswap()
     return zlib.compress(column.tobytes(), 1)
@@ -177,7 +179,7 @@ def _packed(column: array[int]) -> bytes:
 def _unpacked(data: bytes) -> array[int]:
     column = array("q")
     column.frombytes(zlib.decompress(data))
-    if sys.byteorder == "big":
+    if not _LITTLE:
         column.byteswap()
     return column
 

@@ -180,3 +180,16 @@ def test_a_bulk_add_read_back_from_its_json_applies_like_its_subjects_one_by_one
         bulk, apply_changes(state, [Change(2, "add_subjects", one_by_one)]), minute(0)
     )
     assert [bulk.subject(i) for i in ids] == [single.subject(i) for i in ids]
+
+
+def test_a_subject_removed_after_its_bulk_add_in_the_same_catch_up_is_gone() -> None:
+    """A bulk add, then a write removing one of its subjects, applied together: the order of
+    the facts decides (the bulk add is then taken one subject at a time)."""
+    state = make_state(buckets=(1, 2), subjects={1: Subject(1, 1)})
+    added = SubjectsFact.of(array("q", [10, 11, 12]), array("q", [3, 4, 5]), array("q", [2, 1, 2]))
+    log = [Change(2, "add_subjects", (added,)), Change(3, "rm_subject", (SubjectFact(11, None),))]
+    snapshot = build_snapshot(state, minute(0)).apply(log, minute(0))
+    with pytest.raises(SubjectNotFound):
+        snapshot.variants(11)
+    assert [snapshot.subject(i).weight for i in (1, 10, 12)] == [1, 3, 5]
+    assert_same_snapshot(snapshot, apply_changes(state, log), minute(0))
