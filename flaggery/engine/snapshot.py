@@ -21,7 +21,7 @@ from flaggery.engine.catch_up import facts_after, subject_updates
 from flaggery.engine.config import Config, changes_resolution
 from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, ResolvedView
 from flaggery.engine.explanation import Explanation, KeyExplanation
-from flaggery.engine.model import Change, Fact, State, Subject, SubjectColumns
+from flaggery.engine.model import Change, Fact, GroupFact, State, Subject, SubjectColumns
 from flaggery.engine.reach import FeatureReach, Move, feature_reach, membership_moves, moves
 from flaggery.engine.readers import FlagsAnswer, Readers
 from flaggery.engine.steps import Steps, finish
@@ -378,13 +378,17 @@ class Snapshot:
         moves = {sid: (self._slot_or_none(sid), entry) for sid, entry in entries.items()}
         usage = self._usage.moved(keys, moves)  # bulk-added subjects join no group view
         index = self._index.patched(entries).with_added(*_plain_entries(added, keys))
-        resolves_alike = not any(map(changes_resolution, facts))
-        previous: Views | None = self._views if resolves_alike else None
+        resolving = [fact for fact in facts if changes_resolution(fact)]
+        # A group's definition (its overrides) matters only to the views holding the group:
+        # the others are kept, the ones holding it resolved again.
+        stale_groups = frozenset(fact.name for fact in resolving if isinstance(fact, GroupFact))
+        groups_only = all(isinstance(fact, GroupFact) for fact in resolving)
+        previous: Views | None = self._views if groups_only else None
         if usage.wants_compaction(keys, len(config.buckets)):
             yield
             compacted = yield from usage.compact_in_steps(keys, index, previous)
             usage, keys, index, previous = compacted
-        views = yield from resolve_views_in_steps(config, keys, now, previous)
+        views = yield from resolve_views_in_steps(config, keys, now, previous, stale_groups)
         return Snapshot._assemble(revision, now, config, index, views, usage)
 
     def _slot_or_none(self, subject_id: int) -> int | None:

@@ -110,27 +110,43 @@ def resolve_views(
 
 
 def resolve_views_in_steps(
-    config: Config, keys: ViewKeys, now: datetime, previous: Views | None = None
+    config: Config,
+    keys: ViewKeys,
+    now: datetime,
+    previous: Views | None = None,
+    stale_groups: frozenset[str] = frozenset(),
 ) -> Steps[Views]:
-    """`resolve_views`, yielding after every `STEP_KEYS` keys it resolves."""
+    """`resolve_views`, yielding after every `STEP_KEYS` keys it resolves. The keys of
+    `previous` that hold one of `stale_groups` are resolved again (their groups' definitions
+    changed); the others are kept."""
     live = live_tests(config.abtests, now)
     live_names = tuple(test.name for test in live)
     if previous is None or previous.live_tests != live_names:
         previous = Views(keys=ViewKeys(), flags=(), json=(), etags=(), live_tests=live_names)
-    if len(previous.flags) == len(keys):
+    kept = len(previous.flags)
+    stale = [slot for slot in range(kept) if not stale_groups.isdisjoint(keys[slot].groups)]
+    if kept == len(keys) and not stale:
         return previous if previous.keys is keys else msgspec.structs.replace(previous, keys=keys)
     resolver = _Resolver(config, live)
+    pending = [*(keys[slot] for slot in stale), *keys.since(kept)]
     resolved: list[tuple[Mapping[str, str], bytes, bytes]] = []
-    pending = keys.since(len(previous.flags))
     for first in range(0, len(pending), STEP_KEYS):
         if first:
             yield
         resolved.extend(map(resolver.resolve, pending[first : first + STEP_KEYS]))
+    kept_flags, kept_json, kept_etags = (
+        list(previous.flags),
+        list(previous.json),
+        list(previous.etags),
+    )
+    for slot, (flags, body, etag) in zip(stale, resolved, strict=False):
+        kept_flags[slot], kept_json[slot], kept_etags[slot] = flags, body, etag
+    added = resolved[len(stale) :]
     return Views(
         keys=keys,
-        flags=previous.flags + tuple(flags for flags, _, _ in resolved),
-        json=previous.json + tuple(body for _, body, _ in resolved),
-        etags=previous.etags + tuple(etag for _, _, etag in resolved),
+        flags=(*kept_flags, *(flags for flags, _, _ in added)),
+        json=(*kept_json, *(body for _, body, _ in added)),
+        etags=(*kept_etags, *(etag for _, _, etag in added)),
         live_tests=live_names,
     )
 

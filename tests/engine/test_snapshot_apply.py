@@ -120,6 +120,15 @@ def test_configuration_changes_keep_the_subject_index() -> None:
     assert changed.variants(1) == {"checkout": "B"}
 
 
+def test_a_group_change_resolves_again_only_the_views_holding_the_group() -> None:
+    snapshot = build_snapshot(BASE, minute(0))
+    log = [change(6, GroupFact("beta", Group("beta", {"checkout": "A"})))]
+    changed = snapshot.apply(log, minute(0))
+    assert changed.variants(1) is snapshot.variants(1)  # subject 1 is in no group: kept
+    assert changed.variants(2) == {"checkout": "A"}  # subject 2 is in beta: resolved again
+    assert_same_snapshot(changed, apply_changes(BASE, log), minute(0))
+
+
 def test_deleting_a_group_with_its_memberships() -> None:
     snapshot = build_snapshot(BASE, minute(0)).apply(
         [change(6, GroupFact("beta", None), SubjectFact(2, Subject(weight=1, bucket=2)))],
