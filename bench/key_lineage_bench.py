@@ -1,21 +1,19 @@
-"""Issue 19, growth goal: a design that keeps hashed keys' variants through growth, measured.
+"""Hashed keys through growth, with and without splits, on the engine alone (no database).
 
     python bench/key_lineage_bench.py [--keys 100000] [--buckets 100] [--subjects 10000]
 
-Not the shipped key function: a simulation, on the engine's own allocation functions, of the
-*growth epochs* design in docs/allocation.md ("Keeping variants through growth: the design"),
-beside today's rule, on the same population, rollouts, test and keys. ``--buckets`` buckets
-(ids 1..B) filled lightest first with ``--subjects`` subjects of weight 1 to 10; five rollouts
-(10, 25, 50, 75, 90 %) and a 50/50 A/B test, set by the engine's walks; ``--keys`` UUID keys.
-
-Each scenario is a sequence of ``increase_buckets`` amounts. *today*: new buckets are dealt to
-rollouts and tests by count (`grow_rollout`, `grow_abtest`) and a key jumps over all buckets.
-*epochs*: a growth to m >= 2 times the buckets splits every bucket into m (the new ones copy
-their parent's rollouts and test group, and a key can only move from a bucket into one of its
-children); whatever is not a whole multiple is dealt as today and reached by a jump over the
-epoch. For each: keys moved, keys that changed the variant of any feature, keys that moved into
-an old bucket (must be 0), and the chi-squared of the keys over the final buckets against its
-p = 0.001 limit. Prints a table and one JSON line, with the load average (no timing: counts).
+Simulates ``increase_buckets`` on the engine's own functions: ``--buckets`` buckets (ids
+1..B) filled lightest first with ``--subjects`` subjects of weight 1 to 10; five rollouts (10,
+25, 50, 75, 90 %) and a 50/50 A/B test, set by the engine's walks; ``--keys`` UUID keys. Each
+scenario is a sequence of ``increase_buckets`` amounts, run two ways on the same population:
+*jump* (before migration 0016: new buckets dealt by count, keys by jump hash over all buckets)
+and *splits* (the store's rule: a growth to m >= 2 times the buckets splits them when every
+carry allows it, the children copying their parents' rollouts and test groups; keys by
+`targeting.bucket_index`). For each:
+keys moved, keys that changed the variant of any feature, keys moved into an old bucket (must
+be 0), the chi-squared of the keys over the final buckets against its p = 0.001 limit, and
+the worst rollout or group error by weight, in buckets, once new subjects fill the new
+buckets. Prints a table and one JSON line, with the load average (counts, no timing).
 """
 
 from __future__ import annotations
@@ -37,9 +35,10 @@ from flaggery.engine.allocation import (
     partition_buckets,
     place_subjects,
     rollout_buckets,
+    split_carries,
 )
 from flaggery.engine.bucket_order import rollout_order
-from flaggery.engine.targeting import jump_consistent_hash, key_hasher
+from flaggery.engine.targeting import bucket_index, key_hasher
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
@@ -60,50 +59,6 @@ SCENARIOS: dict[str, tuple[int, ...]] = {
 MAX_GROWTH = 2
 """The most buckets a scenario adds, in multiples of --buckets."""
 
-_GOLDEN = 0x9E3779B97F4A7C15
-_UINT64 = (1 << 64) - 1
-
-
-def splitmix64(value: int) -> int:
-    """Steele, Lea and Flood's SplitMix64 finaliser: an unrelated 64-bit value per input."""
-    value = (value + _GOLDEN) & _UINT64
-    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _UINT64
-    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _UINT64
-    return value ^ (value >> 31)
-
-
-def epoch_hash(hashed: int, start: int) -> int:
-    """The key's own draw for the epoch that starts at bucket index `start` (> 0)."""
-    return splitmix64((hashed + start * _GOLDEN) & _UINT64)
-
-
-@dataclass
-class Epoch:
-    """Buckets [start, end) in creation order; split: each old bucket i < start has the
-    children start + i*(m-1) .. start + i*(m-1) + m-2, with m = end // start."""
-
-    start: int
-    end: int
-    split: bool
-
-
-def bucket_index(hashed: int, epochs: Sequence[Epoch]) -> int:
-    """The design's key function: the key's bucket index (creation order)."""
-    first = epochs[0]
-    index = jump_consistent_hash(hashed, first.end)
-    for epoch in epochs[1:]:
-        draw = epoch_hash(hashed, epoch.start)
-        if epoch.split:
-            m = epoch.end // epoch.start
-            child = (draw * m) >> 64  # 0: stays, with probability 1/m
-            if child:
-                index = epoch.start + index * (m - 1) + child - 1
-        else:
-            jumped = jump_consistent_hash(draw, epoch.end)
-            if jumped >= epoch.start:
-                index = jumped
-    return index
-
 
 @dataclass
 class Allocation:
@@ -114,7 +69,7 @@ class Allocation:
     rollout_carries: dict[str, float]
     groups: list[set[int]]
     group_carries: list[float]
-    epochs: list[Epoch] = field(default_factory=list)
+    splits: list[tuple[int, int]] = field(default_factory=list)
     weights: dict[int, int] = field(default_factory=dict)
 
     def worst_error(self, newcomers: list[int]) -> float:
@@ -147,6 +102,23 @@ class Allocation:
             group |= set(taken)
         self.group_carries = carries
 
+    def split_carries(self, m: int) -> bool:
+        """Whether a split by `m` keeps every carry in bounds; if so, they take it."""
+        rollouts = {}
+        for feature, proportion in zip(sorted(self.rollouts), ROLLOUTS, strict=True):
+            held, carry = len(self.rollouts[feature]), self.rollout_carries[feature]
+            shares = [proportion, 1 - proportion]
+            after = split_carries(shares, [held, self.count - held], [carry, -carry], self.count, m)
+            if after is None:
+                return False
+            rollouts[feature] = after[0]
+        counts = [len(group) for group in self.groups]
+        groups = split_carries([0.5, 0.5], counts, self.group_carries, self.count, m)
+        if groups is None:
+            return False
+        self.rollout_carries, self.group_carries = rollouts, groups
+        return True
+
     def copy_parents(self, start: int, m: int) -> None:
         """A split: bucket id start+1+i*(m-1)+c (c < m-1) copies bucket id i+1."""
         for i in range(start):
@@ -175,27 +147,24 @@ def seed(buckets: int, subjects: int, rng: random.Random) -> Allocation:
         dict.fromkeys(rollouts, 0.0),
         [set(g) for g in groups],
         carries,
-        [Epoch(0, buckets, split=False)],
+        [],
         dict(weights),
     )
 
 
-def grow(allocation: Allocation, amount: int, *, epochs: bool) -> None:
-    """One increase_buckets(amount) by today's rule or the design's."""
+def grow(allocation: Allocation, amount: int, *, splits: bool) -> None:
+    """One increase_buckets(amount) by jump hash alone or with splits (the store's rule)."""
     count = allocation.count
     total = count + amount
-    m = total // count if epochs else 1
-    if m >= 2:
+    m = total // count if splits else 1
+    if m >= 2 and allocation.split_carries(m):
         allocation.copy_parents(count, m)
-        allocation.epochs.append(Epoch(count, m * count, split=True))
-    rest = list(range(m * count + 1, total + 1)) if m >= 2 else list(range(count + 1, total + 1))
+        allocation.splits.append((count, m))
+    else:
+        m = 1
+    rest = list(range(m * count + 1, total + 1))
     if rest:
         allocation.deal(rest)
-        last = allocation.epochs[-1]
-        if last.split:  # a jump epoch over what the split left: only its new buckets
-            allocation.epochs.append(Epoch(rest[0] - 1, total, split=False))
-        else:  # consecutive jumps are one jump: the same answers, one draw
-            last.end = total
     allocation.count = total
 
 
@@ -212,17 +181,16 @@ def measure(
     hashes: list[int],
     newcomers: list[int],
     *,
-    epochs: bool,
+    splits: bool,
 ) -> dict[str, float]:
-    """Grow `allocation` by `amounts` by today's rule or the design's (`epochs`) and count
-    what happened to the keys of `hashes`; `newcomers` (weights) fill the buckets after."""
-    index_of = _index_of if epochs else _today_index_of
-    before = [index_of(h, allocation) + 1 for h in hashes]
+    """Grow `allocation` by `amounts` by jump hash alone or with `splits` and count what
+    happened to the keys of `hashes`; `newcomers` (weights) fill the buckets after."""
+    before = [_index_of(h, allocation) + 1 for h in hashes]
     seen = [allocation.membership(b) for b in before]
     old = allocation.count
     for amount in amounts:
-        grow(allocation, amount, epochs=epochs)
-    after = [index_of(h, allocation) + 1 for h in hashes]
+        grow(allocation, amount, splits=splits)
+    after = [_index_of(h, allocation) + 1 for h in hashes]
     changed = sum(allocation.membership(b) != s for b, s in zip(after, seen, strict=True))
     moved = sum(a != b for a, b in zip(after, before, strict=True))
     into_old = sum(a != b and a <= old for a, b in zip(after, before, strict=True))
@@ -252,10 +220,10 @@ def run(keys: int, buckets: int, subjects: int) -> dict[str, object]:
     results: dict[str, object] = {"keys": keys, "buckets": buckets}
     for name, amounts in SCENARIOS.items():
         scaled = [a * buckets // 100 for a in amounts]
-        for design, epochs in (("today", False), ("epochs", True)):
+        for design, splits in (("jump", False), ("splits", True)):
             rng.setstate(population)
             allocation = seed(buckets, subjects, rng)
-            measures = measure(allocation, scaled, hashes, newcomers, epochs=epochs)
+            measures = measure(allocation, scaled, hashes, newcomers, splits=splits)
             for metric, value in measures.items():
                 results[f"{name}.{design}.{metric}"] = value
     results["load_average"] = round(os.getloadavg()[0], 2)
@@ -263,11 +231,7 @@ def run(keys: int, buckets: int, subjects: int) -> dict[str, object]:
 
 
 def _index_of(hashed: int, allocation: Allocation) -> int:
-    return bucket_index(hashed, allocation.epochs)
-
-
-def _today_index_of(hashed: int, allocation: Allocation) -> int:
-    return jump_consistent_hash(hashed, allocation.count)
+    return bucket_index(hashed, allocation.count, allocation.splits)
 
 
 def main() -> None:
