@@ -282,6 +282,12 @@ def test_the_offline_key_hash_is_the_servers() -> None:
                 documented(salt, buckets[:count], key)
                 == bucket_of_key(key_hasher(salt), buckets[:count], key)[1]
             )
+    for splits, count in (([(1, 2)], 2), ([(3, 3), (9, 2)], 20), ([(40, 2), (100, 2)], 200)):
+        for key in keys:
+            assert (
+                documented(salt, buckets[:count], key, splits)
+                == bucket_of_key(key_hasher(salt), buckets[:count], key, splits)[1]
+            )
 
 
 def test_the_documented_webhook_check_accepts_the_servers_signatures() -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "partition_buckets",
     "place_subjects",
     "rollout_buckets",
+    "split_carries",
 ]
 
 
@@ -267,6 +268,36 @@ def grow_abtest(
 ) -> Deal:
     """Each group's share of new empty buckets, carrying the remainder across calls."""
     return deal_buckets(new_buckets, _normalized(proportions), carries, abtest_salt(test))
+
+
+def split_carries(
+    proportions: Sequence[float],
+    counts: Sequence[int],
+    carries: Sequence[float],
+    buckets: int,
+    multiple: int,
+) -> list[float] | None:
+    """The carries of shares (a rollout's in and out; a test's groups) after a split of
+    `buckets` buckets by `multiple`, the shares holding `counts` of them: each takes
+    (multiple - 1) x count of the new buckets where dealing would give it proportion x
+    (multiple - 1) x buckets, and its carry takes the difference. None if a carry would leave
+    (-1, 1] or dealing could not keep them there (`dealing.is_safe`): then the growth must be
+    dealt by count instead, so every count stays within one bucket of its target."""
+    shares = _normalized(proportions)
+    added = multiple - 1
+    after = [
+        carry + (share * buckets - count) * added
+        for share, count, carry in zip(shares, counts, carries, strict=True)
+    ]
+    if all(-1 + _SPLIT_SLACK < carry <= 1 + _SPLIT_SLACK for carry in after) and is_safe(
+        after, shares
+    ):
+        return after
+    return None
+
+
+# Carries are sums of floats (as in flaggery.engine.dealing).
+_SPLIT_SLACK = 1e-9
 
 
 def grow_rollout(

@@ -92,9 +92,16 @@ def _sentence(fact: Fact, old: Fact | None, recorded: bool) -> str:
         case GroupFact(name=name, group=group, removed_overrides=overrides):
             was_group = old.group if isinstance(old, GroupFact) else None
             return _group(name, was_group, group, overrides, recorded and old is not None)
-        case GrowthFact(first=first, last=last, rollouts=rollouts, abtests=abtests):
+        case GrowthFact(first=first, last=last, rollouts=rollouts, abtests=abtests, split=split):
             took = _names(sorted(rollouts), "rollouts of ") + _names(sorted(abtests), "A/B tests ")
-            return f"Buckets {first}-{last} added" + (f"; {took} took their share" if took else "")
+            split_words = (
+                f" (every bucket split in {split}: hashed keys keep their variants)"
+                if split > 1
+                else ""
+            )
+            return f"Buckets {first}-{last} added{split_words}" + (
+                f"; {took} took their share" if took else ""
+            )
         case BucketFact() | SubjectsFact():
             return _added(fact)
         case DeliveryFact(kind=kind, name=name, event=event, detail=detail, late_seconds=late):

@@ -66,6 +66,8 @@ class Config(msgspec.Struct, frozen=True):
     """The salt targeting keys are hashed with (flaggery.engine.targeting)."""
     rules: RuleMatcher = NO_RULES
     """The rules of `groups`, compiled (by `of` and `with_facts`: once per snapshot)."""
+    key_splits: tuple[tuple[int, int], ...] = ()
+    """The growths that split the buckets (`State.key_splits`)."""
 
     @classmethod
     def of(cls, state: State) -> Config:
@@ -78,6 +80,7 @@ class Config(msgspec.Struct, frozen=True):
             groups=MappingProxyType(dict(state.groups)),
             key_salt=state.key_salt,
             rules=compile_rules(state.groups),
+            key_splits=state.key_splits,
         )
 
     # One short case per fact type, in one match (mypy checks it covers them all).
@@ -88,6 +91,7 @@ class Config(msgspec.Struct, frozen=True):
         features, rollouts = dict(self.features), dict(self.rollouts)
         abtests, groups = dict(self.abtests), dict(self.groups)
         rules_changed = False
+        splits = list(self.key_splits)
         for fact in facts:
             match fact:
                 case BucketFact(id=bucket) if bucket not in known_buckets:
@@ -103,7 +107,9 @@ class Config(msgspec.Struct, frozen=True):
                     before = groups.get(name)
                     rules_changed |= _rule_of(before) != _rule_of(group)
                     _replace(groups, name, group)
-                case GrowthFact(first=first, last=last):
+                case GrowthFact(first=first, last=last, split=split):
+                    if split > 1 and first not in known_buckets:
+                        splits.append((len(buckets), split))
                     for bucket in range(first, last + 1):
                         if bucket not in known_buckets:
                             buckets.append(bucket)
@@ -123,6 +129,7 @@ class Config(msgspec.Struct, frozen=True):
             groups=MappingProxyType(groups),
             key_salt=self.key_salt,
             rules=compile_rules(groups, self.rules) if rules_changed else self.rules,
+            key_splits=tuple(splits),
         )
 
 

@@ -239,6 +239,9 @@ class GrowthFact(msgspec.Struct, frozen=True, tag="growth"):
     rollouts: dict[str, list[int]]
     """feature -> the new buckets its rollout took (rollouts that took none are left out)."""
     abtests: dict[str, GrownTest]
+    split: int = 1
+    """m >= 2: the first (m - 1) x B new buckets split the B buckets before them
+    (flaggery.engine.targeting.bucket_index); 1: none did (every row logged before splits)."""
 
 
 class DeliveryFact(msgspec.Struct, frozen=True, tag="delivery", omit_defaults=True):
@@ -322,6 +325,9 @@ class State(msgspec.Struct, frozen=True):
     key_salt: bytes
     """The database's salt for hashing targeting keys (flaggery.engine.targeting), given at
     migration and never changed."""
+    key_splits: tuple[tuple[int, int], ...] = ()
+    """Every growth that split the buckets, in order: (bucket count before it, multiple)
+    (flaggery.engine.targeting.Split); hashed keys follow them."""
 
 
 _facts_encoder = msgspec.json.Encoder()

@@ -190,6 +190,7 @@ def _only(config: Config, feature: str) -> Config:
             if feature in group.overrides
         },
         key_salt=config.key_salt,
+        key_splits=config.key_splits,
     )
 
 

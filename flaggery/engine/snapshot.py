@@ -421,6 +421,7 @@ class Snapshot:
             abtests=self._config.abtests,
             groups=self._config.groups,
             key_salt=self._config.key_salt,
+            key_splits=self._config.key_splits,
         )
 
     def at(self, now: datetime) -> Snapshot:

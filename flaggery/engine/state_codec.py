@@ -3,15 +3,17 @@ for GET /v1/snapshot (edges and remote clients), readable on any machine::
 
     b"FLGSNAP"  format version (1 byte)  header length (4 bytes, big-endian)
     header      MessagePack: revision, buckets, memberships, features, rollouts, abtests,
-                groups, subjects (the subject count n), key_salt
+                groups, subjects (the subject count n), key_salt, key_splits
     ids         n signed 64-bit integers, little-endian
     weights     n signed 64-bit integers, little-endian
     buckets     n signed 64-bit integers, little-endian
 
 `state_chunks` yields these pieces for a response to send one by one: the three columns are
 the state's own arrays (views, copied only on a big-endian host), so a snapshot of a million
-subjects is never built a second time in memory. Format 2 added ``key_salt``; bytes of any
-other format fail to decode (ValueError) instead of decoding into nonsense.
+subjects is never built a second time in memory. Format 2 added ``key_salt``, format 3
+``key_splits`` (format 2 is still read, as a state with no split; an edge that reads only
+format 2 refuses format 3 rather than hash keys without the splits); bytes of any other
+format fail to decode (ValueError) instead of decoding into nonsense.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from flaggery.engine.model import AbTest, Feature, Group, Rollout, State, Subjec
 __all__ = ["MAGIC", "VERSION", "decode_state", "encode_state", "state_chunks"]
 
 MAGIC = b"FLGSNAP"
-VERSION = 2
+VERSION = 3
+_READABLE = (2, 3)  # format 2 has no key_splits: its buckets never split
 _PREFIX = struct.Struct(">7sBI")
 _LITTLE = array("q", [1]).tobytes()[0] == 1  # this host stores integers little-endian
 
@@ -42,6 +45,7 @@ class _Header(msgspec.Struct, frozen=True):
     groups: dict[str, Group]
     subjects: int
     key_salt: bytes
+    key_splits: tuple[tuple[int, int], ...] = ()
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -62,6 +66,7 @@ def state_chunks(state: State) -> Iterator[bytes | memoryview]:
             dict(state.groups),
             len(columns.ids),
             state.key_salt,
+            state.key_splits,
         )
     )
     yield _PREFIX.pack(MAGIC, VERSION, len(header)) + header
@@ -80,7 +85,7 @@ def decode_state(data: bytes | bytearray | memoryview) -> State:
     if len(view) < _PREFIX.size:
         raise ValueError("Not a flaggery snapshot: too short.")
     magic, version, length = _PREFIX.unpack_from(view)
-    if magic != MAGIC or version != VERSION:
+    if magic != MAGIC or version not in _READABLE:
         raise ValueError(f"Not a flaggery snapshot of format {VERSION} ({magic!r}, {version}).")
     start = _PREFIX.size + length
     try:
@@ -103,6 +108,7 @@ def decode_state(data: bytes | bytearray | memoryview) -> State:
         abtests=header.abtests,
         groups=header.groups,
         key_salt=header.key_salt,
+        key_splits=header.key_splits,
     )
 
 

@@ -72,7 +72,9 @@ class Units:
         )
         self._resolve: Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]] | None = None
         buckets = config.buckets
-        self._bucket_of = key_bucketer(config.key_salt, buckets) if buckets else None
+        self._bucket_of = (
+            key_bucketer(config.key_salt, buckets, config.key_splits) if buckets else None
+        )
 
     def evaluate(
         self,

@@ -20,7 +20,13 @@ from flaggery.engine.model import State, SubjectColumns
 from flaggery.store import tables as t
 from flaggery.store.database import Database, read_head
 from flaggery.store.head import Head
-from flaggery.store.queries import read_abtests, read_features, read_groups, read_rollouts
+from flaggery.store.queries import (
+    read_abtests,
+    read_features,
+    read_groups,
+    read_key_splits,
+    read_rollouts,
+)
 from flaggery.store.subjects.load import Helpers, read_subject_columns
 
 __all__ = ["StateChanged", "load_state", "load_state_and_head"]
@@ -65,6 +71,7 @@ async def _read_state(conn: AsyncConnection, revision: int, db: Database) -> Sta
         abtests=await read_abtests(conn),
         groups=await read_groups(conn),
         key_salt=await _read_key_salt(conn),
+        key_splits=await read_key_splits(conn),
     )
 
 

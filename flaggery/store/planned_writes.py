@@ -36,7 +36,7 @@ from flaggery.errors import (
     SubjectNotInGroup,
 )
 from flaggery.store import tables as t
-from flaggery.store.queries import read_bucket_weights
+from flaggery.store.queries import read_bucket_weights, read_key_splits
 from flaggery.store.removed_subjects import forget_buckets, remembered_buckets
 from flaggery.store.validation import storable
 
@@ -113,6 +113,8 @@ class _WorkingCopy:
     groups: set[str]
     key_salt: bytes
     """The targeting-key salt; read only when some add_subject has a like_key."""
+    key_splits: tuple[tuple[int, int], ...] = ()
+    """The growths that split the buckets, for a like_key (flaggery.engine.targeting)."""
     bucket_deltas: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     joined: dict[tuple[str, int], int] = field(default_factory=dict)
     """(group, subject) -> revision of a join made by these writes and not undone by them."""
@@ -136,9 +138,11 @@ class _WorkingCopy:
         weights = await read_bucket_weights(conn) if adds else {}
         returning = await remembered_buckets(conn, adds, now) if adds else {}
         salt = b""
+        splits: tuple[tuple[int, int], ...] = ()
         if any(w.like_key is not None for w in writes):
             salt = bytes.fromhex((await conn.execute(select(t.state.c.key_salt))).scalar_one())
-        return cls(subjects, dict(subjects), weights, groups, salt, returning=returning)
+            splits = await read_key_splits(conn)
+        return cls(subjects, dict(subjects), weights, groups, salt, splits, returning=returning)
 
     def apply(self, write: SubjectWrite, revision: int) -> Applied:
         sid = write.subject
@@ -165,7 +169,9 @@ class _WorkingCopy:
         key_bucket, reason = None, None
         if like_key is not None:
             buckets = sorted(self.bucket_weights)  # creation order: ids only grow
-            _, key_bucket = bucket_of_key(key_hasher(self.key_salt), buckets, like_key)
+            _, key_bucket = bucket_of_key(
+                key_hasher(self.key_salt), buckets, like_key, self.key_splits
+            )
             bucket, reason = like_key_bucket(self.bucket_weights, key_bucket, weight)
         returning = self.returning.pop(sid, None)
         if returning is not None:  # a removed subject comes back to its own bucket

@@ -31,6 +31,7 @@ __all__ = [
     "read_bucket_weights",
     "read_features",
     "read_groups",
+    "read_key_splits",
     "read_members_without",
     "read_rollouts",
     "read_subject",
@@ -210,3 +211,10 @@ async def read_members_without(conn: AsyncConnection, group_name: str) -> dict[i
     for subject_id, group in other_groups:
         groups[subject_id].append(group)
     return {row.id: Subject(row.weight, row.bucket_id, tuple(groups[row.id])) for row in rows}
+
+
+async def read_key_splits(conn: AsyncConnection) -> tuple[tuple[int, int], ...]:
+    """Every growth that split the buckets, in order (flaggery.engine.targeting.Split)."""
+    s = t.bucket_splits.c
+    rows = await conn.execute(select(s.start, s.multiple).order_by(s.start))
+    return tuple((start, multiple) for start, multiple in rows)

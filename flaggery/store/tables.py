@@ -171,6 +171,25 @@ buckets = Table(
     Index(None, "weight", "id"),
 )
 
+bucket_splits = Table(
+    "bucket_splits",
+    metadata,
+    Column(
+        "start",
+        Integer,
+        primary_key=True,
+        autoincrement=False,
+        comment="the bucket count before the growth",
+    ),
+    Column(
+        "multiple",
+        Integer,
+        nullable=False,
+        comment="each bucket became this many: itself and multiple - 1 children",
+    ),
+    comment="growths that split every bucket: targeting keys follow them; none before 0016",
+)
+
 subjects = Table(
     "subjects",
     metadata,

@@ -97,15 +97,41 @@ def _killed(state: State, flags: dict[str, str]) -> dict[str, str]:
 
 def naive_bucket_of_key(state: State, key: str) -> int:
     """The bucket a hashed key lands in, written from docs/allocation.md alone (the Python
-    there, to reproduce offline): BLAKE2b keyed by the salt, then jump consistent hash."""
+    there, to reproduce offline): BLAKE2b keyed by the salt, then jump consistent hash over
+    the buckets before the first split, then each split's and each later jump's own draw."""
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8, key=state.key_salt).digest()
     h = int.from_bytes(digest, "big")
+    splits = state.key_splits
+    ends = [start for start, _ in splits[1:]] + [len(state.buckets)]
+    index = _jump(h, splits[0][0] if splits else len(state.buckets))
+    for (start, m), end in zip(splits, ends[: len(splits)], strict=True):
+        child = (_splitmix64((h + start * _PHI) % 2**64) * m) >> 64
+        if child:
+            index = start + index * (m - 1) + child - 1
+        if end > start * m:
+            jumped = _jump(_splitmix64((h + start * m * _PHI) % 2**64), end)
+            if jumped >= start * m:
+                index = jumped
+    return state.buckets[index]  # in creation order
+
+
+_PHI = 0x9E3779B97F4A7C15
+
+
+def _jump(h: int, count: int) -> int:
     b, j = -1, 0
-    while j < len(state.buckets):
+    while j < count:
         b = j
         h = (h * 2862933555777941757 + 1) % 2**64
         j = int((b + 1) * (2**31 / ((h >> 33) + 1)))
-    return state.buckets[b]  # in creation order
+    return b
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + _PHI) % 2**64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) % 2**64
+    return x ^ (x >> 31)
 
 
 def naive_key_variants(

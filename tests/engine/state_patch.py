@@ -46,6 +46,7 @@ def apply_facts(state: State, facts: Sequence[Fact]) -> State:
         abtests=config.abtests,
         groups=config.groups,
         key_salt=config.key_salt,
+        key_splits=config.key_splits,
     )
 
 

@@ -56,6 +56,7 @@ def make_state(
     groups: Iterable[Group] = (),
     revision: int = 1,
     key_salt: bytes = TEST_SALT,
+    key_splits: tuple[tuple[int, int], ...] = (),
 ) -> State:
     """A State from entity lists; subjects as id -> Subject (groups in join order)."""
     subjects = subjects or {}
@@ -74,6 +75,7 @@ def make_state(
         abtests={test.name: test for test in abtests},
         groups={group.name: group for group in groups},
         key_salt=key_salt,
+        key_splits=key_splits,
     )
 
 
@@ -153,6 +155,8 @@ def states(draw: st.DrawFn) -> State:
             for n in draw(st.sets(st.sampled_from(GROUP_NAMES)))
         ],
         revision=draw(st.integers(0, 5)),
+        # Sometimes the later half of the buckets split the first (hashed keys follow it).
+        key_splits=((len(buckets) // 2, 2),) if len(buckets) > 1 and draw(st.booleans()) else (),
     )
 
 

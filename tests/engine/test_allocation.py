@@ -13,6 +13,7 @@ from flaggery.engine.allocation import (
     partition_buckets,
     place_subjects,
     rollout_buckets,
+    split_carries,
 )
 from flaggery.engine.bucket_order import rollout_order
 from flaggery.engine.dealing import deal_buckets, is_safe
@@ -306,3 +307,12 @@ def test_a_test_stays_within_a_bucket_once_growth_fills_to_the_mean(
         rounding = abs(level - mean) * len(empty & group)
         error = effective(weights, frozenset(group)) - share * total
         assert abs(error) <= largest + rounding + 1e-6
+
+
+def test_a_split_keeps_the_carries_when_the_counts_are_on_target() -> None:
+    """A rollout of k = pB buckets (and a test of exact counts) keeps its carries through a
+    split; a count error m - 1 times over the bound refuses it (None: dealt instead)."""
+    assert split_carries([0.3, 0.7], [3, 7], [0.2, -0.2], 10, 2) == pytest.approx([0.2, -0.2])
+    assert split_carries([0.5, 0.5], [1, 1], [0.0, 0.0], 2, 3) == pytest.approx([0.0, 0.0])
+    assert split_carries([0.25, 0.75], [1, 1], [0.0, 0.0], 2, 2) == pytest.approx([-0.5, 0.5])
+    assert split_carries([0.25, 0.75], [1, 1], [0.0, 0.0], 2, 3) is None

@@ -91,8 +91,10 @@ def test_rows_without_a_before_give_the_new_state() -> None:
 
 def test_facts_about_no_one_entity() -> None:
     growth = GrowthFact(11, 20, {"f": [12]}, {})
-    assert sentences([growth, BucketFact(7), ReloadFact(20_000)], []) == [
+    split = GrowthFact(21, 40, {}, {}, split=2)
+    assert sentences([growth, split, BucketFact(7), ReloadFact(20_000)], []) == [
         "Buckets 11-20 added; rollouts of f took their share",
+        "Buckets 21-40 added (every bucket split in 2: hashed keys keep their variants)",
         "Bucket 7 added",
         "A bulk change of 20000 items (too many to list one by one)",
     ]

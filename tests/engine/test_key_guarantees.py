@@ -24,7 +24,13 @@ import pytest
 
 from flaggery.engine import build_snapshot, partition_buckets, rollout_buckets, rollout_order
 from flaggery.engine.model import Feature, Rollout, State
-from flaggery.engine.targeting import bucket_of_key, hash_key, jump_consistent_hash, key_hasher
+from flaggery.engine.targeting import (
+    bucket_index,
+    bucket_of_key,
+    hash_key,
+    jump_consistent_hash,
+    key_hasher,
+)
 from tests.engine.strategies import make_state, minute
 
 KEY_COUNT = 100_000
@@ -135,3 +141,42 @@ def test_5_growth_moves_keys_only_into_new_buckets_and_keeps_them_uniform(grown:
     assert len(moved) / KEY_COUNT <= (grown - len(BUCKETS)) / grown + 0.01
     counts = Counter(after)
     assert chi_squared(counts.values(), grown, KEY_COUNT) < chi_squared_limit(grown - 1)
+
+
+@pytest.mark.parametrize(
+    ("splits", "grown"),
+    [(((100, 2),), 200), (((100, 3),), 300), (((100, 2),), 250), (((100, 2), (250, 2)), 500)],
+)
+def test_5_a_split_moves_keys_only_into_children_of_their_bucket_and_keeps_them_uniform(
+    splits: tuple[tuple[int, int], ...], grown: int
+) -> None:
+    """The goal beyond jump hash: a growth to m times the buckets moves each key from its
+    bucket into one of that bucket's children (which copy its memberships), (m - 1)/m of
+    them, uniformly; buckets added beyond a split are reached by a jump, into new ones only."""
+    hashes = [hash_key(SALT, key) for key in KEYS]
+    before = [jump_consistent_hash(h, len(BUCKETS)) for h in hashes]
+    after = [bucket_index(h, grown, splits) for h in hashes]
+    start, multiple = splits[0]
+    split_end = start * multiple
+    children = 0
+    for old, new in zip(before, after, strict=True):
+        if new != old:
+            assert new >= len(BUCKETS)
+        if len(BUCKETS) <= new < split_end and len(splits) == 1:
+            assert (new - start) // (multiple - 1) == old  # its own bucket's child
+            children += 1
+    assert (
+        len([1 for o, n in zip(before, after, strict=True) if o != n]) / KEY_COUNT
+        <= (grown - len(BUCKETS)) / grown + 0.01
+    )
+    if len(splits) == 1:
+        expected = (split_end - start) / grown  # the split's share, after any jump past it
+        assert abs(children / KEY_COUNT - expected) <= 0.01
+    counts = Counter(after)
+    assert chi_squared(counts.values(), grown, KEY_COUNT) < chi_squared_limit(grown - 1)
+
+
+def test_no_split_hashes_as_jump_hash_did() -> None:
+    """Upgrade: a database with no split hashes every key as before."""
+    for h in (hash_key(SALT, key) for key in KEYS[:2000]):
+        assert bucket_index(h, 137, ()) == jump_consistent_hash(h, 137)

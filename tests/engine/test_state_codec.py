@@ -61,18 +61,30 @@ def test_the_layout_is_fixed_and_carries_the_key_salt() -> None:
     data = b"".join(bytes(chunk) for chunk in state_chunks(_small()))
     assert data == encode_state(_small())
     magic, version, length = struct.unpack_from(">7sBI", data)
-    assert (magic, version) == (b"FLGSNAP", 2)
+    assert (magic, version) == (b"FLGSNAP", 3)
     ids, weights, buckets = struct.unpack("<3q", data[12 + length :])
     assert (ids, weights, buckets) == (7, 2, 1)
     assert decode_state(data).key_salt == b"\x01" * 16
+
+
+def test_the_key_splits_travel_and_format_2_reads_as_no_split() -> None:
+    split = msgspec.structs.replace(_small(), buckets=(1, 2), key_splits=((1, 2),))
+    assert decode_state(encode_state(split)).key_splits == ((1, 2),)
+    data = encode_state(_small())
+    _, _, length = struct.unpack_from(">7sBI", data)
+    header = msgspec.msgpack.decode(data[12 : 12 + length])
+    del header["key_splits"]  # what a server before format 3 wrote
+    old = msgspec.msgpack.encode(header)
+    written = struct.pack(">7sBI", b"FLGSNAP", 2, len(old)) + old + data[12 + length :]
+    assert plain(decode_state(written)) == plain(_small())
 
 
 @pytest.mark.parametrize(
     ("mutate", "reason"),
     [
         (lambda d: d[:5], "too short"),
-        (lambda d: b"FLGSNAQ" + d[7:], "Not a flaggery snapshot of format 2"),
-        (lambda d: d[:7] + b"\x01" + d[8:], "Not a flaggery snapshot of format 2"),
+        (lambda d: b"FLGSNAQ" + d[7:], "Not a flaggery snapshot of format 3"),
+        (lambda d: d[:7] + b"\x01" + d[8:], "Not a flaggery snapshot of format 3"),
         (lambda d: d[:-1], "truncated"),
         (lambda d: d + b"\x00", "truncated"),
         (lambda d: d[:12] + b"\xc1" + d[13:], "header does not decode"),

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import overload
 
 import asyncpg
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import (
@@ -52,8 +52,12 @@ class SubjectsAdmin:
         """Add ``amount`` (1 to 10,000) empty buckets and return their ids, ascending.
 
         Each rollout and each A/B test that has not ended takes its share of them by count,
-        carrying the remainder across calls (docs/allocation.md). Raises ValidationError for an
-        amount out of range. One transaction.
+        carrying the remainder across calls (docs/allocation.md). An amount that makes the
+        buckets m >= 2 times as many splits them instead, if every carry stays in (-1, 1]:
+        each old bucket's m - 1 new children copy its rollouts and test groups, and hashed
+        keys move only into them, so they keep their variants (the buckets beyond m times are
+        dealt by count). Raises
+        ValidationError for an amount out of range. One transaction.
         """
         if (
             isinstance(amount, bool)
@@ -64,10 +68,13 @@ class SubjectsAdmin:
                 f"amount must be an integer from 1 to {MAX_NEW_BUCKETS}, got {amount!r}."
             )
         async with self._db.write("increase_buckets") as tx:
-            last = (await tx.conn.execute(select(func.max(t.buckets.c.id)))).scalar_one() or 0
+            old_ids = list(
+                (await tx.conn.execute(select(t.buckets.c.id).order_by(t.buckets.c.id))).scalars()
+            )
+            last = old_ids[-1] if old_ids else 0
             new_ids = list(range(last + 1, last + 1 + amount))
             await insert_rows(tx.conn, t.buckets, [{"id": i, "weight": 0} for i in new_ids])
-            tx.record(await grow_allocations(tx, new_ids))
+            tx.record(await grow_allocations(tx, new_ids, old_ids))
         return new_ids
 
     async def get_buckets(self) -> BucketsRecord:
