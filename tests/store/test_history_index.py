@@ -111,10 +111,10 @@ async def test_pruning_drops_the_index_rows_of_the_pruned_writes(store: AsyncFla
     assert indexed is not None and indexed >= oldest
 
 
-def _downgrade_to_0015(connection: Connection) -> None:
+def _downgrade_to_0016(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.downgrade(config, "0015")
+    command.downgrade(config, "0016")
 
 
 async def test_the_migration_fills_the_index_of_older_writes(db_url: str) -> None:
@@ -125,7 +125,7 @@ async def test_the_migration_fills_the_index_of_older_writes(db_url: str) -> Non
     try:
         async with db.engine.begin() as connection:
             await connection.execute(delete(t.change_touches))
-            await connection.run_sync(_downgrade_to_0015)
+            await connection.run_sync(_downgrade_to_0016)
         await upgrade(db.engine)
     finally:
         await db.dispose()

@@ -1,7 +1,7 @@
 """change touches: what each change-log row touches, indexed, for filtered history
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-07 21:00:00.000000
 
 A History filter (feature, group, A/B test, subject) decoded up to 10,000 change-log rows in
@@ -19,7 +19,7 @@ from flaggery.engine.model import decode_facts
 from flaggery.store.change_index import touch_rows
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

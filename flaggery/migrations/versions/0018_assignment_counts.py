@@ -1,7 +1,7 @@
 """assignment counts: answers the flags routes served per A/B test group
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 
 What the server served, kept apart from what clients report (``exposure_counts``): one row
 per (test, group), added to at each exposure flush (flaggery.store.exposures). Starts empty.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
