@@ -191,12 +191,13 @@ class OfrepApp:
     def _evaluate_body(self, body: bytes, current: SnapshotAnswers | None) -> Answers:
         """The answers for the unit and context of a request `body`, from `current` (this
         snapshot's answers, if `_valid_answers` found them). Raises EvaluationError."""
-        targeting_key, context = decode_request(body)
+        targeting_key, request_context = decode_request(body)
         if current is None:
             current = self._current()
         # ``currentTime`` for date rules: no clock read for a snapshot without rules.
         now = self._now() if current.rules else None
-        if not current.rules and self._subject_attribute not in context:
+        context: dict[str, object] | None = request_context
+        if not current.rules and self._subject_attribute not in request_context:
             # Without rules only the subject attribute of a context can change the unit:
             # the key alone is then one lookup when it was evaluated before.
             context = None
