@@ -198,7 +198,7 @@ class OfrepApp:
         now = self._now() if current.rules else None
         try:
             checked = check_targeting_key(targeting_key)
-            evaluation = current.snapshot.evaluate(checked, context, self._subject_attribute, now)
+            evaluation = current.snapshot.place(checked, context, self._subject_attribute, now)
         except InvalidTargetingKey as error:
             raise EvaluationError(400, "INVALID_CONTEXT", f"targetingKey: {error}") from None
         answers = current.for_unit(evaluation)
