@@ -120,7 +120,7 @@ async def measure(subjects: int, lookups: int, repeat: int) -> dict[str, float]:
         # first, the pool measures the cached path (a key seen before), not re-evaluation.
         for key in pool + keys:
             evaluator.evaluate(key)  # type: ignore[arg-type]
-            snapshot.evaluate(key)  # type: ignore[arg-type]
+            snapshot.evaluate(key)
         for name, call in candidates.items():
             best[name] = max(best[name], rate(call, lookups))
         new_keys: list[object] = list(fresh[round_number])
