@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
-from flaggery.engine.model import Change, Fact, ReloadFact, Subject, SubjectFact
+from flaggery.engine.model import Change, Fact, ReloadFact, Subject, SubjectFact, SubjectsFact
 
-__all__ = ["ChangeGap", "facts_after", "latest_subjects"]
+__all__ = ["ChangeGap", "SubjectUpdates", "facts_after", "latest_subjects", "subject_updates"]
 
 
 class ChangeGap(Exception):
@@ -42,5 +44,39 @@ def facts_after(revision: int, changes: Sequence[Change]) -> tuple[int, list[Fac
 
 
 def latest_subjects(facts: Iterable[Fact]) -> dict[int, Subject | None]:
-    """Subject id -> its last reported state (None: deleted), for every subject fact."""
-    return {fact.id: fact.subject for fact in facts if isinstance(fact, SubjectFact)}
+    """Subject id -> its last reported state (None: deleted), for every subject fact, the
+    subjects of bulk adds (`SubjectsFact`) included, one by one."""
+    latest: dict[int, Subject | None] = {}
+    for fact in facts:
+        if isinstance(fact, SubjectFact):
+            latest[fact.id] = fact.subject
+        elif isinstance(fact, SubjectsFact):
+            ids, weights, buckets = fact.columns()
+            latest.update(zip(ids, map(Subject, weights, buckets), strict=True))
+    return latest
+
+
+class SubjectUpdates(NamedTuple):
+    """What the subject facts of a catch-up do: `single` as `latest_subjects` says, and
+    `added`, the subjects of bulk adds as parallel ids, weights and buckets (typecode "q"),
+    none of them in `single`."""
+
+    single: dict[int, Subject | None]
+    added: tuple[array[int], array[int], array[int]]
+
+
+def subject_updates(facts: Sequence[Fact]) -> SubjectUpdates:
+    """The subject facts of `facts` split for applying: bulk adds stay columns (C-level
+    passes, O(batch)), unless a single-subject fact names one of their ids (it was removed or
+    changed after the bulk add, or before it): then every fact is taken one by one, in order."""
+    bulk = [fact for fact in facts if isinstance(fact, SubjectsFact)]
+    if not bulk:
+        return SubjectUpdates(latest_subjects(facts), (array("q"), array("q"), array("q")))
+    single = {fact.id: fact.subject for fact in facts if isinstance(fact, SubjectFact)}
+    added = bulk[0].columns()
+    for fact in bulk[1:]:
+        for column, more in zip(added, fact.columns(), strict=True):
+            column.extend(more)
+    if single and any(map(single.__contains__, added[0])):
+        return SubjectUpdates(latest_subjects(facts), (array("q"), array("q"), array("q")))
+    return SubjectUpdates(single, added)

@@ -28,6 +28,7 @@ from flaggery.engine.model import (
     RolloutFact,
     Subject,
     SubjectFact,
+    SubjectsFact,
 )
 
 __all__ = ["EntityKey", "entity_key", "sentences", "variant_words"]
@@ -54,7 +55,7 @@ def entity_key(fact: Fact) -> EntityKey | None:
             return ("abtest", name)
         case GroupFact(name=name):
             return ("group", name)
-        case GrowthFact() | BucketFact() | ReloadFact() | DeliveryFact():
+        case GrowthFact() | BucketFact() | ReloadFact() | DeliveryFact() | SubjectsFact():
             return None
         case _:
             assert_never(fact)
@@ -94,14 +95,20 @@ def _sentence(fact: Fact, old: Fact | None, recorded: bool) -> str:
         case GrowthFact(first=first, last=last, rollouts=rollouts, abtests=abtests):
             took = _names(sorted(rollouts), "rollouts of ") + _names(sorted(abtests), "A/B tests ")
             return f"Buckets {first}-{last} added" + (f"; {took} took their share" if took else "")
-        case BucketFact(id=bucket):
-            return f"Bucket {bucket} added"
+        case BucketFact() | SubjectsFact():
+            return _added(fact)
         case DeliveryFact(kind=kind, name=name, event=event, detail=detail, late_seconds=late):
             return f"{kind.capitalize()} {name} {event.replace('_', ' ')}" + _delivery(detail, late)
         case ReloadFact(facts=count):
             return f"A bulk change of {count} items (too many to list one by one)"
         case _:
             assert_never(fact)
+
+
+def _added(fact: BucketFact | SubjectsFact) -> str:
+    if isinstance(fact, BucketFact):
+        return f"Bucket {fact.id} added"
+    return f"{len(fact):,} subjects added in bulk"
 
 
 def _delivery(detail: str, late_seconds: float | None) -> str:

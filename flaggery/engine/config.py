@@ -25,6 +25,7 @@ from flaggery.engine.model import (
     RolloutFact,
     State,
     SubjectFact,
+    SubjectsFact,
 )
 from flaggery.engine.rules import Rule, RuleMatcher
 
@@ -38,7 +39,7 @@ def changes_resolution(fact: Fact) -> bool:
     match fact:
         case FeatureFact() | RolloutFact() | AbTestFact() | GroupFact() | GrowthFact():
             return True
-        case SubjectFact() | BucketFact() | DeliveryFact():
+        case SubjectFact() | SubjectsFact() | BucketFact() | DeliveryFact():
             return False
         case ReloadFact():  # may change anything
             return True
@@ -108,7 +109,7 @@ class Config(msgspec.Struct, frozen=True):
                             buckets.append(bucket)
                             known_buckets.add(bucket)
                     _grow(rollouts, abtests, fact)
-                case BucketFact() | SubjectFact() | DeliveryFact() | ReloadFact():
+                case BucketFact() | SubjectFact() | SubjectsFact() | DeliveryFact() | ReloadFact():
                     # a known bucket; subjects live in the index; schedules and plans are no
                     # part of resolution; a reload never gets here
                     pass

@@ -34,6 +34,7 @@ from flaggery.engine.model import (
     ReloadFact,
     RolloutFact,
     SubjectFact,
+    SubjectsFact,
 )
 from flaggery.engine.views import ViewKey, ViewKeys, explain_key, view_explainer
 
@@ -221,7 +222,7 @@ def _features_touched(before: Config, after: Config, facts: Iterable[Fact]) -> s
             case GrowthFact() | ReloadFact():
                 touched.update(before.features)
                 touched.update(after.features)
-            case SubjectFact() | BucketFact():
+            case SubjectFact() | SubjectsFact() | BucketFact():
                 pass  # a subject's own moves are `membership_moves`
             case DeliveryFact():
                 pass  # a record of who moved a rollout: its RolloutFact says what moved

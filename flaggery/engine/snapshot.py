@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import msgspec
 
-from flaggery.engine.catch_up import facts_after, latest_subjects
+from flaggery.engine.catch_up import facts_after, subject_updates
 from flaggery.engine.config import Config, changes_resolution
 from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, Placement, ResolvedView
 from flaggery.engine.explanation import Explanation, FeatureExplanation, KeyExplanation
@@ -25,7 +25,7 @@ from flaggery.engine.model import Change, Fact, State, Subject, SubjectColumns
 from flaggery.engine.reach import FeatureReach, Move, feature_reach, membership_moves, moves
 from flaggery.engine.readers import Readers
 from flaggery.engine.steps import Steps, finish
-from flaggery.engine.subject_index import Entry, SubjectIndex, slot_column
+from flaggery.engine.subject_index import Columns, Entry, SubjectIndex, slot_column
 from flaggery.engine.units import NO_BUCKET, Units
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
@@ -377,14 +377,14 @@ class Snapshot:
         if revision == self._revision:
             return self.at(now)
         config = self._config.with_facts(facts)
-        subjects = latest_subjects(facts)
+        subjects, added = subject_updates(facts)
         new_buckets = config.buckets[len(self._config.buckets) :]
         kept = [subject for subject in subjects.values() if subject is not None]
         keys = self._views.keys.with_keys(chain(map(ViewKey, new_buckets), map(_key_of, kept)))
         entries = {subject_id: _entry_of(subject, keys) for subject_id, subject in subjects.items()}
         moves = {sid: (self._slot_or_none(sid), entry) for sid, entry in entries.items()}
-        usage = self._usage.moved(keys, moves)
-        index = self._index.patched(entries)
+        usage = self._usage.moved(keys, moves)  # bulk-added subjects join no group view
+        index = self._index.patched(entries).with_added(*_plain_entries(added, keys))
         resolves_alike = not any(map(changes_resolution, facts))
         previous: Views | None = self._views if resolves_alike else None
         if usage.wants_compaction(keys, len(config.buckets)):
@@ -470,6 +470,16 @@ def _index_subjects(state: State, plain_keys: ViewKeys) -> tuple[ViewKeys, Subje
 def _view_key(bucket: int | None, groups: tuple[str, ...]) -> ViewKey:
     """The view key of a unit in `bucket` (NO_BUCKET while there is no bucket) and `groups`."""
     return ViewKey(NO_BUCKET if bucket is None else bucket, groups)
+
+
+def _plain_entries(added: Columns, keys: ViewKeys) -> Columns:
+    """The ids, slots and weights of subjects added in no group: each on its bucket's
+    plain view (KeyError for a bucket the snapshot does not have)."""
+    ids, weights, buckets = added
+    slot_of = {bucket: keys.slot(ViewKey(bucket)) for bucket in set(buckets)}
+    slots = slot_column(len(keys))
+    slots.extend(map(slot_of.__getitem__, buckets))  # in C: no Python loop per subject
+    return ids, slots, weights
 
 
 def _key_of(subject: Subject) -> ViewKey:

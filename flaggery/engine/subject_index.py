@@ -28,7 +28,7 @@ from flaggery.engine.columns import patch_sorted_columns
 from flaggery.engine.steps import STEP_SLOTS, Steps, finish
 from flaggery.errors import SubjectNotFound
 
-__all__ = ["ABSENT", "NARROW_SLOTS", "Entry", "SubjectIndex", "absent_of", "slot_column"]
+__all__ = ["ABSENT", "NARROW_SLOTS", "Columns", "Entry", "SubjectIndex", "absent_of", "slot_column"]
 
 ABSENT = 0xFFFFFFFF
 """The slot of an id an ``'I'`` dense layout does not hold (``'H'``: 0xFFFF): no view has it."""
@@ -119,6 +119,12 @@ class SubjectIndex(ABC):
         """A new index with `updates` applied: id -> new entry, or None to delete it."""
         return self._patched(updates) if updates else self
 
+    def with_added(self, ids: array[int], slots: array[int], weights: array[int]) -> SubjectIndex:
+        """A new index with these subjects (parallel columns, ids not indexed yet) added."""
+        if not ids:
+            return self
+        return self._patched(dict(zip(ids, zip(slots, weights, strict=True), strict=True)))
+
     def _patched(self, updates: Mapping[int, Entry | None]) -> SubjectIndex:
         """Patch the sorted columns and choose the layout afresh from the resulting ids."""
         ids, slots, weights = self.columns()
@@ -205,6 +211,25 @@ class _DenseIndex(SubjectIndex):
             if entry is not None or subject_id in held:
                 slots[subject_id - low], weights[subject_id - low] = entry or (absent, 0)
         return _DenseIndex(low, slots, weights, count)
+
+    def with_added(self, ids: array[int], slots: array[int], weights: array[int]) -> SubjectIndex:
+        """An import batch (ids ascending by one, beyond the window) is appended: two C-level
+        copies of the window and the batch's columns, no Python loop over either."""
+        end = self.base + len(self.dense_slots)
+        if not (
+            ids
+            and ids[0] >= end
+            and ids == array("q", range(ids[0], ids[0] + len(ids)))
+            and _fits_dense(ids[-1] - self.base + 1, self._count + len(ids))
+        ):
+            return super().with_added(ids, slots, weights)
+        window = _fitting(self.dense_slots, max(slots))
+        gap = ids[0] - end  # ids never added: holes
+        new_slots = _widened(window, 0, len(window) + gap, absent_of(window))
+        new_slots += slots if slots.typecode == window.typecode else array(window.typecode, slots)
+        new_weights = _widened(self._weights, 0, len(window) + gap, 0)
+        new_weights += weights
+        return _DenseIndex(self.base, new_slots, new_weights, self._count + len(ids))
 
     def remapped_in_steps(self, slots: Mapping[int, int]) -> Steps[SubjectIndex]:
         column = _fitting(self.dense_slots, max(slots.values(), default=0))

@@ -24,6 +24,7 @@ from flaggery.engine.model import (
     ReloadFact,
     RolloutFact,
     SubjectFact,
+    SubjectsFact,
 )
 
 __all__ = ["Touched", "touched"]
@@ -57,6 +58,8 @@ def touched(fact: Fact) -> Touched:
         case SubjectFact(id=subject_id, subject=subject, left=left):
             now_in = () if subject is None else subject.groups
             return Touched(members=frozenset((*now_in, *left)), subjects=frozenset((subject_id,)))
+        case SubjectsFact():
+            return Touched(subjects=frozenset(fact.columns()[0]))
         case FeatureFact(name=name) | RolloutFact(feature=name):
             return Touched(features=frozenset((name,)))
         case AbTestFact(name=name, test=test, removed_features=removed):

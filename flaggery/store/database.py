@@ -22,7 +22,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Iterable,
     Iterator,
     Mapping,
     Sequence,
@@ -39,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from flaggery.clock import Clock, utc_now
-from flaggery.engine.model import Change, Fact, ReloadFact, encode_facts
+from flaggery.engine.model import Change, Fact, ReloadFact, SubjectsFact, encode_facts
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
@@ -73,6 +72,10 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 # about 800 KB of JSON, and a full reload of a million subjects takes about 2 s).
 MAX_LOGGED_FACTS = 10_000
 MAX_LOGGED_BYTES = 1 << 20
+# A bulk add of up to 100,000 subjects is one SubjectsFact: at most 32 bytes a subject (the
+# columns do not compress), 5.5 for an import batch; reading it costs a replica milliseconds,
+# where reloading ten million subjects costs seconds.
+MAX_LOGGED_BULK_BYTES = 4 << 20
 
 # What asyncpg raises when the server is down, starting up, shutting down, went away
 # mid-statement, or refuses this client (database dropped, role not allowed to log in, wrong
@@ -132,10 +135,8 @@ class Batch:
     """One batch transaction: its connection, the last revision given out, and the change-log
     rows of the writes applied so far."""
 
-    def __init__(self, conn: AsyncConnection, before: Head, *, listened: bool) -> None:
+    def __init__(self, conn: AsyncConnection, before: Head) -> None:
         self.conn = conn
-        self.listened = listened
-        """Whether this process's replicas listen to its commits (what `changes` is for)."""
         self.before = before
         """The database's head when the batch took the lock."""
         self.revision = before.revision
@@ -165,8 +166,6 @@ class Batch:
         )
         if self.changes is not None and itemized:
             self.changes.append(Change(tx.revision, operation, tuple(tx.facts)))
-        elif self.changes is not None and self.listened and tx.local_facts is not None:
-            self.changes.append(Change(tx.revision, operation, tuple(tx.local_facts())))
         else:
             self.changes = None
         self.revision, self.change_id = tx.revision, tx.change_id
@@ -207,10 +206,6 @@ class WriteTransaction:
         self.facts: list[Fact] = []
         self.before: list[Fact] = []
         """What the write changes, as it stood before (flaggery.store.before_state)."""
-        self.local_facts: Callable[[], Iterable[Fact]] | None = None
-        """For a write logged as a reload: what it changed, fact by fact, for this process's
-        own replicas to patch their snapshots with (called only if they listen) instead of
-        reloading everything, while the write is answered (`record_locally`)."""
 
     def record(self, *facts: Fact) -> None:
         self.facts.extend(facts)
@@ -219,12 +214,6 @@ class WriteTransaction:
         """Record what an entity was before this write changes it (History's "before", and
         what a revert restores)."""
         self.before.extend(facts)
-
-    def record_locally(self, facts: Callable[[], Iterable[Fact]]) -> None:
-        """Give this process's replicas the write fact by fact (``facts()``) where the change
-        log holds a reload: a bulk add is then patched in, not reloaded whole, before it is
-        answered. Other processes still reload."""
-        self.local_facts = facts
 
 
 class Database:
@@ -336,7 +325,7 @@ class Database:
             async with self._connect() as conn:
                 async with conn.begin():
                     head = await _lock_head(conn)
-                    batch = Batch(conn, head, listened=bool(self.commit_listeners))
+                    batch = Batch(conn, head)
                     yield batch
                     if batch.rows:
                         await _append_changes(batch, notify=self.is_postgres)
@@ -417,7 +406,8 @@ def _payload(facts: list[Fact]) -> tuple[bytes, bool]:
         return encode_facts(facts), False
     if len(facts) <= MAX_LOGGED_FACTS:
         payload = encode_facts(facts)
-        if len(payload) <= MAX_LOGGED_BYTES:
+        bulk = any(isinstance(fact, SubjectsFact) for fact in facts)
+        if len(payload) <= (MAX_LOGGED_BULK_BYTES if bulk else MAX_LOGGED_BYTES):
             return payload, True
     return encode_facts([ReloadFact(len(facts))]), False
 

@@ -26,6 +26,7 @@ from flaggery.engine.model import (
     Subject,
     SubjectColumns,
     SubjectFact,
+    SubjectsFact,
     TestGroup,
 )
 from tests.engine.rules.samples import SAMPLE_RULES
@@ -100,7 +101,7 @@ _change_counts = st.integers(1, 4)
 _audiences = st.none() | st.sampled_from(GROUP_NAMES)
 _rules = st.none() | st.sampled_from(SAMPLE_RULES)
 _fact_kinds = st.sampled_from(
-    ["subject", "subject", "bucket", "growth", "feature", "rollout", "abtest", "group"]
+    ["subject", "subject", "subjects", "bucket", "growth", "feature", "rollout", "abtest", "group"]
 )
 
 
@@ -168,6 +169,8 @@ def _fact(draw: st.DrawFn, buckets: list[int], known_subjects: list[int]) -> Fac
         known = st.sampled_from(known_subjects) if known_subjects else SUBJECT_IDS
         subject_id = draw(known | SUBJECT_IDS)
         return SubjectFact(subject_id, None if deleted else _subject(draw, buckets))
+    if kind == "subjects":
+        return _bulk_add(draw, buckets, known_subjects)
     if kind == "group":
         name = draw(st.sampled_from(GROUP_NAMES))
         group = Group(name, draw(_feature_maps), draw(_rules))
@@ -179,6 +182,22 @@ def _fact(draw: st.DrawFn, buckets: list[int], known_subjects: list[int]) -> Fac
     if kind == "rollout":
         return RolloutFact(name, None if deleted else _rollout(draw, name, buckets))
     return FeatureFact(name, None if deleted else _feature(draw, name))
+
+
+def _bulk_add(draw: st.DrawFn, buckets: list[int], known_subjects: list[int]) -> SubjectsFact:
+    """New subjects in bulk: an import batch just past the largest id (the dense fast path,
+    sometimes after a gap) or ids anywhere; never a subject of the state (`add_subjects`
+    refuses existing ids), though the same change log may add or remove them one by one."""
+    if draw(st.booleans()):
+        largest = max([i for i in known_subjects if i < 10**12], default=40)
+        first = largest + 1 + draw(st.integers(0, 5))
+        ids = list(range(first, first + draw(st.integers(1, 12))))
+    else:
+        known = set(known_subjects)
+        ids = sorted(draw(st.sets(SUBJECT_IDS.filter(lambda i: i not in known), max_size=6)))
+    weights = [draw(_weights) for _ in ids]
+    picked = [buckets[draw(_bucket_picks) % len(buckets)] for _ in ids]
+    return SubjectsFact.of(array("q", ids), array("q", weights), array("q", picked))
 
 
 def _growth(draw: st.DrawFn, buckets: list[int]) -> GrowthFact:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from datetime import datetime
 
 import pytest
@@ -22,6 +23,9 @@ from flaggery.engine.model import (
     State,
     Subject,
     SubjectFact,
+    SubjectsFact,
+    decode_facts,
+    encode_facts,
 )
 from flaggery.engine.steps import STEP_KEYS
 from flaggery.errors import SubjectNotFound
@@ -157,3 +161,35 @@ def test_a_subject_change_takes_one_step() -> None:
     )
     with pytest.raises(StopIteration):
         next(steps)
+
+
+def test_a_bulk_add_read_back_from_its_json_applies_like_its_subjects_one_by_one() -> None:
+    """The change log and the event stream carry a SubjectsFact as JSON: decoded, it holds the
+    same columns, and applying it equals applying one SubjectFact per subject."""
+    state = make_state(buckets=(1, 2, 3), subjects={i: Subject(1, 1) for i in range(1, 6)})
+    ids, weights, buckets = array("q", range(6, 40)), array("q", [1, 2] * 17), array("q", [2] * 34)
+    fact = decode_facts(encode_facts([SubjectsFact.of(ids, weights, buckets)]))[0]
+    assert isinstance(fact, SubjectsFact) and fact.columns() == (ids, weights, buckets)
+    one_by_one = tuple(
+        SubjectFact(i, Subject(w, b)) for i, w, b in zip(ids, weights, buckets, strict=True)
+    )
+    built = build_snapshot(state, minute(0))
+    bulk = built.apply([Change(2, "add_subjects", (fact,))], minute(0))
+    single = built.apply([Change(2, "add_subjects", one_by_one)], minute(0))
+    assert_same_snapshot(
+        bulk, apply_changes(state, [Change(2, "add_subjects", one_by_one)]), minute(0)
+    )
+    assert [bulk.subject(i) for i in ids] == [single.subject(i) for i in ids]
+
+
+def test_a_subject_removed_after_its_bulk_add_in_the_same_catch_up_is_gone() -> None:
+    """A bulk add, then a write removing one of its subjects, applied together: the order of
+    the facts decides (the bulk add is then taken one subject at a time)."""
+    state = make_state(buckets=(1, 2), subjects={1: Subject(1, 1)})
+    added = SubjectsFact.of(array("q", [10, 11, 12]), array("q", [3, 4, 5]), array("q", [2, 1, 2]))
+    log = [Change(2, "add_subjects", (added,)), Change(3, "rm_subject", (SubjectFact(11, None),))]
+    snapshot = build_snapshot(state, minute(0)).apply(log, minute(0))
+    with pytest.raises(SubjectNotFound):
+        snapshot.variants(11)
+    assert [snapshot.subject(i).weight for i in (1, 10, 12)] == [1, 3, 5]
+    assert_same_snapshot(snapshot, apply_changes(state, log), minute(0))

@@ -217,3 +217,38 @@ def test_a_narrow_column_widens_once_the_views_reach_its_hole_marker() -> None:
     assert wide.dense_slots.typecode == "I"
     assert wide.dense_slots[3] == ABSENT  # the hole is still a hole, beyond every view
     assert_holds_exactly(wide, {0: (1, 1), 5: (2, 1)})
+
+
+@given(
+    contents,
+    st.integers(-50, 3000),
+    st.integers(0, 60),
+    st.lists(entries, max_size=40),
+    st.booleans(),
+)
+def test_adding_subjects_equals_building_from_the_added_content(
+    content: dict[int, Entry], first: int, gap: int, added: list[Entry], after_the_window: bool
+) -> None:
+    """An import batch appended past the window (with or without holes before it) or landing
+    anywhere else holds exactly the old content plus the batch, whichever path it takes."""
+    if after_the_window:
+        first = max(content, default=first) + 1 + gap
+    new = {first + offset: entry for offset, entry in enumerate(added) if first + offset < 2**63}
+    new = {subject_id: entry for subject_id, entry in new.items() if subject_id not in content}
+    ids = sorted(new)
+    index = index_of(content).with_added(
+        array("q", ids), array("H", [new[i][0] for i in ids]), array("q", [new[i][1] for i in ids])
+    )
+    assert_holds_exactly(index, content | new)
+
+
+def test_an_import_batch_past_a_dense_window_stays_dense_and_shares_no_array() -> None:
+    before = index_of({i: (i % 3, i) for i in range(1, 1001)})
+    after = before.with_added(
+        array("q", range(1001, 2001)), array("H", [7] * 1000), array("q", [2] * 1000)
+    )
+    assert after.layout == "dense" and after.base == before.base
+    assert after.entry(1500) == (7, 2) and after.entry(1000) == (1000 % 3, 1000)
+    with pytest.raises(SubjectNotFound):
+        before.entry(1500)  # the old index is untouched
+    assert after.dense_slots is not before.dense_slots

@@ -231,12 +231,12 @@ async def test_a_replica_following_its_own_handle_has_the_writes_when_they_retur
     assert {sid: dict(snapshot.variants(sid)) for sid in expected} == expected
 
 
-async def test_a_bulk_add_logged_as_a_reload_is_patched_into_its_own_replica(
+async def test_a_bulk_add_logged_as_one_fact_is_patched_into_its_own_replica(
     store: AsyncFlaggery, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bulk add too large to log fact by fact: the change log holds a reload (for every
-    other process), while this process's replica gets its subjects fact by fact and patches
-    them in, without reloading (an import over REST is answered after that)."""
+    """A bulk add too large to log fact by fact: the change log holds one SubjectsFact,
+    which this process's replica patches in, without reloading, before the add is answered
+    (an import over REST), as every other replica does when it reads it."""
     monkeypatch.setattr(database, "MAX_LOGGED_FACTS", 20)
     await store.increase_buckets(3)
     replica = Replica(store.database, clock)
@@ -244,7 +244,7 @@ async def test_a_bulk_add_logged_as_a_reload_is_patched_into_its_own_replica(
     store.database.commit_listeners.append(replica.apply_own_commit)
     placed = await store.add_subjects([(i, i % 4 + 1) for i in range(1, 51)])
     page = await store.changes(1, 10)
-    assert [fact.__class__.__name__ for fact in page.changes[0].facts] == ["ReloadFact"]
+    assert [fact.__class__.__name__ for fact in page.changes[0].facts] == ["SubjectsFact"]
     assert replica.revision == await store.revision() == 2
     assert (replica.counts.incremental, replica.counts.full) == (1, 1)
     snapshot = replica.snapshot

@@ -3,15 +3,19 @@ the retained range reload fully, and a very large write is logged as one reload 
 
 from __future__ import annotations
 
+import random
+from array import array
+
 import pytest
 from sqlalchemy import func, select
 
-from flaggery.engine.model import ReloadFact, decode_facts
+from flaggery.engine.model import ReloadFact, SubjectsFact, decode_facts, encode_facts
 from flaggery.store import database
 from flaggery.store import tables as t
 from flaggery.store.replica import Replica
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.retention import Retention, prune_change_log
+from flaggery.store.subjects import admin as subjects_admin
 from tests.dbcheck import naive_variants_all
 from tests.fakes import FakeClock
 
@@ -81,7 +85,8 @@ async def test_a_replica_behind_the_retained_range_reloads(
 async def test_a_very_large_write_is_logged_as_a_reload(
     store: AsyncFlaggery, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database, "MAX_LOGGED_FACTS", 50)
+    monkeypatch.setattr(database, "MAX_LOGGED_FACTS", 20)
+    monkeypatch.setattr(subjects_admin, "MAX_PATCHED_SUBJECTS", 50)
     await store.increase_buckets(2)
     replica = Replica(store.database, clock)
     await replica.reload()
@@ -103,20 +108,41 @@ async def test_a_very_large_write_is_logged_as_a_reload(
         2,
         51,
     )
-    await store.add_subjects([(i, 1) for i in range(100, 150)])  # 50 facts: patched
+    await store.add_subjects([(i, 1) for i in range(100, 150)])  # one SubjectsFact: patched
+    await store.add_subjects([(i, 1) for i in range(200, 220)])  # 20 facts: patched
     assert await replica.refresh()
     assert replica.counts.full == full + 1
     await _assert_matches_database(replica, store, clock)
 
 
-async def test_the_real_bound_turns_a_bulk_add_into_a_reload(store: AsyncFlaggery) -> None:
-    """At the shipped bound: 10,000 subjects are logged fact by fact, 10,001 are not."""
+async def test_the_real_bounds_turn_a_bulk_add_into_one_fact(store: AsyncFlaggery) -> None:
+    """At the shipped bounds: 10,000 subjects are logged fact by fact, 10,001 as one
+    SubjectsFact holding them all, in the order given, with their buckets."""
     await store.increase_buckets(2)
     await store.add_subjects([(i, 1) for i in range(database.MAX_LOGGED_FACTS)])
-    await store.add_subjects([(-i, 1) for i in range(1, database.MAX_LOGGED_FACTS + 2)])
+    pairs = [(-i, i % 7 + 1) for i in range(1, database.MAX_LOGGED_FACTS + 2)]
+    placed = await store.add_subjects(pairs)
     async with store.database.read() as conn:
         query = select(t.change_log.c.payload).order_by(t.change_log.c.revision)
         payloads = list((await conn.execute(query)).scalars())
     assert len(payloads[1]) <= database.MAX_LOGGED_BYTES
     assert len(decode_facts(payloads[1])) == database.MAX_LOGGED_FACTS
-    assert decode_facts(payloads[2]) == (ReloadFact(database.MAX_LOGGED_FACTS + 1),)
+    (bulk,) = decode_facts(payloads[2])
+    assert isinstance(bulk, SubjectsFact)
+    ids, weights, buckets = bulk.columns()
+    assert list(zip(ids, weights, strict=True)) == pairs and list(buckets) == placed
+
+
+def test_the_largest_patched_bulk_add_fits_a_change_log_row() -> None:
+    """MAX_PATCHED_SUBJECTS subjects with random ids, weights and buckets (columns that do
+    not compress) encode within MAX_LOGGED_BULK_BYTES, so such an add is never turned into a
+    reload by its size."""
+    rng = random.Random(25)
+    count = subjects_admin.MAX_PATCHED_SUBJECTS
+    ids, weights, buckets = (
+        array("q", (rng.randrange(low, high) for _ in range(count)))
+        for low, high in ((-(2**63), 2**63), (1, 2**31), (1, 2**31))
+    )
+    fact = SubjectsFact.of(ids, weights, buckets)
+    assert len(encode_facts([fact])) <= database.MAX_LOGGED_BULK_BYTES
+    assert fact.columns() == (ids, weights, buckets)

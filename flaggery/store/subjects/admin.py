@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 from typing import overload
 
 import asyncpg
@@ -10,9 +11,11 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.model import (
+    Fact,
     ReloadFact,
     Subject,
     SubjectFact,
+    SubjectsFact,
 )
 from flaggery.engine.returning import place_returning_subjects
 from flaggery.engine.targeting import check_targeting_key
@@ -24,7 +27,7 @@ from flaggery.store.planned_writes import SubjectWrite
 from flaggery.store.queries import read_bucket_weights, read_subject
 from flaggery.store.records import BucketRecord, BucketsRecord, PlacementRecord, SubjectRecord
 from flaggery.store.removed_subjects import forget_buckets, remember_bucket, remembered_buckets
-from flaggery.store.subjects.batch import check_subject_pairs
+from flaggery.store.subjects.batch import SubjectBatch, check_subject_pairs
 from flaggery.store.subjects.bulk import insert_rows
 from flaggery.store.subjects.growth import grow_allocations
 from flaggery.store.subjects.insert import insert_subjects
@@ -35,9 +38,10 @@ __all__ = ["SubjectsAdmin"]
 MAX_NEW_BUCKETS = 10_000
 # Ids per existence query: below SQLite's bound-parameter limit and asyncpg's message size.
 BATCH = 5_000
-# A bulk add this large or smaller (an import batch) is patched into the writing process's own
-# snapshot as subject facts before it is answered; a larger one (ten million in one call) is
-# reloaded, as every other process does: its facts would cost more memory than the reload.
+# A bulk add this large or smaller (an import batch) is logged as one SubjectsFact, 5.5 to 32
+# bytes a subject (3.2 MB at most), which every replica, the writing process's own included,
+# patches into its snapshot in O(batch); a larger one (ten million in one call) is logged as a
+# reload: reading it would cost a replica about what reloading everything costs.
 MAX_PATCHED_SUBJECTS = 100_000
 
 
@@ -119,7 +123,8 @@ class SubjectsAdmin:
         PostgreSQL the rows go in by binary COPY (flaggery.store.subjects.insert): ten million
         subjects took 11 s on a quiet 2-core machine, 25 to 41 s on a busy one
         (bench/ten_million_bench.py). A batch of more than MAX_LOGGED_FACTS subjects is logged
-        as one ReloadFact.
+        as one SubjectsFact (replicas patch it in), or beyond MAX_PATCHED_SUBJECTS as one
+        ReloadFact (replicas reload).
         """
         batch = check_subject_pairs(subjects)
         async with self._db.write("add_subjects") as tx:
@@ -142,17 +147,7 @@ class SubjectsAdmin:
                 tx.conn, {b: w - before[b] for b, w in after.items() if w != before[b]}
             )
             await forget_buckets(tx.conn, list(remembered))
-
-            def facts() -> Iterator[SubjectFact]:
-                for i, w, b in zip(batch.ids, batch.weights, placed, strict=True):
-                    yield SubjectFact(i, Subject(w, b))
-
-            if len(batch) > database.MAX_LOGGED_FACTS:  # logged as a reload in any case
-                tx.record(ReloadFact(len(batch)))
-                if len(batch) <= MAX_PATCHED_SUBJECTS:  # this process patches its snapshot
-                    tx.record_locally(facts)
-            else:
-                tx.record(*facts())
+            tx.record(*_added_facts(batch, placed))
         return placed.tolist()
 
     async def rm_subject(self, sub_id: int, *, forget: bool = False) -> None:
@@ -195,6 +190,17 @@ class SubjectsAdmin:
         async with self._db.read() as conn:
             subject = await _require_subject(conn, sub_id)
         return SubjectRecord(sub_id, subject.weight, subject.bucket, list(subject.groups))
+
+
+def _added_facts(batch: SubjectBatch, placed: array[int]) -> list[Fact]:
+    """How a bulk add is logged: a fact per subject while History can list them one by one
+    (and revert each), then one compact SubjectsFact, then a reload."""
+    if len(batch) <= database.MAX_LOGGED_FACTS:
+        rows = zip(batch.ids, batch.weights, placed, strict=True)
+        return [SubjectFact(i, Subject(w, b)) for i, w, b in rows]
+    if len(batch) <= MAX_PATCHED_SUBJECTS:
+        return [SubjectsFact.of(batch.ids, batch.weights, placed)]
+    return [ReloadFact(len(batch))]
 
 
 async def _require_subject(conn: AsyncConnection, sub_id: int) -> Subject:
