@@ -60,8 +60,9 @@ differently; uvicorn is pinned to the minor version tested in ``pyproject.toml``
 - ``RequestResponseCycle`` attributes ``scope``, ``transport``, ``flow``, ``keep_alive``,
   ``response_started``, ``response_complete``, ``disconnected``, ``chunked_encoding``,
   ``message_event``, ``on_response``, and the framing ``send`` writes;
-- ``ServerState.default_headers`` and ``total_requests``; ``FlowControl.write_paused`` and
-  ``drain()``;
+- ``ServerState.default_headers`` (a new list when the date changes, never one changed in
+  place: `_encoded_defaults` keeps the encoding until then) and ``total_requests``;
+  ``FlowControl.write_paused`` and ``drain()``;
 - ``uvicorn.config.Config`` and ``ServerState()``, which the start-up probe constructs;
 - httptools' ``HttpRequestParser.get_method()``, ``get_http_version()``,
   ``should_keep_alive()``, ``should_upgrade()``, and the order of its callbacks (the message is
@@ -106,6 +107,8 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._keep_alive = True  # the current request's, for `_hold`
+        self._defaults: list[tuple[bytes, bytes]] | None = None  # see `_encoded_defaults`
+        self._defaults_bytes = b""
         # The cycle whose ASGI task runs: uvicorn's `self.cycle` is the newest one, which is a
         # pipelined request queued behind it when there is one.
         self._running: RequestResponseCycle | None = None
@@ -239,7 +242,8 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         """The OFREP POST being read is whole: hold its direct answer, or hand it to ASGI."""
         route = self._ofrep_route
         assert route is not None and self._ofrep is not None
-        body = b"".join(self._body)
+        chunks = self._body
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one read: no copy
         if self.flow.write_paused or not self._ofrep.respond(route, self.headers, body, self._hold):
             self._to_asgi()
         self._ofrep_route, self._body = None, []
@@ -260,15 +264,25 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
 
     def _hold(self, status: int, headers: Headers, body: bytes) -> None:
-        parts = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            parts += (name, b": ", value, b"\r\n")
+        parts = [STATUS_LINE[status], self._encoded_defaults()]
         for name, value in headers:
             parts += (name, b": ", value, b"\r\n")
         if not self._keep_alive:
             parts.append(b"connection: close\r\n")
         parts += (b"\r\n", body)
         self._answer = b"".join(parts)
+
+    def _encoded_defaults(self) -> bytes:
+        """uvicorn's default headers (``date``, ``server``) as header lines, encoded again only
+        when uvicorn replaces the list (once a second, for the date): the list is kept, so
+        the identity test cannot be fooled by a new list at a freed one's address."""
+        defaults = self.server_state.default_headers
+        if defaults is not self._defaults:
+            self._defaults = defaults
+            self._defaults_bytes = b"".join(
+                b"%s: %s\r\n" % (name, value) for name, value in defaults
+            )
+        return self._defaults_bytes
 
     def _responded(self) -> bool:
         if self._in_head or self._answer is not None or self._ofrep_route is not None:

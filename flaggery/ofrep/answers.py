@@ -12,6 +12,7 @@ views may never be asked for over OFREP before the next one.
 
 from __future__ import annotations
 
+from flaggery.caching import CACHE_CONTROL, not_modified_headers
 from flaggery.engine import Evaluation, Snapshot
 from flaggery.engine.evaluation import BoundedCache, Placement
 from flaggery.engine.views import entity_tag
@@ -25,7 +26,19 @@ from flaggery.flag_evaluation import (
 )
 from flaggery.ofrep.wire import BulkEvaluation, EventStream, EventStreamEndpoint, encode
 
-__all__ = ["ANSWERS_CACHE_SIZE", "BODY_CACHE_SIZE", "KEPT_BODY_BYTES", "Answers", "SnapshotAnswers"]
+__all__ = [
+    "ANSWERS_CACHE_SIZE",
+    "BODY_CACHE_SIZE",
+    "JSON_CONTENT_TYPE",
+    "KEPT_BODY_BYTES",
+    "Answers",
+    "Reply",
+    "SnapshotAnswers",
+]
+
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+"""(status, ASGI headers, body) of an answer."""
 
 ANSWERS_CACHE_SIZE = 8_192
 """Views whose answers are kept per snapshot (each a few KB for 20 features), all going at
@@ -42,7 +55,18 @@ class Answers:
     for: a view met at request time (rule groups make many) is often asked for one flag only,
     and every other flag's body and the bulk body would be encoded for nothing."""
 
-    __slots__ = ("_bulk", "_etag", "_evaluations", "_revision", "_single", "_stale", "_stream")
+    __slots__ = (
+        "_bulk",
+        "_bulk_reply",
+        "_etag",
+        "_evaluations",
+        "_not_modified",
+        "_replies",
+        "_revision",
+        "_single",
+        "_stale",
+        "_stream",
+    )
 
     def __init__(
         self,
@@ -58,6 +82,9 @@ class Answers:
         self._revision = revision
         self._stream = stream
         self._single: dict[str, bytes] = {}
+        self._replies: dict[str, Reply] = {}
+        self._bulk_reply: Reply | None = None
+        self._not_modified: Reply | None = None
         self._bulk: bytes | None = None
         self._etag = b""
 
@@ -74,6 +101,19 @@ class Answers:
             body = self._single[key] = encode(with_revision(evaluation, self._revision))
         return body
 
+    def single_reply(self, key: str) -> Reply | None:
+        """The whole 200 answer of the single-flag route for feature `key`, built once per
+        feature: (status, headers, body), the header list shared by every request (never
+        to be modified); None if there is no such feature."""
+        reply = self._replies.get(key)
+        if reply is None:
+            body = self.single(key)
+            if body is None:
+                return None
+            length = (b"content-length", b"%d" % len(body))
+            reply = self._replies[key] = (200, [JSON_CONTENT_TYPE, length], body)
+        return reply
+
     @property
     def bulk(self) -> bytes:
         """The encoded bulk evaluation: every feature, and the event stream."""
@@ -84,6 +124,23 @@ class Answers:
             bulk = encode(BulkEvaluation(evaluations, self._stream))
             self._bulk, self._etag = bulk, entity_tag(bulk)
         return self._bulk
+
+    def bulk_reply(self) -> Reply:
+        """The whole 200 answer of the bulk route, built once (the header list shared)."""
+        reply = self._bulk_reply
+        if reply is None:
+            bulk = self.bulk
+            length = (b"content-length", b"%d" % len(bulk))
+            headers = [JSON_CONTENT_TYPE, length, (b"etag", self._etag), CACHE_CONTROL]
+            reply = self._bulk_reply = (200, headers, bulk)
+        return reply
+
+    def not_modified_reply(self) -> Reply:
+        """The bulk route's 304 for a request whose ``If-None-Match`` matches `etag`."""
+        reply = self._not_modified
+        if reply is None:
+            reply = self._not_modified = (304, not_modified_headers(self.etag), b"")
+        return reply
 
     @property
     def etag(self) -> bytes:

@@ -23,9 +23,10 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from flaggery.access import Keyring
-from flaggery.caching import CACHE_CONTROL, etag_matches, if_none_match, not_modified_headers
+from flaggery.caching import etag_matches, if_none_match
 from flaggery.clock import utc_now
-from flaggery.engine import SUBJECT_ATTRIBUTE
+from flaggery.engine import SUBJECT_ATTRIBUTE, Evaluation
+from flaggery.engine.evaluation import Placement
 from flaggery.engine.targeting import check_targeting_key
 from flaggery.errors import (
     FlaggeryError,
@@ -36,7 +37,7 @@ from flaggery.errors import (
     Unauthorized,
 )
 from flaggery.live.evaluator import Evaluator
-from flaggery.ofrep.answers import Answers, SnapshotAnswers
+from flaggery.ofrep.answers import JSON_CONTENT_TYPE, Answers, SnapshotAnswers
 from flaggery.ofrep.events import OfrepEvents
 from flaggery.ofrep.wire import (
     EvaluationError,
@@ -73,7 +74,6 @@ ROUTES = (("POST", SINGLE_ROUTE), ("POST", BULK_PATH), ("GET", EVENTS_PATH))
 """Every (method, route) this app answers, for whoever lists the server's routes (the
 role-table test: each needs the client role, docs/security.md)."""
 MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
-_JSON = (b"content-type", b"application/json")
 
 Headers = list[tuple[bytes, bytes]]
 """ASGI's header list: (lower-case name, value) byte pairs."""
@@ -176,38 +176,52 @@ class OfrepApp:
             return _error_response(error, key)
 
     def _evaluation(self, key: str | None, headers: Headers, body: bytes) -> Response:
-        answers = self._known(body)
+        current = self._valid_answers()
+        answers = None if current is None else current.by_body.get(body)
         if answers is None:
-            answers = self._evaluate_body(body)
+            answers = self._evaluate_body(body, current)
         if key is not None:
-            answer = answers.single(key)
-            if answer is None:
+            reply = answers.single_reply(key)
+            if reply is None:
                 raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
-            return 200, [_JSON, (b"content-length", b"%d" % len(answer))], answer
+            return reply
         validators = if_none_match(headers)
         if validators is not None and etag_matches(validators, answers.etag):
-            return 304, not_modified_headers(answers.etag), b""
-        length = (b"content-length", b"%d" % len(answers.bulk))
-        return 200, [_JSON, length, (b"etag", answers.etag), CACHE_CONTROL], answers.bulk
+            return answers.not_modified_reply()
+        return answers.bulk_reply()
 
-    def _evaluate_body(self, body: bytes) -> Answers:
-        """The answers for the unit and context of a request `body`. Raises EvaluationError."""
-        targeting_key, context = decode_request(body)
-        current = self._current()
+    def _evaluate_body(self, body: bytes, current: SnapshotAnswers | None) -> Answers:
+        """The answers for the unit and context of a request `body`, from `current` (this
+        snapshot's answers, if `_valid_answers` found them). Raises EvaluationError."""
+        targeting_key, request_context = decode_request(body)
+        if current is None:
+            current = self._current()
         # ``currentTime`` for date rules: no clock read for a snapshot without rules.
         now = self._now() if current.rules else None
+        context: dict[str, object] | None = request_context
+        if not current.rules and self._subject_attribute not in request_context:
+            # Without rules only the subject attribute of a context can change the unit:
+            # the key alone is then one lookup when it was evaluated before.
+            context = None
         try:
-            checked = check_targeting_key(targeting_key)
-            evaluation = current.snapshot.place(checked, context, self._subject_attribute, now)
+            # Without a context the key's cached evaluation is one lookup (`evaluate` checks
+            # the key first); with one, `place` finds the unit's bucket and groups without
+            # resolving every feature of a view first met here (rule groups make many).
+            evaluation: Evaluation | Placement
+            if context is None:
+                evaluation = current.snapshot.evaluate(targeting_key)
+            else:
+                checked = check_targeting_key(targeting_key)
+                evaluation = current.snapshot.place(checked, context, self._subject_attribute, now)
         except InvalidTargetingKey as error:
             raise EvaluationError(400, "INVALID_CONTEXT", f"targetingKey: {error}") from None
         answers = current.for_unit(evaluation)
         current.remember(body, answers)
         return answers
 
-    def _known(self, body: bytes) -> Answers | None:
-        """The answers the same `body` got before from the current snapshot, if kept
-        (`SnapshotAnswers.remember`); None otherwise."""
+    def _valid_answers(self) -> SnapshotAnswers | None:
+        """This snapshot's answers if they were started for the current snapshot and
+        staleness; None otherwise (`_current` starts them afresh)."""
         current, evaluator = self._answers, self.evaluator
         if (
             current is None
@@ -216,7 +230,7 @@ class OfrepApp:
             or current.stale != evaluator.stale
         ):
             return None
-        return current.by_body.get(body)
+        return current
 
     def _check_client(self, scope: Scope) -> None:
         """The client role (the role table, docs/security.md), when client tokens are
@@ -308,7 +322,7 @@ def _error_response(error: EvaluationError, key: str | None) -> Response:
         body = encode(FlagFailure(key, error.code, error.details))
     else:
         body = encode(GeneralError(error.code, error.details))
-    headers = [_JSON, (b"content-length", b"%d" % len(body))]
+    headers = [JSON_CONTENT_TYPE, (b"content-length", b"%d" % len(body))]
     if error.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="flaggery"'))
     elif isinstance(error, _RetryLater):

@@ -122,6 +122,19 @@ async def test_a_plain_flags_get_is_written_while_it_is_parsed() -> None:
     protocol.connection_lost(None)
 
 
+async def test_a_direct_answer_carries_the_date_uvicorn_set_last() -> None:
+    protocol, transport, _ = _protocol()
+    request = b"GET /v1/subjects/7/flags HTTP/1.1\r\nHost: x\r\n\r\n"
+    for date in (b"Mon, 07 Dec 2026 20:00:00 GMT", b"Mon, 07 Dec 2026 20:00:01 GMT"):
+        # uvicorn's main loop sets a new list once a second
+        protocol.server_state.default_headers = [(b"date", date), (b"server", b"uvicorn")]
+        protocol.data_received(request)
+        head = b"HTTP/1.1 200 OK\r\ndate: " + date + b"\r\nserver: uvicorn\r\n"
+        assert transport.writes[-1].startswith(head)
+    assert len(transport.writes) == 2
+    protocol.connection_lost(None)
+
+
 @pytest.mark.parametrize(
     ("path", "key"),
     [

@@ -212,7 +212,7 @@ def test_a_body_asked_again_is_answered_from_what_it_got_in_this_snapshot() -> N
     assert current.by_body.get(refused) is None  # errors are not kept
     # A new snapshot: nothing kept from the old one answers.
     app.evaluator = cast(Evaluator, _Evaluator(build_snapshot(make_state(), minute(1))))
-    assert app._known(BODY) is None
+    assert app._valid_answers() is None
 
 
 def test_with_rules_no_body_is_kept_since_date_rules_follow_the_clock() -> None:
@@ -227,3 +227,21 @@ def test_with_rules_no_body_is_kept_since_date_rules_follow_the_clock() -> None:
     status, _, answer = app.evaluation("checkout", [], body)
     assert status == 200 and b'"variant":"off"' in answer
     assert app._answers is not None and app._answers.by_body.get(body) is None
+
+
+@pytest.mark.parametrize("key", [UUID, "7", "042"])
+def test_without_rules_attributes_other_than_the_subject_change_nothing(key: str) -> None:
+    app = _app_with(SNAPSHOT)
+    alone = app.evaluation("checkout", [], b'{"context": {"targetingKey": "%s"}}' % key.encode())
+    with_attributes = b'{"context": {"targetingKey": "%s", "country": "DE", "n": 1}}'
+    assert app.evaluation("checkout", [], with_attributes % key.encode()) == alone
+    assert alone[0] == 200
+
+
+@pytest.mark.parametrize("key", [b'""', b"42", b'"a\\u0000b"', b"[1]", b'"%s"' % (b"k" * 257)])
+def test_a_bad_key_is_invalid_context_with_or_without_other_attributes(key: bytes) -> None:
+    app = _app_with(SNAPSHOT)
+    bodies = (b'{"context": {"targetingKey": %s}}', b'{"context": {"targetingKey": %s, "a": 1}}')
+    for body in bodies:
+        status, _, answer = app.evaluation("checkout", [], body % key)
+        assert status == 400 and b'"INVALID_CONTEXT"' in answer
