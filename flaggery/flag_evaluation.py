@@ -37,8 +37,8 @@ from collections.abc import Mapping
 import msgspec
 
 from flaggery.engine import Config, Evaluation, FeatureExplanation, Snapshot
+from flaggery.engine.evaluation import Placement
 from flaggery.engine.model import Feature, JsonValue
-from flaggery.engine.views import ViewKey, default_layer, explain_key
 
 __all__ = [
     "REASONS",
@@ -47,6 +47,7 @@ __all__ = [
     "FlagEvaluation",
     "Metadata",
     "UnitContext",
+    "UnitEvaluations",
     "answer_key",
     "as_stale",
     "evaluate",
@@ -137,27 +138,54 @@ def targeted_features(config: Config) -> frozenset[str]:
     return frozenset(config.rollouts) | tested | overridden
 
 
-def answer_key(evaluation: Evaluation) -> AnswerKey:
+def answer_key(evaluation: Evaluation | Placement) -> AnswerKey:
     """The key under which a snapshot's answers for `evaluation` can be shared."""
-    view = evaluation.view
-    return view.bucket, view.groups, evaluation.subject is None
+    return evaluation.bucket, evaluation.groups, evaluation.subject is None
 
 
 def evaluate_unit(
     snapshot: Snapshot, evaluation: Evaluation, targeted: frozenset[str]
 ) -> list[FlagEvaluation]:
     """Every feature's evaluation for the unit of `evaluation` (`Snapshot.evaluate`), in
-    feature-name order, without revision metadata. Costs one explanation: a pass over the
-    configuration."""
-    view, config = evaluation.view, snapshot.config
-    explained = (
-        default_layer(config)
-        if view.bucket is None
-        else explain_key(config, ViewKey(view.bucket, view.groups), snapshot.built_at)
-    )
-    context = UnitContext(evaluation.subject is not None, view.bucket, targeted)
-    features = sorted(config.features.values(), key=lambda feature: feature.name)
-    return [evaluate(feature, explained.get(feature.name), context) for feature in features]
+    feature-name order, without revision metadata. Costs one explanation of the unit's view
+    (`Snapshot.explain_view`: no pass over the configuration)."""
+    return UnitEvaluations(snapshot, evaluation, targeted).all()
+
+
+class UnitEvaluations:
+    """The evaluations of one unit (`Snapshot.evaluate`), without revision metadata, each
+    made when first asked for: a request for one flag explains that feature only
+    (`Snapshot.explain_feature`), which matters for views met at request time (rule groups
+    make one per combination of matched groups). Not thread-safe."""
+
+    __slots__ = ("_bucket", "_features", "_groups", "_made", "_snapshot", "_unit")
+
+    def __init__(
+        self, snapshot: Snapshot, evaluation: Evaluation | Placement, targeted: frozenset[str]
+    ) -> None:
+        self._snapshot = snapshot
+        self._bucket, self._groups = evaluation.bucket, evaluation.groups
+        self._features = snapshot.config.features
+        self._unit = UnitContext(evaluation.subject is not None, evaluation.bucket, targeted)
+        self._made: dict[str, FlagEvaluation] = {}
+
+    def get(self, name: str) -> FlagEvaluation | None:
+        """Feature `name`'s evaluation, or None if there is no such feature."""
+        made = self._made.get(name)
+        if made is None:
+            feature = self._features.get(name)
+            if feature is None:
+                return None
+            why = self._snapshot.explain_feature(self._bucket, self._groups, name)
+            made = self._made[name] = evaluate(feature, why, self._unit)
+        return made
+
+    def all(self) -> list[FlagEvaluation]:
+        """Every feature's evaluation, in feature-name order."""
+        explained = self._snapshot.explain_view(self._bucket, self._groups)
+        for name in sorted(self._features.keys() - self._made.keys()):
+            self._made[name] = evaluate(self._features[name], explained.get(name), self._unit)
+        return [self._made[name] for name in sorted(self._made)]
 
 
 def as_stale(evaluation: FlagEvaluation) -> FlagEvaluation:

@@ -14,7 +14,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 import msgspec
 
-__all__ = ["SUBJECT_ATTRIBUTE", "BoundedCache", "Evaluation", "ResolvedView"]
+__all__ = ["SUBJECT_ATTRIBUTE", "BoundedCache", "Evaluation", "Placement", "ResolvedView"]
 
 SUBJECT_ATTRIBUTE = "subject"
 """The evaluation-context attribute that names a registered subject to bucket by, unless the
@@ -58,6 +58,36 @@ class Evaluation(NamedTuple):
     def flags(self) -> Mapping[str, str]:
         """feature -> variant (read-only)."""
         return self.view.flags
+
+    @property
+    def bucket(self) -> int | None:
+        """The view's bucket (`ResolvedView.bucket`)."""
+        return self.view.bucket
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The view's groups (`ResolvedView.groups`)."""
+        return self.view.groups
+
+
+class Placement(NamedTuple):
+    """Where a request falls, without its view resolved: an `Evaluation` for adapters that
+    answer one feature at a time (OFREP), to which resolving every feature of a view first
+    met at request time (rule groups make many) would be wasted work."""
+
+    key: str
+    """The targeting key, as given."""
+    subject: int | None
+    """As `Evaluation.subject`."""
+    bucket: int | None
+    """The bucket; None only while the database has no bucket."""
+    groups: tuple[str, ...]
+    """The groups, in the order their overrides apply (as `ResolvedView.groups`)."""
+
+    @property
+    def hashed(self) -> bool:
+        """The key was hashed into its bucket (it names no registered subject)."""
+        return self.subject is None
 
 
 class BoundedCache(Generic[_Key, _Value]):

@@ -1,6 +1,6 @@
 """Why a subject gets each variant: the structured answer every adapter formats.
 
-The snapshot resolves views through these types (`views._Resolver.explain`), so an
+The snapshot resolves views through these types (`views.ViewResolver.explain`), so an
 explanation is not a second resolution that could disagree with the flags: the flags *are*
 the explanation's variants. Adapters (REST, an OpenFeature/OFREP provider, a dashboard) only
 translate it, e.g. source "default" -> reason DEFAULT, "rollout"/"abtest" -> SPLIT,

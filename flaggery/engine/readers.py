@@ -111,11 +111,13 @@ def _variant_reader(
 def key_evaluator(
     cached: Callable[[str], Evaluation | None],
     evaluate: Callable[[str, Mapping[str, object] | None, str, datetime | None], Evaluation],
+    evaluate_new: Callable[[str], Evaluation],
     clock: Callable[[], datetime] | None,
 ) -> EvaluateKey:
     """``evaluate(key, context=None, subject_attribute=SUBJECT_ATTRIBUTE)``: a key seen before
-    without context is one lookup in `cached`; anything else is `evaluate`, with ``clock()``
-    as ``now`` when there is a context (rules read the time only then)."""
+    without context is one lookup in `cached` (the finished answer); one not seen is
+    `evaluate_new` (which checks, evaluates and caches it); a request with a context is
+    `evaluate`, with ``clock()`` as ``now`` (rules read the time only then)."""
 
     def evaluate_key(
         key: str,
@@ -126,9 +128,9 @@ def key_evaluator(
         if not context:
             try:
                 evaluation = cached(key)
-            except TypeError:  # unhashable: not a key; `evaluate` says why
+            except TypeError:  # unhashable: not a key; `evaluate_new` says why
                 evaluation = None
-            return evaluation or evaluate(key, None, subject_attribute, None)
+            return evaluation or evaluate_new(key)
         if now is None and clock is not None:
             now = clock()
         return evaluate(key, context, subject_attribute, now)

@@ -19,8 +19,8 @@ import msgspec
 
 from flaggery.engine.catch_up import facts_after, subject_updates
 from flaggery.engine.config import Config, changes_resolution
-from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, ResolvedView
-from flaggery.engine.explanation import Explanation, KeyExplanation
+from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, Placement, ResolvedView
+from flaggery.engine.explanation import Explanation, FeatureExplanation, KeyExplanation
 from flaggery.engine.model import Change, Fact, GroupFact, State, Subject, SubjectColumns
 from flaggery.engine.reach import FeatureReach, Move, feature_reach, membership_moves, moves
 from flaggery.engine.readers import FlagsAnswer, Readers
@@ -33,7 +33,6 @@ from flaggery.engine.views import (
     ViewKeys,
     Views,
     default_variants,
-    explain_key,
     next_boundary,
     resolve_views,
     resolve_views_in_steps,
@@ -265,7 +264,7 @@ class Snapshot:
             revision=self._revision,
             bucket=key.bucket,
             groups=list(key.groups),
-            features=explain_key(self._config, key, self._built_at),
+            features=self._units.explain_view(key),
         )
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
@@ -273,6 +272,34 @@ class Snapshot:
         built with the snapshot, or resolved on first use into a bounded cache.
         `BucketNotFound` for an unknown bucket."""
         return self._units.view(bucket, groups)
+
+    def place(
+        self,
+        key: str,
+        context: Mapping[str, object] | None = None,
+        subject_attribute: str = SUBJECT_ATTRIBUTE,
+        now: datetime | None = None,
+    ) -> Placement:
+        """Where `evaluate(key, context, subject_attribute, now)` falls (unit, bucket,
+        groups) without resolving its view: for adapters that explain one feature at a time
+        (`explain_feature`). Raises what `evaluate` raises."""
+        return self._units.place(key, context, subject_attribute, now)
+
+    def explain_view(
+        self, bucket: int | None, groups: tuple[str, ...]
+    ) -> dict[str, FeatureExplanation]:
+        """feature -> why a unit in `bucket` (None: no bucket exists) and `groups` gets its
+        variant, in feature-name order. Uses the snapshot's resolver (one pass over the
+        configuration per snapshot, on first use; then about as much as resolving the view):
+        fit for serving."""
+        return self._units.explain_view(_view_key(bucket, groups))
+
+    def explain_feature(
+        self, bucket: int | None, groups: tuple[str, ...], feature: str
+    ) -> FeatureExplanation | None:
+        """``explain_view(bucket, groups).get(feature)`` without explaining the other
+        features: what a request for one flag needs (a few dict lookups)."""
+        return self._units.explain_feature(_view_key(bucket, groups), feature)
 
     def explain_key(
         self,
@@ -298,11 +325,7 @@ class Snapshot:
             }
         hashed = None if evaluation.subject is not None else self._units.hashed_bucket(key)
         view = evaluation.view
-        features = explain_key(
-            self._config,
-            ViewKey(NO_BUCKET if view.bucket is None else view.bucket, view.groups),
-            self._built_at,
-        )
+        features = self._units.explain_view(_view_key(view.bucket, view.groups))
         for feature, why in features.items():
             if why.source == "override" and why.group in by_rule:
                 features[feature] = msgspec.structs.replace(why, rule_set=by_rule[why.group])
@@ -463,6 +486,11 @@ def _index_subjects(state: State, plain_keys: ViewKeys) -> tuple[ViewKeys, Subje
         slots[position] = keys.slot(key)
     usage = ViewUsage(MappingProxyType(Counter(map(keys.slot, member_keys.values()))))
     return keys, SubjectIndex.build(columns.ids, slots, columns.weights), usage
+
+
+def _view_key(bucket: int | None, groups: tuple[str, ...]) -> ViewKey:
+    """The view key of a unit in `bucket` (NO_BUCKET while there is no bucket) and `groups`."""
+    return ViewKey(NO_BUCKET if bucket is None else bucket, groups)
 
 
 def _plain_entries(added: Columns, keys: ViewKeys) -> Columns:

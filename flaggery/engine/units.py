@@ -15,14 +15,15 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from flaggery.engine.config import Config
-from flaggery.engine.evaluation import BoundedCache, Evaluation, ResolvedView
+from flaggery.engine.evaluation import BoundedCache, Evaluation, Placement, ResolvedView
+from flaggery.engine.explanation import FeatureExplanation
 from flaggery.engine.readers import key_evaluator
 from flaggery.engine.targeting import (
     check_targeting_key,
     key_bucketer,
     subject_id_of,
 )
-from flaggery.engine.views import ViewKey, Views, view_resolver
+from flaggery.engine.views import ViewKey, ViewResolver, Views
 from flaggery.errors import BucketNotFound, SubjectNotFound
 
 __all__ = ["EVALUATION_CACHE_SIZE", "NO_BUCKET", "REQUEST_VIEW_CACHE_SIZE", "Units"]
@@ -49,8 +50,9 @@ class Units:
         "_built_at",
         "_config",
         "_evaluations",
+        "_put_evaluation",
         "_request_views",
-        "_resolve",
+        "_resolver",
         "_slot_of",
         "_slot_views",
         "_views",
@@ -67,10 +69,11 @@ class Units:
         self._bucket_views: dict[int, ResolvedView] = {}
         """bucket -> the view of a unit in it with no group: what every hashed key gets."""
         self._evaluations: BoundedCache[str, Evaluation] = BoundedCache(EVALUATION_CACHE_SIZE)
+        self._put_evaluation = self._evaluations.put
         self._request_views: BoundedCache[ViewKey, ResolvedView] = BoundedCache(
             REQUEST_VIEW_CACHE_SIZE
         )
-        self._resolve: Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]] | None = None
+        self._resolver: ViewResolver | None = None
         buckets = config.buckets
         self._bucket_of = (
             key_bucketer(config.key_salt, buckets, config.key_splits) if buckets else None
@@ -94,11 +97,35 @@ class Units:
             return evaluation
         return Evaluation(evaluation.key, evaluation.subject, self._grouped(view.bucket, groups))
 
+    def place(
+        self,
+        key: str,
+        context: Mapping[str, object] | None,
+        subject_attribute: str,
+        now: datetime | None = None,
+    ) -> Placement:
+        """See `Snapshot.place`."""
+        evaluation = self.unit(key, context, subject_attribute)
+        view = evaluation.view
+        groups = view.groups
+        rules = self._config.rules
+        if rules and context:
+            groups = rules.view_groups(groups, context, now or self._built_at)
+        return Placement(evaluation.key, evaluation.subject, view.bucket, groups)
+
     def key_evaluator(self, clock: Callable[[], datetime] | None) -> Callable[..., Evaluation]:
         """`evaluate` as a function with this snapshot's cache of context-free keys read
         directly (flaggery.engine.readers.key_evaluator); ``clock()`` is ``now`` for requests
         with a context when the caller gives none (None: the snapshot's build time)."""
-        return key_evaluator(self._evaluations.get, self.evaluate, clock)
+        return key_evaluator(self._evaluations.get, self.evaluate, self.evaluate_new, clock)
+
+    def evaluate_new(self, key: str) -> Evaluation:
+        """A context-free key not in the cache of evaluated keys: checked, evaluated and kept
+        (`InvalidTargetingKey` if it is not a key). `key_evaluator`'s path for a key it has not
+        seen, without `evaluate`'s and `unit`'s steps for contexts and the second lookup."""
+        evaluation = self._evaluate_key(check_targeting_key(key))
+        self._put_evaluation(key, evaluation)
+        return evaluation
 
     def unit(
         self, key: str, context: Mapping[str, object] | None, subject_attribute: str
@@ -162,12 +189,12 @@ class Units:
                 pass  # an unregistered id is a key like any other
             else:
                 return Evaluation(key, subject_id, self._slot_view(slot))
-        hashed = self.hashed_bucket(key)
-        if hashed is None:
+        if self._bucket_of is None:
             return Evaluation(key, None, self._no_bucket_view())
-        view = self._bucket_views.get(hashed[1])
+        bucket = self._bucket_of(key)[1]
+        view = self._bucket_views.get(bucket)
         if view is None:
-            view = self._bucket_views[hashed[1]] = self.view(hashed[1])
+            view = self._bucket_views[bucket] = self.view(bucket)
         return Evaluation(key, None, view)
 
     def _subject_view(self, subject_id: int) -> ResolvedView:
@@ -206,8 +233,22 @@ class Units:
             self._request_views.put(ViewKey(NO_BUCKET), view)
         return view
 
+    def explain_view(self, key: ViewKey) -> dict[str, FeatureExplanation]:
+        """Why a unit of `key` gets each variant (`ViewResolver.explain`), with no pass over
+        the configuration: the snapshot's resolver is built once, on first use."""
+        return self.resolver().explain(key)
+
+    def explain_feature(self, key: ViewKey, feature: str) -> FeatureExplanation | None:
+        """`explain_view` of one feature (`ViewResolver.explain_feature`)."""
+        return self.resolver().explain_feature(key, feature)
+
+    def resolver(self) -> ViewResolver:
+        """The snapshot's resolver at its build time, for views met after the build."""
+        resolver = self._resolver
+        if resolver is None:
+            resolver = self._resolver = ViewResolver(self._config, self._built_at)
+        return resolver
+
     def _resolved(self, key: ViewKey) -> ResolvedView:
-        if self._resolve is None:
-            self._resolve = view_resolver(self._config, self._built_at)
-        flags, body, etag = self._resolve(key)
+        flags, body, etag = self.resolver().resolve(key)
         return ResolvedView(key.bucket, key.groups, flags, body, etag)

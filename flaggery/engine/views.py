@@ -23,6 +23,7 @@ from flaggery.engine.steps import STEP_KEYS, Steps, finish
 __all__ = [
     "ViewKey",
     "ViewKeys",
+    "ViewResolver",
     "Views",
     "default_layer",
     "default_variants",
@@ -33,7 +34,6 @@ __all__ = [
     "resolve_views",
     "resolve_views_in_steps",
     "view_explainer",
-    "view_resolver",
 ]
 
 # Liveness is inclusive (start <= now <= end): a test is still live at `end` and stops being
@@ -127,7 +127,7 @@ def resolve_views_in_steps(
     stale = [slot for slot in range(kept) if not stale_groups.isdisjoint(keys[slot].groups)]
     if kept == len(keys) and not stale:
         return previous if previous.keys is keys else msgspec.structs.replace(previous, keys=keys)
-    resolver = _Resolver(config, live)
+    resolver = ViewResolver(config, now, live)
     pending = [*(keys[slot] for slot in stale), *keys.since(kept)]
     resolved: list[tuple[Mapping[str, str], bytes, bytes]] = []
     for first in range(0, len(pending), STEP_KEYS):
@@ -179,22 +179,14 @@ def default_variants(config: Config) -> Mapping[str, str]:
 def explain_key(config: Config, key: ViewKey, now: datetime) -> dict[str, FeatureExplanation]:
     """Why `key` resolves as it does at `now`. Costs one pass over the configuration (rollout
     and test buckets), not over subjects: meant for explaining one subject, not for serving."""
-    return _Resolver(config, live_tests(config.abtests, now)).explain(key)
+    return ViewResolver(config, now).explain(key)
 
 
 def view_explainer(
     config: Config, now: datetime
 ) -> Callable[[ViewKey], dict[str, FeatureExplanation]]:
     """`explain_key` for many keys: the configuration pass is paid once, when it is built."""
-    return _Resolver(config, live_tests(config.abtests, now)).explain
-
-
-def view_resolver(
-    config: Config, now: datetime
-) -> Callable[[ViewKey], tuple[Mapping[str, str], bytes, bytes]]:
-    """A function resolving any one key at `now` to (flags, ``{"flags": ...}`` bytes, ETag),
-    for views met at request time. Building it costs one pass over the configuration."""
-    return _Resolver(config, live_tests(config.abtests, now)).resolve
+    return ViewResolver(config, now).explain
 
 
 def live_tests(abtests: Mapping[str, AbTest], now: datetime) -> list[AbTest]:
@@ -225,14 +217,20 @@ def _after(end: datetime) -> datetime | None:
         return None
 
 
-class _Resolver:
-    """Resolution steps 1-5 of docs/semantics.md, with the per-bucket steps precomputed.
+class ViewResolver:
+    """Resolution steps 1-5 of docs/semantics.md at one instant, with the per-bucket steps
+    precomputed: building one is a pass over the configuration (rollout and test buckets),
+    after which any view key resolves or explains without another. A snapshot keeps one for
+    the views requests meet (flaggery.engine.units).
 
     Each step is a feature -> `FeatureExplanation` layer; later layers overwrite earlier ones.
     The flags are the variants of the merged layers, so flags and explanations cannot differ.
     """
 
-    def __init__(self, config: Config, live: Iterable[AbTest]) -> None:
+    def __init__(self, config: Config, now: datetime, live: Iterable[AbTest] | None = None) -> None:
+        """`live`: the tests live at `now` (`live_tests`), when the caller has them."""
+        if live is None:
+            live = live_tests(config.abtests, now)
         self._defaults = default_layer(config)
         self._by_bucket = _bucket_assignments(config.rollouts.values(), live, len(config.buckets))
         self._overrides = {
@@ -260,7 +258,22 @@ class _Resolver:
         explained.update(self._kills)  # last: a killed feature is off whatever else applies
         return dict(sorted(explained.items()))
 
+    def explain_feature(self, key: ViewKey, feature: str) -> FeatureExplanation | None:
+        """`explain` of one feature (None: the view has no variant of it), without merging
+        every feature's layers: what a request asking for one flag needs."""
+        if feature in self._kills:
+            return self._kills[feature]
+        why = self._defaults.get(feature)
+        for audience, layer in self._by_bucket.get(key.bucket, ()):
+            if feature in layer and (audience is None or audience in key.groups):
+                why = layer[feature]
+        for name in key.groups:
+            why = self._overrides.get(name, {}).get(feature, why)
+        return why
+
     def resolve(self, key: ViewKey) -> tuple[Mapping[str, str], bytes, bytes]:
+        """(flags, ``{"flags": ...}`` bytes, ETag) of `key`; views that resolve alike share
+        them."""
         flags = {feature: why.variant for feature, why in self.explain(key).items()}
         body = _encoder.encode({"flags": flags})
         interned = self._interned.get(body)

@@ -2,9 +2,10 @@
 
 Units (registered subjects, hashed keys) with the same bucket and groups share a view, so
 they share answers, apart from the metadata that says which kind of unit asked
-(`flag_evaluation.answer_key`): the first request for a view explains it (one pass over the
-configuration) and encodes every feature's single-flag body, the bulk body and its ETag;
-later requests for any unit of that view are a dict lookup. Answers are built on first use
+(`flag_evaluation.answer_key`): a request for a view's flag explains that feature and encodes
+its single-flag body once (the snapshot's resolver: no pass over the configuration), the bulk
+body and its ETag are made when first asked for; later requests for any unit of that view
+are a dict lookup. Answers are built on first use
 rather than with the snapshot, because a snapshot is rebuilt on every write and most of its
 views may never be asked for over OFREP before the next one.
 """
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 from flaggery.caching import CACHE_CONTROL, not_modified_headers
 from flaggery.engine import Evaluation, Snapshot
-from flaggery.engine.evaluation import BoundedCache
+from flaggery.engine.evaluation import BoundedCache, Placement
 from flaggery.engine.views import entity_tag
 from flaggery.flag_evaluation import (
     AnswerKey,
-    FlagEvaluation,
+    UnitEvaluations,
     answer_key,
     as_stale,
-    evaluate_unit,
     targeted_features,
     with_revision,
 )
@@ -58,19 +58,27 @@ class Answers:
     __slots__ = (
         "_bulk",
         "_bulk_reply",
-        "_by_key",
         "_etag",
+        "_evaluations",
         "_not_modified",
         "_replies",
         "_revision",
         "_single",
+        "_stale",
         "_stream",
     )
 
     def __init__(
-        self, evaluations: list[FlagEvaluation], revision: int, stream: list[EventStream]
+        self,
+        evaluations: UnitEvaluations,
+        revision: int,
+        stream: list[EventStream],
+        *,
+        stale: bool = False,
     ) -> None:
-        self._by_key = {evaluation.key: evaluation for evaluation in evaluations}
+        self._evaluations = evaluations
+        self._stale = stale
+        """Every answer says STALE (`as_stale`)."""
         self._revision = revision
         self._stream = stream
         self._single: dict[str, bytes] = {}
@@ -85,9 +93,11 @@ class Answers:
         metadata), or None if there is no such feature."""
         body = self._single.get(key)
         if body is None:
-            evaluation = self._by_key.get(key)
+            evaluation = self._evaluations.get(key)
             if evaluation is None:
                 return None
+            if self._stale:
+                evaluation = as_stale(evaluation)
             body = self._single[key] = encode(with_revision(evaluation, self._revision))
         return body
 
@@ -108,7 +118,10 @@ class Answers:
     def bulk(self) -> bytes:
         """The encoded bulk evaluation: every feature, and the event stream."""
         if self._bulk is None:
-            bulk = encode(BulkEvaluation(list(self._by_key.values()), self._stream))
+            evaluations = self._evaluations.all()
+            if self._stale:
+                evaluations = [as_stale(evaluation) for evaluation in evaluations]
+            bulk = encode(BulkEvaluation(evaluations, self._stream))
             self._bulk, self._etag = bulk, entity_tag(bulk)
         return self._bulk
 
@@ -156,8 +169,9 @@ class SnapshotAnswers:
         """Request body -> the answers it got (`remember`): a client asking again with the
         same context skips decoding and evaluating it."""
 
-    def for_unit(self, evaluation: Evaluation) -> Answers:
-        """The answers for the unit of `evaluation` (`Snapshot.evaluate` in this snapshot).
+    def for_unit(self, evaluation: Placement | Evaluation) -> Answers:
+        """The answers for the unit of `evaluation` (`Snapshot.place`, or `evaluate`, in this
+        snapshot).
         At most two per view of the snapshot (a registered subject's and a hashed key's)."""
         key = answer_key(evaluation)
         answers = self._by_view.get(key)
@@ -173,9 +187,7 @@ class SnapshotAnswers:
         if not self.rules and len(body) <= KEPT_BODY_BYTES:
             self.by_body.put(body, answers)
 
-    def _build(self, evaluation: Evaluation) -> Answers:
+    def _build(self, evaluation: Placement | Evaluation) -> Answers:
         snapshot = self.snapshot
-        evaluations = evaluate_unit(snapshot, evaluation, self._targeted)
-        if self.stale:
-            evaluations = [as_stale(each) for each in evaluations]
-        return Answers(evaluations, snapshot.revision, self._stream)
+        evaluations = UnitEvaluations(snapshot, evaluation, self._targeted)
+        return Answers(evaluations, snapshot.revision, self._stream, stale=self.stale)

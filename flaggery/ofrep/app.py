@@ -25,7 +25,9 @@ from starlette.types import Receive, Scope, Send
 from flaggery.access import Keyring
 from flaggery.caching import etag_matches, if_none_match
 from flaggery.clock import utc_now
-from flaggery.engine import SUBJECT_ATTRIBUTE
+from flaggery.engine import SUBJECT_ATTRIBUTE, Evaluation
+from flaggery.engine.evaluation import Placement
+from flaggery.engine.targeting import check_targeting_key
 from flaggery.errors import (
     FlaggeryError,
     Forbidden,
@@ -202,10 +204,15 @@ class OfrepApp:
             # the key alone is then one lookup when it was evaluated before.
             context = None
         try:
-            # `evaluate` checks the key (`check_targeting_key`) before it uses it.
-            evaluation = current.snapshot.evaluate(
-                targeting_key, context, self._subject_attribute, now
-            )
+            # Without a context the key's cached evaluation is one lookup (`evaluate` checks
+            # the key first); with one, `place` finds the unit's bucket and groups without
+            # resolving every feature of a view first met here (rule groups make many).
+            evaluation: Evaluation | Placement
+            if context is None:
+                evaluation = current.snapshot.evaluate(targeting_key)
+            else:
+                checked = check_targeting_key(targeting_key)
+                evaluation = current.snapshot.place(checked, context, self._subject_attribute, now)
         except InvalidTargetingKey as error:
             raise EvaluationError(400, "INVALID_CONTEXT", f"targetingKey: {error}") from None
         answers = current.for_unit(evaluation)
