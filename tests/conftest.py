@@ -44,6 +44,23 @@ settings.load_profile("shared-cores")
 TABLES = ", ".join(f'"{table.name}"' for table in tables.metadata.sorted_tables)
 
 
+# A test marked slow without seconds= is assumed to take about this long.
+SLOW_TEST_SECONDS = 5
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first: xdist (--dist load) hands tests out in collection order, so a minute-long
+    test that starts last ends the run alone while the other workers idle. ``slow(seconds=N)``
+    (N: about how long it takes on a quiet 2-core machine) orders the slow tests among
+    themselves; the rest keep their order, after them."""
+
+    def expected_seconds(item: pytest.Item) -> float:
+        slow = item.get_closest_marker("slow")
+        return 0 if slow is None else float(slow.kwargs.get("seconds", SLOW_TEST_SECONDS))
+
+    items.sort(key=expected_seconds, reverse=True)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

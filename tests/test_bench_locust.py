@@ -49,7 +49,7 @@ def locust(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_the_locustfile_runs_headless_against_real_servers(server_url: str) -> None:
     name = f"flaggery_locust_{uuid.uuid4().hex[:8]}"
     # All users at once, and seconds enough for the readers on a loaded machine.

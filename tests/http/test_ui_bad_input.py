@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Mount, Route
@@ -115,7 +116,9 @@ TEXT = st.one_of(
     NASTY,
     st.text(max_size=30),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
-    st.sampled_from([1, 1000, 100_000]).map(lambda n: "[" * n),
+    # 1000 "[" already overflow msgspec's nesting limit (RecursionError); longer runs only
+    # cost time: the form decoder unquotes every "%5B" in Python (100_000 took ~half the test).
+    st.sampled_from([1, 1000, 10_000]).map(lambda n: "[" * n),
     st.sampled_from([1000, 100_000]).map(lambda n: "x" * n),
 )
 FIELDS = [
@@ -131,6 +134,7 @@ FORMS = st.fixed_dictionaries(
 NAMES = st.one_of(st.just("f"), st.just("g"), st.text(min_size=1, max_size=20))
 
 
+@pytest.mark.slow(seconds=20)
 def test_no_dashboard_form_answers_500(db_url: str, clock: FakeClock) -> None:
     """Every POST route of /ui (from the app) with generated forms: never a 5xx. One app for
     all examples (Hypothesis drives a synchronous function, the app runs on its own loop)."""

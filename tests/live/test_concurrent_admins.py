@@ -31,7 +31,7 @@ from tests.dbcheck import check_invariants, naive_variants_all
 from tests.fakes import FakeClock
 from tests.live.admin_writer import SHARED_GROUP, Owned, first_subject_id
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=15)
 
 ADMINS = 2
 WRITES_PER_ADMIN = 500

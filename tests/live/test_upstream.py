@@ -86,6 +86,7 @@ async def _until(condition: object, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow(seconds=15)
 async def test_a_restored_backup_reloads_the_edge(db_url: str, tmp_path: Path) -> None:
     """Backup at a revision, two writes, restore: the server reloads, its stream says reload,
     and the edge serves the restored state, then the writes made after it."""

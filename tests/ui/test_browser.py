@@ -16,7 +16,10 @@ from playwright.sync_api import Dialog, Page, expect
 
 from tests.ui.browser import BOT_TOKEN, CHROMIUM, PM_TOKEN, admin_server, chromium
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium"),
+    pytest.mark.slow(seconds=12),
+]
 XSS = "<img src=x onerror=alert(1)>"
 
 

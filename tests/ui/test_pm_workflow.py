@@ -15,7 +15,10 @@ from playwright.sync_api import Page, expect
 
 from tests.ui.browser import CHROMIUM, PM_TOKEN, chromium, empty_admin_server
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium"),
+    pytest.mark.slow(seconds=15),
+]
 SUBJECTS = 300
 
 
