@@ -35,8 +35,8 @@ async def test_read_only_mode_locks_every_admin_route(make_client: MakeClient) -
     admin_operations = [op for op in OPERATIONS if not (op.public or op.replica)]
     # 33 + the kill switch on and off + a group's rule set and removed + a test's audience
     # + 13 of schedules and release plans + 5 of webhooks + the guard route + a revert, a
-    # feature's restore and a test's auto_stop
-    assert len(admin_operations) == 60
+    # feature's restore and a test's auto_stop + group members in bulk
+    assert len(admin_operations) == 61
     for op in admin_operations:
         response = await client.request(op.method, _concrete(op.path))
         message = fails(response, 423, "NotAdmin")
