@@ -24,7 +24,7 @@ from flaggery.errors import (
 )
 from flaggery.http.endpoint import Operation
 from flaggery.http.errors import ErrorEnvelope, RequestValidationError, status_for
-from flaggery.http.openapi_ofrep import ofrep_components, ofrep_paths
+from flaggery.http.openapi_ofrep import SSE_EVENT_SCHEMA, ofrep_components, ofrep_paths
 
 __all__ = ["openapi_document"]
 
@@ -143,7 +143,9 @@ def _query_parameters(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _responses(op: Operation, token: bool) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
-    if op.response is not None:
+    if op.media_type == "text/event-stream":
+        schema = SSE_EVENT_SCHEMA
+    elif op.response is not None:
         schema = {"$ref": REF.format(name=op.response.__name__)}
     responses: dict[str, Any] = {
         str(op.status): {

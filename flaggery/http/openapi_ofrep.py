@@ -15,9 +15,23 @@ import msgspec
 from flaggery.ofrep.app import BULK_PATH, EVENTS_PATH, SINGLE_ROUTE
 from flaggery.ofrep.wire import BulkEvaluation, FlagFailure, GeneralError
 
-__all__ = ["ofrep_components", "ofrep_paths"]
+__all__ = ["SSE_EVENT_SCHEMA", "ofrep_components", "ofrep_paths"]
 
 _TAG = "ofrep"
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One Server-Sent Event as a client reads it (OpenAPI 3.1: the schema of a "
+    "text/event-stream response describes each event): its data lines joined, its type, id "
+    "and retry.",
+    "properties": {
+        "data": {"type": "string", "description": "The data lines, joined by newlines."},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+    "required": ["data"],
+}
+"""The schema of each event of flaggery's SSE responses (/v1/stream, /ofrep/v1/events)."""
 _REF = "#/components/schemas/{name}"
 
 EVALUATION_REQUEST: dict[str, Any] = {
@@ -176,7 +190,7 @@ def _events() -> dict[str, Any]:
                 "description": "A Server-Sent Events stream: a `refetchEvaluation` event "
                 "after each change (its data carries the revision); refetch the bulk "
                 "evaluation with If-None-Match.",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
             },
             **_AUTH_ERRORS,
             "503": {

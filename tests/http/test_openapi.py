@@ -159,3 +159,16 @@ async def test_token_and_metrics_show_when_configured() -> None:
     assert add["security"] == [{"adminToken": []}] and "401" in add["responses"]
     assert "security" not in document["paths"]["/v1/subjects/{subject_id}"]["get"]
     assert "/metrics" in document["paths"]
+
+
+async def test_event_streams_document_each_event(document: dict[str, Any]) -> None:
+    """OpenAPI 3.1 reads the schema of a text/event-stream response as the schema of each event
+    (schemathesis validates each parsed event against it): an object with its data, not a
+    string, for both streams."""
+    for path in ("/v1/stream", "/ofrep/v1/events"):
+        content = document["paths"][path]["get"]["responses"]["200"]["content"]
+        validator = Draft202012Validator(content["text/event-stream"]["schema"])
+        validator.validate({"data": '{"revision": 3}', "event": "message", "id": "3"})
+        validator.validate({"data": "{}", "event": "refetchEvaluation", "retry": 1000})
+        assert not validator.is_valid("id: 3\r\nevent: message\r\ndata: {}\r\n\r\n")
+        assert not validator.is_valid({"event": "message"})  # every event carries data
