@@ -169,6 +169,11 @@ class UnitEvaluations:
         self._unit = UnitContext(evaluation.subject is not None, evaluation.bucket, targeted)
         self._made: dict[str, FlagEvaluation] = {}
 
+    @property
+    def bucket(self) -> int | None:
+        """The unit's bucket; None while the database has no bucket."""
+        return self._bucket
+
     def get(self, name: str) -> FlagEvaluation | None:
         """Feature `name`'s evaluation, or None if there is no such feature."""
         made = self._made.get(name)

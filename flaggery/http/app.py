@@ -149,6 +149,7 @@ def create_app(
             fast_path.snapshot_of = lambda: evaluator.snapshot
             if services.exposure_intake is not None:
                 fast_path.assignments = services.exposure_intake.assignments
+                ofrep.assignments = services.exposure_intake.assignments
             ofrep.evaluator = evaluator
             ofrep.events.attach(services.broadcast, watch)
             if store is not None and settings.admin_mode:
@@ -159,6 +160,7 @@ def create_app(
                 await stack.enter_async_context(_background(_sample_forever(services)))
             yield
             fast_path.snapshot_of = ofrep.evaluator = fast_path.assignments = None
+            ofrep.assignments = None
 
     middleware = [Middleware(RequestMetrics, metrics=metrics)] if metrics else []
     if cors:

@@ -66,6 +66,7 @@ class Answers:
         "_single",
         "_stale",
         "_stream",
+        "bucket",
     )
 
     def __init__(
@@ -77,6 +78,9 @@ class Answers:
         stale: bool = False,
     ) -> None:
         self._evaluations = evaluations
+        self.bucket = evaluations.bucket
+        """The view's bucket (None while the database has none): what an answer counts for
+        in the assignment tally."""
         self._stale = stale
         """Every answer says STALE (`as_stale`)."""
         self._revision = revision

@@ -26,6 +26,7 @@ from flaggery.access import Keyring
 from flaggery.caching import etag_matches, if_none_match
 from flaggery.clock import utc_now
 from flaggery.engine import SUBJECT_ATTRIBUTE, Evaluation
+from flaggery.engine.assignment_tally import AssignmentTally
 from flaggery.engine.evaluation import Placement
 from flaggery.engine.targeting import check_targeting_key
 from flaggery.errors import (
@@ -106,6 +107,9 @@ class OfrepApp:
         None for no metrics. `subject_attribute`: the context attribute that names a
         registered subject to bucket by (FLAGGERY_SUBJECT_ATTRIBUTE)."""
         self.evaluator: Evaluator | None = None
+        self.assignments: AssignmentTally | None = None
+        """Where answered evaluations count for their bucket (set by the app's lifespan when
+        it takes exposures): OFREP serves assignments like the flags routes."""
         self._subject_attribute = subject_attribute
         self.events = OfrepEvents()
         self._keyring = keyring
@@ -180,6 +184,10 @@ class OfrepApp:
         answers = None if current is None else current.by_body.get(body)
         if answers is None:
             answers = self._evaluate_body(body, current)
+        assignments = self.assignments
+        if assignments is not None:  # AssignmentTally.count, inlined (the serving path)
+            served = assignments.served
+            served[answers.bucket] = served.get(answers.bucket, 0) + 1
         if key is not None:
             reply = answers.single_reply(key)
             if reply is None:

@@ -136,3 +136,27 @@ async def test_health_shows_the_answers_the_flags_routes_served_per_group(
     health = ok(await client.get("/v1/abtests/t/health"))
     assert health["assignments"] == served
     assert health["populations"][0]["exposures"] == 0
+
+
+async def test_ofrep_answers_count_as_assignments_too(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """OFREP serves assignments like the flags routes: each evaluation answered (single flag,
+    bulk, a 304 too) counts for the group holding the unit's bucket."""
+    await seed_basics(client)
+    ok(await client.post("/v1/abtests", json={"test": TEST}), 201)
+    groups = await assigned(client)
+    served = {name: 0 for name in ("a", "b")}
+    for subject, group in groups.items():
+        context = {"context": {"targetingKey": subject}}
+        ok(await client.post("/ofrep/v1/evaluate/flags/f", json=context))
+        bulk = await client.post("/ofrep/v1/evaluate/flags", json=context)
+        again = await client.post(
+            "/ofrep/v1/evaluate/flags",
+            json=context,
+            headers={"If-None-Match": bulk.headers["etag"]},
+        )
+        assert again.status_code == 304
+        served[group] += 3
+    health = ok(await client.get("/v1/abtests/t/health"))
+    assert health["assignments"] == served
