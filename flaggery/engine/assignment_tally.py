@@ -31,7 +31,7 @@ class AssignmentTally:
         return bool(self.served)
 
     def count(self, bucket: int | None) -> None:
-        """One answer served from `bucket` (the serving path inlines this)."""
+        """One answer served from `bucket` (OFREP calls this; the flags fast path inlines it)."""
         served = self.served
         served[bucket] = served.get(bucket, 0) + 1
 

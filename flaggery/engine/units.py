@@ -50,7 +50,6 @@ class Units:
         "_built_at",
         "_config",
         "_evaluations",
-        "_put_evaluation",
         "_request_views",
         "_resolver",
         "_slot_of",
@@ -69,7 +68,6 @@ class Units:
         self._bucket_views: dict[int, ResolvedView] = {}
         """bucket -> the view of a unit in it with no group: what every hashed key gets."""
         self._evaluations: BoundedCache[str, Evaluation] = BoundedCache(EVALUATION_CACHE_SIZE)
-        self._put_evaluation = self._evaluations.put
         self._request_views: BoundedCache[ViewKey, ResolvedView] = BoundedCache(
             REQUEST_VIEW_CACHE_SIZE
         )
@@ -88,13 +86,10 @@ class Units:
     ) -> Evaluation:
         """See `Snapshot.evaluate`."""
         evaluation = self.unit(key, context, subject_attribute)
-        rules = self._config.rules
-        if not rules or not context:
-            return evaluation  # what it cost before rules: the unit's view as it is
         view = evaluation.view
-        groups = rules.view_groups(view.groups, context, now or self._built_at)
-        if groups == view.groups:
-            return evaluation
+        groups = self._matched_groups(view.groups, context, now)
+        if groups is view.groups:
+            return evaluation  # no rule group matched: the unit's view as it is
         return Evaluation(evaluation.key, evaluation.subject, self._grouped(view.bucket, groups))
 
     def place(
@@ -107,11 +102,19 @@ class Units:
         """See `Snapshot.place`."""
         evaluation = self.unit(key, context, subject_attribute)
         view = evaluation.view
-        groups = view.groups
-        rules = self._config.rules
-        if rules and context:
-            groups = rules.view_groups(groups, context, now or self._built_at)
+        groups = self._matched_groups(view.groups, context, now)
         return Placement(evaluation.key, evaluation.subject, view.bucket, groups)
+
+    def _matched_groups(
+        self, groups: tuple[str, ...], context: Mapping[str, object] | None, now: datetime | None
+    ) -> tuple[str, ...]:
+        """A unit's explicit `groups` with the rule groups `context` matches; `groups` itself
+        (the same object) when there are no rules, no context or no match."""
+        rules = self._config.rules
+        if not rules or not context:
+            return groups  # what it cost before rules
+        matched = rules.view_groups(groups, context, now or self._built_at)
+        return groups if matched == groups else matched
 
     def key_evaluator(self, clock: Callable[[], datetime] | None) -> Callable[..., Evaluation]:
         """`evaluate` as a function with this snapshot's cache of context-free keys read
@@ -124,7 +127,7 @@ class Units:
         (`InvalidTargetingKey` if it is not a key). `key_evaluator`'s path for a key it has not
         seen, without `evaluate`'s and `unit`'s steps for contexts and the second lookup."""
         evaluation = self._evaluate_key(check_targeting_key(key))
-        self._put_evaluation(key, evaluation)
+        self._evaluations.put(key, evaluation)
         return evaluation
 
     def unit(

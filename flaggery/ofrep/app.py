@@ -184,10 +184,8 @@ class OfrepApp:
         answers = None if current is None else current.by_body.get(body)
         if answers is None:
             answers = self._evaluate_body(body, current)
-        assignments = self.assignments
-        if assignments is not None:  # AssignmentTally.count, inlined (the serving path)
-            served = assignments.served
-            served[answers.bucket] = served.get(answers.bucket, 0) + 1
+        if self.assignments is not None:
+            self.assignments.count(answers.bucket)
         if key is not None:
             reply = answers.single_reply(key)
             if reply is None:
