@@ -45,8 +45,9 @@ class Units:
     """The request-time lookups of one snapshot (its caches are part of it)."""
 
     __slots__ = (
-        "_bucket_of",
+        "_bucket_index",
         "_bucket_views",
+        "_bucketer",
         "_built_at",
         "_config",
         "_evaluations",
@@ -73,9 +74,10 @@ class Units:
         )
         self._resolver: ViewResolver | None = None
         buckets = config.buckets
-        self._bucket_of = (
-            key_bucketer(config.key_salt, buckets, config.key_splits) if buckets else None
+        self._bucketer = (
+            key_bucketer(config.key_salt, len(buckets), config.key_splits) if buckets else None
         )
+        self._bucket_index = None if self._bucketer is None else self._bucketer.index
 
     def evaluate(
         self,
@@ -167,7 +169,10 @@ class Units:
     def hashed_bucket(self, key: str) -> tuple[int, int] | None:
         """(64-bit hash, bucket) of a key hashed into the current buckets; None if there is
         no bucket yet."""
-        return None if self._bucket_of is None else self._bucket_of(key)
+        bucketer = self._bucketer
+        if bucketer is None:
+            return None
+        return bucketer.hash(key), self._config.buckets[bucketer.index(key)]
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """The resolved view of (bucket, groups); `BucketNotFound` for an unknown bucket."""
@@ -192,9 +197,9 @@ class Units:
                 pass  # an unregistered id is a key like any other
             else:
                 return Evaluation(key, subject_id, self._slot_view(slot))
-        if self._bucket_of is None:
+        if self._bucket_index is None:
             return Evaluation(key, None, self._no_bucket_view())
-        bucket = self._bucket_of(key)[1]
+        bucket = self._config.buckets[self._bucket_index(key)]
         view = self._bucket_views.get(bucket)
         if view is None:
             view = self._bucket_views[bucket] = self.view(bucket)

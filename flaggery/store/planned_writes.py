@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flaggery.engine.allocation import lightest_bucket, like_key_bucket
 from flaggery.engine.model import Fact, Subject, SubjectFact
-from flaggery.engine.targeting import bucket_of_key, key_hasher
+from flaggery.engine.targeting import key_bucketer
 from flaggery.errors import (
     FlaggeryError,
     GroupNotFound,
@@ -169,9 +169,8 @@ class _WorkingCopy:
         key_bucket, reason = None, None
         if like_key is not None:
             buckets = sorted(self.bucket_weights)  # creation order: ids only grow
-            _, key_bucket = bucket_of_key(
-                key_hasher(self.key_salt), buckets, like_key, self.key_splits
-            )
+            bucketer = key_bucketer(self.key_salt, len(buckets), self.key_splits)
+            key_bucket = buckets[bucketer.index(like_key)]
             bucket, reason = like_key_bucket(self.bucket_weights, key_bucket, weight)
         returning = self.returning.pop(sid, None)
         if returning is not None:  # a removed subject comes back to its own bucket
