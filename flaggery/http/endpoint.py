@@ -32,7 +32,7 @@ from flaggery.errors import (
     RevisionNotReached,
     UpstreamUnavailable,
 )
-from flaggery.hooks.delivery import Deliverer
+from flaggery.hooks.sending import Deliverer
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
 from flaggery.http.downloads import SharedStates
