@@ -14,11 +14,22 @@ from typing import Generic, NamedTuple, TypeVar
 
 import msgspec
 
-__all__ = ["SUBJECT_ATTRIBUTE", "BoundedCache", "Evaluation", "Placement", "ResolvedView"]
+__all__ = [
+    "SUBJECT_ATTRIBUTE",
+    "TARGETING_KEY",
+    "BoundedCache",
+    "Evaluation",
+    "Placement",
+    "ResolvedView",
+]
 
 SUBJECT_ATTRIBUTE = "subject"
 """The evaluation-context attribute that names a registered subject to bucket by, unless the
 caller names another (setting FLAGGERY_SUBJECT_ATTRIBUTE)."""
+
+TARGETING_KEY = "targetingKey"
+"""The evaluation-context attribute that holds the request's targeting key (OpenFeature's
+name); rules read the key there (flaggery.engine.units.keyed_context)."""
 
 _Key = TypeVar("_Key")
 _Value = TypeVar("_Value")
