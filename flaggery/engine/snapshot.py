@@ -26,7 +26,7 @@ from flaggery.engine.reach import FeatureReach, Move, feature_reach, membership_
 from flaggery.engine.readers import FlagsAnswer, Readers
 from flaggery.engine.steps import Steps, finish
 from flaggery.engine.subject_index import Columns, Entry, SubjectIndex, slot_column
-from flaggery.engine.units import NO_BUCKET, Units
+from flaggery.engine.units import NO_BUCKET, Units, keyed_context
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
     ViewKey,
@@ -313,6 +313,7 @@ class Snapshot:
         constraint set that matched each, and per feature the step that chose the variant
         (``rule_set`` set on an override from a group the unit is in by its rule). For
         debugging and admin tools, not the serving path."""
+        context = keyed_context(key, context)
         evaluation = self._units.evaluate(key, context, subject_attribute, now)
         explicit = self._units.unit(key, context, subject_attribute).view.groups
         by_rule: dict[str, int] = {}

@@ -15,7 +15,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from flaggery.engine.config import Config
-from flaggery.engine.evaluation import BoundedCache, Evaluation, Placement, ResolvedView
+from flaggery.engine.evaluation import (
+    TARGETING_KEY,
+    BoundedCache,
+    Evaluation,
+    Placement,
+    ResolvedView,
+)
 from flaggery.engine.explanation import FeatureExplanation
 from flaggery.engine.readers import key_evaluator
 from flaggery.engine.targeting import (
@@ -26,7 +32,13 @@ from flaggery.engine.targeting import (
 from flaggery.engine.views import ViewKey, ViewResolver, Views
 from flaggery.errors import BucketNotFound, SubjectNotFound
 
-__all__ = ["EVALUATION_CACHE_SIZE", "NO_BUCKET", "REQUEST_VIEW_CACHE_SIZE", "Units"]
+__all__ = [
+    "EVALUATION_CACHE_SIZE",
+    "NO_BUCKET",
+    "REQUEST_VIEW_CACHE_SIZE",
+    "Units",
+    "keyed_context",
+]
 
 EVALUATION_CACHE_SIZE = 32_768
 """Evaluated keys kept per snapshot: at most about 15 MB even with 256-character keys."""
@@ -87,6 +99,7 @@ class Units:
         now: datetime | None = None,
     ) -> Evaluation:
         """See `Snapshot.evaluate`."""
+        context = keyed_context(key, context)
         evaluation = self.unit(key, context, subject_attribute)
         view = evaluation.view
         groups = self._matched_groups(view.groups, context, now)
@@ -102,6 +115,7 @@ class Units:
         now: datetime | None = None,
     ) -> Placement:
         """See `Snapshot.place`."""
+        context = keyed_context(key, context)
         evaluation = self.unit(key, context, subject_attribute)
         view = evaluation.view
         groups = self._matched_groups(view.groups, context, now)
@@ -260,3 +274,19 @@ class Units:
     def _resolved(self, key: ViewKey) -> ResolvedView:
         flags, body, etag = self.resolver().resolve(key)
         return ResolvedView(key.bucket, key.groups, flags, body, etag)
+
+
+def keyed_context(key: str, context: Mapping[str, object] | None) -> Mapping[str, object] | None:
+    """The context rules read for a request for `key`: `context` with `key` as its
+    ``targetingKey`` (so rules on ``targetingKey``, and on ``userId`` through its fallback,
+    see the key whichever entry point the request came by: OFREP's context carries it, the
+    Python API, the OpenFeature provider and the dashboard pass it apart). The key wins over
+    a different ``targetingKey`` in `context`, as on the REST routes. No context stays none:
+    a request without attributes is in its explicit groups only. Costs one lookup when the
+    context already names the key (OFREP)."""
+    if not context:
+        return context
+    named = context.get(TARGETING_KEY)
+    if named is key or named == key:
+        return context
+    return {**context, TARGETING_KEY: key}

@@ -34,7 +34,7 @@ from flaggery.http.codec import (
     SubjectOut,
     parse_subject_id,
 )
-from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation
+from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation, utf8_path
 from flaggery.http.metrics import Metrics, ObservingTally, Tally
 
 __all__ = [
@@ -242,7 +242,7 @@ class FlagsFastPath:
     async def serve(self, scope: Scope, send: Send) -> bool:
         """Answer an ASGI GET request as `respond` does, or return False (also for a request
         with an evaluation context: the router's route applies its rules)."""
-        if _CONTEXT in scope["query_string"]:
+        if _CONTEXT in scope["query_string"] or not utf8_path(scope):
             return False
         tallies = self._tallies
         started = time.perf_counter() if tallies is not None else 0.0
@@ -271,3 +271,4 @@ def response_headers(status: int, body: bytes, etag: bytes) -> Headers:
     if status == 304:
         return not_modified_headers(etag)
     return [_CONTENT_TYPE, (b"content-length", b"%d" % len(body)), (b"etag", etag), CACHE_CONTROL]
+
