@@ -7,6 +7,8 @@ here and everything else stays in pyproject.toml. ``optional=True``: without a C
 Python's headers the build says the extension failed and installs without it, and
 flaggery.engine.targeting falls back to its pure-Python reference (same buckets, slower).
 tests/engine/test_targeting_accelerator.py fails under ``CI`` when the extension is missing.
+An editable install (``pip install -e .``) compiles it in place, beside the .c: run it again
+after editing flaggery/engine/_keyhash.c (the equality tests catch a stale build).
 """
 
 from setuptools import Extension, setup

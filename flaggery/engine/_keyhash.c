@@ -267,7 +267,7 @@ static int64_t bounded(PyObject *value, int64_t low, int64_t high, const char *w
 static int KeyBucketer_init(PyObject *op, PyObject *args, PyObject *kwds) {
     static char *keywords[] = {"salt", "count", "splits", NULL};
     KeyBucketer *self = (KeyBucketer *)op;
-    PyObject *salt, *count_object, *splits_object = NULL, *splits;
+    PyObject *salt, *count_object, *splits_object = NULL, *given, *splits = NULL;
     Py_ssize_t salt_size, n, position;
     int64_t count, *starts = NULL, *multiples = NULL, before;
 
@@ -281,9 +281,11 @@ static int KeyBucketer_init(PyObject *op, PyObject *args, PyObject *kwds) {
     }
     count = bounded(count_object, 1, MAX_COUNT, "count");
     if (count < 0) return -1;
-    splits = splits_object == NULL ? PyTuple_New(0) : PySequence_Tuple(splits_object);
-    if (splits == NULL) return -1;
-    n = PyTuple_GET_SIZE(splits);
+    given = splits_object == NULL ? PyTuple_New(0) : PySequence_Tuple(splits_object);
+    if (given == NULL) return -1;
+    n = PyTuple_GET_SIZE(given);
+    splits = PyTuple_New(n); /* each pair as a tuple (a list from JSON too) */
+    if (splits == NULL) goto fail;
     if (n) {
         starts = PyMem_Malloc(sizeof(int64_t) * (size_t)n);
         multiples = PyMem_Malloc(sizeof(int64_t) * (size_t)n);
@@ -294,9 +296,11 @@ static int KeyBucketer_init(PyObject *op, PyObject *args, PyObject *kwds) {
     }
     before = 1; /* each split starts from at least the buckets the previous one left */
     for (position = 0; position < n; position++) {
-        PyObject *split = PyTuple_GET_ITEM(splits, position);
-        if (!PyTuple_Check(split) || PyTuple_GET_SIZE(split) != 2) {
-            PyErr_SetString(PyExc_TypeError, "a split is a (start, multiple) tuple");
+        PyObject *split = PySequence_Tuple(PyTuple_GET_ITEM(given, position));
+        if (split == NULL) goto fail;
+        PyTuple_SET_ITEM(splits, position, split); /* the new tuple owns it */
+        if (PyTuple_GET_SIZE(split) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a split is a (start, multiple) pair");
             goto fail;
         }
         starts[position] = bounded(PyTuple_GET_ITEM(split, 0), before, count, "a split's start");
@@ -306,6 +310,7 @@ static int KeyBucketer_init(PyObject *op, PyObject *args, PyObject *kwds) {
         if (multiples[position] < 0) goto fail;
         before = starts[position] * multiples[position];
     }
+    Py_DECREF(given);
     PyMem_Free(self->starts);
     PyMem_Free(self->multiples);
     Py_XSETREF(self->splits, splits);
@@ -329,7 +334,8 @@ static int KeyBucketer_init(PyObject *op, PyObject *args, PyObject *kwds) {
 fail:
     PyMem_Free(starts);
     PyMem_Free(multiples);
-    Py_DECREF(splits);
+    Py_DECREF(given);
+    Py_XDECREF(splits);
     return -1;
 }
 

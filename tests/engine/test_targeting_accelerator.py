@@ -153,6 +153,20 @@ def test_both_refuse_the_same_counts_and_splits(count: int, splits: list[Split])
 
 
 @pytest.mark.parametrize("make", [PythonKeyBucketer, CKeyBucketer], ids=["python", "c"])
+def test_splits_as_lists_are_kept_as_tuples(make: type[KeyBucketer]) -> None:
+    """Splits read back from JSON are lists: the same bucketer as from tuples."""
+    if make is None:
+        pytest.skip("the C accelerator was not built")
+    from_lists = make(bytes(16), 100, [[10, 3], [40, 2]])  # type: ignore[call-arg]
+    from_tuples = make(bytes(16), 100, ((10, 3), (40, 2)))  # type: ignore[call-arg]
+    assert from_lists.splits == ((10, 3), (40, 2))
+    keys = [f"k{i}" for i in range(500)]
+    assert [from_lists.index(k) for k in keys] == [from_tuples.index(k) for k in keys]
+    with pytest.raises(TypeError):
+        make(bytes(16), 100, [(10, 3, 1)])  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("make", [PythonKeyBucketer, CKeyBucketer], ids=["python", "c"])
 def test_a_lone_surrogate_a_non_str_and_a_long_salt_are_refused(make: type[KeyBucketer]) -> None:
     if make is None:
         pytest.skip("the C accelerator was not built")
