@@ -33,6 +33,7 @@ from flaggery.errors import (
     NotAdmin,
     RevisionNotReached,
     UpstreamUnavailable,
+    ValidationError,
 )
 from flaggery.hooks.sending import Deliverer
 from flaggery.http.auth import AdminGuard
@@ -386,23 +387,22 @@ async def _read_body(request: Request) -> bytes:
 
 def _require_utf8_path(scope: Scope) -> None:
     if not utf8_path(scope):
-        raise RequestValidationError(
-            "The path is not UTF-8 once percent-decoded: percent-encode names and targeting "
-            "keys as UTF-8 (é as %C3%A9)."
+        raise ValidationError(
+            "The path or query is not UTF-8 once percent-decoded: percent-encode names, "
+            "targeting keys and values as UTF-8 (é as %C3%A9)."
         )
 
 
 def utf8_path(scope: Scope) -> bool:
-    """Whether the request's path is UTF-8 once percent-decoded. uvicorn decodes it with
-    U+FFFD for what is not, so ``%FF`` and ``%EF%BF%BD`` would name the same key (or entity);
-    every route refuses such a path instead (`_endpoint`), and the fast paths leave it to
-    them. One byte scan when the path has no ``%``."""
-    raw: bytes = scope.get("raw_path") or b""
-    if b"%" not in raw:
-        return True
-    try:
-        unquote_to_bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        return False
+    """Whether the request's path and query string are UTF-8 once percent-decoded. uvicorn
+    and Starlette decode them with U+FFFD for what is not, so ``%FF`` and ``%EF%BF%BD`` (or
+    Latin-1 ``caf%E9`` and ``caf%FC``) would name the same key, entity or ``like_key``; every
+    route refuses such a request instead (`_endpoint`), and the fast paths leave it to them.
+    A byte scan of each when it has no ``%``."""
+    for raw in (scope.get("raw_path") or b"", scope.get("query_string") or b""):
+        if b"%" in raw:
+            try:
+                unquote_to_bytes(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                return False
     return True
-

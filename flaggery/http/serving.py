@@ -271,4 +271,3 @@ def response_headers(status: int, body: bytes, etag: bytes) -> Headers:
     if status == 304:
         return not_modified_headers(etag)
     return [_CONTENT_TYPE, (b"content-length", b"%d" % len(body)), (b"etag", etag), CACHE_CONTROL]
-
