@@ -8,8 +8,9 @@ of processes are serialized by the database, and validation always sees the stat
 will change. Each write then runs in its own SAVEPOINT with the next revision: one that fails
 or changes nothing is rolled back alone and takes no revision. The batch ends by appending the
 change-log rows of its writes, setting the revision to the last of them and, on PostgreSQL,
-one ``pg_notify('flaggery', revision)``, delivered only if it commits. Revisions stay
-contiguous, one per committed write, in the order the writes were applied.
+one ``pg_notify('flaggery', revision)``, delivered only if it commits (there all of that is
+one statement, flaggery.store.batch_statements). Revisions stay contiguous, one per committed
+write, in the order the writes were applied.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 import sqlalchemy.exc
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -42,6 +43,7 @@ from flaggery.engine.model import Change, Fact, ReloadFact, SubjectsFact, encode
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
+from flaggery.store.batch_statements import log_batch
 from flaggery.store.change_index import touch_rows
 from flaggery.store.group_commit import GroupCommit
 from flaggery.store.head import Head
@@ -386,6 +388,11 @@ async def _lock_head(conn: AsyncConnection) -> Head:
 
 
 async def _append_changes(batch: Batch, *, notify: bool) -> None:
+    if notify:  # PostgreSQL: rows, touches, head and NOTIFY in one statement
+        await log_batch(
+            batch.conn, batch.rows, batch.touches, batch.revision, batch.change_id, NOTIFY_CHANNEL
+        )
+        return
     await batch.conn.execute(insert(t.change_log), batch.rows)
     if batch.touches:
         await batch.conn.execute(insert(t.change_touches), batch.touches)
@@ -394,9 +401,6 @@ async def _append_changes(batch: Batch, *, notify: bool) -> None:
         .where(t.state.c.id == 1)
         .values(revision=batch.revision, change_id=batch.change_id)
     )
-    if notify:
-        # In the same statement: one round trip less per batch, before its writes are answered.
-        head = head.returning(func.pg_notify(NOTIFY_CHANNEL, str(batch.revision)))
     await batch.conn.execute(head)
 
 
