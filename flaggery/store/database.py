@@ -238,12 +238,17 @@ class Database:
         self._group_commit: GroupCommit[Batch, _Planned, Outcome] = GroupCommit(
             self._batch, self._apply_planned
         )
+        self._held: tuple[AsyncConnection, asyncio.AbstractEventLoop] | None = None
+        """The last batch's connection, kept for the next batch when writes were waiting."""
 
     @property
     def is_postgres(self) -> bool:
         return is_postgres(self.url)
 
     async def dispose(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and held[1] is asyncio.get_running_loop():
+            await held[0].close()
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager
@@ -329,7 +334,7 @@ class Database:
         to its writes, then log them, set the head, notify once and commit; then tell the
         `commit_listeners` (before the writes are answered)."""
         with translate_outage():
-            async with self._connect() as conn:
+            async with self._batch_connection() as conn:
                 async with conn.begin():
                     head = await _lock_head(conn)
                     batch = Batch(conn, head)
@@ -340,6 +345,26 @@ class Database:
                 # replicas' feed, woken by the NOTIFY, then mostly finds the batch applied
                 # rather than reading it back (or reloading, for a bulk add logged as one).
                 await self._tell_listeners(batch)
+
+    @contextlib.asynccontextmanager
+    async def _batch_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one batch: the previous batch's if it was kept, else a pooled
+        one. Kept when writes are waiting as the batch ends: under a stream of writes the
+        batches then share one connection, without a checkout each (SQLAlchemy's ping is
+        three round trips, BEGIN, a query and ROLLBACK, and about 0.3 ms of CPU). A batch
+        that fails gives its connection back (invalidated if it was lost)."""
+        held, self._held = self._held, None
+        async with contextlib.AsyncExitStack() as stack:
+            if held is not None and held[1] is asyncio.get_running_loop() and not held[0].closed:
+                conn = held[0]
+            else:  # none kept (or one of a closed loop: it cannot be closed from here)
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):  # see `_connect`
+                    conn = await self.engine.connect()
+            stack.push_async_callback(conn.close)
+            yield conn
+            if self._group_commit.waiting:
+                stack.pop_all()
+                self._held = (conn, asyncio.get_running_loop())
 
     async def _tell_listeners(self, batch: Batch) -> None:
         if not batch.rows or batch.changes is None:
