@@ -165,7 +165,9 @@ async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter
     """Up to ``limit`` writes before revision ``before`` that ``keep`` keeps, newest first:
     History's pages. A filtered page reads the change_touches index
     (flaggery.store.change_index): one indexed query whatever the number of writes that do
-    not match, and `older` is the last revision shown when there may be more. Raises
+    not match, and `older` is the last revision read when there may be more (a subject
+    filter's page may hold fewer than ``limit``: a bulk add's id span that skips the subject
+    is read and dropped, flaggery.store.change_index). Raises
     ValidationError as `read_changes` does; DatabaseUnavailable."""
     if not _is_int(before) or not 1 <= before <= MAX_SUBJECT_ID:
         raise ValidationError(f"before must be a revision from 1 to {MAX_SUBJECT_ID}.")
@@ -183,7 +185,10 @@ async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter
     query = query.order_by(log.revision.desc()).limit(limit)
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
-    changes = [change_record(row, decode_facts(row.payload)) for row in rows]
+    decoded = [(row, decode_facts(row.payload)) for row in rows]
+    if keep.subject is not None:  # the index's bulk-add spans may skip the subject
+        decoded = [(row, facts) for row, facts in decoded if keep.keeps(facts)]
+    changes = [change_record(row, facts) for row, facts in decoded]
     last = rows[-1].revision if len(rows) == limit else 0
     return HistoryPage(changes, last if last > 1 else None)
 
