@@ -128,12 +128,13 @@ async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter)
 
     Cost: three queries (the head, the rows, the oldest revision). A filtered page reads the
     change_touches index (flaggery.store.change_index), as `read_history` does: one indexed
-    query however many writes between do not match, and `next_after` is the head when the
-    page holds every kept write up to it. Rows are read up to the head read first, so a write
-    committed meanwhile is on the next page, never skipped. Raises ValidationError for an
-    ``after`` that is not a revision (an integer from 0 to 2**63 - 1, what the database
-    stores), a ``limit`` outside 1..MAX_CHANGES_LIMIT, or a subject filter outside signed 64
-    bits; DatabaseUnavailable.
+    query however many writes between do not match, and `next_after` is the head when the page
+    holds every kept write up to it (a subject filter's page may hold fewer than ``limit``: a
+    bulk add's id span that skips the subject is read and dropped). Rows are read up to the head
+    read first, so a write committed meanwhile is on the next page, never skipped. Raises
+    ValidationError for an ``after`` that is not a revision (an integer from 0 to 2**63 - 1,
+    what the database stores), a ``limit`` outside 1..MAX_CHANGES_LIMIT, or a subject filter
+    outside signed 64 bits; DatabaseUnavailable.
     """
     if not _is_int(after) or not 0 <= after <= MAX_SUBJECT_ID:
         raise ValidationError(
@@ -156,7 +157,10 @@ async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter)
             query = query.where(log.revision.in_(revisions.scalar_subquery()))
         rows = (await conn.execute(query.order_by(log.revision).limit(limit))).all()
         oldest = (await conn.execute(select(func.min(log.revision)))).scalar_one_or_none()
-    changes = [change_record(row, decode_facts(row.payload)) for row in rows]
+    decoded = [(row, decode_facts(row.payload)) for row in rows]
+    if keep.subject is not None:  # the index's bulk-add spans may skip the subject
+        decoded = [(row, facts) for row, facts in decoded if keep.keeps(facts)]
+    changes = [change_record(row, facts) for row, facts in decoded]
     next_after = rows[-1].revision if len(rows) == limit else head
     # Revisions are contiguous: a retained log that starts later than after + 1 has a hole.
     gone = head > after and (oldest is None or oldest > after + 1)
@@ -167,7 +171,9 @@ async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter
     """Up to ``limit`` writes before revision ``before`` that ``keep`` keeps, newest first:
     History's pages. A filtered page reads the change_touches index
     (flaggery.store.change_index): one indexed query whatever the number of writes that do
-    not match, and `older` is the last revision shown when there may be more. Raises
+    not match, and `older` is the last revision read when there may be more (a subject
+    filter's page may hold fewer than ``limit``: a bulk add's id span that skips the subject
+    is read and dropped, flaggery.store.change_index). Raises
     ValidationError as `read_changes` does; DatabaseUnavailable."""
     if not _is_int(before) or not 1 <= before <= MAX_SUBJECT_ID:
         raise ValidationError(f"before must be a revision from 1 to {MAX_SUBJECT_ID}.")
@@ -185,7 +191,10 @@ async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter
     query = query.order_by(log.revision.desc()).limit(limit)
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
-    changes = [change_record(row, decode_facts(row.payload)) for row in rows]
+    decoded = [(row, decode_facts(row.payload)) for row in rows]
+    if keep.subject is not None:  # the index's bulk-add spans may skip the subject
+        decoded = [(row, facts) for row, facts in decoded if keep.keeps(facts)]
+    changes = [change_record(row, facts) for row, facts in decoded]
     last = rows[-1].revision if len(rows) == limit else 0
     return HistoryPage(changes, last if last > 1 else None)
 
