@@ -45,6 +45,17 @@ async def test_a_batch_is_one_span_row_and_a_subject_filter_is_exact(
     assert (await store.history(subject=LOW[0] - 1)).changes == []
     assert (await store.history(subject=HIGH[-1] + 1)).changes == []
     assert [c.revision for c in (await store.history(subject=0, limit=1)).changes] == [batch]
+    # GET /v1/changes reads the same index forwards: the span's false positive is dropped there
+    # too, and paging on next_after still reaches the head.
+    for subject, expected in ((0, ["add_subjects"]), (10_000, ["add_subject"])):
+        seen, after = [], 0
+        while True:
+            page = await store.changes(after, 1, subject=subject)
+            seen += [c.operation for c in page.changes]
+            if page.next_after >= page.head:
+                break
+            after = page.next_after
+        assert seen == expected, subject
 
 
 def test_span_names_sort_as_their_ids() -> None:
