@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from hashlib import blake2b
-from importlib import import_module
 from typing import Protocol
 
 from flaggery.errors import InvalidTargetingKey
@@ -282,19 +281,16 @@ class PythonKeyBucketer:
         return bucket
 
 
-def _accelerator() -> Callable[[bytes, int, Sequence[Split]], KeyBucketer] | None:
-    """The C accelerator's KeyBucketer type, or None where it was not built (no C compiler:
-    the reference serves, same buckets). Imported by name: import-linter reads only .py
-    files, and would take a compiled module's import for one of the package's own."""
-    try:
-        module = import_module("flaggery.engine._keyhash")
-    except ImportError:
-        return None
-    bucketer: Callable[[bytes, int, Sequence[Split]], KeyBucketer] = module.KeyBucketer
-    return bucketer
-
-
-_CKeyBucketer = _accelerator()
+# The accelerator is imported as an attribute of the package: import-linter reads only .py
+# files, and takes ``from flaggery.engine._keyhash import ...`` (a compiled module it cannot
+# see) for an import of the package root, across the layers.
+_CKeyBucketer: Callable[[bytes, int, Sequence[Split]], KeyBucketer] | None
+try:
+    from flaggery.engine import _keyhash
+except ImportError:  # built without a C compiler: the reference serves (same buckets)
+    _CKeyBucketer = None
+else:
+    _CKeyBucketer = _keyhash.KeyBucketer
 
 ACCELERATED = _CKeyBucketer is not None
 """Whether the C accelerator was built and `key_bucketer` returns it."""
