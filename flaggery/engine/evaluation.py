@@ -107,61 +107,52 @@ class BoundedCache(Generic[_Key, _Value]):
     memoisation whose memory stays bounded whatever keys requests bring.
 
     New entries go to the young generation. When it holds ``limit // 2`` entries it becomes
-    the old one (the previous old one is dropped) and a new young one starts. A lookup that
-    misses the young generation but finds the key in the old one moves it back to the young.
-    So a key looked up at least once every ``limit // 2`` new keys is never evicted, and a
-    key not seen again is dropped after at most ``limit`` new keys.
+    the old one (the previous old one is dropped) and the young one starts empty. A caller
+    that misses `get` looks in `old` before computing, and `put`s what it found there back
+    into the young generation::
 
-    Costs: a hit in the young generation is one C-level dict lookup (`get` is the young
-    dict's own ``__getitem__``, with no Python frame); a miss costs a Python call
-    (``__missing__``) and a second lookup; `put` is a length check and a store, and every
-    ``limit // 2`` puts one copy of the young generation (amortised: two entry copies per
-    put). `get` stays the same object for the cache's life, so callers may keep it. Safe to
-    share between threads under the GIL: each step is one dict operation, and a race at a
-    generation change only loses an entry (it is recomputed)."""
+        found = cache.get(key)
+        if found is None:
+            found = cache.old.get(key)  # seen before the last generation change?
+            if found is None:
+                found = compute(key)
+            cache.put(key, found)
 
-    __slots__ = ("_young", "get")
+    So a key looked up at least once every ``limit // 2`` new keys is never computed again,
+    and a key not seen again is dropped after at most ``limit`` new keys. A caller that skips
+    `old` is still right: it recomputes a key once a generation, as the design before this
+    one (a dict emptied when full) did.
+
+    Costs: a hit is `get`, the young dict's own ``get`` (a C call, no Python frame); a miss
+    adds ``old.get`` (another C call) before the computation; `put` is a length check and a
+    store, and every ``limit // 2`` puts one copy of the young generation (amortised: one
+    entry copy per put). `get` stays the same object for the cache's life, so callers may
+    keep it bound. Safe to share between threads under the GIL: each step is one dict
+    operation, and a race at a generation change only loses an entry (it is recomputed)."""
+
+    __slots__ = ("_capacity", "_young", "get", "old")
 
     def __init__(self, limit: int) -> None:
         """`limit`: at least 2, the most entries kept (both generations together)."""
-        if limit < 2:
+        if limit < 2:  # two generations of at least one entry
             raise ValueError(f"A BoundedCache keeps at least 2 entries, not {limit}.")
-        self._young: _Generation[_Key, _Value] = _Generation(limit // 2)
-        self.get: Callable[[_Key], _Value | None] = self._young.__getitem__
-        """The entry of a key, or None. Raises TypeError for an unhashable key."""
+        self._capacity = limit // 2
+        self._young: dict[_Key, _Value] = {}
+        self.get: Callable[[_Key], _Value | None] = self._young.get
+        """The entry of a key in the young generation, or None. TypeError if unhashable."""
+        self.old: dict[_Key, _Value] = {}
+        """The old generation (replaced at each generation change: read it as
+        ``cache.old``, not through a copy of it)."""
 
     def __len__(self) -> int:
         """How many entries are kept, both generations (a key in both counts twice)."""
-        return len(self._young) + len(self._young.old)
+        return len(self._young) + len(self.old)
 
     def put(self, key: _Key, value: _Value) -> None:
         """Keep ``value`` for ``key`` in the young generation, which becomes the old one
         first when it is full."""
         young = self._young
-        if len(young) >= young.capacity:
-            young.rotate()
+        if len(young) >= self._capacity:
+            self.old = young.copy()
+            young.clear()
         young[key] = value
-
-
-class _Generation(dict[_Key, _Value | None]):
-    """The young generation of a `BoundedCache`, holding the old one (see there)."""
-
-    __slots__ = ("capacity", "old")
-
-    def __init__(self, capacity: int) -> None:
-        super().__init__()
-        self.capacity = capacity
-        self.old: dict[_Key, _Value] = {}
-
-    def __missing__(self, key: _Key) -> _Value | None:
-        value = self.old.get(key)
-        if value is not None:
-            if len(self) >= self.capacity:
-                self.rotate()
-            self[key] = value
-        return value
-
-    def rotate(self) -> None:
-        """Become empty, with what was kept as the old generation."""
-        self.old = dict(self)  # type: ignore[arg-type]
-        self.clear()

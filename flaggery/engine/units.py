@@ -141,9 +141,13 @@ class Units:
     def evaluate_new(self, key: str) -> Evaluation:
         """A context-free key not in the cache of evaluated keys: checked, evaluated and kept
         (`InvalidTargetingKey` if it is not a key). `key_evaluator`'s path for a key it has not
-        seen, without `evaluate`'s and `unit`'s steps for contexts and the second lookup."""
-        evaluation = self._evaluate_key(check_targeting_key(key))
-        self._evaluations.put(key, evaluation)
+        seen, without `evaluate`'s and `unit`'s steps for contexts and the second lookup. A key
+        of the cache's old generation is kept again, not evaluated (`BoundedCache`)."""
+        evaluations = self._evaluations
+        evaluation = evaluations.old.get(key)
+        if evaluation is None:
+            evaluation = self._evaluate_key(check_targeting_key(key))
+        evaluations.put(key, evaluation)
         return evaluation
 
     def unit(
@@ -154,13 +158,14 @@ class Units:
             named = self.registered_subject(context.get(subject_attribute))
             if named is not None:
                 return Evaluation(check_targeting_key(key), named, self._subject_view(named))
+        evaluations = self._evaluations
         try:
-            evaluation = self._evaluations.get(key)
+            evaluation = evaluations.get(key) or evaluations.old.get(key)
         except TypeError:  # unhashable, so not a key: say why, not TypeError
             evaluation = None
         if evaluation is None:
             evaluation = self._evaluate_key(check_targeting_key(key))
-            self._evaluations.put(key, evaluation)
+        evaluations.put(key, evaluation)
         return evaluation
 
     def registered_subject(self, value: object) -> int | None:

@@ -106,12 +106,12 @@ class _Resolved:
         except InvalidTargetingKey as error:
             raise InvalidContextError(str(error)) from None
         view = answer_key(evaluation)
-        by_flag = self.by_view.get(view)
+        by_flag = self.by_view.get(view) or self.by_view.old.get(view)
         if by_flag is None:
             evaluations = evaluate_unit(snapshot, evaluation, self.targeted)
             revision = snapshot.revision
             by_flag = {e.key: _details(with_revision(e, revision)) for e in evaluations}
-            self.by_view.put(view, by_flag)
+        self.by_view.put(view, by_flag)
         if self.by_key_only(attributes):
             self.by_key.put(key, by_flag)
         return by_flag
