@@ -508,7 +508,8 @@ class ViewResolver:
             for buckets, audience, layer in self._steps:
                 if bucket in buckets:
                     _add_layer(layers, audience, layer)
-            self._by_bucket[bucket] = layers
+            if layers:  # kept only for buckets some step holds: any bucket may be asked
+                self._by_bucket[bucket] = layers
         return layers
 
     def explain(self, key: ViewKey) -> dict[str, FeatureExplanation]:
