@@ -164,8 +164,7 @@ class Snapshot:
         snapshot._defaults = default_variants(config)
         snapshot._units = units = Units(config, views, snapshot.view_slot, built_at)
         snapshot._on_view = None
-        buckets = [key.bucket for key in views.keys]
-        readers = Readers.build(index, views.flags, views.json, views.etags, buckets)
+        readers = Readers.build(index, views.flags, views.json, views.etags, views.answers)
         (
             snapshot.variants,
             snapshot.variant,

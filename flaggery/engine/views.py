@@ -18,6 +18,7 @@ from flaggery.engine.config import Config
 from flaggery.engine.explanation import FeatureExplanation
 from flaggery.engine.kill import kill_layer
 from flaggery.engine.model import AbTest, Group, Rollout, TestGroup
+from flaggery.engine.readers import FlagsAnswer
 from flaggery.engine.steps import STEP_KEYS, STEP_PATCHES, Steps, finish
 
 __all__ = [
@@ -97,6 +98,9 @@ class Views(msgspec.Struct, frozen=True):
     """The HTTP entity tag of each ``json`` body (see `entity_tag`)."""
     live_tests: tuple[str, ...]
     """Names of the A/B tests that were live when these views were resolved."""
+    answers: tuple[FlagsAnswer, ...]
+    """(``json``, ``etags``, the key's bucket) of each view: what the flags route serves,
+    kept with the views so a change allocates new ones only for the views it moved."""
 
 
 def resolve_views(
@@ -134,20 +138,21 @@ def resolve_views_in_steps(
     live = live_tests(config.abtests, now)
     live_names = tuple(test.name for test in live)
     if previous is None:
-        previous = Views(keys=ViewKeys(), flags=(), json=(), etags=(), live_tests=live_names)
+        previous = Views(ViewKeys(), flags=(), json=(), etags=(), live_tests=(), answers=())
         change = ResolutionChange(frozenset(), frozenset(), frozenset())
     else:
         before = config if previous_config is None else previous_config
         change = changed_features(before, previous.live_tests, config, live)
     kept = len(previous.flags)
-    flags, json, etags = previous.flags, previous.json, previous.etags
+    patched = previous.flags, previous.json, previous.etags, previous.answers
     if change.features and kept:
         restricted = ViewResolver(config, now, live, change.features)
-        flags, json, etags = yield from _patch_features(previous, keys, restricted, change)
+        patched = yield from _patch_features(previous, keys, restricted, change)
+    flags, json, etags, answers = patched
     if kept == len(keys):
-        if flags is previous.flags and previous.keys is keys:
+        if flags is previous.flags and previous.keys is keys and previous.live_tests == live_names:
             return previous
-        return Views(keys=keys, flags=flags, json=json, etags=etags, live_tests=live_names)
+        return Views(keys, flags, json, etags, live_names, answers)
     resolver = ViewResolver(config, now, live)
     pending = keys.since(kept)
     resolved: list[tuple[Mapping[str, str], bytes, bytes]] = []
@@ -161,17 +166,29 @@ def resolve_views_in_steps(
         json=(*json, *(body for _, body, _ in resolved)),
         etags=(*etags, *(etag for _, _, etag in resolved)),
         live_tests=live_names,
+        answers=(
+            *answers,
+            *(
+                FlagsAnswer(body, etag, key.bucket)
+                for (_, body, etag), key in zip(resolved, pending, strict=True)
+            ),
+        ),
     )
 
 
 _Resolved = tuple[Mapping[str, str], bytes, bytes]
 """(flags, ``{"flags": ...}`` bytes, ETag) of one view."""
 
+_ViewColumns = tuple[
+    tuple[Mapping[str, str], ...], tuple[bytes, ...], tuple[bytes, ...], tuple[FlagsAnswer, ...]
+]
+"""The flags, bodies, ETags and answers of views, by slot."""
+
 
 def _patch_features(
     previous: Views, keys: ViewKeys, restricted: ViewResolver, change: ResolutionChange
-) -> Steps[tuple[tuple[Mapping[str, str], ...], tuple[bytes, ...], tuple[bytes, ...]]]:
-    """The flags, bodies and ETags of `previous`'s views with the features `restricted`
+) -> Steps[_ViewColumns]:
+    """The flags, bodies, ETags and answers of `previous`'s views with the features `restricted`
     resolves (and only those) resolved again in the views `change` reaches; a view none of
     whose features moved is kept as it is (the same objects).
 
@@ -187,6 +204,7 @@ def _patch_features(
     moved: dict[tuple[int, tuple[str | None, ...]], _Resolved] = {}
     interned: dict[bytes, _Resolved] = {}
     flags, json, etags = list(previous.flags), list(previous.json), list(previous.etags)
+    answers = list(previous.answers)
     reaches = change.reaches
     for slot, key in enumerate(keys.since(0)[: len(flags)]):
         if slot and not slot % STEP_PATCHES:
@@ -214,7 +232,8 @@ def _patch_features(
         if done is None:
             done = moved[id(old), variants] = _with_variants(old, features, variants, interned)
         flags[slot], json[slot], etags[slot] = done
-    return tuple(flags), tuple(json), tuple(etags)
+        answers[slot] = FlagsAnswer(done[1], done[2], bucket)
+    return tuple(flags), tuple(json), tuple(etags), tuple(answers)
 
 
 def _with_variants(
@@ -489,7 +508,8 @@ class ViewResolver:
             for buckets, audience, layer in self._steps:
                 if bucket in buckets:
                     _add_layer(layers, audience, layer)
-            self._by_bucket[bucket] = layers
+            if layers:  # kept only for buckets some step holds: any bucket may be asked
+                self._by_bucket[bucket] = layers
         return layers
 
     def explain(self, key: ViewKey) -> dict[str, FeatureExplanation]:
