@@ -22,10 +22,12 @@ STEP_KEYS = 32
 of a millisecond (a build resolves every view, 257 at 100,000 subjects in the benchmark
 dataset; a change only the views it adds)."""
 
-STEP_PATCHES = 1_024
-"""Views checked per step when a change re-resolves only its features in the views resolved
-before: a fraction of a microsecond each for a view the change leaves alone, a few for one
-it moves (re-encoded), so a step holds the caller well under a millisecond."""
+STEP_PATCHES = 64
+"""Previous views checked per step when a change re-resolves only its features in them: a
+fraction of a microsecond for a view out of the change's reach, a few for one in it (its
+features resolved, and re-encoded if they moved), so a step holds the caller no longer than
+a step of `STEP_KEYS` whole views (swap_stall_bench: a step of 1,024 held the loop for over
+2 ms under load)."""
 
 STEP_SLOTS = 16_384
 """Subject slots renumbered per step when unused views are dropped: a C-level pass of about

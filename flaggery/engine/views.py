@@ -200,29 +200,31 @@ def _patch_features(
     features = restricted.features
     in_play = restricted.groups_in_play
     explain_feature = restricted.explain_feature
-    by_place: dict[ViewKey, tuple[str | None, ...]] = {}
+    by_place: dict[int | ViewKey, tuple[str | None, ...]] = {}
     moved: dict[tuple[int, tuple[str | None, ...]], _Resolved] = {}
     interned: dict[bytes, _Resolved] = {}
     flags, json, etags = list(previous.flags), list(previous.json), list(previous.etags)
     answers = list(previous.answers)
-    reaches = change.reaches
-    for slot, key in enumerate(keys.since(0)[: len(flags)]):
+    reached_buckets, reached_groups = change.buckets, change.groups  # `change.reaches`, inlined
+    for slot, (bucket, groups) in enumerate(keys.since(0)[: len(flags)]):
         if slot and not slot % STEP_PATCHES:
             yield
-        if not reaches(key):
+        if (
+            reached_buckets is not None
+            and bucket not in reached_buckets
+            and (not groups or reached_groups.isdisjoint(groups))
+        ):
             continue
-        bucket, groups = key
         # Groups out of play change none of these features: the view resolves as its bucket
-        # and the groups in play (in join order) do.
-        place = (
-            ViewKey(bucket, tuple(name for name in groups if name in in_play))
-            if groups and not in_play.isdisjoint(groups)
-            else ViewKey(bucket)
-        )
+        # (the key of its place: the bucket alone) and the groups in play (in join order) do.
+        place: int | ViewKey = bucket
+        if groups and not in_play.isdisjoint(groups):
+            place = ViewKey(bucket, tuple(name for name in groups if name in in_play))
         variants = by_place.get(place)
         if variants is None:
+            key = place if isinstance(place, ViewKey) else ViewKey(bucket)
             variants = by_place[place] = tuple(
-                None if (why := explain_feature(place, feature)) is None else why.variant
+                None if (why := explain_feature(key, feature)) is None else why.variant
                 for feature in features
             )
         old = flags[slot]
