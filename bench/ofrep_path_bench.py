@@ -28,6 +28,11 @@ everything alive once started frozen), as a server process has them (`app_from_e
 without them a young collection every 700 allocations scans the unfrozen snapshot too, and
 every kind of request costs about a third more CPU.
 
+The kinds of new keys and contexts (`FRESH`) send a batch drawn afresh in every round, so
+that every key and context is new to the server (a batch sent again would be answered from
+the caches its first round filled); the others send the same batch in every round, as clients
+that come back.
+
 ``--profile KIND`` prints cProfile's top functions of one more round of that kind.
 """
 
@@ -69,6 +74,8 @@ KINDS = (
     "bulk-uuids",
     "bulk-304",
 )
+FRESH = frozenset({"key-flags", "ofrep-uuids", "ofrep-context", "ofrep-rules", "bulk-uuids"})
+"""Kinds whose keys or contexts are drawn afresh for every round (`requests`' seed)."""
 HEAD = b"Host: localhost\r\nContent-Type: application/json\r\n"
 COUNTRIES = ["DE", "AT", "CH", "FR", "US", "GB", "JP", "BR"]
 
@@ -160,6 +167,14 @@ async def compare(apps: dict[str, Any], args: argparse.Namespace) -> None:
     etags = await bulk_etags(apps["plain"], 500)
     kinds = tuple(kind for kind in KINDS if kind in args.kinds or kind == "flags")
     batches = {kind: requests(kind, args.requests, etags) for kind in kinds}
+
+    def batch_of(kind: str, round_number: int) -> list[bytes]:
+        # New keys and contexts must be new in every round: a batch sent again would find
+        # them in the caches its first round filled (the key's evaluation, the body's answers).
+        if kind in FRESH:
+            return requests(kind, args.requests, etags, seed=100 + round_number)
+        return batches[kind]
+
     app_of = {kind: apps["rules" if kind == "ofrep-rules" else "plain"] for kind in kinds}
     for kind in kinds:  # warm views, answers and caches, as a server that has run a while
         # (other random draws: the measured UUIDs stay new)
@@ -168,7 +183,8 @@ async def compare(apps: dict[str, Any], args: argparse.Namespace) -> None:
     for round_number in range(args.rounds):
         shift = round_number % len(kinds)
         for kind in kinds[shift:] + kinds[:shift]:  # rotating order: no order effect
-            rates[kind].append(await requests_per_second(app_of[kind], batches[kind]))
+            batch = batch_of(kind, round_number)
+            rates[kind].append(await requests_per_second(app_of[kind], batch))
     median = {kind: statistics.median(values) for kind, values in rates.items()}
     flags = median["flags"]
     load = os.getloadavg()[0]
@@ -205,7 +221,7 @@ async def compare(apps: dict[str, Any], args: argparse.Namespace) -> None:
     if args.profile:
         profile = cProfile.Profile()
         profile.enable()
-        await requests_per_second(app_of[args.profile], batches[args.profile])
+        await requests_per_second(app_of[args.profile], batch_of(args.profile, args.rounds))
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_lines)
 

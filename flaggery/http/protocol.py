@@ -25,7 +25,7 @@ without uvicorn's 400: one request, one response, on both paths.
 **OFREP.** An evaluation ``POST`` (``/ofrep/v1/evaluate/flags`` and ``.../{key}``) that the
 app's `OfrepFastPath` accepts from its head is read here, its body (``Content-Length`` or
 chunked, in any number of reads) kept up to OFREP's bound, and answered once the parser has
-judged it whole, with the bytes `OfrepApp.evaluation` gives (the ASGI app's own answer). A
+judged it whole, with the bytes `OfrepApp.answer` gives (the ASGI app's own answer). A
 body that passes the bound, a client that stops reading, or an answer the fast path declines
 hands the request to ASGI after all: its head and the body read so far are given to uvicorn
 as if they had just been parsed, and the rest follows as for any request.
@@ -171,8 +171,16 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if self._ofrep_route is not None:
-            self._answer_ofrep()
+        route = self._ofrep_route
+        if route is not None:
+            # The OFREP POST being read is whole: hold its direct answer, or hand it to ASGI.
+            chunks = self._body
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one read: no copy
+            ofrep = self._ofrep
+            assert ofrep is not None
+            if self.flow.write_paused or not ofrep.respond(route, body, self._hold):
+                self._to_asgi()
+            self._ofrep_route, self._body = None, []
         answer = self._answer
         if answer is None:
             super().on_message_complete()
@@ -198,7 +206,7 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             or (cycle is not None and not cycle.response_complete)  # pipelined behind it
             or self.flow.write_paused
             or parser.should_upgrade()
-            or self._over_capacity()
+            or (self.limit_concurrency is not None and self._over_capacity())
         ):
             return False
         url = self.url
@@ -225,7 +233,7 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             or (cycle is not None and not cycle.response_complete)  # pipelined behind it
             or self.flow.write_paused
             or parser.should_upgrade()
-            or self._over_capacity()
+            or (self.limit_concurrency is not None and self._over_capacity())
             or b"?" in url
             or b"#" in url
             or not url.isascii()
@@ -240,16 +248,6 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self._ofrep_route, self._body, self._body_size = route, [], 0
         return True
-
-    def _answer_ofrep(self) -> None:
-        """The OFREP POST being read is whole: hold its direct answer, or hand it to ASGI."""
-        route = self._ofrep_route
-        assert route is not None and self._ofrep is not None
-        chunks = self._body
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one read: no copy
-        if self.flow.write_paused or not self._ofrep.respond(route, self.headers, body, self._hold):
-            self._to_asgi()
-        self._ofrep_route, self._body = None, []
 
     def _to_asgi(self) -> None:
         """Hand the OFREP POST being read to ASGI after all: its head, and the body read so

@@ -53,20 +53,22 @@ KEPT_BODY_BYTES = 512
 class Answers:
     """Everything OFREP sends for the units of one view, each body encoded when first asked
     for: a view met at request time (rule groups make many) is often asked for one flag only,
-    and every other flag's body and the bulk body would be encoded for nothing."""
+    and every other flag's body and the bulk body would be encoded for nothing.
+
+    The hot path reads two attributes rather than calling a method: `replies` (feature ->
+    its single-flag 200, once built) and `bulk_replies` (the bulk 200, its 304 and their
+    ETag, once built); `single_reply` and `make_bulk_replies` build them."""
 
     __slots__ = (
         "_bulk",
-        "_bulk_reply",
-        "_etag",
         "_evaluations",
-        "_not_modified",
-        "_replies",
         "_revision",
         "_single",
         "_stale",
         "_stream",
         "bucket",
+        "bulk_replies",
+        "replies",
     )
 
     def __init__(
@@ -86,11 +88,13 @@ class Answers:
         self._revision = revision
         self._stream = stream
         self._single: dict[str, bytes] = {}
-        self._replies: dict[str, Reply] = {}
-        self._bulk_reply: Reply | None = None
-        self._not_modified: Reply | None = None
+        self.replies: dict[str, Reply] = {}
+        """Feature -> the whole 200 of the single-flag route, for each feature asked for so
+        far (`single_reply` adds them); its header list is shared, never to be modified."""
+        self.bulk_replies: tuple[Reply, Reply, bytes] | None = None
+        """(the bulk route's 200, its 304, their quoted ETag) once asked for
+        (`make_bulk_replies`); the header lists are shared, never to be modified."""
         self._bulk: bytes | None = None
-        self._etag = b""
 
     def single(self, key: str) -> bytes | None:
         """The encoded single-flag evaluation of feature `key` (with ``revision`` in its
@@ -107,15 +111,15 @@ class Answers:
 
     def single_reply(self, key: str) -> Reply | None:
         """The whole 200 answer of the single-flag route for feature `key`, built once per
-        feature: (status, headers, body), the header list shared by every request (never
-        to be modified); None if there is no such feature."""
-        reply = self._replies.get(key)
+        feature (kept in `replies`): (status, headers, body), the header list shared by every
+        request (never to be modified); None if there is no such feature."""
+        reply = self.replies.get(key)
         if reply is None:
             body = self.single(key)
             if body is None:
                 return None
             length = (b"content-length", b"%d" % len(body))
-            reply = self._replies[key] = (200, [JSON_CONTENT_TYPE, length], body)
+            reply = self.replies[key] = (200, [JSON_CONTENT_TYPE, length], body)
         return reply
 
     @property
@@ -125,34 +129,28 @@ class Answers:
             evaluations = self._evaluations.all()
             if self._stale:
                 evaluations = [as_stale(evaluation) for evaluation in evaluations]
-            bulk = encode(BulkEvaluation(evaluations, self._stream))
-            self._bulk, self._etag = bulk, entity_tag(bulk)
+            self._bulk = encode(BulkEvaluation(evaluations, self._stream))
         return self._bulk
 
-    def bulk_reply(self) -> Reply:
-        """The whole 200 answer of the bulk route, built once (the header list shared)."""
-        reply = self._bulk_reply
-        if reply is None:
+    def make_bulk_replies(self) -> tuple[Reply, Reply, bytes]:
+        """`bulk_replies`, built on first use: the bulk route's whole 200, the 304 of a request
+        whose ``If-None-Match`` matches, and the ETag both carry. Bulk metadata has no
+        revision, so the tag changes only when something in the unit's answers does: a
+        write elsewhere still gets a 304."""
+        replies = self.bulk_replies
+        if replies is None:
             bulk = self.bulk
+            etag = entity_tag(bulk)
             length = (b"content-length", b"%d" % len(bulk))
-            headers = [JSON_CONTENT_TYPE, length, (b"etag", self._etag), CACHE_CONTROL]
-            reply = self._bulk_reply = (200, headers, bulk)
-        return reply
-
-    def not_modified_reply(self) -> Reply:
-        """The bulk route's 304 for a request whose ``If-None-Match`` matches `etag`."""
-        reply = self._not_modified
-        if reply is None:
-            reply = self._not_modified = (304, not_modified_headers(self.etag), b"")
-        return reply
+            headers = [JSON_CONTENT_TYPE, length, (b"etag", etag), CACHE_CONTROL]
+            not_modified = (304, not_modified_headers(etag), b"")
+            replies = self.bulk_replies = ((200, headers, bulk), not_modified, etag)
+        return replies
 
     @property
     def etag(self) -> bytes:
-        """Quoted ETag of `bulk`. Bulk metadata has no revision, so the tag changes only when
-        something in the subject's answers does: a write elsewhere still gets a 304."""
-        if self._bulk is None:
-            _ = self.bulk
-        return self._etag
+        """Quoted ETag of `bulk` (`make_bulk_replies`)."""
+        return self.make_bulk_replies()[2]
 
 
 class SnapshotAnswers:

@@ -171,34 +171,50 @@ class OfrepApp:
     def evaluation(self, key: str | None, headers: Headers, body: bytes) -> Response:
         """(status, headers, body) of an evaluation POST whose method and client role were
         checked and whose whole `body` was read: of the single-flag route for flag `key`,
-        of the bulk route for None. The same bytes whoever sends them (this app, or
-        flaggery's protocol without ASGI: `OfrepFastPath`). Only an unexpected exception
-        escapes."""
+        of the bulk route for None (its ``If-None-Match`` read from `headers`). `answer`
+        with the validators read. Only an unexpected exception escapes."""
+        return self.answer(key, if_none_match(headers) if key is None else None, body)
+
+    # The hot path, inlined: a request asked before in this snapshot (`SnapshotAnswers.by_body`)
+    # is a few dict lookups; each helper call would cost a frame.
+    def answer(self, key: str | None, validators: bytes | None, body: bytes) -> Response:
+        """(status, headers, body) of an evaluation POST whose method and client role were
+        checked and whose whole `body` was read: of the single-flag route for flag `key`, of
+        the bulk route for None, given every ``If-None-Match`` line of the request as one
+        list (`validators`, None without one; `flaggery.caching.if_none_match`). The same
+        bytes whoever sends them (this app, or flaggery's protocol without ASGI:
+        `OfrepFastPath`). Only an unexpected exception escapes."""
         try:
-            return self._evaluation(key, headers, body)
+            current, evaluator = self._answers, self.evaluator
+            if (
+                current is None
+                or evaluator is None
+                or current.snapshot is not evaluator.snapshot
+                or current.stale != evaluator.stale
+            ):
+                answers = self._evaluate_body(body, None)  # `_current` starts them afresh
+            else:
+                answers = current.by_body.get(body) or self._evaluate_body(body, current)
+            if self.assignments is not None:
+                self.assignments.count(answers.bucket)
+            if key is not None:
+                reply = answers.replies.get(key) or answers.single_reply(key)
+                if reply is None:
+                    raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
+                return reply
+            bulk = answers.bulk_replies or answers.make_bulk_replies()
+            if validators is not None and (
+                validators == bulk[2] or etag_matches(validators, bulk[2])
+            ):
+                return bulk[1]
+            return bulk[0]
         except EvaluationError as error:
             return _error_response(error, key)
 
-    def _evaluation(self, key: str | None, headers: Headers, body: bytes) -> Response:
-        current = self._valid_answers()
-        answers = None if current is None else current.by_body.get(body)
-        if answers is None:
-            answers = self._evaluate_body(body, current)
-        if self.assignments is not None:
-            self.assignments.count(answers.bucket)
-        if key is not None:
-            reply = answers.single_reply(key)
-            if reply is None:
-                raise EvaluationError(404, "FLAG_NOT_FOUND", f"Flag {key!r} was not found.")
-            return reply
-        validators = if_none_match(headers)
-        if validators is not None and etag_matches(validators, answers.etag):
-            return answers.not_modified_reply()
-        return answers.bulk_reply()
-
     def _evaluate_body(self, body: bytes, current: SnapshotAnswers | None) -> Answers:
         """The answers for the unit and context of a request `body`, from `current` (this
-        snapshot's answers, if `_valid_answers` found them). Raises EvaluationError."""
+        snapshot's answers, if `answer` found them current; None: `_current`). Raises
+        EvaluationError."""
         targeting_key, request_context = decode_request(body)
         if current is None:
             current = self._current()
@@ -224,19 +240,6 @@ class OfrepApp:
         answers = current.for_unit(evaluation)
         current.remember(body, answers)
         return answers
-
-    def _valid_answers(self) -> SnapshotAnswers | None:
-        """This snapshot's answers if they were started for the current snapshot and
-        staleness; None otherwise (`_current` starts them afresh)."""
-        current, evaluator = self._answers, self.evaluator
-        if (
-            current is None
-            or evaluator is None
-            or current.snapshot is not evaluator.snapshot
-            or current.stale != evaluator.stale
-        ):
-            return None
-        return current
 
     def _check_client(self, scope: Scope) -> None:
         """The client role (the role table, docs/security.md), when client tokens are

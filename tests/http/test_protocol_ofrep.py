@@ -118,6 +118,37 @@ async def test_a_bulk_post_with_a_matching_etag_is_a_direct_304() -> None:
 
 
 @pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ([b"%(etag)s"], b"304"),
+        ([b"W/%(etag)s"], b"304"),
+        ([b'"other", %(etag)s'], b"304"),
+        ([b"*"], b"304"),
+        ([b'"other"', b"%(etag)s"], b"304"),  # two lines are one list (RFC 9110, 5.3)
+        ([b'"other"'], b"200"),
+        ([b'"other"', b'"else"'], b"200"),
+    ],
+)
+async def test_every_if_none_match_line_counts_for_a_direct_304(
+    lines: list[bytes], status: bytes
+) -> None:
+    protocol, transport, app = _protocol()
+    head = BULK + b"Content-Length: %d\r\n\r\n" % len(BODY)
+    protocol.data_received(head + BODY)
+    etag = transport.writes[0].split(b"\r\netag: ")[1].split(b"\r\n")[0]
+    validators = b"".join(b"If-None-Match: %s\r\n" % (line % {b"etag": etag}) for line in lines)
+    protocol.data_received(BULK + validators + head[len(BULK) :] + BODY)
+    assert app.calls == 0 and transport.writes[1].startswith(b"HTTP/1.1 " + status)
+    # The ASGI app's answer to the same headers (flaggery.ofrep.app.OfrepApp.evaluation).
+    headers = [(b"if-none-match", line % {b"etag": etag}) for line in lines]
+    answer_status, answer_headers, answer = app.ofrep.evaluation(None, headers, BODY)
+    assert b"%d" % answer_status == status
+    assert transport.writes[1].endswith(b"\r\n\r\n" + answer)
+    assert all(b"%s: %s\r\n" % header in transport.writes[1] for header in answer_headers)
+    protocol.connection_lost(None)
+
+
+@pytest.mark.parametrize(
     ("body", "status"),
     [
         (b'{"context": {"targetingKey": ""}}', b"400"),  # INVALID_CONTEXT
@@ -184,7 +215,7 @@ async def test_an_unexpected_error_is_left_to_the_app(monkeypatch: pytest.Monkey
     def fails(*args: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app.ofrep, "_evaluation", fails)
+    monkeypatch.setattr(app.ofrep, "_evaluate_body", fails)
     protocol.data_received(SINGLE + b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY)
     assert transport.writes == []
     await asyncio.sleep(0.01)
@@ -212,7 +243,9 @@ def test_a_body_asked_again_is_answered_from_what_it_got_in_this_snapshot() -> N
     assert current.by_body.get(refused) is None  # errors are not kept
     # A new snapshot: nothing kept from the old one answers.
     app.evaluator = cast(Evaluator, _Evaluator(build_snapshot(make_state(), minute(1))))
-    assert app._valid_answers() is None
+    app.evaluation("checkout", [], BODY)
+    assert app._answers is not current and app._answers is not None
+    assert app._answers.snapshot is app.evaluator.snapshot
 
 
 def test_with_rules_no_body_is_kept_since_date_rules_follow_the_clock() -> None:
