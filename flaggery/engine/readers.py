@@ -89,20 +89,41 @@ def _reader(index: SubjectIndex, by_slot: tuple[_Value, ...]) -> Callable[[int],
 def _variant_reader(
     index: SubjectIndex, flags: tuple[Mapping[str, str], ...]
 ) -> Callable[[int, str], str | None]:
-    """`_reader` over `flags`, then ``.get(feature)``: inlined, one call instead of two."""
+    """id, feature -> ``flags[slot of id].get(feature)``, read as ``columns[feature][slot]``.
+
+    A feature's column (its variant, or None, in every view by slot) is built the first time
+    the feature is asked for (O(views), once per snapshot); after that a read is a dict and a
+    tuple subscript, bytecodes the interpreter specialises, with no method call (the
+    mapping's ``get`` through its read-only proxy was a sixth of the read). Only a feature
+    some view names gets a column (the names are gathered on the first miss, one C-level
+    pass over the views), so unknown names cannot grow the columns; they read None.
+    """
     base: int = index.base
     dense: array[int] = index.dense_slots
     slot_of = index.slot
+    columns: dict[str, tuple[str | None, ...]] = {}
+    named: set[str] = set()  # every feature some view names (group overrides included)
+
+    def column(feature: str) -> tuple[str | None, ...] | None:
+        built = columns.get(feature)
+        if built is None:
+            if not named:
+                named.update(*flags)
+            if feature in named:
+                built = columns[feature] = tuple(view.get(feature) for view in flags)
+        return built
 
     def variant(subject_id: int, feature: str) -> str | None:
         if type(subject_id) is int:
             offset = subject_id - base
             if offset >= 0:
                 try:
-                    return flags[dense[offset]].get(feature)
-                except IndexError:  # beyond the dense window, or ABSENT (which no view has)
+                    return columns[feature][dense[offset]]
+                except (KeyError, IndexError):  # no column yet; beyond the window, or ABSENT
                     pass
-            return flags[slot_of(subject_id)].get(feature)
+            slot = slot_of(subject_id)  # SubjectNotFound first, whatever the feature
+            by_slot = column(feature)
+            return None if by_slot is None else by_slot[slot]
         raise require_subject_id(subject_id)
 
     return variant
