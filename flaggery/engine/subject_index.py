@@ -11,7 +11,8 @@ of two layouts from the ids it holds:
   (40 MB) were not: the lookup is one cache line, more often already cached. A slot column
   of 4 MiB or more is backed by transparent huge pages where Linux offers them
   (flaggery.engine.huge_pages): ten pages of 2 MiB instead of 5,000 of 4 KiB, so a lookup
-  also finds its address translation cached;
+  also finds its address translation cached. A window whose lowest id is small (ids from 1,
+  as a database numbers them) starts at id 0, so a read uses the id itself as the offset;
 - sparse, otherwise: sorted ``array('q')`` ids with parallel slots and weights, searched by
   bisection (20 bytes per subject).
 
