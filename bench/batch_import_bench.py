@@ -17,6 +17,13 @@ batches into another with the subjects' foreign key checked row by row, as befor
 Targets: the batches in <= 30 s in all for ten million, the time per batch flat (the first
 and last ten are printed), REST at the same per-subject rate as Python. The machine's load
 average is printed beside the numbers; a busy machine makes them slower, not comparable.
+Beside the wall clock each Python batch is measured in CPU seconds, which load disturbs far
+less: this process's (``time.process_time``: the facade's loop thread included) and, when
+PostgreSQL runs on this machine, that of the server processes serving the scratch database
+(their utime + stime from /proc, in clock ticks of 10 ms); their medians are
+``client_cpu_ms_per_batch`` and ``server_cpu_ms_per_batch``. A REST batch's CPU in the admin
+server (its process tree: the request, the add and its own snapshot's patch) is
+``rest_admin_cpu_ms_per_batch``.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import Any
 
 import httpx
 import msgspec
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from http_bench import flaggery_command, free_port, wait_until_up
@@ -58,6 +66,46 @@ def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def server_cpu_seconds(database: str) -> float | None:
+    """User + system CPU seconds of the local PostgreSQL backends connected to `database`
+    (their command lines read "postgres: USER DATABASE ..."); None without /proc or if none
+    is found (a remote server)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, found = 0, False
+    for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if not command.startswith(b"postgres: ") or f" {database} ".encode() not in command:
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5): fields 14, 15)
+        found = True
+    return total / tick if found else None
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of process `root` and its descendants (the admin server
+    and, with workers, its worker processes), from /proc; 0 without /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    times: dict[int, int] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(pid)] = int(fields[1])
+        times[int(pid)] = int(fields[11]) + int(fields[12])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parent.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0) for pid in tree) / tick
+
+
 def batches(count: int, size: int, weights: array[int]) -> Iterator[list[tuple[int, int]]]:
     """The (id, weight) pairs of each batch, built before its call is timed."""
     for index in range(count):
@@ -67,16 +115,30 @@ def batches(count: int, size: int, weights: array[int]) -> Iterator[list[tuple[i
 
 def import_in_batches(url: str, args: argparse.Namespace, weights: array[int]) -> dict[str, Any]:
     seconds: list[float] = []
+    client_cpu: list[float] = []
+    server_cpu: list[float] = []
     placed = array("q")
+    database = make_url(url).database or ""
     with Flaggery.from_db_url(url) as flaggery:
         flaggery.upgrade_db()
         flaggery.increase_buckets(BUCKETS)
         for pairs in batches(args.batches, args.batch_size, weights):
+            server_before = server_cpu_seconds(database)
+            cpu_before = time.process_time()
             started = time.perf_counter()
             placed.extend(flaggery.add_subjects(pairs))
             seconds.append(time.perf_counter() - started)
+            client_cpu.append(time.process_time() - cpu_before)
+            server_after = server_cpu_seconds(database)
+            if server_before is not None and server_after is not None:
+                server_cpu.append(server_after - server_before)
             del pairs
-    return {"seconds": seconds, "placed": placed}
+    return {
+        "seconds": seconds,
+        "placed": placed,
+        "client_cpu": client_cpu,
+        "server_cpu": server_cpu,
+    }
 
 
 async def rest_batches(url: str, args: argparse.Namespace, weights: array[int]) -> dict[str, Any]:
@@ -85,10 +147,11 @@ async def rest_batches(url: str, args: argparse.Namespace, weights: array[int]) 
     base = f"http://127.0.0.1:{port}"
     env = {"FLAGGERY_DB_URL": url, "FLAGGERY_ADMIN_MODE": "true"}
     seconds: list[float] = []
+    admin_cpu: list[float] = []
     placed = array("q")
     encoder = msgspec.json.Encoder()
     first = args.batches * args.batch_size
-    with admin_server(flaggery_command(port, 1), env, base + "/readyz"):
+    with admin_server(flaggery_command(port, 1), env, base + "/readyz") as server:
         async with httpx.AsyncClient(base_url=base, timeout=300) as client:
             for index in range(args.rest_batches):
                 start = first + index * args.batch_size
@@ -98,22 +161,26 @@ async def rest_batches(url: str, args: argparse.Namespace, weights: array[int]) 
                         for i in range(args.batch_size)
                     ]
                 )
+                cpu_before = tree_cpu_seconds(server.pid)
                 started = time.perf_counter()
                 response = await client.post(
                     "/v1/subjects", content=body, headers={"content-type": "application/json"}
                 )
                 seconds.append(time.perf_counter() - started)
+                admin_cpu.append(tree_cpu_seconds(server.pid) - cpu_before)
                 response.raise_for_status()
                 placed.extend(response.json()["bucket_ids"])
-    return {"seconds": seconds, "placed": placed}
+    return {"seconds": seconds, "placed": placed, "admin_cpu": admin_cpu}
 
 
 @contextlib.contextmanager
-def admin_server(command: list[str], env: dict[str, str], probe: str) -> Iterator[None]:
+def admin_server(
+    command: list[str], env: dict[str, str], probe: str
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
     try:
         wait_until_up(probe, READY_SECONDS)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(60)
@@ -164,11 +231,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "last_ten_s": [round(s, 3) for s in seconds[-10:]],
         "last_ten_vs_first_ten": round(sum(seconds[-10:]) / sum(seconds[:10]), 2),
         "python_us_per_subject": us_per_subject(seconds, args.batch_size),
+        "client_cpu_ms_per_batch": round(statistics.median(python["client_cpu"]) * 1e3, 1),
         "placed_as_one_by_one": placement_checks(placed, weights, stored),
     }
+    if python["server_cpu"]:
+        server_ms = statistics.median(python["server_cpu"]) * 1e3
+        result["server_cpu_ms_per_batch"] = round(server_ms, 1)
     if rest:
         result["rest_s"] = [round(s, 3) for s in rest["seconds"]]
         result["rest_us_per_subject"] = us_per_subject(rest["seconds"], args.batch_size)
+        result["rest_admin_cpu_ms_per_batch"] = round(statistics.median(rest["admin_cpu"]) * 1e3)
         python_tail = seconds[-len(rest["seconds"]) :]
         result["rest_vs_python_rate"] = round(
             statistics.median(python_tail) / statistics.median(rest["seconds"]), 2

@@ -14,8 +14,10 @@ subjects table with its weight and the bucket its answer named, and the acknowle
 must be distinct. bench/write_burst_bench.py drives the same server with wrk (C) instead: here
 the client is Python, as an application's would be, and shares the two cores with the server.
 
-Prints a table and one JSON line, with the load average and the CPU the client and the server
-used per write. Target: >= 1,000 acknowledged writes/s from 16 clients.
+Prints a table and one JSON line, with the load average, the CPU the client and the server
+used per write, and the PostgreSQL transactions per write (how well the group commit batches;
+it also counts the server's reads: change-log tails, pings). Target: >= 1,000 acknowledged
+writes/s from 16 clients.
 """
 
 from __future__ import annotations
@@ -127,6 +129,21 @@ async def verify(dsn: str, acks: Acks) -> int:
     return len(stored)
 
 
+async def transactions(dsn: str) -> int:
+    """Transactions PostgreSQL has counted in the benchmark's database (committed and rolled
+    back: the batches, and every read of the change log, pool ping and catch-up). The server
+    reports a backend's counts when it goes idle, at most once a second: read after a pause."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        query = (
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        )
+        return int(await connection.fetchval(query))
+    finally:
+        await connection.close()
+
+
 def cpu_seconds(process: psutil.Process, children: bool = True) -> float:
     """User and system CPU seconds of `process`, and of its children unless told not to."""
     family = (process, *process.children(recursive=True)) if children else (process,)
@@ -142,6 +159,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         with server(flaggery_command(port, 1), env, base + "/readyz") as process:
             server_process, this_process = psutil.Process(process.pid), psutil.Process()
             acks, ids = Acks(), itertools.count(FIRST_ID)
+            dsn = libpq_dsn(make_url(url))
+            await asyncio.sleep(1.5)  # the startup's counts reported
+            xacts = await transactions(dsn)
             server_cpu, client_cpu = cpu_seconds(server_process), cpu_seconds(this_process, False)
             stop = time.perf_counter() + args.duration
             client = CLIENTS[args.client]
@@ -150,6 +170,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             server_cpu = cpu_seconds(server_process) - server_cpu
             # Not this process's children: the server is one of them.
             client_cpu = cpu_seconds(this_process, False) - client_cpu
+            await asyncio.sleep(1.5)
+            xacts = await transactions(dsn) - xacts
             load = " ".join(f"{value:.2f}" for value in os.getloadavg())
         written = max(len(acks.subjects), 1)
         return {
@@ -163,6 +185,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             "p99_ms": round(percentile(acks.latencies_ms, 0.99), 2),
             "server_cpu_ms_per_write": round(server_cpu * 1000 / written, 2),
             "client_cpu_ms_per_write": round(client_cpu * 1000 / written, 2),
+            "pg_transactions_per_write": round(xacts / written, 3),
             "verified": await verify(libpq_dsn(make_url(url)), acks),
             "load_average": load,
         }

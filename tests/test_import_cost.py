@@ -52,12 +52,19 @@ def test_a_light_import_loads_no_server_stack(statement: str, server_modules: se
 def test_the_engine_loads_the_standard_library_msgspec_and_re2_only() -> None:
     """Besides what the interpreter loads at start (the editable install's path hooks). RE2
     compiles the targeting rules' REGEX constraints (flaggery.engine.rules.patterns): a
-    library, not I/O (docs/architecture.md)."""
-    started = top_level(loaded_by("pass"))
-    loaded = top_level(loaded_by("import flaggery.engine")) - started
+    library, not I/O (docs/architecture.md). The one compiled module of flaggery's own, the
+    key hash's C accelerator (flaggery.engine._keyhash, built from flaggery/engine/_keyhash.c:
+    flaggery.engine.targeting's docstring), is a flaggery module like the others: the engine
+    loads it wherever it was built."""
+    from flaggery.engine.targeting import ACCELERATED
+
+    started = loaded_by("pass")
+    modules = loaded_by("import flaggery.engine")
+    loaded = top_level(modules) - top_level(started)
     # msgspec imports typing_extensions when it is installed.
     allowed = {"flaggery", "msgspec", "typing_extensions", "re2"}
     assert loaded - set(sys.stdlib_module_names) <= allowed
+    assert ("flaggery.engine._keyhash" in modules) is ACCELERATED
 
 
 def test_the_lazy_names_are_the_real_ones() -> None:

@@ -21,9 +21,17 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 STATIC = sorted(path.name for path in (ROOT / "flaggery/http/static").iterdir())
-SKIP = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"
+SKIP_NAMES = (
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
 )
+SKIP = shutil.ignore_patterns(*SKIP_NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +119,60 @@ def test_the_quickstart_runs_inside_the_checkout_after_a_plain_install(
     imported, *printed = result.stdout.splitlines()
     assert imported == str(checkout / "flaggery" / "__init__.py")  # the checkout shadows
     assert printed[-1] == "{'checkout': '__DISABLE__'}"
+
+
+def test_the_sdist_holds_the_accelerators_source_and_the_wheel_its_types(
+    built: tuple[str, Path],
+) -> None:
+    """The C accelerator (flaggery/engine/_keyhash.c, declared in setup.py) builds from the
+    sdist, and an installed flaggery type-checks against it (its .pyi). Where this machine
+    built it in place (the editable install), the wheel carries it compiled too."""
+    _, out = built
+    (sdist,) = out.glob("flaggery-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.partition("/")[2] for name in archive.getnames()}
+    assert {"setup.py", "flaggery/engine/_keyhash.c", "flaggery/engine/_keyhash.pyi"} <= names
+    (wheel,) = out.glob("flaggery-*.whl")
+    wheel_names = set(zipfile.ZipFile(wheel).namelist())
+    assert "flaggery/engine/_keyhash.pyi" in wheel_names
+    compiled = [name for name in wheel_names if name.startswith("flaggery/engine/_keyhash.")]
+    if list((ROOT / "flaggery" / "engine").glob("_keyhash.*.so")):
+        assert any(name.endswith(".so") for name in compiled), compiled
+
+
+def test_without_a_c_compiler_the_wheel_builds_and_serves_every_key_in_python(
+    tmp_path: Path,
+) -> None:
+    """A machine without gcc (CC names a compiler that fails): the optional extension is
+    skipped, the wheel still builds, and flaggery installed from it buckets keys with the
+    pure-Python reference, into the same buckets."""
+    source = tmp_path / "flaggery"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns("*.so", *SKIP_NAMES))
+    env = {**os.environ, "CC": "false"}
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", "dist", "."],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env=env,
+        cwd=source,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    (wheel,) = (source / "dist").glob("flaggery-*.whl")
+    assert not [name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".so")]
+    installed = tmp_path / "installed"
+    zipfile.ZipFile(wheel).extractall(installed)
+    probe = (
+        "import flaggery.engine.targeting as t\n"
+        "print(t.__file__, t.ACCELERATED, t.key_bucketer(bytes(16), 100, [(10, 3)]).index('ü@x'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    probed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert probed.returncode == 0, probed.stderr
+    path, accelerated, index = probed.stdout.split()
+    assert Path(path).is_relative_to(installed) and accelerated == "False"
+    from flaggery.engine.targeting import key_bucketer
+
+    assert int(index) == key_bucketer(bytes(16), 100, [(10, 3)]).index("ü@x")

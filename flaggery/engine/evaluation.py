@@ -9,16 +9,27 @@ resolution, only finding the view. `BoundedCache` keeps what is worth keeping pe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Generic, NamedTuple, TypeVar
 
 import msgspec
 
-__all__ = ["SUBJECT_ATTRIBUTE", "BoundedCache", "Evaluation", "Placement", "ResolvedView"]
+__all__ = [
+    "SUBJECT_ATTRIBUTE",
+    "TARGETING_KEY",
+    "BoundedCache",
+    "Evaluation",
+    "Placement",
+    "ResolvedView",
+]
 
 SUBJECT_ATTRIBUTE = "subject"
 """The evaluation-context attribute that names a registered subject to bucket by, unless the
 caller names another (setting FLAGGERY_SUBJECT_ATTRIBUTE)."""
+
+TARGETING_KEY = "targetingKey"
+"""The evaluation-context attribute that holds the request's targeting key (OpenFeature's
+name); rules read the key there (flaggery.engine.units.keyed_context)."""
 
 _Key = TypeVar("_Key")
 _Value = TypeVar("_Value")
@@ -91,26 +102,57 @@ class Placement(NamedTuple):
 
 
 class BoundedCache(Generic[_Key, _Value]):
-    """A dict emptied whenever it reaches `limit` entries: per-snapshot memoisation whose
-    memory stays bounded whatever keys requests bring. Emptying, rather than dropping the
-    oldest entry, keeps a store to a plain dict assignment: a stream of keys never seen
-    (visitors' UUIDs) pays no bookkeeping, and a key seen again is recomputed at most once
-    per `limit` new keys. Safe to share between threads (each step is one dict operation)."""
+    """A memo of at most `limit` entries in two generations, so that a flood of keys seen
+    once (visitors' UUIDs) cannot evict the keys requests keep bringing back: per-snapshot
+    memoisation whose memory stays bounded whatever keys requests bring.
 
-    __slots__ = ("_entries", "_limit", "get")
+    New entries go to the young generation. When it holds ``limit // 2`` entries it becomes
+    the old one (the previous old one is dropped) and the young one starts empty. A caller
+    that misses `get` looks in `old` before computing, and `put`s what it found there back
+    into the young generation::
+
+        found = cache.get(key)
+        if found is None:
+            found = cache.old.get(key)  # seen before the last generation change?
+            if found is None:
+                found = compute(key)
+            cache.put(key, found)
+
+    So a key looked up at least once every ``limit // 2`` new keys is never computed again,
+    and a key not seen again is dropped after at most ``limit`` new keys. A caller that skips
+    `old` is still right: it recomputes a key once a generation, as the design before this
+    one (a dict emptied when full) did.
+
+    Costs: a hit is `get`, the young dict's own ``get`` (a C call, no Python frame); a miss
+    adds ``old.get`` (another C call) before the computation; `put` is a length check and a
+    store, and every ``limit // 2`` puts one copy of the young generation (amortised: one
+    entry copy per put). `get` stays the same object for the cache's life, so callers may
+    keep it bound. Safe to share between threads under the GIL: each step is one dict
+    operation, and a race at a generation change only loses an entry (it is recomputed)."""
+
+    __slots__ = ("_capacity", "_young", "get", "old")
 
     def __init__(self, limit: int) -> None:
-        self._entries: dict[_Key, _Value] = {}
-        self._limit = limit
-        self.get = self._entries.get
-        """The entry of a key, or None."""
+        """`limit`: at least 2, the most entries kept (both generations together)."""
+        if limit < 2:  # two generations of at least one entry
+            raise ValueError(f"A BoundedCache keeps at least 2 entries, not {limit}.")
+        self._capacity = limit // 2
+        self._young: dict[_Key, _Value] = {}
+        self.get: Callable[[_Key], _Value | None] = self._young.get
+        """The entry of a key in the young generation, or None. TypeError if unhashable."""
+        self.old: dict[_Key, _Value] = {}
+        """The old generation (replaced at each generation change: read it as
+        ``cache.old``, not through a copy of it)."""
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """How many entries are kept, both generations (a key in both counts twice)."""
+        return len(self._young) + len(self.old)
 
     def put(self, key: _Key, value: _Value) -> None:
-        """Keep ``value`` for ``key``, emptying the cache first when it is full."""
-        entries = self._entries
-        if len(entries) >= self._limit:
-            entries.clear()
-        entries[key] = value
+        """Keep ``value`` for ``key`` in the young generation, which becomes the old one
+        first when it is full."""
+        young = self._young
+        if len(young) >= self._capacity:
+            self.old = young.copy()
+            young.clear()
+        young[key] = value

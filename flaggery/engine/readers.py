@@ -10,7 +10,7 @@ that is not an int (a bool included) with `ValidationError`, as the Evaluator al
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
@@ -41,12 +41,11 @@ class Readers(NamedTuple):
         flags: tuple[Mapping[str, str], ...],
         json: tuple[bytes, ...],
         etags: tuple[bytes, ...],
-        buckets: Sequence[int | None],
+        answers: tuple[FlagsAnswer, ...],
     ) -> Readers:
-        """The readers of an index over views (`flags`, `json`, `etags`, `buckets` by
-        slot)."""
+        """The readers of an index over views (`flags`, `json`, `etags`, `answers` by
+        slot; the views keep their answers, so a snapshot swap allocates none)."""
         variants = _reader(index, flags)
-        answers = tuple(map(FlagsAnswer, json, etags, buckets))
         return Readers(
             variants,
             _variant_reader(index, flags),

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import msgspec
 
 from flaggery.engine.allocation import lightest_bucket, like_key_bucket
-from flaggery.engine.targeting import bucket_of_key, key_hasher
+from flaggery.engine.targeting import Split, key_bucketer
+from flaggery.errors import NoBuckets
 
 __all__ = ["PlannedSubject", "plan_sign_ins"]
 
@@ -38,18 +39,22 @@ def plan_sign_ins(
     buckets: Sequence[int],
     salt: bytes,
     subjects: Iterable[tuple[int, int, str | None]],
+    splits: Sequence[Split] = (),
 ) -> list[PlannedSubject]:
     """Per (id, weight, checked key or None), in order, where it goes. `bucket_weights`: each
-    bucket's weight now; `buckets`: their ids in creation order; `salt`: the key salt. Raises
-    NoBuckets when there is no bucket."""
+    bucket's weight now; `buckets`: their ids in creation order; `salt`: the key salt;
+    `splits`: the growths that split the buckets (``Config.key_splits``), so a key goes where
+    the serving path hashes it. Raises NoBuckets when there is no bucket."""
     weights = dict(bucket_weights)
-    hash_of = key_hasher(salt)
+    if not buckets:
+        raise NoBuckets("There are no buckets yet. Call increase_buckets(amount) first.")
+    bucketer = key_bucketer(salt, len(buckets), splits)
     planned = []
     for subject, weight, key in subjects:
         if key is None:
             plan = PlannedSubject(subject, lightest_bucket(weights))
         else:
-            _, key_bucket = bucket_of_key(hash_of, buckets, key)
+            key_bucket = buckets[bucketer.index(key)]
             bucket, reason = like_key_bucket(weights, key_bucket, weight)
             plan = PlannedSubject(subject, bucket, key, key_bucket, reason)
         weights[plan.bucket] += weight

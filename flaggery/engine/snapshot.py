@@ -18,15 +18,15 @@ from types import MappingProxyType
 import msgspec
 
 from flaggery.engine.catch_up import facts_after, subject_updates
-from flaggery.engine.config import Config, changes_resolution
+from flaggery.engine.config import Config
 from flaggery.engine.evaluation import SUBJECT_ATTRIBUTE, Evaluation, Placement, ResolvedView
 from flaggery.engine.explanation import Explanation, FeatureExplanation, KeyExplanation
-from flaggery.engine.model import Change, Fact, GroupFact, State, Subject, SubjectColumns
+from flaggery.engine.model import Change, Fact, State, Subject, SubjectColumns
 from flaggery.engine.reach import FeatureReach, Move, feature_reach, membership_moves, moves
 from flaggery.engine.readers import FlagsAnswer, Readers
 from flaggery.engine.steps import Steps, finish
 from flaggery.engine.subject_index import Columns, Entry, SubjectIndex, slot_column
-from flaggery.engine.units import NO_BUCKET, Units
+from flaggery.engine.units import NO_BUCKET, Units, keyed_context
 from flaggery.engine.view_usage import ViewUsage
 from flaggery.engine.views import (
     ViewKey,
@@ -164,8 +164,7 @@ class Snapshot:
         snapshot._defaults = default_variants(config)
         snapshot._units = units = Units(config, views, snapshot.view_slot, built_at)
         snapshot._on_view = None
-        buckets = [key.bucket for key in views.keys]
-        readers = Readers.build(index, views.flags, views.json, views.etags, buckets)
+        readers = Readers.build(index, views.flags, views.json, views.etags, views.answers)
         (
             snapshot.variants,
             snapshot.variant,
@@ -313,6 +312,7 @@ class Snapshot:
         constraint set that matched each, and per feature the step that chose the variant
         (``rule_set`` set on an override from a group the unit is in by its rule). For
         debugging and admin tools, not the serving path."""
+        context = keyed_context(key, context)
         evaluation = self._units.evaluate(key, context, subject_attribute, now)
         explicit = self._units.unit(key, context, subject_attribute).view.groups
         by_rule: dict[str, int] = {}
@@ -381,13 +381,15 @@ class Snapshot:
 
         Changes at or below `revision` are skipped; the rest must continue it without a gap,
         or `ChangeGap` is raised and the caller should build from a full state. Subject and
-        bucket facts only patch the subject index; any other fact re-resolves the views.
+        bucket facts only patch the subject index (and resolve the views of new (bucket,
+        groups) keys); a configuration fact re-resolves only the features whose resolution
+        it changed (`views.changed_features`), in the views those can move.
         """
         return finish(self.apply_in_steps(changes, now))
 
     def apply_in_steps(self, changes: Sequence[Change], now: datetime) -> Steps[Snapshot]:
         """`apply`, yielding between steps (flaggery.engine.steps): while dropping unused
-        views (which renumbers the subject index) and while re-resolving the views. Raises
+        views (which renumbers the subject index) and while resolving views. Raises
         what `apply` raises, from the first step."""
         revision, facts = facts_after(self._revision, changes)
         if revision == self._revision:
@@ -401,17 +403,14 @@ class Snapshot:
         moves = {sid: (self._slot_or_none(sid), entry) for sid, entry in entries.items()}
         usage = self._usage.moved(keys, moves)  # bulk-added subjects join no group view
         index = self._index.patched(entries).with_added(*_plain_entries(added, keys))
-        resolving = [fact for fact in facts if changes_resolution(fact)]
-        # A group's definition (its overrides) matters only to the views holding the group:
-        # the others are kept, the ones holding it resolved again.
-        stale_groups = frozenset(fact.name for fact in resolving if isinstance(fact, GroupFact))
-        groups_only = all(isinstance(fact, GroupFact) for fact in resolving)
-        previous: Views | None = self._views if groups_only else None
+        previous: Views | None = self._views
         if usage.wants_compaction(keys, len(config.buckets)):
             yield
             compacted = yield from usage.compact_in_steps(keys, index, previous)
             usage, keys, index, previous = compacted
-        views = yield from resolve_views_in_steps(config, keys, now, previous, stale_groups)
+        # Only the features whose resolution the facts (or the time) changed are resolved
+        # again, in the views they can move; the others keep their flags, bodies and ETags.
+        views = yield from resolve_views_in_steps(config, keys, now, previous, self._config)
         return Snapshot._assemble(revision, now, config, index, views, usage)
 
     def _slot_or_none(self, subject_id: int) -> int | None:

@@ -234,11 +234,23 @@ class _DenseIndex(SubjectIndex):
             return super()._patched(updates)
         window = _fitting(self.dense_slots, _largest_slot(updates))
         absent = absent_of(window)
-        slots = _widened(window, self.base - low, high - low + 1, absent)
-        weights = _widened(self._weights, self.base - low, high - low + 1, 0)
-        for subject_id, entry in updates.items():
-            if entry is not None or subject_id in held:
-                slots[subject_id - low], weights[subject_id - low] = entry or (absent, 0)
+        writes = {
+            subject_id - low: entry or (absent, 0)
+            for subject_id, entry in updates.items()
+            if entry is not None or subject_id in held
+        }
+        # A column no update changes is shared, not copied: a weight change copies only the
+        # weights (8 bytes a subject), a join or leave only the slots (2), not both.
+        in_place = low == self.base and high - low + 1 == len(window)
+        slots, weights = window, self._weights
+        if not (in_place and window is self.dense_slots and _unchanged(window, writes, 0)):
+            slots = _widened(window, self.base - low, high - low + 1, absent)
+            for offset, (slot, _) in writes.items():
+                slots[offset] = slot
+        if not (in_place and _unchanged(weights, writes, 1)):
+            weights = _widened(weights, self.base - low, high - low + 1, 0)
+            for offset, entry in writes.items():
+                weights[offset] = entry[1]
         return _DenseIndex(low, slots, weights, count)
 
     def with_added(self, ids: array[int], slots: array[int], weights: array[int]) -> SubjectIndex:
@@ -334,6 +346,11 @@ def _fitting(slots: array[int], largest: int) -> array[int]:
     if largest < narrow_absent:
         return slots
     return array("I", (ABSENT if slot == narrow_absent else slot for slot in slots))
+
+
+def _unchanged(column: array[int], writes: Mapping[int, Entry], field: int) -> bool:
+    """Whether writing ``entry[field]`` at each offset of `writes` leaves `column` as it is."""
+    return all(column[offset] == entry[field] for offset, entry in writes.items())
 
 
 def _fits_dense(span: int, count: int) -> bool:

@@ -15,7 +15,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from flaggery.engine.config import Config
-from flaggery.engine.evaluation import BoundedCache, Evaluation, Placement, ResolvedView
+from flaggery.engine.evaluation import (
+    TARGETING_KEY,
+    BoundedCache,
+    Evaluation,
+    Placement,
+    ResolvedView,
+)
 from flaggery.engine.explanation import FeatureExplanation
 from flaggery.engine.readers import key_evaluator
 from flaggery.engine.targeting import (
@@ -26,7 +32,13 @@ from flaggery.engine.targeting import (
 from flaggery.engine.views import ViewKey, ViewResolver, Views
 from flaggery.errors import BucketNotFound, SubjectNotFound
 
-__all__ = ["EVALUATION_CACHE_SIZE", "NO_BUCKET", "REQUEST_VIEW_CACHE_SIZE", "Units"]
+__all__ = [
+    "EVALUATION_CACHE_SIZE",
+    "NO_BUCKET",
+    "REQUEST_VIEW_CACHE_SIZE",
+    "Units",
+    "keyed_context",
+]
 
 EVALUATION_CACHE_SIZE = 32_768
 """Evaluated keys kept per snapshot: at most about 15 MB even with 256-character keys."""
@@ -45,8 +57,9 @@ class Units:
     """The request-time lookups of one snapshot (its caches are part of it)."""
 
     __slots__ = (
-        "_bucket_of",
+        "_bucket_index",
         "_bucket_views",
+        "_bucketer",
         "_built_at",
         "_config",
         "_evaluations",
@@ -73,9 +86,10 @@ class Units:
         )
         self._resolver: ViewResolver | None = None
         buckets = config.buckets
-        self._bucket_of = (
-            key_bucketer(config.key_salt, buckets, config.key_splits) if buckets else None
+        self._bucketer = (
+            key_bucketer(config.key_salt, len(buckets), config.key_splits) if buckets else None
         )
+        self._bucket_index = None if self._bucketer is None else self._bucketer.index
 
     def evaluate(
         self,
@@ -85,6 +99,7 @@ class Units:
         now: datetime | None = None,
     ) -> Evaluation:
         """See `Snapshot.evaluate`."""
+        context = keyed_context(key, context)
         evaluation = self.unit(key, context, subject_attribute)
         view = evaluation.view
         groups = self._matched_groups(view.groups, context, now)
@@ -100,6 +115,7 @@ class Units:
         now: datetime | None = None,
     ) -> Placement:
         """See `Snapshot.place`."""
+        context = keyed_context(key, context)
         evaluation = self.unit(key, context, subject_attribute)
         view = evaluation.view
         groups = self._matched_groups(view.groups, context, now)
@@ -125,9 +141,13 @@ class Units:
     def evaluate_new(self, key: str) -> Evaluation:
         """A context-free key not in the cache of evaluated keys: checked, evaluated and kept
         (`InvalidTargetingKey` if it is not a key). `key_evaluator`'s path for a key it has not
-        seen, without `evaluate`'s and `unit`'s steps for contexts and the second lookup."""
-        evaluation = self._evaluate_key(check_targeting_key(key))
-        self._evaluations.put(key, evaluation)
+        seen, without `evaluate`'s and `unit`'s steps for contexts and the second lookup. A key
+        of the cache's old generation is kept again, not evaluated (`BoundedCache`)."""
+        evaluations = self._evaluations
+        evaluation = evaluations.old.get(key)
+        if evaluation is None:
+            evaluation = self._evaluate_key(check_targeting_key(key))
+        evaluations.put(key, evaluation)
         return evaluation
 
     def unit(
@@ -138,13 +158,14 @@ class Units:
             named = self.registered_subject(context.get(subject_attribute))
             if named is not None:
                 return Evaluation(check_targeting_key(key), named, self._subject_view(named))
+        evaluations = self._evaluations
         try:
-            evaluation = self._evaluations.get(key)
+            evaluation = evaluations.get(key) or evaluations.old.get(key)
         except TypeError:  # unhashable, so not a key: say why, not TypeError
             evaluation = None
         if evaluation is None:
             evaluation = self._evaluate_key(check_targeting_key(key))
-            self._evaluations.put(key, evaluation)
+        evaluations.put(key, evaluation)
         return evaluation
 
     def registered_subject(self, value: object) -> int | None:
@@ -167,7 +188,10 @@ class Units:
     def hashed_bucket(self, key: str) -> tuple[int, int] | None:
         """(64-bit hash, bucket) of a key hashed into the current buckets; None if there is
         no bucket yet."""
-        return None if self._bucket_of is None else self._bucket_of(key)
+        bucketer = self._bucketer
+        if bucketer is None:
+            return None
+        return bucketer.hash(key), self._config.buckets[bucketer.index(key)]
 
     def view(self, bucket: int, groups: tuple[str, ...] = ()) -> ResolvedView:
         """The resolved view of (bucket, groups); `BucketNotFound` for an unknown bucket."""
@@ -192,9 +216,9 @@ class Units:
                 pass  # an unregistered id is a key like any other
             else:
                 return Evaluation(key, subject_id, self._slot_view(slot))
-        if self._bucket_of is None:
+        if self._bucket_index is None:
             return Evaluation(key, None, self._no_bucket_view())
-        bucket = self._bucket_of(key)[1]
+        bucket = self._config.buckets[self._bucket_index(key)]
         view = self._bucket_views.get(bucket)
         if view is None:
             view = self._bucket_views[bucket] = self.view(bucket)
@@ -255,3 +279,19 @@ class Units:
     def _resolved(self, key: ViewKey) -> ResolvedView:
         flags, body, etag = self.resolver().resolve(key)
         return ResolvedView(key.bucket, key.groups, flags, body, etag)
+
+
+def keyed_context(key: str, context: Mapping[str, object] | None) -> Mapping[str, object] | None:
+    """The context rules read for a request for `key`: `context` with `key` as its
+    ``targetingKey`` (so rules on ``targetingKey``, and on ``userId`` through its fallback,
+    see the key whichever entry point the request came by: OFREP's context carries it, the
+    Python API, the OpenFeature provider and the dashboard pass it apart). The key wins over
+    a different ``targetingKey`` in `context`, as on the REST routes. No context stays none:
+    a request without attributes is in its explicit groups only. Costs one lookup when the
+    context already names the key (OFREP)."""
+    if not context:
+        return context
+    named = context.get(TARGETING_KEY)
+    if named is key or named == key:
+        return context
+    return {**context, TARGETING_KEY: key}

@@ -70,6 +70,7 @@ class ViewUsage(msgspec.Struct, frozen=True):
                 json=tuple(views.json[slot] for slot in resolved),
                 etags=tuple(views.etags[slot] for slot in resolved),
                 live_tests=views.live_tests,
+                answers=tuple(views.answers[slot] for slot in resolved),
             )
         new_index = yield from index.remapped_in_steps(new_slot)
         return usage, new_keys, new_index, views

@@ -6,7 +6,7 @@ they are resolved once per distinct `ViewKey` when a snapshot is built, never pe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from hashlib import blake2b
 from types import MappingProxyType
@@ -17,14 +17,17 @@ import msgspec
 from flaggery.engine.config import Config
 from flaggery.engine.explanation import FeatureExplanation
 from flaggery.engine.kill import kill_layer
-from flaggery.engine.model import AbTest, Rollout
-from flaggery.engine.steps import STEP_KEYS, Steps, finish
+from flaggery.engine.model import AbTest, Group, Rollout, TestGroup
+from flaggery.engine.readers import FlagsAnswer
+from flaggery.engine.steps import STEP_KEYS, STEP_PATCHES, Steps, finish
 
 __all__ = [
+    "ResolutionChange",
     "ViewKey",
     "ViewKeys",
     "ViewResolver",
     "Views",
+    "changed_features",
     "default_layer",
     "default_variants",
     "entity_tag",
@@ -95,18 +98,26 @@ class Views(msgspec.Struct, frozen=True):
     """The HTTP entity tag of each ``json`` body (see `entity_tag`)."""
     live_tests: tuple[str, ...]
     """Names of the A/B tests that were live when these views were resolved."""
+    answers: tuple[FlagsAnswer, ...]
+    """(``json``, ``etags``, the key's bucket) of each view: what the flags route serves,
+    kept with the views so a change allocates new ones only for the views it moved."""
 
 
 def resolve_views(
-    config: Config, keys: ViewKeys, now: datetime, previous: Views | None = None
+    config: Config,
+    keys: ViewKeys,
+    now: datetime,
+    previous: Views | None = None,
+    previous_config: Config | None = None,
 ) -> Views:
     """Resolve every key at `now`.
 
-    `previous` views are kept for the keys they cover when the same tests are live; pass them
-    only if they were resolved from a configuration that resolves alike (one that differs at
-    most in its bucket list).
+    `previous` views (resolved from `previous_config`, or from `config` itself when that is
+    None) are kept where they still hold: only the features whose resolution differs between
+    the two configurations and instants (`changed_features`) are resolved again, in the views
+    they can change.
     """
-    return finish(resolve_views_in_steps(config, keys, now, previous))
+    return finish(resolve_views_in_steps(config, keys, now, previous, previous_config))
 
 
 def resolve_views_in_steps(
@@ -114,41 +125,247 @@ def resolve_views_in_steps(
     keys: ViewKeys,
     now: datetime,
     previous: Views | None = None,
-    stale_groups: frozenset[str] = frozenset(),
+    previous_config: Config | None = None,
 ) -> Steps[Views]:
-    """`resolve_views`, yielding after every `STEP_KEYS` keys it resolves. The keys of
-    `previous` that hold one of `stale_groups` are resolved again (their groups' definitions
-    changed); the others are kept."""
+    """`resolve_views`, yielding after every `STEP_KEYS` keys it resolves whole and every
+    `STEP_PATCHES` previous views it re-resolves features of (flaggery.engine.steps).
+
+    A key `previous` covers keeps its flags, body and ETag (the same objects) unless one of
+    the changed features resolves differently for it; then only that view's changed features
+    are resolved again (`ViewResolver` restricted to them) and its body re-encoded. Keys
+    `previous` does not cover are resolved whole.
+    """
     live = live_tests(config.abtests, now)
     live_names = tuple(test.name for test in live)
-    if previous is None or previous.live_tests != live_names:
-        previous = Views(keys=ViewKeys(), flags=(), json=(), etags=(), live_tests=live_names)
+    if previous is None:
+        previous = Views(ViewKeys(), flags=(), json=(), etags=(), live_tests=(), answers=())
+        change = ResolutionChange(frozenset(), frozenset(), frozenset())
+    else:
+        before = config if previous_config is None else previous_config
+        change = changed_features(before, previous.live_tests, config, live)
     kept = len(previous.flags)
-    stale = [slot for slot in range(kept) if not stale_groups.isdisjoint(keys[slot].groups)]
-    if kept == len(keys) and not stale:
-        return previous if previous.keys is keys else msgspec.structs.replace(previous, keys=keys)
+    patched = previous.flags, previous.json, previous.etags, previous.answers
+    if change.features and kept:
+        restricted = ViewResolver(config, now, live, change.features)
+        patched = yield from _patch_features(previous, keys, restricted, change)
+    flags, json, etags, answers = patched
+    if kept == len(keys):
+        if flags is previous.flags and previous.keys is keys and previous.live_tests == live_names:
+            return previous
+        return Views(keys, flags, json, etags, live_names, answers)
     resolver = ViewResolver(config, now, live)
-    pending = [*(keys[slot] for slot in stale), *keys.since(kept)]
+    pending = keys.since(kept)
     resolved: list[tuple[Mapping[str, str], bytes, bytes]] = []
     for first in range(0, len(pending), STEP_KEYS):
         if first:
             yield
         resolved.extend(map(resolver.resolve, pending[first : first + STEP_KEYS]))
-    kept_flags, kept_json, kept_etags = (
-        list(previous.flags),
-        list(previous.json),
-        list(previous.etags),
-    )
-    for slot, (flags, body, etag) in zip(stale, resolved, strict=False):
-        kept_flags[slot], kept_json[slot], kept_etags[slot] = flags, body, etag
-    added = resolved[len(stale) :]
     return Views(
         keys=keys,
-        flags=(*kept_flags, *(flags for flags, _, _ in added)),
-        json=(*kept_json, *(body for _, body, _ in added)),
-        etags=(*kept_etags, *(etag for _, _, etag in added)),
+        flags=(*flags, *(view_flags for view_flags, _, _ in resolved)),
+        json=(*json, *(body for _, body, _ in resolved)),
+        etags=(*etags, *(etag for _, _, etag in resolved)),
         live_tests=live_names,
+        answers=(
+            *answers,
+            *(
+                FlagsAnswer(body, etag, key.bucket)
+                for (_, body, etag), key in zip(resolved, pending, strict=True)
+            ),
+        ),
     )
+
+
+_Resolved = tuple[Mapping[str, str], bytes, bytes]
+"""(flags, ``{"flags": ...}`` bytes, ETag) of one view."""
+
+_ViewColumns = tuple[
+    tuple[Mapping[str, str], ...], tuple[bytes, ...], tuple[bytes, ...], tuple[FlagsAnswer, ...]
+]
+"""The flags, bodies, ETags and answers of views, by slot."""
+
+
+def _patch_features(
+    previous: Views, keys: ViewKeys, restricted: ViewResolver, change: ResolutionChange
+) -> Steps[_ViewColumns]:
+    """The flags, bodies, ETags and answers of `previous`'s views with the features `restricted`
+    resolves (and only those) resolved again in the views `change` reaches; a view none of
+    whose features moved is kept as it is (the same objects).
+
+    A restricted feature's variant depends only on the view's bucket and on which of the
+    groups that can change it (`ViewResolver.groups_in_play`) it holds, in order: each such
+    place is resolved once, and views that shared their flags and now move alike share the
+    new ones.
+    """
+    features = restricted.features
+    in_play = restricted.groups_in_play
+    explain_feature = restricted.explain_feature
+    by_place: dict[ViewKey, tuple[str | None, ...]] = {}
+    moved: dict[tuple[int, tuple[str | None, ...]], _Resolved] = {}
+    interned: dict[bytes, _Resolved] = {}
+    flags, json, etags = list(previous.flags), list(previous.json), list(previous.etags)
+    answers = list(previous.answers)
+    reaches = change.reaches
+    for slot, key in enumerate(keys.since(0)[: len(flags)]):
+        if slot and not slot % STEP_PATCHES:
+            yield
+        if not reaches(key):
+            continue
+        bucket, groups = key
+        # Groups out of play change none of these features: the view resolves as its bucket
+        # and the groups in play (in join order) do.
+        place = (
+            ViewKey(bucket, tuple(name for name in groups if name in in_play))
+            if groups and not in_play.isdisjoint(groups)
+            else ViewKey(bucket)
+        )
+        variants = by_place.get(place)
+        if variants is None:
+            variants = by_place[place] = tuple(
+                None if (why := explain_feature(place, feature)) is None else why.variant
+                for feature in features
+            )
+        old = flags[slot]
+        if tuple(map(old.get, features)) == variants:
+            continue
+        done = moved.get((id(old), variants))
+        if done is None:
+            done = moved[id(old), variants] = _with_variants(old, features, variants, interned)
+        flags[slot], json[slot], etags[slot] = done
+        answers[slot] = FlagsAnswer(done[1], done[2], bucket)
+    return tuple(flags), tuple(json), tuple(etags), tuple(answers)
+
+
+def _with_variants(
+    flags: Mapping[str, str],
+    features: tuple[str, ...],
+    variants: tuple[str | None, ...],
+    interned: dict[bytes, _Resolved],
+) -> _Resolved:
+    """`flags` with each of `features` set to its variant (None: removed), feature-name order
+    kept, encoded; equal bodies share one (flags, body, ETag)."""
+    updated = dict(flags)
+    added = False
+    for feature, variant in zip(features, variants, strict=True):
+        if variant is None:
+            updated.pop(feature, None)
+        else:
+            added |= feature not in updated
+            updated[feature] = variant
+    if added:
+        updated = dict(sorted(updated.items()))
+    body = _encoder.encode({"flags": updated})
+    done = interned.get(body)
+    if done is None:
+        done = interned[body] = (MappingProxyType(updated), body, entity_tag(body))
+    return done
+
+
+class ResolutionChange(NamedTuple):
+    """What resolves differently between two configurations (and instants): the features
+    whose variant may differ, and the views that may see it."""
+
+    features: frozenset[str]
+    buckets: frozenset[int] | None
+    """A view may move if its bucket is one of these (None: whatever its bucket) ..."""
+    groups: frozenset[str]
+    """... or if it holds one of these groups (whose overrides changed)."""
+
+    def reaches(self, key: ViewKey) -> bool:
+        """Whether the view of `key` may resolve differently."""
+        buckets = self.buckets
+        return (
+            buckets is None
+            or key.bucket in buckets
+            or bool(key.groups and not self.groups.isdisjoint(key.groups))
+        )
+
+
+def changed_features(
+    before: Config, live_before: Sequence[str], after: Config, live_after: Sequence[AbTest]
+) -> ResolutionChange:
+    """What may resolve differently in some view between `before` (with the tests named
+    `live_before` live) and `after` (with `live_after` live): the features whose default or
+    kill switch (any view), rollout (the buckets it entered or left, or all of its buckets
+    when its variant or audience changed), live test groups (their buckets) or group
+    overrides (the views holding the group) differ. Every other feature, and every view
+    out of reach, resolves alike. O(features + rollouts + tests + groups), by identity first:
+    unchanged entries are the same objects after `Config.with_facts`."""
+    changed: set[str] = set()
+    buckets: set[int] | None = set()
+    groups: set[str] = set()
+    for name in _differing(before.features, after.features):
+        changed.add(name)
+        buckets = None  # a default or a kill switch: every view
+    for name in _differing(before.rollouts, after.rollouts):
+        old, new = before.rollouts.get(name), after.rollouts.get(name)
+        changed.update(rollout.feature for rollout in (old, new) if rollout is not None)
+        if buckets is not None:
+            buckets.update(_rollout_reach(old, new))
+    for test in _moved_tests(before, live_before, live_after):
+        for group in test.groups:
+            changed.update(group.variants)
+            if buckets is not None:
+                buckets.update(group.buckets)
+    for name in _differing(before.groups, after.groups):
+        old_overrides = _overrides_of(before.groups.get(name))
+        new_overrides = _overrides_of(after.groups.get(name))
+        overridden = {
+            feature
+            for feature in old_overrides.keys() | new_overrides.keys()
+            if old_overrides.get(feature) != new_overrides.get(feature)
+        }
+        if overridden:
+            changed.update(overridden)
+            groups.add(name)
+    return ResolutionChange(
+        frozenset(changed), None if buckets is None else frozenset(buckets), frozenset(groups)
+    )
+
+
+def _rollout_reach(old: Rollout | None, new: Rollout | None) -> frozenset[int]:
+    """The buckets where a rollout's change may change a variant: those it entered or left,
+    or all it held before and after when its variant or audience changed (or it came or
+    went)."""
+    if old is None or new is None:
+        return (old or new or _NO_ROLLOUT).buckets
+    if (old.variant, old.audience) != (new.variant, new.audience):
+        return old.buckets | new.buckets
+    return old.buckets ^ new.buckets
+
+
+_NO_ROLLOUT = Rollout(feature="", variant="", proportion=0.0, buckets=frozenset())
+
+
+def _moved_tests(
+    before: Config, live_before: Sequence[str], live_after: Sequence[AbTest]
+) -> list[AbTest]:
+    """The live tests, before or after, whose part in resolution may differ: those that
+    started or stopped being live or changed while live (both versions); every live test, if
+    the order of the ones live throughout changed (of two tests setting one feature in one
+    bucket, the later wins)."""
+    was_live = {name: before.abtests[name] for name in live_before if name in before.abtests}
+    now_live = {test.name: test for test in live_after}
+    names = list(_differing(was_live, now_live))
+    if [name for name in was_live if name in now_live] != [
+        name for name in now_live if name in was_live
+    ]:
+        names = [*was_live, *now_live]
+    return [test for name in names for test in (was_live.get(name), now_live.get(name)) if test]
+
+
+def _differing(before: Mapping[str, object], after: Mapping[str, object]) -> Iterator[str]:
+    """The names whose entries differ (one side missing included)."""
+    for name, entry in before.items():
+        other = after.get(name)
+        if other is not entry and other != entry:
+            yield name
+    for name in after.keys() - before.keys():
+        yield name
+
+
+def _overrides_of(group: Group | None) -> Mapping[str, str]:
+    return {} if group is None else group.overrides
 
 
 def entity_tag(body: bytes) -> bytes:
@@ -218,36 +435,87 @@ def _after(end: datetime) -> datetime | None:
 
 
 class ViewResolver:
-    """Resolution steps 1-5 of docs/semantics.md at one instant, with the per-bucket steps
-    precomputed: building one is a pass over the configuration (rollout and test buckets),
-    after which any view key resolves or explains without another. A snapshot keeps one for
-    the views requests meet (flaggery.engine.units).
+    """Resolution steps 1-5 of docs/semantics.md at one instant: any view key resolves or
+    explains from what it was built with. Building one is a pass over the features, groups
+    and tests; a bucket's rollouts and test groups (steps 2 and 3) are gathered on first use
+    (a pass over the rollouts and live test groups) and kept. A snapshot keeps one for the
+    views requests meet (flaggery.engine.units).
+
+    Restricted to `features`, it resolves and explains those features only, exactly as the
+    unrestricted resolver does (each step sets features independently): what re-resolving
+    a change's features in views resolved before costs.
 
     Each step is a feature -> `FeatureExplanation` layer; later layers overwrite earlier ones.
     The flags are the variants of the merged layers, so flags and explanations cannot differ.
     """
 
-    def __init__(self, config: Config, now: datetime, live: Iterable[AbTest] | None = None) -> None:
-        """`live`: the tests live at `now` (`live_tests`), when the caller has them."""
+    def __init__(
+        self,
+        config: Config,
+        now: datetime,
+        live: Iterable[AbTest] | None = None,
+        features: Iterable[str] | None = None,
+    ) -> None:
+        """`live`: the tests live at `now` (`live_tests`), when the caller has them;
+        `features`: the features to resolve (None: all)."""
         if live is None:
             live = live_tests(config.abtests, now)
-        self._defaults = default_layer(config)
-        self._by_bucket = _bucket_assignments(config.rollouts.values(), live, len(config.buckets))
+        wanted = None if features is None else frozenset(features)
+        self.features: tuple[str, ...] = () if wanted is None else tuple(sorted(wanted))
+        """The features it is restricted to, in name order; () if it resolves all."""
+        self._defaults = _only(default_layer(config), wanted)
+        bucket_count = len(config.buckets)
+        rollouts = config.rollouts.values()
+        self._steps: list[tuple[frozenset[int], str | None, dict[str, FeatureExplanation]]] = [
+            (
+                rollout.buckets,
+                rollout.audience,
+                {rollout.feature: _rollout_why(rollout, bucket_count)},
+            )
+            for rollout in rollouts
+            if wanted is None or rollout.feature in wanted
+        ]
+        """(buckets, audience, layer) of each rollout (step 2), then of each live test group
+        (step 3), in step order."""
+        for test in live:
+            for group in test.groups:
+                layer = _only(_test_layer(test, group, bucket_count), wanted)
+                if layer:
+                    self._steps.append((group.buckets, test.audience, layer))
+        self._by_bucket: dict[int, _Layers] = {}
         self._overrides = {
-            group.name: {
-                feature: FeatureExplanation(variant, "override", group=group.name)
-                for feature, variant in group.overrides.items()
-            }
+            group.name: layer
             for group in config.groups.values()
+            if (layer := _only(_override_layer(group), wanted))
         }
-        self._kills = kill_layer(config.features.values())
+        self._kills = _only(kill_layer(config.features.values()), wanted)
+        self.groups_in_play: frozenset[str] = frozenset(
+            {audience for _, audience, _ in self._steps if audience is not None}
+            | self._overrides.keys()
+        )
+        """The groups a view's resolution depends on: audiences and groups with overrides.
+        Two views of one bucket whose groups hold the same of these, in the same order,
+        resolve alike."""
         # Many keys resolve alike (most buckets of a rollout, say): share one map and one body.
         self._interned: dict[bytes, tuple[Mapping[str, str], bytes, bytes]] = {}
+
+    def _layers(self, bucket: int) -> _Layers:
+        """What rollouts then live test groups assign to `bucket`, as (audience, layer) pairs
+        in step order (`_add_layer` merges consecutive ones of one audience)."""
+        layers = self._by_bucket.get(bucket)
+        if layers is None:
+            layers = []
+            for buckets, audience, layer in self._steps:
+                if bucket in buckets:
+                    _add_layer(layers, audience, layer)
+            if layers:  # kept only for buckets some step holds: any bucket may be asked
+                self._by_bucket[bucket] = layers
+        return layers
 
     def explain(self, key: ViewKey) -> dict[str, FeatureExplanation]:
         """feature -> why it has its variant, in feature-name order."""
         explained = dict(self._defaults)
-        for audience, layer in self._by_bucket.get(key.bucket, ()):
+        for audience, layer in self._layers(key.bucket):
             # A rollout or test with an audience serves only the audience group's members.
             if audience is None or audience in key.groups:
                 explained.update(layer)
@@ -264,7 +532,7 @@ class ViewResolver:
         if feature in self._kills:
             return self._kills[feature]
         why = self._defaults.get(feature)
-        for audience, layer in self._by_bucket.get(key.bucket, ()):
+        for audience, layer in self._layers(key.bucket):
             if feature in layer and (audience is None or audience in key.groups):
                 why = layer[feature]
         for name in key.groups:
@@ -286,44 +554,48 @@ class ViewResolver:
 _Layers = list[tuple[str | None, dict[str, FeatureExplanation]]]
 
 
-def _bucket_assignments(
-    rollouts: Iterable[Rollout], live: Iterable[AbTest], bucket_count: int
-) -> dict[int, _Layers]:
-    """bucket -> what rollouts (step 2) then live test groups (step 3) assign to it, as
-    (audience, layer) pairs in step order; a layer applies to a view whose groups hold its
-    audience (None: to every view).
+_Layer = dict[str, FeatureExplanation]
 
-    Each step overwrites the previous per feature, so layering them in step order gives the
-    same result as applying the steps one after another; consecutive layers of one audience
-    are merged, so without audiences each bucket has one layer.
-    """
-    by_bucket: dict[int, _Layers] = {}
-    for rollout in rollouts:
-        why = FeatureExplanation(
-            rollout.variant,
-            "rollout",
-            proportion=rollout.proportion,
-            audience=rollout.audience,
-            key_share=_share(rollout.buckets, bucket_count),
+
+def _only(layer: _Layer, features: frozenset[str] | None) -> _Layer:
+    """`layer` restricted to `features` (None: all of it, the same dict)."""
+    if features is None:
+        return layer
+    return {feature: why for feature, why in layer.items() if feature in features}
+
+
+def _rollout_why(rollout: Rollout, bucket_count: int) -> FeatureExplanation:
+    """Step 2: what a rollout gives the units in its buckets (and audience)."""
+    return FeatureExplanation(
+        rollout.variant,
+        "rollout",
+        proportion=rollout.proportion,
+        audience=rollout.audience,
+        key_share=_share(rollout.buckets, bucket_count),
+    )
+
+
+def _test_layer(test: AbTest, group: TestGroup, bucket_count: int) -> _Layer:
+    """Step 3: what a live test's group gives the units in its buckets (and audience)."""
+    return {
+        feature: FeatureExplanation(
+            variant,
+            "abtest",
+            test=test.name,
+            test_group=group.name,
+            audience=test.audience,
+            key_share=_share(group.buckets, bucket_count),
         )
-        for bucket in rollout.buckets:
-            _add_layer(by_bucket.setdefault(bucket, []), rollout.audience, {rollout.feature: why})
-    for test in live:
-        for group in test.groups:
-            layer = {
-                feature: FeatureExplanation(
-                    variant,
-                    "abtest",
-                    test=test.name,
-                    test_group=group.name,
-                    audience=test.audience,
-                    key_share=_share(group.buckets, bucket_count),
-                )
-                for feature, variant in group.variants.items()
-            }
-            for bucket in group.buckets:
-                _add_layer(by_bucket.setdefault(bucket, []), test.audience, layer)
-    return by_bucket
+        for feature, variant in group.variants.items()
+    }
+
+
+def _override_layer(group: Group) -> _Layer:
+    """Step 4: a group's overrides, for the views holding it."""
+    return {
+        feature: FeatureExplanation(variant, "override", group=group.name)
+        for feature, variant in group.overrides.items()
+    }
 
 
 def _share(buckets: frozenset[int], bucket_count: int) -> float:

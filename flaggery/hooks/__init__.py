@@ -1,2 +1,2 @@
 """Webhooks out: the admin process delivers change-log revisions to subscribed URLs, signed
-(flaggery.hooks.signing), in revision order, at least once (flaggery.hooks.delivery)."""
+(flaggery.hooks.signing), in revision order, at least once (flaggery.hooks.sending)."""

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flaggery.access import HostRule, Keyring
 from flaggery.clock import Clock, utc_now
 from flaggery.errors import FlaggeryError
-from flaggery.hooks.delivery import Deliverer
+from flaggery.hooks.sending import Deliverer
 from flaggery.http import (
     admin,
     delivery,
@@ -259,7 +259,7 @@ async def _start_webhooks(
     clock: Clock,
     stack: contextlib.AsyncExitStack,
 ) -> Deliverer:
-    """The admin server delivers webhooks in the background (flaggery.hooks.delivery), woken
+    """The admin server delivers webhooks in the background (flaggery.hooks.sending), woken
     by each snapshot swap, never by the write path."""
     policy = TargetPolicy(settings.webhook_allow_loopback, settings.webhook_allow_private)
     store.webhook_policy = policy

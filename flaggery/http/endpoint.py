@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import unquote_to_bytes
 
 import msgspec
 from starlette.datastructures import Headers
@@ -21,6 +22,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from flaggery.access import Keyring
 from flaggery.decimal_text import DecimalTextError, parse_decimal
@@ -31,8 +33,9 @@ from flaggery.errors import (
     NotAdmin,
     RevisionNotReached,
     UpstreamUnavailable,
+    ValidationError,
 )
-from flaggery.hooks.delivery import Deliverer
+from flaggery.hooks.sending import Deliverer
 from flaggery.http.auth import AdminGuard
 from flaggery.http.codec import NoQuery, decode_body, decode_query, encode, parse_subject_id
 from flaggery.http.downloads import SharedStates
@@ -59,6 +62,7 @@ __all__ = [
     "build_routes",
     "if_match_revision",
     "min_revision",
+    "utf8_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -340,6 +344,7 @@ def _route(
 def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         services: Services = request.app.state.services
+        _require_utf8_path(request.scope)
         query = decode_query(request.query_params, operation.query)
         body = None
         if operation.decoder is not None:
@@ -378,3 +383,26 @@ async def _read_body(request: Request) -> bytes:
         return await read_body(request.receive, request.headers.raw, MAX_BODY_BYTES)
     except BodyTooLarge as error:
         raise ContentTooLarge(str(error)) from None
+
+
+def _require_utf8_path(scope: Scope) -> None:
+    if not utf8_path(scope):
+        raise ValidationError(
+            "The path or query is not UTF-8 once percent-decoded: percent-encode names, "
+            "targeting keys and values as UTF-8 (é as %C3%A9)."
+        )
+
+
+def utf8_path(scope: Scope) -> bool:
+    """Whether the request's path and query string are UTF-8 once percent-decoded. uvicorn
+    and Starlette decode them with U+FFFD for what is not, so ``%FF`` and ``%EF%BF%BD`` (or
+    Latin-1 ``caf%E9`` and ``caf%FC``) would name the same key, entity or ``like_key``; every
+    route refuses such a request instead (`_endpoint`), and the fast paths leave it to them.
+    A byte scan of each when it has no ``%``."""
+    for raw in (scope.get("raw_path") or b"", scope.get("query_string") or b""):
+        if b"%" in raw:
+            try:
+                unquote_to_bytes(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+    return True

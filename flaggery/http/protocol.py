@@ -208,7 +208,10 @@ class ReadTimeoutProtocol(DeadlineProtocol):
         if "%" in path:
             if not path.startswith(KEY_PREFIX):
                 return False
-            path = unquote(path)  # as uvicorn decodes it: a percent-encoded targeting key
+            try:  # a percent-encoded targeting key, which must be UTF-8
+                path = unquote(path, errors="strict")
+            except UnicodeDecodeError:
+                return False  # the router refuses it (flaggery.http.endpoint)
         self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         return flags.respond(path, self.headers, self._hold)
 

@@ -34,7 +34,7 @@ from flaggery.http.codec import (
     SubjectOut,
     parse_subject_id,
 )
-from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation
+from flaggery.http.endpoint import MIN_REVISION_HEADER, Call, Operation, utf8_path
 from flaggery.http.metrics import Metrics, ObservingTally, Tally
 
 __all__ = [
@@ -242,7 +242,7 @@ class FlagsFastPath:
     async def serve(self, scope: Scope, send: Send) -> bool:
         """Answer an ASGI GET request as `respond` does, or return False (also for a request
         with an evaluation context: the router's route applies its rules)."""
-        if _CONTEXT in scope["query_string"]:
+        if _CONTEXT in scope["query_string"] or not utf8_path(scope):
             return False
         tallies = self._tallies
         started = time.perf_counter() if tallies is not None else 0.0

@@ -2,7 +2,7 @@
 
 A thin translation to AsyncFlaggery's webhook methods (flaggery.store.webhooks); secrets go in
 and never come out. Creating a subscription writes no revision: it is configuration, and its
-deliveries come from the admin process (flaggery.hooks.delivery).
+deliveries come from the admin process (flaggery.hooks.sending).
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ class WebhookIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     group: _Filter = None
     test: _Filter = None
     operation: Annotated[
-        str | None, Meta(description="Keep only this admin operation, such as kill_switch.")
+        str | None,
+        Meta(
+            description="Keep only this admin operation, such as kill_switch (revert and "
+            "restore keep every revert and restore); another name is refused with 400."
+        ),
     ] = None
     after: Annotated[
         int | None, Meta(description="Deliver the writes after this revision; default: now.")

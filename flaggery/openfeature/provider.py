@@ -44,6 +44,7 @@ from openfeature.hook import Hook
 from openfeature.provider import AbstractProvider, Metadata
 
 from flaggery.engine import SUBJECT_ATTRIBUTE, Snapshot
+from flaggery.engine.evaluation import BoundedCache
 from flaggery.engine.targeting import check_targeting_key
 from flaggery.errors import InvalidTargetingKey
 from flaggery.flag_evaluation import (
@@ -61,7 +62,11 @@ __all__ = ["FlaggeryProvider"]
 
 Details = FlagResolutionDetails[Any]
 KEY_CACHE_SIZE = 65_536
-"""Targeting keys remembered per snapshot (about 100 bytes each): past it, start afresh."""
+"""Targeting keys remembered per snapshot (about 100 bytes each; `BoundedCache`: keys asked
+for often stay however many new keys arrive)."""
+VIEW_CACHE_SIZE = 16_384
+"""Views whose resolutions are kept per snapshot: with rule groups, contexts can make up to
+buckets x 2**groups of them, so they are bounded as keys are."""
 _NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
@@ -69,7 +74,7 @@ class _Resolved:
     """One snapshot's resolutions, per view and flag, built on first use; and, as a shortcut
     for the hot path, per targeting key seen without a subject attribute, where the answer
     depends on the key alone: a snapshot with no targeting rules, or a context with no
-    attributes (bounded: cleared when full)."""
+    attributes. Both bounded (`BoundedCache`)."""
 
     __slots__ = ("by_key", "by_view", "keyed", "snapshot", "subject_attribute", "targeted")
 
@@ -79,8 +84,8 @@ class _Resolved:
         self.keyed = not snapshot.config.rules
         """No rule reads the context: a key's answer is the same in every context."""
         self.targeted = targeted_features(snapshot.config)
-        self.by_view: dict[AnswerKey, dict[str, Details]] = {}
-        self.by_key: dict[str, dict[str, Details]] = {}
+        self.by_view: BoundedCache[AnswerKey, dict[str, Details]] = BoundedCache(VIEW_CACHE_SIZE)
+        self.by_key: BoundedCache[str, dict[str, Details]] = BoundedCache(KEY_CACHE_SIZE)
 
     def by_key_only(self, attributes: Mapping[str, Any]) -> bool:
         """Whether a request with `attributes` may be answered by its key alone."""
@@ -101,16 +106,14 @@ class _Resolved:
         except InvalidTargetingKey as error:
             raise InvalidContextError(str(error)) from None
         view = answer_key(evaluation)
-        by_flag = self.by_view.get(view)
+        by_flag = self.by_view.get(view) or self.by_view.old.get(view)
         if by_flag is None:
             evaluations = evaluate_unit(snapshot, evaluation, self.targeted)
             revision = snapshot.revision
             by_flag = {e.key: _details(with_revision(e, revision)) for e in evaluations}
-            self.by_view[view] = by_flag
+        self.by_view.put(view, by_flag)
         if self.by_key_only(attributes):
-            if len(self.by_key) >= KEY_CACHE_SIZE:
-                self.by_key.clear()
-            self.by_key[key] = by_flag
+            self.by_key.put(key, by_flag)
         return by_flag
 
 

@@ -8,7 +8,7 @@ rows the caller asked for are gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from flaggery.engine.model import Change, Fact, decode_facts
 from flaggery.engine.touches import Touched, touched
 from flaggery.errors import ValidationError
 from flaggery.store import tables as t
-from flaggery.store.change_index import Name, filtered_revisions
+from flaggery.store.change_index import Name, filtered_revisions, filtered_revisions_after
 from flaggery.store.database import Database
 from flaggery.store.validation import MAX_SUBJECT_ID, check_subject_id
 
@@ -37,9 +37,6 @@ __all__ = [
 ]
 
 MAX_CHANGES_LIMIT = 1000
-# A filtered page scans at most this many rows, so a filter matching nothing costs a bounded
-# read; the page's `next_after` lets the caller go on from where the scan stopped.
-SCAN_ROWS = 10_000
 # A stream resume further behind than this reloads instead: one snapshot is cheaper to send.
 MAX_REPLAY = 10_000
 
@@ -129,10 +126,15 @@ class ChangeFilter(msgspec.Struct, frozen=True):
 async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter) -> ChangePage:
     """Up to ``limit`` writes after revision ``after`` that ``keep`` keeps, oldest first.
 
-    Cost: one query of at most SCAN_ROWS rows plus two aggregates. Raises ValidationError for
-    an ``after`` that is not a revision (an integer from 0 to 2**63 - 1, what the database
-    stores), a ``limit`` outside 1..MAX_CHANGES_LIMIT, or a subject filter outside signed 64
-    bits; DatabaseUnavailable.
+    Cost: three queries (the head, the rows, the oldest revision). A filtered page reads the
+    change_touches index (flaggery.store.change_index), as `read_history` does: one indexed
+    query however many writes between do not match, and `next_after` is the head when the page
+    holds every kept write up to it (a subject filter's page may hold fewer than ``limit``: a
+    bulk add's id span that skips the subject is read and dropped). Rows are read up to the head
+    read first, so a write committed meanwhile is on the next page, never skipped. Raises
+    ValidationError for an ``after`` that is not a revision (an integer from 0 to 2**63 - 1,
+    what the database stores), a ``limit`` outside 1..MAX_CHANGES_LIMIT, or a subject filter
+    outside signed 64 bits; DatabaseUnavailable.
     """
     if not _is_int(after) or not 0 <= after <= MAX_SUBJECT_ID:
         raise ValidationError(
@@ -145,17 +147,21 @@ async def read_changes(db: Database, after: int, limit: int, keep: ChangeFilter)
     if keep.subject is not None:
         check_subject_id(keep.subject)
     log = t.change_log.c
-    scan = limit if keep.empty else SCAN_ROWS
     query = select(log.revision, log.at, log.actor, log.operation, log.payload, log.before)
-    query = query.where(log.revision > after).order_by(log.revision).limit(scan)
     async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
-        # Read after the rows, so that no row is newer than the head reported with them.
-        oldest = (await conn.execute(select(func.min(log.revision)))).scalar_one_or_none()
         head = int((await conn.execute(select(t.state.c.revision))).scalar_one())
-    changes, next_after = _keep(rows, limit, keep)
-    if len(rows) < scan and len(changes) < limit:
-        next_after = head
+        if keep.empty:
+            query = query.where(log.revision > after, log.revision <= head)
+        else:
+            revisions = filtered_revisions_after(keep.names(), after, head, limit)
+            query = query.where(log.revision.in_(revisions.scalar_subquery()))
+        rows = (await conn.execute(query.order_by(log.revision).limit(limit))).all()
+        oldest = (await conn.execute(select(func.min(log.revision)))).scalar_one_or_none()
+    decoded = [(row, decode_facts(row.payload)) for row in rows]
+    if keep.subject is not None:  # the index's bulk-add spans may skip the subject
+        decoded = [(row, facts) for row, facts in decoded if keep.keeps(facts)]
+    changes = [change_record(row, facts) for row, facts in decoded]
+    next_after = rows[-1].revision if len(rows) == limit else head
     # Revisions are contiguous: a retained log that starts later than after + 1 has a hole.
     gone = head > after and (oldest is None or oldest > after + 1)
     return ChangePage(changes, max(next_after, after), head, oldest, gone)
@@ -165,7 +171,9 @@ async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter
     """Up to ``limit`` writes before revision ``before`` that ``keep`` keeps, newest first:
     History's pages. A filtered page reads the change_touches index
     (flaggery.store.change_index): one indexed query whatever the number of writes that do
-    not match, and `older` is the last revision shown when there may be more. Raises
+    not match, and `older` is the last revision read when there may be more (a subject
+    filter's page may hold fewer than ``limit``: a bulk add's id span that skips the subject
+    is read and dropped, flaggery.store.change_index). Raises
     ValidationError as `read_changes` does; DatabaseUnavailable."""
     if not _is_int(before) or not 1 <= before <= MAX_SUBJECT_ID:
         raise ValidationError(f"before must be a revision from 1 to {MAX_SUBJECT_ID}.")
@@ -183,28 +191,16 @@ async def read_history(db: Database, before: int, limit: int, keep: ChangeFilter
     query = query.order_by(log.revision.desc()).limit(limit)
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
-    changes = [change_record(row, decode_facts(row.payload)) for row in rows]
+    decoded = [(row, decode_facts(row.payload)) for row in rows]
+    if keep.subject is not None:  # the index's bulk-add spans may skip the subject
+        decoded = [(row, facts) for row, facts in decoded if keep.keeps(facts)]
+    changes = [change_record(row, facts) for row, facts in decoded]
     last = rows[-1].revision if len(rows) == limit else 0
     return HistoryPage(changes, last if last > 1 else None)
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _keep(
-    rows: Sequence[Row[Any, Any, Any, Any, Any, Any]], limit: int, keep: ChangeFilter
-) -> tuple[list[ChangeRecord], int]:
-    changes: list[ChangeRecord] = []
-    last = 0
-    for row in rows:
-        last = row.revision
-        facts = decode_facts(row.payload)
-        if keep.keeps(facts):
-            changes.append(change_record(row, facts))
-            if len(changes) == limit:
-                break
-    return changes, last
 
 
 def change_record(row: Row[Any, Any, Any, Any, Any, Any], facts: tuple[Fact, ...]) -> ChangeRecord:

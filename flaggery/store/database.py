@@ -8,8 +8,9 @@ of processes are serialized by the database, and validation always sees the stat
 will change. Each write then runs in its own SAVEPOINT with the next revision: one that fails
 or changes nothing is rolled back alone and takes no revision. The batch ends by appending the
 change-log rows of its writes, setting the revision to the last of them and, on PostgreSQL,
-one ``pg_notify('flaggery', revision)``, delivered only if it commits. Revisions stay
-contiguous, one per committed write, in the order the writes were applied.
+one ``pg_notify('flaggery', revision)``, delivered only if it commits (there all of that is
+one statement, flaggery.store.batch_statements). Revisions stay contiguous, one per committed
+write, in the order the writes were applied.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 import sqlalchemy.exc
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -42,6 +43,7 @@ from flaggery.engine.model import Change, Fact, ReloadFact, SubjectsFact, encode
 from flaggery.errors import DatabaseUnavailable
 from flaggery.store import tables as t
 from flaggery.store.actor import current_actor, default_actor
+from flaggery.store.batch_statements import log_batch
 from flaggery.store.change_index import touch_rows
 from flaggery.store.group_commit import GroupCommit
 from flaggery.store.head import Head
@@ -236,12 +238,17 @@ class Database:
         self._group_commit: GroupCommit[Batch, _Planned, Outcome] = GroupCommit(
             self._batch, self._apply_planned
         )
+        self._held: tuple[AsyncConnection, asyncio.AbstractEventLoop] | None = None
+        """The last batch's connection, kept for the next batch when writes were waiting."""
 
     @property
     def is_postgres(self) -> bool:
         return is_postgres(self.url)
 
     async def dispose(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and held[1] is asyncio.get_running_loop():
+            await held[0].close()
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager
@@ -327,7 +334,7 @@ class Database:
         to its writes, then log them, set the head, notify once and commit; then tell the
         `commit_listeners` (before the writes are answered)."""
         with translate_outage():
-            async with self._connect() as conn:
+            async with self._batch_connection() as conn:
                 async with conn.begin():
                     head = await _lock_head(conn)
                     batch = Batch(conn, head)
@@ -338,6 +345,26 @@ class Database:
                 # replicas' feed, woken by the NOTIFY, then mostly finds the batch applied
                 # rather than reading it back (or reloading, for a bulk add logged as one).
                 await self._tell_listeners(batch)
+
+    @contextlib.asynccontextmanager
+    async def _batch_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one batch: the previous batch's if it was kept, else a pooled
+        one. Kept when writes are waiting as the batch ends: under a stream of writes the
+        batches then share one connection, without a checkout each (SQLAlchemy's ping is
+        three round trips, BEGIN, a query and ROLLBACK, and about 0.3 ms of CPU). A batch
+        that fails gives its connection back (invalidated if it was lost)."""
+        held, self._held = self._held, None
+        async with contextlib.AsyncExitStack() as stack:
+            if held is not None and held[1] is asyncio.get_running_loop() and not held[0].closed:
+                conn = held[0]
+            else:  # none kept (or one of a closed loop: it cannot be closed from here)
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):  # see `_connect`
+                    conn = await self.engine.connect()
+            stack.push_async_callback(conn.close)
+            yield conn
+            if self._group_commit.waiting:
+                stack.pop_all()
+                self._held = (conn, asyncio.get_running_loop())
 
     async def _tell_listeners(self, batch: Batch) -> None:
         if not batch.rows or batch.changes is None:
@@ -386,6 +413,11 @@ async def _lock_head(conn: AsyncConnection) -> Head:
 
 
 async def _append_changes(batch: Batch, *, notify: bool) -> None:
+    if notify:  # PostgreSQL: rows, touches, head and NOTIFY in one statement
+        await log_batch(
+            batch.conn, batch.rows, batch.touches, batch.revision, batch.change_id, NOTIFY_CHANNEL
+        )
+        return
     await batch.conn.execute(insert(t.change_log), batch.rows)
     if batch.touches:
         await batch.conn.execute(insert(t.change_touches), batch.touches)
@@ -394,9 +426,6 @@ async def _append_changes(batch: Batch, *, notify: bool) -> None:
         .where(t.state.c.id == 1)
         .values(revision=batch.revision, change_id=batch.change_id)
     )
-    if notify:
-        # In the same statement: one round trip less per batch, before its writes are answered.
-        head = head.returning(func.pg_notify(NOTIFY_CHANNEL, str(batch.revision)))
     await batch.conn.execute(head)
 
 

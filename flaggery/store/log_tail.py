@@ -59,10 +59,15 @@ def tail_of(applied: Head, head: Head, rows: Sequence[LogRow]) -> Tail:
 
 # One statement: PostgreSQL runs it on one snapshot, so the head and the rows agree. The join
 # bound keeps a history that went back (a restored backup) from reading rows it cannot use.
+# `s.id = 1` lets the planner count one state row by its key: without it, it estimated the
+# row count from the table's size, which every write's update grows until vacuum (1,932 rows
+# after 37,000 writes with autovacuum off), and the plan's cost then passed jit_above_cost:
+# each read of the tail spent 700 ms compiling itself, and the writes waited for it.
 _TAIL_SQL = """
 SELECT s.database_id, s.revision, s.change_id, l.revision, l.change_id, l.operation, l.payload
 FROM flaggery_state AS s
 LEFT JOIN change_log AS l ON l.revision >= $1 AND l.revision <= s.revision
+WHERE s.id = 1
 ORDER BY l.revision
 """
 

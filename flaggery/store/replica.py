@@ -79,6 +79,8 @@ class Replica:
         # The head whose state did not build: no point reloading it again until it moves.
         self._unbuildable: Head | None = None
         self._lock = asyncio.Lock()
+        self._reloading = False
+        """`reload` holds the lock (for seconds, at millions of subjects)."""
         self._catching_up = asyncio.Lock()
         self._swapped = asyncio.Condition()
         self._connected = False
@@ -181,30 +183,38 @@ class Replica:
         """Load everything from scratch. Raises on failure (after counting it), and
         SnapshotBuildFailed if the state does not build (the last snapshot stays). ``reason``
         is passed to the listeners."""
+        async with self._lock:
+            self._reloading = True
+            try:
+                await self._reload(reason)
+            finally:
+                self._reloading = False
+
+    async def _reload(self, reason: str) -> None:
+        """`reload`'s work, under the lock."""
         # The SQL side is imported where it is used: an edge's replica (no database) and its
         # process never load SQLAlchemy or a driver.
         from flaggery.store.loader import load_state_and_head
 
-        async with self._lock:
-            try:
-                if self._unbuildable is not None and await self._still_unbuildable():
-                    raise SnapshotBuildFailed(self.build_error)
-                state, head = await load_state_and_head(self._database())
-            except SnapshotBuildFailed:
-                raise
-            except Exception:
-                self.count_failure()
-                raise
-            self._connected = True
-            try:
-                snapshot = self._build(state)
-            except SnapshotBuildFailed:
-                self._unbuildable = head
-                raise
-            self.counts.full += 1
-            self._head = head
-            await self._swap(snapshot)
-            self._tell(None, reason)
+        try:
+            if self._unbuildable is not None and await self._still_unbuildable():
+                raise SnapshotBuildFailed(self.build_error)
+            state, head = await load_state_and_head(self._database())
+        except SnapshotBuildFailed:
+            raise
+        except Exception:
+            self.count_failure()
+            raise
+        self._connected = True
+        try:
+            snapshot = self._build(state)
+        except SnapshotBuildFailed:
+            self._unbuildable = head
+            raise
+        self.counts.full += 1
+        self._head = head
+        await self._swap(snapshot)
+        self._tell(None, reason)
 
     async def install(self, state: State, reason: str) -> None:
         """Serve ``state``, received whole from an upstream server (no database). Raises
@@ -245,12 +255,18 @@ class Replica:
     async def apply_own_commit(self, before: Head, changes: Sequence[Change], after: Head) -> None:
         """A `CommitListener` for the replica's own database handle: this process committed
         ``changes``, taking the database from ``before`` to ``after``. Apply them without
-        reading them back, when the snapshot is at ``before`` and nothing else is updating
-        it; otherwise the feed, or a catch-up after the write, reads them from the change log
-        as usual."""
-        if self._snapshot is None or self._head != before or self._lock.locked():
+        reading them back, when the snapshot is at ``before``; otherwise the feed, or a
+        catch-up after the write, reads them from the change log as usual.
+
+        It waits for a refresh under way (one read of the change log: the feed woken by the
+        previous batch's NOTIFY holds the lock at nearly every commit under a stream of
+        writes, and skipping then made each batch's writes wait for a catch-up of their own,
+        a pooled read of the log), never for a full reload."""
+        if self._snapshot is None or self._reloading:
             return
         async with self._lock:
+            if self._head != before:  # the feed applied them already, or a reload moved on
+                return
             try:
                 snapshot = await in_steps(self._snapshot.apply_in_steps(changes, self._clock()))
             except Exception:

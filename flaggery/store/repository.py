@@ -140,7 +140,7 @@ class AsyncFlaggery(
         ``page.next_after``; ``page.gone`` says rows after ``after`` were pruned by retention
         (FLAGGERY_CHANGE_LOG_RETENTION_*).
 
-        Cost: one indexed query of at most `limit` rows (10,000 rows scanned with a filter).
+        Cost: one indexed query of at most `limit` rows, with a filter too (the index of names).
         Raises ValidationError, DatabaseUnavailable.
         """
         keep = ChangeFilter(feature, group, test, subject)
@@ -159,7 +159,7 @@ class AsyncFlaggery(
         """The history newest first, as the dashboard's History shows it: up to ``limit``
         writes before revision ``before`` (None: the latest), filtered as `changes` filters.
         Continue with ``before=page.older`` (None: nothing older). Cost: one indexed query of
-        at most 10,000 rows. Raises ValidationError, DatabaseUnavailable."""
+        at most `limit` rows. Raises ValidationError, DatabaseUnavailable."""
         start = await self._db.revision() + 1 if before is None else before
         keep = ChangeFilter(feature, group, test, subject)
         return await read_history(self._db, start, limit, keep)

@@ -8,7 +8,7 @@ unless a setting allows them (FLAGGERY_WEBHOOK_ALLOW_LOOPBACK, FLAGGERY_WEBHOOK_
 
 The host is resolved and every address it resolves to is checked, when the subscription is
 created and again before every delivery (a name may point elsewhere later: DNS rebinding). The
-delivery then connects to the address that was checked (flaggery.hooks.delivery), never to a
+delivery then connects to the address that was checked (flaggery.hooks.sending), never to a
 second resolution.
 """
 

@@ -2,7 +2,7 @@
 
 A subscription is configuration, not flag state: creating one writes no revision. Its cursor
 (``delivered``) is the last revision handled: delivered, or skipped because the filter does
-not keep it. The admin process (flaggery.hooks.delivery) moves the cursor only after the
+not keep it. The admin process (flaggery.hooks.sending) moves the cursor only after the
 receiver acknowledged the revision, with a compare-and-set, so a replay asked meanwhile wins
 and nothing is skipped: at least once, in revision order. A lease on the row lets one admin
 process at a time deliver a subscription when several run.
@@ -20,6 +20,7 @@ from flaggery.errors import ValidationError, WebhookExists, WebhookNotFound
 from flaggery.store import tables as t
 from flaggery.store.audit_trail import ChangeFilter
 from flaggery.store.database import Database
+from flaggery.store.operation_names import WRITE_OPERATIONS
 from flaggery.store.validation import MAX_SUBJECT_ID, check_name, storable
 from flaggery.store.webhook_targets import TargetPolicy, resolve
 
@@ -36,7 +37,6 @@ __all__ = [
 
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 500
-OPERATION_LENGTH = 64
 
 
 class WebhookRecord(msgspec.Struct, frozen=True):
@@ -135,7 +135,8 @@ class WebhooksAdmin:
         after: int | None = None,
     ) -> WebhookRecord:
         """Subscribe ``url`` to the writes the filter keeps (each name given narrows, as in
-        `changes`; ``operation``: the admin method's name, such as ``kill_switch``), signed
+        `changes`; ``operation``: an admin operation's name, such as ``kill_switch``, one of
+        WRITE_OPERATIONS; ``revert`` and ``restore`` keep every revert and restore), signed
         with ``secret`` (16-500 characters). Delivery starts after revision ``after``
         (default: the current revision, so only later writes are sent).
 
@@ -204,14 +205,15 @@ class WebhooksAdmin:
 
 
 def _optional_operation(operation: str | None) -> str | None:
-    if operation is None:
-        return None
-    if not isinstance(operation, str) or not 0 < len(operation) <= OPERATION_LENGTH:
-        raise ValidationError(
-            f"An operation filter is an admin method's name (such as 'kill_switch'), "
-            f"1-{OPERATION_LENGTH} characters."
-        )
-    return operation
+    """A webhook's operation filter: None, or a name in WRITE_OPERATIONS (a name no write
+    records would keep nothing, silently). Raises ValidationError saying what is allowed."""
+    if operation is None or (isinstance(operation, str) and operation in WRITE_OPERATIONS):
+        return operation
+    shown = repr(operation)[:80] if isinstance(operation, str) else type(operation).__name__
+    raise ValidationError(
+        f"No write records the operation {shown}: an operation filter is an admin "
+        f"operation's name, one of {', '.join(sorted(WRITE_OPERATIONS))}."
+    )
 
 
 async def subscriptions(db: Database) -> list[Subscription]:

@@ -250,7 +250,8 @@ def add_subjects(
 def _sign_ins(
     snapshot: Snapshot, subjects: Sequence[PastedSubject], weights: Mapping[int, int]
 ) -> list[str]:
-    plan = plan_sign_ins(weights, snapshot.config.buckets, snapshot.config.key_salt, subjects)
+    config = snapshot.config
+    plan = plan_sign_ins(weights, config.buckets, config.key_salt, subjects, config.key_splits)
     keyed = [p for p in plan if p.key is not None]
     kept = [p for p in keyed if p.kept]
     sentences = [

@@ -17,11 +17,15 @@ from starlette.routing import Route
 
 from flaggery.decimal_text import DecimalTextError, parse_decimal
 from flaggery.errors import ValidationError
+from flaggery.store.operation_names import WRITE_OPERATIONS
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.ui.actions import form_post
 from flaggery.ui.render import Ui
 
 __all__ = ["routes"]
+
+OPERATION_CHOICES = sorted(WRITE_OPERATIONS)
+"""What the operation filter's field offers (a name no write records is refused)."""
 
 
 def routes(ui: Ui) -> list[Route]:
@@ -41,7 +45,9 @@ def routes(ui: Ui) -> list[Route]:
 async def page(ui: Ui, request: Request, **context: Any) -> Response:
     hooks = await ui.services(request).store.webhooks()
     status = context.pop("status", 200)
-    return ui.page(request, "webhooks.html", status, webhooks=hooks, **context)
+    return ui.page(
+        request, "webhooks.html", status, webhooks=hooks, operations=OPERATION_CHOICES, **context
+    )
 
 
 def _text(form: FormData, key: str) -> str:

@@ -27,7 +27,7 @@ from flaggery.engine.model import (
     decode_facts,
     encode_facts,
 )
-from flaggery.engine.steps import STEP_KEYS
+from flaggery.engine.steps import STEP_KEYS, STEP_PATCHES, Steps
 from flaggery.errors import SubjectNotFound
 from tests.engine.reference import assert_resolves_like_naive
 from tests.engine.state_patch import apply_changes
@@ -138,30 +138,49 @@ def test_deleting_a_group_with_its_memberships() -> None:
     assert snapshot.subject(2).groups == []
 
 
-def test_a_configuration_change_is_resolved_in_steps_of_bounded_size() -> None:
-    """A caller on an event loop serves between steps: 100 views re-resolve in 4 steps of at
-    most STEP_KEYS, and the result is the snapshot `apply` gives."""
-    many = make_state(
-        revision=5,
-        buckets=range(1, 101),
-        subjects={i: Subject(weight=1, bucket=i) for i in range(1, 101)},
-        features=[Feature("checkout", ("A", "B"), default="A")],
-    )
-    snapshot = build_snapshot(many, minute(0))
-    rollout = Rollout("checkout", "B", 0.5, frozenset(range(1, 51)))
-    log = [change(6, RolloutFact("checkout", rollout))]
-    steps = snapshot.apply_in_steps(log, minute(0))
+def _run_steps(steps: Steps[Snapshot]) -> tuple[Snapshot, int]:
+    """The result of `steps` and how many times they yielded."""
     yielded = 0
     while True:
         try:
             next(steps)
         except StopIteration as done:
-            stepped: Snapshot = done.value
-            break
+            return done.value, yielded
         yielded += 1
+
+
+def test_new_views_are_resolved_in_steps_of_bounded_size() -> None:
+    """A caller on an event loop serves between steps: 100 new buckets' views resolve in 4
+    steps of at most STEP_KEYS, and the result is the snapshot `apply` gives."""
+    few = make_state(
+        revision=5,
+        buckets=[0],
+        subjects={1: Subject(weight=1, bucket=0)},
+        features=[Feature("checkout", ("A", "B"), default="A")],
+    )
+    log = [change(6, *(BucketFact(bucket) for bucket in range(1, 101)))]
+    stepped, yielded = _run_steps(build_snapshot(few, minute(0)).apply_in_steps(log, minute(0)))
     assert yielded == -(-100 // STEP_KEYS) - 1
+    assert stepped.view_count == 101
+    assert_same_snapshot(stepped, apply_changes(few, log), minute(0))
+
+
+def test_a_configuration_change_patches_the_views_in_steps_of_bounded_size() -> None:
+    """A rollout over many views re-resolves its feature in them STEP_PATCHES views a step."""
+    count = 2 * STEP_PATCHES + 1
+    many = make_state(
+        revision=5,
+        buckets=range(count),
+        subjects={i: Subject(weight=1, bucket=i) for i in range(count)},
+        features=[Feature("checkout", ("A", "B"), default="A")],
+    )
+    snapshot = build_snapshot(many, minute(0))
+    rollout = Rollout("checkout", "B", 0.5, frozenset(range(0, count, 2)))
+    log = [change(6, RolloutFact("checkout", rollout))]
+    stepped, yielded = _run_steps(snapshot.apply_in_steps(log, minute(0)))
+    assert yielded == 2
     assert_same_snapshot(stepped, apply_changes(many, log), minute(0))
-    assert stepped.variant(50, "checkout") == "B" and stepped.variant(51, "checkout") == "A"
+    assert stepped.variant(2, "checkout") == "B" and stepped.variant(3, "checkout") == "A"
 
 
 def test_a_subject_change_takes_one_step() -> None:

@@ -276,3 +276,20 @@ def test_ids_from_a_small_first_id_get_a_window_from_zero(first: int) -> None:
 def test_a_first_id_beyond_a_64th_of_the_count_keeps_its_base() -> None:
     index = index_of({i: (0, 1) for i in range(20, 1000)})
     assert index.base == 20
+
+
+def test_a_patch_copies_only_the_columns_it_changes() -> None:
+    """A weight change shares the slot column, a move to another view the weights; the
+    original keeps its content either way."""
+    index = SubjectIndex.build(array("q", [1, 2, 3]), array("H", [0, 1, 0]), array("q", [5, 6, 7]))
+    reweighted = index.patched({2: (1, 9)})
+    assert reweighted.dense_slots is index.dense_slots
+    assert (reweighted.entry(2), index.entry(2)) == ((1, 9), (1, 6))
+    moved = index.patched({3: (2, 7)})
+    assert moved.dense_slots is not index.dense_slots
+    assert (moved.entry(3), index.entry(3)) == ((2, 7), (0, 7))
+    assert moved.columns()[2] is index.columns()[2]
+    removed = index.patched({1: None})
+    assert removed.dense_slots is not index.dense_slots and index.entry(1) == (0, 5)
+    with pytest.raises(SubjectNotFound):
+        removed.entry(1)

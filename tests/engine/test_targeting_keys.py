@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from flaggery.engine import build_snapshot
 from flaggery.engine.model import BucketFact, Change, Feature, Group, Rollout, State, Subject
 from flaggery.engine.targeting import (
+    PythonKeyBucketer,
     bucket_of_key,
     check_targeting_key,
     hash_key,
@@ -204,5 +205,9 @@ def test_a_new_snapshot_does_not_answer_from_the_old_ones_cache() -> None:
 def test_the_inlined_bucketer_answers_as_hash_then_jump(
     key: str, salt: bytes, buckets: list[int]
 ) -> None:
-    """key_bucketer (the serving path) is bucket_of_key (the documented function) inlined."""
-    assert key_bucketer(salt, buckets)(key) == bucket_of_key(key_hasher(salt), buckets, key)
+    """PythonKeyBucketer (the fallback of the serving path) is bucket_of_key (the documented
+    function) with the jump hash inlined; key_bucketer (C or Python) answers alike. The C
+    accelerator's own equality tests: tests/engine/test_targeting_accelerator.py."""
+    expected = bucket_of_key(key_hasher(salt), buckets, key)
+    for bucketer in (PythonKeyBucketer(salt, len(buckets)), key_bucketer(salt, len(buckets))):
+        assert (bucketer.hash(key), buckets[bucketer.index(key)]) == expected

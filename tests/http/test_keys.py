@@ -97,6 +97,29 @@ async def test_bad_keys_are_refused_with_the_reason(
     assert reason in fails(await client.get(path), 400, "InvalidTargetingKey")
 
 
+@pytest.mark.parametrize("headers", [{}, ROUTER], ids=["fast path", "router"])
+async def test_a_path_that_is_not_utf8_is_refused_not_replaced(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """uvicorn decodes %FF as U+FFFD: %FF, %E9 (Latin-1 é) and %EF%BF%BD (U+FFFD itself) would
+    be one key. Each route refuses such a path; real UTF-8 U+FFFD stays a key."""
+    await _seed_rollout(client)
+    for raw in ("/v1/keys/%FF/flags", "/v1/keys/caf%E9/explain", "/v1/keys/%ED%A0%80/flags"):
+        message = fails(await client.get(httpx.URL(raw), headers=headers), 400,
+                        "ValidationError")  # fmt: skip
+        assert "UTF-8" in message, message
+    fails(await client.get(httpx.URL("/v1/groups/%FF"), headers=headers), 400,
+          "ValidationError")  # fmt: skip
+    for query in ("?x=caf%E9", "?context.country=%FF"):  # a cache buster too: one answer
+        fails(await client.get(httpx.URL("/v1/keys/k/flags" + query), headers=headers), 400,
+              "ValidationError")  # fmt: skip
+    ok(await client.get(httpx.URL("/v1/keys/k/flags?x=caf%C3%A9"), headers=headers))
+    signed_in = httpx.URL("/v1/subjects/900?weight=1&like_key=caf%E9")  # Latin-1, not UTF-8
+    fails(await client.post(signed_in), 400, "ValidationError")
+    fails(await client.get("/v1/subjects/900"), 404, "SubjectNotFound")  # nothing written
+    ok(await client.get(httpx.URL("/v1/keys/%EF%BF%BD/flags"), headers=headers))
+
+
 async def test_a_key_of_256_characters_is_served(client: httpx.AsyncClient) -> None:
     await seed_basics(client)
     assert ok(await client.get(_path("€" * 256))) == {"flags": {"f": "A"}}

@@ -162,6 +162,8 @@ async def test_a_key_flags_get_is_written_while_it_is_parsed(path: bytes, key: s
     [
         b"GET /v1/keys//flags",  # an empty key: the router's 400
         b"GET /v1/keys/a%00b/flags",  # NUL: the router's 400
+        b"GET /v1/keys/%FF/flags",  # not UTF-8: the router's 400
+        b"GET /v1/keys/%ED%A0%80/flags",  # an encoded surrogate is not UTF-8 either
         b"GET /v1/keys/k/flags#fragment",
         b"HEAD /v1/subjects/7/flags",
         b"GET /v1/subjects/7/flags?x=1",

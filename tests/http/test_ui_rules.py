@@ -66,3 +66,49 @@ async def test_an_audience_is_set_with_the_rollout_and_a_context_is_tried(
     assert "the feature's default" in elsewhere.text and "by its rule" not in elsewhere.text
     bad_key = await client.get("/ui/subjects", params={"key": ""})
     assert bad_key.status_code == 400
+
+
+async def test_saving_the_form_keeps_every_constraint_and_value_as_shown(
+    make_client: MakeClient,
+) -> None:
+    """A rule of 70 constraints (over the 64 rows the form once read) with values that have
+    spaces, saved back unchanged from the page, is the same rule."""
+    client = await make_client()
+    await seed_basics(client)
+    ok(await client.post("/v1/groups/big"), 201)
+    rule = [
+        [
+            {"contextName": f"a{number}_{row}", "operator": "STR_ENDS_WITH",
+             "values": [" Inc", "GmbH "]}
+            for row in range(size)
+        ]
+        for number, size in enumerate((32, 32, 6))
+    ]  # fmt: skip
+    ok(await client.put("/v1/groups/big/rule", json={"rule": rule}))
+    before = ok(await client.get("/v1/groups/big"))["rule"]
+    page = await client.get("/ui/groups/big")
+    rows: dict[str, str] = {}
+    for index, row in enumerate(c for constraint_set in before for c in constraint_set):
+        assert f'name="name-{index}" value="{row["contextName"]}"' in page.text
+        set_number = next(n for n, s in enumerate(before, start=1) if row in s)
+        rows |= {
+            f"set-{index}": str(set_number), f"name-{index}": row["contextName"],
+            f"operator-{index}": row["operator"], f"values-{index}": "\r\n".join(row["values"]),
+        }  # fmt: skip
+    saved = await client.post("/ui/groups/big/rule", data={"csrf": csrf_of(page), **rows})
+    assert saved.status_code == 303
+    assert ok(await client.get("/v1/groups/big"))["rule"] == before
+
+
+async def test_the_try_box_reads_the_key_as_the_context_s_targeting_key(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    await seed_basics(client)
+    ok(await client.post("/v1/groups/vip"), 201)
+    rule = [[{"contextName": "userId", "operator": "IN", "values": ["visitor-1"]}]]
+    ok(await client.put("/v1/groups/vip/rule", json={"rule": rule}))
+    tried = await client.get("/ui/subjects", params={"key": "visitor-1", "context": "plan=pro"})
+    assert tried.status_code == 200 and "(by its rule, set 1)" in tried.text
+    other = await client.get("/ui/subjects", params={"key": "visitor-2", "context": "plan=pro"})
+    assert "by its rule" not in other.text

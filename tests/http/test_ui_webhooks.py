@@ -22,11 +22,15 @@ async def test_subscribe_replay_and_remove_from_the_dashboard(
     csrf = csrf_of(page)
     form = {"csrf": csrf, "name": "audit", "url": "http://127.0.0.1:9/h", "secret": SECRET}
     fails(await client.post("/ui/webhooks", data={**form, "csrf": "0" * 64}), 403, "Forbidden")
-    created = await client.post("/ui/webhooks", data={**form, "operation": XSS})
+    refused = await client.post("/ui/webhooks", data={**form, "operation": XSS})
+    assert refused.status_code == 400 and "No write records the operation" in refused.text
+    assert XSS not in refused.text and "&lt;img src=x onerror=alert(1)&gt;" in refused.text
+    assert '<option value="kill_switch">' in refused.text  # the names the field offers
+    created = await client.post("/ui/webhooks", data={**form, "operation": "rm_feature"})
     assert created.status_code == 303, created.text
     listed = await client.get("/ui/webhooks")
     assert "audit" in listed.text and "revision 0" in listed.text and SECRET not in listed.text
-    assert XSS not in listed.text and "&lt;img src=x onerror=alert(1)&gt;" in listed.text
+    assert "operation=rm_feature" in listed.text
     await store.add_feature("f")
     await store.add_feature("g")
     async with store.database.read() as conn, conn.begin():

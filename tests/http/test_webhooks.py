@@ -43,6 +43,10 @@ async def test_refused_targets_answer_in_the_error_envelope(make_client: MakeCli
         assert "webhook" in message.lower(), message
     short = {**HOOK, "secret": "short"}
     fails(await client.post("/v1/webhooks/h", json=short), 400, "ValidationError")
+    for operation in ("kil_switch", "revert 3", ""):  # no write records these
+        typo = {**HOOK, "url": "http://127.0.0.1:9/", "operation": operation}
+        message = fails(await client.post("/v1/webhooks/h", json=typo), 400, "ValidationError")
+        assert "set_rollout_proportion" in message, message
     assert ok(await client.get("/v1/webhooks")) == {"webhooks": []}
 
 

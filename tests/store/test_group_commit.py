@@ -4,12 +4,12 @@ and none is acknowledged unless the batch commits (flaggery.store.group_commit).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from flaggery import errors
 from flaggery.engine.model import Subject, SubjectFact
@@ -185,6 +185,53 @@ async def test_a_write_cancelled_before_its_turn_does_not_stall_the_batch() -> N
     with pytest.raises(asyncio.CancelledError):
         await second
     assert [batch.log for batch in opened] == [["slow", "commit"], ["plan", "commit"]]
+
+
+async def test_writers_that_come_back_one_by_one_share_the_next_batch() -> None:
+    """Eight writers, each sending its next write a little after its answer (as clients over
+    a network do): every batch after the first carries all eight, not one and then seven."""
+    sizes: list[int] = []
+
+    @asynccontextmanager
+    async def begin() -> AsyncIterator[_FakeBatch]:
+        yield _FakeBatch()
+
+    async def apply(batch: _FakeBatch, plans: Sequence[int]) -> list[int]:
+        sizes.append(len(plans))
+        return list(plans)
+
+    commits: GroupCommit[_FakeBatch, int, int] = GroupCommit(begin, apply, gather_seconds=0.5)
+
+    async def writer(index: int) -> None:
+        for _ in range(4):
+            await commits.submit(index)
+            await asyncio.sleep(0.002 * index)  # the answer's and the next write's trip
+
+    await asyncio.gather(*(writer(index) for index in range(8)))
+    assert sizes == [8, 8, 8, 8]
+
+
+async def test_batches_back_to_back_keep_their_connection(store: AsyncFlaggery) -> None:
+    await store.increase_buckets(2)
+    engine = store.database.engine.sync_engine
+    seen = {"checkout": 0, "commit": 0}
+
+    def count(name: str) -> Callable[..., None]:
+        return lambda *_: seen.__setitem__(name, seen[name] + 1)
+
+    event.listen(engine, "checkout", count("checkout"))
+    event.listen(engine, "commit", count("commit"))
+
+    async def arriving(subject_id: int) -> int:
+        await asyncio.sleep(0.002 * subject_id)  # a stream: some arrive while a batch runs
+        return await store.add_subject(subject_id, 1)
+
+    await asyncio.gather(*(arriving(i) for i in range(1, 61)))
+    assert seen["commit"] > 1
+    assert seen["checkout"] < seen["commit"]
+    assert await store.revision() == 61
+    async with store.database.read() as conn:
+        await check_invariants(conn)
 
 
 async def test_a_failing_commit_listener_does_not_unacknowledge_a_committed_write(

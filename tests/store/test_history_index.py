@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
 from flaggery.store import tables as t
-from flaggery.store.audit_trail import ChangeFilter
+from flaggery.store.audit_trail import ChangeFilter, ChangeRecord
 from flaggery.store.database import Database
 from flaggery.store.migrations import alembic_config, upgrade
 from flaggery.store.repository import AsyncFlaggery
@@ -132,3 +132,48 @@ async def test_the_migration_fills_the_index_of_older_writes(db_url: str) -> Non
     async with AsyncFlaggery.from_db_url(db_url, clock=FakeClock()) as store:
         for keep, pages in expected.items():
             assert await _pages(store, keep, limit=5) == pages, keep
+
+
+def _scanned_page(
+    everything: list[ChangeRecord], after: int, limit: int, keep: ChangeFilter, head: int
+) -> tuple[list[int], int]:
+    """GET /v1/changes as it was before the index (filtered in Python over the rows after
+    `after`, which here are fewer than its 10,000-row scan): the kept revisions and
+    next_after."""
+    kept = [c.revision for c in everything if c.revision > after and keep.keeps(c.facts)]
+    page = kept[:limit]
+    return page, (page[-1] if len(page) == limit else head)
+
+
+async def test_filtered_changes_are_what_the_python_filter_answered(
+    store: AsyncFlaggery,
+) -> None:
+    await _random_writes(store, seed=33)
+    head = await store.revision()
+    everything = (await store.changes(0, 1000)).changes
+    assert len(everything) == head
+    for keep in [*FILTERS, ChangeFilter()]:
+        for limit in (1, 3, 1000):
+            after = 0
+            while True:
+                fields = {"feature": keep.feature, "group": keep.group, "test": keep.test}
+                page = await store.changes(after, limit, subject=keep.subject, **fields)
+                expected, next_after = _scanned_page(everything, after, limit, keep, head)
+                assert [c.revision for c in page.changes] == expected, (keep, after)
+                assert page.changes == [c for c in everything if c.revision in expected]
+                assert (page.next_after, page.head) == (next_after, head), (keep, after)
+                if page.next_after >= head:
+                    break
+                after = page.next_after
+
+
+async def test_a_filtered_changes_page_finds_its_write_behind_many_others(
+    store: AsyncFlaggery,
+) -> None:
+    await store.add_feature("old")
+    for number in range(300):
+        await store.add_feature(f"later-{number}")
+    await store.add_variant("A", "old")
+    page = await store.changes(0, 10, feature="old")
+    assert [c.operation for c in page.changes] == ["add_feature", "add_variant"]
+    assert page.next_after == page.head == await store.revision()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import overload
+from typing import Any, overload
 
 import asyncpg
 from sqlalchemy import bindparam, delete, select, update
@@ -262,9 +262,22 @@ async def _add_bucket_weight(conn: AsyncConnection, bucket: int, delta: int) -> 
     )
 
 
+_ADD_BUCKET_WEIGHTS = """
+UPDATE buckets SET weight = buckets.weight + d.delta
+FROM unnest($1::int4[], $2::int8[]) AS d (id, delta) WHERE buckets.id = d.id
+"""
+
+
 async def _add_bucket_weights(conn: AsyncConnection, deltas: dict[int, int]) -> None:
-    """One statement with a parameter set per bucket, in id order (a fixed lock order)."""
+    """Add each delta to its bucket's weight: on PostgreSQL one statement over two arrays
+    (an import batch changes about every bucket: 100 parameter sets of executemany were 100
+    statements for the server), elsewhere one parameter set per bucket. Writers take the
+    revision lock before any bucket, so the order rows are locked in does not matter."""
     if not deltas:
+        return
+    if conn.dialect.name == "postgresql":
+        raw: Any = (await conn.get_raw_connection()).driver_connection
+        await raw.execute(_ADD_BUCKET_WEIGHTS, list(deltas), list(deltas.values()))
         return
     statement = (
         update(t.buckets)

@@ -91,3 +91,36 @@ def test_explain_names_the_rule_group_and_the_constraint_set() -> None:
         "beta",
         None,
     )
+
+
+VISITOR = parse_rule([[{"contextName": "userId", "operator": "IN", "values": ["visitor-1"]}]])
+BY_KEY = parse_rule(
+    [[{"contextName": "targetingKey", "operator": "STR_STARTS_WITH", "values": ["visitor-"]}]]
+)
+
+
+def test_rules_read_the_request_s_key_as_its_targeting_key() -> None:
+    """The Python API, the OpenFeature provider and the dashboard pass the key apart from the
+    context; OFREP's context carries it. Rules on targetingKey and userId see it either way
+    (the key wins over a different targetingKey, as on the REST routes)."""
+    state = make_state(
+        buckets=[1],
+        features=[Feature("checkout", ("A", "B", "C"), "A")],
+        groups=[
+            Group("vip", {"checkout": "B"}, VISITOR),
+            Group("visitors", {"checkout": "C"}, BY_KEY),
+        ],
+    )
+    snapshot = build_snapshot(state, T0)
+    apart = snapshot.evaluate("visitor-1", {"country": "DE"})
+    carried = snapshot.evaluate("visitor-1", {"country": "DE", "targetingKey": "visitor-1"})
+    assert apart.groups == carried.groups == ("vip", "visitors")
+    assert dict(apart.flags) == {"checkout": "C"}  # visitors sorts last: its override wins
+    other = snapshot.evaluate("visitor-1", {"country": "DE", "targetingKey": "someone"})
+    assert other.groups == apart.groups
+    assert snapshot.place("visitor-1", {"country": "DE"}).groups == apart.groups
+    explained = snapshot.explain_key("visitor-1", {"country": "DE"})
+    assert set(explained.rule_groups) == {"vip", "visitors"}
+    assert snapshot.evaluate("visitor-2", {"country": "DE"}).groups == ("visitors",)
+    # No context at all stays in its explicit groups only (rules cost it nothing).
+    assert snapshot.evaluate("visitor-1").groups == snapshot.evaluate("visitor-1", {}).groups == ()

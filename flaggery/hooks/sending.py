@@ -42,6 +42,7 @@ from flaggery.live.backoff import Backoff
 from flaggery.live.tasks import cancel_and_wait
 from flaggery.store.audit_trail import ChangeRecord, read_changes
 from flaggery.store.database import Database
+from flaggery.store.operation_names import operation_word
 from flaggery.store.webhook_targets import TargetPolicy, resolve
 from flaggery.store.webhooks import Subscription, advance, claim, record_failure, subscriptions
 
@@ -174,7 +175,7 @@ class Deliverer:
             if page.gone:
                 log.warning("Webhook %r: revisions after %s were pruned", record.name, cursor)
             for change in page.changes:
-                if record.operation not in (None, change.operation):
+                if record.operation not in (None, operation_word(change.operation)):
                     continue
                 await self._post(subscription, change)
                 if not await advance(self.db, record.name, cursor, change.revision):

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from flaggery.errors import WebhookTargetRefused
-from flaggery.hooks.delivery import Deliverer
+from flaggery.errors import ValidationError, WebhookTargetRefused
+from flaggery.hooks.sending import Deliverer
 from flaggery.hooks.signing import SIGNATURE_HEADER, verify
 from flaggery.store.repository import AsyncFlaggery
 from flaggery.store.webhook_targets import TargetPolicy
@@ -257,3 +257,37 @@ async def test_revisions_pruned_before_delivery_are_skipped_and_the_rest_deliver
     assert revisions(target) == written[-2:]
     assert "were pruned" in caplog.text
     assert (await store.get_webhook("audit")).delivered == written[-1]
+
+
+async def test_a_revert_filter_keeps_every_revert(
+    store: AsyncFlaggery, hooks: Deliverer, target: Receiver
+) -> None:
+    await store.add_webhook("reverts", target.url, SECRET, operation="revert")
+    await store.add_feature("a")
+    await store.add_variant("A", "a", make_default=True)
+    await store.add_variant("B", "a")
+    await store.set_default_feature_variant("a", "B")
+    await store.revert(await store.revision())
+    reverted = await store.revision()
+    await hooks.run_round()
+    assert revisions(target) == [reverted]  # recorded as "revert <revision>"
+
+
+async def test_an_operation_no_write_records_is_refused(store: AsyncFlaggery) -> None:
+    for operation in ("kil_switch", "revert 3", "", "x" * 65, "KILL_SWITCH"):
+        with pytest.raises(ValidationError, match="kill_switch"):
+            await store.add_webhook("h", "http://127.0.0.1:9/", SECRET, operation=operation)
+    assert await store.webhooks() == []
+
+
+async def test_a_filtered_subscription_finds_its_write_behind_many_others(
+    store: AsyncFlaggery, hooks: Deliverer, target: Receiver
+) -> None:
+    await store.add_webhook("checkout", target.url, SECRET, feature="checkout")
+    await add_features(store, *(f"other-{number}" for number in range(250)))
+    await store.add_feature("checkout")
+    kept = await store.revision()
+    await add_features(store, "after")
+    await hooks.run_round()
+    assert revisions(target) == [kept]
+    assert (await store.get_webhook("checkout")).delivered == await store.revision()
