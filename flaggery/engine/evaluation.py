@@ -130,7 +130,7 @@ class BoundedCache(Generic[_Key, _Value]):
     keep it bound. Safe to share between threads under the GIL: each step is one dict
     operation, and a race at a generation change only loses an entry (it is recomputed)."""
 
-    __slots__ = ("_capacity", "_young", "get", "old")
+    __slots__ = ("_capacity", "_young", "get", "old", "young")
 
     def __init__(self, limit: int) -> None:
         """`limit`: at least 2, the most entries kept (both generations together)."""
@@ -140,6 +140,10 @@ class BoundedCache(Generic[_Key, _Value]):
         self._young: dict[_Key, _Value] = {}
         self.get: Callable[[_Key], _Value | None] = self._young.get
         """The entry of a key in the young generation, or None. TypeError if unhashable."""
+        self.young: Mapping[_Key, _Value] = self._young
+        """The young generation itself, the same object for the cache's life (read-only):
+        ``young[key]`` is a hit with no call at all (KeyError on a miss), for the hottest
+        caller (flaggery.engine.readers.key_evaluator)."""
         self.old: dict[_Key, _Value] = {}
         """The old generation (replaced at each generation change: read it as
         ``cache.old``, not through a copy of it)."""

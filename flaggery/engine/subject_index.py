@@ -8,7 +8,11 @@ of two layouts from the ids it holds:
   ``array('q')`` of weights indexed by ``id - base`` (10 or 12 bytes per id in the range; the
   typecode's largest value, `ABSENT` for ``'I'``, marks holes). Two bytes a slot keep ten
   million subjects' slots in 20 MB, within this machine's last-level cache, where four bytes
-  (40 MB) were not: the lookup is one cache line, more often already cached;
+  (40 MB) were not: the lookup is one cache line, more often already cached. A slot column
+  of 4 MiB or more is backed by transparent huge pages where Linux offers them
+  (flaggery.engine.huge_pages): ten pages of 2 MiB instead of 5,000 of 4 KiB, so a lookup
+  also finds its address translation cached. A window whose lowest id is small (ids from 1,
+  as a database numbers them) starts at id 0, so a read uses the id itself as the offset;
 - sparse, otherwise: sorted ``array('q')`` ids with parallel slots and weights, searched by
   bisection (20 bytes per subject).
 
@@ -25,6 +29,7 @@ from itertools import compress
 from typing import Literal
 
 from flaggery.engine.columns import patch_sorted_columns
+from flaggery.engine.huge_pages import prefer_huge_pages
 from flaggery.engine.steps import STEP_SLOTS, Steps, finish
 from flaggery.errors import SubjectNotFound
 
@@ -45,6 +50,10 @@ _BEYOND_EVERY_ID = 1 << 64
 # and it buys a lookup without bisection.
 _DENSE_SPREAD = 2
 _DENSE_ALLOWANCE = 1024
+
+# A dense window whose lowest id is at most 1/64 of its count starts at id 0 instead (holes
+# below): a read then uses the id itself as the offset.
+_ZERO_BASE_RATIO = 64
 
 Entry = tuple[int, int]
 """(slot, weight) of one subject."""
@@ -73,7 +82,10 @@ class SubjectIndex(ABC):
         The index takes ownership: the arrays may be kept as they are, so do not mutate them.
         """
         if ids and _fits_dense(ids[-1] - ids[0] + 1, len(ids)):
-            return _DenseIndex.from_columns(ids, slots, weights)
+            index = _DenseIndex.from_columns(ids, slots, weights)
+            # A build is seconds for millions of subjects: the huge pages are worth having now.
+            prefer_huge_pages(index.dense_slots, now=True)
+            return index
         return _SparseIndex(ids, slots, weights)
 
     @property
@@ -139,15 +151,27 @@ class _DenseIndex(SubjectIndex):
     def __init__(self, base: int, slots: array[int], weights: array[int], count: int) -> None:
         self.base = base
         self.dense_slots = slots
+        prefer_huge_pages(slots, now=False)  # the serving path's swaps: no copy, a hint
         self._absent = absent_of(slots)
         self._weights = weights
         self._count = count
 
     @classmethod
     def from_columns(cls, ids: array[int], slots: array[int], weights: array[int]) -> _DenseIndex:
-        base = ids[0]
-        if ids[-1] - base + 1 == len(ids):
-            return cls(base, slots, weights, len(ids))  # contiguous: the columns are the layout
+        first = ids[0]
+        # Ids from a small positive first id (a database's from 1) get a window from 0, so
+        # the reads skip a subtraction (flaggery.engine.readers), for at most 1/64 more bytes.
+        base = 0 if first > 0 and first * _ZERO_BASE_RATIO <= len(ids) else first
+        if ids[-1] - first + 1 == len(ids):  # contiguous
+            if base == first:
+                return cls(base, slots, weights, len(ids))  # the columns are the layout
+            length = ids[-1] - base + 1
+            return cls(
+                base,
+                _widened(slots, first, length, absent_of(slots)),
+                _widened(weights, first, length, 0),
+                len(ids),
+            )
         dense_slots = array(slots.typecode, [absent_of(slots)]) * (ids[-1] - base + 1)
         dense_weights = array("q", [0]) * len(dense_slots)
         for subject_id, slot, weight in zip(ids, slots, weights, strict=True):
@@ -182,6 +206,11 @@ class _DenseIndex(SubjectIndex):
         ids = range(self.base, self.base + len(slots))
         if self._count == len(slots):  # no hole: the layout is the columns (shared, immutable)
             return array("q", ids), slots, self._weights
+        holes = len(slots) - self._count
+        if slots[:holes] == array(slots.typecode, [self._absent]) * holes:
+            # Every hole leads (a window from 0 over ids from 1): the rest is whole, so the
+            # columns are slices of the layout (C-level copies).
+            return array("q", ids[holes:]), slots[holes:], self._weights[holes:]
         # compress/filter/map iterate in C: no Python-level loop over the whole range.
         held = self._absent.__ne__
         return (

@@ -136,7 +136,7 @@ class Units:
         """`evaluate` as a function with this snapshot's cache of context-free keys read
         directly (flaggery.engine.readers.key_evaluator); ``clock()`` is ``now`` for requests
         with a context when the caller gives none (None: the snapshot's build time)."""
-        return key_evaluator(self._evaluations.get, self.evaluate, self.evaluate_new, clock)
+        return key_evaluator(self._evaluations.young, self.evaluate, self.evaluate_new, clock)
 
     def evaluate_new(self, key: str) -> Evaluation:
         """A context-free key not in the cache of evaluated keys: checked, evaluated and kept
@@ -144,7 +144,10 @@ class Units:
         seen, without `evaluate`'s and `unit`'s steps for contexts and the second lookup. A key
         of the cache's old generation is kept again, not evaluated (`BoundedCache`)."""
         evaluations = self._evaluations
-        evaluation = evaluations.old.get(key)
+        try:
+            evaluation = evaluations.old.get(key)
+        except TypeError:  # unhashable, so not a key: `check_targeting_key` says why
+            evaluation = None
         if evaluation is None:
             evaluation = self._evaluate_key(check_targeting_key(key))
         evaluations.put(key, evaluation)

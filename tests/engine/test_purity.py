@@ -21,6 +21,7 @@ PURE_STDLIB = {
     "bisect",
     "collections",
     "contextlib",  # suppress() in the bounded per-snapshot caches (evaluation)
+    "ctypes",  # libc madvise(2) only: huge pages for the subject index (huge_pages), no I/O
     "dataclasses",
     "datetime",
     "enum",
@@ -33,6 +34,7 @@ PURE_STDLIB = {
     "operator",
     "re",  # fixed internal patterns (semantic versions, dates, numbers); rules use RE2
     "struct",  # the fixed prefix of a State's bytes (state_codec)
+    "sys",  # sys.platform only: madvise's advice numbers are Linux's (huge_pages)
     "types",
     "typing",
     "zlib",  # a bulk add's columns in the change log (model.SubjectsFact): pure compression

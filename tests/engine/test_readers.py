@@ -81,3 +81,29 @@ def test_the_bound_clock_is_read_only_for_a_request_with_a_context() -> None:
     assert reads == []
     evaluate("visitor", {"country": "DE"})
     assert reads == [1]
+
+
+def test_a_window_from_id_zero_reads_as_any_other() -> None:
+    """Ids from 0 take the reads without an offset: holes, ids beyond, negative ids, bools
+    and unknown features answer exactly as through the index."""
+    subjects = {0: Subject(1, 1), 3: Subject(2, 1), 5: Subject(1, 2)}
+    snapshot = build_snapshot(make_state(buckets=[1, 2], subjects=subjects), T0)
+    for subject_id in range(-2, 8):
+        if subject_id not in subjects:
+            for read in (snapshot.variants, snapshot.flags_json, snapshot.flags_answer):
+                with pytest.raises(SubjectNotFound):
+                    read(subject_id)
+            with pytest.raises(SubjectNotFound):
+                snapshot.variant(subject_id, "no such feature")
+            continue
+        subject = snapshot.subject(subject_id)
+        view = snapshot.view(subject.bucket, tuple(subject.groups))
+        assert snapshot.variants(subject_id) == view.flags
+        assert snapshot.flags_answer(subject_id) == (view.json, view.etag, subject.bucket)
+        for feature in (*view.flags, "no such feature"):
+            assert snapshot.variant(subject_id, feature) == view.flags.get(feature)
+    for wrong in (True, False, 0.0):
+        with pytest.raises(ValidationError):
+            snapshot.variants(wrong)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError):
+            snapshot.variant(wrong, "f")  # type: ignore[arg-type]

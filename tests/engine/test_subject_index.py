@@ -254,6 +254,30 @@ def test_an_import_batch_past_a_dense_window_stays_dense_and_shares_no_array() -
     assert after.dense_slots is not before.dense_slots
 
 
+@pytest.mark.parametrize("first", [1, 15])
+def test_ids_from_a_small_first_id_get_a_window_from_zero(first: int) -> None:
+    """Ids from 1 (a database's) or any first id within 1/64 of the count: the window starts
+    at 0 with holes below, holds exactly the same, and gives its columns back as they were."""
+    count = 1000
+    content = {first + i: (i % 5, i + 1) for i in range(count)}
+    index = index_of(content)
+    assert index.layout == "dense"
+    assert index.base == 0
+    assert len(index.dense_slots) == first + count
+    assert_holds_exactly(index, content)
+    for missing in range(-1, first):
+        with pytest.raises(SubjectNotFound):
+            index.entry(missing)
+    patched = index.patched({first: None, first + count: (9, 9)})
+    del content[first]
+    assert_holds_exactly(patched, content | {first + count: (9, 9)})
+
+
+def test_a_first_id_beyond_a_64th_of_the_count_keeps_its_base() -> None:
+    index = index_of({i: (0, 1) for i in range(20, 1000)})
+    assert index.base == 20
+
+
 def test_a_patch_copies_only_the_columns_it_changes() -> None:
     """A weight change shares the slot column, a move to another view the weights; the
     original keeps its content either way."""
