@@ -26,7 +26,13 @@ from flaggery.engine.targeting import (
 from flaggery.engine.views import ViewKey, ViewResolver, Views
 from flaggery.errors import BucketNotFound, SubjectNotFound
 
-__all__ = ["EVALUATION_CACHE_SIZE", "NO_BUCKET", "REQUEST_VIEW_CACHE_SIZE", "Units"]
+__all__ = [
+    "EVALUATION_CACHE_SIZE",
+    "NO_BUCKET",
+    "REQUEST_VIEW_CACHE_SIZE",
+    "RULED_VIEW_CACHE_SIZE",
+    "Units",
+]
 
 EVALUATION_CACHE_SIZE = 32_768
 """Evaluated keys kept per snapshot: at most about 15 MB even with 256-character keys."""
@@ -36,6 +42,10 @@ REQUEST_VIEW_CACHE_SIZE = 16_384
 most about 16 MB). Rule groups multiply the (bucket, groups) pairs requests meet: 100 buckets
 and ten rule groups made about 5,000 in bench/ofrep_path_bench.py, which a cache of 4,096,
 emptied when full, resolved again and again."""
+
+RULED_VIEW_CACHE_SIZE = 16_384
+"""(unit's view, truth) pairs kept per snapshot for requests with a context (each a key of a
+few small objects and a reference to a view: about 3 MB at most)."""
 
 NO_BUCKET = -1
 """The bucket of a view for a database with no bucket yet: defaults and overrides only."""
@@ -52,6 +62,7 @@ class Units:
         "_evaluations",
         "_request_views",
         "_resolver",
+        "_ruled_views",
         "_slot_of",
         "_slot_views",
         "_views",
@@ -71,6 +82,10 @@ class Units:
         self._request_views: BoundedCache[ViewKey, ResolvedView] = BoundedCache(
             REQUEST_VIEW_CACHE_SIZE
         )
+        self._ruled_views: BoundedCache[tuple[int | None, tuple[str, ...], int], ResolvedView] = (
+            BoundedCache(RULED_VIEW_CACHE_SIZE)
+        )
+        """(bucket, explicit groups, truth of a context) -> the view (`evaluate`)."""
         self._resolver: ViewResolver | None = None
         buckets = config.buckets
         self._bucket_of = (
@@ -86,11 +101,21 @@ class Units:
     ) -> Evaluation:
         """See `Snapshot.evaluate`."""
         evaluation = self.unit(key, context, subject_attribute)
+        rules = self._config.rules
+        if not rules or not context:
+            return evaluation  # what it cost before rules
         view = evaluation.view
-        groups = self._matched_groups(view.groups, context, now)
-        if groups is view.groups:
+        # The view depends on the unit's own view and the context's truth (which predicates
+        # hold) only: requests sharing both share one lookup, whatever their attributes.
+        truth = rules.truth(context, now or self._built_at)
+        ruled = self._ruled_views.get((view.bucket, view.groups, truth))
+        if ruled is None:
+            groups = rules.view_groups_of(view.groups, truth)
+            ruled = view if groups == view.groups else self._grouped(view.bucket, groups)
+            self._ruled_views.put((view.bucket, view.groups, truth), ruled)
+        if ruled is view:
             return evaluation  # no rule group matched: the unit's view as it is
-        return Evaluation(evaluation.key, evaluation.subject, self._grouped(view.bucket, groups))
+        return Evaluation(evaluation.key, evaluation.subject, ruled)
 
     def place(
         self,
