@@ -63,6 +63,7 @@ class Units:
         "_request_views",
         "_resolver",
         "_ruled_views",
+        "_rules",
         "_slot_of",
         "_slot_views",
         "_views",
@@ -87,6 +88,8 @@ class Units:
         )
         """(bucket, explicit groups, truth of a context) -> the view (`evaluate`)."""
         self._resolver: ViewResolver | None = None
+        self._rules = config.rules if config.rules else None
+        """The compiled rules; None when there are none."""
         buckets = config.buckets
         self._bucket_of = (
             key_bucketer(config.key_salt, buckets, config.key_splits) if buckets else None
@@ -101,8 +104,8 @@ class Units:
     ) -> Evaluation:
         """See `Snapshot.evaluate`."""
         evaluation = self.unit(key, context, subject_attribute)
-        rules = self._config.rules
-        if not rules or not context:
+        rules = self._rules
+        if rules is None or not context:
             return evaluation  # what it cost before rules
         view = evaluation.view
         # The view depends on the unit's own view and the context's truth (which predicates
@@ -135,8 +138,8 @@ class Units:
     ) -> tuple[str, ...]:
         """A unit's explicit `groups` with the rule groups `context` matches; `groups` itself
         (the same object) when there are no rules, no context or no match."""
-        rules = self._config.rules
-        if not rules or not context:
+        rules = self._rules
+        if rules is None or not context:
             return groups  # what it cost before rules
         matched = rules.view_groups(groups, context, now or self._built_at)
         return groups if matched == groups else matched
@@ -160,7 +163,8 @@ class Units:
     ) -> Evaluation:
         """The request's unit and its own view (explicit groups only, no rule group)."""
         if context:
-            named = self.registered_subject(context.get(subject_attribute))
+            value = context.get(subject_attribute)
+            named = None if value is None else self.registered_subject(value)
             if named is not None:
                 return Evaluation(check_targeting_key(key), named, self._subject_view(named))
         try:

@@ -244,6 +244,8 @@ class RuleMatcher:
                             known.clear()
                         known[value] = bits
                 truth |= bits
+            elif value.__class__ is int and (bits := known.get((int, value))) is not None:
+                truth |= bits  # a number seen before (numbers are kept with their type)
             else:
                 truth |= _other(context, name, tests, value, now)
         return truth
