@@ -36,6 +36,7 @@ __all__ = [
     "EVALUATION_CACHE_SIZE",
     "NO_BUCKET",
     "REQUEST_VIEW_CACHE_SIZE",
+    "RULED_VIEW_CACHE_SIZE",
     "Units",
     "keyed_context",
 ]
@@ -48,6 +49,10 @@ REQUEST_VIEW_CACHE_SIZE = 16_384
 most about 16 MB). Rule groups multiply the (bucket, groups) pairs requests meet: 100 buckets
 and ten rule groups made about 5,000 in bench/ofrep_path_bench.py, which a cache of 4,096,
 emptied when full, resolved again and again."""
+
+RULED_VIEW_CACHE_SIZE = 16_384
+"""(unit's view, truth) pairs kept per snapshot for requests with a context (each a key of a
+few small objects and a reference to a view: about 3 MB at most)."""
 
 NO_BUCKET = -1
 """The bucket of a view for a database with no bucket yet: defaults and overrides only."""
@@ -65,6 +70,8 @@ class Units:
         "_evaluations",
         "_request_views",
         "_resolver",
+        "_ruled_views",
+        "_rules",
         "_slot_of",
         "_slot_views",
         "_views",
@@ -84,7 +91,13 @@ class Units:
         self._request_views: BoundedCache[ViewKey, ResolvedView] = BoundedCache(
             REQUEST_VIEW_CACHE_SIZE
         )
+        self._ruled_views: BoundedCache[tuple[int | None, tuple[str, ...], int], ResolvedView] = (
+            BoundedCache(RULED_VIEW_CACHE_SIZE)
+        )
+        """(bucket, explicit groups, truth of a context) -> the view (`evaluate`)."""
         self._resolver: ViewResolver | None = None
+        self._rules = config.rules if config.rules else None
+        """The compiled rules; None when there are none."""
         buckets = config.buckets
         self._bucketer = (
             key_bucketer(config.key_salt, len(buckets), config.key_splits) if buckets else None
@@ -101,11 +114,21 @@ class Units:
         """See `Snapshot.evaluate`."""
         context = keyed_context(key, context)
         evaluation = self.unit(key, context, subject_attribute)
+        rules = self._rules
+        if rules is None or not context:
+            return evaluation  # what it cost before rules
         view = evaluation.view
-        groups = self._matched_groups(view.groups, context, now)
-        if groups is view.groups:
+        # The view depends on the unit's own view and the context's truth (which predicates
+        # hold) only: requests sharing both share one lookup, whatever their attributes.
+        truth = rules.truth(context, now or self._built_at)
+        ruled = self._ruled_views.get((view.bucket, view.groups, truth))
+        if ruled is None:
+            groups = rules.view_groups_of(view.groups, truth)
+            ruled = view if groups == view.groups else self._grouped(view.bucket, groups)
+            self._ruled_views.put((view.bucket, view.groups, truth), ruled)
+        if ruled is view:
             return evaluation  # no rule group matched: the unit's view as it is
-        return Evaluation(evaluation.key, evaluation.subject, self._grouped(view.bucket, groups))
+        return Evaluation(evaluation.key, evaluation.subject, ruled)
 
     def place(
         self,
@@ -126,8 +149,8 @@ class Units:
     ) -> tuple[str, ...]:
         """A unit's explicit `groups` with the rule groups `context` matches; `groups` itself
         (the same object) when there are no rules, no context or no match."""
-        rules = self._config.rules
-        if not rules or not context:
+        rules = self._rules
+        if rules is None or not context:
             return groups  # what it cost before rules
         matched = rules.view_groups(groups, context, now or self._built_at)
         return groups if matched == groups else matched
@@ -158,7 +181,8 @@ class Units:
     ) -> Evaluation:
         """The request's unit and its own view (explicit groups only, no rule group)."""
         if context:
-            named = self.registered_subject(context.get(subject_attribute))
+            value = context.get(subject_attribute)
+            named = None if value is None else self.registered_subject(value)
             if named is not None:
                 return Evaluation(check_targeting_key(key), named, self._subject_view(named))
         evaluations = self._evaluations

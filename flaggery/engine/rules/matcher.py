@@ -9,6 +9,7 @@ integer of bits, and a set matches when ``truth & must == must and not truth & m
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -59,12 +60,10 @@ class RuleMatch(NamedTuple):
 
 class _Attribute(NamedTuple):
     name: str
-    when_missing: int
-    """Bits of the predicates that hold when the request lacks the attribute (NOT_IN)."""
     known: dict[object, int]
     """value (text) or (type, value) -> its bits, for values already evaluated (at most
     KNOWN_VALUES; per snapshot, as the matcher is). Dict operations are atomic: threads may
-    share it."""
+    share it. Text is its own key, so text (most attributes) is read with one lookup."""
     tests: _Tests
 
 
@@ -72,6 +71,44 @@ class _Tests(NamedTuple):
     reads: tuple[tuple[Reader, tuple[tuple[int, _Test], ...]], ...]
     patterns: tuple[tuple[PatternSet, tuple[int, ...]], ...]
     """Pattern sets (case-sensitive, case-insensitive) and the bit of each pattern."""
+    when_missing: int
+    """Bits of the predicates that hold when the request lacks the attribute (NOT_IN)."""
+    known: dict[object, int]
+    """The attribute's `_Attribute.known` (the same dict)."""
+    clock: _Clock | None
+    """For ``currentTime`` when only DATE operators read it: the caller's clock's bits,
+    kept while the clock stays between two of their dates (None: evaluated each time)."""
+
+
+class _Clock:
+    """The bits of DATE predicates for the caller's clock, kept for the open interval
+    between the two dates of the predicates around the last instant asked for: no date lies
+    inside it, so every DATE_AFTER and DATE_BEFORE answers alike for any instant in it. An
+    instant equal to a date is evaluated and not kept. Thread-safe: `_span` is replaced by
+    one assignment."""
+
+    __slots__ = ("_dates", "_span")
+
+    _NEVER = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC), 0)
+
+    def __init__(self, dates: list[datetime]) -> None:
+        self._dates = sorted(set(dates))
+        self._span: tuple[datetime, datetime, int] = self._NEVER
+        """(after, before, bits): `bits` hold for every instant strictly between."""
+
+    def bits(self, now: datetime, tests: _Tests) -> int:
+        """The bits of `tests` (DATE predicates only) for the aware instant `now`."""
+        after, before, bits = self._span
+        if after < now < before:
+            return bits
+        bits = _evaluate(tests, now)
+        dates = self._dates
+        index = bisect_left(dates, now)
+        if index == len(dates) or dates[index] != now:
+            after = dates[index - 1] if index else self._NEVER[1]
+            before = dates[index] if index < len(dates) else self._NEVER[0]
+            self._span = (after, before, bits)
+        return bits
 
 
 _Row = tuple[str, int, int, int]
@@ -158,7 +195,11 @@ class RuleMatcher:
         unit in join order (a group both joined and matched counts as joined)."""
         if not self._groups:
             return explicit
-        matched = self.explain(context, now).groups
+        return self.view_groups_of(explicit, self.truth(context, now))
+
+    def view_groups_of(self, explicit: tuple[str, ...], truth: int) -> tuple[str, ...]:
+        """`view_groups` of a request whose context has `truth` (`truth`)."""
+        matched = self.explain_truth(truth).groups
         if not explicit or not matched:
             return matched or explicit
         return tuple(name for name in matched if name not in explicit) + explicit
@@ -171,7 +212,10 @@ class RuleMatcher:
 
     def explain(self, context: Mapping[str, object], now: datetime) -> RuleMatch:
         """`groups`, with the constraint set that matched in each."""
-        truth = self._truth(context, now)
+        return self.explain_truth(self.truth(context, now))
+
+    def explain_truth(self, truth: int) -> RuleMatch:
+        """`explain` of a context whose `truth` is given."""
         # Requests fall into few distinct truths (which predicates hold): their matches are kept.
         found = self._matches.get(truth)
         if found is None:
@@ -181,29 +225,29 @@ class RuleMatcher:
             self._matches[truth] = found
         return found
 
-    def _truth(self, context: Mapping[str, object], now: datetime) -> int:
+    def truth(self, context: Mapping[str, object], now: datetime) -> int:
+        """Which distinct predicates `context` satisfies, as bits (see the module
+        docstring): requests with equal truths match the same groups (`view_groups_of`)."""
         truth = 0
         get = context.get
-        for name, when_missing, known, attribute in self._attributes:
+        # Attribute values repeat (countries, plans, versions): their bits are kept. Text is
+        # its own key (one lookup); other types go with their type (True, 1 and 1.0 are equal
+        # keys) in `_other`, as do missing attributes.
+        for name, known, tests in self._attributes:
             value = get(name)
-            if value.__class__ not in _PLAIN and not (
-                value.__class__ is int and -_INT64 <= value < _UINT64_END
-            ):
-                value = _unusual(context, name, value, now)
-                if value is None:
-                    truth |= when_missing
-                    continue
-            # Attribute values repeat (countries, plans, versions): their bits are kept. Text
-            # is its own key; other types go with their type (True, 1 and 1.0 are equal keys).
-            key = value if value.__class__ is str else (value.__class__, value)
-            bits = known.get(key)
-            if bits is None:
-                bits = _evaluate(attribute, value)  # type: ignore[arg-type]
-                if _worth_keeping(value):
-                    if len(known) >= KNOWN_VALUES:
-                        known.clear()
-                    known[key] = bits
-            truth |= bits
+            if value.__class__ is str:
+                bits = known.get(value)
+                if bits is None:
+                    bits = _evaluate(tests, value)
+                    if len(value) <= KNOWN_LENGTH:  # a client's long unique values: not kept
+                        if len(known) >= KNOWN_VALUES:
+                            known.clear()
+                        known[value] = bits
+                truth |= bits
+            elif value.__class__ is int and (bits := known.get((int, value))) is not None:
+                truth |= bits  # a number seen before (numbers are kept with their type)
+            else:
+                truth |= _other(context, name, tests, value, now)
         return truth
 
     def _match(self, truth: int) -> RuleMatch:
@@ -217,12 +261,33 @@ class RuleMatcher:
         return RuleMatch(tuple(names), tuple(sets))
 
 
-def _worth_keeping(value: object) -> bool:
-    """Keep short values only (a client sending long unique ones must not fill memory), and
-    never the clock (it does not repeat)."""
-    if value.__class__ is str:
-        return len(value) <= KNOWN_LENGTH
-    return not isinstance(value, datetime)
+def _other(
+    context: Mapping[str, object], name: str, tests: _Tests, value: object, now: datetime
+) -> int:
+    """`RuleMatcher.truth`'s bits of an attribute that is not exactly text: missing, the
+    clock, a number, a boolean, a subclass, or a type rules do not read (missing)."""
+    if value.__class__ is int and -_INT64 <= value < _UINT64_END:
+        read: Attribute = value
+    elif value is None and name == CURRENT_TIME and tests.clock is not None:
+        aware = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        return tests.clock.bits(aware, tests)
+    else:
+        unusual = _unusual(context, name, value, now)
+        if unusual is None:
+            return tests.when_missing
+        read = unusual
+    if isinstance(read, datetime):  # the clock: it does not repeat, nothing is kept
+        return _evaluate(tests, read)
+    key = read if read.__class__ is str else (read.__class__, read)
+    known = tests.known
+    bits = known.get(key)
+    if bits is None:
+        bits = _evaluate(tests, read)
+        if not isinstance(read, str) or len(read) <= KNOWN_LENGTH:
+            if len(known) >= KNOWN_VALUES:
+                known.clear()
+            known[key] = bits
+    return bits
 
 
 def _evaluate(attribute: _Tests, value: Attribute) -> int:
@@ -267,27 +332,35 @@ def _by_attribute(predicates: list[Predicate]) -> tuple[_Attribute, ...]:
     when_missing: dict[str, int] = {}
     reads: dict[str, dict[Reader, list[tuple[int, _Test]]]] = {}
     patterns: dict[str, dict[bool, list[tuple[str, int]]]] = {}
+    dates: dict[str, list[datetime] | None] = {}
+    """attribute -> the dates of its predicates while all are DATE predicates, else None."""
     for index, predicate in enumerate(predicates):
         name, bit = predicate.attribute, 1 << index
         when_missing[name] = when_missing.get(name, 0) | (bit if predicate.when_missing else 0)
+        found_dates = dates.setdefault(name, [])
+        if found_dates is not None and predicate.date is not None:
+            found_dates.append(predicate.date)
+        else:
+            dates[name] = None
         if predicate.pattern is not None:
             by_case = patterns.setdefault(name, {})
             by_case.setdefault(predicate.case_sensitive, []).append((predicate.pattern, bit))
         elif predicate.reader is not None and predicate.test is not None:
             by_reader = reads.setdefault(name, {})
             by_reader.setdefault(predicate.reader, []).append((bit, predicate.test))
-    return tuple(
-        _Attribute(
-            name,
-            missing,
-            {},
-            _Tests(
-                tuple((reader, tuple(tests)) for reader, tests in reads.get(name, {}).items()),
-                tuple(
-                    (PatternSet([text for text, _ in found], case), tuple(bit for _, bit in found))
-                    for case, found in patterns.get(name, {}).items()
-                ),
+    attributes = []
+    for name, missing in when_missing.items():
+        clock_dates = dates[name] if name == CURRENT_TIME else None
+        known: dict[object, int] = {}
+        tests = _Tests(
+            tuple((reader, tuple(tests)) for reader, tests in reads.get(name, {}).items()),
+            tuple(
+                (PatternSet([text for text, _ in found], case), tuple(bit for _, bit in found))
+                for case, found in patterns.get(name, {}).items()
             ),
+            missing,
+            known,
+            None if clock_dates is None else _Clock(clock_dates),
         )
-        for name, missing in when_missing.items()
-    )
+        attributes.append(_Attribute(name, known, tests))
+    return tuple(attributes)

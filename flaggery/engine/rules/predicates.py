@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
@@ -74,6 +75,9 @@ class Predicate(NamedTuple):
     when_missing: bool
     pattern: str | None = None
     case_sensitive: bool = True
+    date: datetime | None = None
+    """The date a DATE_AFTER or DATE_BEFORE predicate compares with (its answer changes
+    only there, which lets the matcher keep the clock's answer between dates)."""
 
 
 def predicate_key(constraint: Constraint) -> Constraint:
@@ -145,4 +149,5 @@ def _ordered_predicate(name: str, op: str, value: str) -> Predicate | None:
     if target is None:
         return None
     compare = _ORDER[op.partition("_")[2]]
-    return Predicate(name, reader, lambda operand: compare(operand, target), False)
+    date = target if isinstance(target, datetime) else None
+    return Predicate(name, reader, lambda operand: compare(operand, target), False, date=date)

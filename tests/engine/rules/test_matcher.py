@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -153,3 +153,47 @@ def test_only_short_values_are_kept_between_requests() -> None:
         assert matcher.groups({"x": "needle"}, NOW) == ("long",)
     (attribute,) = matcher._attributes
     assert list(attribute.known) == ["needle"]
+
+
+def test_the_clocks_answer_is_kept_between_dates_only() -> None:
+    """Date rules on the caller's clock answer as the same instant given as text would, in
+    any order of instants: before, at, between and after the rules' dates, and back."""
+    start, end = datetime(2026, 12, 20, tzinfo=UTC), datetime(2027, 1, 6, tzinfo=UTC)
+    matcher = RuleMatcher(
+        {
+            "holiday": rule(
+                [
+                    c("currentTime", "DATE_AFTER", "2026-12-20T00:00:00Z"),
+                    c("currentTime", "DATE_BEFORE", "2027-01-06T00:00:00Z"),
+                ]
+            ),
+            "not-yet": rule([c("currentTime", "DATE_BEFORE", "2026-12-20T00:00:00Z")]),
+        }
+    )
+    tick = timedelta(microseconds=1)
+    instants = [
+        start - timedelta(days=1), start - tick, start, start + tick, start + timedelta(days=3),
+        end - tick, end, end + tick, start + tick, start, start - tick, end + timedelta(days=9),
+        end - tick, start - timedelta(days=400),
+    ]  # fmt: skip
+    for now in instants:
+        as_text = now.isoformat().replace("+00:00", "Z")
+        assert matcher.groups({}, now) == matcher.groups({"currentTime": as_text}, now), now
+    assert matcher.groups({}, start) == ()
+    assert matcher.groups({}, start + tick) == ("holiday",)
+    assert matcher.groups({}, start - tick) == ("not-yet",)
+    assert matcher.groups({}, end) == ()
+    naive = datetime(2026, 12, 24, 12)  # a naive clock reads as UTC
+    assert matcher.groups({}, naive) == ("holiday",)
+
+
+def test_the_clock_is_read_afresh_when_other_operators_read_current_time() -> None:
+    matcher = RuleMatcher(
+        {
+            "after": rule([c("currentTime", "DATE_AFTER", "2026-12-01T00:00:00Z")]),
+            "december": rule([c("currentTime", "STR_STARTS_WITH", "2026-12")]),
+        }
+    )
+    assert matcher.groups({}, NOW) == ("after", "december")
+    assert matcher.groups({}, datetime(2027, 1, 1, tzinfo=UTC)) == ("after",)
+    assert matcher.groups({}, NOW) == ("after", "december")
