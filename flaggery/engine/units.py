@@ -144,7 +144,10 @@ class Units:
         seen, without `evaluate`'s and `unit`'s steps for contexts and the second lookup. A key
         of the cache's old generation is kept again, not evaluated (`BoundedCache`)."""
         evaluations = self._evaluations
-        evaluation = evaluations.old.get(key)
+        try:
+            evaluation = evaluations.old.get(key)
+        except TypeError:  # unhashable (a JSON list), so not a key: check_targeting_key says why
+            evaluation = None
         if evaluation is None:
             evaluation = self._evaluate_key(check_targeting_key(key))
         evaluations.put(key, evaluation)
