@@ -102,6 +102,19 @@ async def test_a_path_or_query_that_is_not_utf8_is_refused(make_client: MakeClie
     for raw in ("/ui/features/caf%E9", "/ui/features/%ED%A0%80", "/ui/features?q=%FF"):
         message = fails(await client.get(httpx.URL(raw)), 400, "ValidationError")
         assert "UTF-8" in message, message
+    # A form body is query syntax too: a string value caf%E9 was stored as 'caf\ufffd'.
+    csrf = csrf_of(page)
+    ok(await client.post("/v1/features/caf%C3%A9/variants/on", params={"make_default": True}), 201)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for text in (b"caf%E9", b"%FF", b"caf%C3%A9"):
+        body = b"csrf=%s&variant=on&type=string&value=" % csrf.encode() + text
+        posted = await client.post("/ui/features/caf%C3%A9/value", content=body, headers=form)
+        if text == b"caf%C3%A9":
+            assert posted.status_code == 303, posted.text
+        else:
+            assert "UTF-8" in fails(posted, 400, "ValidationError")
+            assert ok(await client.get("/v1/features/caf%C3%A9"))["values"] == {}
+    assert ok(await client.get("/v1/features/caf%C3%A9"))["values"] == {"on": "café"}
 
 
 async def test_a_read_only_server_locks_the_dashboard(make_client: MakeClient) -> None:
