@@ -103,6 +103,15 @@ async def test_bad_requests_are_400_in_ofreps_shape(
     assert "key" not in ofrep_error(await client.post(BULK, content=body), 400, code)
 
 
+async def test_a_lone_surrogate_is_named(client: httpx.AsyncClient) -> None:
+    """msgspec's own words for ``"\\ud800"`` are "Input data was truncated"."""
+    await seed(client)
+    body = b'{"context": {"targetingKey": "\\ud800"}}'
+    failure = ofrep_error(await client.post(SINGLE + "checkout", content=body), 400, "PARSE_ERROR")
+    assert "lone UTF-16 surrogate" in failure["errorDetails"], failure
+    assert "truncated" not in failure["errorDetails"], failure
+
+
 async def test_a_flag_key_that_is_not_utf8_is_a_parse_error(client: httpx.AsyncClient) -> None:
     """%FF, Latin-1 caf%E9 and an encoded surrogate would all read as U+FFFD (one flag key):
     refused in OFREP's shape, not answered for another flag; real UTF-8 stays a key."""
