@@ -269,7 +269,8 @@ class AbTestIn(_Body, frozen=True, kw_only=True):
     end: Moment
     groups: list[AbTestGroupIn]
     audience: Annotated[
-        str | None, Meta(description="A group: only its members take part. Omitted: everyone.")
+        str | None,
+        Meta(description="A group: only its members take part. Omitted or empty: everyone."),
     ] = None
 
 
