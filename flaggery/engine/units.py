@@ -169,7 +169,7 @@ class Units:
         evaluations = self._evaluations
         try:
             evaluation = evaluations.old.get(key)
-        except TypeError:  # unhashable, so not a key: `check_targeting_key` says why
+        except TypeError:  # unhashable (a JSON list), so not a key: check_targeting_key says why
             evaluation = None
         if evaluation is None:
             evaluation = self._evaluate_key(check_targeting_key(key))

@@ -23,7 +23,12 @@ from flaggery.decimal_text import INT64_MIN, DecimalTextError, parse_decimal
 from flaggery.engine.rules import CONTEXT_NAME, Rule
 from flaggery.errors import ValidationError
 from flaggery.http.errors import RequestValidationError
-from flaggery.store.validation import MAX_SUBJECT_ID, MIN_SUBJECT_ID, TOO_DEEP
+from flaggery.store.validation import (
+    MAX_SUBJECT_ID,
+    MIN_SUBJECT_ID,
+    TOO_DEEP,
+    json_decode_error,
+)
 
 __all__ = [
     "AbTestBody",
@@ -264,7 +269,8 @@ class AbTestIn(_Body, frozen=True, kw_only=True):
     end: Moment
     groups: list[AbTestGroupIn]
     audience: Annotated[
-        str | None, Meta(description="A group: only its members take part. Omitted: everyone.")
+        str | None,
+        Meta(description="A group: only its members take part. Omitted or empty: everyone."),
     ] = None
 
 
@@ -572,8 +578,11 @@ def decode_body(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         raise RequestValidationError("The request needs a JSON body.")
     try:
         return decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+    except msgspec.ValidationError as error:
         raise RequestValidationError(f"Invalid JSON body: {error}") from None
+    except msgspec.DecodeError as error:
+        details = json_decode_error(error, body)
+        raise RequestValidationError(f"Invalid JSON body: {details}") from None
     except RecursionError:
         raise RequestValidationError(f"Invalid JSON body: {TOO_DEEP}") from None
 

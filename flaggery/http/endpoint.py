@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import unquote_to_bytes
 
 import msgspec
 from starlette.datastructures import Headers
@@ -44,7 +43,7 @@ from flaggery.http.metrics import Metrics
 from flaggery.live.evaluator import Evaluator
 from flaggery.live.exposure_intake import ExposureIntake
 from flaggery.live.health_watch import HealthWatch
-from flaggery.request_body import BodyTooLarge, read_body
+from flaggery.request_body import BodyTooLarge, read_body, utf8_path
 from flaggery.settings import Settings
 from flaggery.store.actor import current_actor
 from flaggery.store.database import last_written_revision
@@ -391,18 +390,3 @@ def _require_utf8_path(scope: Scope) -> None:
             "The path or query is not UTF-8 once percent-decoded: percent-encode names, "
             "targeting keys and values as UTF-8 (é as %C3%A9)."
         )
-
-
-def utf8_path(scope: Scope) -> bool:
-    """Whether the request's path and query string are UTF-8 once percent-decoded. uvicorn
-    and Starlette decode them with U+FFFD for what is not, so ``%FF`` and ``%EF%BF%BD`` (or
-    Latin-1 ``caf%E9`` and ``caf%FC``) would name the same key, entity or ``like_key``; every
-    route refuses such a request instead (`_endpoint`), and the fast paths leave it to them.
-    A byte scan of each when it has no ``%``."""
-    for raw in (scope.get("raw_path") or b"", scope.get("query_string") or b""):
-        if b"%" in raw:
-            try:
-                unquote_to_bytes(raw).decode("utf-8")
-            except UnicodeDecodeError:
-                return False
-    return True

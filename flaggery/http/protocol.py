@@ -241,7 +241,10 @@ class ReadTimeoutProtocol(DeadlineProtocol):
             return False
         path = url.decode("ascii")
         if "%" in path:
-            path = unquote(path)  # as uvicorn decodes it: a percent-encoded flag key
+            try:  # a percent-encoded flag key, which must be UTF-8
+                path = unquote(path, errors="strict")
+            except UnicodeDecodeError:
+                return False  # OfrepApp refuses it (400 PARSE_ERROR)
         route = ofrep.route(path, self.headers)
         if route is None:
             return False

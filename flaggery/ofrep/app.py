@@ -47,7 +47,7 @@ from flaggery.ofrep.wire import (
     decode_request,
     encode,
 )
-from flaggery.request_body import BodyTooLarge, read_body
+from flaggery.request_body import BodyTooLarge, read_body, utf8_path
 from flaggery.tokens import Role
 
 __all__ = [
@@ -74,6 +74,7 @@ EVENTS_PATH = "/ofrep/v1/events"
 ROUTES = (("POST", SINGLE_ROUTE), ("POST", BULK_PATH), ("GET", EVENTS_PATH))
 """Every (method, route) this app answers, for whoever lists the server's routes (the
 role-table test: each needs the client role, docs/security.md)."""
+_NOT_UTF8 = "The path is not UTF-8 once percent-decoded: percent-encode flag keys as UTF-8."
 MAX_BODY_BYTES = 64 * 1024  # a context is a handful of attributes
 
 Headers = list[tuple[bytes, bytes]]
@@ -133,6 +134,8 @@ class OfrepApp:
         started = time.perf_counter()
         route, key = path, None
         try:
+            if not utf8_path(scope):  # a flag key read as U+FFFD would name another flag
+                raise EvaluationError(400, "PARSE_ERROR", _NOT_UTF8)
             route, key = _route(scope["method"], path)
             status = await self._evaluate(scope, receive, send, key)
         except EvaluationError as error:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import msgspec
 
 from flaggery.flag_evaluation import FlagEvaluation
-from flaggery.store.validation import TOO_DEEP
+from flaggery.store.validation import TOO_DEEP, json_decode_error
 
 __all__ = [
     "BulkEvaluation",
@@ -89,7 +89,10 @@ def decode_request(body: bytes) -> tuple[object, dict[str, Any]]:
     nested too deeply to decode too), TARGETING_KEY_MISSING."""
     try:
         request = _decoder.decode(body) if body.strip() else _Request()
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+    except msgspec.DecodeError as error:
+        details = f"The body is not an OFREP request: {json_decode_error(error, body)}"
+        raise EvaluationError(400, "PARSE_ERROR", details) from None
+    except msgspec.ValidationError as error:
         details = f"The body is not an OFREP request: {error}"
         raise EvaluationError(400, "PARSE_ERROR", details) from None
     except RecursionError:

@@ -61,6 +61,7 @@ class AbTestsAdmin:
 
         ``audience``: a group; the test's variants then go only to its members (explicit or
         by rule) in the test's buckets, and everyone else resolves as if there were no test.
+        None or ``""``: no audience (every unit in its buckets), as a rollout's ``""``.
 
         ``groups`` maps each test group's name to {feature: variant} (2 or more groups, each
         setting the same 1-100 features); ``proportions`` (each 0 to 1, summing to 1) default to
@@ -81,6 +82,7 @@ class AbTestsAdmin:
         given_start = None if start is None else to_utc(start, "start")
         end = to_utc(end, "end")
         shares = _check_groups(groups, proportions)
+        audience = audience or None  # "": no audience, on every entry point (docs/targeting.md)
         async with self._db.write("add_abtest") as tx:
             await keep_before(tx, "abtest", test_name)
             start = _effective_start(given_start, tx.now)
@@ -169,9 +171,10 @@ class AbTestsAdmin:
     async def set_abtest_audience(
         self, test_name: str, group_name: str | None, *, if_revision: int | None = None
     ) -> None:
-        """Give the test an audience (a group), or none (None), running or not. Raises
-        AbTestNotFound, GroupNotFound, EntityChanged. One transaction; nothing is written
-        when it is the audience already."""
+        """Give the test an audience (a group), or none (None or ``""``), running or not.
+        Raises AbTestNotFound, GroupNotFound, EntityChanged. One transaction; nothing is
+        written when it is the audience already."""
+        group_name = group_name or None
         async with self._db.write("set_abtest_audience") as tx:
             await keep_before(tx, "abtest", test_name)
             test = await _require_test(tx.conn, test_name)

@@ -45,7 +45,8 @@ class RolloutsAdmin:
         if_revision: int | None = None,
     ) -> None:
         """Create the feature's rollout of ``variant_name``, at ``proportion`` (default 0: no
-        bucket) and for ``audience`` (a group; None: everyone in its buckets), in one write:
+        bucket) and for ``audience`` (a group; None or ``""``: everyone in its buckets, as
+        `set_rollout`'s ``""`` clears it), in one write:
         the dashboard's "Apply rollout 10%" on a feature without one is one revision.
 
         Raises FeatureNotFound, VariantNotFound, RolloutExists (one rollout per feature),
@@ -53,6 +54,7 @@ class RolloutsAdmin:
         `kill_switch`). One transaction.
         """
         proportion = check_proportion(proportion)
+        audience = audience or None  # "": no audience, on every entry point (docs/targeting.md)
         async with self._db.write("add_rollout") as tx:
             await keep_before(tx, "rollout", feature_name)
             await require_variant(tx.conn, feature_name, variant_name)
@@ -141,9 +143,9 @@ class RolloutsAdmin:
     async def set_rollout_audience(
         self, feature_name: str, group_name: str | None, *, if_revision: int | None = None
     ) -> None:
-        """Give the rollout an audience (a group), or none (None). Raises RolloutNotFound,
-        GroupNotFound, EntityChanged. One transaction; nothing is written when it is the
-        audience already."""
+        """Give the rollout an audience (a group), or none (None or ``""``). Raises
+        RolloutNotFound, GroupNotFound, EntityChanged. One transaction; nothing is written
+        when it is the audience already."""
         audience = "" if group_name is None else group_name
         await self._set_rollout(
             "set_rollout_audience", feature_name, None, None, if_revision, audience

@@ -10,6 +10,7 @@ hold is refused, so names stored by earlier versions stay reachable).
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,6 +67,14 @@ MAX_VALUE_DEPTH = 32
 is no configuration anybody writes by hand, and every client parses it on every fetch."""
 TOO_DEEP = "the JSON is nested too deeply to decode"
 """Why a request body nested thousands deep (msgspec's RecursionError) is refused."""
+LONE_SURROGATE = (
+    "a string holds a lone UTF-16 surrogate (an escape \\ud800-\\udbff not followed by "
+    "\\udc00-\\udfff): JSON strings are Unicode text, and a lone surrogate is not a character"
+)
+"""Why JSON with an unpaired high-surrogate escape is refused (`json_decode_error`)."""
+_LONE_HIGH_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
 _value_encoder = msgspec.json.Encoder()
 
 
@@ -297,3 +306,16 @@ def check_until(start: datetime, total: timedelta, what: str) -> None:
             f"{what} ({start.isoformat()}) plus the plan's holds ({total}) ends after "
             f"{last.isoformat()}: give an earlier start or shorter holds."
         )
+
+
+def json_decode_error(error: msgspec.DecodeError, text: bytes | str) -> str:
+    """What is wrong with JSON `text` that msgspec refused with `error`, for a reader: msgspec
+    says "Input data was truncated" for a string holding an unpaired high-surrogate escape
+    (``"\\ud800"``: it reads on for the low half), which sends one looking for a cut-off
+    body; that case is named (`LONE_SURROGATE`), any other is msgspec's own message. Every
+    JSON body decoder (REST, OFREP, the dashboard's object values) reports through this."""
+    if "truncated" in str(error):
+        raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+        if _LONE_HIGH_SURROGATE.search(raw):
+            return LONE_SURROGATE
+    return str(error)

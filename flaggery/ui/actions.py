@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -218,7 +218,18 @@ def _confirmation(ui: Ui, request: Request, form: FormData, effect: Effect) -> R
 
 async def _form(request: Request) -> FormData:
     """The posted form; a body Starlette cannot parse (a broken multipart) is a
-    ValidationError in the usual envelope, not a bare HTTP error."""
+    ValidationError in the usual envelope, not a bare HTTP error, and so is a URL-encoded body
+    that is not UTF-8 once percent-decoded (Starlette reads ``caf%E9`` as ``caf\ufffd``, a
+    name or value other bytes would share; the path and query are checked by the guard)."""
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        body = await request.body()  # kept: request.form() parses the same bytes
+        if b"%" in body:
+            try:
+                unquote_to_bytes(body).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValidationError(
+                    "The form is not UTF-8 once percent-decoded: send it as UTF-8."
+                ) from None
     try:
         return await request.form()
     except HTTPException as unreadable:

@@ -20,7 +20,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flaggery.access import Keyring
-from flaggery.errors import DatabaseUnavailable, FlaggeryError, Forbidden, NotAdmin
+from flaggery.errors import (
+    DatabaseUnavailable,
+    FlaggeryError,
+    Forbidden,
+    NotAdmin,
+    ValidationError,
+)
+from flaggery.request_body import utf8_path
 from flaggery.settings import Settings
 from flaggery.ui import actions, delivery, live, pages, webhooks
 from flaggery.ui.render import Ui
@@ -85,6 +92,11 @@ class _Guard:
             raise NotAdmin(
                 "This server is read-only: the dashboard is served only by a server started "
                 "with FLAGGERY_ADMIN_MODE=true (flaggery --admin)."
+            )
+        if not utf8_path(scope):  # as the REST routes: no page reads an entity as U+FFFD
+            raise ValidationError(
+                "The path or query is not UTF-8 once percent-decoded: percent-encode names "
+                "and values as UTF-8 (é as %C3%A9)."
             )
         path = scope["path"][len(scope.get("root_path", "")) :]
         if path.startswith(_OPEN_PATHS):

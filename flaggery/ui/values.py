@@ -15,7 +15,7 @@ import msgspec
 from flaggery.decimal_text import excerpt
 from flaggery.engine.model import JsonValue
 from flaggery.errors import ValidationError
-from flaggery.store.validation import TOO_DEEP
+from flaggery.store.validation import TOO_DEEP, json_decode_error
 
 __all__ = ["TYPES", "json_text", "type_of", "typed_value"]
 
@@ -91,6 +91,7 @@ def _decode(text: str) -> Any:
     try:
         return msgspec.json.decode(text)
     except msgspec.DecodeError as error:
-        raise ValidationError(f"An object value must be JSON: {error}.") from None
+        details = json_decode_error(error, text)
+        raise ValidationError(f"An object value must be JSON: {details}.") from None
     except RecursionError:
         raise ValidationError(f"An object value must be JSON: {TOO_DEEP}.") from None

@@ -23,6 +23,22 @@ async def _revision(client: httpx.AsyncClient) -> int:
     return revision
 
 
+async def test_a_lone_surrogate_is_named_not_called_truncated(client: httpx.AsyncClient) -> None:
+    """msgspec says "Input data was truncated" for an unpaired high-surrogate escape: the
+    message names the surrogate instead; a paired one is a character, a cut body still cut."""
+    await seed_basics(client)
+    before = await _revision(client)
+    route = "/v1/features/f/variants/A/value"
+    for body in (b'{"value": "\\ud800"}', b'{"value": "a\\uDBFFb"}'):
+        message = fails(await client.put(route, content=body), 422, "RequestValidationError")
+        assert "lone UTF-16 surrogate" in message and "truncated" not in message, message
+    assert await _revision(client) == before
+    cut = fails(await client.put(route, content=b'{"value": "ab'), 422, "RequestValidationError")
+    assert "truncated" in cut and "surrogate" not in cut, cut
+    ok(await client.put(route, content=b'{"value": "\\ud83d\\ude00"}'))
+    assert ok(await client.get("/v1/features/f"))["values"]["A"] == "\U0001f600"
+
+
 @pytest.mark.parametrize("depth", [3_000, 5_000, 100_000])
 async def test_a_body_nested_too_deeply_to_decode_is_422(
     client: httpx.AsyncClient, depth: int

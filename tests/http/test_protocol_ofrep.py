@@ -172,6 +172,10 @@ async def test_ofrep_errors_after_the_body_are_direct_too(body: bytes, status: b
         b"GET /ofrep/v1/evaluate/flags/checkout HTTP/1.1\r\nHost: x\r\n\r\n",  # the app's 405
         b"POST /ofrep/v1/evaluate/flags/checkout?x=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
         b"POST /ofrep/v1/events HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        # A flag key that is not UTF-8 once percent-decoded: the app's 400 PARSE_ERROR.
+        b"POST /ofrep/v1/evaluate/flags/caf%E9 HTTP/1.1\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(BODY)
+        + BODY,
     ],
 )
 async def test_anything_else_goes_through_the_app(request_bytes: bytes) -> None:

@@ -84,3 +84,13 @@ async def test_rollout_and_abtest_audiences(client: httpx.AsyncClient, clock: Fa
     assert "audience" not in ok(await client.get("/v1/abtests/t"))["test"]
     response = await client.put("/v1/abtests/t/audience", params={"audience": "nope"})
     fails(response, 404, "GroupNotFound")
+    # "" in a new test's body is no audience, as audience= (empty) is on the routes above.
+    later = {"start": (clock.now + timedelta(days=4)).isoformat(),  # after t: one at a time
+             "end": (clock.now + timedelta(days=5)).isoformat()}  # fmt: skip
+    ok(
+        await client.post(
+            "/v1/abtests", json={"test": {**test, **later, "name": "u", "audience": ""}}
+        ),
+        201,
+    )
+    assert "audience" not in ok(await client.get("/v1/abtests/u"))["test"]

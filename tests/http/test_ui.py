@@ -93,6 +93,30 @@ async def test_a_refused_write_shows_the_message_beside_the_field(make_client: M
     assert await revision(client) == before
 
 
+async def test_a_path_or_query_that_is_not_utf8_is_refused(make_client: MakeClient) -> None:
+    """As on the REST routes: the dashboard reads no feature name or field as U+FFFD."""
+    client = await make_client()
+    ok(await client.post("/v1/features/caf%C3%A9"), 201)
+    page = await client.get(httpx.URL("/ui/features/caf%C3%A9"))
+    assert page.status_code == 200 and "café" in page.text
+    for raw in ("/ui/features/caf%E9", "/ui/features/%ED%A0%80", "/ui/features?q=%FF"):
+        message = fails(await client.get(httpx.URL(raw)), 400, "ValidationError")
+        assert "UTF-8" in message, message
+    # A form body is query syntax too: a string value caf%E9 was stored as 'caf\ufffd'.
+    csrf = csrf_of(page)
+    ok(await client.post("/v1/features/caf%C3%A9/variants/on", params={"make_default": True}), 201)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for text in (b"caf%E9", b"%FF", b"caf%C3%A9"):
+        body = b"csrf=%s&variant=on&type=string&value=" % csrf.encode() + text
+        posted = await client.post("/ui/features/caf%C3%A9/value", content=body, headers=form)
+        if text == b"caf%C3%A9":
+            assert posted.status_code == 303, posted.text
+        else:
+            assert "UTF-8" in fails(posted, 400, "ValidationError")
+            assert ok(await client.get("/v1/features/caf%C3%A9"))["values"] == {}
+    assert ok(await client.get("/v1/features/caf%C3%A9"))["values"] == {"on": "café"}
+
+
 async def test_a_read_only_server_locks_the_dashboard(make_client: MakeClient) -> None:
     client = await make_client(admin_mode=False)
     for path in ("/ui/features", "/ui/static/ui.css", "/ui/signin"):

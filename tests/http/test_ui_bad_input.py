@@ -57,6 +57,15 @@ async def test_a_deeply_nested_value_is_refused_beside_the_field(make_client: Ma
         assert "nested too deeply" in page.text or "written like 42" in page.text
 
 
+async def test_a_lone_surrogate_in_an_object_value_is_named(make_client: MakeClient) -> None:
+    client = await make_client()
+    await seed_basics(client)
+    csrf = csrf_of(await client.get("/ui/features/f"))
+    form = {"csrf": csrf, "variant": "A", "type": "object", "value": '{"a": "\\ud800"}'}
+    page = await client.post("/ui/features/f/value", data=form)
+    assert page.status_code == 400 and "lone UTF-16 surrogate" in page.text, page.text
+
+
 async def test_every_option_carries_its_exact_value(make_client: MakeClient) -> None:
     client = await make_client()
     ok(await client.post("/v1/features/f"), 201)

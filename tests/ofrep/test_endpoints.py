@@ -103,6 +103,27 @@ async def test_bad_requests_are_400_in_ofreps_shape(
     assert "key" not in ofrep_error(await client.post(BULK, content=body), 400, code)
 
 
+async def test_a_lone_surrogate_is_named(client: httpx.AsyncClient) -> None:
+    """msgspec's own words for ``"\\ud800"`` are "Input data was truncated"."""
+    await seed(client)
+    body = b'{"context": {"targetingKey": "\\ud800"}}'
+    failure = ofrep_error(await client.post(SINGLE + "checkout", content=body), 400, "PARSE_ERROR")
+    assert "lone UTF-16 surrogate" in failure["errorDetails"], failure
+    assert "truncated" not in failure["errorDetails"], failure
+
+
+async def test_a_flag_key_that_is_not_utf8_is_a_parse_error(client: httpx.AsyncClient) -> None:
+    """%FF, Latin-1 caf%E9 and an encoded surrogate would all read as U+FFFD (one flag key):
+    refused in OFREP's shape, not answered for another flag; real UTF-8 stays a key."""
+    await seed(client)
+    context = {"context": {"targetingKey": "1"}}
+    for raw in (SINGLE + "%FF", SINGLE + "caf%E9", SINGLE + "%ED%A0%80", BULK + "?x=%FF"):
+        failure = ofrep_error(await client.post(httpx.URL(raw), json=context), 400, "PARSE_ERROR")
+        assert "UTF-8" in failure["errorDetails"], failure
+    missing = await client.post(httpx.URL(SINGLE + "caf%C3%A9"), json=context)
+    assert ofrep_error(missing, 404, "FLAG_NOT_FOUND")["key"] == "café"
+
+
 async def test_other_errors(client: httpx.AsyncClient) -> None:
     await seed(client)
     context = {"context": {"targetingKey": "1"}}

@@ -124,6 +124,26 @@ async def test_an_abtest_audience_is_given_at_creation_and_changed(
     assert isinstance(change.facts[0], AbTestFact)
 
 
+async def test_an_empty_audience_is_no_audience_everywhere(
+    store: AsyncFlaggery, clock: FakeClock
+) -> None:
+    """ "" is no audience on every write that takes one, as set_rollout's "" (it was
+    GroupNotFound for an A/B test and a new rollout, so one entry point cleared, another
+    refused)."""
+    await _seed(store)
+    groups = {"a": {"checkout": "old"}, "b": {"checkout": "new"}}
+    await store.add_abtest("t", None, clock.now + timedelta(days=7), groups, audience="")
+    assert (await store.get_abtest("t")).audience is None
+    await store.set_abtest_audience("t", "germany")
+    await store.set_abtest_audience("t", "")
+    assert (await store.get_abtest("t")).audience is None
+    await store.add_rollout("new", "checkout", proportion=0.5, audience="")
+    assert (await store.get_rollout("checkout")).audience is None
+    await store.set_rollout_audience("checkout", "germany")
+    await store.set_rollout_audience("checkout", "")
+    assert (await store.get_rollout("checkout")).audience is None
+
+
 async def test_the_loader_reads_what_the_facts_said(store: AsyncFlaggery, clock: FakeClock) -> None:
     await _seed(store)
     empty = Config.of(await load_state(store.database))
