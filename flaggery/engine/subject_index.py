@@ -260,6 +260,8 @@ class _DenseIndex(SubjectIndex):
         if not (
             ids
             and ids[0] >= end
+            # The span test first: it keeps the range below within int64 (2**63 - 1 is an id).
+            and ids[-1] - ids[0] + 1 == len(ids)
             and ids == array("q", range(ids[0], ids[0] + len(ids)))
             and _fits_dense(ids[-1] - self.base + 1, self._count + len(ids))
         ):

@@ -293,3 +293,11 @@ def test_a_patch_copies_only_the_columns_it_changes() -> None:
     assert removed.dense_slots is not index.dense_slots and index.entry(1) == (0, 5)
     with pytest.raises(SubjectNotFound):
         removed.entry(1)
+
+
+def test_a_batch_starting_at_the_largest_id_is_added_not_overflowed() -> None:
+    # A dense index's append path compared the batch with a range from its first id: from
+    # 2**63 - 1 that range left int64 (OverflowError, found by the apply property test).
+    index = SubjectIndex.build(array("q", [1, 2, 3]), array("B", [0, 1, 0]), array("q", [1] * 3))
+    added = index.with_added(array("q", [2**63 - 1, 5]), array("B", [1, 1]), array("q", [2, 2]))
+    assert added.columns()[0].tolist() == [1, 2, 3, 5, 2**63 - 1]
