@@ -225,9 +225,7 @@ def on_small_pages(snapshot: Snapshot) -> Readers:
     libc.madvise(start, end - start, 15)  # MADV_NOHUGEPAGE
     if huge_pages_mib(column):
         raise RuntimeError("the 4 KiB-page copy of the slot column is on huge pages")
-    return Readers.build(
-        index, views.flags, views.json, views.etags, [key.bucket for key in views.keys]
-    )
+    return Readers.build(index, views.flags, views.json, views.etags, views.answers)
 
 
 def print_table(result: dict[str, float]) -> None:

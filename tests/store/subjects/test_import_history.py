@@ -50,11 +50,11 @@ async def test_a_batch_is_one_span_row_and_a_subject_filter_is_exact(
     for subject, expected in ((0, ["add_subjects"]), (10_000, ["add_subject"])):
         seen, after = [], 0
         while True:
-            page = await store.changes(after, 1, subject=subject)
-            seen += [c.operation for c in page.changes]
-            if page.next_after >= page.head:
+            changes = await store.changes(after, 1, subject=subject)
+            seen += [c.operation for c in changes.changes]
+            if changes.next_after >= changes.head:
                 break
-            after = page.next_after
+            after = changes.next_after
         assert seen == expected, subject
 
 
