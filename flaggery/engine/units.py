@@ -120,12 +120,12 @@ class Units:
         view = evaluation.view
         # The view depends on the unit's own view and the context's truth (which predicates
         # hold) only: requests sharing both share one lookup, whatever their attributes.
-        truth = rules.truth(context, now or self._built_at)
-        ruled = self._ruled_views.get((view.bucket, view.groups, truth))
+        ruled_key = (view.bucket, view.groups, rules.truth(context, now or self._built_at))
+        ruled = self._ruled_views.get(ruled_key)
         if ruled is None:
-            groups = rules.view_groups_of(view.groups, truth)
+            groups = rules.view_groups_of(view.groups, ruled_key[2])
             ruled = view if groups == view.groups else self._grouped(view.bucket, groups)
-            self._ruled_views.put((view.bucket, view.groups, truth), ruled)
+            self._ruled_views.put(ruled_key, ruled)
         if ruled is view:
             return evaluation  # no rule group matched: the unit's view as it is
         return Evaluation(evaluation.key, evaluation.subject, ruled)
@@ -185,15 +185,11 @@ class Units:
             named = None if value is None else self.registered_subject(value)
             if named is not None:
                 return Evaluation(check_targeting_key(key), named, self._subject_view(named))
-        evaluations = self._evaluations
         try:
-            evaluation = evaluations.get(key) or evaluations.old.get(key)
-        except TypeError:  # unhashable, so not a key: say why, not TypeError
+            evaluation = self._evaluations.get(key)
+        except TypeError:  # unhashable, so not a key: `evaluate_new` says why
             evaluation = None
-        if evaluation is None:
-            evaluation = self._evaluate_key(check_targeting_key(key))
-        evaluations.put(key, evaluation)
-        return evaluation
+        return evaluation or self.evaluate_new(key)
 
     def registered_subject(self, value: object) -> int | None:
         """The id of the registered subject `value` names (an int, or its canonical decimal
